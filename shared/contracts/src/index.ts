@@ -29,3 +29,5 @@ export type {
 } from './socket-events.js';
 export { SCOPES, DISPLAY_AUDIENCE, API_AUDIENCE, isScope } from './claims.js';
 export type { Scope, DisplayTokenClaims, ClientTokenClaims, AccessTokenClaims } from './claims.js';
+export { displayRegistryKey } from './display.js';
+export type { DisplayRecord } from './display.js';
