@@ -10,10 +10,15 @@ export {
   displayFilterSubjects,
   displayConsumerName,
   parseOrderSubject,
+  orderKey,
+  orderIdFromKey,
+  receiptSubject,
+  receiptsForOrderFilter,
+  parseReceiptSubject,
   SIGNALS,
   HEADERS,
 } from './subjects.js';
-export type { ParsedOrderSubject } from './subjects.js';
+export type { ParsedOrderSubject, ParsedReceiptSubject } from './subjects.js';
 export { SOCKET_PATH } from './socket-events.js';
 export type {
   Delivery,
@@ -31,3 +36,48 @@ export { SCOPES, DISPLAY_AUDIENCE, API_AUDIENCE, isScope } from './claims.js';
 export type { Scope, DisplayTokenClaims, ClientTokenClaims, AccessTokenClaims } from './claims.js';
 export { displayRegistryKey } from './display.js';
 export type { DisplayRecord } from './display.js';
+export {
+  OrderSchema,
+  OrderItemSchema,
+  OrderPrioritySchema,
+  OrderBatchSchema,
+  OrderEnvelopeSchema,
+  ORDER_PRIORITIES,
+  ORDER_ENVELOPE_VERSION,
+  ORDER_ITEMS_MAX,
+  ITEM_NAME_MAX,
+  ITEM_QTY_MAX,
+  ITEM_MODIFIERS_MAX,
+  ITEM_MODIFIER_MAX,
+  ITEM_NOTES_MAX,
+  ITEM_SKU_MAX,
+  ORDER_DISPLAY_IDS_MAX,
+  CUSTOMER_NAME_MAX,
+  METADATA_KEYS_MAX,
+  METADATA_KEY_MAX,
+  METADATA_VALUE_MAX,
+  ORDER_BATCH_MAX,
+  VALIDATION_ERRORS_MAX,
+  validateOrder,
+  validateOrderBatch,
+  validateOrderEnvelope,
+  isDateTime,
+} from './order.js';
+export type {
+  Order,
+  OrderItem,
+  OrderPriority,
+  OrderBatch,
+  OrderEnvelope,
+  ValidationIssue,
+  ValidationResult,
+  OrderValidation,
+  OrderBatchValidation,
+  OrderAccepted,
+  OrderTargetAccepted,
+  OrderBatchItemResult,
+  OrderBatchResponse,
+} from './order.js';
+export { RECEIPT_STATUSES } from './receipt.js';
+export type { Receipt, ReceiptStatus } from './receipt.js';
+export type { ErrorBody } from './http.js';

@@ -1,4 +1,4 @@
-import { assertId } from './ids.js';
+import { InvalidIdError, assertId, isValidId, isValidOrderId } from './ids.js';
 
 /**
  * Subject layout of the ORDERS stream (stream subjects `orders.>`):
@@ -68,3 +68,59 @@ export const HEADERS = {
   replayOf: 'Ow-Replay-Of',
   dlqId: 'Ow-Dlq-Id',
 } as const;
+
+/*
+ * Receipts: receipts.<tenant>.<orderKey>.<displayId>. Order ids may contain `.` (and other
+ * characters that are not subject-safe), so the order token is base64url(orderId) without padding,
+ * whose alphabet [A-Za-z0-9_-] is subject-safe and which decodes back to the exact id.
+ */
+
+/** Subject-safe token for an order id: base64url of its UTF-8 bytes, no padding. */
+export function orderKey(orderId: string): string {
+  if (!isValidOrderId(orderId)) throw new InvalidIdError('order', orderId);
+  let binary = '';
+  for (const byte of new TextEncoder().encode(orderId)) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+const ORDER_KEY_RE = /^[A-Za-z0-9_-]+$/;
+
+/** Inverse of `orderKey`; undefined unless `key` is the canonical key of a valid order id. */
+export function orderIdFromKey(key: string): string | undefined {
+  if (!ORDER_KEY_RE.test(key) || key.length % 4 === 1) return undefined;
+  const b64 = key.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (key.length % 4)) % 4);
+  const binary = atob(b64);
+  const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  let orderId: string;
+  try {
+    orderId = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return undefined; // not UTF-8: cannot be a key we made
+  }
+  // Non-canonical encodings (trailing bits set) would alias one order under two subjects.
+  return isValidOrderId(orderId) && orderKey(orderId) === key ? orderId : undefined;
+}
+
+export function receiptSubject(tenant: string, orderId: string, displayId: string): string {
+  return `${RECEIPTS_SUBJECT_PREFIX}.${assertId('tenant', tenant)}.${orderKey(orderId)}.${assertId('display', displayId)}`;
+}
+
+/** Every receipt of one order (all its displays). */
+export function receiptsForOrderFilter(tenant: string, orderId: string): string {
+  return `${RECEIPTS_SUBJECT_PREFIX}.${assertId('tenant', tenant)}.${orderKey(orderId)}.*`;
+}
+
+export interface ParsedReceiptSubject {
+  tenant: string;
+  orderId: string;
+  displayId: string;
+}
+
+export function parseReceiptSubject(subject: string): ParsedReceiptSubject | undefined {
+  const t = subject.split('.');
+  if (t.length !== 4 || t[0] !== RECEIPTS_SUBJECT_PREFIX) return undefined;
+  const [, tenant, key, displayId] = t as [string, string, string, string];
+  const orderId = orderIdFromKey(key);
+  if (orderId === undefined || !isValidId(tenant) || !isValidId(displayId)) return undefined;
+  return { tenant, orderId, displayId };
+}

@@ -1,0 +1,218 @@
+/**
+ * The order: one TypeBox schema is the source of the runtime validator, the TypeScript type and
+ * the OpenAPI document. `additionalProperties: false` everywhere, and every string, array and map
+ * is bounded, so a request can never grow a stream message or a display's memory without limit.
+ */
+import { FormatRegistry, Type, type Static, type TSchema } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { Value } from '@sinclair/typebox/value';
+import type { ErrorBody } from './http.js';
+import { ID_PATTERN, ORDER_ID_PATTERN } from './ids.js';
+
+/** @default 200 — items per order */
+export const ORDER_ITEMS_MAX = 200;
+/** @default 200 — characters of an item name */
+export const ITEM_NAME_MAX = 200;
+/** @default 999 — quantity of one item line */
+export const ITEM_QTY_MAX = 999;
+/** @default 20 — modifiers per item */
+export const ITEM_MODIFIERS_MAX = 20;
+/** @default 100 — characters per modifier */
+export const ITEM_MODIFIER_MAX = 100;
+/** @default 500 — characters of item notes */
+export const ITEM_NOTES_MAX = 500;
+/** @default 64 — characters of an item SKU */
+export const ITEM_SKU_MAX = 64;
+/** @default 50 — target displays of one order */
+export const ORDER_DISPLAY_IDS_MAX = 50;
+/** @default 100 — characters of the customer name */
+export const CUSTOMER_NAME_MAX = 100;
+/** @default 20 — metadata entries */
+export const METADATA_KEYS_MAX = 20;
+/** @default 64 — characters of a metadata key */
+export const METADATA_KEY_MAX = 64;
+/** @default 256 — characters of a metadata value */
+export const METADATA_VALUE_MAX = 256;
+/** @default 100 — orders per `POST /v1/orders/batch` */
+export const ORDER_BATCH_MAX = 100;
+/** @default 20 — validation errors reported per order; a hostile body must not produce megabytes of errors */
+export const VALIDATION_ERRORS_MAX = 20;
+
+/** Metadata keys: 1–64 characters, no control characters. */
+const METADATA_KEY_PATTERN = `^[^\\u0000-\\u001F\\u007F]{1,${METADATA_KEY_MAX}}$`;
+
+// RFC 3339 date-time (the JSON Schema `date-time` format), checked for calendar validity too.
+const DATE_TIME_RE = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
+
+export function isDateTime(value: string): boolean {
+  const m = DATE_TIME_RE.exec(value);
+  if (m === null) return false;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  if (month < 1 || month > 12 || day < 1) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const daysInMonth = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]!;
+  if (day > daysInMonth || hour > 23 || minute > 59 || second > 60) return false;
+  if (m[7] !== undefined && (Number(m[8]) > 23 || Number(m[9]) > 59)) return false;
+  return true;
+}
+
+// TypeBox's compiler rejects a string with an unregistered format, so the format lives with the schema.
+FormatRegistry.Set('date-time', isDateTime);
+
+const Id = (description: string) => Type.String({ pattern: ID_PATTERN, description });
+
+export const OrderItemSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: ITEM_NAME_MAX }),
+    qty: Type.Integer({ minimum: 1, maximum: ITEM_QTY_MAX }),
+    modifiers: Type.Optional(Type.Array(Type.String({ maxLength: ITEM_MODIFIER_MAX }), { maxItems: ITEM_MODIFIERS_MAX })),
+    notes: Type.Optional(Type.String({ maxLength: ITEM_NOTES_MAX })),
+    sku: Type.Optional(Type.String({ maxLength: ITEM_SKU_MAX })),
+  },
+  { additionalProperties: false },
+);
+export type OrderItem = Static<typeof OrderItemSchema>;
+
+export const ORDER_PRIORITIES = ['normal', 'rush'] as const;
+export const OrderPrioritySchema = Type.Union([Type.Literal('normal'), Type.Literal('rush')], { default: 'normal' });
+export type OrderPriority = Static<typeof OrderPrioritySchema>;
+
+/**
+ * The order as upstream systems send it. `priority` and `metadata` carry defaults, so the
+ * `Order` type (the value after `validateOrder`, or after Fastify/ajv with `useDefaults`) has them
+ * set while callers may omit them. The tenant is never in the body: it comes from the token.
+ */
+export const OrderSchema = Type.Object(
+  {
+    orderId: Type.String({ pattern: ORDER_ID_PATTERN, description: 'Upstream order id; the idempotency key with the tenant' }),
+    storeId: Id('Store the order belongs to'),
+    station: Id('Station (kitchen line, pickup board, ...) whose displays show the order'),
+    items: Type.Array(OrderItemSchema, { minItems: 1, maxItems: ORDER_ITEMS_MAX }),
+    displayIds: Type.Optional(
+      Type.Array(Type.String({ pattern: ID_PATTERN }), {
+        minItems: 1,
+        maxItems: ORDER_DISPLAY_IDS_MAX,
+        uniqueItems: true,
+        description: 'Targeted delivery: only these displays receive the order',
+      }),
+    ),
+    priority: OrderPrioritySchema,
+    createdAt: Type.String({ format: 'date-time', description: 'When the upstream system created the order (RFC 3339)' }),
+    customer: Type.Optional(
+      Type.Object({ name: Type.Optional(Type.String({ maxLength: CUSTOMER_NAME_MAX })) }, { additionalProperties: false }),
+    ),
+    metadata: Type.Record(
+      Type.String({ pattern: METADATA_KEY_PATTERN }),
+      Type.String({ maxLength: METADATA_VALUE_MAX }),
+      { maxProperties: METADATA_KEYS_MAX, additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type Order = Static<typeof OrderSchema>;
+
+export const OrderBatchSchema = Type.Object(
+  { orders: Type.Array(OrderSchema, { minItems: 1, maxItems: ORDER_BATCH_MAX }) },
+  { additionalProperties: false },
+);
+export type OrderBatch = Static<typeof OrderBatchSchema>;
+
+/** The batch wrapper alone: items are validated one by one, so one bad order does not sink the batch. */
+const OrderBatchShapeSchema = Type.Object(
+  { orders: Type.Array(Type.Unknown(), { minItems: 1, maxItems: ORDER_BATCH_MAX }) },
+  { additionalProperties: false },
+);
+
+export const ORDER_ENVELOPE_VERSION = 1;
+
+/** What ingest publishes on ORDERS (the message body); the stream sequence travels beside it. */
+export const OrderEnvelopeSchema = Type.Object(
+  {
+    v: Type.Literal(ORDER_ENVELOPE_VERSION),
+    tenant: Type.String({ pattern: ID_PATTERN }),
+    order: OrderSchema,
+    acceptedAt: Type.Integer({ minimum: 0, description: 'Epoch ms when ingest accepted the order' }),
+    traceId: Type.String({ minLength: 1, maxLength: 128 }),
+  },
+  { additionalProperties: false },
+);
+export type OrderEnvelope = Static<typeof OrderEnvelopeSchema>;
+
+export interface ValidationIssue {
+  /** JSON pointer of the offending value, e.g. `/items/0/qty`; `` for the root. */
+  path: string;
+  message: string;
+}
+
+export type ValidationResult<T> = { ok: true; value: T } | { ok: false; errors: ValidationIssue[] };
+export type OrderValidation = { ok: true; order: Order } | { ok: false; errors: ValidationIssue[] };
+export type OrderBatchValidation =
+  | { ok: true; results: OrderValidation[] }
+  | { ok: false; errors: ValidationIssue[] };
+
+// Compiled once at module load: validation is on every ingest request.
+const orderCheck = TypeCompiler.Compile(OrderSchema);
+const batchShapeCheck = TypeCompiler.Compile(OrderBatchShapeSchema);
+const envelopeCheck = TypeCompiler.Compile(OrderEnvelopeSchema);
+
+function issues<T extends TSchema>(check: TypeCheck<T>, value: unknown): ValidationIssue[] {
+  const out: ValidationIssue[] = [];
+  for (const e of check.Errors(value)) {
+    out.push({ path: e.path, message: e.message });
+    if (out.length >= VALIDATION_ERRORS_MAX) break;
+  }
+  return out;
+}
+
+/** Applies defaults to a copy of `value` (the caller's object is not mutated) and checks it. */
+export function validateOrder(value: unknown): OrderValidation {
+  const candidate = Value.Default(OrderSchema, Value.Clone(value));
+  if (orderCheck.Check(candidate)) return { ok: true, order: candidate };
+  return { ok: false, errors: issues(orderCheck, candidate) };
+}
+
+/**
+ * Checks the batch wrapper (`{ orders: [...] }`, 1–ORDER_BATCH_MAX entries), then each order on
+ * its own: `results[i]` is the outcome of `orders[i]`.
+ */
+export function validateOrderBatch(value: unknown): OrderBatchValidation {
+  if (!batchShapeCheck.Check(value)) return { ok: false, errors: issues(batchShapeCheck, value) };
+  return { ok: true, results: value.orders.map((o) => validateOrder(o)) };
+}
+
+/** Checks a message read from ORDERS; consumers must not trust bytes just because they came from the stream. */
+export function validateOrderEnvelope(value: unknown): ValidationResult<OrderEnvelope> {
+  if (envelopeCheck.Check(value)) return { ok: true, value };
+  return { ok: false, errors: issues(envelopeCheck, value) };
+}
+
+/** Target display of a targeted order, with the ORDERS sequence of its own publish. */
+export interface OrderTargetAccepted {
+  displayId: string;
+  seq: number;
+  duplicate: boolean;
+}
+
+/** `202` body of `POST /v1/orders`. */
+export interface OrderAccepted {
+  orderId: string;
+  /** True when the order was already accepted (same idempotency key); nothing new was published. */
+  duplicate: boolean;
+  /** ORDERS stream sequence of the publish (for a targeted order, of its first target). */
+  seq: number;
+  /** Epoch ms when ingest accepted the order. */
+  acceptedAt: number;
+  /** Present for targeted orders (`displayIds`): one entry per target display. */
+  targets?: OrderTargetAccepted[];
+}
+
+/** One entry of the `POST /v1/orders/batch` answer; `index` is the position in the request. */
+export type OrderBatchItemResult =
+  | ({ index: number; ok: true; status: 202 } & OrderAccepted)
+  | { index: number; ok: false; status: number; orderId?: string; error: ErrorBody['error'] };
+
+export interface OrderBatchResponse {
+  results: OrderBatchItemResult[];
+  accepted: number;
+  rejected: number;
+}

@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fastify, type FastifyInstance } from 'fastify';
+import { bearerAuth, createTokenVerifier, extractBearerToken, requirePrincipal, type ClientPrincipal } from '../src/index.js';
+import { ISSUER, clientPayload, displayPayload, makeKey, sign, startJwksServer, type JwksServer, type TestKey } from './jwks-fixture.js';
+
+let key: TestKey;
+let jwks: JwksServer;
+let app: FastifyInstance;
+let handlerCalls = 0;
+const rejected: string[] = [];
+
+beforeAll(async () => {
+  key = await makeKey('es-1', 'ES256');
+  jwks = await startJwksServer([key]);
+  const verifier = createTokenVerifier({ jwksUrl: jwks.url, issuer: ISSUER, audience: 'orderwire-api' });
+  app = fastify({ logger: false });
+  // An async onSend hook delays the end of the response: the route handler must still not run
+  // after the hook has refused the request.
+  app.addHook('onSend', async (_req, _reply, payload) => {
+    await new Promise((r) => setTimeout(r, 5));
+    return payload;
+  });
+  const auth = bearerAuth(verifier, { scopes: ['orders:write'], onReject: (err) => rejected.push(err.code) });
+  app.post<{ Body: { n: number } }>('/v1/orders', { preHandler: auth }, async (request) => {
+    handlerCalls += 1;
+    const principal: ClientPrincipal = requirePrincipal(request);
+    return { tenant: principal.tenant, clientId: principal.clientId, scopes: principal.scopes, n: request.body.n };
+  });
+  app.get('/open', async (request) => requirePrincipal(request).tenant);
+  await app.ready();
+});
+
+afterAll(async () => {
+  await app.close();
+  await jwks.close();
+});
+
+async function post(authorization?: string) {
+  return app.inject({
+    method: 'POST',
+    url: '/v1/orders',
+    headers: authorization === undefined ? {} : { authorization },
+    payload: { n: 1 },
+  });
+}
+
+describe('bearerAuth', () => {
+  it('lets a token with the scope through and sets request.principal', async () => {
+    const res = await post(`Bearer ${await sign(key, clientPayload())}`);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ tenant: 'tenant-1', clientId: 'pos-client', scopes: ['orders:write', 'orders:read'], n: 1 });
+    expect(handlerCalls).toBe(1);
+  });
+
+  it('401 without a token, with a bare challenge', async () => {
+    const before = handlerCalls;
+    const res = await post();
+    expect(res.statusCode).toBe(401);
+    expect(res.json()).toEqual({ error: { code: 'ORDERWIRE_ERR_TOKEN_MISSING', message: expect.any(String) as string } });
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="orderwire"');
+    expect(rejected.at(-1)).toBe('ORDERWIRE_ERR_TOKEN_MISSING');
+    expect(handlerCalls).toBe(before);
+  });
+
+  it('401 invalid_token for a bad token or a non-Bearer header', async () => {
+    const before = handlerCalls;
+    const expired = await sign(key, clientPayload({ iat: 1, exp: 2 }));
+    for (const [header, code] of [
+      [`Bearer ${expired}`, 'ORDERWIRE_ERR_TOKEN_EXPIRED'],
+      [`Bearer ${await sign(key, displayPayload({ aud: 'orderwire-api' }))}`, 'ORDERWIRE_ERR_TOKEN_WRONG_TYPE'],
+      ['Bearer not-a-jwt', 'ORDERWIRE_ERR_TOKEN_MALFORMED'],
+      ['Basic dXNlcjpwYXNz', 'ORDERWIRE_ERR_TOKEN_MALFORMED'],
+      ['Bearer', 'ORDERWIRE_ERR_TOKEN_MALFORMED'],
+    ] as const) {
+      const res = await post(header);
+      expect(res.statusCode).toBe(401);
+      expect(res.json<{ error: { code: string } }>().error.code).toBe(code);
+      expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="orderwire", error="invalid_token", error_description="[^"]+"$/);
+    }
+    expect(handlerCalls).toBe(before);
+  });
+
+  it('403 insufficient_scope naming the required scope', async () => {
+    const before = handlerCalls;
+    const res = await post(`Bearer ${await sign(key, clientPayload({ scope: 'orders:read' }))}`);
+    expect(res.statusCode).toBe(403);
+    expect(res.json()).toEqual({
+      error: {
+        code: 'ORDERWIRE_ERR_TOKEN_INSUFFICIENT_SCOPE',
+        message: expect.any(String) as string,
+        details: { required: ['orders:write'], missing: ['orders:write'] },
+      },
+    });
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="orderwire", error="insufficient_scope", scope="orders:write"');
+    expect(handlerCalls).toBe(before);
+  });
+
+  it('503 with Retry-After when the JWKS cannot be fetched', async () => {
+    const down = await startJwksServer([key]);
+    down.mode = 'error';
+    const verifier = createTokenVerifier({ jwksUrl: down.url, issuer: ISSUER, audience: 'orderwire-api' });
+    const local = fastify({ logger: false });
+    let calls = 0;
+    local.get('/x', { preHandler: bearerAuth(verifier) }, async () => {
+      calls += 1;
+      return 'ok';
+    });
+    try {
+      const res = await local.inject({ method: 'GET', url: '/x', headers: { authorization: `Bearer ${await sign(key, clientPayload())}` } });
+      expect(res.statusCode).toBe(503);
+      expect(res.json<{ error: { code: string } }>().error.code).toBe('ORDERWIRE_ERR_TOKEN_JWKS_UNAVAILABLE');
+      expect(res.headers['retry-after']).toBe('5');
+      expect(res.headers['www-authenticate']).toBeUndefined();
+      expect(calls).toBe(0);
+    } finally {
+      await local.close();
+      await down.close();
+    }
+  });
+
+  it('requirePrincipal refuses on a route registered without the hook', async () => {
+    const res = await app.inject({ method: 'GET', url: '/open' });
+    expect(res.statusCode).toBe(401);
+  });
+});
+
+describe('extractBearerToken', () => {
+  it.each<[string | undefined, string | undefined]>([
+    ['Bearer abc.def.ghi', 'abc.def.ghi'],
+    ['bearer abc', 'abc'],
+    ['Bearer  abc ', 'abc'],
+    ['Bearer abc def', undefined],
+    ['Bearer "abc"', undefined],
+    ['Basic abc', undefined],
+    ['', undefined],
+    [undefined, undefined],
+  ])('%j → %j', (header, token) => {
+    expect(extractBearerToken(header)).toBe(token);
+  });
+});
