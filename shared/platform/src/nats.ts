@@ -1,0 +1,208 @@
+/**
+ * NATS connection with the reconnect policy every service needs (reconnect forever, jittered)
+ * and every status change logged. Connection state is tracked so the readiness check answers
+ * "disconnected" at once instead of waiting for a PING that cannot be answered.
+ */
+import { connect, errors as natsErrors, type NatsConnection, type Status } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { PLATFORM_ERRORS } from './errors.js';
+
+/** @default 30000 ms for the first successful connection before startup fails. */
+export const DEFAULT_NATS_CONNECT_TIMEOUT_MS = 30_000;
+/** @default 2000 ms between reconnect attempts to the same server. */
+export const DEFAULT_NATS_RECONNECT_WAIT_MS = 2_000;
+/** @default 1000 ms random extra wait, so a fleet does not reconnect in lockstep. */
+export const DEFAULT_NATS_RECONNECT_JITTER_MS = 1_000;
+/** @default 5000 ms per dial attempt. */
+export const DEFAULT_NATS_DIAL_TIMEOUT_MS = 5_000;
+/** @default 10000 ms for `closeNats` to drain before it closes hard. */
+export const DEFAULT_NATS_DRAIN_TIMEOUT_MS = 10_000;
+
+export interface ConnectNatsOptions {
+  servers: string | readonly string[];
+  /** Connection name shown in `nats-server` monitoring (`connz`). */
+  name: string;
+  logger: Logger;
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** Bound on reaching a server for the first time. @default DEFAULT_NATS_CONNECT_TIMEOUT_MS */
+  timeoutMs?: number;
+  /** @default DEFAULT_NATS_RECONNECT_WAIT_MS */
+  reconnectTimeWaitMs?: number;
+  /** @default DEFAULT_NATS_RECONNECT_JITTER_MS */
+  reconnectJitterMs?: number;
+  /** @default DEFAULT_NATS_DIAL_TIMEOUT_MS */
+  dialTimeoutMs?: number;
+  /** Aborts the first-connect loop (e.g. SIGTERM during startup). */
+  signal?: AbortSignal;
+}
+
+export type { NatsConnection };
+
+const connected = new WeakMap<NatsConnection, boolean>();
+
+function statusLogger(logger: Logger, nc: NatsConnection, s: Status): void {
+  switch (s.type) {
+    case 'disconnect':
+      connected.set(nc, false);
+      logger.warn({ nats: s.type, server: s.server }, 'nats disconnected');
+      break;
+    case 'reconnect':
+      connected.set(nc, true);
+      logger.info({ nats: s.type, server: s.server }, 'nats reconnected');
+      break;
+    case 'reconnecting':
+      logger.debug({ nats: s.type }, 'nats reconnecting');
+      break;
+    case 'update':
+      logger.info({ nats: s.type, added: s.added, deleted: s.deleted }, 'nats cluster update');
+      break;
+    case 'ldm':
+      logger.warn({ nats: s.type, server: s.server }, 'nats server entering lame duck mode');
+      break;
+    case 'error':
+      logger.error({ nats: s.type, err: s.error }, 'nats async error');
+      break;
+    case 'ping':
+      logger.debug({ nats: s.type, pendingPings: s.pendingPings }, 'nats ping outstanding');
+      break;
+    case 'staleConnection':
+      logger.warn({ nats: s.type }, 'nats stale connection');
+      break;
+    case 'slowConsumer':
+      logger.warn({ nats: s.type, subject: s.sub.getSubject(), pending: s.pending }, 'nats slow consumer');
+      break;
+    case 'forceReconnect':
+      logger.info({ nats: s.type }, 'nats forced reconnect');
+      break;
+    case 'close':
+      connected.set(nc, false);
+      logger.info({ nats: s.type }, 'nats connection closed');
+      break;
+  }
+}
+
+function watch(nc: NatsConnection, logger: Logger): void {
+  connected.set(nc, true);
+  (async () => {
+    for await (const s of nc.status()) statusLogger(logger, nc, s);
+  })().catch((err: unknown) => logger.error({ err }, 'nats status watcher failed'));
+  nc.closed()
+    .then((err) => {
+      connected.set(nc, false);
+      if (err) logger.error({ err }, 'nats connection closed with error');
+    })
+    .catch((err: unknown) => logger.error({ err }, 'nats closed() rejected'));
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Connects, retrying until `timeoutMs`, then reconnects forever once connected.
+ *
+ * The first connect is retried here rather than with the client's `waitOnFirstConnect`:
+ * that option loops forever with no handle to stop it, so a service could neither bound
+ * its startup nor fail fast on bad credentials. After the first success the client's own
+ * policy (`maxReconnectAttempts: -1`) applies.
+ * @throws OrderwireError ORDERWIRE_ERR_NATS_CONNECT on timeout, abort, or an auth error.
+ */
+export async function connectNats(options: ConnectNatsOptions): Promise<NatsConnection> {
+  const { logger } = options;
+  const servers = typeof options.servers === 'string' ? options.servers.split(',').map((s) => s.trim()) : [...options.servers];
+  const timeoutMs = options.timeoutMs ?? DEFAULT_NATS_CONNECT_TIMEOUT_MS;
+  const waitMs = options.reconnectTimeWaitMs ?? DEFAULT_NATS_RECONNECT_WAIT_MS;
+  const jitterMs = options.reconnectJitterMs ?? DEFAULT_NATS_RECONNECT_JITTER_MS;
+  const deadline = Date.now() + timeoutMs;
+  const fail = (reason: string, cause?: unknown): never => {
+    throw PLATFORM_ERRORS.create('ORDERWIRE_ERR_NATS_CONNECT', { servers: servers.join(','), reason }, { cause });
+  };
+
+  for (let attempt = 1; ; attempt++) {
+    if (options.signal?.aborted === true) fail('aborted');
+    try {
+      const nc = await connect({
+        servers,
+        name: options.name,
+        user: options.user,
+        pass: options.pass,
+        token: options.token,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: waitMs,
+        reconnectJitter: jitterMs,
+        reconnectJitterTLS: jitterMs,
+        timeout: Math.max(1, Math.min(options.dialTimeoutMs ?? DEFAULT_NATS_DIAL_TIMEOUT_MS, deadline - Date.now())),
+        waitOnFirstConnect: false,
+      });
+      watch(nc, logger);
+      logger.info({ server: nc.getServer(), name: options.name, attempt }, 'nats connected');
+      return nc;
+    } catch (err) {
+      // Wrong credentials will not fix themselves by retrying.
+      if (err instanceof natsErrors.AuthorizationError) fail('authorization failed', err);
+      const left = deadline - Date.now();
+      if (left <= 0) fail(`no server reachable after ${attempt} attempt(s)`, err);
+      logger.warn({ err, attempt, servers }, 'nats connect failed; retrying');
+      await sleep(Math.min(left, waitMs + Math.random() * jitterMs), options.signal);
+    }
+  }
+}
+
+/** Drains (finish in-flight, flush) with a bound, then closes hard if the drain hangs. */
+export async function closeNats(
+  nc: NatsConnection,
+  logger: Logger,
+  options: { timeoutMs?: number } = {},
+): Promise<void> {
+  if (nc.isClosed()) return;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_NATS_DRAIN_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  try {
+    const drain = nc.isDraining() ? nc.closed().then(() => 'drained' as const) : nc.drain().then(() => 'drained' as const);
+    const outcome = await Promise.race([drain, timeout]);
+    if (outcome === 'timeout') {
+      logger.warn({ timeoutMs }, 'nats drain timed out; closing');
+      await nc.close();
+    } else {
+      logger.info('nats drained');
+    }
+  } catch (err) {
+    logger.warn({ err }, 'nats drain failed; closing');
+    if (!nc.isClosed()) await nc.close();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * False while the client is disconnected (reconnecting) or closed, from the status events
+ * `connectNats` watches. Lets a request path refuse at once instead of waiting out a timeout.
+ * Connections not made by `connectNats` are reported by `isClosed()` only.
+ */
+export function isNatsConnected(nc: NatsConnection): boolean {
+  return !nc.isClosed() && connected.get(nc) !== false;
+}
+
+/** Readiness check: not ok while closed, draining or disconnected; else measures a round trip. */
+export function natsHealthCheck(nc: NatsConnection): () => Promise<{ ok: boolean; detail: string }> {
+  return async () => {
+    if (nc.isClosed()) return { ok: false, detail: 'connection closed' };
+    if (nc.isDraining()) return { ok: false, detail: 'connection draining' };
+    if (connected.get(nc) === false) return { ok: false, detail: 'disconnected; reconnecting' };
+    const rtt = await nc.rtt();
+    return { ok: true, detail: `rtt ${rtt.toFixed(2)} ms to ${nc.getServer()}` };
+  };
+}
