@@ -1,0 +1,685 @@
+import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { resolveBinary } from './binaries.js';
+import { HarnessError, HarnessErrorCode } from './errors.js';
+import { httpGet, httpGetJson } from './http.js';
+import { LogBuffer } from './log-buffer.js';
+import { PORT_REBIND_WINDOW_MS, freePort } from './ports.js';
+import {
+  DEFAULT_STOP_TIMEOUT_MS,
+  ManagedProcess,
+  registerDisposable,
+  registerTempDir,
+  removeTempDir,
+} from './processes.js';
+
+/** @default 20000 ms for a node to listen and report healthy */
+export const DEFAULT_NATS_START_TIMEOUT_MS = 20_000;
+/** @default 1000 ms per monitoring request */
+const MONITOR_REQUEST_TIMEOUT_MS = 1_000;
+/** @default 25 ms between readiness polls */
+const READY_POLL_MS = 25;
+/**
+ * @default 250 ms: the longest gap between /healthz polls. Each failed check logs a WRN
+ * line in the server, so the interval backs off instead of flooding `logs()`.
+ */
+const HEALTH_POLL_MAX_MS = 250;
+/** @default 3 attempts to start a cluster when a pre-picked route port was taken */
+const CLUSTER_START_ATTEMPTS = 3;
+
+/**
+ * What "ready" means when (re)starting a node.
+ * - `healthy`: `GET /healthz` is ok — JetStream enabled, meta leader known (clustered),
+ *   and every stream/consumer on the node recovered and current. The default.
+ * - `listening`: the client port accepts connections and JetStream is enabled
+ *   (`/healthz?js-enabled-only=true`). Use it when quorum is knowingly absent, e.g.
+ *   restarting the first of several stopped cluster nodes.
+ */
+export type NatsReadiness = 'healthy' | 'listening';
+
+export interface NatsServerOptions {
+  /** @default true */
+  jetstream?: boolean;
+  /** Client port. @default a random free port, pinned for restarts */
+  port?: number;
+  /** Monitoring (HTTP) port. @default a random free port, pinned for restarts */
+  monitorPort?: number;
+  /** JetStream store dir. @default `<temp dir>/store`, removed on dispose (a given dir is kept) */
+  storeDir?: string;
+  /** Extra command line arguments for nats-server (e.g. `['-DV']`). */
+  args?: string[];
+  /**
+   * Extra configuration text appended to the generated file. A top-level block repeated
+   * here (e.g. `jetstream {}`) replaces the generated one, so include `store_dir` then.
+   */
+  config?: string;
+  /** `server_name`. @default `nats-<random>` */
+  name?: string;
+  /** @default {@link DEFAULT_NATS_START_TIMEOUT_MS} */
+  startTimeoutMs?: number;
+  /** SIGTERM grace before SIGKILL in `stop()`. @default 10000 */
+  stopTimeoutMs?: number;
+  /** Lines kept by `logs()`. @default 2000 */
+  logLines?: number;
+}
+
+export interface NatsRestartOptions {
+  /** @default 'healthy' */
+  ready?: NatsReadiness;
+  /** Stop with SIGKILL instead of SIGTERM when the node is running. @default false */
+  hard?: boolean;
+}
+
+export interface NatsServerHandle extends AsyncDisposable {
+  readonly name: string;
+  /** `nats://127.0.0.1:<port>` */
+  readonly url: string;
+  readonly port: number;
+  /** `http://127.0.0.1:<monitorPort>` — `/healthz`, `/jsz`, `/varz`, ... */
+  readonly monitorUrl: string;
+  readonly monitorPort: number;
+  /** Route port when part of a cluster. */
+  readonly clusterPort: number | undefined;
+  readonly storeDir: string;
+  /** Temp dir holding the config, ports file and (by default) the store. */
+  readonly dir: string;
+  /** Pid of the current (or last) process. Changes on restart. */
+  readonly pid: number;
+  readonly running: boolean;
+  /** stdout/stderr of all runs (ring buffer) with harness notes; attach it to failures. */
+  logs(): string;
+  /** SIGTERM, wait for exit, SIGKILL after `stopTimeoutMs`. No-op when not running. */
+  stop(): Promise<void>;
+  /** SIGKILL, wait for exit. No-op when not running. */
+  kill(): Promise<void>;
+  /** Starts a stopped/killed node on the same ports and store; no-op when running. */
+  start(options?: Pick<NatsRestartOptions, 'ready'>): Promise<void>;
+  /** Stops (if running) and starts again on the same ports and store dir. */
+  restart(options?: NatsRestartOptions): Promise<void>;
+  /** Stops and removes the temp dir. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+interface ClusterSpec {
+  readonly name: string;
+  readonly port: number;
+  readonly routes: readonly number[];
+}
+
+interface NodeSpec {
+  readonly name: string;
+  readonly jetstream: boolean;
+  port: number;
+  monitorPort: number;
+  readonly storeDir: string;
+  readonly dir: string;
+  readonly args: readonly string[];
+  readonly config: string | undefined;
+  readonly cluster: ClusterSpec | undefined;
+  readonly startTimeoutMs: number;
+  readonly stopTimeoutMs: number;
+  readonly logs: LogBuffer;
+}
+
+interface PortsFile {
+  nats?: string[];
+  monitoring?: string[];
+  cluster?: string[];
+}
+
+const RANDOM_PORT = -1;
+
+class NatsNode implements NatsServerHandle {
+  private proc: ManagedProcess | undefined;
+  private lastPid = 0;
+  private disposed: Promise<void> | undefined;
+  private readonly unregister: () => void;
+  /** Serialises start/stop/restart so concurrent calls cannot spawn twice. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Set by a cluster: after a healthy (re)start, also wait until the node has rejoined. */
+  rejoined: ((timeoutMs: number) => Promise<unknown>) | undefined;
+
+  constructor(private readonly spec: NodeSpec) {
+    this.unregister = registerDisposable(this);
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+  get url(): string {
+    return `nats://127.0.0.1:${this.spec.port}`;
+  }
+  get port(): number {
+    return this.spec.port;
+  }
+  get monitorUrl(): string {
+    return `http://127.0.0.1:${this.spec.monitorPort}`;
+  }
+  get monitorPort(): number {
+    return this.spec.monitorPort;
+  }
+  get clusterPort(): number | undefined {
+    return this.spec.cluster?.port;
+  }
+  get storeDir(): string {
+    return this.spec.storeDir;
+  }
+  get dir(): string {
+    return this.spec.dir;
+  }
+  get pid(): number {
+    return this.proc?.pid ?? this.lastPid;
+  }
+  get running(): boolean {
+    return this.proc?.running ?? false;
+  }
+
+  logs(): string {
+    return this.spec.logs.text();
+  }
+
+  stop(): Promise<void> {
+    return this.serial(async () => {
+      await this.proc?.stop(this.spec.stopTimeoutMs);
+    });
+  }
+
+  kill(): Promise<void> {
+    return this.serial(async () => {
+      await this.proc?.kill();
+    });
+  }
+
+  start(options: Pick<NatsRestartOptions, 'ready'> = {}): Promise<void> {
+    return this.serial(async () => {
+      this.assertUsable();
+      if (this.running) return;
+      await this.launchAndRejoin(options.ready ?? 'healthy');
+    });
+  }
+
+  restart(options: NatsRestartOptions = {}): Promise<void> {
+    return this.serial(async () => {
+      this.assertUsable();
+      if (options.hard === true) await this.proc?.kill();
+      else await this.proc?.stop(this.spec.stopTimeoutMs);
+      await this.launchAndRejoin(options.ready ?? 'healthy');
+    });
+  }
+
+  private async launchAndRejoin(ready: NatsReadiness): Promise<void> {
+    await this.launch(ready, PORT_REBIND_WINDOW_MS);
+    if (ready === 'healthy' && this.rejoined !== undefined) await this.rejoined(this.spec.startTimeoutMs);
+  }
+
+  /** Spawns without waiting for health; cluster start waits for all nodes together. */
+  spawnListening(rebindWindowMs: number): Promise<void> {
+    return this.serial(() => this.launch('none', rebindWindowMs));
+  }
+
+  waitReady(ready: NatsReadiness, deadline: number): Promise<void> {
+    const proc = this.proc;
+    if (proc === undefined) return Promise.reject(new Error('not started'));
+    return this.awaitHealth(proc, ready, deadline);
+  }
+
+  dispose(): Promise<void> {
+    this.disposed ??= (async () => {
+      this.unregister();
+      try {
+        await this.serial(async () => {
+          await this.proc?.stop(this.spec.stopTimeoutMs);
+        });
+      } finally {
+        await removeTempDir(this.spec.dir);
+      }
+    })();
+    return this.disposed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  private assertUsable(): void {
+    if (this.disposed !== undefined) {
+      throw new HarnessError(HarnessErrorCode.Disposed, `nats-server ${this.spec.name} was disposed`);
+    }
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Spawns the server and waits until it listens (and is ready). A pinned port can be
+   * briefly unavailable after a kill, so "address already in use" is retried within
+   * `rebindWindowMs`; with 0 it is reported as PortInUse for the caller to pick new ports.
+   */
+  private async launch(ready: NatsReadiness | 'none', rebindWindowMs: number): Promise<void> {
+    const { spec } = this;
+    const started = Date.now();
+    const deadline = started + spec.startTimeoutMs + rebindWindowMs;
+    for (let attempt = 1; ; attempt++) {
+      await writeFile(join(spec.dir, 'nats.conf'), renderConfig(spec));
+      let output = '';
+      const proc = await ManagedProcess.spawn({
+        command: resolveBinary('nats-server'),
+        args: ['-c', join(spec.dir, 'nats.conf'), '-ports_file_dir', join(spec.dir, 'ports'), ...spec.args],
+        cwd: spec.dir,
+        label: `nats-server ${spec.name}`,
+        logs: spec.logs,
+        onOutput: (chunk) => {
+          if (output.length < 64_000) output += chunk;
+        },
+      });
+      this.proc = proc;
+      this.lastPid = proc.pid;
+      try {
+        await this.awaitPorts(proc, started + spec.startTimeoutMs + rebindWindowMs);
+        if (ready !== 'none') await this.awaitHealth(proc, ready, deadline);
+        return;
+      } catch (err) {
+        await proc.kill();
+        const portBusy = /address already in use/i.test(output);
+        if (portBusy && Date.now() - started < rebindWindowMs) {
+          spec.logs.note(`port busy, retrying (attempt ${attempt})`);
+          await sleep(Math.min(100 * attempt, 500));
+          continue;
+        }
+        if (portBusy) {
+          throw new HarnessError(
+            HarnessErrorCode.PortInUse,
+            `nats-server ${spec.name}: port still in use after ${rebindWindowMs} ms (client ${spec.port}, monitor ${spec.monitorPort}, cluster ${spec.cluster?.port ?? '-'})\n${spec.logs.tail(30)}`,
+            { cause: err },
+          );
+        }
+        throw err;
+      }
+    }
+  }
+
+  private async awaitPorts(proc: ManagedProcess, deadline: number): Promise<void> {
+    const file = join(this.spec.dir, 'ports', `nats-server_${proc.pid}.ports`);
+    for (;;) {
+      this.assertAlive(proc);
+      let ports: PortsFile | undefined;
+      try {
+        ports = JSON.parse(await readFile(file, 'utf8')) as PortsFile;
+      } catch {
+        // Not written yet, or caught mid-write.
+      }
+      const client = portOf(ports?.nats?.[0]);
+      const monitor = portOf(ports?.monitoring?.[0]);
+      if (client !== undefined && monitor !== undefined) {
+        // Pin what the kernel chose so restarts come back on the same address.
+        this.spec.port = client;
+        this.spec.monitorPort = monitor;
+        return;
+      }
+      this.assertBefore(deadline, 'did not write its ports file');
+      await sleep(READY_POLL_MS);
+    }
+  }
+
+  private async awaitHealth(proc: ManagedProcess, ready: NatsReadiness, deadline: number): Promise<void> {
+    const query = ready === 'listening' && this.spec.jetstream ? '?js-enabled-only=true' : '';
+    const url = `${this.monitorUrl}/healthz${query}`;
+    let last = '';
+    let interval = READY_POLL_MS / 2;
+    for (;;) {
+      this.assertAlive(proc);
+      try {
+        const res = await httpGet(url, MONITOR_REQUEST_TIMEOUT_MS);
+        if (res.status === 200) return;
+        last = `${res.status} ${res.body.trim()}`;
+      } catch (err) {
+        last = err instanceof Error ? err.message : String(err);
+      }
+      this.assertBefore(deadline, `was not ${ready} (last /healthz: ${last})`);
+      await sleep(interval);
+      interval = Math.min(interval * 1.5, HEALTH_POLL_MAX_MS);
+    }
+  }
+
+  private assertAlive(proc: ManagedProcess): void {
+    const info = proc.exitInfo;
+    if (info !== undefined) {
+      throw new HarnessError(
+        HarnessErrorCode.ExitedEarly,
+        `nats-server ${this.spec.name} exited during start (code ${info.code}, signal ${info.signal})\n${this.spec.logs.tail(30)}`,
+      );
+    }
+  }
+
+  private assertBefore(deadline: number, what: string): void {
+    if (Date.now() > deadline) {
+      throw new HarnessError(
+        HarnessErrorCode.StartTimeout,
+        `nats-server ${this.spec.name} ${what} within ${this.spec.startTimeoutMs} ms\n${this.spec.logs.tail(30)}`,
+      );
+    }
+  }
+}
+
+function portOf(url: string | undefined): number | undefined {
+  if (url === undefined) return undefined;
+  const port = Number(new URL(url).port);
+  return Number.isInteger(port) && port > 0 ? port : undefined;
+}
+
+function renderConfig(spec: NodeSpec): string {
+  const q = (s: string): string => JSON.stringify(s);
+  const lines = [
+    `server_name: ${q(spec.name)}`,
+    `listen: ${q(`127.0.0.1:${spec.port}`)}`,
+    `http: ${q(`127.0.0.1:${spec.monitorPort}`)}`,
+  ];
+  if (spec.jetstream) lines.push(`jetstream {`, `  store_dir: ${q(spec.storeDir)}`, `}`);
+  if (spec.cluster !== undefined) {
+    const routes = spec.cluster.routes.map((p) => q(`nats-route://127.0.0.1:${p}`)).join(', ');
+    lines.push(
+      `cluster {`,
+      `  name: ${q(spec.cluster.name)}`,
+      `  listen: ${q(`127.0.0.1:${spec.cluster.port}`)}`,
+      `  routes: [${routes}]`,
+      `}`,
+    );
+  }
+  if (spec.config !== undefined) lines.push('', spec.config);
+  return `${lines.join('\n')}\n`;
+}
+
+async function createNode(
+  options: NatsServerOptions,
+  cluster: ClusterSpec | undefined,
+  namePrefix: string,
+): Promise<NatsNode> {
+  const dir = await mkdtemp(join(tmpdir(), `orderwire-${namePrefix}-`));
+  registerTempDir(dir);
+  const storeDir = options.storeDir ?? join(dir, 'store');
+  await mkdir(join(dir, 'ports'), { recursive: true });
+  await mkdir(storeDir, { recursive: true });
+  return new NatsNode({
+    name: options.name ?? `${namePrefix}-${dir.slice(-6)}`,
+    jetstream: options.jetstream ?? true,
+    port: options.port ?? RANDOM_PORT,
+    monitorPort: options.monitorPort ?? RANDOM_PORT,
+    storeDir,
+    dir,
+    args: options.args ?? [],
+    config: options.config,
+    cluster,
+    startTimeoutMs: options.startTimeoutMs ?? DEFAULT_NATS_START_TIMEOUT_MS,
+    stopTimeoutMs: options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
+    logs: new LogBuffer(options.logLines),
+  });
+}
+
+/**
+ * Starts a nats-server on 127.0.0.1 (random ports unless given, JetStream on by default,
+ * temp store dir) and resolves once `/healthz` is ok.
+ */
+export async function startNats(options: NatsServerOptions = {}): Promise<NatsServerHandle> {
+  const node = await createNode(options, undefined, 'nats');
+  try {
+    // Random ports come from the server itself (port -1), so there is no bind race.
+    await node.start();
+  } catch (err) {
+    await node.dispose();
+    throw err;
+  }
+  return node;
+}
+
+// ---------------------------------------------------------------------------------------
+// Cluster
+
+export interface NatsClusterOptions {
+  /** @default 3 */
+  size?: number;
+  /** @default true */
+  jetstream?: boolean;
+  /** Cluster name. @default `orderwire-<random>` */
+  name?: string;
+  /** Extra nats-server args for every node. */
+  args?: string[];
+  /** Extra config text for every node. */
+  config?: string;
+  /** @default {@link DEFAULT_NATS_START_TIMEOUT_MS} per node */
+  startTimeoutMs?: number;
+  /** @default 10000 */
+  stopTimeoutMs?: number;
+  logLines?: number;
+}
+
+export interface NatsClusterHandle extends AsyncDisposable {
+  readonly name: string;
+  readonly servers: readonly NatsServerHandle[];
+  /** Client URLs of all nodes, for `connect({ servers: urls })`. */
+  readonly urls: readonly string[];
+  node(index: number): NatsServerHandle;
+  /** Name of the current JetStream meta leader as seen by a running node, or undefined. */
+  metaLeader(): Promise<string | undefined>;
+  /**
+   * Resolves with the meta leader's name once the meta group is formed: every running
+   * node names the same leader and the full cluster size, and the leader sees every
+   * other running node as a current replica.
+   */
+  waitForMetaLeader(timeoutMs?: number): Promise<string>;
+  /** All nodes' logs, each prefixed with its name. */
+  logs(): string;
+  stop(): Promise<void>;
+  /** Restarts every node at once (keeps ports and stores); resolves when a leader is elected. */
+  restart(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+interface JszMeta {
+  meta_cluster?: {
+    leader?: string;
+    cluster_size?: number;
+    replicas?: { name: string; current?: boolean; offline?: boolean }[];
+  };
+}
+
+class NatsCluster implements NatsClusterHandle {
+  private disposed: Promise<void> | undefined;
+  private readonly unregister: () => void;
+
+  constructor(
+    readonly name: string,
+    private readonly nodes: NatsNode[],
+    private readonly jetstream: boolean,
+    private readonly startTimeoutMs: number,
+  ) {
+    this.unregister = registerDisposable(this);
+    if (jetstream) for (const n of nodes) n.rejoined = (timeoutMs) => this.waitForMetaLeader(timeoutMs);
+  }
+
+  get servers(): readonly NatsServerHandle[] {
+    return this.nodes;
+  }
+
+  get urls(): readonly string[] {
+    return this.nodes.map((n) => n.url);
+  }
+
+  node(index: number): NatsServerHandle {
+    const n = this.nodes[index];
+    if (n === undefined) {
+      throw new HarnessError(HarnessErrorCode.InvalidArgument, `cluster ${this.name} has no node ${index} (size ${this.nodes.length})`);
+    }
+    return n;
+  }
+
+  async metaLeader(): Promise<string | undefined> {
+    for (const n of this.nodes) {
+      if (!n.running) continue;
+      try {
+        const { json } = await httpGetJson<JszMeta>(`${n.monitorUrl}/jsz`, MONITOR_REQUEST_TIMEOUT_MS);
+        const leader = json.meta_cluster?.leader;
+        if (leader !== undefined && leader !== '') return leader;
+      } catch {
+        // Try the next node.
+      }
+    }
+    return undefined;
+  }
+
+  async waitForMetaLeader(timeoutMs: number = this.startTimeoutMs): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const state = await this.metaState();
+      if (state.leader !== undefined) return state.leader;
+      if (Date.now() > deadline) {
+        throw new HarnessError(
+          HarnessErrorCode.StartTimeout,
+          `cluster ${this.name}: JetStream meta group not formed within ${timeoutMs} ms (${state.detail})\n${this.logsTail(15)}`,
+        );
+      }
+      await sleep(READY_POLL_MS * 2);
+    }
+  }
+
+  /**
+   * A leader alone is not enough: under load two nodes can elect one before the third
+   * has joined, and R3 placement then fails with "no suitable peers". The group counts as
+   * formed when every running node names the same leader and the full cluster size, the
+   * leader lists every other running node as a replica that is not offline, and every
+   * running node's /healthz is ok (which includes "current with the meta leader").
+   * The leader's own per-replica `current` flag is not used: after a full restart it can
+   * stay false for many seconds on an idle, loaded box although the group works.
+   */
+  private async metaState(): Promise<{ leader: string | undefined; detail: string }> {
+    const running = this.nodes.filter((n) => n.running);
+    const reports = await Promise.all(
+      running.map(async (n) => {
+        const [jsz, health] = await Promise.all([
+          httpGetJson<JszMeta>(`${n.monitorUrl}/jsz`, MONITOR_REQUEST_TIMEOUT_MS).then(
+            (r) => r.json.meta_cluster,
+            () => undefined,
+          ),
+          httpGet(`${n.monitorUrl}/healthz`, MONITOR_REQUEST_TIMEOUT_MS).then(
+            (r) => (r.status === 200 ? 'ok' : r.body.trim()),
+            (err: unknown) => (err instanceof Error ? err.message : String(err)),
+          ),
+        ]);
+        return { meta: jsz, health };
+      }),
+    );
+    const detail = running
+      .map((n, i) => {
+        const r = reports[i];
+        return `${n.name}: leader=${r?.meta?.leader ?? '-'} size=${r?.meta?.cluster_size ?? '-'} health=${r?.health ?? '-'}`;
+      })
+      .join('; ');
+    const leader = reports[0]?.meta?.leader;
+    if (leader === undefined || leader === '') return { leader: undefined, detail };
+    const agreed = reports.every((r) => r.health === 'ok' && r.meta?.leader === leader && r.meta.cluster_size === this.nodes.length);
+    const leaderReport = reports[running.findIndex((n) => n.name === leader)];
+    if (!agreed || leaderReport === undefined) return { leader: undefined, detail };
+    const replicas = leaderReport.meta?.replicas ?? [];
+    const missing = running
+      .filter((n) => n.name !== leader)
+      .filter((n) => !replicas.some((r) => r.name === n.name && r.offline !== true))
+      .map((n) => n.name);
+    if (missing.length > 0) return { leader: undefined, detail: `${detail}; leader does not list ${missing.join(', ')}` };
+    return { leader, detail };
+  }
+
+  logs(): string {
+    return this.nodes.map((n) => `===== ${n.name} =====\n${n.logs()}`).join('\n');
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.stop()));
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.bringUp(PORT_REBIND_WINDOW_MS);
+  }
+
+  /** Spawns every stopped node, then waits for all to be healthy and agree on a leader. */
+  async bringUp(rebindWindowMs: number): Promise<void> {
+    const deadline = Date.now() + this.startTimeoutMs + rebindWindowMs;
+    // All nodes at once: a lone JetStream node cannot elect a meta leader.
+    await Promise.all(this.nodes.filter((n) => !n.running).map((n) => n.spawnListening(rebindWindowMs)));
+    await Promise.all(this.nodes.map((n) => n.waitReady('healthy', deadline)));
+    if (this.jetstream) await this.waitForMetaLeader(Math.max(deadline - Date.now(), 1_000));
+  }
+
+  dispose(): Promise<void> {
+    this.disposed ??= (async () => {
+      this.unregister();
+      const results = await Promise.allSettled(this.nodes.map((n) => n.dispose()));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+    })();
+    return this.disposed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  private logsTail(lines: number): string {
+    return this.nodes.map((n) => `----- ${n.name}\n${n.logs().split('\n').slice(-lines).join('\n')}`).join('\n');
+  }
+}
+
+/**
+ * Starts a `size`-node cluster (full mesh of routes on 127.0.0.1, one temp store per node,
+ * `server_name` `<cluster>-n<i>`) and resolves once every node is healthy and all agree
+ * on a JetStream meta leader.
+ */
+export async function startNatsCluster(options: NatsClusterOptions = {}): Promise<NatsClusterHandle> {
+  const size = options.size ?? 3;
+  if (!Number.isInteger(size) || size < 1) {
+    throw new HarnessError(HarnessErrorCode.InvalidArgument, `cluster size must be a positive integer, got ${size}`);
+  }
+  const jetstream = options.jetstream ?? true;
+  const startTimeoutMs = options.startTimeoutMs ?? DEFAULT_NATS_START_TIMEOUT_MS;
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= CLUSTER_START_ATTEMPTS; attempt++) {
+    // Route ports must be known before any node starts (each lists the others), so they
+    // are picked here; if another process grabs one first, start over with new ones.
+    const clusterPorts: number[] = [];
+    for (let i = 0; i < size; i++) clusterPorts.push(await freePort());
+    const name = options.name ?? `orderwire-${Math.random().toString(36).slice(2, 8)}`;
+    const nodes: NatsNode[] = [];
+    for (let i = 0; i < size; i++) {
+      const port = clusterPorts[i] ?? 0;
+      nodes.push(
+        await createNode(
+          {
+            jetstream,
+            name: `${name}-n${i}`,
+            args: options.args,
+            config: options.config,
+            startTimeoutMs,
+            stopTimeoutMs: options.stopTimeoutMs,
+            logLines: options.logLines,
+          },
+          { name, port, routes: clusterPorts.filter((p) => p !== port) },
+          'nats-cluster',
+        ),
+      );
+    }
+    const cluster = new NatsCluster(name, nodes, jetstream, startTimeoutMs);
+    try {
+      await cluster.bringUp(0);
+      return cluster;
+    } catch (err) {
+      lastError = err;
+      await cluster.dispose();
+      if (!(err instanceof HarnessError && err.code === HarnessErrorCode.PortInUse)) throw err;
+    }
+  }
+  throw lastError;
+}
