@@ -1,0 +1,235 @@
+/**
+ * Builds the ingest service from its dependencies (tests call this with real NATS and Redis):
+ * display-registry watch, publisher with breaker, receipts, per-tenant rate limit, OpenAPI and
+ * the routes on the platform's Fastify base.
+ */
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { createHttpServer, natsHealthCheck, STREAMS, type Health, type Logger, type Metrics, type NatsConnection } from '@orderwire/platform';
+import { bearerAuth, type TokenVerifier } from '@orderwire/token-verifier';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { IngestConfig } from './config.js';
+import { createDisplayIndex, type DisplayIndex } from './display-index.js';
+import { startRegistryWatcher, type RegistryWatcher } from './display-registry-watcher.js';
+import { createIntake } from './intake.js';
+import { createIngestMetrics, type IngestMetrics } from './metrics.js';
+import { trackConnection, type ConnectionState } from './nats-connection-state.js';
+import { createOrderPublisher, type OrderPublisher } from './order-publisher.js';
+import { createRateLimitStore } from './rate-limit-store.js';
+import { createReceiptStore } from './receipts.js';
+import type { RouteDeps } from './routes/common.js';
+import { registerOrderStatusRoute } from './routes/order-status.js';
+import { registerOrderRoute } from './routes/orders.js';
+import { registerOrderBatchRoute } from './routes/orders-batch.js';
+
+/** Redis keys of the rate limiter. */
+export const RATE_LIMIT_KEY_PREFIX = 'ow:rl:ingest:';
+export const DOCS_PREFIX = '/docs';
+
+export type AppConfig = Pick<
+  IngestConfig,
+  | 'publishTimeoutMs'
+  | 'bodyLimit'
+  | 'batchBodyLimit'
+  | 'breakerErrorThreshold'
+  | 'breakerVolumeThreshold'
+  | 'breakerResetTimeoutMs'
+  | 'breakerWindowMs'
+  | 'retryAfterMs'
+  | 'rateLimitMax'
+  | 'rateLimitWindowMs'
+  | 'receiptTimeoutMs'
+  | 'registrySyncTimeoutMs'
+  | 'docsEnabled'
+>;
+
+export interface AppDeps {
+  config: AppConfig;
+  logger: Logger;
+  metrics: Metrics;
+  health: Health;
+  nc: NatsConnection;
+  /** Rate-limit counters; undefined counts per process only. */
+  redis: Redis | undefined;
+  verifier: Pick<TokenVerifier, 'verifyClientToken'>;
+  /** Service version for the OpenAPI document. */
+  version: string;
+}
+
+export interface IngestApp {
+  app: FastifyInstance;
+  index: DisplayIndex;
+  registry: RegistryWatcher;
+  publisher: OrderPublisher;
+  metrics: IngestMetrics;
+  /** Closes the HTTP server and stops the watch and breaker (not NATS/Redis: the caller owns them). */
+  close(): Promise<void>;
+}
+
+export async function createApp(deps: AppDeps): Promise<IngestApp> {
+  const { config, logger, nc } = deps;
+  const metrics = createIngestMetrics(deps.metrics);
+  const connection = trackConnection(nc, logger);
+  const js = jetstream(nc);
+  // Separate managers: their timeout bounds every API call made through them.
+  const verifyJsm = await jetstreamManager(nc, { timeout: config.publishTimeoutMs });
+  const readJsm = await jetstreamManager(nc, { timeout: config.receiptTimeoutMs });
+
+  const orders = await verifyJsm.streams.info(STREAMS.ORDERS);
+  const serverMax = nc.info?.max_payload ?? Number.MAX_SAFE_INTEGER;
+  const streamMax = orders.config.max_msg_size > 0 ? orders.config.max_msg_size : Number.MAX_SAFE_INTEGER;
+  const maxMessageBytes = Math.min(serverMax, streamMax);
+  logger.info(
+    { maxMessageBytes, duplicateWindowMs: orders.config.duplicate_window / 1e6 },
+    'ORDERS stream: idempotency window is its duplicate_window',
+  );
+
+  const index = createDisplayIndex();
+  const registry = await startRegistryWatcher({
+    nc,
+    index,
+    logger,
+    onChange: () => metrics.registryDisplays.set(index.size()),
+  });
+  try {
+    await registry.synced(config.registrySyncTimeoutMs);
+    return await assemble(deps, { metrics, connection, js, verifyJsm, readJsm, maxMessageBytes, index, registry });
+  } catch (err) {
+    // Nothing may keep running (or keep the process alive) after a failed start.
+    await registry.stop();
+    connection.stop();
+    throw err;
+  }
+}
+
+interface Parts {
+  metrics: IngestMetrics;
+  connection: ConnectionState;
+  js: JetStreamClient;
+  verifyJsm: JetStreamManager;
+  readJsm: JetStreamManager;
+  maxMessageBytes: number;
+  index: DisplayIndex;
+  registry: RegistryWatcher;
+}
+
+async function assemble(deps: AppDeps, parts: Parts): Promise<IngestApp> {
+  const { config, logger, nc, health } = deps;
+  const { metrics, connection, js, verifyJsm, readJsm, maxMessageBytes, index, registry } = parts;
+
+  const publisher = createOrderPublisher({
+    js,
+    connection,
+    breaker: {
+      timeoutMs: config.publishTimeoutMs,
+      errorThresholdPercentage: config.breakerErrorThreshold,
+      volumeThreshold: config.breakerVolumeThreshold,
+      resetTimeoutMs: config.breakerResetTimeoutMs,
+      windowMs: config.breakerWindowMs,
+    },
+    retryAfterMs: config.retryAfterMs,
+    metrics,
+    logger,
+  });
+  const receipts = createReceiptStore({
+    js,
+    jsm: readJsm,
+    connection,
+    timeoutMs: config.receiptTimeoutMs,
+    retryAfterMs: config.retryAfterMs,
+    metrics,
+  });
+  const intake = createIntake({
+    publisher,
+    jsm: verifyJsm,
+    receipts,
+    index,
+    metrics,
+    maxMessageBytes,
+    retryAfterMs: config.retryAfterMs,
+  });
+
+  const app = createHttpServer({ logger, health, metrics: deps.metrics });
+  const limiter = createRateLimitStore({ redis: deps.redis, keyPrefix: RATE_LIMIT_KEY_PREFIX, logger, metrics });
+  await app.register(rateLimit, { global: false, store: limiter.Store });
+
+  if (config.docsEnabled) {
+    await app.register(swagger, {
+      hideUntagged: true,
+      openapi: {
+        openapi: '3.0.3',
+        info: {
+          title: 'Orderwire ingest API',
+          version: deps.version,
+          description: 'Order intake for upstream systems. Human guide: docs/api.md.',
+        },
+        tags: [{ name: 'orders', description: 'Submit orders and read their delivery status' }],
+        components: {
+          securitySchemes: {
+            bearerAuth: {
+              type: 'http',
+              scheme: 'bearer',
+              bearerFormat: 'JWT',
+              description: 'Client-credentials access token from POST /v1/oauth/token (auth service)',
+            },
+          },
+        },
+      },
+    });
+    await app.register(swaggerUi, { routePrefix: DOCS_PREFIX });
+  }
+
+  const routeDeps: RouteDeps = {
+    intake,
+    publisher,
+    receipts,
+    metrics,
+    auth: {
+      write: bearerAuth(deps.verifier, { scopes: ['orders:write'] }),
+      read: bearerAuth(deps.verifier, { scopes: ['orders:read'] }),
+    },
+    rateLimit: { max: config.rateLimitMax, windowMs: config.rateLimitWindowMs },
+    bodyLimit: config.bodyLimit,
+    batchBodyLimit: config.batchBodyLimit,
+  };
+  registerOrderRoute(app, routeDeps);
+  registerOrderBatchRoute(app, routeDeps);
+  registerOrderStatusRoute(app, routeDeps);
+
+  health.register('nats', natsHealthCheck(nc));
+  health.register(
+    'display-registry',
+    async () =>
+      registry.isWatching() ? { ok: true, detail: `${index.size()} displays` } : { ok: false, detail: 'watch restarting' },
+    { critical: false },
+  );
+  health.register(
+    'rate-limit-redis',
+    async () => (limiter.degraded() ? { ok: false, detail: 'redis unavailable; counting per process' } : { ok: true }),
+    { critical: false },
+  );
+
+  try {
+    await app.ready();
+  } catch (err) {
+    publisher.shutdown();
+    throw err;
+  }
+
+  return {
+    app,
+    index,
+    registry,
+    publisher,
+    metrics,
+    async close() {
+      await app.close();
+      await registry.stop();
+      publisher.shutdown();
+      connection.stop();
+    },
+  };
+}

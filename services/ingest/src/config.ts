@@ -1,0 +1,145 @@
+/**
+ * The only file of the ingest service that reads `process.env`. Everything is validated once
+ * at start; a bad variable stops the process with a message naming it.
+ */
+import { loadConfig, type Config } from '@orderwire/platform';
+
+/** @default 3002 */
+export const DEFAULT_PORT = 3002;
+/** @default 2 s — a PubAck takes well under 1 ms here; anything this slow is an outage. */
+export const DEFAULT_PUBLISH_TIMEOUT = '2s';
+/** @default 256 KiB — the ORDERS stream's max message size, so a body that fits is publishable. */
+export const DEFAULT_BODY_LIMIT = 256 * 1024;
+/** @default 2 MiB — a batch of up to ORDER_BATCH_MAX typical orders. */
+export const DEFAULT_BATCH_BODY_LIMIT = 2 * 1024 * 1024;
+/** @default 50 % failed publishes in the window open the breaker. */
+export const DEFAULT_BREAKER_ERROR_THRESHOLD = 50;
+/** @default 5 publishes in the window before the breaker may open. */
+export const DEFAULT_BREAKER_VOLUME_THRESHOLD = 5;
+/** @default 5 s open before a trial publish (half-open). */
+export const DEFAULT_BREAKER_RESET_TIMEOUT = '5s';
+/** @default 10 s rolling window of the breaker's statistics. */
+export const DEFAULT_BREAKER_WINDOW = '10s';
+/** @default 2 s — `Retry-After` when NATS is disconnected or a publish timed out. */
+export const DEFAULT_RETRY_AFTER = '2s';
+/** @default 6000 requests per tenant per window (100/s sustained). */
+export const DEFAULT_RATE_LIMIT_MAX = 6000;
+/** @default 1 min */
+export const DEFAULT_RATE_LIMIT_WINDOW = '1m';
+/** @default 250 ms — a slow Redis must not slow order intake; past this the local limiter decides. */
+export const DEFAULT_RATE_LIMIT_REDIS_TIMEOUT = '250ms';
+/** @default 1 s bound on pending-receipt writes and receipt reads. */
+export const DEFAULT_RECEIPT_TIMEOUT = '1s';
+/** @default 30 s for the first full read of the display registry at start. */
+export const DEFAULT_REGISTRY_SYNC_TIMEOUT = '30s';
+
+export const CONFIG_SPEC = {
+  host: { env: 'HOST', type: 'string', default: '127.0.0.1', doc: 'listen address' },
+  port: { env: 'PORT', type: 'int', default: DEFAULT_PORT, min: 0, max: 65535, doc: 'listen port' },
+  natsUrl: { env: 'NATS_URL', type: 'string', default: 'nats://127.0.0.1:4222', doc: 'comma-separated NATS servers' },
+  redisUrl: { env: 'REDIS_URL', type: 'url', default: 'redis://127.0.0.1:6379', protocols: ['redis', 'rediss'], doc: 'Redis (rate-limit counters only)' },
+  logLevel: {
+    env: 'LOG_LEVEL',
+    type: 'enum',
+    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
+    default: 'info',
+  },
+  instanceId: { env: 'INSTANCE_ID', type: 'string', required: false, doc: 'instance name in logs and metrics' },
+  authIssuer: { env: 'AUTH_ISSUER', type: 'string', default: 'orderwire-auth', doc: '`iss` of every token' },
+  authJwksUrl: {
+    env: 'AUTH_JWKS_URL',
+    type: 'url',
+    default: 'http://127.0.0.1:3001/.well-known/jwks.json',
+    protocols: ['http', 'https'],
+    doc: 'JWKS of the auth service',
+  },
+  shutdownGraceMs: { env: 'SHUTDOWN_GRACE', type: 'duration', default: '25s', min: '1s', doc: 'shutdown deadline' },
+  publishTimeoutMs: {
+    env: 'INGEST_PUBLISH_TIMEOUT',
+    type: 'duration',
+    default: DEFAULT_PUBLISH_TIMEOUT,
+    min: '50ms',
+    max: '30s',
+    doc: 'wait for a PubAck before answering 503',
+  },
+  bodyLimit: { env: 'INGEST_BODY_LIMIT', type: 'int', default: DEFAULT_BODY_LIMIT, min: 1024, doc: 'max bytes of POST /v1/orders' },
+  batchBodyLimit: {
+    env: 'INGEST_BATCH_BODY_LIMIT',
+    type: 'int',
+    default: DEFAULT_BATCH_BODY_LIMIT,
+    min: 1024,
+    doc: 'max bytes of POST /v1/orders/batch',
+  },
+  breakerErrorThreshold: {
+    env: 'INGEST_BREAKER_ERROR_THRESHOLD',
+    type: 'int',
+    default: DEFAULT_BREAKER_ERROR_THRESHOLD,
+    min: 1,
+    max: 100,
+    doc: 'percent of failed publishes that opens the breaker',
+  },
+  breakerVolumeThreshold: {
+    env: 'INGEST_BREAKER_VOLUME_THRESHOLD',
+    type: 'int',
+    default: DEFAULT_BREAKER_VOLUME_THRESHOLD,
+    min: 1,
+    doc: 'publishes in the window before the breaker may open',
+  },
+  breakerResetTimeoutMs: {
+    env: 'INGEST_BREAKER_RESET_TIMEOUT',
+    type: 'duration',
+    default: DEFAULT_BREAKER_RESET_TIMEOUT,
+    min: '100ms',
+    doc: 'time open before one trial publish',
+  },
+  breakerWindowMs: {
+    env: 'INGEST_BREAKER_WINDOW',
+    type: 'duration',
+    default: DEFAULT_BREAKER_WINDOW,
+    min: '1s',
+    doc: 'rolling statistics window of the breaker',
+  },
+  retryAfterMs: {
+    env: 'INGEST_RETRY_AFTER',
+    type: 'duration',
+    default: DEFAULT_RETRY_AFTER,
+    min: '1s',
+    doc: 'Retry-After of 503s not caused by the open breaker',
+  },
+  rateLimitMax: {
+    env: 'INGEST_RATE_LIMIT_MAX',
+    type: 'int',
+    default: DEFAULT_RATE_LIMIT_MAX,
+    min: 1,
+    doc: 'requests per tenant per window (writes and reads counted separately)',
+  },
+  rateLimitWindowMs: { env: 'INGEST_RATE_LIMIT_WINDOW', type: 'duration', default: DEFAULT_RATE_LIMIT_WINDOW, min: '1s' },
+  rateLimitRedisTimeoutMs: {
+    env: 'INGEST_RATE_LIMIT_REDIS_TIMEOUT',
+    type: 'duration',
+    default: DEFAULT_RATE_LIMIT_REDIS_TIMEOUT,
+    min: '10ms',
+    doc: 'Redis command timeout of the rate limiter',
+  },
+  receiptTimeoutMs: {
+    env: 'INGEST_RECEIPT_TIMEOUT',
+    type: 'duration',
+    default: DEFAULT_RECEIPT_TIMEOUT,
+    min: '50ms',
+    doc: 'bound on pending-receipt writes and receipt reads',
+  },
+  registrySyncTimeoutMs: {
+    env: 'INGEST_REGISTRY_SYNC_TIMEOUT',
+    type: 'duration',
+    default: DEFAULT_REGISTRY_SYNC_TIMEOUT,
+    min: '1s',
+    doc: 'first read of the display registry at start',
+  },
+  docsEnabled: { env: 'INGEST_DOCS', type: 'bool', default: true, doc: 'serve OpenAPI at /docs' },
+} as const;
+
+export type IngestConfig = Config<typeof CONFIG_SPEC>;
+
+export function loadIngestConfig(env: Readonly<Record<string, string | undefined>> = process.env): IngestConfig {
+  return loadConfig(CONFIG_SPEC, env);
+}

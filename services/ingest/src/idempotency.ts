@@ -1,0 +1,61 @@
+/**
+ * Idempotency keys → `Nats-Msg-Id`. JetStream drops a publish whose `Nats-Msg-Id` it has seen
+ * within the ORDERS `duplicate_window` and answers with the ORIGINAL sequence and
+ * `duplicate: true`, so a retried request gets the first request's answer.
+ *
+ * Message ids (tenant and display ids are `[A-Za-z0-9_-]`, so the layouts cannot collide):
+ *   station-wide order:  `<tenant>:<key>`
+ *   targeted order:      `<tenant>/<displayId>:<key>`   (one publish per target display)
+ * The tenant prefix keeps two tenants using the same key apart.
+ */
+import { createHash } from 'node:crypto';
+import { INGEST_ERRORS } from './errors.js';
+
+/** @default 128 characters */
+export const IDEMPOTENCY_KEY_MAX = 128;
+/** Visible ASCII only: the key travels in a NATS header and in logs. */
+export const IDEMPOTENCY_KEY_PATTERN = `^[\\x21-\\x7E]{1,${IDEMPOTENCY_KEY_MAX}}$`;
+const KEY_RE = new RegExp(IDEMPOTENCY_KEY_PATTERN);
+
+/** Header on the ORDERS message holding the hash of the accepted order (conflict detection). */
+export const BODY_HASH_HEADER = 'Ow-Body-Hash';
+
+/**
+ * The request's idempotency key: the `Idempotency-Key` header when given, else the orderId.
+ * @throws ORDERWIRE_ERR_INGEST_INVALID_IDEMPOTENCY_KEY
+ */
+export function idempotencyKey(header: string | string[] | undefined, orderId: string): string {
+  if (header === undefined) return orderId;
+  if (Array.isArray(header)) {
+    throw INGEST_ERRORS.create('ORDERWIRE_ERR_INGEST_INVALID_IDEMPOTENCY_KEY', { reason: 'sent more than once' });
+  }
+  if (!KEY_RE.test(header)) {
+    throw INGEST_ERRORS.create('ORDERWIRE_ERR_INGEST_INVALID_IDEMPOTENCY_KEY', {
+      reason: `must be 1–${IDEMPOTENCY_KEY_MAX} visible ASCII characters (no spaces or control characters)`,
+    });
+  }
+  return header;
+}
+
+export function stationMsgId(tenant: string, key: string): string {
+  return `${tenant}:${key}`;
+}
+
+export function targetMsgId(tenant: string, displayId: string, key: string): string {
+  return `${tenant}/${displayId}:${key}`;
+}
+
+/** JSON with object keys sorted at every level, so equal orders hash equally whatever the key order. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+/** `sha256:<base64url>` of the canonical JSON of the validated order (defaults applied). */
+export function orderHash(order: unknown): string {
+  return `sha256:${createHash('sha256').update(canonicalJson(order)).digest('base64url')}`;
+}

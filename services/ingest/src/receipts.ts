@@ -1,0 +1,174 @@
+/**
+ * Delivery receipts on the RECEIPTS stream (`receipts.<tenant>.<orderKey>.<displayId>`, one
+ * message kept per subject: the latest status). Ingest writes `pending` when it accepts an order
+ * and reads the latest status per display for `GET /v1/orders/:orderId`; the edge and the DLQ
+ * service write the later states.
+ *
+ * A `pending` receipt is published with `Nats-Expected-Last-Subject-Sequence: 0`, i.e. only if the
+ * subject is still empty, so a late pending (a slow request, a retried duplicate) can never
+ * overwrite `delivered` or `dead_lettered`.
+ *
+ * Reading: nats-server 2.10 has no batch direct get (`multi_last` needs 2.11), so the subjects of
+ * one order come from STREAM.INFO with `subjects_filter` and each latest message from a direct
+ * get by subject — plain request/replies with a timeout, no consumer to create or clean up.
+ */
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { receiptSubject, receiptsForOrderFilter, RECEIPT_STATUSES, type Receipt, type ReceiptStatus } from '@orderwire/contracts';
+import { STREAMS } from '@orderwire/platform';
+import type { Logger } from 'pino';
+import { INGEST_ERRORS } from './errors.js';
+import type { IngestMetrics } from './metrics.js';
+import type { ConnectionState } from './nats-connection-state.js';
+
+/** @default 32 direct gets in flight per status request */
+export const RECEIPT_READ_CONCURRENCY = 32;
+
+export interface ReceiptTarget {
+  displayId: string;
+  /** ORDERS sequence of the message this display will receive. */
+  seq: number;
+}
+
+export interface DisplayStatus {
+  displayId: string;
+  status: ReceiptStatus;
+  /** Epoch ms of the state change. */
+  at: number;
+  seq: number;
+  edge?: string;
+  deliveryCount?: number;
+  reason?: string;
+}
+
+export interface PendingSummary {
+  written: number;
+  existing: number;
+  failed: number;
+}
+
+export interface ReceiptStore {
+  /** Best effort: never throws; failures are logged and counted. */
+  writePending(tenant: string, orderId: string, targets: readonly ReceiptTarget[], at: number, log: Logger): Promise<PendingSummary>;
+  /**
+   * Latest status per display, sorted by displayId; empty when nothing is known.
+   * @throws ORDERWIRE_ERR_INGEST_UNAVAILABLE when the stream cannot be read
+   */
+  orderStatus(tenant: string, orderId: string, log: Logger): Promise<DisplayStatus[]>;
+}
+
+export interface ReceiptStoreOptions {
+  js: JetStreamClient;
+  /** Created with `timeout` = the receipt timeout. */
+  jsm: JetStreamManager;
+  connection: ConnectionState;
+  timeoutMs: number;
+  retryAfterMs: number;
+  metrics: IngestMetrics;
+}
+
+const STATUS_SET = new Set<string>(RECEIPT_STATUSES);
+
+function toDisplayStatus(displayId: string, value: unknown): DisplayStatus | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const r = value as Partial<Receipt>;
+  if (typeof r.status !== 'string' || !STATUS_SET.has(r.status)) return undefined;
+  if (typeof r.at !== 'number' || typeof r.seq !== 'number') return undefined;
+  const out: DisplayStatus = { displayId, status: r.status, at: r.at, seq: r.seq };
+  if (typeof r.edge === 'string') out.edge = r.edge;
+  if (typeof r.deliveryCount === 'number') out.deliveryCount = r.deliveryCount;
+  if (typeof r.reason === 'string') out.reason = r.reason;
+  return out;
+}
+
+function isWrongLastSequence(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence;
+}
+
+export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
+  const { js, jsm, connection, metrics } = options;
+  const encoder = new TextEncoder();
+
+  function readFailed(cause: unknown): Error {
+    return INGEST_ERRORS.create(
+      'ORDERWIRE_ERR_INGEST_UNAVAILABLE',
+      { reason: 'read_failed' },
+      { details: { reason: 'read_failed', retryAfterSeconds: Math.max(1, Math.ceil(options.retryAfterMs / 1000)) }, cause },
+    );
+  }
+
+  return {
+    async writePending(tenant, orderId, targets, at, log) {
+      const summary: PendingSummary = { written: 0, existing: 0, failed: 0 };
+      if (targets.length === 0) return summary;
+      if (!connection.connected()) {
+        summary.failed = targets.length;
+        metrics.pendingReceipts.inc({ result: 'failed' }, targets.length);
+        log.warn({ targets: targets.length }, 'pending receipts skipped: nats disconnected');
+        return summary;
+      }
+      await Promise.all(
+        targets.map(async (t) => {
+          const receipt: Receipt = { tenant, orderId, displayId: t.displayId, status: 'pending', seq: t.seq, at };
+          try {
+            await js.publish(receiptSubject(tenant, orderId, t.displayId), encoder.encode(JSON.stringify(receipt)), {
+              expect: { lastSubjectSequence: 0 },
+              timeout: options.timeoutMs,
+            });
+            summary.written++;
+            metrics.pendingReceipts.inc({ result: 'written' });
+          } catch (err) {
+            if (isWrongLastSequence(err)) {
+              // The subject already holds a status (an earlier pending, or the edge's delivered).
+              summary.existing++;
+              metrics.pendingReceipts.inc({ result: 'exists' });
+              return;
+            }
+            summary.failed++;
+            metrics.pendingReceipts.inc({ result: 'failed' });
+            log.warn({ err, displayId: t.displayId }, 'pending receipt not written');
+          }
+        }),
+      );
+      return summary;
+    },
+
+    async orderStatus(tenant, orderId, log) {
+      if (!connection.connected()) throw readFailed(undefined);
+      const filter = receiptsForOrderFilter(tenant, orderId);
+      let subjects: string[];
+      try {
+        const info = await jsm.streams.info(STREAMS.RECEIPTS, { subjects_filter: filter });
+        subjects = Object.keys(info.state.subjects ?? {}).sort();
+      } catch (err) {
+        throw readFailed(err);
+      }
+      const out: DisplayStatus[] = [];
+      for (let i = 0; i < subjects.length; i += RECEIPT_READ_CONCURRENCY) {
+        const chunk = subjects.slice(i, i + RECEIPT_READ_CONCURRENCY);
+        const got = await Promise.all(
+          chunk.map(async (subject) => {
+            let m;
+            try {
+              m = await jsm.direct.getMessage(STREAMS.RECEIPTS, { last_by_subj: subject });
+            } catch (err) {
+              throw readFailed(err);
+            }
+            if (m === null) return undefined; // expired between the listing and the read
+            const displayId = subject.slice(subject.lastIndexOf('.') + 1);
+            let status: DisplayStatus | undefined;
+            try {
+              status = toDisplayStatus(displayId, m.json());
+            } catch {
+              status = undefined;
+            }
+            // Another service wrote something we cannot read: report what we can, not a 500.
+            if (status === undefined) log.warn({ subject, seq: m.seq }, 'ignoring malformed receipt');
+            return status;
+          }),
+        );
+        for (const s of got) if (s !== undefined) out.push(s);
+      }
+      return out;
+    },
+  };
+}
