@@ -16,3 +16,5 @@ export { disposeAll, livePids, watchdogPid, DEFAULT_STOP_TIMEOUT_MS } from './pr
 export { resolveBinary, locateBinary, findRepoRoot, BINARY_ENV } from './binaries.js';
 export type { ServerBinary, BinarySearch } from './binaries.js';
 export { HarnessError, HarnessErrorCode } from './errors.js';
+export { startServiceProcess, DEFAULT_SERVICE_START_TIMEOUT_MS } from './service.js';
+export type { ServiceProcessOptions, ServiceProcessHandle } from './service.js';

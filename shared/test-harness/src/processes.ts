@@ -179,6 +179,8 @@ export interface SpawnSpec {
   readonly command: string;
   readonly args: readonly string[];
   readonly cwd?: string;
+  /** Full environment of the child. @default the test process's environment */
+  readonly env?: NodeJS.ProcessEnv;
   readonly label: string;
   readonly logs: LogBuffer;
   /** Raw output of this run only (the log buffer spans restarts). */
@@ -211,6 +213,7 @@ export class ManagedProcess {
     installExitHook();
     const child = spawn(spec.command, [...spec.args], {
       cwd: spec.cwd,
+      env: spec.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: false,
     });
