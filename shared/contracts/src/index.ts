@@ -76,6 +76,7 @@ export type {
   OrderAccepted,
   OrderTargetAccepted,
   OrderBatchItemResult,
+  OrderOutcome,
   OrderBatchResponse,
 } from './order.js';
 export { RECEIPT_STATUSES } from './receipt.js';

@@ -202,14 +202,19 @@ export interface OrderAccepted {
   seq: number;
   /** Epoch ms when ingest accepted the order. */
   acceptedAt: number;
+  /** Trace id carried in NATS headers to the edge and the DLQ (from `traceparent` or generated). */
+  traceId: string;
   /** Present for targeted orders (`displayIds`): one entry per target display. */
   targets?: OrderTargetAccepted[];
 }
 
 /** One entry of the `POST /v1/orders/batch` answer; `index` is the position in the request. */
+/** Outcome of one order of a batch, the same vocabulary as `orderwire_ingest_orders_total`. */
+export type OrderOutcome = 'accepted' | 'duplicate' | 'rejected' | 'failed';
+
 export type OrderBatchItemResult =
-  | ({ index: number; ok: true; status: 202 } & OrderAccepted)
-  | { index: number; ok: false; status: number; orderId?: string; error: ErrorBody['error'] };
+  | ({ index: number; ok: true; status: 202; outcome: 'accepted' | 'duplicate' } & OrderAccepted)
+  | { index: number; ok: false; status: number; outcome: 'rejected' | 'failed'; orderId?: string; error: ErrorBody['error'] };
 
 export interface OrderBatchResponse {
   results: OrderBatchItemResult[];
