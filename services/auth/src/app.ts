@@ -1,0 +1,177 @@
+/**
+ * Builds the auth service from its connections: stores, keyring, token issuer, audit, rate
+ * limits, routes, and the rotation loop. `main.ts` and the tests both call `createApp`.
+ */
+import { randomUUID } from 'node:crypto';
+import formbody from '@fastify/formbody';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import {
+  createHealth,
+  createHttpServer,
+  createMetrics,
+  natsHealthCheck,
+  type Health,
+  type Logger,
+  type Metrics,
+} from '@orderwire/platform';
+import { createAuditLog } from './audit.js';
+import type { AuthConfig } from './config.js';
+import type { AuthContext } from './context.js';
+import { createKekRing } from './crypto/kek.js';
+import { createDummyHash } from './crypto/secrets.js';
+import { createKeyManager } from './keys/key-manager.js';
+import { createLease } from './keys/lease.js';
+import { createKeyRotator, ROTATION_LEASE_KEY, type KeyRotator } from './keys/rotator.js';
+import { openAuthBuckets } from './kv.js';
+import { createAuthMetrics } from './metrics.js';
+import { registerRateLimiter } from './rate-limit.js';
+import { createRevocationAnnouncer } from './revocation.js';
+import { displayRoutes } from './routes/displays.js';
+import { jwksRoutes } from './routes/jwks.js';
+import { oauthRoutes } from './routes/oauth.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { createClientStore } from './stores/clients.js';
+import { createDisplayStore } from './stores/displays.js';
+import { createEnrollmentStore } from './stores/enrollments.js';
+import { createRefreshFamilyStore } from './stores/refresh-families.js';
+import { createTenantStore } from './stores/tenants.js';
+import { createTokenIssuer } from './tokens/access-tokens.js';
+
+export interface AppDeps {
+  config: AuthConfig;
+  logger: Logger;
+  /** Connected; `ensureTopology` already run. */
+  nc: NatsConnection;
+  redis: Redis;
+  metrics?: Metrics;
+  health?: Health;
+  /** Run the scheduled key-rotation loop. @default true */
+  rotation?: boolean;
+}
+
+export interface AuthApp {
+  app: FastifyInstance;
+  ctx: AuthContext;
+  rotator: KeyRotator;
+  metrics: Metrics;
+  health: Health;
+  /** Stops rotation (releasing the lease), the keyring watcher, and the HTTP server. */
+  close(): Promise<void>;
+}
+
+export async function createApp(deps: AppDeps): Promise<AuthApp> {
+  const { config, logger, nc } = deps;
+  const metrics = deps.metrics ?? createMetrics({ service: 'auth' });
+  const health = deps.health ?? createHealth();
+  const authMetrics = createAuthMetrics(metrics);
+  const buckets = await openAuthBuckets(nc);
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const audit = createAuditLog({ js, instance: config.instanceId, logger, metrics: authMetrics });
+
+  const keys = createKeyManager({
+    kv: buckets.signingKeys,
+    jsm,
+    kek: createKekRing(config.kek, config.kekPrevious),
+    logger,
+    onRotated: (ring, reason) => {
+      authMetrics.keyRotations.inc();
+      void audit.record('key_rotated', {
+        actor: { type: 'system', id: config.instanceId },
+        kid: ring.current.kid,
+        reason,
+        details: { generation: ring.generation, next: ring.next.kid, previous: ring.previous?.kid },
+      });
+    },
+  });
+  await keys.start();
+  try {
+    return await assemble(deps, { metrics, health, authMetrics, buckets, jsm, audit, keys });
+  } catch (err) {
+    keys.stop();
+    throw err;
+  }
+}
+
+interface Parts {
+  metrics: Metrics;
+  health: Health;
+  authMetrics: ReturnType<typeof createAuthMetrics>;
+  buckets: Awaited<ReturnType<typeof openAuthBuckets>>;
+  jsm: Awaited<ReturnType<typeof jetstreamManager>>;
+  audit: ReturnType<typeof createAuditLog>;
+  keys: ReturnType<typeof createKeyManager>;
+}
+
+async function assemble(deps: AppDeps, parts: Parts): Promise<AuthApp> {
+  const { config, logger, nc, redis } = deps;
+  const { metrics, health, authMetrics, buckets, jsm, audit, keys } = parts;
+  const ctx: AuthContext = {
+    config,
+    logger,
+    metrics: authMetrics,
+    audit,
+    revocations: createRevocationAnnouncer(nc, logger),
+    keys,
+    tokens: createTokenIssuer({
+      keys,
+      issuer: config.issuer,
+      displayTtlMs: config.displayTokenTtlMs,
+      clientTtlMs: config.clientTokenTtlMs,
+    }),
+    tenants: createTenantStore(buckets.tenants),
+    clients: createClientStore(buckets.clients, config.scryptLogN),
+    displays: createDisplayStore(buckets.displays),
+    enrollments: createEnrollmentStore(buckets.enrollments),
+    families: createRefreshFamilyStore(buckets.refreshTokens),
+    jsm,
+    dummySecretHash: await createDummyHash(config.scryptLogN),
+  };
+
+  const rotator = createKeyRotator({
+    keys,
+    // Unique per app instance, even when two share an INSTANCE_ID (tests, misconfiguration).
+    lease: createLease({ kv: buckets.leases, name: ROTATION_LEASE_KEY, holder: `${config.instanceId}/${randomUUID()}`, ttlMs: config.leaseTtlMs }),
+    leaseTtlMs: config.leaseTtlMs,
+    intervalMs: config.keyRotationIntervalMs,
+    checkMs: config.keyRotationCheckMs,
+    logger,
+  });
+
+  health.register('nats', natsHealthCheck(nc));
+  health.register('signing_keys', async () =>
+    keys.healthy() ? { ok: true, detail: `kid ${keys.signer().kid}` } : { ok: false, detail: 'keyring not loaded or not decryptable' },
+  );
+  // Redis only holds rate-limit counters; without it the limiter falls back to local memory.
+  health.register('redis', async () => ({ ok: redis.status === 'ready', detail: redis.status }), { critical: false });
+
+  const app = createHttpServer({ logger, health, metrics, trustProxy: config.trustProxy });
+  await app.register(formbody);
+  const limiter = await registerRateLimiter(app, { redis, logger, metrics: authMetrics });
+  oauthRoutes(app, ctx, limiter);
+  displayRoutes(app, ctx, limiter);
+  tokenRoutes(app, ctx, limiter);
+  jwksRoutes(app, ctx);
+
+  if (deps.rotation ?? true) rotator.start();
+
+  let closed: Promise<void> | undefined;
+  return {
+    app,
+    ctx,
+    rotator,
+    metrics,
+    health,
+    close() {
+      closed ??= (async () => {
+        await rotator.stop();
+        keys.stop();
+        await app.close();
+      })();
+      return closed;
+    },
+  };
+}

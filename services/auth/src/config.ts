@@ -1,0 +1,226 @@
+/**
+ * The only place the auth service reads `process.env`. Everything is validated once at start;
+ * cross-variable rules (rotation interval vs token lifetimes, KEK length) are checked here too,
+ * so a bad deployment fails before it serves a single token.
+ */
+import { ConfigError, defaultInstanceId, loadConfig, type ConfigProblem } from '@orderwire/platform';
+
+/** @default 3001 */
+export const DEFAULT_AUTH_PORT = 3001;
+
+export const AUTH_CONFIG_SPEC = {
+  host: { env: 'HOST', type: 'string', default: '127.0.0.1', doc: 'listen address' },
+  port: { env: 'PORT', type: 'int', default: DEFAULT_AUTH_PORT, min: 0, max: 65_535, doc: 'listen port' },
+  natsUrl: { env: 'NATS_URL', type: 'string', default: 'nats://127.0.0.1:4222', doc: 'comma-separated NATS servers' },
+  redisUrl: { env: 'REDIS_URL', type: 'url', default: 'redis://127.0.0.1:6379', protocols: ['redis', 'rediss'] },
+  logLevel: {
+    env: 'LOG_LEVEL',
+    type: 'enum',
+    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    default: 'info',
+  },
+  instanceId: { env: 'INSTANCE_ID', type: 'string', required: false, doc: 'instance name (default hostname-pid)' },
+  shutdownGraceMs: { env: 'SHUTDOWN_GRACE', type: 'duration', default: '25s', min: '1s' },
+  issuer: { env: 'AUTH_ISSUER', type: 'string', default: 'orderwire-auth', doc: '`iss` of every token' },
+  jwksUrl: {
+    env: 'AUTH_JWKS_URL',
+    type: 'url',
+    default: 'http://127.0.0.1:3001/.well-known/jwks.json',
+    doc: 'public JWKS URL (written into dev credentials)',
+  },
+  kek: {
+    env: 'AUTH_KEK',
+    type: 'string',
+    secret: true,
+    doc: 'base64 of 32 random bytes; encrypts signing keys at rest',
+  },
+  kekPrevious: {
+    env: 'AUTH_KEK_PREVIOUS',
+    type: 'string',
+    secret: true,
+    required: false,
+    doc: 'the KEK being rotated out; keys encrypted with it stay readable until `keys rekey`',
+  },
+  displayTokenTtlMs: { env: 'AUTH_DISPLAY_TOKEN_TTL', type: 'duration', default: '15m', min: '1s', max: '24h' },
+  clientTokenTtlMs: { env: 'AUTH_CLIENT_TOKEN_TTL', type: 'duration', default: '15m', min: '1s', max: '24h' },
+  refreshTtlMs: {
+    env: 'AUTH_REFRESH_TTL',
+    type: 'duration',
+    default: '30d',
+    min: '1m',
+    max: '365d',
+    doc: 'absolute lifetime of a refresh-token family from enrollment',
+  },
+  enrollmentTtlMs: { env: 'AUTH_ENROLLMENT_TTL', type: 'duration', default: '15m', min: '1s', max: '30d' },
+  keyRotationIntervalMs: {
+    env: 'AUTH_KEY_ROTATION_INTERVAL',
+    type: 'duration',
+    default: '24h',
+    min: '1s',
+    doc: 'how long a key is current; must be >= both access-token TTLs and the JWKS max-age',
+  },
+  keyRotationCheckMs: {
+    env: 'AUTH_KEY_ROTATION_CHECK',
+    type: 'duration',
+    default: '30s',
+    min: '100ms',
+    doc: 'how often the rotation leader checks whether a rotation is due',
+  },
+  leaseTtlMs: {
+    env: 'AUTH_LEASE_TTL',
+    type: 'duration',
+    default: '30s',
+    min: '1s',
+    doc: 'rotation-leader lease; another replica takes over this long after the leader dies',
+  },
+  jwksMaxAgeSeconds: {
+    env: 'AUTH_JWKS_MAX_AGE',
+    type: 'int',
+    default: 300,
+    min: 0,
+    max: 86_400,
+    doc: 'Cache-Control max-age of the JWKS in seconds',
+  },
+  scryptLogN: {
+    env: 'AUTH_SCRYPT_LOG_N',
+    type: 'int',
+    default: 15,
+    min: 10,
+    max: 20,
+    doc: 'scrypt cost for new client secrets (N = 2^value); existing hashes keep their stored cost',
+  },
+  trustProxy: {
+    env: 'AUTH_TRUST_PROXY',
+    type: 'string',
+    default: 'false',
+    pattern: /^(true|false|[0-9a-fA-F.:/]+(\s*,\s*[0-9a-fA-F.:/]+)*)$/,
+    doc: 'which proxies to trust for the client IP (rate limits, audit): false, true, or addresses/CIDRs',
+  },
+  rateLimitWindowMs: { env: 'AUTH_RATE_LIMIT_WINDOW', type: 'duration', default: '1m', min: '1s' },
+  rateLimitTokenPerClient: { env: 'AUTH_RATE_LIMIT_TOKEN_PER_CLIENT', type: 'int', default: 30, min: 1 },
+  rateLimitTokenPerIp: { env: 'AUTH_RATE_LIMIT_TOKEN_PER_IP', type: 'int', default: 120, min: 1 },
+  rateLimitEnrollPerIp: { env: 'AUTH_RATE_LIMIT_ENROLL_PER_IP', type: 'int', default: 30, min: 1 },
+  rateLimitRefreshPerIp: {
+    env: 'AUTH_RATE_LIMIT_REFRESH_PER_IP',
+    type: 'int',
+    default: 1_200,
+    min: 1,
+    doc: 'a store’s displays share one NAT address, so this is higher than the others',
+  },
+} as const;
+
+export interface AuthConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly natsUrl: string;
+  readonly redisUrl: string;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly instanceId: string;
+  readonly shutdownGraceMs: number;
+  readonly issuer: string;
+  readonly jwksUrl: string;
+  /** Decoded AUTH_KEK (32 bytes). */
+  readonly kek: Buffer;
+  readonly kekPrevious: Buffer | undefined;
+  readonly displayTokenTtlMs: number;
+  readonly clientTokenTtlMs: number;
+  readonly refreshTtlMs: number;
+  readonly enrollmentTtlMs: number;
+  readonly keyRotationIntervalMs: number;
+  readonly keyRotationCheckMs: number;
+  readonly leaseTtlMs: number;
+  readonly jwksMaxAgeSeconds: number;
+  readonly scryptLogN: number;
+  /** Fastify `trustProxy`. */
+  readonly trustProxy: boolean | string[];
+  readonly rateLimit: {
+    readonly windowMs: number;
+    readonly tokenPerClient: number;
+    readonly tokenPerIp: number;
+    readonly enrollPerIp: number;
+    readonly refreshPerIp: number;
+  };
+}
+
+const KEK_BYTES = 32;
+const BASE64_RE = /^[A-Za-z0-9+/_-]+={0,2}$/;
+
+function decodeKek(raw: string): Buffer | undefined {
+  const text = raw.trim();
+  if (!BASE64_RE.test(text)) return undefined;
+  const buf = Buffer.from(text, text.includes('-') || text.includes('_') ? 'base64url' : 'base64');
+  return buf.length === KEK_BYTES ? buf : undefined;
+}
+
+function parseTrustProxy(text: string): boolean | string[] {
+  if (text === 'true' || text === 'false') return text === 'true';
+  return text.split(',').map((s) => s.trim());
+}
+
+/**
+ * Loads and validates the auth configuration.
+ * @throws ConfigError naming every bad variable.
+ */
+export function loadAuthConfig(env: Readonly<Record<string, string | undefined>> = process.env): AuthConfig {
+  const c = loadConfig(AUTH_CONFIG_SPEC, env);
+  const problems: ConfigProblem[] = [];
+  const kek = decodeKek(c.kek);
+  if (kek === undefined) problems.push({ key: 'kek', env: 'AUTH_KEK', reason: `must be base64 of exactly ${KEK_BYTES} bytes` });
+  let kekPrevious: Buffer | undefined;
+  if (c.kekPrevious !== undefined) {
+    kekPrevious = decodeKek(c.kekPrevious);
+    if (kekPrevious === undefined) {
+      problems.push({ key: 'kekPrevious', env: 'AUTH_KEK_PREVIOUS', reason: `must be base64 of exactly ${KEK_BYTES} bytes` });
+    }
+  }
+  // A key retired from `current` stays published as `previous` for one interval; every token
+  // it signed must have expired by then, so the interval must cover the longest access TTL.
+  const longestTtl = Math.max(c.displayTokenTtlMs, c.clientTokenTtlMs);
+  if (c.keyRotationIntervalMs < longestTtl) {
+    problems.push({
+      key: 'keyRotationIntervalMs',
+      env: 'AUTH_KEY_ROTATION_INTERVAL',
+      reason: `must be >= the longest access-token TTL (${longestTtl} ms), or tokens outlive their key in the JWKS`,
+    });
+  }
+  // `next` is published one interval before it signs; verifiers caching the JWKS for max-age
+  // must see it before its first token arrives.
+  if (c.keyRotationIntervalMs < c.jwksMaxAgeSeconds * 1000) {
+    problems.push({
+      key: 'keyRotationIntervalMs',
+      env: 'AUTH_KEY_ROTATION_INTERVAL',
+      reason: `must be >= AUTH_JWKS_MAX_AGE (${c.jwksMaxAgeSeconds} s), or verifiers may not have cached the next key`,
+    });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze({
+    host: c.host,
+    port: c.port,
+    natsUrl: c.natsUrl,
+    redisUrl: c.redisUrl,
+    logLevel: c.logLevel,
+    instanceId: c.instanceId ?? defaultInstanceId(),
+    shutdownGraceMs: c.shutdownGraceMs,
+    issuer: c.issuer,
+    jwksUrl: c.jwksUrl,
+    kek: kek!,
+    kekPrevious,
+    displayTokenTtlMs: c.displayTokenTtlMs,
+    clientTokenTtlMs: c.clientTokenTtlMs,
+    refreshTtlMs: c.refreshTtlMs,
+    enrollmentTtlMs: c.enrollmentTtlMs,
+    keyRotationIntervalMs: c.keyRotationIntervalMs,
+    keyRotationCheckMs: c.keyRotationCheckMs,
+    leaseTtlMs: c.leaseTtlMs,
+    jwksMaxAgeSeconds: c.jwksMaxAgeSeconds,
+    scryptLogN: c.scryptLogN,
+    trustProxy: parseTrustProxy(c.trustProxy),
+    rateLimit: Object.freeze({
+      windowMs: c.rateLimitWindowMs,
+      tokenPerClient: c.rateLimitTokenPerClient,
+      tokenPerIp: c.rateLimitTokenPerIp,
+      enrollPerIp: c.rateLimitEnrollPerIp,
+      refreshPerIp: c.rateLimitRefreshPerIp,
+    }),
+  });
+}

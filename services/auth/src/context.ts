@@ -1,0 +1,39 @@
+/** Everything the routes and domain modules share, assembled once by `createApp`. */
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { Logger } from '@orderwire/platform';
+import type { AuditLog } from './audit.js';
+import type { AuthConfig } from './config.js';
+import type { SecretHash } from './crypto/secrets.js';
+import type { KeyManager } from './keys/key-manager.js';
+import type { AuthMetrics } from './metrics.js';
+import type { RevocationAnnouncer } from './revocation.js';
+import type { ClientStore } from './stores/clients.js';
+import type { DisplayStore } from './stores/displays.js';
+import type { EnrollmentStore } from './stores/enrollments.js';
+import type { RefreshFamilyStore } from './stores/refresh-families.js';
+import type { TenantStore } from './stores/tenants.js';
+import type { TokenIssuer } from './tokens/access-tokens.js';
+
+export interface AuthContext {
+  config: AuthConfig;
+  logger: Logger;
+  metrics: AuthMetrics;
+  audit: AuditLog;
+  revocations: RevocationAnnouncer;
+  keys: KeyManager;
+  tokens: TokenIssuer;
+  tenants: TenantStore;
+  clients: ClientStore;
+  displays: DisplayStore;
+  enrollments: EnrollmentStore;
+  families: RefreshFamilyStore;
+  jsm: JetStreamManager;
+  /** Hash of a secret nobody knows: unknown clients are verified against it (timing). */
+  dummySecretHash: SecretHash;
+}
+
+/** Who is calling, for audit records. */
+export interface RequestInfo {
+  ip: string;
+  requestId: string;
+}

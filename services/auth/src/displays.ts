@@ -1,0 +1,266 @@
+/**
+ * Display lifecycle: register (mailbox consumer + registry record + one-time code), enroll
+ * (code → first access token and refresh-token family), decommission (everything revoked,
+ * mailbox deleted, edges told).
+ */
+import { randomBytes } from 'node:crypto';
+import { assertId, displayConsumerName, type DisplayRecord } from '@orderwire/contracts';
+import { ensureDisplayConsumer, deleteDisplayConsumer } from '@orderwire/platform';
+import type { AuthContext, RequestInfo } from './context.js';
+import { normalizeEnrollmentCode, randomEnrollmentCode, randomSecret, sha256 } from './crypto/secrets.js';
+import { AUTH_ERRORS } from './errors.js';
+import { recordFailure } from './failures.js';
+import type { FamilyRevokeReason, RefreshFamilyRecord } from './stores/refresh-families.js';
+import { formatRefreshToken } from './tokens/refresh-tokens.js';
+
+export interface Caller {
+  tenant: string;
+  clientId: string;
+}
+
+export interface RegisterDisplayInput {
+  displayId: string;
+  storeId: string;
+  stations: string[];
+  label?: string;
+}
+
+export interface RegisterDisplayResult {
+  displayId: string;
+  enrollmentCode: string;
+  /** Seconds until the code expires. */
+  expiresIn: number;
+}
+
+export interface DisplayTokens {
+  displayId: string;
+  accessToken: string;
+  refreshToken: string;
+  /** Seconds until the access token expires. */
+  expiresIn: number;
+  /** Seconds until the refresh-token family ends (absolute). */
+  refreshExpiresIn: number;
+}
+
+/** 128-bit family ids: unguessable, subject- and KV-key-safe. */
+export function newFamilyId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+export async function registerDisplay(
+  ctx: AuthContext,
+  caller: Caller,
+  input: RegisterDisplayInput,
+  reissue: boolean,
+  info: RequestInfo,
+): Promise<RegisterDisplayResult> {
+  const tenant = assertId('tenant', caller.tenant);
+  const displayId = assertId('display', input.displayId);
+  const storeId = assertId('store', input.storeId);
+  const stations = [...new Set(input.stations.map((s) => assertId('station', s)))];
+
+  const existing = await ctx.displays.get(tenant, displayId);
+  const live = existing !== undefined && existing.value.status !== 'decommissioned';
+  if (live && !reissue) throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_DISPLAY_EXISTS', { displayId });
+
+  // The mailbox exists before the registry says the display does, so ingest never routes to
+  // a display without a consumer to hold its orders.
+  await ensureDisplayConsumer(ctx.jsm, { tenant, store: storeId, displayId, stations });
+
+  const now = new Date().toISOString();
+  const record: DisplayRecord =
+    live && existing !== undefined
+      ? { ...existing.value, storeId, stations }
+      : {
+          v: 1,
+          tenant,
+          displayId,
+          storeId,
+          stations,
+          consumer: displayConsumerName(tenant, displayId),
+          status: 'registered',
+          createdAt: now,
+        };
+  if (input.label !== undefined) record.label = input.label;
+  if ((await ctx.displays.write(record, existing?.revision)) === undefined) {
+    // Someone registered (or changed) the same display between our read and write.
+    throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_DISPLAY_EXISTS', { displayId });
+  }
+
+  const code = randomEnrollmentCode();
+  const expiresAt = Date.now() + ctx.config.enrollmentTtlMs;
+  await ctx.enrollments.issue(tenant, displayId, sha256(normalizeEnrollmentCode(code)), expiresAt);
+  await ctx.audit.record('display_registered', {
+    tenant,
+    actor: { type: 'client', id: caller.clientId },
+    displayId,
+    ip: info.ip,
+    requestId: info.requestId,
+    details: { storeId, stations, reissue: live },
+  });
+  return { displayId, enrollmentCode: code, expiresIn: Math.floor(ctx.config.enrollmentTtlMs / 1000) };
+}
+
+export async function getDisplay(ctx: AuthContext, tenant: string, displayId: string): Promise<DisplayRecord> {
+  const found = await ctx.displays.get(tenant, assertId('display', displayId));
+  if (found === undefined) throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_DISPLAY_NOT_FOUND', { displayId });
+  return found.value;
+}
+
+/**
+ * Revokes one family. Announces on NATS unless `announce` is false (decommission announces
+ * once for the whole display). Returns true when this call changed it.
+ */
+export async function revokeFamily(
+  ctx: AuthContext,
+  familyId: string,
+  reason: FamilyRevokeReason,
+  info: RequestInfo,
+  options: { announce?: boolean; actor?: { type: 'client' | 'display' | 'system'; id?: string } } = {},
+): Promise<boolean> {
+  const res = await ctx.families.revoke(familyId, reason);
+  if (res === undefined || !res.changed) return false;
+  const { tenant, displayId } = res.before;
+  ctx.metrics.revocations.inc({ reason });
+  if (options.announce ?? true) {
+    await ctx.revocations.announce({ tenant, displayId, familyId, reason: 'token_revoked' });
+  }
+  await ctx.audit.record('revoked', {
+    tenant,
+    displayId,
+    familyId,
+    reason,
+    actor: options.actor ?? { type: 'system' },
+    ip: info.ip,
+    requestId: info.requestId,
+  });
+  return true;
+}
+
+export async function enrollDisplay(ctx: AuthContext, rawCode: string, info: RequestInfo): Promise<DisplayTokens> {
+  const invalid = async (reason: 'enrollment_invalid' | 'enrollment_expired' | 'enrollment_used', fields = {}) => {
+    await recordFailure(ctx, info, reason, { actor: { type: 'anonymous' }, ...fields });
+    const code =
+      reason === 'enrollment_expired'
+        ? 'ORDERWIRE_ERR_AUTH_ENROLLMENT_EXPIRED'
+        : reason === 'enrollment_used'
+          ? 'ORDERWIRE_ERR_AUTH_ENROLLMENT_USED'
+          : 'ORDERWIRE_ERR_AUTH_ENROLLMENT_INVALID';
+    return AUTH_ERRORS.create(code);
+  };
+
+  const codeHash = sha256(normalizeEnrollmentCode(rawCode));
+  const owner = await ctx.enrollments.lookup(codeHash);
+  if (owner === undefined) throw await invalid('enrollment_invalid');
+  const { tenant, displayId } = owner;
+  const target = { tenant, displayId };
+  const pending = await ctx.enrollments.forDisplay(tenant, displayId);
+  // A reissued code replaces the display's record, so an older code no longer matches.
+  if (pending === undefined || pending.value.codeHash !== codeHash) throw await invalid('enrollment_invalid', target);
+  if (pending.value.status === 'used') throw await invalid('enrollment_used', target);
+  if (pending.value.expiresAt <= Date.now()) throw await invalid('enrollment_expired', target);
+  const display = await ctx.displays.get(tenant, displayId);
+  if (display === undefined || display.value.status === 'decommissioned') throw await invalid('enrollment_invalid', target);
+  // The one atomic step: of any number of concurrent redemptions, one CAS succeeds.
+  if (!(await ctx.enrollments.markUsed(pending))) throw await invalid('enrollment_used', target);
+
+  // A new enrollment supersedes the display's earlier sessions (e.g. a replaced device).
+  for (const fam of await ctx.families.familyIdsOf(tenant, displayId)) {
+    await revokeFamily(ctx, fam, 'superseded', info, { actor: { type: 'display', id: displayId } });
+  }
+
+  const now = Date.now();
+  const familyId = newFamilyId();
+  const secret = randomSecret();
+  const family: RefreshFamilyRecord = {
+    v: 1,
+    familyId,
+    tenant,
+    displayId,
+    generation: 1,
+    tokenHash: sha256(secret),
+    spent: [],
+    status: 'active',
+    createdAt: new Date(now).toISOString(),
+    expiresAt: now + ctx.config.refreshTtlMs,
+    rotatedAt: new Date(now).toISOString(),
+  };
+  await ctx.families.create(family);
+
+  const enrolled = await ctx.displays.mutate(tenant, displayId, (cur) =>
+    cur.status === 'decommissioned' ? undefined : { ...cur, status: 'enrolled', enrolledAt: new Date(now).toISOString() },
+  );
+  if (enrolled === undefined || enrolled.status === 'decommissioned') {
+    // Decommissioned while we were enrolling: the family must not outlive the display.
+    await revokeFamily(ctx, familyId, 'display_decommissioned', info);
+    throw await invalid('enrollment_invalid', target);
+  }
+
+  const access = await ctx.tokens.issueDisplayToken({
+    tenant,
+    displayId,
+    storeId: enrolled.storeId,
+    stations: enrolled.stations,
+    familyId,
+  });
+  ctx.metrics.tokensIssued.inc({ kind: 'display_enroll' });
+  await ctx.audit.record('enrolled', {
+    tenant,
+    displayId,
+    familyId,
+    kid: ctx.keys.signer().kid,
+    actor: { type: 'display', id: displayId },
+    ip: info.ip,
+    requestId: info.requestId,
+  });
+  return {
+    displayId,
+    accessToken: access.token,
+    refreshToken: formatRefreshToken(familyId, secret),
+    expiresIn: access.expiresIn,
+    refreshExpiresIn: Math.floor(ctx.config.refreshTtlMs / 1000),
+  };
+}
+
+export interface DecommissionResult {
+  displayId: string;
+  status: 'decommissioned';
+  revokedFamilies: number;
+  consumerDeleted: boolean;
+}
+
+/** Idempotent: running it again after a partial failure finishes the job. */
+export async function decommissionDisplay(
+  ctx: AuthContext,
+  caller: Caller,
+  displayId: string,
+  info: RequestInfo,
+): Promise<DecommissionResult> {
+  const tenant = caller.tenant;
+  assertId('display', displayId);
+  // Registry first: from here on, refresh refuses this display even before families flip.
+  const record = await ctx.displays.mutate(tenant, displayId, (cur) =>
+    cur.status === 'decommissioned' ? undefined : { ...cur, status: 'decommissioned', decommissionedAt: new Date().toISOString() },
+  );
+  if (record === undefined) throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_DISPLAY_NOT_FOUND', { displayId });
+
+  let revoked = 0;
+  for (const fam of await ctx.families.familyIdsOf(tenant, displayId)) {
+    const changed = await revokeFamily(ctx, fam, 'display_decommissioned', info, {
+      announce: false,
+      actor: { type: 'client', id: caller.clientId },
+    });
+    if (changed) revoked++;
+  }
+  const consumerDeleted = await deleteDisplayConsumer(ctx.jsm, tenant, displayId);
+  await ctx.revocations.announce({ tenant, displayId, reason: 'display_decommissioned' });
+  await ctx.audit.record('display_decommissioned', {
+    tenant,
+    displayId,
+    actor: { type: 'client', id: caller.clientId },
+    ip: info.ip,
+    requestId: info.requestId,
+    details: { revokedFamilies: revoked, consumerDeleted },
+  });
+  return { displayId, status: 'decommissioned', revokedFamilies: revoked, consumerDeleted };
+}

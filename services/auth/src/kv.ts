@@ -1,0 +1,150 @@
+/**
+ * The KV buckets the auth service owns, and JSON helpers with compare-and-set semantics.
+ * Every multi-writer record is updated with `update(key, value, revision)`; a lost race shows
+ * up as `undefined` from these helpers (never as a silent overwrite), and any other KV failure
+ * becomes ORDERWIRE_ERR_AUTH_STORE_UNAVAILABLE (503) so callers can retry.
+ */
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { KV_BUCKETS } from '@orderwire/platform';
+import { AUTH_ERRORS } from './errors.js';
+
+export interface AuthBuckets {
+  tenants: KV;
+  clients: KV;
+  displays: KV;
+  enrollments: KV;
+  refreshTokens: KV;
+  signingKeys: KV;
+  leases: KV;
+}
+
+/** Opens (binds to) the buckets; `ensureTopology` must have created them. */
+export async function openAuthBuckets(nc: NatsConnection): Promise<AuthBuckets> {
+  const kvm = new Kvm(nc);
+  const open = (name: string) => kvm.open(name);
+  const [tenants, clients, displays, enrollments, refreshTokens, signingKeys, leases] = await Promise.all([
+    open(KV_BUCKETS.TENANTS),
+    open(KV_BUCKETS.CLIENTS),
+    open(KV_BUCKETS.DISPLAYS),
+    open(KV_BUCKETS.ENROLLMENTS),
+    open(KV_BUCKETS.REFRESH_TOKENS),
+    open(KV_BUCKETS.SIGNING_KEYS),
+    open(KV_BUCKETS.LEASES),
+  ]);
+  return { tenants, clients, displays, enrollments, refreshTokens, signingKeys, leases };
+}
+
+export interface Versioned<T> {
+  value: T;
+  revision: number;
+}
+
+export function isCasConflict(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+function unavailable(err: unknown): Error {
+  const reason = err instanceof Error ? err.message : String(err);
+  return AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_STORE_UNAVAILABLE', { reason }, { cause: err });
+}
+
+function encode(value: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value));
+}
+
+/** A live entry (deleted and purged keys read as absent). */
+export function liveJson<T>(entry: KvEntry | null): Versioned<T> | undefined {
+  if (entry === null || entry.operation !== 'PUT') return undefined;
+  return { value: entry.json<T>(), revision: entry.revision };
+}
+
+export async function readJson<T>(kv: KV, key: string): Promise<Versioned<T> | undefined> {
+  let entry: KvEntry | null;
+  try {
+    entry = await kv.get(key);
+  } catch (err) {
+    throw unavailable(err);
+  }
+  return liveJson<T>(entry);
+}
+
+/** Creates `key` if absent (or deleted); `undefined` when it already exists. */
+export async function createJson(kv: KV, key: string, value: unknown): Promise<number | undefined> {
+  try {
+    return await kv.create(key, encode(value));
+  } catch (err) {
+    if (isCasConflict(err)) return undefined;
+    throw unavailable(err);
+  }
+}
+
+/** Writes `key` only if it is still at `revision`; `undefined` when someone else wrote first. */
+export async function updateJson(kv: KV, key: string, value: unknown, revision: number): Promise<number | undefined> {
+  try {
+    return await kv.update(key, encode(value), revision);
+  } catch (err) {
+    if (isCasConflict(err)) return undefined;
+    throw unavailable(err);
+  }
+}
+
+/** Unconditional write, for records with a single writer. */
+export async function putJson(kv: KV, key: string, value: unknown): Promise<number> {
+  try {
+    return await kv.put(key, encode(value));
+  } catch (err) {
+    throw unavailable(err);
+  }
+}
+
+/** Deletes `key`; with `revision`, only if unchanged (returns false when someone wrote first). */
+export async function deleteKey(kv: KV, key: string, revision?: number): Promise<boolean> {
+  try {
+    await kv.delete(key, revision === undefined ? undefined : { previousSeq: revision });
+    return true;
+  } catch (err) {
+    if (isCasConflict(err)) return false;
+    throw unavailable(err);
+  }
+}
+
+/** Keys matching `filter` (NATS subject wildcards), collected. */
+export async function listKeys(kv: KV, filter?: string): Promise<string[]> {
+  try {
+    const iter = await kv.keys(filter);
+    const out: string[] = [];
+    for await (const k of iter) out.push(k);
+    return out;
+  } catch (err) {
+    throw unavailable(err);
+  }
+}
+
+/** @default 8 attempts for a read-modify-write loop before giving up with a 503. */
+export const MAX_CAS_ATTEMPTS = 8;
+
+/**
+ * Read-modify-write with CAS. `change` returns the new value, or `undefined` to leave the
+ * record as it is. Returns the final value (changed or not), or `undefined` if the key is absent.
+ */
+export async function mutateJson<T>(
+  kv: KV,
+  key: string,
+  change: (current: T) => T | undefined,
+  what = key,
+): Promise<Versioned<T> | undefined> {
+  for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+    const cur = await readJson<T>(kv, key);
+    if (cur === undefined) return undefined;
+    const next = change(cur.value);
+    if (next === undefined) return cur;
+    const rev = await updateJson(kv, key, next, cur.revision);
+    if (rev !== undefined) return { value: next, revision: rev };
+  }
+  throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_CONFLICT', { what });
+}

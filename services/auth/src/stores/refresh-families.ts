@@ -1,0 +1,74 @@
+/**
+ * Refresh-token families in KV `ow_refresh_tokens`:
+ *   `f.<familyId>`                        → the family (current token hash, generation, status)
+ *   `i.<tenant>.<displayId>.<familyId>`   → index, so a display's families can be revoked
+ * Every change of a family is a CAS on its revision.
+ */
+import type { KV } from '@nats-io/kv';
+import { createJson, listKeys, mutateJson, putJson, readJson, updateJson, type Versioned } from '../kv.js';
+
+export type FamilyRevokeReason = 'token_revoked' | 'reuse_detected' | 'display_decommissioned' | 'superseded';
+
+export interface RefreshFamilyRecord {
+  v: 1;
+  familyId: string;
+  tenant: string;
+  displayId: string;
+  /** 1 for the token issued at enrollment, +1 per refresh. */
+  generation: number;
+  /** SHA-256 (base64url) of the one refresh token that is currently valid. */
+  tokenHash: string;
+  /** Hashes of recently spent tokens, newest first (bounded), for reuse detection. */
+  spent: string[];
+  status: 'active' | 'revoked';
+  createdAt: string;
+  /** Absolute end of the family (epoch ms); refreshing does not extend it. */
+  expiresAt: number;
+  rotatedAt: string;
+  revokedAt?: string;
+  revokeReason?: FamilyRevokeReason;
+}
+
+export const familyKey = (familyId: string): string => `f.${familyId}`;
+export const familyIndexKey = (tenant: string, displayId: string, familyId: string): string =>
+  `i.${tenant}.${displayId}.${familyId}`;
+
+export interface RefreshFamilyStore {
+  get(familyId: string): Promise<Versioned<RefreshFamilyRecord> | undefined>;
+  create(record: RefreshFamilyRecord): Promise<void>;
+  /** CAS replace; undefined when another writer won. */
+  replace(record: RefreshFamilyRecord, revision: number): Promise<number | undefined>;
+  /** Marks the family revoked (idempotent). Returns the record as it was before, or undefined if absent. */
+  revoke(familyId: string, reason: FamilyRevokeReason): Promise<{ before: RefreshFamilyRecord; changed: boolean } | undefined>;
+  familyIdsOf(tenant: string, displayId: string): Promise<string[]>;
+}
+
+export function createRefreshFamilyStore(kv: KV): RefreshFamilyStore {
+  return {
+    get: (familyId) => readJson<RefreshFamilyRecord>(kv, familyKey(familyId)),
+    async create(record) {
+      await putJson(kv, familyIndexKey(record.tenant, record.displayId, record.familyId), { v: 1, createdAt: record.createdAt });
+      await createJson(kv, familyKey(record.familyId), record);
+    },
+    replace: (record, revision) => updateJson(kv, familyKey(record.familyId), record, revision),
+    async revoke(familyId, reason) {
+      let before: RefreshFamilyRecord | undefined;
+      let changed = false;
+      await mutateJson<RefreshFamilyRecord>(
+        kv,
+        familyKey(familyId),
+        (cur) => {
+          before = cur;
+          changed = cur.status !== 'revoked';
+          return changed ? { ...cur, status: 'revoked', revokedAt: new Date().toISOString(), revokeReason: reason } : undefined;
+        },
+        `refresh family ${familyId}`,
+      );
+      return before === undefined ? undefined : { before, changed };
+    },
+    async familyIdsOf(tenant, displayId) {
+      const prefix = `i.${tenant}.${displayId}.`;
+      return (await listKeys(kv, `${prefix}*`)).map((k) => k.slice(prefix.length));
+    },
+  };
+}
