@@ -18,7 +18,7 @@ export {
   SIGNALS,
   HEADERS,
 } from './subjects.js';
-export type { ParsedOrderSubject, ParsedReceiptSubject } from './subjects.js';
+export type { ParsedOrderSubject, ParsedReceiptSubject, DisplayRevokedSignal } from './subjects.js';
 export { SOCKET_PATH } from './socket-events.js';
 export type {
   Delivery,

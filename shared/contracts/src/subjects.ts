@@ -124,3 +124,14 @@ export function parseReceiptSubject(subject: string): ParsedReceiptSubject | und
   if (orderId === undefined || !isValidId(tenant) || !isValidId(displayId)) return undefined;
   return { tenant, orderId, displayId };
 }
+
+/** Payload of `SIGNALS.displayRevoked` (core NATS, at-most-once; access-token expiry is the backstop). */
+export interface DisplayRevokedSignal {
+  tenant: string;
+  displayId: string;
+  /** Set when one refresh family was revoked; absent when the whole display was. */
+  familyId?: string;
+  reason: 'token_revoked' | 'display_decommissioned';
+  /** ISO time of the revocation. */
+  at: string;
+}
