@@ -1,0 +1,173 @@
+/**
+ * Builds the DLQ service from its dependencies (tests call this with a real NATS): the entry
+ * index, the capture consumer on ADVISORIES, the operations and the HTTP routes on the platform's
+ * Fastify base. Start order: index synced → capture → routes ready; `close()` stops in reverse.
+ */
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { DLQ_SUBJECT_PREFIX } from '@orderwire/contracts';
+import { createHttpServer, natsHealthCheck, type Health, type Logger, type Metrics, type NatsConnection } from '@orderwire/platform';
+import { bearerAuth, type TokenVerifier } from '@orderwire/token-verifier';
+import type { FastifyInstance } from 'fastify';
+import { createAuditLog } from './audit.js';
+import { createCapture, type Capture } from './capture.js';
+import type { DlqConfig } from './config.js';
+import { createEntryIndex, type EntryIndex } from './entry-index.js';
+import { createEntryStore } from './entry-store.js';
+import { createDlqMetrics, type DlqMetrics } from './metrics.js';
+import { createDlqOperations, type DlqOperations } from './operations.js';
+import { createReceiptWriter } from './receipts.js';
+import { createResolver } from './resolve.js';
+import { registerDlqRoutes } from './routes/dlq.js';
+
+export type AppConfig = Pick<
+  DlqConfig,
+  | 'natsTimeoutMs'
+  | 'captureConsumer'
+  | 'captureBatch'
+  | 'captureAckWaitMs'
+  | 'captureRetryMaxMs'
+  | 'replayMax'
+  | 'indexSyncTimeoutMs'
+  | 'readBarrierTimeoutMs'
+  | 'statsIntervalMs'
+>;
+
+export interface AppDeps {
+  config: AppConfig;
+  logger: Logger;
+  metrics: Metrics;
+  health: Health;
+  nc: NatsConnection;
+  verifier: Pick<TokenVerifier, 'verifyClientToken'>;
+  /** INSTANCE_ID, recorded in audit events. */
+  instance: string;
+  /** Start the capture consumer. Tests that drive capture themselves pass false. @default true */
+  capture?: boolean;
+}
+
+export interface DlqApp {
+  app: FastifyInstance;
+  index: EntryIndex;
+  capture: Capture;
+  ops: DlqOperations;
+  metrics: DlqMetrics;
+  /** Stops HTTP, capture and the index (not NATS: the caller owns it). */
+  close(): Promise<void>;
+}
+
+export interface DlqCore {
+  index: EntryIndex;
+  ops: DlqOperations;
+  metrics: DlqMetrics;
+  capture: Capture;
+}
+
+/** The parts shared by the service and the CLI (which passes a one-tenant index filter). */
+export async function createDlqCore(deps: {
+  nc: NatsConnection;
+  logger: Logger;
+  metrics: Metrics;
+  instance: string;
+  config: AppConfig;
+  indexFilter: string;
+}): Promise<DlqCore> {
+  const { nc, logger, config } = deps;
+  const metrics = createDlqMetrics(deps.metrics);
+  const js = jetstream(nc, { timeout: config.natsTimeoutMs });
+  // The manager's timeout bounds every JetStream API call made through it.
+  const jsm = await jetstreamManager(nc, { timeout: config.natsTimeoutMs });
+  const store = createEntryStore({ js, jsm, timeoutMs: config.natsTimeoutMs });
+  const resolver = createResolver({ nc, jsm });
+  const receipts = createReceiptWriter({ js, jsm, timeoutMs: config.natsTimeoutMs, metrics });
+  const audit = createAuditLog({ js, instance: deps.instance, timeoutMs: config.natsTimeoutMs, logger, metrics });
+  const index = createEntryIndex({
+    js,
+    jsm,
+    logger,
+    filter: deps.indexFilter,
+    onChange: (i) => metrics.depth.set(i.openCount()),
+  });
+  const ops = createDlqOperations({
+    js,
+    store,
+    index,
+    resolver,
+    receipts,
+    audit,
+    metrics,
+    timeoutMs: config.natsTimeoutMs,
+    readBarrierTimeoutMs: config.readBarrierTimeoutMs,
+  });
+  const capture = createCapture({
+    js,
+    jsm,
+    store,
+    resolver,
+    receipts,
+    metrics,
+    logger,
+    consumer: config.captureConsumer,
+    batch: config.captureBatch,
+    ackWaitMs: config.captureAckWaitMs,
+    retryMaxMs: config.captureRetryMaxMs,
+    timeoutMs: config.natsTimeoutMs,
+    statsIntervalMs: config.statsIntervalMs,
+  });
+  return { index, ops, metrics, capture };
+}
+
+export async function createApp(deps: AppDeps): Promise<DlqApp> {
+  const { config, logger, nc, health } = deps;
+  const core = await createDlqCore({ ...deps, indexFilter: `${DLQ_SUBJECT_PREFIX}.>` });
+  const { index, capture, ops, metrics } = core;
+
+  await index.start(config.indexSyncTimeoutMs);
+  const runCapture = deps.capture ?? true;
+  try {
+    if (runCapture) await capture.start();
+  } catch (err) {
+    await index.stop();
+    throw err;
+  }
+
+  const app = createHttpServer({ logger, health, metrics: deps.metrics });
+  registerDlqRoutes(app, {
+    ops,
+    auth: {
+      read: bearerAuth(deps.verifier, { scopes: ['dlq:read'] }),
+      replay: bearerAuth(deps.verifier, { scopes: ['dlq:replay'] }),
+    },
+    replayMax: config.replayMax,
+  });
+
+  health.register('nats', natsHealthCheck(nc));
+  health.register('dlq-index', async () =>
+    index.watching() ? { ok: true, detail: `${index.size()} entries, ${index.openCount()} open` } : { ok: false, detail: 'index watch not running' },
+  );
+  health.register(
+    'advisory-capture',
+    async () => {
+      if (!runCapture) return { ok: true, detail: 'disabled' };
+      const pending = capture.pending();
+      return capture.running()
+        ? { ok: true, detail: pending === undefined ? 'running' : `running; ${pending} advisories pending` }
+        : { ok: false, detail: 'capture stopped' };
+    },
+    { critical: false },
+  );
+
+  await app.ready();
+
+  return {
+    app,
+    index,
+    capture,
+    ops,
+    metrics,
+    async close() {
+      await app.close();
+      if (runCapture) await capture.stop();
+      await index.stop();
+    },
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * The only file of the DLQ service (process and CLI) that reads `process.env`. Everything is
+ * validated once at start; a bad variable stops the process with a message naming it.
+ */
+import { loadConfig, type Config } from '@orderwire/platform';
+
+/** @default 3004 */
+export const DEFAULT_PORT = 3004;
+/** @default 5 s — bound on every JetStream request and publish the service makes. */
+export const DEFAULT_NATS_TIMEOUT = '5s';
+/** @default `dlq_capture` — durable consumer of the DLQ service on ADVISORIES, shared by its replicas. */
+export const DEFAULT_CAPTURE_CONSUMER = 'dlq_capture';
+/** @default 32 advisories pulled per request. */
+export const DEFAULT_CAPTURE_BATCH = 32;
+/** @default 30 s before an advisory that is neither acked nor naked is handed out again. */
+export const DEFAULT_CAPTURE_ACK_WAIT = '30s';
+/** @default 30 s — longest wait before a failed advisory is retried (backoff doubles from 1 s). */
+export const DEFAULT_CAPTURE_RETRY_MAX = '30s';
+/** @default 500 entries replayed by one `POST /v1/dlq/replay` / `cli replay --filter`. */
+export const DEFAULT_REPLAY_MAX = 500;
+/** @default 30 s for the first full read of the DLQ stream at start. */
+export const DEFAULT_INDEX_SYNC_TIMEOUT = '30s';
+/** @default 2 s a list request waits for this replica's index to reach the tenant's latest write. */
+export const DEFAULT_READ_BARRIER_TIMEOUT = '2s';
+/** @default 5 s between reads of the capture consumer's backlog (metrics, readiness detail). */
+export const DEFAULT_STATS_INTERVAL = '5s';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const CONSUMER_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+const natsUrl = { env: 'NATS_URL', type: 'string', default: 'nats://127.0.0.1:4222', doc: 'comma-separated NATS servers' } as const;
+const natsTimeoutMs = {
+  env: 'DLQ_NATS_TIMEOUT',
+  type: 'duration',
+  default: DEFAULT_NATS_TIMEOUT,
+  min: '100ms',
+  max: '60s',
+  doc: 'bound on JetStream requests and publishes',
+} as const;
+const instanceId = { env: 'INSTANCE_ID', type: 'string', required: false, doc: 'instance name in logs, metrics and audit events' } as const;
+const replayMax = {
+  env: 'DLQ_REPLAY_MAX',
+  type: 'int',
+  default: DEFAULT_REPLAY_MAX,
+  min: 1,
+  max: 10_000,
+  doc: 'most entries one filtered replay touches',
+} as const;
+
+export const CONFIG_SPEC = {
+  host: { env: 'HOST', type: 'string', default: '127.0.0.1', doc: 'listen address' },
+  port: { env: 'PORT', type: 'int', default: DEFAULT_PORT, min: 0, max: 65535, doc: 'listen port' },
+  natsUrl,
+  logLevel: { env: 'LOG_LEVEL', type: 'enum', values: LOG_LEVELS, default: 'info' },
+  instanceId,
+  authIssuer: { env: 'AUTH_ISSUER', type: 'string', default: 'orderwire-auth', doc: '`iss` of every token' },
+  authJwksUrl: {
+    env: 'AUTH_JWKS_URL',
+    type: 'url',
+    default: 'http://127.0.0.1:3001/.well-known/jwks.json',
+    protocols: ['http', 'https'],
+    doc: 'JWKS of the auth service',
+  },
+  shutdownGraceMs: { env: 'SHUTDOWN_GRACE', type: 'duration', default: '25s', min: '1s', doc: 'shutdown deadline' },
+  natsTimeoutMs,
+  captureConsumer: {
+    env: 'DLQ_CAPTURE_CONSUMER',
+    type: 'string',
+    default: DEFAULT_CAPTURE_CONSUMER,
+    pattern: CONSUMER_NAME_RE,
+    doc: 'durable consumer name on ADVISORIES',
+  },
+  captureBatch: { env: 'DLQ_CAPTURE_BATCH', type: 'int', default: DEFAULT_CAPTURE_BATCH, min: 1, max: 1000, doc: 'advisories per pull' },
+  captureAckWaitMs: {
+    env: 'DLQ_CAPTURE_ACK_WAIT',
+    type: 'duration',
+    default: DEFAULT_CAPTURE_ACK_WAIT,
+    min: '1s',
+    doc: 'ack wait of the capture consumer',
+  },
+  captureRetryMaxMs: {
+    env: 'DLQ_CAPTURE_RETRY_MAX',
+    type: 'duration',
+    default: DEFAULT_CAPTURE_RETRY_MAX,
+    min: '100ms',
+    doc: 'longest backoff before a failed advisory is retried',
+  },
+  replayMax,
+  indexSyncTimeoutMs: {
+    env: 'DLQ_INDEX_SYNC_TIMEOUT',
+    type: 'duration',
+    default: DEFAULT_INDEX_SYNC_TIMEOUT,
+    min: '1s',
+    doc: 'first read of the DLQ stream at start',
+  },
+  readBarrierTimeoutMs: {
+    env: 'DLQ_READ_BARRIER_TIMEOUT',
+    type: 'duration',
+    default: DEFAULT_READ_BARRIER_TIMEOUT,
+    min: '50ms',
+    doc: 'wait for the index to catch up before a list answers 503',
+  },
+  statsIntervalMs: {
+    env: 'DLQ_STATS_INTERVAL',
+    type: 'duration',
+    default: DEFAULT_STATS_INTERVAL,
+    min: '100ms',
+    doc: 'how often the capture backlog is read',
+  },
+} as const;
+
+export type DlqConfig = Config<typeof CONFIG_SPEC>;
+
+export function loadDlqConfig(env: Readonly<Record<string, string | undefined>> = process.env): DlqConfig {
+  return loadConfig(CONFIG_SPEC, env);
+}
+
+/** The SRE CLI (`dist/cli.js`) talks to NATS directly, with the pod's environment. */
+export const CLI_CONFIG_SPEC = {
+  natsUrl,
+  natsTimeoutMs,
+  instanceId,
+  replayMax,
+  logLevel: { env: 'LOG_LEVEL', type: 'enum', values: LOG_LEVELS, default: 'warn', doc: 'CLI logs go to stderr' },
+  actor: {
+    env: 'DLQ_CLI_ACTOR',
+    type: 'string',
+    required: false,
+    pattern: /^[\x21-\x7e]{1,128}$/,
+    doc: 'who is acting, recorded in audit events (default: $USER, else "cli")',
+  },
+  user: { env: 'USER', type: 'string', required: false, doc: 'fallback actor name' },
+} as const;
+
+export type CliConfig = Config<typeof CLI_CONFIG_SPEC>;
+
+export function loadCliConfig(env: Readonly<Record<string, string | undefined>> = process.env): CliConfig {
+  return loadConfig(CLI_CONFIG_SPEC, env);
+}
