@@ -9,6 +9,8 @@ import {
   createHealth,
   createLogger,
   createMetrics,
+  trackNatsConnection,
+  trackRedisConnection,
   createShutdown,
   ensureTopology,
 } from '@orderwire/platform';
@@ -29,6 +31,7 @@ async function main(): Promise<void> {
   const metrics = createMetrics({ service: 'auth' });
 
   const nc = await connectNats({ servers: config.natsUrl, name: `auth/${config.instanceId}`, logger });
+  trackNatsConnection(metrics, nc);
   shutdown.add('nats', () => closeNats(nc, logger));
   await ensureTopology(nc, { logger, ...authTopologyOptions(config) });
 
@@ -39,6 +42,7 @@ async function main(): Promise<void> {
     commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
     lazyConnect: false,
   });
+  trackRedisConnection(metrics, redis);
   // ioredis reports every failed reconnect; one line per outage is enough.
   let redisDown = false;
   redis.on('error', (err: Error) => {

@@ -9,6 +9,7 @@ import {
   createHealth,
   createLogger,
   createMetrics,
+  trackNatsConnection,
   createShutdown,
   defaultInstanceId,
   ensureTopology,
@@ -36,6 +37,7 @@ async function main(): Promise<void> {
   shutdown.add('startup', () => abort.abort());
 
   const nc = await connectNats({ servers: config.natsUrl, name: `dlq-${instance}`, logger, signal: abort.signal });
+  trackNatsConnection(metrics, nc);
   shutdown.add('nats', () => closeNats(nc, logger));
   await ensureTopology(nc, {
     streams: [STREAMS.ORDERS, STREAMS.ADVISORIES, STREAMS.DLQ, STREAMS.AUDIT, STREAMS.RECEIPTS],

@@ -9,6 +9,8 @@ import {
   createHealth,
   createLogger,
   createMetrics,
+  trackNatsConnection,
+  trackRedisConnection,
   createShutdown,
   ensureTopology,
   KV_BUCKETS,
@@ -40,6 +42,7 @@ async function main(): Promise<void> {
   shutdown.add('startup', () => abort.abort());
 
   const nc = await connectNats({ servers: config.natsUrl, name: `ingest-${config.instanceId ?? process.pid}`, logger, signal: abort.signal });
+  trackNatsConnection(metrics, nc);
   shutdown.add('nats', () => closeNats(nc, logger));
   await ensureTopology(nc, { streams: [STREAMS.ORDERS, STREAMS.RECEIPTS], buckets: [KV_BUCKETS.DISPLAYS], logger });
 
@@ -51,6 +54,7 @@ async function main(): Promise<void> {
     commandTimeout: config.rateLimitRedisTimeoutMs,
     retryStrategy: (attempt) => Math.min(attempt * REDIS_RECONNECT_STEP_MS, REDIS_RECONNECT_MAX_MS),
   });
+  trackRedisConnection(metrics, redis);
   redis.on('error', (err: Error) => logger.debug({ err }, 'redis error'));
   redis.connect().catch((err: unknown) => logger.warn({ err }, 'redis not reachable at start; rate limiting per process until it is'));
   shutdown.add('redis', () => {

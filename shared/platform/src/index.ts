@@ -56,6 +56,9 @@ export {
 } from './nats.js';
 export type { ConnectNatsOptions, NatsConnection } from './nats.js';
 
+export { trackNatsConnection, trackRedisConnection } from './dependencies.js';
+export type { RedisStatusSource } from './dependencies.js';
+
 export {
   STREAMS,
   KV_BUCKETS,
