@@ -22,6 +22,7 @@ export const AUDIT_EVENTS = [
   'token_issued',
   'enrolled',
   'refreshed',
+  'refresh_retry_grace',
   'refresh_reuse_detected',
   'revoked',
   'display_registered',

@@ -51,6 +51,13 @@ export const AUTH_CONFIG_SPEC = {
     max: '365d',
     doc: 'absolute lifetime of a refresh-token family from enrollment',
   },
+  refreshRetryGraceMs: {
+    env: 'AUTH_REFRESH_RETRY_GRACE',
+    type: 'duration',
+    default: '30s',
+    min: 0,
+    doc: 'how long after a rotation the previous refresh token may be retried once (lost response); 0 disables; <= display token TTL',
+  },
   enrollmentTtlMs: { env: 'AUTH_ENROLLMENT_TTL', type: 'duration', default: '15m', min: '1s', max: '30d' },
   keyRotationIntervalMs: {
     env: 'AUTH_KEY_ROTATION_INTERVAL',
@@ -125,6 +132,8 @@ export interface AuthConfig {
   readonly displayTokenTtlMs: number;
   readonly clientTokenTtlMs: number;
   readonly refreshTtlMs: number;
+  /** Retry grace for the previous refresh token after a lost response; 0 = strict reuse detection. */
+  readonly refreshRetryGraceMs: number;
   readonly enrollmentTtlMs: number;
   readonly keyRotationIntervalMs: number;
   readonly keyRotationCheckMs: number;
@@ -192,6 +201,16 @@ export function loadAuthConfig(env: Readonly<Record<string, string | undefined>>
       reason: `must be >= AUTH_JWKS_MAX_AGE (${c.jwksMaxAgeSeconds} s), or verifiers may not have cached the next key`,
     });
   }
+  // The grace exists for one lost response, which the display retries within seconds; a window
+  // longer than an access token's life would keep a stolen previous token useful for longer
+  // than anything else the family ever issued.
+  if (c.refreshRetryGraceMs > c.displayTokenTtlMs) {
+    problems.push({
+      key: 'refreshRetryGraceMs',
+      env: 'AUTH_REFRESH_RETRY_GRACE',
+      reason: `must be <= AUTH_DISPLAY_TOKEN_TTL (${c.displayTokenTtlMs} ms)`,
+    });
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     host: c.host,
@@ -208,6 +227,7 @@ export function loadAuthConfig(env: Readonly<Record<string, string | undefined>>
     displayTokenTtlMs: c.displayTokenTtlMs,
     clientTokenTtlMs: c.clientTokenTtlMs,
     refreshTtlMs: c.refreshTtlMs,
+    refreshRetryGraceMs: c.refreshRetryGraceMs,
     enrollmentTtlMs: c.enrollmentTtlMs,
     keyRotationIntervalMs: c.keyRotationIntervalMs,
     keyRotationCheckMs: c.keyRotationCheckMs,

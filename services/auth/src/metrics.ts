@@ -6,7 +6,7 @@ import type { Counter } from 'prom-client';
 import type { Metrics } from '@orderwire/platform';
 
 export type TokenKind = 'client' | 'display_enroll' | 'display_refresh';
-export type RefreshOutcome = 'success' | 'invalid' | 'expired' | 'revoked' | 'reused';
+export type RefreshOutcome = 'success' | 'retry_grace' | 'invalid' | 'expired' | 'revoked' | 'reused';
 export type RevocationReason = 'token_revoked' | 'reuse_detected' | 'display_decommissioned' | 'superseded';
 
 export interface AuthMetrics {

@@ -82,7 +82,13 @@ describe('signing keys at rest', () => {
 
 describe('rotation', () => {
   it('JWKS publishes previous, current and next; tokens signed before rotations verify remotely', async () => {
-    const t = await auth({ AUTH_CLIENT_TOKEN_TTL: '1s', AUTH_DISPLAY_TOKEN_TTL: '1s', AUTH_KEY_ROTATION_INTERVAL: '1h' });
+    // The refresh retry grace must fit in the (here 1s) display-token life.
+    const t = await auth({
+      AUTH_CLIENT_TOKEN_TTL: '1s',
+      AUTH_DISPLAY_TOKEN_TTL: '1s',
+      AUTH_REFRESH_RETRY_GRACE: '1s',
+      AUTH_KEY_ROTATION_INTERVAL: '1h',
+    });
     const address = await t.auth.app.listen({ host: '127.0.0.1', port: 0 });
     const client = await makeClient(t, ['orders:read']);
     const before = await clientToken(t, client);
@@ -129,6 +135,7 @@ describe('rotation', () => {
     const env = {
       AUTH_CLIENT_TOKEN_TTL: '1s',
       AUTH_DISPLAY_TOKEN_TTL: '1s',
+      AUTH_REFRESH_RETRY_GRACE: '1s',
       AUTH_KEY_ROTATION_INTERVAL: '1500ms',
       AUTH_KEY_ROTATION_CHECK: '100ms',
       AUTH_LEASE_TTL: '3s',

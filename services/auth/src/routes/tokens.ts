@@ -26,7 +26,10 @@ export function tokenRoutes(app: FastifyInstance, ctx: AuthContext, limiter: Rat
   });
 
   app.post<{ Body: { refreshToken: string } }>('/v1/token/refresh', { schema: tokenBody, onRequest: perIp }, async (req, reply) => {
-    const tokens = await refreshDisplayToken(ctx, req.body.refreshToken, requestInfo(req));
+    // Arrival time, not handler time: rate limiting may delay the handler, and the retry grace
+    // asks whether the request was sent before or after a rotation.
+    const receivedAt = Date.now() - reply.elapsedTime;
+    const tokens = await refreshDisplayToken(ctx, req.body.refreshToken, { ...requestInfo(req), receivedAt });
     void reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
     return tokens;
   });

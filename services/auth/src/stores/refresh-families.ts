@@ -24,7 +24,14 @@ export interface RefreshFamilyRecord {
   createdAt: string;
   /** Absolute end of the family (epoch ms); refreshing does not extend it. */
   expiresAt: number;
+  /** When the current generation was issued. */
   rotatedAt: string;
+  /**
+   * How the current generation was issued: an ordinary refresh, or a retry-grace rotation
+   * (after which the previous token gets no second grace). Absent at enrollment and in
+   * records written before the grace existed (both count as ordinary).
+   */
+  rotation?: 'refresh' | 'retry_grace';
   revokedAt?: string;
   revokeReason?: FamilyRevokeReason;
 }

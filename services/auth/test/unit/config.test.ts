@@ -65,6 +65,20 @@ describe('auth config', () => {
   });
 });
 
+describe('AUTH_REFRESH_RETRY_GRACE', () => {
+  it('defaults to 30s, accepts 0 (strict), and must not exceed the display access-token TTL', () => {
+    expect(loadAuthConfig({ AUTH_KEK: KEK }).refreshRetryGraceMs).toBe(30_000);
+    expect(loadAuthConfig({ AUTH_KEK: KEK, AUTH_REFRESH_RETRY_GRACE: '0' }).refreshRetryGraceMs).toBe(0);
+    expect(loadAuthConfig({ AUTH_KEK: KEK, AUTH_REFRESH_RETRY_GRACE: '15m' }).refreshRetryGraceMs).toBe(15 * 60_000);
+    expect(problems({ AUTH_KEK: KEK, AUTH_REFRESH_RETRY_GRACE: '16m' })).toEqual(['AUTH_REFRESH_RETRY_GRACE']);
+    expect(problems({ AUTH_KEK: KEK, AUTH_REFRESH_RETRY_GRACE: '45s', AUTH_DISPLAY_TOKEN_TTL: '30s' })).toEqual([
+      'AUTH_REFRESH_RETRY_GRACE',
+    ]);
+    expect(problems({ AUTH_KEK: KEK, AUTH_REFRESH_RETRY_GRACE: '-1s' })).toEqual(['AUTH_REFRESH_RETRY_GRACE']);
+    expect(problems({ AUTH_KEK: KEK, AUTH_REFRESH_RETRY_GRACE: 'a while' })).toEqual(['AUTH_REFRESH_RETRY_GRACE']);
+  });
+});
+
 describe('AUTH_TRUST_PROXY', () => {
   it('accepts false, true, or an address list', () => {
     expect(loadAuthConfig({ AUTH_KEK: KEK }).trustProxy).toBe(false);
