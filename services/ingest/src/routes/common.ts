@@ -77,6 +77,8 @@ export function routeErrorHandler(intake: Intake, bodyLimit: number, countOrders
 /** Per-tenant limit; `group` separates write and read budgets. Runs after authentication. */
 export function tenantRateLimit(deps: RouteDeps, group: 'write' | 'read', route: string): RateLimitOptions {
   const windowSeconds = Math.ceil(deps.rateLimit.windowMs / 1000);
+  // The series exists from the start, so the rate-limit panels and alerts read 0, not "no data".
+  deps.metrics.rateLimited.inc({ service: 'ingest', route }, 0);
   return {
     hook: 'preValidation',
     max: deps.rateLimit.max,

@@ -1,0 +1,78 @@
+/**
+ * Read-only looks into JetStream from the test process: the audit trail and stored orders.
+ * Tests assert on what the services persisted, not only on what they answered.
+ */
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+
+/** @default 2 s per fetch of an ordered consumer */
+const FETCH_EXPIRES_MS = 2_000;
+/** @default 10 000 messages read at most per call */
+const READ_MAX = 10_000;
+
+/** Every message (JSON) on `subject` in `stream`, oldest first. */
+export async function readStream<T = unknown>(natsUrl: string, stream: string, subject: string): Promise<T[]> {
+  const nc = await connect({ servers: natsUrl, name: 'system-tests-reader' });
+  try {
+    const js = jetstream(nc);
+    const info = await (await jetstreamManager(nc)).streams.info(stream, { subjects_filter: subject });
+    const total = Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+    if (total === 0) return [];
+    const consumer = await js.consumers.get(stream, { filter_subjects: [subject] });
+    const out: T[] = [];
+    while (out.length < Math.min(total, READ_MAX)) {
+      const batch = await consumer.fetch({ max_messages: Math.min(total - out.length, 1_000), expires: FETCH_EXPIRES_MS });
+      let got = 0;
+      for await (const m of batch) {
+        got++;
+        out.push(m.json<T>());
+        if (m.info.pending === 0) break;
+      }
+      if (got === 0) break;
+    }
+    return out;
+  } finally {
+    await nc.close();
+  }
+}
+
+export interface StoredOrder {
+  seq: number;
+  subject: string;
+  orderId: string | undefined;
+}
+
+/** The ORDERS messages at `seqs` (absent ones are left out), over one connection. */
+export async function storedOrders(natsUrl: string, seqs: readonly number[]): Promise<Map<number, StoredOrder>> {
+  const nc = await connect({ servers: natsUrl, name: 'system-tests-reader' });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const out = new Map<number, StoredOrder>();
+    for (const seq of seqs) {
+      const m = await jsm.streams.getMessage('ORDERS', { seq }).catch(() => null);
+      if (m !== null) out.set(seq, { seq: m.seq, subject: m.subject, orderId: m.header?.get('Ow-Order-Id') || undefined });
+    }
+    return out;
+  } finally {
+    await nc.close();
+  }
+}
+
+export interface ConsumerState {
+  /** Delivered to a display, not acknowledged yet. */
+  numAckPending: number;
+  /** Not delivered yet. */
+  numPending: number;
+  numRedelivered: number;
+}
+
+/** Delivery state of a display's mailbox consumer on ORDERS. */
+export async function consumerState(natsUrl: string, consumer: string): Promise<ConsumerState> {
+  const nc = await connect({ servers: natsUrl, name: 'system-tests-reader' });
+  try {
+    const info = await (await jetstreamManager(nc)).consumers.info('ORDERS', consumer);
+    return { numAckPending: info.num_ack_pending, numPending: info.num_pending, numRedelivered: info.num_redelivered };
+  } finally {
+    await nc.close();
+  }
+}

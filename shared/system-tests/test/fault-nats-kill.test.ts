@@ -1,0 +1,112 @@
+/**
+ * NATS SIGKILLed and restarted with its store while orders are being published (issue 4).
+ * Ingest must never answer 2xx for an order the broker did not persist; once NATS is back,
+ * every accepted order reaches every display.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { waitFor } from '@orderwire/test-harness';
+import { lostOrders, makeOrder, shownTwice, startStack, type Stack, type TestDisplay } from '../src/stack.js';
+import { storedOrders } from '../src/streams.js';
+
+/** The display consumers' ack_wait: bound on orders that were in flight when NATS died. */
+const ACK_WAIT_MS = 30_000;
+/** How long the broker stays down. */
+const OUTAGE_MS = 2_000;
+
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack({ edges: 2, dlq: false, env: { ingest: { INGEST_PUBLISH_TIMEOUT: '1s' } } });
+});
+
+afterAll(async () => {
+  await stack?.dispose();
+});
+
+interface Attempt {
+  id: string;
+  status: number;
+  seq?: number;
+  code?: string;
+  retryAfter: string | null;
+  answeredAt: number;
+}
+
+it('NATS killed and restarted during publishing: no 2xx without persistence, every accepted order displayed', async () => {
+  const [e1, e2] = stack.edgeUrls as [string, string];
+  const displays: TestDisplay[] = [
+    await stack.newDisplay({ displayId: 'nk-a', storeId: 'st-nk', stations: ['grill'], edgeUrls: [e1, e2] }),
+    await stack.newDisplay({ displayId: 'nk-b', storeId: 'st-nk', stations: ['grill'], edgeUrls: [e2, e1] }),
+  ];
+  await stack.clientToken(['orders:write']); // issued while auth can still audit it
+
+  const attempts: Attempt[] = [];
+  let n = 0;
+  let publishing = true;
+  const post = async (id: string): Promise<Attempt> => {
+    const res = await stack.postOrder(makeOrder(id, 'st-nk', 'grill'), { idempotencyKey: `key-${id}` });
+    const body = res.body as { seq?: number; error?: { code: string } };
+    return { id, status: res.status, seq: body.seq, code: body.error?.code, retryAfter: res.headers.get('retry-after'), answeredAt: Date.now() };
+  };
+  const worker = async (): Promise<void> => {
+    while (publishing) {
+      attempts.push(await post(`nk-${String(n++).padStart(4, '0')}`));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  const workers = Promise.all(Array.from({ length: 4 }, worker));
+
+  await new Promise((r) => setTimeout(r, 1_000));
+  await stack.nats.kill();
+  const downFrom = Date.now();
+  await new Promise((r) => setTimeout(r, OUTAGE_MS));
+  const downUntil = Date.now();
+  await stack.nats.start();
+  await new Promise((r) => setTimeout(r, 2_000));
+  publishing = false;
+  await workers;
+
+  // While no broker existed, nothing can have been acknowledged.
+  const duringOutage = attempts.filter((a) => a.answeredAt > downFrom && a.answeredAt < downUntil);
+  expect(duringOutage.length, 'requests answered during the outage').toBeGreaterThan(0);
+  expect(duringOutage.filter((a) => a.status >= 200 && a.status < 300), '2xx while NATS was down').toEqual([]);
+  const refused = attempts.filter((a) => a.status !== 202);
+  expect(refused.length).toBeGreaterThan(0);
+  for (const a of refused) {
+    expect(a.status, `${a.id}`).toBe(503);
+    expect(a.code).toBe('ORDERWIRE_ERR_INGEST_UNAVAILABLE');
+    expect(Number(a.retryAfter)).toBeGreaterThan(0);
+  }
+
+  // Every 202 is in the stream, at the sequence ingest reported, as that order.
+  const accepted = attempts.filter((a) => a.status === 202);
+  const stored = await storedOrders(stack.nats.url, accepted.map((a) => a.seq!));
+  const notPersisted = accepted.filter((a) => stored.get(a.seq!)?.orderId !== a.id).map((a) => a.id);
+  expect(notPersisted, 'answered 202 but not in ORDERS').toEqual([]);
+
+  // The upstream system retries its refused orders with the same key, as the API says.
+  const retried: string[] = [];
+  for (const a of refused) {
+    const res = await waitFor(
+      async () => {
+        const r = await post(a.id);
+        return r.status === 202 ? r : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 500, message: `retry of ${a.id} accepted` },
+    );
+    expect(res!.status).toBe(202);
+    retried.push(a.id);
+  }
+
+  const all = [...accepted.map((a) => a.id), ...retried];
+  await waitFor(() => displays.every((d) => lostOrders(all, [d]).length === 0), {
+    timeoutMs: ACK_WAIT_MS + 20_000,
+    intervalMs: 250,
+    message: () =>
+      `every order displayed; missing ${displays.map((d) => `${d.displayId}: ${lostOrders(all, [d]).slice(0, 10).join(',')}`).join(' | ')}\n${stack.tails(20)}`,
+  });
+  for (const d of displays) {
+    expect(lostOrders(all, [d]), `accepted − displayed (${d.displayId})`).toEqual([]);
+    expect(shownTwice(d), `shown twice (${d.displayId})`).toEqual([]);
+  }
+});
