@@ -56,7 +56,7 @@ export const AUTH_CONFIG_SPEC = {
     type: 'duration',
     default: '30s',
     min: 0,
-    doc: 'how long after a rotation the previous refresh token may be retried once (lost response); 0 disables; <= display token TTL',
+    doc: 'how long after a rotation the previous refresh token may be retried once (lost response); 0 disables; <= display token TTL (unset: min(30s, display token TTL))',
   },
   enrollmentTtlMs: { env: 'AUTH_ENROLLMENT_TTL', type: 'duration', default: '15m', min: '1s', max: '30d' },
   keyRotationIntervalMs: {
@@ -204,7 +204,11 @@ export function loadAuthConfig(env: Readonly<Record<string, string | undefined>>
   // The grace exists for one lost response, which the display retries within seconds; a window
   // longer than an access token's life would keep a stolen previous token useful for longer
   // than anything else the family ever issued.
-  if (c.refreshRetryGraceMs > c.displayTokenTtlMs) {
+  // Unset, the grace follows short display-token TTLs down (tests, demos); only an explicit
+  // value longer than the TTL is a configuration error.
+  const graceExplicit = (env.AUTH_REFRESH_RETRY_GRACE ?? '') !== '';
+  const refreshRetryGraceMs = graceExplicit ? c.refreshRetryGraceMs : Math.min(c.refreshRetryGraceMs, c.displayTokenTtlMs);
+  if (refreshRetryGraceMs > c.displayTokenTtlMs) {
     problems.push({
       key: 'refreshRetryGraceMs',
       env: 'AUTH_REFRESH_RETRY_GRACE',
@@ -227,7 +231,7 @@ export function loadAuthConfig(env: Readonly<Record<string, string | undefined>>
     displayTokenTtlMs: c.displayTokenTtlMs,
     clientTokenTtlMs: c.clientTokenTtlMs,
     refreshTtlMs: c.refreshTtlMs,
-    refreshRetryGraceMs: c.refreshRetryGraceMs,
+    refreshRetryGraceMs,
     enrollmentTtlMs: c.enrollmentTtlMs,
     keyRotationIntervalMs: c.keyRotationIntervalMs,
     keyRotationCheckMs: c.keyRotationCheckMs,

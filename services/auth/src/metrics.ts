@@ -4,10 +4,14 @@
  */
 import type { Counter } from 'prom-client';
 import type { Metrics } from '@orderwire/platform';
+import { AUTH_FAILURE_REASONS } from './failures.js';
 
-export type TokenKind = 'client' | 'display_enroll' | 'display_refresh';
-export type RefreshOutcome = 'success' | 'retry_grace' | 'invalid' | 'expired' | 'revoked' | 'reused';
-export type RevocationReason = 'token_revoked' | 'reuse_detected' | 'display_decommissioned' | 'superseded';
+export const TOKEN_KINDS = ['client', 'display_enroll', 'display_refresh'] as const;
+export type TokenKind = (typeof TOKEN_KINDS)[number];
+export const REFRESH_OUTCOMES = ['success', 'retry_grace', 'invalid', 'expired', 'revoked', 'reused'] as const;
+export type RefreshOutcome = (typeof REFRESH_OUTCOMES)[number];
+export const REVOCATION_REASONS = ['token_revoked', 'reuse_detected', 'display_decommissioned', 'superseded'] as const;
+export type RevocationReason = (typeof REVOCATION_REASONS)[number];
 
 export interface AuthMetrics {
   tokensIssued: Counter<'kind'>;
@@ -22,6 +26,16 @@ export interface AuthMetrics {
 }
 
 export function createAuthMetrics(metrics: Metrics): AuthMetrics {
+  const m = buildAuthMetrics(metrics);
+  // Known label values start at 0 so panels and alerts read 0, not "no data", before traffic.
+  for (const kind of TOKEN_KINDS) m.tokensIssued.inc({ kind }, 0);
+  for (const outcome of REFRESH_OUTCOMES) m.refresh.inc({ outcome }, 0);
+  for (const reason of REVOCATION_REASONS) m.revocations.inc({ reason }, 0);
+  for (const reason of AUTH_FAILURE_REASONS) m.failures.inc({ reason }, 0);
+  return m;
+}
+
+function buildAuthMetrics(metrics: Metrics): AuthMetrics {
   return {
     tokensIssued: metrics.counter({
       name: 'orderwire_auth_tokens_issued_total',

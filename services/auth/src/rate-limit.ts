@@ -127,6 +127,8 @@ export async function registerRateLimiter(app: FastifyInstance, options: Failove
   await app.register(fastifyRateLimit, { global: false, store: failoverStoreClass(options) as never });
   return {
     check(limit) {
+      // The series exists from the start, so rate-limit panels and alerts read 0, not "no data".
+      options.metrics.rateLimited.inc({ route: limit.name }, 0);
       const consume = app.createRateLimit({
         max: limit.max,
         timeWindow: limit.windowMs,

@@ -77,6 +77,11 @@ describe('AUTH_REFRESH_RETRY_GRACE', () => {
     expect(problems({ AUTH_KEK: KEK, AUTH_REFRESH_RETRY_GRACE: '-1s' })).toEqual(['AUTH_REFRESH_RETRY_GRACE']);
     expect(problems({ AUTH_KEK: KEK, AUTH_REFRESH_RETRY_GRACE: 'a while' })).toEqual(['AUTH_REFRESH_RETRY_GRACE']);
   });
+
+  it('left unset, follows a display-token TTL shorter than 30s instead of refusing to start', () => {
+    expect(loadAuthConfig({ AUTH_KEK: KEK, AUTH_DISPLAY_TOKEN_TTL: '4s', AUTH_KEY_ROTATION_INTERVAL: '15m' }).refreshRetryGraceMs).toBe(4_000);
+    expect(loadAuthConfig({ AUTH_KEK: KEK, AUTH_DISPLAY_TOKEN_TTL: '4s', AUTH_KEY_ROTATION_INTERVAL: '15m', AUTH_REFRESH_RETRY_GRACE: '' }).refreshRetryGraceMs).toBe(4_000);
+  });
 });
 
 describe('AUTH_TRUST_PROXY', () => {
