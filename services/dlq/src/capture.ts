@@ -208,7 +208,13 @@ export function createCapture(options: CaptureOptions): Capture {
       return { result: 'ignored' };
     }
     const { result, entry } = await record(a, target, original);
-    const elog = alog.child({ entryId: entry.id, tenant: entry.tenant, displayId: entry.displayId, orderId: entry.orderId });
+    const elog = alog.child({
+      entryId: entry.id,
+      tenant: entry.tenant,
+      displayId: entry.displayId,
+      orderId: entry.orderId,
+      traceId: entry.traceId,
+    });
     const latest = entry.failures[entry.failures.length - 1];
     // The receipt is (re)written until it sticks, also on a duplicate whose earlier attempt died
     // between the entry and the receipt; the writer skips it when already there.

@@ -132,7 +132,7 @@ export function createDlqOperations(options: DlqOperationsOptions): DlqOperation
 
   async function replay(tenant: string, id: string, ctx: ActionContext & { note?: string }): Promise<ReplayResult> {
     const e = await get(tenant, id);
-    const log = ctx.log.child({ entryId: id, displayId: e.displayId, orderId: e.orderId });
+    const log = ctx.log.child({ ...entryBinding(ctx.log, id), displayId: e.displayId, orderId: e.orderId, traceId: e.traceId });
     if (!REPLAYABLE.includes(e.status)) throw invalidState(id, e.status, 'replay', REPLAYABLE);
     if (e.original === null) {
       throw DLQ_ERRORS.create('ORDERWIRE_ERR_DLQ_ORIGINAL_EXPIRED', { id }, { details: { id } });
@@ -264,7 +264,7 @@ export function createDlqOperations(options: DlqOperationsOptions): DlqOperation
       });
       const e = outcome.result;
       metrics.discarded.inc();
-      ctx.log.info({ entryId: id, displayId: e.displayId, orderId: e.orderId, actor: by }, 'dlq entry discarded');
+      ctx.log.info({ ...entryBinding(ctx.log, id), displayId: e.displayId, orderId: e.orderId, traceId: e.traceId, actor: by }, 'dlq entry discarded');
       await audit.record(
         'dlq_discarded',
         {
@@ -283,4 +283,9 @@ export function createDlqOperations(options: DlqOperationsOptions): DlqOperation
       return summarize(e);
     },
   };
+}
+
+/** HTTP callers' loggers already carry `entryId` (one key per line); the CLI's do not. */
+function entryBinding(log: Logger, id: string): { entryId?: string } {
+  return log.bindings().entryId === undefined ? { entryId: id } : {};
 }
