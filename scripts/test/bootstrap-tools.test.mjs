@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { chmodSync, lstatSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { TOOLS, aptOptions, compareVersions, ensureTools, instructions, parseVersion, sourcesFor } from '../bootstrap-tools.mjs';
+import { REPO_ROOT } from '../lib/repo.mjs';
+
+const dirs = [];
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const temp = (p) => {
+  const d = mkdtempSync(join(tmpdir(), p));
+  dirs.push(d);
+  return d;
+};
+
+/** A fake tool that prints `output` for --version. */
+function fakeTool(dir, name, output) {
+  const file = join(dir, name);
+  writeFileSync(file, `#!/bin/sh\necho '${output}'\n`);
+  chmodSync(file, 0o755);
+  return file;
+}
+
+describe('version parsing', () => {
+  test('reads the version out of each tool’s --version output', () => {
+    assert.equal(parseVersion('nats-server: v2.10.27'), '2.10.27');
+    assert.equal(parseVersion('Redis server v=7.0.15 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64'), '7.0.15');
+    assert.equal(parseVersion('redis-cli 7.0.15'), '7.0.15');
+    assert.equal(parseVersion('promtool, version 2.53.3+ds1 (branch: debian/sid)'), '2.53.3');
+    assert.equal(parseVersion('amtool, version 0.28.1+ds (branch: debian/sid)'), '0.28.1');
+    assert.equal(parseVersion('no version here'), null);
+  });
+
+  test('compares numerically, not as text', () => {
+    assert.ok(compareVersions('2.10.0', '2.9.25') > 0);
+    assert.ok(compareVersions('6.2.14', '7.0.0') < 0);
+    assert.equal(compareVersions('7.0.0', '7.0.0'), 0);
+  });
+});
+
+describe('apt configuration', () => {
+  const debian = { ID: 'debian', VERSION_CODENAME: 'bookworm', PRETTY_NAME: 'Debian 12' };
+  const ubuntu = { ID: 'ubuntu', ID_LIKE: 'debian', VERSION_CODENAME: 'noble', UBUNTU_CODENAME: 'noble' };
+  const all = () => true;
+
+  test('trixie comes from deb.debian.org, signed by the Debian keyring', () => {
+    assert.deepEqual(sourcesFor('trixie', debian, 'amd64', all), {
+      lines: ['deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main'],
+    });
+    assert.match(sourcesFor('trixie', ubuntu, 'amd64', () => false).error, /Debian archive keyring/);
+  });
+
+  test('the system suite follows /etc/os-release', () => {
+    assert.match(sourcesFor('system', debian, 'arm64', all).lines[0], /debian bookworm main$/);
+    assert.match(sourcesFor('system', debian, 'arm64', all).lines[2], /debian-security bookworm-security main$/);
+    assert.match(sourcesFor('system', ubuntu, 'amd64', all).lines[0], /archive\.ubuntu\.com\/ubuntu noble main universe$/);
+    assert.match(sourcesFor('system', ubuntu, 'arm64', all).lines[0], /ports\.ubuntu\.com\/ubuntu-ports noble main universe$/);
+    assert.match(sourcesFor('system', { ID: 'fedora', VERSION_CODENAME: 'x' }, 'amd64', all).error, /not known/);
+  });
+
+  test('apt options keep every piece of apt state under our folder', () => {
+    const opts = aptOptions('/r/.tools/apt/trixie');
+    const values = opts.filter((o) => o !== '-o');
+    for (const expected of [
+      'Dir::Etc::SourceList=/r/.tools/apt/trixie/sources.list',
+      'Dir::Etc::SourceParts=/dev/null',
+      'Dir::State::Lists=/r/.tools/apt/trixie/lists',
+      'Dir::Cache=/r/.tools/apt/trixie/cache',
+    ]) {
+      assert.ok(values.includes(expected), expected);
+    }
+  });
+});
+
+describe('ensureTools', () => {
+  test('links new-enough tools from PATH, writes a stamp, then answers from the stamp', async () => {
+    const root = temp('ow-tools-root-');
+    // The real binaries (npm test bootstraps them before the scripts' tests run).
+    const path = temp('ow-tools-path-');
+    for (const t of TOOLS) symlinkSync(join(REPO_ROOT, '.tools', 'bin', t.name), join(path, t.name));
+    const first = await ensureTools({ root, quiet: true, pathValue: path });
+    assert.equal(first.ok, true, first.message);
+    for (const t of TOOLS) {
+      assert.equal(lstatSync(join(root, '.tools', 'bin', t.name)).isSymbolicLink(), true);
+      assert.equal(readlinkSync(join(root, '.tools', 'bin', t.name)), join(path, t.name));
+      assert.match(first.tools[t.name].source, /^PATH /);
+    }
+    assert.equal(first.tools['nats-server'].version.startsWith('2.'), true);
+
+    const started = process.hrtime.bigint();
+    const second = await ensureTools({ root, quiet: true, pathValue: '' });
+    const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    assert.equal(second.ok, true);
+    assert.equal(second.tools['redis-server'].version, first.tools['redis-server'].version);
+    assert.ok(ms < 1000, `fast path took ${ms} ms`);
+  });
+
+  test('refuses a too-old tool and, without apt, says exactly what to install', async () => {
+    const root = temp('ow-tools-root-');
+    const path = temp('ow-tools-path-');
+    fakeTool(path, 'nats-server', 'nats-server: v2.9.25');
+    fakeTool(path, 'redis-server', 'Redis server v=7.2.4 sha=0');
+    fakeTool(path, 'redis-cli', 'redis-cli 7.2.4');
+    fakeTool(path, 'amtool', 'amtool, version 0.28.1');
+    // promtool missing entirely; no apt-get/dpkg on this PATH.
+    const res = await ensureTools({ root, quiet: true, pathValue: path });
+    assert.equal(res.ok, false);
+    assert.deepEqual(res.missing, ['nats-server', 'promtool']);
+    assert.equal(res.tools['redis-server'].version, '7.2.4');
+    assert.match(res.message, /nats-server: not a Debian\/Ubuntu system/);
+    assert.match(res.message, /Could not provide: nats-server >= 2\.10\.0, promtool >= 2\.40\.0/);
+    assert.match(res.message, /brew install nats-server prometheus/);
+    assert.match(res.message, /github\.com\/nats-io\/nats-server\/releases/);
+    assert.match(res.message, /github\.com\/prometheus\/prometheus\/releases/);
+  });
+
+  test('instructions mention dnf only for tools dnf has', () => {
+    const text = instructions(TOOLS.filter((t) => t.name === 'redis-server'), '/r');
+    assert.match(text, /sudo dnf install redis/);
+    assert.match(text, /brew install redis$/m);
+    assert.doesNotMatch(instructions(TOOLS.filter((t) => t.name === 'amtool'), '/r'), /dnf/);
+  });
+});
