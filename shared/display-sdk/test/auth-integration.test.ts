@@ -170,6 +170,9 @@ describe.skipIf(!existsSync(authMain))('TokenManager against the real auth servi
     managers.push(tokens);
     await tokens.enroll(enrollmentCode);
     const stolen = (await store.load())!.refreshToken;
+    // Two rotations: the stolen token is no longer the one a lost response could explain
+    // (auth's retry grace covers only the immediately previous token), so it is plain reuse.
+    await tokens.refresh();
     await tokens.refresh();
 
     const replay = await fetch(`${authUrl}/v1/token/refresh`, {
@@ -186,6 +189,37 @@ describe.skipIf(!existsSync(authMain))('TokenManager against the real auth servi
     expect(events).toHaveLength(1);
     expect(events[0]!.reason).toMatch(/^ORDERWIRE_ERR_AUTH_REFRESH_/);
     expect(await store.load()).toBeUndefined();
+  });
+
+  it('a refresh whose response is lost is retried with the same token and the family survives', async () => {
+    const { enrollmentCode } = await register();
+    const store = memoryTokenStore();
+    let dropped = 0;
+    // The server rotates, then the network eats the answer: the SDK sees a network error.
+    const lossyFetch: FetchFn = async (input, init) => {
+      const res = await fetch(input, init);
+      if (input.endsWith('/v1/token/refresh') && dropped === 0) {
+        dropped++;
+        await res.arrayBuffer();
+        throw new TypeError('fetch failed: socket hang up');
+      }
+      return res;
+    };
+    const tokens = createTokenManager({ authUrl, store, fetch: lossyFetch, retry: { baseMs: 50, maxMs: 200 } });
+    managers.push(tokens);
+    const reenroll: ReenrollInfo[] = [];
+    tokens.on('reenroll_required', (info) => void reenroll.push(info));
+    await tokens.enroll(enrollmentCode);
+    const before = (await store.load())!.refreshToken;
+
+    await tokens.refresh();
+    expect(dropped).toBe(1);
+    expect(reenroll).toHaveLength(0);
+    const after = (await store.load())!.refreshToken;
+    expect(after).not.toBe(before);
+    // The family is healthy: the next ordinary rotation works.
+    await tokens.refresh();
+    expect(reenroll).toHaveLength(0);
   });
 
   it('revoke() ends the family at the server', async () => {
