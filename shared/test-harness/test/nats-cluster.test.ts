@@ -132,8 +132,19 @@ describe('startNatsCluster', { timeout: 90_000 }, () => {
     expect(cluster.urls).toEqual(urls);
     for (const pid of pids) await expectGone(pid, 1_000);
     expect(cluster.servers.every((s) => s.running)).toBe(true);
-    const jsm = await jetstreamManager(nc ?? (await connect({ servers: urls })));
-    const info = await waitFor(() => jsm.streams.info('ORDERS'), { timeoutMs: 10_000, message: 'ORDERS info after full restart' });
+    const conn = nc ?? (await connect({ servers: urls }));
+    // Right after a full restart the client is still reconnecting and the meta group may be
+    // electing: any JetStream API call (even the manager's account check) can time out once.
+    const info = await waitFor(
+      async () => {
+        try {
+          return await (await jetstreamManager(conn)).streams.info('ORDERS');
+        } catch {
+          return undefined;
+        }
+      },
+      { timeoutMs: 20_000, message: 'ORDERS info after full restart' },
+    );
     expect(info.state.messages).toBe(10);
   });
 });
