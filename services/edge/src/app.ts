@@ -1,0 +1,183 @@
+/**
+ * Builds an edge node from its dependencies: the platform HTTP server (probes, /metrics) with
+ * Socket.IO on the same port, the delivery engine, and the Redis adapter. Tests build it with
+ * real NATS/Redis; `main.ts` adds the process around it.
+ */
+import type { AddressInfo } from 'node:net';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { DISPLAY_AUDIENCE } from '@orderwire/contracts';
+import {
+  STREAMS,
+  createHealth,
+  createHttpServer,
+  createMetrics,
+  natsHealthCheck,
+  type Health,
+  type Logger,
+  type Metrics,
+} from '@orderwire/platform';
+import { createTokenVerifier, type TokenVerifier } from '@orderwire/token-verifier';
+import type { FastifyInstance } from 'fastify';
+import type { EdgeConfig } from './config.js';
+import { createDeliveryEngine, type DeliveryEngine } from './delivery/engine.js';
+import { createReceiptWriter } from './delivery/receipts.js';
+import { createEdgeMetrics, type EdgeMetrics } from './metrics.js';
+import { createRedisAdapter, type RedisAdapterHandle } from './socket/redis-adapter.js';
+import { createEdgeSocketServer, type EdgeSocketServer } from './socket/server.js';
+
+/**
+ * How long the drain waits for pull answers in flight (their messages are nak'ed back too) and
+ * for double acks and receipts already sent.
+ */
+const DRAIN_SETTLE_MS = 3_000;
+
+export interface EdgeAppDeps {
+  config: EdgeConfig;
+  logger: Logger;
+  nc: NatsConnection;
+  metrics?: Metrics;
+  health?: Health;
+  /** Defaults to a verifier of `config.jwksUrl` / `config.issuer` for audience `edge`. */
+  verifier?: TokenVerifier;
+  /** false: no Redis adapter (single node, in-memory). @default true */
+  redis?: boolean;
+}
+
+export interface EdgeApp {
+  http: FastifyInstance;
+  sockets: EdgeSocketServer;
+  engine: DeliveryEngine;
+  metrics: Metrics;
+  edgeMetrics: EdgeMetrics;
+  health: Health;
+  redis: RedisAdapterHandle | undefined;
+  /** Listens on `config.host:config.port`; resolves to `http://host:port`. */
+  listen(): Promise<string>;
+  /**
+   * SIGTERM path: not ready, refuse handshakes, tell every display to reconnect elsewhere,
+   * hand every held message back at once, stop pulling. Idempotent.
+   */
+  drain(): Promise<void>;
+  /** drain(), then close Socket.IO, HTTP and Redis (NATS belongs to the caller). */
+  close(): Promise<void>;
+}
+
+export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
+  const { config, logger, nc } = deps;
+  const metrics = deps.metrics ?? createMetrics({ service: 'edge' });
+  const health = deps.health ?? createHealth();
+  const edgeMetrics = createEdgeMetrics(metrics);
+  const verifier =
+    deps.verifier ??
+    createTokenVerifier({
+      jwksUrl: config.jwksUrl,
+      issuer: config.issuer,
+      audience: DISPLAY_AUDIENCE,
+      logger: logger.child({ component: 'token-verifier' }),
+    });
+  const jsm = await jetstreamManager(nc);
+
+  const engine = createDeliveryEngine({
+    nc,
+    logger: logger.child({ component: 'delivery' }),
+    stream: STREAMS.ORDERS,
+    batchMax: config.batchMax,
+    maxOutstandingPulls: config.pullConcurrency,
+    sweepIntervalMs: config.sweepIntervalMs,
+    sweepMaxRate: config.sweepMaxRate,
+    onPull(o) {
+      edgeMetrics.pulls.inc({ outcome: o.status });
+      edgeMetrics.pullWakeups.inc({ reason: o.reason });
+      edgeMetrics.pullLatency.observe(o.ms / 1000);
+    },
+  });
+  const receipts = createReceiptWriter({ mux: engine.mux, instanceId: config.instanceId, timeoutMs: config.jsAckTimeoutMs });
+  const redis = deps.redis === false ? undefined : createRedisAdapter(config.redisUrl, logger, edgeMetrics);
+
+  const http = createHttpServer({ logger, health, metrics });
+  const sockets = createEdgeSocketServer({
+    httpServer: http.server,
+    nc,
+    jsm,
+    stream: STREAMS.ORDERS,
+    engine,
+    receipts,
+    verifier,
+    metrics: edgeMetrics,
+    logger,
+    instanceId: config.instanceId,
+    settings: {
+      ackTimeoutMs: config.ackTimeoutMs,
+      batchMax: config.batchMax,
+      batchMaxBytes: config.batchMaxBytes,
+      maxFailures: config.maxFailures,
+      nakDelayMs: config.nakDelayMs,
+      nakDelayMaxMs: config.nakDelayMaxMs,
+      jsAckTimeoutMs: config.jsAckTimeoutMs,
+    },
+    transports: config.transports as ('websocket' | 'polling')[],
+    allowedOrigins: config.allowedOrigins,
+    handshakeRate: config.handshakeRate,
+    handshakeBurst: config.handshakeBurst,
+    trustProxy: config.trustProxy,
+    ...(redis === undefined ? {} : { adapter: redis.adapter }),
+  });
+
+  edgeMetrics.bind({
+    connections: () => sockets.sessions,
+    natsConnected: () => engine.natsConnected(),
+    redisConnected: () => redis?.connected(),
+    displaysWithBacklog: () => sockets.displaysWithBacklog(),
+    oldestUnackedAgeSeconds: () => sockets.oldestHeldAgeSeconds(),
+    outstandingPulls: () => engine.stats().outstandingPulls,
+  });
+  health.register('nats', natsHealthCheck(nc));
+  if (redis !== undefined) {
+    // Not critical: without Redis this node still delivers (see docs/delivery.md).
+    health.register('redis', async () => ({ ok: redis.connected(), detail: `pub ${redis.pub.status}, sub ${redis.sub.status}` }), {
+      critical: false,
+    });
+  }
+
+  let draining: Promise<void> | undefined;
+  let closing: Promise<void> | undefined;
+
+  async function drainOnce(): Promise<void> {
+    const started = Date.now();
+    health.markStopping();
+    const { sessions, handedBack } = sockets.drain();
+    // Pulls still in flight: their messages arrive to closed mailboxes and are nak'ed back.
+    await engine.close(DRAIN_SETTLE_MS);
+    logger.info({ sessions, handedBack, ms: Date.now() - started }, 'edge drained');
+  }
+
+  const app: EdgeApp = {
+    http,
+    sockets,
+    engine,
+    metrics,
+    edgeMetrics,
+    health,
+    redis,
+    async listen() {
+      await http.listen({ host: config.host, port: config.port });
+      const addr = http.server.address() as AddressInfo;
+      return `http://${addr.address}:${addr.port}`;
+    },
+    drain() {
+      draining ??= drainOnce();
+      return draining;
+    },
+    close() {
+      closing ??= (async () => {
+        await app.drain();
+        await sockets.close();
+        if (http.server.listening) await http.close();
+        await redis?.close();
+      })();
+      return closing;
+    },
+  };
+  return app;
+}

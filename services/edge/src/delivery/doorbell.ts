@@ -1,0 +1,90 @@
+/**
+ * Core-NATS doorbells. A JetStream publish is an ordinary publish, so a plain subscription on
+ * `orders.<tenant>.<store>.>` sees the subject of every order of that store as it is stored.
+ * The edge holds one such subscription per store with connected displays (ref-counted) and
+ * rings exactly the mailboxes whose consumer filter lists the subject. Doorbells are
+ * at-most-once: a missed ring is caught by the mailbox's follow-up and sweep pulls.
+ */
+import type { NatsConnection, Subscription } from '@nats-io/nats-core';
+import type { Logger } from 'pino';
+
+export interface Ringable {
+  ring(): void;
+}
+
+export interface Doorbell {
+  /** Rings `target` for every message on one of `subjects` (exact subjects, no wildcards). */
+  register(target: Ringable, subjects: readonly string[]): void;
+  unregister(target: Ringable, subjects: readonly string[]): void;
+  /** Distinct store subscriptions held. */
+  readonly subscriptions: number;
+  close(): void;
+}
+
+/** `orders.<tenant>.<store>.<...>` → `orders.<tenant>.<store>.>` */
+export function storeWildcard(subject: string): string {
+  const t = subject.split('.');
+  return `${t.slice(0, 3).join('.')}.>`;
+}
+
+export function createDoorbell(nc: NatsConnection, logger: Logger): Doorbell {
+  const bySubject = new Map<string, Set<Ringable>>();
+  const stores = new Map<string, { sub: Subscription; refs: number }>();
+
+  function onRing(subject: string): void {
+    const targets = bySubject.get(subject);
+    if (targets === undefined) return;
+    for (const t of targets) t.ring();
+  }
+
+  function retain(wildcard: string): void {
+    const s = stores.get(wildcard);
+    if (s !== undefined) {
+      s.refs++;
+      return;
+    }
+    const sub = nc.subscribe(wildcard, {
+      callback: (err, msg) => {
+        if (err !== null) logger.error({ err, subject: wildcard }, 'doorbell subscription failed');
+        else onRing(msg.subject);
+      },
+    });
+    stores.set(wildcard, { sub, refs: 1 });
+  }
+
+  function releaseStore(wildcard: string): void {
+    const s = stores.get(wildcard);
+    if (s === undefined) return;
+    if (--s.refs > 0) return;
+    stores.delete(wildcard);
+    if (!nc.isClosed()) s.sub.unsubscribe();
+  }
+
+  return {
+    register(target, subjects) {
+      for (const subject of new Set(subjects)) {
+        let set = bySubject.get(subject);
+        if (set === undefined) bySubject.set(subject, (set = new Set()));
+        if (set.has(target)) continue;
+        set.add(target);
+        retain(storeWildcard(subject));
+      }
+    },
+    unregister(target, subjects) {
+      for (const subject of new Set(subjects)) {
+        const set = bySubject.get(subject);
+        if (set === undefined || !set.delete(target)) continue;
+        if (set.size === 0) bySubject.delete(subject);
+        releaseStore(storeWildcard(subject));
+      }
+    },
+    get subscriptions() {
+      return stores.size;
+    },
+    close() {
+      for (const { sub } of stores.values()) if (!nc.isClosed()) sub.unsubscribe();
+      stores.clear();
+      bySubject.clear();
+    },
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * JetStream messages as pulled over the edge's shared inbox. The client library's `JsMsg` is
+ * only built by its own fetch/consume iterators, so the edge parses the ack subject itself and
+ * speaks the tiny ack protocol (`+ACK`, `-NAK {delay}`, `+TERM reason`) directly.
+ */
+import type { MsgHdrs, NatsConnection } from '@nats-io/nats-core';
+import type { ReplyMux } from './reply-mux.js';
+
+/** Delivery metadata encoded by the server in a message's reply (ack) subject. */
+export interface JsDeliveryInfo {
+  stream: string;
+  consumer: string;
+  /** 1 on first delivery. */
+  deliveryCount: number;
+  streamSeq: number;
+  deliverySeq: number;
+  /** Stream timestamp of the message, epoch ms. */
+  storedAt: number;
+  /** Messages left for the consumer after this one (its backlog). */
+  pending: number;
+}
+
+export interface PulledMessage {
+  subject: string;
+  data: Uint8Array;
+  headers: MsgHdrs | undefined;
+  /** The ack subject. */
+  reply: string;
+  info: JsDeliveryInfo;
+}
+
+const NS_PER_MS = 1_000_000n;
+
+/**
+ * Parses `$JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending>` (v1) or the v2 form
+ * with domain and account hash (`$JS.ACK.<domain>.<hash>.<stream>...`). Undefined if not an ack subject.
+ */
+export function parseAckSubject(reply: string): JsDeliveryInfo | undefined {
+  const t = reply.split('.');
+  if (t[0] !== '$JS' || t[1] !== 'ACK') return undefined;
+  let base: number;
+  if (t.length === 9) base = 2;
+  else if (t.length >= 11) base = 4;
+  else return undefined;
+  const num = (i: number): number => Number(t[base + i]);
+  const ts = t[base + 5]!;
+  let storedAt = 0;
+  try {
+    storedAt = Number(BigInt(ts) / NS_PER_MS);
+  } catch {
+    return undefined;
+  }
+  const info: JsDeliveryInfo = {
+    stream: t[base]!,
+    consumer: t[base + 1]!,
+    deliveryCount: num(2),
+    streamSeq: num(3),
+    deliverySeq: num(4),
+    storedAt,
+    pending: num(6),
+  };
+  if (!Number.isSafeInteger(info.streamSeq) || !Number.isSafeInteger(info.deliveryCount)) return undefined;
+  return info;
+}
+
+const ACK = '+ACK';
+const NAK = '-NAK';
+const TERM = '+TERM';
+const NS_PER_MS_NUM = 1_000_000;
+
+/** Acknowledgement operations on pulled messages, over one connection. */
+export interface Acker {
+  /** Double ack: resolves once the server confirmed the ack; rejects on timeout or no connection. */
+  ackAck(msg: PulledMessage, timeoutMs: number): Promise<void>;
+  /** Returns the message to the consumer, redelivered after `delayMs` (0 = at once). */
+  nak(msg: PulledMessage, delayMs?: number): void;
+  /** Stops redelivery; the server emits a MSG_TERMINATED advisory (the DLQ captures it). */
+  term(msg: PulledMessage, reason: string): void;
+}
+
+export function createAcker(nc: NatsConnection, mux: ReplyMux): Acker {
+  return {
+    async ackAck(msg, timeoutMs) {
+      await mux.request(msg.reply, ACK, { timeoutMs });
+    },
+    nak(msg, delayMs = 0) {
+      const payload = delayMs > 0 ? `${NAK} ${JSON.stringify({ delay: Math.round(delayMs) * NS_PER_MS_NUM })}` : NAK;
+      nc.publish(msg.reply, payload);
+    },
+    term(msg, reason) {
+      // The reason reaches the advisory on servers ≥ 2.11; older servers ignore the suffix.
+      nc.publish(msg.reply, reason.length > 0 ? `${TERM} ${reason}` : TERM);
+    },
+  };
+}

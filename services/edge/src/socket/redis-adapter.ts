@@ -1,0 +1,86 @@
+/**
+ * The Socket.IO Redis adapter, made safe for a Redis outage.
+ *
+ * Redis holds nothing the edge cannot lose: the adapter only carries cross-node room
+ * broadcasts (here: the takeover of a display's older session on another node). The adapter
+ * calls `pubClient.publish()` without handling its promise, so a Redis outage would surface as
+ * unhandled rejections; the publish is wrapped to log and count instead, and runs without an
+ * offline queue, so a broadcast made during the outage is dropped rather than replayed minutes
+ * later against a newer session. Local delivery never touches Redis.
+ */
+import { createAdapter } from '@socket.io/redis-adapter';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { EdgeMetrics } from '../metrics.js';
+
+/** At most one Redis error log line per this interval (an outage is one event, not thousands). */
+const ERROR_LOG_INTERVAL_MS = 10_000;
+/** @default 'orderwire-edge' Redis channel prefix of the adapter. */
+export const ADAPTER_KEY = 'orderwire-edge';
+
+export interface RedisAdapterHandle {
+  adapter: ReturnType<typeof createAdapter>;
+  pub: Redis;
+  sub: Redis;
+  /** True while both clients are connected. */
+  connected(): boolean;
+  close(): Promise<void>;
+}
+
+export function createRedisAdapter(url: string, logger: Logger, metrics: EdgeMetrics): RedisAdapterHandle {
+  const log = logger.child({ component: 'redis-adapter' });
+  let lastLog = 0;
+  const report = (op: string, err: unknown): void => {
+    metrics.redisErrors.inc({ op });
+    const now = Date.now();
+    if (now - lastLog < ERROR_LOG_INTERVAL_MS) return;
+    lastLog = now;
+    log.warn({ err, op }, 'redis unavailable: cross-node broadcasts degraded, local delivery unaffected');
+  };
+
+  const pub = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+  // Subscriptions issued while Redis is down must wait for it, not fail: they are re-sent on connect.
+  const sub = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
+  pub.on('error', (err: unknown) => report('pub', err));
+  sub.on('error', (err: unknown) => report('sub', err));
+  pub.on('ready', () => log.info('redis publisher connected'));
+  sub.on('ready', () => log.info('redis subscriber connected'));
+
+  // The adapter fires commands without handling their promises (publish on every broadcast,
+  // (un)subscribe at start and close); each one is guarded so an outage is counted and
+  // logged, never an unhandled rejection. A failed publish resolves to 0 receivers.
+  const guard = (client: Redis, role: string): Redis =>
+    new Proxy(client, {
+      get(target, prop) {
+        const value: unknown = Reflect.get(target, prop, target);
+        if (typeof value !== 'function') return value;
+        const fn = value as (...a: unknown[]) => unknown;
+        return (...a: unknown[]): unknown => {
+          const result = fn.apply(target, a);
+          if (!(result instanceof Promise)) return result;
+          if (prop === 'publish') return result.catch((err: unknown) => (report('publish', err), 0));
+          result.catch((err: unknown) => report(`${role}.${String(prop)}`, err));
+          return result;
+        };
+      },
+    });
+
+  return {
+    adapter: createAdapter(guard(pub, 'pub'), guard(sub, 'sub'), { key: ADAPTER_KEY }),
+    pub,
+    sub,
+    connected: () => pub.status === 'ready' && sub.status === 'ready',
+    async close() {
+      await Promise.all(
+        [pub, sub].map(async (c) => {
+          try {
+            if (c.status === 'ready') await c.quit();
+            else c.disconnect();
+          } catch {
+            c.disconnect();
+          }
+        }),
+      );
+    },
+  };
+}

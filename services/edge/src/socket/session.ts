@@ -1,0 +1,409 @@
+/**
+ * One connected display: its mailbox, the batches it has been sent, its acks, its token.
+ *
+ * Message lifecycle on this node: pulled → held → emitted in an `orders` batch → answered:
+ *   ack      → JetStream ack confirmed by the server (double ack) → receipt
+ *   reject   → nak with a growing delay; the mailbox wakes when it elapses
+ *   timeout  → same as reject while the display is still connected
+ *   after EDGE_MAX_FAILURES rejections/timeouts in this session → term (advisory → DLQ)
+ * When the socket goes away every held message is nak'ed without delay (it goes back to the
+ * display's consumer, not towards the DLQ), and the other edges are told so a new session of
+ * the display elsewhere pulls at once. Failure counts live only as long as the session: a
+ * display that drops off Wi-Fi and comes back never accumulates its way into the DLQ.
+ */
+import { HEADERS, validateOrderEnvelope, type AuthRefreshResult, type Delivery, type DeliveryAck, type DisconnectReason } from '@orderwire/contracts';
+import { isTokenError, type TokenVerifier } from '@orderwire/token-verifier';
+import type { Logger } from 'pino';
+import type { DeliveryEngine } from '../delivery/engine.js';
+import type { PulledMessage } from '../delivery/js-message.js';
+import type { Mailbox, MailboxSink } from '../delivery/mailbox.js';
+import type { PullResult } from '../delivery/puller.js';
+import type { ReceiptWriter } from '../delivery/receipts.js';
+import type { EdgeMetrics } from '../metrics.js';
+import type { EdgeSocket } from './types.js';
+
+/** setTimeout's ceiling (~24.8 days); longer token lifetimes are re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Rough per-delivery JSON overhead beyond the order itself, for the batch byte bound. */
+const DELIVERY_OVERHEAD_BYTES = 160;
+/** Retry after a pull said "consumer missing" but the consumer is there (JetStream hiccup). */
+const CONSUMER_RECHECK_MS = 1_000;
+/** Failure counts kept per session at most (distinct messages). */
+const MAX_TRACKED_FAILURES = 10_000;
+
+export interface SessionSettings {
+  ackTimeoutMs: number;
+  batchMax: number;
+  batchMaxBytes: number;
+  maxFailures: number;
+  nakDelayMs: number;
+  nakDelayMaxMs: number;
+  jsAckTimeoutMs: number;
+}
+
+export interface SessionContext {
+  engine: DeliveryEngine;
+  receipts: ReceiptWriter;
+  verifier: TokenVerifier;
+  metrics: EdgeMetrics;
+  settings: SessionSettings;
+  /** True when this token family was announced revoked. */
+  isRevokedFamily(familyId: string): boolean;
+  /** Whether the display's consumer exists ('unknown' when JetStream cannot tell now). */
+  consumerExists(name: string): Promise<'present' | 'missing' | 'unknown'>;
+  /** Called once when the session is closed. */
+  onClosed(session: DisplaySession): void;
+}
+
+interface Held {
+  msg: PulledMessage;
+  delivery: Delivery;
+  traceId: string | undefined;
+  bytes: number;
+}
+
+type Answer = { kind: 'answer'; answer: unknown; at: number } | { kind: 'timeout' } | { kind: 'closed' };
+
+export class DisplaySession implements MailboxSink {
+  readonly tenant: string;
+  readonly displayId: string;
+  readonly log: Logger;
+  /** Epoch ms when the display connected. */
+  readonly startedAt = Date.now();
+  private mailbox: Mailbox | undefined;
+  private closed = false;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  /** Messages pulled for this display and not yet acked, failed or handed back, by stream seq. */
+  private readonly held = new Map<number, Held>();
+  private readonly failures = new Map<number, number>();
+  private readonly openEmits = new Set<() => void>();
+
+  constructor(
+    private readonly socket: EdgeSocket,
+    private readonly ctx: SessionContext,
+    logger: Logger,
+  ) {
+    const { claims } = socket.data;
+    this.tenant = claims.tid;
+    this.displayId = claims.sub;
+    this.log = logger.child({ displayId: claims.sub, tenant: claims.tid, socketId: socket.id });
+  }
+
+  get consumer(): string {
+    return this.socket.data.binding.name;
+  }
+
+  get socketId(): string {
+    return this.socket.id;
+  }
+
+  get familyId(): string {
+    return this.socket.data.claims.fam;
+  }
+
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  /** Messages left on the consumer after the last pull. */
+  get backlog(): number {
+    return this.mailbox?.backlog ?? 0;
+  }
+
+  /** Stream timestamp (epoch ms) of the oldest message held for this display, if any. */
+  oldestHeldStoredAt(): number | undefined {
+    let oldest: number | undefined;
+    for (const h of this.held.values()) if (oldest === undefined || h.msg.info.storedAt < oldest) oldest = h.msg.info.storedAt;
+    return oldest;
+  }
+
+  start(): void {
+    const { binding } = this.socket.data;
+    this.armExpiry();
+    this.mailbox = this.ctx.engine.open({
+      consumer: binding.name,
+      filterSubjects: binding.filterSubjects,
+      ackWaitMs: binding.ackWaitMs,
+      sink: this,
+    });
+    // Messages another (possibly dead) session holds come back after ack_wait at the latest,
+    // with no publish to ring a doorbell.
+    if (binding.ackPendingAtConnect > 0) this.mailbox.wakeAfter(binding.ackWaitMs);
+    this.log.info({ consumer: binding.name, ackPendingAtConnect: binding.ackPendingAtConnect }, 'display session started');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Delivery (MailboxSink)
+
+  async deliver(messages: PulledMessage[]): Promise<void> {
+    const ready: Held[] = [];
+    for (const msg of messages) {
+      const held = this.toHeld(msg);
+      if (held !== undefined) ready.push(held);
+    }
+    for (const h of ready) this.held.set(h.msg.info.streamSeq, h);
+    for (const batch of this.batches(ready)) {
+      if (this.closed) return; // close() handed the rest back
+      await this.emitBatch(batch);
+    }
+  }
+
+  consumerMissing(result: PullResult): void {
+    void this.ctx.consumerExists(this.consumer).then((state) => {
+      if (this.closed) return;
+      if (state === 'missing') {
+        this.log.warn({ code: result.code, description: result.description }, 'display consumer is gone');
+        this.end('display_decommissioned', false);
+      } else {
+        this.log.warn({ state, code: result.code, description: result.description }, 'pull found no consumer; rechecking');
+        this.mailbox?.wakeAfter(CONSUMER_RECHECK_MS);
+      }
+    });
+  }
+
+  private toHeld(msg: PulledMessage): Held | undefined {
+    const deliveryId = `${msg.info.stream}:${msg.info.streamSeq}`;
+    const traceId = msg.headers?.get(HEADERS.traceId) || undefined;
+    let envelope: unknown;
+    try {
+      envelope = JSON.parse(new TextDecoder().decode(msg.data));
+    } catch {
+      envelope = undefined;
+    }
+    const checked = validateOrderEnvelope(envelope);
+    if (!checked.ok) {
+      // No display can ever process it: straight to the DLQ rather than 50 redeliveries.
+      this.log.error({ deliveryId, traceId, subject: msg.subject, errors: checked.errors.slice(0, 3) }, 'invalid order envelope; terminating');
+      this.ctx.engine.acker.term(msg, 'invalid_envelope');
+      this.ctx.metrics.deliveries.inc({ outcome: 'terminated' });
+      return undefined;
+    }
+    const env = checked.value;
+    const headerAcceptedAt = Number(msg.headers?.get(HEADERS.acceptedAt));
+    const delivery: Delivery = {
+      deliveryId,
+      orderId: env.order.orderId,
+      seq: msg.info.streamSeq,
+      deliveryCount: msg.info.deliveryCount,
+      acceptedAt: Number.isFinite(headerAcceptedAt) && headerAcceptedAt > 0 ? headerAcceptedAt : env.acceptedAt,
+      order: env.order,
+    };
+    if (msg.headers?.has(HEADERS.replayOf) === true) delivery.replay = true;
+    return { msg, delivery, traceId: traceId ?? env.traceId, bytes: msg.data.length + DELIVERY_OVERHEAD_BYTES };
+  }
+
+  /** Splits into batches bounded by count and bytes; a single oversized delivery goes alone. */
+  private *batches(items: Held[]): Generator<Held[]> {
+    const { batchMax, batchMaxBytes } = this.ctx.settings;
+    let batch: Held[] = [];
+    let bytes = 0;
+    for (const h of items) {
+      if (batch.length > 0 && (batch.length >= batchMax || bytes + h.bytes > batchMaxBytes)) {
+        yield batch;
+        batch = [];
+        bytes = 0;
+      }
+      batch.push(h);
+      bytes += h.bytes;
+    }
+    if (batch.length > 0) yield batch;
+  }
+
+  private async emitBatch(batch: Held[]): Promise<void> {
+    const { metrics, settings } = this.ctx;
+    for (const h of batch) if (h.delivery.deliveryCount > 1) metrics.deliveries.inc({ outcome: 'redelivered' });
+    const emittedAt = performance.now();
+    const answer = await new Promise<Answer>((resolve) => {
+      let settled = false;
+      const settle = (a: Answer): void => {
+        if (settled) return; // the ack callback, its timeout and close() may all race
+        settled = true;
+        this.openEmits.delete(onClose);
+        resolve(a);
+      };
+      const onClose = (): void => settle({ kind: 'closed' });
+      this.openEmits.add(onClose);
+      this.socket
+        .timeout(settings.ackTimeoutMs)
+        .emit(
+          'orders',
+          batch.map((h) => h.delivery),
+          (err: Error | null, reply: unknown) => settle(err ? { kind: 'timeout' } : { kind: 'answer', answer: reply, at: performance.now() }),
+        );
+    });
+    if (answer.kind === 'closed') return;
+    if (answer.kind === 'timeout') {
+      this.log.warn({ count: batch.length, timeoutMs: settings.ackTimeoutMs }, 'display did not answer orders in time');
+      for (const h of batch) this.fail(h, 'timed_out', 'ack_timeout');
+      return;
+    }
+    metrics.ackLatency.observe((answer.at - emittedAt) / 1000);
+    const { acked, rejected } = parseAnswer(answer.answer);
+    await Promise.all(
+      batch.map((h) => {
+        if (acked.has(h.delivery.deliveryId)) return this.acknowledge(h);
+        this.fail(h, 'rejected', rejected.get(h.delivery.deliveryId) ?? 'not_acknowledged');
+        return Promise.resolve();
+      }),
+    );
+  }
+
+  private async acknowledge(h: Held): Promise<void> {
+    const seq = h.msg.info.streamSeq;
+    // Handed back meanwhile (socket closed): the ack cannot overtake the nak already sent.
+    if (this.held.get(seq) !== h) return;
+    this.held.delete(seq);
+    this.failures.delete(seq);
+    const { metrics, settings, engine } = this.ctx;
+    try {
+      await engine.acker.ackAck(h.msg, settings.jsAckTimeoutMs);
+    } catch (err) {
+      // Not confirmed: JetStream redelivers after ack_wait and the SDK drops the duplicate.
+      metrics.deliveries.inc({ outcome: 'ack_failed' });
+      this.deliveryLog(h).warn({ err }, 'ack not confirmed by JetStream; it will be redelivered');
+      return;
+    }
+    metrics.deliveries.inc({ outcome: 'acked' });
+    metrics.e2eLatency.observe(Math.max(0, Date.now() - h.delivery.acceptedAt) / 1000);
+    try {
+      await this.ctx.receipts.delivered({
+        tenant: this.tenant,
+        orderId: h.delivery.orderId,
+        displayId: this.displayId,
+        seq,
+        deliveryCount: h.delivery.deliveryCount,
+      });
+    } catch (err) {
+      metrics.receiptFailures.inc();
+      this.deliveryLog(h).warn({ err }, 'delivery receipt not written');
+    }
+  }
+
+  private fail(h: Held, outcome: 'rejected' | 'timed_out', reason: string): void {
+    const seq = h.msg.info.streamSeq;
+    if (this.held.get(seq) !== h) return;
+    this.held.delete(seq);
+    const { metrics, settings, engine } = this.ctx;
+    const n = (this.failures.get(seq) ?? 0) + 1;
+    metrics.deliveries.inc({ outcome });
+    if (n >= settings.maxFailures) {
+      this.failures.delete(seq);
+      engine.acker.term(h.msg, `${outcome}:${reason}`.slice(0, 200));
+      metrics.deliveries.inc({ outcome: 'terminated' });
+      this.deliveryLog(h).error({ failures: n, reason }, 'display kept failing this order; terminated (dead-lettered)');
+      return;
+    }
+    if (this.failures.size >= MAX_TRACKED_FAILURES) this.failures.delete(this.failures.keys().next().value!);
+    this.failures.set(seq, n);
+    const delay = Math.min(settings.nakDelayMaxMs, settings.nakDelayMs * 2 ** (n - 1));
+    engine.acker.nak(h.msg, delay);
+    this.mailbox?.wakeAfter(delay);
+    this.deliveryLog(h).warn({ failures: n, reason, outcome, redeliverInMs: delay }, 'delivery not acked; nak with delay');
+  }
+
+  private deliveryLog(h: Held): Logger {
+    return this.log.child({ orderId: h.delivery.orderId, deliveryId: h.delivery.deliveryId, traceId: h.traceId });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Tokens
+
+  /** `auth:refresh`: swaps the socket's token in place, or says why not. */
+  async refresh(token: unknown): Promise<AuthRefreshResult> {
+    const { metrics, verifier } = this.ctx;
+    let claims;
+    try {
+      claims = await verifier.verifyDisplayToken(token);
+    } catch (err) {
+      const reason: DisconnectReason = isTokenError(err) ? err.reason : 'internal_error';
+      metrics.refreshes.inc({ outcome: reason });
+      this.log.info({ code: isTokenError(err) ? err.code : undefined, reason }, 'auth:refresh rejected');
+      return { ok: false, reason, message: isTokenError(err) ? err.message : 'token could not be verified' };
+    }
+    const current = this.socket.data.claims;
+    if (claims.sub !== current.sub || claims.tid !== current.tid) {
+      metrics.refreshes.inc({ outcome: 'unauthorized' });
+      this.log.warn({ otherDisplay: claims.sub }, 'auth:refresh with a token of another display');
+      return { ok: false, reason: 'unauthorized', message: 'token belongs to another display' };
+    }
+    if (this.ctx.isRevokedFamily(claims.fam)) {
+      metrics.refreshes.inc({ outcome: 'token_revoked' });
+      return { ok: false, reason: 'token_revoked', message: 'token family was revoked' };
+    }
+    if (this.closed) return { ok: false, reason: 'unauthorized', message: 'session ended' };
+    this.socket.data.claims = claims;
+    this.armExpiry();
+    metrics.refreshes.inc({ outcome: 'ok' });
+    this.log.debug({ expiresAt: claims.exp * 1000 }, 'token refreshed in band');
+    return { ok: true, expiresAt: claims.exp * 1000 };
+  }
+
+  private armExpiry(): void {
+    clearTimeout(this.expiryTimer);
+    const ms = this.socket.data.claims.exp * 1000 - Date.now();
+    if (ms <= 0) {
+      this.end('token_expired', true);
+      return;
+    }
+    this.expiryTimer = setTimeout(() => {
+      if (this.socket.data.claims.exp * 1000 > Date.now()) this.armExpiry();
+      else this.end('token_expired', true);
+    }, Math.min(ms, MAX_TIMER_MS));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Ending
+
+  /**
+   * Tells the display why, then disconnects it (the `disconnect` event closes the session).
+   * False when the session had already ended.
+   */
+  end(reason: DisconnectReason, reconnect: boolean, message?: string): boolean {
+    if (this.closed || !this.socket.connected) return false;
+    this.ctx.metrics.sessionEnded.inc({ reason });
+    this.log.info({ reason, reconnect }, 'ending display session');
+    this.socket.emit('session:end', message === undefined ? { reason, reconnect } : { reason, reconnect, message });
+    this.socket.disconnect(true);
+    return true;
+  }
+
+  /**
+   * Stops pulling and hands every held message back at once (nak without delay). Idempotent.
+   * Returns how many messages were handed back.
+   */
+  close(why: string): number {
+    if (this.closed) return 0;
+    this.closed = true;
+    clearTimeout(this.expiryTimer);
+    this.mailbox?.close();
+    for (const settle of [...this.openEmits]) settle();
+    const handedBack = this.held.size;
+    for (const h of this.held.values()) this.ctx.engine.acker.nak(h.msg);
+    this.held.clear();
+    if (handedBack > 0) {
+      this.ctx.metrics.deliveries.inc({ outcome: 'handed_back' }, handedBack);
+      this.ctx.engine.announceHandback(this.consumer);
+    }
+    this.log.info({ why, handedBack }, 'display session closed');
+    this.ctx.onClosed(this);
+    return handedBack;
+  }
+}
+
+/** Reads `{ ack: string[], reject?: [{ deliveryId, reason }] }` defensively: it comes off the wire. */
+function parseAnswer(raw: unknown): { acked: Set<string>; rejected: Map<string, string> } {
+  const acked = new Set<string>();
+  const rejected = new Map<string, string>();
+  if (typeof raw !== 'object' || raw === null) return { acked, rejected };
+  const { ack, reject } = raw as Partial<Record<keyof DeliveryAck, unknown>>;
+  if (Array.isArray(ack)) for (const id of ack) if (typeof id === 'string') acked.add(id);
+  if (Array.isArray(reject)) {
+    for (const r of reject) {
+      if (typeof r !== 'object' || r === null) continue;
+      const { deliveryId, reason } = r as { deliveryId?: unknown; reason?: unknown };
+      if (typeof deliveryId !== 'string' || acked.has(deliveryId)) continue;
+      rejected.set(deliveryId, typeof reason === 'string' && reason.length > 0 ? reason.slice(0, 100) : 'rejected');
+    }
+  }
+  return { acked, rejected };
+}

@@ -1,0 +1,33 @@
+import type { Server, Socket } from 'socket.io';
+import type { ClientToServerEvents, DisplayTokenClaims, ServerToClientEvents } from '@orderwire/contracts';
+import type { DisplaySession } from './session.js';
+
+/** What the handshake learned about the display's consumer. */
+export interface ConsumerBinding {
+  name: string;
+  /** The consumer's filter subjects: the doorbells to listen on. */
+  filterSubjects: string[];
+  ackWaitMs: number;
+  /** Messages delivered to someone (another or a dead session) and not yet acked at connect. */
+  ackPendingAtConnect: number;
+}
+
+export interface SocketData {
+  claims: DisplayTokenClaims;
+  binding: ConsumerBinding;
+  session?: DisplaySession;
+}
+
+/** Between edge nodes, through the Redis adapter. */
+export interface InterServerEvents {
+  /** A newer session of `consumer` started on another node as socket `socketId` at epoch ms `at`. */
+  takeover: (consumer: string, socketId: string, at: number) => void;
+}
+
+export type EdgeServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+export type EdgeSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+/** Room holding every socket of one display, on every node (through the Redis adapter). */
+export function displayRoom(tenant: string, displayId: string): string {
+  return `display:${tenant}:${displayId}`;
+}

@@ -1,0 +1,253 @@
+/**
+ * Pure logic of the delivery engine (no servers): ack-subject parsing, the limiter, the
+ * doorbell's store wildcard, the mailbox state machine against a scripted puller, and config.
+ */
+import { describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { storeWildcard } from '../src/delivery/doorbell.js';
+import { parseAckSubject, type Acker, type PulledMessage } from '../src/delivery/js-message.js';
+import { createLimiter } from '../src/delivery/limiter.js';
+import { MailboxImpl, RACE_RETRY_MS, type MailboxContext } from '../src/delivery/mailbox.js';
+import type { PullRequest, PullResult, Puller } from '../src/delivery/puller.js';
+import { loadEdgeConfig } from '../src/config.js';
+
+describe('parseAckSubject', () => {
+  it('reads the v1 layout', () => {
+    expect(parseAckSubject('$JS.ACK.ORDERS.display_t1_d1.3.42.7.1795852027990362053.5')).toEqual({
+      stream: 'ORDERS',
+      consumer: 'display_t1_d1',
+      deliveryCount: 3,
+      streamSeq: 42,
+      deliverySeq: 7,
+      storedAt: 1795852027990,
+      pending: 5,
+    });
+  });
+  it('reads the v2 layout with domain and account hash', () => {
+    expect(parseAckSubject('$JS.ACK.hub.ACCHASH.ORDERS.c.1.2.3.1795852027990362053.0.rnd')).toMatchObject({
+      stream: 'ORDERS',
+      consumer: 'c',
+      deliveryCount: 1,
+      streamSeq: 2,
+      pending: 0,
+    });
+  });
+  it('rejects anything else', () => {
+    expect(parseAckSubject('_INBOX.abc.def')).toBeUndefined();
+    expect(parseAckSubject('$JS.ACK.ORDERS.c.1.2')).toBeUndefined();
+    expect(parseAckSubject('$JS.ACK.ORDERS.c.x.y.z.notanumber.0')).toBeUndefined();
+  });
+});
+
+describe('limiter', () => {
+  it('grants up to max at once, then FIFO; a cancelled waiter is skipped', () => {
+    const l = createLimiter(2);
+    const order: string[] = [];
+    const w = (name: string) => ({ onSlot: () => order.push(name) });
+    const [a, b, c, d, e] = ['a', 'b', 'c', 'd', 'e'].map(w);
+    l.acquire(a!);
+    l.acquire(b!);
+    l.acquire(c!);
+    l.acquire(d!);
+    l.acquire(d!); // queued once only
+    l.acquire(e!);
+    expect(order).toEqual(['a', 'b']);
+    expect(l.queued).toBe(3);
+    expect(l.cancel(d!)).toBe(true);
+    l.release();
+    l.release();
+    expect(order).toEqual(['a', 'b', 'c', 'e']);
+    expect(l.active).toBe(2);
+    expect(l.queued).toBe(0);
+  });
+  it('refuses a nonsensical size', () => {
+    expect(() => createLimiter(0)).toThrow(RangeError);
+  });
+});
+
+describe('storeWildcard', () => {
+  it('maps station and display subjects to their store', () => {
+    expect(storeWildcard('orders.t1.s1.grill')).toBe('orders.t1.s1.>');
+    expect(storeWildcard('orders.t1.s1.display.d9')).toBe('orders.t1.s1.>');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+function msg(seq: number, pending = 0): PulledMessage {
+  return {
+    subject: 'orders.t.s.grill',
+    data: new Uint8Array(),
+    headers: undefined,
+    reply: `$JS.ACK.ORDERS.c.1.${seq}.${seq}.0.${pending}`,
+    info: { stream: 'ORDERS', consumer: 'c', deliveryCount: 1, streamSeq: seq, deliverySeq: seq, storedAt: 0, pending },
+  };
+}
+
+/** A puller whose answers the test releases one by one. */
+function scriptedPuller(): Puller & { requests: PullRequest[]; answer(r: Partial<PullResult>): void } {
+  const waiting: ((r: PullResult) => void)[] = [];
+  const requests: PullRequest[] = [];
+  return {
+    requests,
+    pull(req) {
+      requests.push(req);
+      return new Promise((resolve) => waiting.push(resolve));
+    },
+    answer(r) {
+      waiting.shift()!({ messages: [], status: 'complete', ...r });
+    },
+    get outstanding() {
+      return waiting.length;
+    },
+    orphans: 0,
+    close: () => Promise.resolve(),
+  };
+}
+
+const LADDER = [2, 10, 50];
+
+function harness(batchMax = 2) {
+  const puller = scriptedPuller();
+  const naks: number[] = [];
+  const acker: Acker = { ackAck: () => Promise.resolve(), nak: (m) => naks.push(m.info.streamSeq), term: () => undefined };
+  const delivered: number[][] = [];
+  const settle: (() => void)[] = [];
+  const ctx: MailboxContext = {
+    stream: 'ORDERS',
+    batchMax,
+    sweepIntervalMs: 60_000,
+    retryBaseMs: 10,
+    retryMaxMs: 10,
+    raceRetryMs: LADDER,
+    puller,
+    limiter: createLimiter(10),
+    acker,
+    logger: pino({ level: 'silent' }),
+    onClose: () => undefined,
+  };
+  const box = new MailboxImpl('c', ['orders.t.s.grill'], {
+    deliver: (ms) => {
+      delivered.push(ms.map((m) => m.info.streamSeq));
+      return new Promise<void>((r) => settle.push(r));
+    },
+    consumerMissing: () => undefined,
+  }, ctx);
+  const tick = () => new Promise((r) => setImmediate(r));
+  return { box, puller, naks, delivered, settle, tick };
+}
+
+describe('mailbox', () => {
+  it('pulls at once on connect and on a doorbell, and stays idle after an empty pull nobody rang for', async () => {
+    const h = harness();
+    h.box.wake('connect');
+    expect(h.puller.requests.at(-1)).toEqual({ stream: 'ORDERS', consumer: 'c', batch: 2 });
+    h.puller.answer({ code: 404 });
+    await h.tick();
+    expect(h.box.state).toBe('idle');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(h.puller.requests).toHaveLength(1);
+    h.box.ring();
+    expect(h.puller.requests).toHaveLength(2);
+    expect(h.box.state).toBe('pulling');
+  });
+
+  it('holds one batch at a time; a full batch or pending backlog is followed up after it settles', async () => {
+    const h = harness(2);
+    h.box.wake('connect');
+    h.puller.answer({ messages: [msg(1), msg(2, 3)] });
+    await h.tick();
+    expect(h.box.state).toBe('delivering');
+    h.box.wake('sweep'); // busy: remembered, no second pull
+    expect(h.puller.requests).toHaveLength(1);
+    h.settle.shift()!();
+    await h.tick();
+    expect(h.puller.requests).toHaveLength(2);
+    expect(h.box.backlog).toBe(3);
+  });
+
+  it('a doorbell during delivery is answered by one follow-up pull after the batch settles', async () => {
+    const h = harness(5);
+    h.box.wake('connect');
+    h.puller.answer({ messages: [msg(1)] });
+    await h.tick();
+    h.box.ring();
+    h.box.ring();
+    expect(h.puller.requests).toHaveLength(1);
+    h.settle.shift()!();
+    await h.tick();
+    expect(h.puller.requests).toHaveLength(2);
+  });
+
+  it('a ring whose message was not stored yet is retried on the short ladder, never parking a pull', async () => {
+    const h = harness();
+    h.box.ring();
+    h.puller.answer({ code: 404 }); // the doorbell overtook the stream's write
+    await h.tick();
+    expect(h.puller.requests).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 2 * LADDER[0]! + 5));
+    expect(h.puller.requests).toHaveLength(2);
+    h.puller.answer({ messages: [msg(5)] });
+    await h.tick();
+    expect(h.delivered).toEqual([[5]]);
+  });
+
+  it('gives up after the ladder (the sweep takes over)', async () => {
+    const h = harness();
+    h.box.ring();
+    const total = LADDER.reduce((a, b) => a + b, 0);
+    const deadline = Date.now() + total + 500;
+    while (Date.now() < deadline) {
+      if (h.puller.outstanding > 0) h.puller.answer({ code: 404 });
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    expect(h.puller.requests).toHaveLength(1 + LADDER.length);
+  });
+
+  it('the default ladder reaches ~30 s out, where the sweep takes over', () => {
+    const total = RACE_RETRY_MS.reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThan(25_000);
+    expect(total).toBeLessThan(45_000);
+  });
+
+  it('closing while a pull is in flight hands its messages straight back', async () => {
+    const h = harness();
+    h.box.wake('connect');
+    h.box.close();
+    h.puller.answer({ messages: [msg(7), msg(8)] });
+    await h.tick();
+    expect(h.naks).toEqual([7, 8]);
+    expect(h.delivered).toEqual([]);
+    h.box.wake('doorbell');
+    expect(h.puller.requests).toHaveLength(1);
+  });
+
+  it('a failed pull is retried after a backoff', async () => {
+    const h = harness();
+    h.box.wake('connect');
+    h.puller.answer({ status: 'timeout' });
+    await h.tick();
+    expect(h.puller.requests).toHaveLength(1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(h.puller.requests).toHaveLength(2);
+  });
+});
+
+describe('config', () => {
+  it('has the documented defaults', () => {
+    const c = loadEdgeConfig({});
+    expect(c).toMatchObject({
+      port: 3003,
+      ackTimeoutMs: 10_000,
+      batchMax: 32,
+      batchMaxBytes: 256 * 1024,
+      maxFailures: 5,
+      transports: ['websocket'],
+      shutdownGraceMs: 25_000,
+    });
+    expect(c.instanceId).toMatch(/-\d+$/);
+  });
+  it('names every bad variable', () => {
+    expect(() => loadEdgeConfig({ EDGE_BATCH_MAX: '0', EDGE_TRANSPORTS: 'carrier-pigeon' })).toThrow(/EDGE_BATCH_MAX[\s\S]*EDGE_TRANSPORTS/);
+  });
+});
