@@ -34,6 +34,10 @@ export const HANDSHAKE_OUTCOMES: readonly HandshakeOutcome[] = [
 export const DELIVERY_OUTCOMES = ['acked', 'rejected', 'timed_out', 'redelivered', 'terminated', 'ack_failed', 'handed_back'] as const;
 export type DeliveryOutcome = (typeof DELIVERY_OUTCOMES)[number];
 export const PULL_OUTCOMES = ['complete', 'timeout', 'limited', 'consumer_missing', 'error'] as const;
+/** `session:end` reasons the edge itself sends (contracts `DisconnectReason`). */
+export const SESSION_END_REASONS = ['session_replaced', 'token_expired', 'token_revoked', 'display_decommissioned', 'server_shutdown'] as const;
+/** Redis adapter operations that can fail. */
+export const REDIS_OPS = ['pub', 'sub', 'publish'] as const;
 export const PULL_REASONS = ['connect', 'doorbell', 'handback', 'followup', 'timer', 'sweep', 'reconnect', 'retry'] as const;
 
 export interface EdgeMetricSources {
@@ -166,6 +170,8 @@ export function createEdgeMetrics(metrics: Metrics): EdgeMetrics {
   for (const outcome of DELIVERY_OUTCOMES) m.deliveries.inc({ outcome }, 0);
   for (const outcome of PULL_OUTCOMES) m.pulls.inc({ outcome }, 0);
   for (const reason of PULL_REASONS) m.pullWakeups.inc({ reason }, 0);
+  for (const reason of SESSION_END_REASONS) m.sessionEnded.inc({ reason }, 0);
+  for (const op of REDIS_OPS) m.redisErrors.inc({ op }, 0);
   m.rateLimited.inc({ route: 'handshake' }, 0);
   return m;
 }

@@ -149,16 +149,19 @@ export class DisplaySession implements MailboxSink {
   }
 
   consumerMissing(result: PullResult): void {
-    void this.ctx.consumerExists(this.consumer).then((state) => {
-      if (this.closed) return;
-      if (state === 'missing') {
-        this.log.warn({ code: result.code, description: result.description }, 'display consumer is gone');
-        this.end('display_decommissioned', false);
-      } else {
-        this.log.warn({ state, code: result.code, description: result.description }, 'pull found no consumer; rechecking');
-        this.mailbox?.wakeAfter(CONSUMER_RECHECK_MS);
-      }
-    });
+    this.ctx
+      .consumerExists(this.consumer)
+      .then((state) => {
+        if (this.closed) return;
+        if (state === 'missing') {
+          this.log.warn({ code: result.code, description: result.description }, 'display consumer is gone');
+          this.end('display_decommissioned', false);
+        } else {
+          this.log.warn({ state, code: result.code, description: result.description }, 'pull found no consumer; rechecking');
+          this.mailbox?.wakeAfter(CONSUMER_RECHECK_MS);
+        }
+      })
+      .catch((err: unknown) => this.log.error({ err }, 'consumer check failed'));
   }
 
   private toHeld(msg: PulledMessage): Held | undefined {
@@ -264,7 +267,10 @@ export class DisplaySession implements MailboxSink {
       return;
     }
     metrics.deliveries.inc({ outcome: 'acked' });
-    metrics.e2eLatency.observe(Math.max(0, Date.now() - h.delivery.acceptedAt) / 1000);
+    const e2eMs = Math.max(0, Date.now() - h.delivery.acceptedAt);
+    metrics.e2eLatency.observe(e2eMs / 1000);
+    // Debug level: one line per delivered order would dominate info logs at 500 orders/s.
+    this.deliveryLog(h).debug({ e2eMs, deliveryCount: h.delivery.deliveryCount }, 'order delivered');
     try {
       await this.ctx.receipts.delivered({
         tenant: this.tenant,
