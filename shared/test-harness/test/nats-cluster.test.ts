@@ -145,6 +145,6 @@ describe('startNatsCluster', { timeout: 90_000 }, () => {
       },
       { timeoutMs: 20_000, message: 'ORDERS info after full restart' },
     );
-    expect(info.state.messages).toBe(10);
+    expect(info?.state.messages).toBe(10);
   });
 });
