@@ -1,0 +1,209 @@
+/** Command line of `npm run bench`: parsed once, validated, frozen. */
+import { BenchError } from './errors.js';
+
+export const FAULTS = ['kill-edge', 'restart-nats', 'kill-redis', 'flap'] as const;
+export type Fault = (typeof FAULTS)[number];
+export const TARGETS = ['own', 'local'] as const;
+export type Target = (typeof TARGETS)[number];
+
+export interface BenchOptions {
+  /** Displays enrolled and connected. @default 1000 */
+  displays: number;
+  /** Orders per second through ingest. @default 500 */
+  rate: number;
+  /** Seconds of publishing. @default 60 */
+  durationS: number;
+  /** Edge processes (own stack) the displays are spread over. @default 2 */
+  edges: number;
+  fault: Fault | undefined;
+  /** Seconds into the publishing window when the fault starts. @default a third of the duration */
+  faultAtS: number;
+  /** Seconds the faulty component stays down (kill-edge, kill-redis, restart-nats) or displays flap. @default a third of the duration (restart-nats: 2) */
+  faultForS: number;
+  /** JSON result file; `results/<name>.json` is relative to load-tests/. */
+  out: string | undefined;
+  target: Target;
+  /** Also measure the raw floor (JetStream and Socket.IO on their own) and print ratios. */
+  floor: boolean;
+  /** Displays per station: an order is delivered to this many displays. @default 1 */
+  fanout: number;
+  /** @default 4 */
+  stationsPerStore: number;
+  /** Display connections opened per second. @default 500 */
+  connectRate: number;
+  /** HTTP requests in flight to ingest at most. @default 64 */
+  concurrency: number;
+  /** Display worker processes; 0 = one per 2,500 displays. @default 0 */
+  workers: number;
+  /** The drain after the last order ends when nothing new was shown for this many seconds (at most 10× in total). @default 30 */
+  drainS: number;
+  /** Credentials file of the `local` target. @default <repo>/.data/dev-credentials.json */
+  credentials: string | undefined;
+  /** Seconds to wait for all displays to connect. @default 60 + displays / connectRate */
+  connectTimeoutS: number;
+  /** Edge URLs of the `local` target. @default http://127.0.0.1:3003,http://127.0.0.1:3013 */
+  edgeUrls: string[] | undefined;
+  /** Fraction of displays that flap (fault `flap`). @default 0.1 */
+  flapFraction: number;
+  /** Log level of the services of the own stack. @default warn */
+  serviceLogLevel: string;
+  help: boolean;
+}
+
+export const USAGE = `usage: npm run bench -- [options]
+
+  --displays N          displays enrolled and connected (default 1000)
+  --rate M              orders per second (default 500)
+  --duration D          seconds of publishing (default 60; also 90s, 2m)
+  --edges E             edge processes of the own stack (default 2)
+  --fault F             kill-edge | restart-nats | kill-redis | flap
+  --fault-at S          seconds into the run when the fault starts (default duration/3)
+  --fault-for S         seconds the component stays down / displays flap (default duration/3; restart-nats 2)
+  --flap-fraction X     share of displays that flap (default 0.1)
+  --fanout K            displays per station, i.e. deliveries per order (default 1)
+  --stations-per-store  (default 4)
+  --connect-rate R      connections opened per second (default 500)
+  --concurrency C       ingest requests in flight (default 64)
+  --workers W           display worker processes (default: one per 2,500 displays)
+  --drain S             after publishing, wait until nothing new is shown for S seconds (default 30, at most 10×S)
+  --connect-timeout S   seconds for all displays to connect (default 60 + displays/connect-rate)
+  --target own|local    own: start NATS, Redis and the services on free ports (default);
+                        local: use a running \`npm start\` stack and .data/dev-credentials.json
+  --credentials FILE    credentials of the local target
+  --edge-urls U1,U2     edge URLs of the local target
+  --floor               measure plain JetStream and Socket.IO round trips and print ratios
+  --out FILE            write the result as JSON (results/<name>.json → load-tests/results/)
+  --log-level L         log level of the own stack's services (default warn)
+
+Exit code: 0 when nothing was lost, 1 when anything was lost or the run failed, 2 on usage errors.`;
+
+const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m)?$/;
+
+/** Seconds from `60`, `60s`, `1.5m` or `500ms`. */
+export function parseSeconds(name: string, value: string): number {
+  const m = DURATION_RE.exec(value.trim());
+  if (m === null) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `--${name} ${value} is not a duration (e.g. 60, 90s, 2m)`);
+  const n = Number(m[1]);
+  return m[2] === 'm' ? n * 60 : m[2] === 'ms' ? n / 1000 : n;
+}
+
+function positiveInt(name: string, value: string, { allowZero = false } = {}): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < (allowZero ? 0 : 1)) {
+    throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `--${name} ${value} must be a ${allowZero ? 'non-negative' : 'positive'} integer`);
+  }
+  return n;
+}
+
+function positiveNumber(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `--${name} ${value} must be a positive number`);
+  return n;
+}
+
+function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `--${name} ${value} must be one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+const FLAGS = new Set(['floor', 'help']);
+const VALUED = new Set([
+  'displays', 'rate', 'duration', 'edges', 'fault', 'fault-at', 'fault-for', 'flap-fraction', 'fanout', 'stations-per-store',
+  'connect-rate', 'concurrency', 'workers', 'drain', 'connect-timeout', 'target', 'credentials', 'edge-urls', 'out', 'log-level',
+]);
+
+/** @throws BenchError ORDERWIRE_ERR_BENCH_USAGE */
+export function parseBenchArgs(argv: readonly string[]): BenchOptions {
+  const values = new Map<string, string>();
+  const flags = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '-h') {
+      flags.add('help');
+      continue;
+    }
+    if (!arg.startsWith('--')) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `unexpected argument ${arg}`);
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    if (FLAGS.has(name)) {
+      if (eq !== -1) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `--${name} takes no value`);
+      flags.add(name);
+      continue;
+    }
+    if (!VALUED.has(name)) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `unknown option --${name}`);
+    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
+    if (value === undefined || value === '') throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `--${name} needs a value`);
+    if (values.has(name)) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `--${name} given twice`);
+    values.set(name, value);
+  }
+  const get = <T>(name: string, parse: (v: string) => T, fallback: T): T => {
+    const v = values.get(name);
+    return v === undefined ? fallback : parse(v);
+  };
+
+  const durationS = get('duration', (v) => parseSeconds('duration', v), 60);
+  if (durationS <= 0) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--duration must be positive');
+  const fault = get<Fault | undefined>('fault', (v) => oneOf('fault', v, FAULTS), undefined);
+  const displays = get('displays', (v) => positiveInt('displays', v), 1000);
+  const connectRate = get('connect-rate', (v) => positiveNumber('connect-rate', v), 500);
+  const faultAtS = get('fault-at', (v) => parseSeconds('fault-at', v), durationS / 3);
+  const faultForS = get('fault-for', (v) => parseSeconds('fault-for', v), fault === 'restart-nats' ? 2 : durationS / 3);
+  if (fault !== undefined && faultAtS >= durationS) {
+    throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `--fault-at ${faultAtS}s must fall inside the ${durationS}s run`);
+  }
+  const flapFraction = get('flap-fraction', (v) => positiveNumber('flap-fraction', v), 0.1);
+  if (flapFraction > 1) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--flap-fraction must be at most 1');
+  const target = get<Target>('target', (v) => oneOf('target', v, TARGETS), 'own');
+  const edges = get('edges', (v) => positiveInt('edges', v), 2);
+  if (fault !== undefined && fault !== 'flap' && target === 'local') {
+    throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `--fault ${fault} needs --target own (the harness owns those processes)`);
+  }
+  const fanout = get('fanout', (v) => positiveInt('fanout', v), 1);
+  if (fanout > displays) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--fanout cannot exceed --displays');
+  const logLevel = get('log-level', (v) => oneOf('log-level', v, ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), 'warn');
+
+  return Object.freeze({
+    displays,
+    rate: get('rate', (v) => positiveNumber('rate', v), 500),
+    durationS,
+    edges,
+    fault,
+    faultAtS,
+    faultForS,
+    out: values.get('out'),
+    target,
+    floor: flags.has('floor'),
+    fanout,
+    stationsPerStore: get('stations-per-store', (v) => positiveInt('stations-per-store', v), 4),
+    connectRate,
+    concurrency: get('concurrency', (v) => positiveInt('concurrency', v), 64),
+    workers: get('workers', (v) => positiveInt('workers', v, { allowZero: true }), 0),
+    drainS: get('drain', (v) => parseSeconds('drain', v), 30),
+    credentials: values.get('credentials'),
+    connectTimeoutS: get('connect-timeout', (v) => parseSeconds('connect-timeout', v), 60 + displays / connectRate),
+    edgeUrls: get<string[] | undefined>(
+      'edge-urls',
+      (v) => {
+        const urls = v.split(',').map((u) => u.trim()).filter((u) => u !== '');
+        for (const u of urls) if (!/^https?:\/\/[^/]+/.test(u)) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `--edge-urls: ${u} is not an http(s) URL`);
+        if (urls.length === 0) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--edge-urls is empty');
+        return urls;
+      },
+      undefined,
+    ),
+    flapFraction,
+    serviceLogLevel: logLevel,
+    help: flags.has('help'),
+  });
+}
+
+/** Display worker processes: one per 2,500 displays unless given. */
+export function workerCount(options: Pick<BenchOptions, 'workers' | 'displays'>): number {
+  if (options.workers > 0) return Math.min(options.workers, options.displays);
+  return Math.max(1, Math.ceil(options.displays / DISPLAYS_PER_WORKER));
+}
+
+/** @default 2500 SDK clients per worker process (measured: see docs/benchmarks.md) */
+export const DISPLAYS_PER_WORKER = 2500;

@@ -1,0 +1,248 @@
+/**
+ * A display worker process: enrolls displays through the display SDK (the real client), holds
+ * their Socket.IO connections, shows every order (the handler records accept → shown latency),
+ * and reports to the bench process. Forked by fleet.ts; exits when the parent goes away.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  createDisplayClient,
+  createTokenManager,
+  memoryTokenStore,
+  isDisplaySdkError,
+  type DisplayClient,
+  type TokenManager,
+} from '@orderwire/display-sdk';
+import { orderNumber } from './plan.js';
+import {
+  WORKER_REPORT_INTERVAL_MS,
+  type ParentMessage,
+  type WorkerFinal,
+  type WorkerInit,
+  type WorkerMessage,
+} from './worker-protocol.js';
+
+interface Display {
+  slot: number;
+  tokens: TokenManager;
+  client: DisplayClient;
+  connected: boolean;
+  everConnected: boolean;
+}
+
+const displays: Display[] = [];
+const pending: Array<{ slot: number; code: string }> = [];
+let init: WorkerInit | undefined;
+let enrolled = 0;
+let enrollFailed = 0;
+let connectedCount = 0;
+let reconnects = 0;
+let disconnects = 0;
+let flapCycles = 0;
+let foreign = 0;
+let stopping = false;
+let shownBuf = new Float64Array(3 * 4096);
+let shownLen = 0;
+const errorCounts = new Map<string, number>();
+const errorExamples = new Map<string, string>();
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+
+/** Epoch ms with sub-ms resolution (same clock as ingest's Date.now() on this machine). */
+const nowMs = (): number => performance.timeOrigin + performance.now();
+
+function send(msg: WorkerMessage): void {
+  if (process.connected) process.send?.(msg);
+}
+
+function countError(err: unknown): void {
+  const code = isDisplaySdkError(err) ? `${err.code}${err.serverCode === undefined ? '' : `:${err.serverCode}`}` : 'unexpected';
+  errorCounts.set(code, (errorCounts.get(code) ?? 0) + 1);
+  if (!errorExamples.has(code)) errorExamples.set(code, err instanceof Error ? err.message : String(err));
+}
+
+function record(slot: number, n: number, latency: number): void {
+  if (shownLen + 3 > shownBuf.length) {
+    const next = new Float64Array(shownBuf.length * 2);
+    next.set(shownBuf);
+    shownBuf = next;
+  }
+  shownBuf[shownLen++] = slot;
+  shownBuf[shownLen++] = n;
+  shownBuf[shownLen++] = latency;
+}
+
+function flush(): void {
+  if (shownLen > 0 || foreign > 0) {
+    send({ t: 'shown', data: shownBuf.slice(0, shownLen), foreign });
+    shownLen = 0;
+    foreign = 0;
+  }
+  if (errorCounts.size > 0) {
+    send({ t: 'errors', counts: Object.fromEntries(errorCounts), examples: Object.fromEntries(errorExamples) });
+    errorCounts.clear();
+  }
+  send({ t: 'progress', enrolled, enrollFailed, connected: connectedCount, reconnects, disconnects, flapCycles });
+}
+
+/** Display `slot` starts on edge `slot mod edges`, so connections spread evenly. */
+function rotated(urls: readonly string[], slot: number): string[] {
+  const k = slot % urls.length;
+  return [...urls.slice(k), ...urls.slice(0, k)];
+}
+
+async function enrollOne(cfg: WorkerInit, slot: number, code: string): Promise<void> {
+  const tokens = createTokenManager({ authUrl: cfg.authUrl, store: memoryTokenStore() });
+  tokens.on('error', countError);
+  try {
+    await tokens.enroll(code);
+  } catch (err) {
+    enrollFailed++;
+    countError(err);
+    tokens.close();
+    return;
+  }
+  enrolled++;
+  const client = createDisplayClient({ edgeUrls: rotated(cfg.edgeUrls, slot), tokens });
+  const d: Display = { slot, tokens, client, connected: false, everConnected: false };
+  client.on('order', (delivery) => {
+    const n = orderNumber(cfg.runId, delivery.orderId);
+    if (n === undefined) foreign++;
+    else record(slot, n, nowMs() - delivery.acceptedAt);
+  });
+  client.on('connected', () => {
+    if (d.everConnected) reconnects++;
+    d.everConnected = true;
+    if (!d.connected) connectedCount++;
+    d.connected = true;
+  });
+  client.on('disconnected', () => {
+    disconnects++;
+    if (d.connected) connectedCount--;
+    d.connected = false;
+  });
+  client.on('error', countError);
+  client.on('reenroll_required', (info) => countError(new Error(`reenroll_required: ${info.reason}`)));
+  displays.push(d);
+  if (!stopping) client.start();
+}
+
+/** Enrolls the queue at `connectRate` per second with at most `enrollConcurrency` in flight. */
+async function drainQueue(cfg: WorkerInit): Promise<void> {
+  const interval = 1000 / cfg.connectRate;
+  let next = performance.now();
+  const inFlight = new Set<Promise<void>>();
+  while (pending.length > 0 && !stopping) {
+    const wait = next - performance.now();
+    if (wait > 0) await sleep(wait);
+    next += interval;
+    while (inFlight.size >= cfg.enrollConcurrency) await Promise.race(inFlight);
+    const item = pending.shift()!;
+    const p = enrollOne(cfg, item.slot, item.code).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  }
+  await Promise.all(inFlight);
+}
+
+let draining: Promise<void> | undefined;
+
+function startDraining(cfg: WorkerInit): void {
+  if (draining !== undefined) return;
+  draining = drainQueue(cfg)
+    .catch((err: unknown) => countError(err))
+    .finally(() => {
+      draining = undefined;
+      if (pending.length > 0 && !stopping) startDraining(cfg);
+    });
+}
+
+async function flap(slots: readonly number[], downMs: number, upMs: number, durationMs: number): Promise<void> {
+  const bySlot = new Map(displays.map((d) => [d.slot, d]));
+  const until = performance.now() + durationMs;
+  await Promise.all(
+    slots.map(async (slot) => {
+      const d = bySlot.get(slot);
+      if (d === undefined) return;
+      // Jitter the phase so flapping displays do not move in lockstep.
+      await sleep(Math.random() * (downMs + upMs));
+      while (!stopping && performance.now() < until) {
+        d.client.stop();
+        await sleep(downMs * (0.5 + Math.random()));
+        if (stopping) return;
+        d.client.start();
+        flapCycles++;
+        await sleep(upMs * (0.5 + Math.random()));
+      }
+    }),
+  );
+}
+
+async function stop(): Promise<void> {
+  stopping = true;
+  for (const d of displays) {
+    d.client.stop();
+    d.tokens.close();
+  }
+  flush();
+  let received = 0;
+  let shown = 0;
+  let duplicatesOnWire = 0;
+  let acked = 0;
+  let rejected = 0;
+  for (const d of displays) {
+    const s = d.client.stats();
+    received += s.received;
+    shown += s.shown;
+    duplicatesOnWire += s.duplicatesOnWire;
+    acked += s.acked;
+    rejected += s.rejected;
+  }
+  loopDelay.disable();
+  const final: WorkerFinal = {
+    t: 'final',
+    received,
+    shown,
+    duplicatesOnWire,
+    acked,
+    rejected,
+    loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+    loopDelayMaxMs: loopDelay.max / 1e6,
+  };
+  await new Promise<void>((resolve) => {
+    if (!process.connected) return resolve();
+    process.send?.(final, undefined, undefined, () => resolve());
+  });
+  process.disconnect();
+}
+
+const reporter = setInterval(flush, WORKER_REPORT_INTERVAL_MS);
+
+process.on('message', (raw: unknown) => {
+  const msg = raw as ParentMessage;
+  switch (msg.t) {
+    case 'init':
+      init = msg;
+      return;
+    case 'enroll':
+      if (init === undefined) return;
+      pending.push(...msg.displays);
+      startDraining(init);
+      return;
+    case 'flap':
+      flap(msg.slots, msg.downMs, msg.upMs, msg.durationMs).catch(countError);
+      return;
+    case 'stop':
+      clearInterval(reporter);
+      stop().catch((err: unknown) => {
+        process.stderr.write(`display worker: stop failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exit(1);
+      });
+      return;
+  }
+});
+
+// The bench process is gone (crashed or killed): never outlive it.
+process.on('disconnect', () => {
+  if (!stopping) process.exit(1);
+  setTimeout(() => process.exit(0), 100).unref();
+});

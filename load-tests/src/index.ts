@@ -1,0 +1,10 @@
+export { parseBenchArgs, parseSeconds, workerCount, USAGE, FAULTS, TARGETS, DISPLAYS_PER_WORKER } from './args.js';
+export type { BenchOptions, Fault, Target } from './args.js';
+export { runBench } from './run.js';
+export type { RunContext, Log } from './run.js';
+export { formatResult, checkTargets } from './report.js';
+export type { BenchResult, TargetCheck } from './report.js';
+export { measureFloor } from './floor.js';
+export type { FloorResult } from './floor.js';
+export { BenchError, BENCH_ERRORS, isBenchError } from './errors.js';
+export type { BenchErrorCode } from './errors.js';

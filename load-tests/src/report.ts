@@ -1,0 +1,229 @@
+/** The bench result: its JSON shape, the issue's targets checked against it, and the printed table. */
+import type { BenchOptions } from './args.js';
+import type { FloorResult } from './floor.js';
+import type { MachineUsage, ProcessUsage } from './proc-stats.js';
+import { round, type LatencySummary } from './stats.js';
+
+export interface TargetCheck {
+  name: string;
+  target: string;
+  measured: string;
+  ok: boolean;
+}
+
+export interface BenchResult {
+  version: 1;
+  runId: string;
+  startedAt: string;
+  command: string;
+  machine: { cpus: number; cpuModel: string; memoryGB: number; node: string; kernel: string };
+  options: BenchOptions;
+  stack: { target: 'own' | 'local'; edges: string[] };
+  phases: { registerS: number; connectS: number; connectPerS: number };
+  connections: {
+    target: number;
+    heldAtStart: number;
+    heldMin: number;
+    heldAtEnd: number;
+    reconnects: number;
+    disconnects: number;
+    flapCycles: number;
+  };
+  orders: {
+    scheduled: number;
+    accepted: number;
+    acceptedDuplicate: number;
+    retried: number;
+    failed: number;
+    statuses: Record<string, number>;
+    perSecond: number;
+    httpLatencyMs: LatencySummary | undefined;
+    maxScheduleLagMs: number;
+  };
+  deliveries: {
+    expected: number;
+    displayed: number;
+    lost: number;
+    /** Up to 20 lost pairs with ingest's view (`GET /v1/orders/:orderId`): pending = still queued for the display. */
+    lostSample: Array<{ orderId: string; displayId: string; serverStatus: string }>;
+    duplicatesOnWire: number;
+    duplicatesShown: number;
+    misrouted: number;
+    shownUnconfirmed: number;
+    foreign: number;
+    received: number;
+    acked: number;
+    rejected: number;
+    perSecond: number;
+    drainS: number;
+  };
+  /** accept (ingest's acceptedAt, whole ms) → shown on the display; see docs/benchmarks.md on the clock. */
+  latencyMs: LatencySummary | undefined;
+  floor: (FloorResult & { ratioP50: number | undefined; ratioP99: number | undefined }) | undefined;
+  fault: { kind: string; atS: number; forS: number; events: Array<{ atS: number; what: string }> } | undefined;
+  processes: ProcessUsage[];
+  /** Machine-wide CPU during publishing + drain; `otherPercent` > a few % means the figures were taken under contention. */
+  machineLoad: (MachineUsage & { loadAverage1m: number }) | undefined;
+  harness: { workers: number; workerLoopDelayP99Ms: number; workerLoopDelayMaxMs: number; benchLoopDelayP99Ms: number };
+  errors: Record<string, number>;
+  errorExamples: Record<string, string>;
+  targets: TargetCheck[];
+  ok: boolean;
+}
+
+const fmt = (v: number | undefined, unit = ''): string => (v === undefined || Number.isNaN(v) ? '—' : `${round(v)}${unit}`);
+
+/** The issue's targets, checked where the run's profile matches them. */
+export function checkTargets(r: Omit<BenchResult, 'targets' | 'ok'>): TargetCheck[] {
+  const checks: TargetCheck[] = [
+    { name: 'lost', target: '0', measured: String(r.deliveries.lost), ok: r.deliveries.lost === 0 },
+    {
+      name: 'connections held',
+      target: String(r.connections.target),
+      measured: String(r.connections.heldAtStart),
+      ok: r.connections.heldAtStart === r.connections.target,
+    },
+    { name: 'duplicates shown to the app', target: '0', measured: String(r.deliveries.duplicatesShown), ok: r.deliveries.duplicatesShown === 0 },
+  ];
+  const o = r.options;
+  checks.push({
+    name: 'orders/s achieved',
+    target: `≥ 95% of ${o.rate}`,
+    measured: fmt(r.orders.perSecond),
+    ok: r.orders.perSecond >= 0.95 * o.rate,
+  });
+  const deliveriesPerS = o.rate * o.fanout;
+  const l = r.latencyMs;
+  if (o.fault === undefined && o.displays === 1000 && deliveriesPerS === 500 && l !== undefined) {
+    checks.push({ name: 'e2e p50 @1k displays, 500/s', target: '≤ 2 ms', measured: fmt(l.p50, ' ms'), ok: l.p50 <= 2 });
+    checks.push({ name: 'e2e p99 @1k displays, 500/s', target: '≤ 20 ms', measured: fmt(l.p99, ' ms'), ok: l.p99 <= 20 });
+  }
+  if (o.fault === undefined && o.displays >= 10_000 && deliveriesPerS >= 1000 && l !== undefined) {
+    checks.push({ name: 'e2e p99 @10k displays, 1,000/s', target: '≤ 100 ms', measured: fmt(l.p99, ' ms'), ok: l.p99 <= 100 });
+  }
+  if (r.stack.target === 'own' && r.stack.edges.length === 1 && o.displays >= 10_000) {
+    const edge = r.processes.find((p) => p.name === 'edge-1');
+    if (edge !== undefined) {
+      checks.push({ name: 'edge RSS @10k displays', target: '≤ 400 MB', measured: fmt(edge.rssMaxMB, ' MB'), ok: edge.rssMaxMB <= 400 });
+    }
+  }
+  return checks;
+}
+
+function table(rows: Array<[string, string]>, title: string): string {
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return [`\n${title}`, ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`)].join('\n');
+}
+
+function latencyRow(s: LatencySummary | undefined): string {
+  return s === undefined ? '—' : `p50 ${fmt(s.p50)}  p95 ${fmt(s.p95)}  p99 ${fmt(s.p99)}  max ${fmt(s.max)}  (n=${s.count})`;
+}
+
+export function formatResult(r: BenchResult): string {
+  const parts: string[] = [];
+  const o = r.options;
+  parts.push(
+    `Orderwire bench ${r.runId} — ${r.startedAt} — ${r.machine.cpus} × ${r.machine.cpuModel}, node ${r.machine.node}` +
+      `\n  ${o.displays} displays, ${o.rate} orders/s × ${o.durationS} s, fanout ${o.fanout}, target ${r.stack.target} (${r.stack.edges.length} edge${r.stack.edges.length === 1 ? '' : 's'})` +
+      (r.fault === undefined ? '' : `, fault ${r.fault.kind} at ${r.fault.atS} s for ${r.fault.forS} s`),
+  );
+  parts.push(
+    table(
+      [
+        ['registered + connected in', `${fmt(r.phases.connectS, ' s')} (${fmt(r.phases.connectPerS)}/s)`],
+        ['held at start / min / end', `${r.connections.heldAtStart} / ${r.connections.heldMin} / ${r.connections.heldAtEnd} of ${r.connections.target}`],
+        ['reconnects / disconnects', `${r.connections.reconnects} / ${r.connections.disconnects}${r.connections.flapCycles > 0 ? ` (flap cycles ${r.connections.flapCycles})` : ''}`],
+      ],
+      'Connections',
+    ),
+  );
+  parts.push(
+    table(
+      [
+        ['scheduled / accepted (202)', `${r.orders.scheduled} / ${r.orders.accepted}`],
+        ['retried / duplicate:true / failed', `${r.orders.retried} / ${r.orders.acceptedDuplicate} / ${r.orders.failed}`],
+        ['non-202 answers', Object.keys(r.orders.statuses).length === 0 ? 'none' : JSON.stringify(r.orders.statuses)],
+        ['throughput', `${fmt(r.orders.perSecond)} orders/s`],
+        ['HTTP 202 latency (ms)', latencyRow(r.orders.httpLatencyMs)],
+        ['worst schedule lag', fmt(r.orders.maxScheduleLagMs, ' ms')],
+      ],
+      'Orders',
+    ),
+  );
+  parts.push(
+    table(
+      [
+        ['expected (order × display)', String(r.deliveries.expected)],
+        ['displayed (unique)', String(r.deliveries.displayed)],
+        ['LOST', String(r.deliveries.lost)],
+        ['duplicates on the wire / shown', `${r.deliveries.duplicatesOnWire} / ${r.deliveries.duplicatesShown}`],
+        ['misrouted / shown unconfirmed / foreign', `${r.deliveries.misrouted} / ${r.deliveries.shownUnconfirmed} / ${r.deliveries.foreign}`],
+        ['SDK received / acked / rejected', `${r.deliveries.received} / ${r.deliveries.acked} / ${r.deliveries.rejected}`],
+        ['deliveries per second', fmt(r.deliveries.perSecond)],
+        ['drain after last order', fmt(r.deliveries.drainS, ' s')],
+        ...r.deliveries.lostSample.slice(0, 5).map((l): [string, string] => [`  lost ${l.orderId}`, `→ ${l.displayId}: ${l.serverStatus}`]),
+        ['accept → display (ms)', latencyRow(r.latencyMs)],
+      ],
+      'Deliveries',
+    ),
+  );
+  if (r.floor !== undefined) {
+    const f = r.floor;
+    parts.push(
+      table(
+        [
+          ['JetStream publish→PubAck', latencyRow(f.jsPublish)],
+          ['JetStream publish→consume', latencyRow(f.jsPublishToConsume)],
+          ['JetStream publish→consume→ackAck', latencyRow(f.jsPublishConsumeAck)],
+          ['Socket.IO emitWithAck round trip', latencyRow(f.socketIoRoundTrip)],
+          ['publish→consume→emit→shown', latencyRow(f.pipelineToShown)],
+          ['Orderwire / floor', `p50 ×${fmt(f.ratioP50)}  p99 ×${fmt(f.ratioP99)}`],
+        ],
+        'Raw floor (ms, one at a time, same machine)',
+      ),
+    );
+  }
+  if (r.fault !== undefined) {
+    parts.push(table(r.fault.events.map((e) => [`t=${fmt(e.atS, ' s')}`, e.what]), `Fault ${r.fault.kind}`));
+  }
+  parts.push(
+    table(
+      r.processes.map((p) => [
+        p.name,
+        `cpu avg ${fmt(p.cpuAvgPercent, '%')} peak ${fmt(p.cpuPeakPercent, '%')}  rss max ${fmt(p.rssMaxMB, ' MB')}` +
+          `${p.rssMarkedMB === undefined ? '' : ` (connected, idle ${fmt(p.rssMarkedMB, ' MB')})`}${p.pids.length > 1 ? `  restarts ${p.pids.length - 1}` : ''}`,
+      ]),
+      'Processes (CPU 100% = one core; publishing + drain window)',
+    ),
+  );
+  if (r.machineLoad !== undefined) {
+    const m = r.machineLoad;
+    parts.push(
+      table(
+        [
+          ['busy (all cores)', fmt(m.busyPercent, '%')],
+          ['measured processes / other load', `${fmt(m.measuredPercent, '%')} / ${fmt(m.otherPercent, '%')} (irq+softirq ${fmt(m.irqPercent, '%')})`],
+          ['busiest other processes (% of a core)', m.topOther.length === 0 ? 'none' : m.topOther.map((o) => `${o.command} ${fmt(o.cpuPercent, '%')}`).join(', ')],
+          ['load average (1 min, at end)', fmt(m.loadAverage1m)],
+        ],
+        `Machine (${m.cores} cores)${m.otherPercent > 10 ? ' — WARNING: other workloads used the CPU during this run' : ''}`,
+      ),
+    );
+  }
+  parts.push(
+    table(
+      [
+        ['display workers', String(r.harness.workers)],
+        ['worker event-loop delay p99 / max', `${fmt(r.harness.workerLoopDelayP99Ms, ' ms')} / ${fmt(r.harness.workerLoopDelayMaxMs, ' ms')}`],
+        ['bench event-loop delay p99', fmt(r.harness.benchLoopDelayP99Ms, ' ms')],
+      ],
+      'Harness',
+    ),
+  );
+  if (Object.keys(r.errors).length > 0) {
+    parts.push(table(Object.entries(r.errors).map(([k, n]) => [k, `${n}× ${r.errorExamples[k] ?? ''}`.slice(0, 200)]), 'Client errors'));
+  }
+  parts.push(table(r.targets.map((t) => [t.name, `${t.ok ? 'ok  ' : 'MISS'} ${t.measured} (target ${t.target})`]), 'Targets'));
+  parts.push(`\n${r.ok ? 'OK: nothing lost' : `FAILED: ${r.deliveries.lost} lost${r.connections.heldAtStart < r.connections.target ? ', not all displays connected' : ''}`}\n`);
+  return parts.join('\n');
+}

@@ -1,0 +1,380 @@
+/**
+ * The system under test. `own`: NATS and Redis from @orderwire/test-harness on free ports with
+ * temp data, plus each service's built `dist/main.js` spawned on free loopback ports, so a bench
+ * never collides with a developer's `npm start`. `local`: a running `npm start` stack.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import {
+  findRepoRoot,
+  freePort,
+  startNats,
+  startRedis,
+  waitFor,
+  type NatsServerHandle,
+  type RedisServerHandle,
+} from '@orderwire/test-harness';
+import { readCredentials, type DevCredentials } from './auth-client.js';
+import { BenchError } from './errors.js';
+import type { ProcessRef } from './proc-stats.js';
+
+/** @default 60 s for a service to answer /readyz 200 */
+export const SERVICE_READY_TIMEOUT_MS = 60_000;
+/** @default 15 s SIGTERM grace when the stack stops */
+export const SERVICE_STOP_GRACE_MS = 15_000;
+/** @default 60 lines of output kept per service, shown when it fails */
+const TAIL_LINES = 60;
+/** @default 5 s SHUTDOWN_GRACE of the own stack's services: a bench stops them right after the run */
+const OWN_SHUTDOWN_GRACE = '5s';
+
+/**
+ * Limits of the own stack raised so the harness measures delivery, not its own throttling:
+ * ingest's per-tenant limit (default 100/s) and auth's per-IP enrollment limit (30/min) would
+ * otherwise cap a 500 orders/s run and a 1,000-display enrollment from one loopback address.
+ */
+export const OWN_STACK_LIMITS: Readonly<Record<string, string>> = Object.freeze({
+  INGEST_RATE_LIMIT_MAX: '100000000',
+  AUTH_RATE_LIMIT_ENROLL_PER_IP: '100000000',
+  AUTH_RATE_LIMIT_TOKEN_PER_IP: '100000',
+  AUTH_RATE_LIMIT_TOKEN_PER_CLIENT: '100000',
+  AUTH_RATE_LIMIT_REFRESH_PER_IP: '100000000',
+});
+
+export interface Stack {
+  readonly target: 'own' | 'local';
+  readonly authUrl: string;
+  readonly ingestUrl: string;
+  readonly edgeUrls: string[];
+  readonly credentials: DevCredentials;
+  processes(): ProcessRef[];
+  /** Own stack only: fault injection. */
+  readonly faults: StackFaults | undefined;
+  /** Last output lines of every service (for a failure report). */
+  tails(): Record<string, string[]>;
+  dispose(): Promise<void>;
+}
+
+export interface StackFaults {
+  killEdge(index: number): Promise<void>;
+  startEdge(index: number): Promise<void>;
+  killNats(): Promise<void>;
+  startNats(): Promise<void>;
+  killRedis(): Promise<void>;
+  startRedis(): Promise<void>;
+}
+
+function repoRoot(): string {
+  const root = findRepoRoot(fileURLToPath(new URL('.', import.meta.url)));
+  if (root === undefined) throw new BenchError('ORDERWIRE_ERR_BENCH_NOT_BUILT', 'repository root (turbo.json) not found');
+  return root;
+}
+
+const ORPHAN_GUARD = fileURLToPath(new URL('./orphan-guard.js', import.meta.url));
+
+interface Service {
+  name: string;
+  main: string;
+  env: Record<string, string>;
+  url: string;
+  child: ChildProcess | undefined;
+  tail: string[];
+  exited: Promise<void> | undefined;
+}
+
+function keepTail(svc: Service, chunk: Buffer): void {
+  for (const line of chunk.toString('utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    svc.tail.push(line.length > 500 ? `${line.slice(0, 500)}…` : line);
+    if (svc.tail.length > TAIL_LINES) svc.tail.shift();
+  }
+}
+
+function launch(
+  svc: Service,
+  nodeArgs: readonly string[],
+  onUnexpectedExit: (svc: Service, code: number | null, signal: NodeJS.Signals | null) => void,
+): void {
+  // The guard makes the service exit when the bench dies (its stdin pipe closes), so a killed
+  // bench never leaves services behind.
+  const child = spawn(process.execPath, [...nodeArgs, '--import', ORPHAN_GUARD, svc.main], {
+    env: { ...process.env, ...svc.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  svc.child = child;
+  child.stdout.on('data', (c: Buffer) => keepTail(svc, c));
+  child.stderr.on('data', (c: Buffer) => keepTail(svc, c));
+  svc.exited = new Promise((resolve) => {
+    child.once('exit', (code, signal) => {
+      if (svc.child === child) {
+        svc.child = undefined;
+        onUnexpectedExit(svc, code, signal);
+      }
+      resolve();
+    });
+  });
+}
+
+async function stopService(svc: Service, signal: NodeJS.Signals, graceMs: number): Promise<void> {
+  const child = svc.child;
+  if (child === undefined) return;
+  svc.child = undefined;
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+  child.kill(signal);
+  const timedOut = await Promise.race([exited.then(() => false), sleep(graceMs).then(() => true)]);
+  if (timedOut) {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+async function ready(url: string, timeoutMs: number, what: string): Promise<void> {
+  await waitFor(
+    async () => {
+      const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) });
+      await res.body?.cancel();
+      return res.status === 200;
+    },
+    { timeoutMs, intervalMs: 100, message: `${what} ready at ${url}/readyz` },
+  );
+}
+
+async function runOnce(main: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [main, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new BenchError('ORDERWIRE_ERR_BENCH_STACK_START', `${main} ${args.join(' ')} exited ${code}: ${err.slice(-1000)}`));
+    });
+  });
+}
+
+export interface OwnStackOptions {
+  edges: number;
+  logLevel: string;
+  /** Extra environment for every service (e.g. EDGE_* tuning). */
+  env?: Record<string, string>;
+  /** Called when a service exits without being asked to (a crash under load). */
+  onCrash?: (name: string, detail: string) => void;
+  /** Extra node options for every service, e.g. `['--cpu-prof', '--cpu-prof-dir=/tmp/prof']`. */
+  nodeArgs?: string[];
+}
+
+export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
+  const root = repoRoot();
+  const mains = {
+    auth: join(root, 'services/auth/dist/main.js'),
+    cli: join(root, 'services/auth/dist/cli.js'),
+    ingest: join(root, 'services/ingest/dist/main.js'),
+    edge: join(root, 'services/edge/dist/main.js'),
+  };
+  for (const [name, path] of Object.entries(mains)) {
+    if (!existsSync(path)) throw new BenchError('ORDERWIRE_ERR_BENCH_NOT_BUILT', `${name}: ${path} missing — run \`npm run build\``);
+  }
+  if (!existsSync(ORPHAN_GUARD)) throw new BenchError('ORDERWIRE_ERR_BENCH_NOT_BUILT', `${ORPHAN_GUARD} missing — build @orderwire/load-tests`);
+
+  const dir = await mkdtemp(join(tmpdir(), 'orderwire-bench-'));
+  const nodeArgs = options.nodeArgs ?? [];
+  /** Ready, or a fast failure with the service's output when it exits while starting. */
+  const readyOrExited = async (svc: Service): Promise<void> => {
+    const exited = svc.exited;
+    const died =
+      exited === undefined
+        ? new Promise<never>(() => {})
+        : exited.then(() => {
+            throw new BenchError('ORDERWIRE_ERR_BENCH_STACK_START', `${svc.name} exited while starting:\n${svc.tail.slice(-20).join('\n')}`);
+          });
+    // Handled here too: the service exiting later (dispose, a fault) must not be an unhandled rejection.
+    died.catch(() => {});
+    await Promise.race([ready(svc.url, SERVICE_READY_TIMEOUT_MS, svc.name), died]);
+  };
+  let nats: NatsServerHandle | undefined;
+  let redis: RedisServerHandle | undefined;
+  const services: Service[] = [];
+  const expectedDown = new Set<string>();
+  const onExit = (svc: Service, code: number | null, signal: NodeJS.Signals | null): void => {
+    if (expectedDown.has(svc.name)) return;
+    options.onCrash?.(svc.name, `exited (code ${code}, signal ${signal}); last output:\n${svc.tail.slice(-15).join('\n')}`);
+  };
+
+  const dispose = async (): Promise<void> => {
+    for (const s of services) expectedDown.add(s.name);
+    // Reverse start order: edges, ingest, auth; then Redis and NATS.
+    await Promise.all([...services].reverse().map((s) => stopService(s, 'SIGTERM', SERVICE_STOP_GRACE_MS)));
+    await redis?.dispose();
+    await nats?.dispose();
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  try {
+    nats = await startNats();
+    redis = await startRedis();
+    const authPort = await freePort();
+    const authUrl = `http://127.0.0.1:${authPort}`;
+    const common: Record<string, string> = {
+      HOST: '127.0.0.1',
+      NATS_URL: nats.url,
+      REDIS_URL: redis.url,
+      AUTH_KEK: randomBytes(32).toString('base64'),
+      AUTH_ISSUER: 'orderwire-auth',
+      AUTH_JWKS_URL: `${authUrl}/.well-known/jwks.json`,
+      LOG_LEVEL: options.logLevel,
+      SHUTDOWN_GRACE: OWN_SHUTDOWN_GRACE,
+      ...OWN_STACK_LIMITS,
+      ...options.env,
+    };
+    const service = (name: string, main: string, port: number): Service => {
+      const svc: Service = {
+        name,
+        main,
+        env: { ...common, PORT: String(port), INSTANCE_ID: name },
+        url: `http://127.0.0.1:${port}`,
+        child: undefined,
+        tail: [],
+        exited: undefined,
+      };
+      services.push(svc);
+      return svc;
+    };
+
+    const auth = service('auth', mains.auth, authPort);
+    launch(auth, nodeArgs, onExit);
+    await readyOrExited(auth);
+    const credsFile = join(dir, 'dev-credentials.json');
+    await runOnce(mains.cli, ['seed-dev', '--out', credsFile], { ...common, LOG_LEVEL: 'warn' }, SERVICE_READY_TIMEOUT_MS);
+    const credentials = await readCredentials(credsFile);
+
+    const ingest = service('ingest', mains.ingest, await freePort());
+    const edges: Service[] = [];
+    for (let i = 0; i < options.edges; i++) edges.push(service(`edge-${i + 1}`, mains.edge, await freePort()));
+    for (const s of [ingest, ...edges]) launch(s, nodeArgs, onExit);
+    await Promise.all([ingest, ...edges].map(readyOrExited));
+
+    const natsHandle = nats;
+    const redisHandle = redis;
+    const edgeAt = (index: number): Service => {
+      const e = edges[index];
+      if (e === undefined) throw new BenchError('ORDERWIRE_ERR_BENCH_FAULT', `no edge ${index + 1} (the stack has ${edges.length})`);
+      return e;
+    };
+    return {
+      target: 'own',
+      authUrl,
+      ingestUrl: ingest.url,
+      edgeUrls: edges.map((e) => e.url),
+      credentials,
+      processes: () => [
+        { name: 'nats-server', pid: natsHandle.running ? natsHandle.pid : undefined },
+        { name: 'redis-server', pid: redisHandle.running ? redisHandle.pid : undefined },
+        ...services.map((s) => ({ name: s.name, pid: s.child?.pid })),
+      ],
+      faults: {
+        async killEdge(index) {
+          const e = edgeAt(index);
+          expectedDown.add(e.name);
+          await stopService(e, 'SIGKILL', SERVICE_STOP_GRACE_MS);
+        },
+        async startEdge(index) {
+          const e = edgeAt(index);
+          expectedDown.delete(e.name);
+          launch(e, nodeArgs, onExit);
+          await readyOrExited(e);
+        },
+        killNats: () => natsHandle.kill(),
+        startNats: () => natsHandle.start(),
+        killRedis: () => redisHandle.kill(),
+        startRedis: () => redisHandle.start(),
+      },
+      tails: () => Object.fromEntries(services.map((s) => [s.name, [...s.tail]])),
+      dispose,
+    };
+  } catch (err) {
+    const tails = services.map((s) => `--- ${s.name}\n${s.tail.slice(-20).join('\n')}`).join('\n');
+    await dispose().catch(() => {});
+    if (err instanceof BenchError) throw err;
+    throw new BenchError('ORDERWIRE_ERR_BENCH_STACK_START', `${err instanceof Error ? err.message : String(err)}\n${tails}`, { cause: err });
+  }
+}
+
+/** Pids of a running `npm start` stack, found by command line (for CPU/RSS). */
+export function findLocalProcesses(): ProcessRef[] {
+  const found: ProcessRef[] = [];
+  let pids: string[] = [];
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return found;
+  }
+  for (const pid of pids) {
+    let cmd: string[];
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((s) => s !== '');
+    } catch {
+      continue;
+    }
+    const exe = cmd[0] ?? '';
+    const svc = cmd.map((a) => /services\/([a-z-]+)\/dist\/main\.js$/.exec(a)).find((m) => m !== null);
+    if (svc !== undefined && svc !== null) {
+      const port = /"?PORT"?[=:]"?(\d+)/.exec(readEnviron(pid))?.[1];
+      found.push({ name: `${svc[1]}${port === undefined ? '' : `:${port}`}`, pid: Number(pid) });
+    } else if (exe.endsWith('nats-server')) {
+      found.push({ name: 'nats-server', pid: Number(pid) });
+    } else if (exe.endsWith('redis-server')) {
+      found.push({ name: 'redis-server', pid: Number(pid) });
+    }
+  }
+  return found;
+}
+
+function readEnviron(pid: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((kv) => kv.startsWith('PORT=')) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+export interface LocalStackOptions {
+  credentialsFile: string | undefined;
+  edgeUrls: string[] | undefined;
+}
+
+export async function connectLocalStack(options: LocalStackOptions): Promise<Stack> {
+  const file = options.credentialsFile ?? join(repoRoot(), '.data', 'dev-credentials.json');
+  const credentials = await readCredentials(file);
+  const urls = credentials.urls ?? {};
+  const authUrl = urls.auth ?? 'http://127.0.0.1:3001';
+  const ingestUrl = urls.ingest ?? 'http://127.0.0.1:3002';
+  const edgeUrls = options.edgeUrls ?? urls.edge ?? ['http://127.0.0.1:3003', 'http://127.0.0.1:3013'];
+  for (const [name, url] of [['auth', authUrl], ['ingest', ingestUrl], ...edgeUrls.map((u, i) => [`edge-${i + 1}`, u])] as const) {
+    await ready(url, 5_000, name).catch((err: unknown) => {
+      throw new BenchError('ORDERWIRE_ERR_BENCH_STACK_START', `${name} at ${url} is not ready — is \`npm start\` running?`, { cause: err });
+    });
+  }
+  const procs = findLocalProcesses();
+  return {
+    target: 'local',
+    authUrl,
+    ingestUrl,
+    edgeUrls,
+    credentials,
+    processes: () => procs,
+    faults: undefined,
+    tails: () => ({}),
+    dispose: async () => {},
+  };
+}

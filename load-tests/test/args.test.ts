@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { parseBenchArgs, parseSeconds, workerCount } from '../src/args.js';
+import { BenchError } from '../src/errors.js';
+
+function usageError(argv: string[]): string {
+  try {
+    parseBenchArgs(argv);
+  } catch (err) {
+    if (err instanceof BenchError && err.code === 'ORDERWIRE_ERR_BENCH_USAGE') return err.message;
+    throw err;
+  }
+  throw new Error('no usage error');
+}
+
+describe('bench arguments', () => {
+  it('defaults to the standard profile', () => {
+    const o = parseBenchArgs([]);
+    expect(o).toMatchObject({ displays: 1000, rate: 500, durationS: 60, edges: 2, target: 'own', floor: false, fault: undefined, fanout: 1 });
+    expect(o.faultAtS).toBe(20);
+    expect(o.connectTimeoutS).toBe(62);
+    expect(Object.isFrozen(o)).toBe(true);
+  });
+
+  it('reads the scale run with a fault', () => {
+    const o = parseBenchArgs(['--displays', '10000', '--rate=1000', '--duration', '2m', '--edges', '1', '--fault', 'restart-nats', '--floor', '--out', 'results/x.json']);
+    expect(o).toMatchObject({ displays: 10_000, rate: 1000, durationS: 120, edges: 1, fault: 'restart-nats', floor: true, out: 'results/x.json' });
+    expect(o.faultAtS).toBe(40);
+    expect(o.faultForS).toBe(2);
+    expect(parseBenchArgs(['--fault', 'kill-edge', '--duration', '30']).faultForS).toBe(10);
+  });
+
+  it('refuses what it cannot run', () => {
+    expect(usageError(['--displays', '0'])).toMatch(/--displays/);
+    expect(usageError(['--rate', '-5'])).toMatch(/--rate/);
+    expect(usageError(['--fault', 'meteor'])).toMatch(/kill-edge, restart-nats, kill-redis, flap/);
+    expect(usageError(['--fault', 'kill-edge', '--target', 'local'])).toMatch(/--target own/);
+    expect(usageError(['--fault', 'flap', '--fault-at', '70'])).toMatch(/inside/);
+    expect(usageError(['--bogus'])).toMatch(/unknown option --bogus/);
+    expect(usageError(['--displays'])).toMatch(/needs a value/);
+    expect(usageError(['--rate', '1', '--rate', '2'])).toMatch(/twice/);
+    expect(usageError(['--floor=yes'])).toMatch(/takes no value/);
+    expect(usageError(['--fanout', '5', '--displays', '4'])).toMatch(/--fanout/);
+    expect(usageError(['--edge-urls', 'tcp://x'])).toMatch(/http/);
+    expect(usageError(['stray'])).toMatch(/unexpected argument/);
+  });
+
+  it('allows flapping on a shared stack', () => {
+    expect(parseBenchArgs(['--target', 'local', '--fault', 'flap']).fault).toBe('flap');
+  });
+
+  it('parses durations in seconds', () => {
+    expect([parseSeconds('d', '90'), parseSeconds('d', '90s'), parseSeconds('d', '1.5m'), parseSeconds('d', '500ms')]).toEqual([90, 90, 90, 0.5]);
+    expect(() => parseSeconds('d', 'soon')).toThrow(BenchError);
+  });
+
+  it('sizes the worker pool', () => {
+    expect(workerCount({ workers: 0, displays: 1000 })).toBe(1);
+    expect(workerCount({ workers: 0, displays: 10_000 })).toBe(4);
+    expect(workerCount({ workers: 3, displays: 2 })).toBe(2);
+  });
+});

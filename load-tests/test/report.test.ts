@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { parseBenchArgs } from '../src/args.js';
+import { checkTargets, formatResult, type BenchResult } from '../src/report.js';
+
+function result(over: { args?: string[]; lost?: number; p50?: number; p99?: number; edges?: number; edgeRss?: number; perSecond?: number } = {}): Omit<BenchResult, 'targets' | 'ok'> {
+  const options = parseBenchArgs(over.args ?? []);
+  const lat = { count: 10, min: 0.5, p50: over.p50 ?? 1.5, p95: 3, p99: over.p99 ?? 9, max: 12, mean: 2 };
+  return {
+    version: 1,
+    runId: 'bench-x',
+    startedAt: '2026-11-28T00:00:00.000Z',
+    command: 'npm run bench',
+    machine: { cpus: 2, cpuModel: 'cpu', memoryGB: 24, node: 'v20', kernel: '6' },
+    options,
+    stack: { target: 'own', edges: Array.from({ length: over.edges ?? 2 }, (_, i) => `http://127.0.0.1:${3003 + i}`) },
+    phases: { registerS: 1, connectS: 2, connectPerS: 500 },
+    connections: { target: options.displays, heldAtStart: options.displays, heldMin: options.displays, heldAtEnd: options.displays, reconnects: 0, disconnects: 0, flapCycles: 0 },
+    orders: { scheduled: 10, accepted: 10, acceptedDuplicate: 0, retried: 0, failed: 0, statuses: {}, perSecond: over.perSecond ?? options.rate, httpLatencyMs: lat, maxScheduleLagMs: 1 },
+    deliveries: {
+      expected: 10,
+      displayed: 10 - (over.lost ?? 0),
+      lost: over.lost ?? 0,
+      lostSample: over.lost ? [{ orderId: 'bench-x-o1', displayId: 'bench-x-d1', serverStatus: 'pending' }] : [],
+      duplicatesOnWire: 0,
+      duplicatesShown: 0,
+      misrouted: 0,
+      shownUnconfirmed: 0,
+      foreign: 0,
+      received: 10,
+      acked: 10,
+      rejected: 0,
+      perSecond: 5,
+      drainS: 0.2,
+    },
+    latencyMs: lat,
+    floor: undefined,
+    fault: undefined,
+    processes: [{ name: 'edge-1', cpuSeconds: 1, cpuAvgPercent: 10, cpuPeakPercent: 20, rssMaxMB: over.edgeRss ?? 100, rssLastMB: 90, rssMarkedMB: 80, pids: [1] }],
+    machineLoad: { cores: 2, busyPercent: 60, measuredPercent: 55, otherPercent: 5, irqPercent: 1, topOther: [{ command: 'tsc', cpuPercent: 8 }], loadAverage1m: 1 },
+    harness: { workers: 1, workerLoopDelayP99Ms: 1, workerLoopDelayMaxMs: 2, benchLoopDelayP99Ms: 1 },
+    errors: {},
+    errorExamples: {},
+  };
+}
+
+const byName = (checks: ReturnType<typeof checkTargets>) => Object.fromEntries(checks.map((c) => [c.name, c.ok]));
+
+describe('targets', () => {
+  it('checks the standard profile’s latency targets', () => {
+    expect(byName(checkTargets(result()))).toEqual({
+      lost: true,
+      'connections held': true,
+      'duplicates shown to the app': true,
+      'orders/s achieved': true,
+      'e2e p50 @1k displays, 500/s': true,
+      'e2e p99 @1k displays, 500/s': true,
+    });
+    expect(byName(checkTargets(result({ p50: 2.5, p99: 25, lost: 1, perSecond: 400 })))).toMatchObject({
+      lost: false,
+      'orders/s achieved': false,
+      'e2e p50 @1k displays, 500/s': false,
+      'e2e p99 @1k displays, 500/s': false,
+    });
+  });
+
+  it('checks the scale targets only for the scale profile on one edge', () => {
+    const scale = checkTargets(result({ args: ['--displays', '10000', '--rate', '1000', '--edges', '1'], edges: 1, p99: 150, edgeRss: 420 }));
+    expect(byName(scale)).toMatchObject({ 'e2e p99 @10k displays, 1,000/s': false, 'edge RSS @10k displays': false });
+    expect(byName(scale)).not.toHaveProperty('e2e p50 @1k displays, 500/s');
+    expect(byName(checkTargets(result({ args: ['--fault', 'kill-edge'] })))).not.toHaveProperty('e2e p50 @1k displays, 500/s');
+  });
+
+  it('prints every section and the verdict', () => {
+    const partial = result({ lost: 1 });
+    const text = formatResult({ ...partial, targets: checkTargets(partial), ok: false });
+    for (const heading of ['Connections', 'Orders', 'Deliveries', 'Processes', 'Machine (2 cores)', 'Harness', 'Targets']) expect(text).toContain(heading);
+    expect(text).toContain('lost bench-x-o1');
+    expect(text).toMatch(/FAILED: 1 lost/);
+  });
+});
