@@ -228,6 +228,9 @@ process.on('message', (raw: unknown) => {
       pending.push(...msg.displays);
       startDraining(init);
       return;
+    case 'mark':
+      loopDelay.reset();
+      return;
     case 'flap':
       flap(msg.slots, msg.downMs, msg.upMs, msg.durationMs).catch(countError);
       return;

@@ -45,6 +45,8 @@ export interface DisplayFleet {
   /** Client error counts so far (DisplaySdkError code[:serverCode] → count). */
   errors(): Record<string, number>;
   flap(slots: readonly number[], downMs: number, upMs: number, durationMs: number): void;
+  /** Starts the measured window in every worker (resets their event-loop delay histograms). */
+  mark(): void;
   stop(): Promise<FleetFinal>;
   processes(): ProcessRef[];
   /** Rejects when a worker dies before `stop()`. */
@@ -59,7 +61,8 @@ interface Worker {
   exited: Promise<number | null>;
 }
 
-const WORKER_ENTRY = fileURLToPath(new URL('./display-worker.js', import.meta.url));
+// Via ../dist so the path is the same whether this module runs built (dist/) or from src/ (vitest).
+const WORKER_ENTRY = fileURLToPath(new URL('../dist/display-worker.js', import.meta.url));
 
 export function startDisplayFleet(options: FleetOptions): DisplayFleet {
   const errors: Record<string, number> = {};
@@ -156,6 +159,9 @@ export function startDisplayFleet(options: FleetOptions): DisplayFleet {
       const parts = workers.map(() => [] as number[]);
       for (const s of slots) parts[s % workers.length]!.push(s);
       workers.forEach((w, i) => send(w, { t: 'flap', slots: parts[i]!, downMs, upMs, durationMs }));
+    },
+    mark() {
+      for (const w of workers) send(w, { t: 'mark' });
     },
     async stop() {
       stopping = true;

@@ -157,6 +157,8 @@ export interface ProcessSampler {
   sample(): void;
   /** Remembers each process's current RSS as `rssMarkedMB` and restarts the CPU window here. */
   mark(): void;
+  /** CPU of each process since the last `mark()` (or the start), in % of one core; keeps sampling. */
+  cpuSinceMark(): Record<string, number>;
   stop(): ProcessUsage[];
   /** Machine-wide CPU over the same window (after `stop()`). */
   machine(): MachineUsage | undefined;
@@ -222,6 +224,11 @@ export function startProcessSampler(
         s.cpuSeconds = 0;
         s.cpuPeakPercent = 0;
       }
+    },
+    cpuSinceMark() {
+      sample();
+      const window = (lastAt - startedAt) / 1000;
+      return Object.fromEntries([...series.values()].map((s) => [s.name, window > 0 ? (s.cpuSeconds / window) * 100 : 0]));
     },
     stop() {
       if (stoppedAt === undefined) {

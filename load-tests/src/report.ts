@@ -61,7 +61,8 @@ export interface BenchResult {
   latencyMs: LatencySummary | undefined;
   floor: (FloorResult & { ratioP50: number | undefined; ratioP99: number | undefined }) | undefined;
   fault: { kind: string; atS: number; forS: number; events: Array<{ atS: number; what: string }> } | undefined;
-  processes: ProcessUsage[];
+  /** `idleCpuPercent`: CPU with every display connected and no orders (the 5 s before publishing). */
+  processes: Array<ProcessUsage & { idleCpuPercent?: number | undefined }>;
   /** Machine-wide CPU during publishing + drain; `otherPercent` > a few % means the figures were taken under contention. */
   machineLoad: (MachineUsage & { loadAverage1m: number }) | undefined;
   harness: { workers: number; workerLoopDelayP99Ms: number; workerLoopDelayMaxMs: number; benchLoopDelayP99Ms: number };
@@ -190,10 +191,10 @@ export function formatResult(r: BenchResult): string {
     table(
       r.processes.map((p) => [
         p.name,
-        `cpu avg ${fmt(p.cpuAvgPercent, '%')} peak ${fmt(p.cpuPeakPercent, '%')}  rss max ${fmt(p.rssMaxMB, ' MB')}` +
+        `cpu avg ${fmt(p.cpuAvgPercent, '%')} peak ${fmt(p.cpuPeakPercent, '%')}${p.idleCpuPercent === undefined ? '' : ` (idle ${fmt(p.idleCpuPercent, '%')})`}  rss max ${fmt(p.rssMaxMB, ' MB')}` +
           `${p.rssMarkedMB === undefined ? '' : ` (connected, idle ${fmt(p.rssMarkedMB, ' MB')})`}${p.pids.length > 1 ? `  restarts ${p.pids.length - 1}` : ''}`,
       ]),
-      'Processes (CPU 100% = one core; publishing + drain window)',
+      'Processes (CPU 100% = one core, publishing + drain; idle = all connected, no orders)',
     ),
   );
   if (r.machineLoad !== undefined) {
@@ -214,7 +215,7 @@ export function formatResult(r: BenchResult): string {
     table(
       [
         ['display workers', String(r.harness.workers)],
-        ['worker event-loop delay p99 / max', `${fmt(r.harness.workerLoopDelayP99Ms, ' ms')} / ${fmt(r.harness.workerLoopDelayMaxMs, ' ms')}`],
+        ['worker event-loop delay p99 / max (publishing + drain)', `${fmt(r.harness.workerLoopDelayP99Ms, ' ms')} / ${fmt(r.harness.workerLoopDelayMaxMs, ' ms')}`],
         ['bench event-loop delay p99', fmt(r.harness.benchLoopDelayP99Ms, ' ms')],
       ],
       'Harness',

@@ -27,8 +27,8 @@ export const DRAIN_CAP_FACTOR = 10;
 export const REGISTER_CONCURRENCY = 16;
 /** @default 50 enrollment codes per message to the workers */
 const ENROLL_CHUNK = 50;
-/** @default 2 s of quiet between the last connection and the first order */
-export const SETTLE_MS = 2_000;
+/** @default 5 s of quiet between the last connection and the first order; the CPU of this window is the idle cost of N connected displays */
+export const SETTLE_MS = 5_000;
 /** @default 250 ms between progress checks */
 const POLL_MS = 250;
 /** @default down 1 s / up 2 s per flap cycle (jittered ×0.5–1.5 in the worker) */
@@ -166,8 +166,12 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
     await registering;
     const connectS = (performance.now() - t0) / 1000;
     log(`all ${options.displays} displays connected in ${connectS.toFixed(1)} s (registration ${(registerS ?? connectS).toFixed(1)} s)`);
-    await sleep(SETTLE_MS);
     sampler.mark();
+    await sleep(SETTLE_MS);
+    const idleCpu = sampler.cpuSinceMark();
+    sampler.mark();
+    fleet.mark();
+    benchLoop.reset();
     const heldAtStart = fleet.progress().connected;
     let heldMin = heldAtStart;
 
@@ -294,7 +298,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
       latencyMs,
       floor: floorRatios,
       fault: options.fault === undefined ? undefined : { kind: options.fault, atS: options.faultAtS, forS: options.faultForS, events },
-      processes: usage,
+      processes: usage.map((p) => ({ ...p, idleCpuPercent: idleCpu[p.name] })),
       machineLoad: machineUsage === undefined ? undefined : { ...machineUsage, loadAverage1m: loadavg()[0] ?? 0 },
       harness: {
         workers,

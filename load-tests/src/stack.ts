@@ -75,7 +75,8 @@ function repoRoot(): string {
   return root;
 }
 
-const ORPHAN_GUARD = fileURLToPath(new URL('./orphan-guard.js', import.meta.url));
+// Via ../dist so the path is the same whether this module runs built (dist/) or from src/ (vitest).
+const ORPHAN_GUARD = fileURLToPath(new URL('../dist/orphan-guard.js', import.meta.url));
 
 interface Service {
   name: string;

@@ -26,11 +26,16 @@ export interface WorkerFlap {
   durationMs: number;
 }
 
+/** The measured window starts: reset the event-loop delay histogram (enrollment is not part of it). */
+export interface WorkerMark {
+  t: 'mark';
+}
+
 export interface WorkerStop {
   t: 'stop';
 }
 
-export type ParentMessage = WorkerInit | WorkerEnroll | WorkerFlap | WorkerStop;
+export type ParentMessage = WorkerInit | WorkerEnroll | WorkerFlap | WorkerMark | WorkerStop;
 
 export interface WorkerProgress {
   t: 'progress';
@@ -66,7 +71,7 @@ export interface WorkerFinal {
   duplicatesOnWire: number;
   acked: number;
   rejected: number;
-  /** Event-loop delay of the worker (ms): shows whether the harness itself was a bottleneck. */
+  /** Event-loop delay of the worker since `mark` (ms): shows whether the harness itself was a bottleneck. */
   loopDelayP99Ms: number;
   loopDelayMaxMs: number;
 }

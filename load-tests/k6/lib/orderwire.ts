@@ -159,9 +159,9 @@ export function decommissionDisplays(data: SetupData, count: number): void {
 }
 
 /**
- * One display until `untilMs` after its iteration started: connect to an edge (rotating through EDGE_URLS), answer pings, ack
- * every delivery, refresh its token in-band, reconnect when the edge ends the session with
- * `reconnect: true` or the socket drops; give up on a final refusal (revoked, decommissioned).
+ * One display until `untilMs` after its iteration started: connect to an edge (rotating through
+ * EDGE_URLS), answer pings, ack every delivery, refresh its token in-band, reconnect when the
+ * edge ends the session with `reconnect: true` or the socket drops; give up on a final refusal.
  */
 export function displaySession(data: SetupData, untilMs: number): void {
   const started = Date.now();
@@ -183,7 +183,14 @@ export function displaySession(data: SetupData, untilMs: number): void {
     let reconnectNow = false;
     const res = ws.connect(websocketUrl(edge), { tags: { name: 'edge_socket' } }, (socket) => {
       socket.on('message', (frame: string) => {
-        const f = decodeFrame(frame);
+        let f: ReturnType<typeof decodeFrame>;
+        try {
+          f = decodeFrame(frame);
+        } catch {
+          // A frame this display cannot read (binary, unknown type) is counted, not fatal.
+          malformedDeliveries.add(1);
+          return;
+        }
         if (f.layer === 'engine') {
           if (f.packet.type === 'open') socket.send(connectFrame({ token: tokens.accessToken }));
           else if (f.packet.type === 'ping') socket.send(PONG_FRAME);
@@ -201,6 +208,11 @@ export function displaySession(data: SetupData, untilMs: number): void {
             connected.add(false);
             connectErrors.add(1, { reason });
             final = reason === 'display_decommissioned' || reason === 'forbidden_origin';
+            if (reason === 'token_expired' || reason === 'unauthorized') {
+              // As the SDK: one refresh, then the next attempt uses the fresh access token.
+              const next = refreshDisplay(tokens);
+              if (next !== undefined) tokens = next;
+            }
             socket.close();
             return;
           }
