@@ -21,12 +21,14 @@ const built =
   ['auth', 'ingest', 'edge'].every((s) => existsSync(join(ROOT, 'services', s, 'dist', 'main.js'))) &&
   existsSync(fileURLToPath(new URL('../dist/orphan-guard.js', import.meta.url)));
 
-describe.skipIf(!built)('k6 display protocol against the real edge', () => {
+describe('k6 display protocol against the real edge', () => {
   let stack: Stack;
   let http: HttpClient;
   const fleet: Fleet = { runId: 'k6proto', displays: 1, fanout: 1, stationsPerStore: 1 };
 
   beforeAll(async () => {
+    // `npm test` builds everything first; a missing build is a setup error, never a silent skip.
+    if (!built) throw new Error('services/{auth,ingest,edge}/dist or load-tests/dist missing: run `npm run build` first');
     stack = await startOwnStack({ edges: 1, logLevel: 'warn' });
     http = createHttpClient(4);
   }, 120_000);

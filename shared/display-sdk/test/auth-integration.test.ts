@@ -1,7 +1,7 @@
 /**
  * The TokenManager against the REAL auth service (services/auth/dist/main.js as a process) with a
- * real nats-server and redis-server from the test harness. Skipped only when the auth service has
- * not been built (`npm run build -w @orderwire/auth`).
+ * real nats-server and redis-server from the test harness. Fails with a clear message when the auth
+ * service has not been built (`npm run build -w @orderwire/auth`; `npm test` always builds first).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -27,7 +27,7 @@ interface OperatorCredentials {
   operator: { clientId: string; clientSecret: string };
 }
 
-describe.skipIf(!existsSync(authMain))('TokenManager against the real auth service', () => {
+describe('TokenManager against the real auth service', () => {
   let nats: NatsServerHandle;
   let redis: RedisServerHandle;
   let dir: string;
@@ -39,6 +39,8 @@ describe.skipIf(!existsSync(authMain))('TokenManager against the real auth servi
   let displaySeq = 0;
 
   beforeAll(async () => {
+    // `npm test` builds every package first; a missing auth build is a setup error, never a silent skip.
+    if (!existsSync(authMain)) throw new Error(`${authMain} missing: run \`npm run build -w @orderwire/auth\` first`);
     [nats, redis] = await Promise.all([startNats(), startRedis()]);
     dir = await mkdtemp(join(tmpdir(), 'display-sdk-auth-'));
     const port = await freePort();
