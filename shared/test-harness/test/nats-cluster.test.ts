@@ -27,7 +27,9 @@ describe('startNatsCluster', { timeout: 90_000 }, () => {
   });
 
   beforeAll(async () => {
-    cluster = await startNatsCluster({ size: 3 });
+    // A cold restart of all three nodes re-forms the meta group from disk; on a loaded 2-core box
+    // that has taken over 20 s (the default), so this cluster gets a longer start bound.
+    cluster = await startNatsCluster({ size: 3, startTimeoutMs: 45_000 });
   });
 
   afterAll(async () => {
