@@ -3,7 +3,16 @@
  * cross-variable rules (rotation interval vs token lifetimes, KEK length) are checked here too,
  * so a bad deployment fails before it serves a single token.
  */
-import { ConfigError, defaultInstanceId, loadConfig, type ConfigProblem } from '@orderwire/platform';
+import {
+  ConfigError,
+  DEFAULT_DISPLAY_ACK_WAIT_MS,
+  DEFAULT_DISPLAY_MAX_ACK_PENDING,
+  DEFAULT_DISPLAY_MAX_DELIVER,
+  defaultInstanceId,
+  loadConfig,
+  parseDuration,
+  type ConfigProblem,
+} from '@orderwire/platform';
 
 /** @default 3001 */
 export const DEFAULT_AUTH_PORT = 3001;
@@ -103,6 +112,36 @@ export const AUTH_CONFIG_SPEC = {
     pattern: /^(true|false|[0-9a-fA-F.:/]+(\s*,\s*[0-9a-fA-F.:/]+)*)$/,
     doc: 'which proxies to trust for the client IP (rate limits, audit): false, true, or addresses/CIDRs',
   },
+  consumerAckWaitMs: {
+    env: 'AUTH_CONSUMER_ACK_WAIT',
+    type: 'duration',
+    default: DEFAULT_DISPLAY_ACK_WAIT_MS,
+    min: '1s',
+    max: '12h',
+    doc: "display consumers' ack_wait: how long a delivery held by a dead edge waits before redelivery; must exceed the edges' EDGE_ACK_TIMEOUT + EDGE_JS_ACK_TIMEOUT",
+  },
+  consumerMaxAckPending: {
+    env: 'AUTH_CONSUMER_MAX_ACK_PENDING',
+    type: 'int',
+    default: DEFAULT_DISPLAY_MAX_ACK_PENDING,
+    min: 1,
+    max: 100_000,
+    doc: 'unacked deliveries per display consumer',
+  },
+  consumerMaxDeliver: {
+    env: 'AUTH_CONSUMER_MAX_DELIVER',
+    type: 'int',
+    default: DEFAULT_DISPLAY_MAX_DELIVER,
+    min: 2,
+    max: 10_000,
+    doc: 'deliveries of one message before the max-deliveries advisory sends it to the DLQ',
+  },
+  consumerBackoff: {
+    env: 'AUTH_CONSUMER_BACKOFF',
+    type: 'list',
+    required: false,
+    doc: 'comma-separated redelivery delays (e.g. 20s,1m,5m); the first replaces ack_wait; fewer entries than max deliver',
+  },
   rateLimitWindowMs: { env: 'AUTH_RATE_LIMIT_WINDOW', type: 'duration', default: '1m', min: '1s' },
   rateLimitTokenPerClient: { env: 'AUTH_RATE_LIMIT_TOKEN_PER_CLIENT', type: 'int', default: 30, min: 1 },
   rateLimitTokenPerIp: { env: 'AUTH_RATE_LIMIT_TOKEN_PER_IP', type: 'int', default: 120, min: 1 },
@@ -142,6 +181,14 @@ export interface AuthConfig {
   readonly scryptLogN: number;
   /** Fastify `trustProxy`. */
   readonly trustProxy: boolean | string[];
+  /** Applied to display consumers when a display is registered or re-registered. */
+  readonly consumer: {
+    readonly ackWaitMs: number;
+    readonly maxAckPending: number;
+    readonly maxDeliver: number;
+    /** Redelivery delays in ms; undefined = ack_wait each time. */
+    readonly backoffMs: readonly number[] | undefined;
+  };
   readonly rateLimit: {
     readonly windowMs: number;
     readonly tokenPerClient: number;
@@ -164,6 +211,26 @@ function decodeKek(raw: string): Buffer | undefined {
 function parseTrustProxy(text: string): boolean | string[] {
   if (text === 'true' || text === 'false') return text === 'true';
   return text.split(',').map((s) => s.trim());
+}
+
+/** AUTH_CONSUMER_BACKOFF: each item a duration >= 1 s, fewer items than max deliver. */
+function parseBackoff(items: readonly string[] | undefined, maxDeliver: number, problems: ConfigProblem[]): number[] | undefined {
+  if (items === undefined || items.length === 0) return undefined;
+  const env = 'AUTH_CONSUMER_BACKOFF';
+  const out: number[] = [];
+  for (const item of items) {
+    const ms = parseDuration(item);
+    if (ms === undefined || ms < 1000) {
+      problems.push({ key: 'consumerBackoff', env, reason: `each delay must be a duration of at least 1s (got "${item}")` });
+      return undefined;
+    }
+    out.push(ms);
+  }
+  if (out.length >= maxDeliver) {
+    problems.push({ key: 'consumerBackoff', env, reason: `must have fewer entries than AUTH_CONSUMER_MAX_DELIVER (${maxDeliver})` });
+    return undefined;
+  }
+  return Object.freeze(out) as number[];
 }
 
 /**
@@ -215,6 +282,7 @@ export function loadAuthConfig(env: Readonly<Record<string, string | undefined>>
       reason: `must be <= AUTH_DISPLAY_TOKEN_TTL (${c.displayTokenTtlMs} ms)`,
     });
   }
+  const backoffMs = parseBackoff(c.consumerBackoff, c.consumerMaxDeliver, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     host: c.host,
@@ -239,6 +307,13 @@ export function loadAuthConfig(env: Readonly<Record<string, string | undefined>>
     jwksMaxAgeSeconds: c.jwksMaxAgeSeconds,
     scryptLogN: c.scryptLogN,
     trustProxy: parseTrustProxy(c.trustProxy),
+    consumer: Object.freeze({
+      // JetStream replaces ack_wait by the first backoff step; state what the consumer will have.
+      ackWaitMs: backoffMs?.[0] ?? c.consumerAckWaitMs,
+      maxAckPending: c.consumerMaxAckPending,
+      maxDeliver: c.consumerMaxDeliver,
+      backoffMs,
+    }),
     rateLimit: Object.freeze({
       windowMs: c.rateLimitWindowMs,
       tokenPerClient: c.rateLimitTokenPerClient,

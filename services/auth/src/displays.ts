@@ -65,7 +65,12 @@ export async function registerDisplay(
 
   // The mailbox exists before the registry says the display does, so ingest never routes to
   // a display without a consumer to hold its orders.
-  await ensureDisplayConsumer(ctx.jsm, { tenant, store: storeId, displayId, stations });
+  const { ackWaitMs, maxAckPending, maxDeliver, backoffMs } = ctx.config.consumer;
+  await ensureDisplayConsumer(
+    ctx.jsm,
+    { tenant, store: storeId, displayId, stations },
+    { ackWaitMs, maxAckPending, maxDeliver, ...(backoffMs === undefined ? {} : { backoffMs }) },
+  );
 
   const now = new Date().toISOString();
   const record: DisplayRecord =

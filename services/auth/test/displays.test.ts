@@ -96,6 +96,29 @@ describe('display registration', () => {
     }
   });
 
+  it('creates the consumer with the configured ack wait, limits and backoff, and re-registration applies new values', async () => {
+    const NS = 1_000_000;
+    const displayId = newDisplayId();
+    const jsm = await jetstreamManager(t.nc);
+    const name = displayConsumerName(operator.tenant, displayId);
+    const first = await startAuth(infra, { AUTH_CONSUMER_ACK_WAIT: '7s', AUTH_CONSUMER_MAX_ACK_PENDING: '9', AUTH_CONSUMER_MAX_DELIVER: '11' });
+    try {
+      expect((await registerDisplay(first, opToken, { displayId })).statusCode).toBe(201);
+    } finally {
+      await first.close();
+    }
+    expect((await jsm.consumers.info(STREAMS.ORDERS, name)).config).toMatchObject({ ack_wait: 7_000 * NS, max_ack_pending: 9, max_deliver: 11 });
+
+    const second = await startAuth(infra, { AUTH_CONSUMER_BACKOFF: '3s,30s', AUTH_CONSUMER_MAX_DELIVER: '6' });
+    try {
+      expect((await registerDisplay(second, opToken, { displayId }, '?reissue=true')).statusCode).toBe(201);
+    } finally {
+      await second.close();
+    }
+    const updated = (await jsm.consumers.info(STREAMS.ORDERS, name)).config;
+    expect(updated).toMatchObject({ ack_wait: 3_000 * NS, max_ack_pending: 256, max_deliver: 6, backoff: [3_000 * NS, 30_000 * NS] });
+  });
+
   it('answers 409 for an existing display unless ?reissue=true, which invalidates the old code', async () => {
     const displayId = newDisplayId();
     const first = await registerDisplay(t, opToken, { displayId });

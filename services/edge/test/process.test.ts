@@ -80,7 +80,7 @@ describe('edge processes', () => {
 
   it('SIGTERM drains: displays told to reconnect, in-flight orders handed back at once, exit within the grace', async () => {
     const d = newDisplay();
-    const consumer = await registerDisplay(infra, d); // default ack_wait (30 s): hand-back must beat it
+    const consumer = await registerDisplay(infra, d); // default ack_wait (20 s): hand-back must beat it
     const draining = await spawnEdge(infra, { SHUTDOWN_GRACE: '8s' });
     children.push(draining);
     const token = await infra.jwks.sign(d);

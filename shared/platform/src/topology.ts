@@ -456,8 +456,13 @@ async function apply(jsm: JetStreamManager, plan: StreamPlan): Promise<TopologyI
 // ---------------------------------------------------------------------------------------------
 // Display consumers: one durable pull consumer per display, its mailbox.
 
-/** @default 30 s before an unacked delivery is redelivered. */
-export const DEFAULT_DISPLAY_ACK_WAIT_MS = 30 * SECOND;
+/**
+ * How long a delivery nobody acked (its edge died) waits before redelivery. It must exceed the
+ * edge's display ack timeout (10 s) plus its server-ack timeout (5 s), or a slow but healthy
+ * display would see redeliveries; every second above that is added to recovery after an edge crash.
+ * @default 20 s
+ */
+export const DEFAULT_DISPLAY_ACK_WAIT_MS = 20 * SECOND;
 /** @default 256 unacked messages per display. */
 export const DEFAULT_DISPLAY_MAX_ACK_PENDING = 256;
 /**

@@ -198,7 +198,7 @@ describe('display consumers', () => {
       ack_policy: 'explicit',
       deliver_policy: 'new',
       replay_policy: 'instant',
-      ack_wait: 30_000 * NS,
+      ack_wait: 20_000 * NS,
       max_ack_pending: 256,
       max_deliver: 50,
     });
@@ -248,7 +248,7 @@ describe('display consumers', () => {
     const cleared = await ensureDisplayConsumer(jsm, { ...display, stations: ['grill', 'expo'] }, { maxAckPending: 32 });
     expect(cleared).toMatchObject({ action: 'updated', changed: ['ack_wait', 'backoff'] });
     expect(cleared.info.config.backoff ?? []).toEqual([]);
-    expect(cleared.info.config.ack_wait).toBe(30_000 * NS);
+    expect(cleared.info.config.ack_wait).toBe(20_000 * NS);
 
     expect(await deleteDisplayConsumer(jsm, 't1', 'kds-1')).toBe(true);
     await expect(jsm.consumers.info(STREAMS.ORDERS, 'display_t1_kds-1')).rejects.toThrow(/consumer not found/);

@@ -84,6 +84,34 @@ describe('AUTH_REFRESH_RETRY_GRACE', () => {
   });
 });
 
+describe('display consumer settings', () => {
+  it('default to the platform values and carry AUTH_CONSUMER_* through', () => {
+    expect(loadAuthConfig({ AUTH_KEK: KEK }).consumer).toEqual({ ackWaitMs: 20_000, maxAckPending: 256, maxDeliver: 50, backoffMs: undefined });
+    const c = loadAuthConfig({
+      AUTH_KEK: KEK,
+      AUTH_CONSUMER_ACK_WAIT: '45s',
+      AUTH_CONSUMER_MAX_ACK_PENDING: '64',
+      AUTH_CONSUMER_MAX_DELIVER: '5',
+    });
+    expect(c.consumer).toEqual({ ackWaitMs: 45_000, maxAckPending: 64, maxDeliver: 5, backoffMs: undefined });
+  });
+
+  it('takes a backoff list whose first step becomes the ack wait', () => {
+    const c = loadAuthConfig({ AUTH_KEK: KEK, AUTH_CONSUMER_BACKOFF: '15s, 1m,5m', AUTH_CONSUMER_MAX_DELIVER: '4' });
+    expect(c.consumer).toMatchObject({ ackWaitMs: 15_000, backoffMs: [15_000, 60_000, 300_000], maxDeliver: 4 });
+  });
+
+  it('refuses bad values, naming the variable', () => {
+    expect(problems({ AUTH_KEK: KEK, AUTH_CONSUMER_ACK_WAIT: '500ms' })).toEqual(['AUTH_CONSUMER_ACK_WAIT']);
+    expect(problems({ AUTH_KEK: KEK, AUTH_CONSUMER_MAX_DELIVER: '1' })).toEqual(['AUTH_CONSUMER_MAX_DELIVER']);
+    expect(problems({ AUTH_KEK: KEK, AUTH_CONSUMER_MAX_ACK_PENDING: '0' })).toEqual(['AUTH_CONSUMER_MAX_ACK_PENDING']);
+    expect(problems({ AUTH_KEK: KEK, AUTH_CONSUMER_BACKOFF: '10s,soon' })).toEqual(['AUTH_CONSUMER_BACKOFF']);
+    expect(problems({ AUTH_KEK: KEK, AUTH_CONSUMER_BACKOFF: '200ms' })).toEqual(['AUTH_CONSUMER_BACKOFF']);
+    // JetStream needs fewer backoff steps than deliveries.
+    expect(problems({ AUTH_KEK: KEK, AUTH_CONSUMER_BACKOFF: '10s,20s', AUTH_CONSUMER_MAX_DELIVER: '2' })).toEqual(['AUTH_CONSUMER_BACKOFF']);
+  });
+});
+
 describe('AUTH_TRUST_PROXY', () => {
   it('accepts false, true, or an address list', () => {
     expect(loadAuthConfig({ AUTH_KEK: KEK }).trustProxy).toBe(false);
