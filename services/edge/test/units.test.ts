@@ -67,8 +67,8 @@ describe('limiter', () => {
 
 describe('storeWildcard', () => {
   it('maps station and display subjects to their store', () => {
-    expect(storeWildcard('orders.t1.s1.grill')).toBe('orders.t1.s1.>');
-    expect(storeWildcard('orders.t1.s1.display.d9')).toBe('orders.t1.s1.>');
+    expect(storeWildcard('orders.t1.s1.grill')).toBe('ow.ring.orders.t1.s1.>');
+    expect(storeWildcard('orders.t1.s1.display.d9')).toBe('ow.ring.orders.t1.s1.>');
   });
 });
 

@@ -49,6 +49,24 @@ export function parseOrderSubject(subject: string): ParsedOrderSubject | undefin
   return undefined;
 }
 
+/**
+ * Doorbells: ORDERS republishes the headers of every stored message to
+ * `ow.ring.<original subject>` (stream `republish`, headers only). The server republishes after
+ * the message is stored, so a pull woken by a ring always finds it (a plain subscription on the
+ * order subject could overtake the store), and edges receive headers instead of whole orders.
+ */
+export const ORDER_RING_PREFIX = 'ow.ring';
+
+/** `orders.t.s.grill` → `ow.ring.orders.t.s.grill` */
+export function ringSubject(orderSubject: string): string {
+  return `${ORDER_RING_PREFIX}.${orderSubject}`;
+}
+
+/** `ow.ring.orders.t.s.grill` → `orders.t.s.grill`; undefined for anything else. */
+export function orderSubjectOfRing(ring: string): string | undefined {
+  return ring.startsWith(`${ORDER_RING_PREFIX}.${ORDERS_SUBJECT_PREFIX}.`) ? ring.slice(ORDER_RING_PREFIX.length + 1) : undefined;
+}
+
 /** Core-NATS subjects (not in a stream) used for fan-out signals between services. */
 export const SIGNALS = {
   /** Published by auth when a display's tokens are revoked; edges disconnect its socket. */

@@ -23,7 +23,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { displayConsumerName, displayFilterSubjects } from '@orderwire/contracts';
+import { ORDER_RING_PREFIX, ORDERS_SUBJECT_PREFIX, displayConsumerName, displayFilterSubjects } from '@orderwire/contracts';
 import type { Logger } from 'pino';
 import { PLATFORM_ERRORS } from './errors.js';
 
@@ -149,6 +149,8 @@ export function streamDeclarations(opts: TopologyOptions = {}): StreamDeclaratio
       discard: DiscardPolicy.Old,
       allow_direct: true,
       max_msg_size: o.ordersMaxMsgSize,
+      // Doorbells for the edges, sent after the store (see ORDER_RING_PREFIX in contracts).
+      republish: { src: `${ORDERS_SUBJECT_PREFIX}.>`, dest: `${ORDER_RING_PREFIX}.${ORDERS_SUBJECT_PREFIX}.>`, headers_only: true },
     },
     {
       ...common,
@@ -253,7 +255,13 @@ export interface TopologySummary {
   buckets: Partial<Record<KvBucketName, TopologyAction>>;
 }
 
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 function sameValue(a: unknown, b: unknown): boolean {
+  // Nested settings (republish): every declared field must match; the server may add defaults.
+  if (isPlainObject(b)) return isPlainObject(a) && Object.entries(b).every(([k, v]) => sameValue(a[k], v));
   if (Array.isArray(a) && Array.isArray(b)) {
     const sa = [...(a as unknown[])].map(String).sort();
     const sb = [...(b as unknown[])].map(String).sort();
@@ -265,6 +273,7 @@ function sameValue(a: unknown, b: unknown): boolean {
 }
 
 function show(v: unknown): string {
+  if (isPlainObject(v)) return JSON.stringify(v);
   return Array.isArray(v) ? `[${v.join(',')}]` : String(v);
 }
 

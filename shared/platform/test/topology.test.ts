@@ -1,4 +1,4 @@
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
@@ -63,6 +63,7 @@ describe('ensureTopology', () => {
       allow_direct: true,
       max_msg_size: 256 * 1024,
       num_replicas: 1,
+      republish: { src: 'orders.>', dest: 'ow.ring.orders.>', headers_only: true },
     });
     expect((await jsm.streams.info(STREAMS.RECEIPTS)).config).toMatchObject({
       subjects: ['receipts.>'],
@@ -117,6 +118,22 @@ describe('ensureTopology', () => {
       changed: ['subjects', 'max_msgs_per_subject'],
     });
     expect((await jsm.streams.info(STREAMS.RECEIPTS)).config).toMatchObject({ subjects: ['receipts.>'], max_msgs_per_subject: 1 });
+  });
+
+  it('rings ow.ring.<subject> with the headers of every stored order, after the store', async () => {
+    await ensureTopology(nc, { streams: [STREAMS.ORDERS], buckets: [] });
+    const sub = nc.subscribe('ow.ring.orders.t1.s1.>', { max: 1 });
+    const js = jetstream(nc);
+    const ack = await js.publish('orders.t1.s1.grill', new TextEncoder().encode('{"big":"payload"}'));
+    for await (const m of sub) {
+      expect(m.subject).toBe('ow.ring.orders.t1.s1.grill');
+      expect(m.data).toHaveLength(0); // headers only
+      expect(m.headers?.get('Nats-Sequence')).toBe(String(ack.seq));
+      expect(m.headers?.get('Nats-Subject')).toBe('orders.t1.s1.grill');
+    }
+    // Declared nested settings compare by value: a second run changes nothing.
+    const again = await ensureTopology(nc, { streams: [STREAMS.ORDERS], buckets: [] });
+    expect(again.items[0]).toMatchObject({ name: 'ORDERS', action: 'unchanged' });
   });
 
   it('refuses to touch ORDERS created with memory storage, naming the stream and field, and changes nothing', async () => {

@@ -1,11 +1,13 @@
 /**
- * Core-NATS doorbells. A JetStream publish is an ordinary publish, so a plain subscription on
- * `orders.<tenant>.<store>.>` sees the subject of every order of that store as it is stored.
- * The edge holds one such subscription per store with connected displays (ref-counted) and
- * rings exactly the mailboxes whose consumer filter lists the subject. Doorbells are
- * at-most-once: a missed ring is caught by the mailbox's follow-up and sweep pulls.
+ * Doorbells. ORDERS republishes the headers of every stored message to
+ * `ow.ring.<order subject>` (see `ORDER_RING_PREFIX`), after the store — so a pull woken by a ring
+ * finds its message, and the edge receives headers, not whole orders. The edge holds one
+ * subscription per store with connected displays (`ow.ring.orders.<tenant>.<store>.>`,
+ * ref-counted) and rings exactly the mailboxes whose consumer filter lists the order subject.
+ * Doorbells are at-most-once: a missed ring is caught by the mailbox's follow-up and sweep pulls.
  */
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
+import { orderSubjectOfRing, ringSubject } from '@orderwire/contracts';
 import type { Logger } from 'pino';
 
 export interface Ringable {
@@ -21,10 +23,10 @@ export interface Doorbell {
   close(): void;
 }
 
-/** `orders.<tenant>.<store>.<...>` → `orders.<tenant>.<store>.>` */
+/** `orders.<tenant>.<store>.<...>` → the store's ring wildcard `ow.ring.orders.<tenant>.<store>.>` */
 export function storeWildcard(subject: string): string {
   const t = subject.split('.');
-  return `${t.slice(0, 3).join('.')}.>`;
+  return ringSubject(`${t.slice(0, 3).join('.')}.>`);
 }
 
 export function createDoorbell(nc: NatsConnection, logger: Logger): Doorbell {
@@ -46,7 +48,10 @@ export function createDoorbell(nc: NatsConnection, logger: Logger): Doorbell {
     const sub = nc.subscribe(wildcard, {
       callback: (err, msg) => {
         if (err !== null) logger.error({ err, subject: wildcard }, 'doorbell subscription failed');
-        else onRing(msg.subject);
+        else {
+          const subject = orderSubjectOfRing(msg.subject);
+          if (subject !== undefined) onRing(subject);
+        }
       },
     });
     stores.set(wildcard, { sub, refs: 1 });
