@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
+  orderSubjectOfRing,
+  ringSubject,
   InvalidIdError,
   orderIdFromKey,
   orderKey,
@@ -36,6 +38,15 @@ describe('subject builders', () => {
         expect((err as InvalidIdError).code).toBe('ORDERWIRE_ERR_INVALID_ID');
       }
     }
+  });
+});
+
+describe('ring subjects', () => {
+  it('prefix an order subject and map back; anything else is not a ring', () => {
+    expect(ringSubject('orders.t1.s1.grill')).toBe('ow.ring.orders.t1.s1.grill');
+    expect(orderSubjectOfRing('ow.ring.orders.t1.s1.display.d1')).toBe('orders.t1.s1.display.d1');
+    expect(orderSubjectOfRing('orders.t1.s1.grill')).toBeUndefined();
+    expect(orderSubjectOfRing('ow.ring.receipts.t1.x.d1')).toBeUndefined();
   });
 });
 
