@@ -76,6 +76,12 @@ export const TOPOLOGY_DEFAULTS = Object.freeze({
   ordersDuplicateWindowMs: 2 * HOUR,
   /** @default 256 KiB */
   ordersMaxMsgSize: 256 * 1024,
+  /**
+   * One consumer per display. Explicit because nats-server 2.15 caps streams that set no limit
+   * at 1,000 consumers (`default_max_consumers`), which would stop registration at display 1,001.
+   * @default 100,000
+   */
+  ordersMaxConsumers: 100_000,
   /** @default 7 d */
   receiptsMaxAgeMs: 7 * DAY,
   /** @default 7 d */
@@ -100,6 +106,7 @@ export interface TopologyOptions {
   ordersMaxAgeMs?: number;
   ordersDuplicateWindowMs?: number;
   ordersMaxMsgSize?: number;
+  ordersMaxConsumers?: number;
   receiptsMaxAgeMs?: number;
   advisoriesMaxAgeMs?: number;
   dlqMaxAgeMs?: number;
@@ -149,6 +156,7 @@ export function streamDeclarations(opts: TopologyOptions = {}): StreamDeclaratio
       discard: DiscardPolicy.Old,
       allow_direct: true,
       max_msg_size: o.ordersMaxMsgSize,
+      max_consumers: o.ordersMaxConsumers,
       // Doorbells for the edges, sent after the store (see ORDER_RING_PREFIX in contracts).
       republish: { src: `${ORDERS_SUBJECT_PREFIX}.>`, dest: `${ORDER_RING_PREFIX}.${ORDERS_SUBJECT_PREFIX}.>`, headers_only: true },
     },
@@ -298,6 +306,9 @@ function diff(plan: StreamPlan, existing: StreamConfig): void {
   }
   for (const [field, want] of Object.entries(plan.declared)) {
     if (field === 'name' || sameValue(have[field], want)) continue;
+    // A stream created without a consumer limit (before it was declared) already allows more;
+    // nats-server 2.10 cannot change the field, so it is left as it is.
+    if (field === 'max_consumers' && typeof have[field] === 'number' && (have[field] as number) <= 0) continue;
     if (IMMUTABLE_STREAM_FIELDS.has(field) || PROTECTED_STREAM_FIELDS.has(field)) {
       plan.conflicts.push({ kind: plan.kind, name: plan.name, field, existing: have[field], declared: want });
     } else {

@@ -64,6 +64,7 @@ describe('ensureTopology', () => {
       max_msg_size: 256 * 1024,
       num_replicas: 1,
       republish: { src: 'orders.>', dest: 'ow.ring.orders.>', headers_only: true },
+      max_consumers: 100_000,
     });
     expect((await jsm.streams.info(STREAMS.RECEIPTS)).config).toMatchObject({
       subjects: ['receipts.>'],
@@ -134,6 +135,14 @@ describe('ensureTopology', () => {
     // Declared nested settings compare by value: a second run changes nothing.
     const again = await ensureTopology(nc, { streams: [STREAMS.ORDERS], buckets: [] });
     expect(again.items[0]).toMatchObject({ name: 'ORDERS', action: 'unchanged' });
+  });
+
+  it('leaves an ORDERS stream created without a consumer limit as it is (the server cannot add one)', async () => {
+    await jsm.streams.add({ name: STREAMS.ORDERS, subjects: ['orders.>'], storage: 'file' });
+    const result = await ensureTopology(nc, { streams: [STREAMS.ORDERS], buckets: [] });
+    expect(result.items[0]).toMatchObject({ name: 'ORDERS', action: 'updated' });
+    expect(result.items[0]?.changed).not.toContain('max_consumers');
+    expect((await jsm.streams.info(STREAMS.ORDERS)).config.max_consumers).toBe(-1);
   });
 
   it('refuses to touch ORDERS created with memory storage, naming the stream and field, and changes nothing', async () => {
