@@ -308,7 +308,7 @@ function diff(plan: StreamPlan, existing: StreamConfig): void {
     if (field === 'name' || sameValue(have[field], want)) continue;
     // A stream created without a consumer limit (before it was declared) already allows more;
     // nats-server 2.10 cannot change the field, so it is left as it is.
-    if (field === 'max_consumers' && typeof have[field] === 'number' && (have[field] as number) <= 0) continue;
+    if (field === 'max_consumers' && typeof have[field] === 'number' && have[field] <= 0) continue;
     if (IMMUTABLE_STREAM_FIELDS.has(field) || PROTECTED_STREAM_FIELDS.has(field)) {
       plan.conflicts.push({ kind: plan.kind, name: plan.name, field, existing: have[field], declared: want });
     } else {
