@@ -6,7 +6,7 @@
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { createHttpServer, natsHealthCheck, STREAMS, type Health, type Logger, type Metrics, type NatsConnection } from '@orderwire/platform';
 import { bearerAuth, type TokenVerifier } from '@orderwire/token-verifier';
 import type { FastifyInstance } from 'fastify';
@@ -15,6 +15,7 @@ import type { IngestConfig } from './config.js';
 import { createDisplayIndex, type DisplayIndex } from './display-index.js';
 import { startRegistryWatcher, type RegistryWatcher } from './display-registry-watcher.js';
 import { createIntake } from './intake.js';
+import { createJsPublisher, type JsPublisher } from './jetstream-publish.js';
 import { createIngestMetrics, type IngestMetrics } from './metrics.js';
 import { trackConnection, type ConnectionState } from './nats-connection-state.js';
 import { createOrderPublisher, type OrderPublisher } from './order-publisher.js';
@@ -73,7 +74,6 @@ export async function createApp(deps: AppDeps): Promise<IngestApp> {
   const { config, logger, nc } = deps;
   const metrics = createIngestMetrics(deps.metrics);
   const connection = trackConnection(nc, logger);
-  const js = jetstream(nc);
   // Separate managers: their timeout bounds every API call made through them.
   const verifyJsm = await jetstreamManager(nc, { timeout: config.publishTimeoutMs });
   const readJsm = await jetstreamManager(nc, { timeout: config.receiptTimeoutMs });
@@ -94,12 +94,15 @@ export async function createApp(deps: AppDeps): Promise<IngestApp> {
     logger,
     onChange: () => metrics.registryDisplays.set(index.size()),
   });
+  // Every publish (orders, pending receipts) goes through one reply inbox: see jetstream-publish.ts.
+  const js = createJsPublisher(nc, logger);
   try {
     await registry.synced(config.registrySyncTimeoutMs);
     return await assemble(deps, { metrics, connection, js, verifyJsm, readJsm, maxMessageBytes, index, registry });
   } catch (err) {
     // Nothing may keep running (or keep the process alive) after a failed start.
     await registry.stop();
+    js.close();
     connection.stop();
     throw err;
   }
@@ -108,7 +111,7 @@ export async function createApp(deps: AppDeps): Promise<IngestApp> {
 interface Parts {
   metrics: IngestMetrics;
   connection: ConnectionState;
-  js: JetStreamClient;
+  js: JsPublisher;
   verifyJsm: JetStreamManager;
   readJsm: JetStreamManager;
   maxMessageBytes: number;
@@ -229,6 +232,7 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<IngestApp> {
       await app.close();
       await registry.stop();
       publisher.shutdown();
+      js.close();
       connection.stop();
     },
   };

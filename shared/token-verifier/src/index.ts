@@ -7,6 +7,8 @@ export {
   DEFAULT_JWKS_CACHE_MAX_AGE_MS,
   DEFAULT_JWKS_TIMEOUT_MS,
   DEFAULT_JWKS_STALE_IF_ERROR_MS,
+  DEFAULT_VERIFIED_TOKEN_TTL_MS,
+  DEFAULT_VERIFIED_TOKEN_CACHE_SIZE,
   MAX_TOKEN_LENGTH,
 } from './verifier.js';
 export type { TokenVerifier, TokenVerifierOptions, TokenAlgorithm, VerifierLogger } from './verifier.js';

@@ -14,6 +14,7 @@ import {
 import type { AccessTokenClaims, ClientTokenClaims, DisplayTokenClaims, Scope } from '@orderwire/contracts';
 import { TokenError } from './errors.js';
 import { accessClaims, clientClaims, displayClaims, requireScopes } from './claims.js';
+import { createVerifiedCache } from './verified-cache.js';
 
 /** Asymmetric algorithms only: an HMAC "allowed" here would let a public key become a signing secret. */
 export const ASYMMETRIC_ALGORITHMS = [
@@ -46,6 +47,14 @@ export const DEFAULT_JWKS_TIMEOUT_MS = 5_000;
  * the JWKS endpoint is down, so an auth outage does not stop ingest/edge from accepting live tokens.
  */
 export const DEFAULT_JWKS_STALE_IF_ERROR_MS = 60 * 60_000;
+/**
+ * @default 60_000 — longest time (ms) a verified token is accepted again without checking its
+ * signature; never past its `exp`. Also how long a key withdrawn from the JWKS keeps accepting
+ * tokens it signed that were already verified (see verified-cache.ts). 0 turns the cache off.
+ */
+export const DEFAULT_VERIFIED_TOKEN_TTL_MS = 60_000;
+/** @default 10_000 — verified tokens remembered; the oldest is dropped first. 0 turns the cache off. */
+export const DEFAULT_VERIFIED_TOKEN_CACHE_SIZE = 10_000;
 /** @default 8192 — characters; longer input is refused before any parsing */
 export const MAX_TOKEN_LENGTH = 8192;
 
@@ -71,6 +80,10 @@ export interface TokenVerifierOptions {
   cacheMaxAgeMs?: number;
   timeoutMs?: number;
   staleIfErrorMs?: number;
+  /** @default {@link DEFAULT_VERIFIED_TOKEN_TTL_MS}; 0 verifies every call in full */
+  verifiedTokenTtlMs?: number;
+  /** @default {@link DEFAULT_VERIFIED_TOKEN_CACHE_SIZE}; 0 verifies every call in full */
+  verifiedTokenCacheSize?: number;
   logger?: VerifierLogger;
 }
 
@@ -139,6 +152,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     cacheMaxAgeMs = DEFAULT_JWKS_CACHE_MAX_AGE_MS,
     timeoutMs = DEFAULT_JWKS_TIMEOUT_MS,
     staleIfErrorMs = DEFAULT_JWKS_STALE_IF_ERROR_MS,
+    verifiedTokenTtlMs = DEFAULT_VERIFIED_TOKEN_TTL_MS,
+    verifiedTokenCacheSize = DEFAULT_VERIFIED_TOKEN_CACHE_SIZE,
     logger,
   } = options;
 
@@ -160,6 +175,9 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   nonNegativeInt('cacheMaxAgeMs', cacheMaxAgeMs);
   nonNegativeInt('timeoutMs', timeoutMs);
   nonNegativeInt('staleIfErrorMs', staleIfErrorMs);
+  nonNegativeInt('verifiedTokenTtlMs', verifiedTokenTtlMs);
+  nonNegativeInt('verifiedTokenCacheSize', verifiedTokenCacheSize);
+  const verifiedTokens = createVerifiedCache({ maxTtlMs: verifiedTokenTtlMs, maxEntries: verifiedTokenCacheSize, clockToleranceSec });
 
   // jose writes the last good JWKS and its fetch time here; it backs the stale-if-error fallback.
   const cache: JWKSCacheInput = {};
@@ -249,17 +267,33 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     }
   }
 
+  /**
+   * A cached token skips the signature check (exp/nbf are checked again); anything else is
+   * verified in full and cached only once `shape` accepted its claims. Scopes are the caller's
+   * check, on every call.
+   */
+  async function verified<T>(token: unknown, shape: (payload: JWTPayload) => T): Promise<T> {
+    if (verifiedTokens !== undefined && typeof token === 'string') {
+      const hit = verifiedTokens.get(token, Date.now());
+      if (hit !== undefined) return shape(hit);
+    }
+    const payload = await verifyPayload(token);
+    const claims = shape(payload);
+    verifiedTokens?.set(token as string, payload, Date.now());
+    return claims;
+  }
+
   return {
     async verifyDisplayToken(token) {
-      return displayClaims(await verifyPayload(token));
+      return verified(token, displayClaims);
     },
     async verifyClientToken(token, requiredScopes = []) {
-      const claims = clientClaims(await verifyPayload(token));
+      const claims = await verified(token, clientClaims);
       requireScopes(claims, requiredScopes);
       return claims;
     },
     async verify(token) {
-      return accessClaims(await verifyPayload(token));
+      return verified(token, accessClaims);
     },
     async prefetch() {
       try {

@@ -13,6 +13,7 @@ import type { Intake } from '../intake.js';
 import type { IngestMetrics } from '../metrics.js';
 import type { OrderPublisher } from '../order-publisher.js';
 import type { ReceiptStore } from '../receipts.js';
+import { bindLog, type RequestLog } from '../request-log.js';
 import type { Checked } from '../validation.js';
 
 export interface RouteDeps {
@@ -96,13 +97,13 @@ export function tenantRateLimit(deps: RouteDeps, group: 'write' | 'read', route:
 
 export interface Caller {
   principal: ClientPrincipal;
-  log: Logger;
+  log: RequestLog;
 }
 
-/** The authenticated caller and a child logger carrying its ids. */
+/** The authenticated caller and the request's log carrying its ids (see request-log.ts: no pino child). */
 export function caller(request: FastifyRequest, extra: Record<string, unknown> = {}): Caller {
   const principal = requirePrincipal(request);
-  return { principal, log: request.log.child({ tenant: principal.tenant, clientId: principal.clientId, ...extra }) as Logger };
+  return { principal, log: bindLog(request.log as Logger, { tenant: principal.tenant, clientId: principal.clientId, ...extra }) };
 }
 
 /** Security requirement of a route for the OpenAPI document. */

@@ -97,7 +97,7 @@ export function registerOrderBatchRoute(app: FastifyInstance, deps: RouteDeps): 
           order,
           key: order.orderId,
           trace,
-          log: log.child({ orderId: order.orderId, index }),
+          log: log.with({ orderId: order.orderId, index }),
         };
         try {
           intake.checkSize(req);

@@ -1,0 +1,115 @@
+/**
+ * The mux-based JetStream publish answers like @nats-io/jetstream's `js.publish()`, which it
+ * replaces on ingest's hot path: checked side by side against a real nats-server.
+ */
+import { errors as natsErrors, headers as natsHeaders } from '@nats-io/nats-core';
+import { JetStreamApiCodes, JetStreamApiError, JetStreamError, jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { createLogger, ensureTopology, STREAMS } from '@orderwire/platform';
+import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createJsPublisher, parsePubAck, type JsPublisher } from '../src/jetstream-publish.js';
+
+const logger = createLogger({ service: 'ingest', version: 'test', level: 'silent' });
+const te = new TextEncoder();
+let server: NatsServerHandle;
+let nc: NatsConnection;
+let js: JetStreamClient;
+let mux: JsPublisher;
+
+beforeAll(async () => {
+  server = await startNats();
+  nc = await connect({ servers: server.url });
+  await ensureTopology(nc, { streams: [STREAMS.ORDERS, STREAMS.RECEIPTS], buckets: [] });
+  js = jetstream(nc);
+  mux = createJsPublisher(nc, logger);
+  nc.subscribe('silent.service', { callback: () => undefined }); // listens, never answers
+  await nc.flush();
+});
+afterAll(async () => {
+  mux?.close();
+  await nc?.close();
+  await server?.dispose();
+});
+
+async function failure(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('createJsPublisher', () => {
+  it('stores the message with Nats-Msg-Id and the given headers; a repeat is a duplicate with the first seq, as with js.publish', async () => {
+    const h = natsHeaders();
+    h.set('Ow-Test', 'one');
+    const subject = 'orders.t1.s1.grill';
+    const first = await mux.publish(subject, te.encode('{"a":1}'), { msgID: 'mux-1', headers: h, timeoutMs: 2_000 });
+    expect(first).toMatchObject({ stream: STREAMS.ORDERS, duplicate: false });
+    expect(first.seq).toBeGreaterThan(0);
+    const repeat = await mux.publish(subject, te.encode('{"a":1}'), { msgID: 'mux-1', timeoutMs: 2_000 });
+    expect(repeat).toEqual({ ...first, duplicate: true });
+
+    const lib = await js.publish(subject, te.encode('{"a":2}'), { msgID: 'lib-1', timeout: 2_000 });
+    const libRepeat = await js.publish(subject, te.encode('{"a":2}'), { msgID: 'lib-1', timeout: 2_000 });
+    const mine = await mux.publish(subject, te.encode('{"a":2}'), { msgID: 'lib-1', timeoutMs: 2_000 });
+    expect(Object.keys(mine).sort()).toEqual(Object.keys(libRepeat).sort());
+    expect(mine).toEqual(libRepeat);
+    expect(lib.duplicate).toBe(false);
+
+    const jsm = await jetstreamManager(nc);
+    const stored = await jsm.streams.getMessage(STREAMS.ORDERS, { seq: first.seq });
+    expect(stored?.header.get('Nats-Msg-Id')).toBe('mux-1');
+    expect(stored?.header.get('Ow-Test')).toBe('one');
+  });
+
+  it('expect.lastSubjectSequence refused → JetStreamApiError StreamWrongLastSequence, the same error js.publish throws', async () => {
+    const subject = 'receipts.t1.order-x.d1';
+    await mux.publish(subject, te.encode('{}'), { expect: { lastSubjectSequence: 0 }, timeoutMs: 2_000 });
+    const mine = await failure(mux.publish(subject, te.encode('{}'), { expect: { lastSubjectSequence: 0 }, timeoutMs: 2_000 }));
+    const lib = await failure(js.publish(subject, te.encode('{}'), { expect: { lastSubjectSequence: 0 }, timeout: 2_000 }));
+    expect(mine).toBeInstanceOf(JetStreamApiError);
+    expect((mine as JetStreamApiError).code).toBe(JetStreamApiCodes.StreamWrongLastSequence);
+    expect([mine.name, mine.message, (mine as JetStreamApiError).code]).toEqual([lib.name, lib.message, (lib as JetStreamApiError).code]);
+  });
+
+  it('no PubAck in time → nats TimeoutError (what the publisher maps to `timeout`)', async () => {
+    const started = Date.now();
+    const err = await failure(mux.publish('silent.service', te.encode('x'), { timeoutMs: 150 }));
+    expect(err).toBeInstanceOf(natsErrors.TimeoutError);
+    expect(Date.now() - started).toBeLessThan(1_500);
+  });
+
+  it('no stream on the subject (no responders) → a JetStreamError caused by NoRespondersError, not a timeout', async () => {
+    const err = await failure(mux.publish('nowhere.at.all', te.encode('x'), { timeoutMs: 5_000 }));
+    expect(err).toBeInstanceOf(JetStreamError);
+    expect(err).not.toBeInstanceOf(natsErrors.TimeoutError);
+    expect(err.cause).toBeInstanceOf(natsErrors.NoRespondersError);
+  });
+
+  it('a closed connection → the connection error itself, as nc.request rejects', async () => {
+    const own = await connect({ servers: server.url });
+    const p = createJsPublisher(own, logger);
+    await own.close();
+    const err = await failure(p.publish('orders.t1.s1.grill', te.encode('x'), { timeoutMs: 1_000 }));
+    expect(err).toBeInstanceOf(natsErrors.ClosedConnectionError);
+    p.close();
+  });
+
+  it('parsePubAck: API errors keep their code, an ack without a stream is refused', () => {
+    const apiErr = (() => {
+      try {
+        parsePubAck(te.encode(JSON.stringify({ error: { code: 400, err_code: 10071, description: 'wrong last sequence: 3' } })));
+      } catch (e) {
+        return e as JetStreamApiError;
+      }
+      throw new Error('expected a throw');
+    })();
+    expect([apiErr.code, apiErr.status, apiErr.message]).toEqual([10071, 400, 'wrong last sequence: 3']);
+    expect(() => parsePubAck(te.encode('{"seq":1}'))).toThrow(JetStreamError);
+    expect(() => parsePubAck(te.encode('{"stream":"","seq":1}'))).toThrow('invalid ack response');
+    expect(parsePubAck(te.encode('{"stream":"ORDERS","seq":7}'))).toEqual({ stream: 'ORDERS', seq: 7, duplicate: false });
+  });
+});
