@@ -5,27 +5,13 @@
  *   k6 run -e CREDENTIALS=../../.data/dev-credentials.json -e RATE=500 load-tests/k6/ingest.ts
  */
 import type { Options } from 'k6/options';
-import { k6Duration } from './lib/settings.ts';
 import { postOrder, settings, setupTokens, type SetupData } from './lib/orderwire.ts';
+import { ingestScenarios, ingestThresholds } from './lib/scenarios.ts';
 
 export const options: Options = {
-  scenarios: {
-    ingest: {
-      executor: 'ramping-arrival-rate',
-      exec: 'ingest',
-      startRate: 1,
-      timeUnit: '1s',
-      preAllocatedVUs: settings.preAllocatedVus,
-      maxVUs: settings.maxVus,
-      stages: [
-        { target: settings.rate, duration: k6Duration(settings.rampMs) },
-        { target: settings.rate, duration: k6Duration(settings.holdMs) },
-      ],
-    },
-  },
+  scenarios: ingestScenarios(),
   thresholds: {
-    'http_req_duration{name:post_order}': [`p(95)<${settings.p95Ms}`],
-    'http_req_failed{name:post_order}': [`rate<${settings.errorRate}`],
+    ...ingestThresholds,
     checks: [`rate>${1 - settings.errorRate}`],
   },
 };

@@ -1,6 +1,7 @@
 /**
  * The Orderwire side of the k6 scenarios: tokens, display provisioning, one order POST, one
- * display session over a raw websocket. Imported by ingest.ts, displays.ts and combined.ts.
+ * display session over a raw websocket. Imported by ingest.ts, displays.ts, combined.ts and
+ * lib/scenarios.ts.
  */
 import { check, fail, sleep } from 'k6';
 import exec from 'k6/execution';

@@ -4,13 +4,19 @@
  * so a bad deployment fails before it serves a single token.
  */
 import {
+  authIssuerConfig,
   ConfigError,
   DEFAULT_DISPLAY_ACK_WAIT_MS,
   DEFAULT_DISPLAY_MAX_ACK_PENDING,
   DEFAULT_DISPLAY_MAX_DELIVER,
   defaultInstanceId,
+  listenConfig,
   loadConfig,
+  logConfig,
+  natsConfig,
   parseDuration,
+  redisConfig,
+  shutdownConfig,
   type ConfigProblem,
 } from '@orderwire/platform';
 
@@ -18,19 +24,12 @@ import {
 export const DEFAULT_AUTH_PORT = 3001;
 
 export const AUTH_CONFIG_SPEC = {
-  host: { env: 'HOST', type: 'string', default: '127.0.0.1', doc: 'listen address' },
-  port: { env: 'PORT', type: 'int', default: DEFAULT_AUTH_PORT, min: 0, max: 65_535, doc: 'listen port' },
-  natsUrl: { env: 'NATS_URL', type: 'string', default: 'nats://127.0.0.1:4222', doc: 'comma-separated NATS servers' },
-  redisUrl: { env: 'REDIS_URL', type: 'url', default: 'redis://127.0.0.1:6379', protocols: ['redis', 'rediss'] },
-  logLevel: {
-    env: 'LOG_LEVEL',
-    type: 'enum',
-    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
-    default: 'info',
-  },
-  instanceId: { env: 'INSTANCE_ID', type: 'string', required: false, doc: 'instance name (default hostname-pid)' },
-  shutdownGraceMs: { env: 'SHUTDOWN_GRACE', type: 'duration', default: '25s', min: '1s' },
-  issuer: { env: 'AUTH_ISSUER', type: 'string', default: 'orderwire-auth', doc: '`iss` of every token' },
+  ...listenConfig(DEFAULT_AUTH_PORT),
+  ...natsConfig(),
+  ...redisConfig(),
+  ...logConfig('instance name (default hostname-pid)'),
+  ...shutdownConfig(),
+  ...authIssuerConfig('`iss` of every token'),
   jwksUrl: {
     env: 'AUTH_JWKS_URL',
     type: 'url',

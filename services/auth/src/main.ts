@@ -13,6 +13,7 @@ import {
   trackRedisConnection,
   createShutdown,
   ensureTopology,
+  runService,
 } from '@orderwire/platform';
 import { createApp } from './app.js';
 import { loadAuthConfig } from './config.js';
@@ -68,8 +69,4 @@ async function main(): Promise<void> {
   logger.info({ host: config.host, port: config.port, kid: auth.ctx.keys.signer().kid }, 'auth service ready');
 }
 
-main().catch((err: unknown) => {
-  // The logger may not exist yet (bad config); stderr always does.
-  console.error(JSON.stringify({ level: 'fatal', service: 'auth', msg: 'auth failed to start', err: String(err), code: (err as { code?: string }).code }));
-  process.exit(1);
-});
+runService('auth', main);

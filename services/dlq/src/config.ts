@@ -2,7 +2,7 @@
  * The only file of the DLQ service (process and CLI) that reads `process.env`. Everything is
  * validated once at start; a bad variable stops the process with a message naming it.
  */
-import { loadConfig, type Config } from '@orderwire/platform';
+import { authClientConfig, listenConfig, loadConfig, logConfig, natsConfig, shutdownConfig, type Config } from '@orderwire/platform';
 
 /** @default 3004 */
 export const DEFAULT_PORT = 3004;
@@ -25,10 +25,11 @@ export const DEFAULT_READ_BARRIER_TIMEOUT = '2s';
 /** @default 5 s between reads of the capture consumer's backlog (metrics, readiness detail). */
 export const DEFAULT_STATS_INTERVAL = '5s';
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const CONSUMER_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
-const natsUrl = { env: 'NATS_URL', type: 'string', default: 'nats://127.0.0.1:4222', doc: 'comma-separated NATS servers' } as const;
+const { natsUrl } = natsConfig();
+const logging = logConfig('instance name in logs, metrics and audit events');
+const authClient = authClientConfig({ issuer: '`iss` of every token', jwksUrl: 'JWKS of the auth service' });
 const natsTimeoutMs = {
   env: 'DLQ_NATS_TIMEOUT',
   type: 'duration',
@@ -37,7 +38,6 @@ const natsTimeoutMs = {
   max: '60s',
   doc: 'bound on JetStream requests and publishes',
 } as const;
-const instanceId = { env: 'INSTANCE_ID', type: 'string', required: false, doc: 'instance name in logs, metrics and audit events' } as const;
 const replayMax = {
   env: 'DLQ_REPLAY_MAX',
   type: 'int',
@@ -48,20 +48,12 @@ const replayMax = {
 } as const;
 
 export const CONFIG_SPEC = {
-  host: { env: 'HOST', type: 'string', default: '127.0.0.1', doc: 'listen address' },
-  port: { env: 'PORT', type: 'int', default: DEFAULT_PORT, min: 0, max: 65535, doc: 'listen port' },
+  ...listenConfig(DEFAULT_PORT),
   natsUrl,
-  logLevel: { env: 'LOG_LEVEL', type: 'enum', values: LOG_LEVELS, default: 'info' },
-  instanceId,
-  authIssuer: { env: 'AUTH_ISSUER', type: 'string', default: 'orderwire-auth', doc: '`iss` of every token' },
-  authJwksUrl: {
-    env: 'AUTH_JWKS_URL',
-    type: 'url',
-    default: 'http://127.0.0.1:3001/.well-known/jwks.json',
-    protocols: ['http', 'https'],
-    doc: 'JWKS of the auth service',
-  },
-  shutdownGraceMs: { env: 'SHUTDOWN_GRACE', type: 'duration', default: '25s', min: '1s', doc: 'shutdown deadline' },
+  ...logging,
+  authIssuer: authClient.issuer,
+  authJwksUrl: authClient.jwksUrl,
+  ...shutdownConfig('shutdown deadline'),
   natsTimeoutMs,
   captureConsumer: {
     env: 'DLQ_CAPTURE_CONSUMER',
@@ -119,9 +111,9 @@ export function loadDlqConfig(env: Readonly<Record<string, string | undefined>> 
 export const CLI_CONFIG_SPEC = {
   natsUrl,
   natsTimeoutMs,
-  instanceId,
+  instanceId: logging.instanceId,
   replayMax,
-  logLevel: { env: 'LOG_LEVEL', type: 'enum', values: LOG_LEVELS, default: 'warn', doc: 'CLI logs go to stderr' },
+  logLevel: { ...logging.logLevel, default: 'warn', doc: 'CLI logs go to stderr' },
   actor: {
     env: 'DLQ_CLI_ACTOR',
     type: 'string',

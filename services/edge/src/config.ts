@@ -2,23 +2,18 @@
  * The only place the edge reads `process.env`. Validated once at start; a bad variable stops
  * the process with a message naming it.
  */
-import { defaultInstanceId, loadConfig, type Config } from '@orderwire/platform';
+import { authClientConfig, defaultInstanceId, listenConfig, loadConfig, logConfig, natsConfig, redisConfig, shutdownConfig, type Config } from '@orderwire/platform';
 
 /** @default 3003 (the second local edge runs on 3013) */
 export const DEFAULT_EDGE_PORT = 3003;
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-
 export const EDGE_CONFIG_SPEC = {
-  host: { env: 'HOST', type: 'string', default: '127.0.0.1', doc: 'listen address' },
-  port: { env: 'PORT', type: 'int', default: DEFAULT_EDGE_PORT, min: 0, max: 65_535, doc: 'listen port (HTTP probes, metrics and Socket.IO)' },
-  natsUrl: { env: 'NATS_URL', type: 'string', default: 'nats://127.0.0.1:4222', doc: 'comma-separated NATS servers' },
-  redisUrl: { env: 'REDIS_URL', type: 'url', default: 'redis://127.0.0.1:6379', protocols: ['redis', 'rediss'] },
-  logLevel: { env: 'LOG_LEVEL', type: 'enum', values: LOG_LEVELS, default: 'info' },
-  instanceId: { env: 'INSTANCE_ID', type: 'string', required: false, doc: 'instance name in logs, metrics and receipts (default hostname-pid)' },
-  shutdownGraceMs: { env: 'SHUTDOWN_GRACE', type: 'duration', default: '25s', min: '1s' },
-  issuer: { env: 'AUTH_ISSUER', type: 'string', default: 'orderwire-auth', doc: '`iss` of display tokens' },
-  jwksUrl: { env: 'AUTH_JWKS_URL', type: 'url', default: 'http://127.0.0.1:3001/.well-known/jwks.json', protocols: ['http', 'https'] },
+  ...listenConfig(DEFAULT_EDGE_PORT, 'listen port (HTTP probes, metrics and Socket.IO)'),
+  ...natsConfig(),
+  ...redisConfig(),
+  ...logConfig('instance name in logs, metrics and receipts (default hostname-pid)'),
+  ...shutdownConfig(),
+  ...authClientConfig({ issuer: '`iss` of display tokens' }),
 
   ackTimeoutMs: {
     env: 'EDGE_ACK_TIMEOUT',

@@ -4,7 +4,7 @@
  * told to reconnect elsewhere, in-flight messages handed back), close Socket.IO/HTTP/Redis,
  * then drain NATS — all within SHUTDOWN_GRACE.
  */
-import { closeNats, connectNats, createHealth, createLogger, createMetrics, createShutdown, ensureTopology } from '@orderwire/platform';
+import { closeNats, connectNats, createHealth, createLogger, createMetrics, createShutdown, ensureTopology, runService } from '@orderwire/platform';
 import { createApp } from './app.js';
 import { loadEdgeConfig } from './config.js';
 import { EDGE_VERSION } from './version.js';
@@ -31,10 +31,4 @@ async function main(): Promise<void> {
   logger.info({ url, instance: config.instanceId }, 'edge node ready');
 }
 
-main().catch((err: unknown) => {
-  // The logger may not exist yet (bad config); stderr always does.
-  console.error(
-    JSON.stringify({ level: 'fatal', service: 'edge', msg: 'edge failed to start', err: String(err), code: (err as { code?: string }).code }),
-  );
-  process.exit(1);
-});
+runService('edge', main);

@@ -2,7 +2,7 @@
  * The only file of the ingest service that reads `process.env`. Everything is validated once
  * at start; a bad variable stops the process with a message naming it.
  */
-import { loadConfig, type Config } from '@orderwire/platform';
+import { authClientConfig, listenConfig, loadConfig, logConfig, natsConfig, redisConfig, shutdownConfig, type Config } from '@orderwire/platform';
 
 /** @default 3002 */
 export const DEFAULT_PORT = 3002;
@@ -33,27 +33,16 @@ export const DEFAULT_RECEIPT_TIMEOUT = '1s';
 /** @default 30 s for the first full read of the display registry at start. */
 export const DEFAULT_REGISTRY_SYNC_TIMEOUT = '30s';
 
+const authClient = authClientConfig({ issuer: '`iss` of every token', jwksUrl: 'JWKS of the auth service' });
+
 export const CONFIG_SPEC = {
-  host: { env: 'HOST', type: 'string', default: '127.0.0.1', doc: 'listen address' },
-  port: { env: 'PORT', type: 'int', default: DEFAULT_PORT, min: 0, max: 65535, doc: 'listen port' },
-  natsUrl: { env: 'NATS_URL', type: 'string', default: 'nats://127.0.0.1:4222', doc: 'comma-separated NATS servers' },
-  redisUrl: { env: 'REDIS_URL', type: 'url', default: 'redis://127.0.0.1:6379', protocols: ['redis', 'rediss'], doc: 'Redis (rate-limit counters only)' },
-  logLevel: {
-    env: 'LOG_LEVEL',
-    type: 'enum',
-    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
-    default: 'info',
-  },
-  instanceId: { env: 'INSTANCE_ID', type: 'string', required: false, doc: 'instance name in logs and metrics' },
-  authIssuer: { env: 'AUTH_ISSUER', type: 'string', default: 'orderwire-auth', doc: '`iss` of every token' },
-  authJwksUrl: {
-    env: 'AUTH_JWKS_URL',
-    type: 'url',
-    default: 'http://127.0.0.1:3001/.well-known/jwks.json',
-    protocols: ['http', 'https'],
-    doc: 'JWKS of the auth service',
-  },
-  shutdownGraceMs: { env: 'SHUTDOWN_GRACE', type: 'duration', default: '25s', min: '1s', doc: 'shutdown deadline' },
+  ...listenConfig(DEFAULT_PORT),
+  ...natsConfig(),
+  ...redisConfig('Redis (rate-limit counters only)'),
+  ...logConfig('instance name in logs and metrics'),
+  authIssuer: authClient.issuer,
+  authJwksUrl: authClient.jwksUrl,
+  ...shutdownConfig('shutdown deadline'),
   publishTimeoutMs: {
     env: 'INGEST_PUBLISH_TIMEOUT',
     type: 'duration',

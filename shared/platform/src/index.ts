@@ -18,6 +18,17 @@ export type {
 } from './config.js';
 
 export {
+  LOG_LEVELS,
+  listenConfig,
+  natsConfig,
+  redisConfig,
+  logConfig,
+  shutdownConfig,
+  authIssuerConfig,
+  authClientConfig,
+} from './service-config.js';
+
+export {
   OrderwireError,
   isOrderwireError,
   defineErrors,
@@ -99,6 +110,9 @@ export type { Health, HealthCheck, HealthCheckResult, HealthCheckOptions, CheckR
 
 export { createShutdown, SHUTDOWN_EXIT_CODES, DEFAULT_SHUTDOWN_DEADLINE_MS } from './shutdown.js';
 export type { Shutdown, ShutdownStep, CreateShutdownOptions } from './shutdown.js';
+
+export { startService, runService } from './service-process.js';
+export type { StartServiceOptions, ServiceNatsOptions, ServedApp, ServeOptions, ServiceProcess } from './service-process.js';
 
 export {
   createHttpServer,

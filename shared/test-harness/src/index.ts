@@ -9,6 +9,7 @@ export type {
 } from './nats.js';
 export { startRedis, DEFAULT_REDIS_START_TIMEOUT_MS } from './redis.js';
 export type { RedisServerOptions, RedisServerHandle } from './redis.js';
+export type { ServerHandle } from './server-process.js';
 export { freePort, PORT_REBIND_WINDOW_MS } from './ports.js';
 export { waitFor, DEFAULT_WAIT_TIMEOUT_MS, DEFAULT_WAIT_INTERVAL_MS } from './wait-for.js';
 export type { WaitForOptions } from './wait-for.js';

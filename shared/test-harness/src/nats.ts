@@ -1,19 +1,12 @@
-import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { resolveBinary } from './binaries.js';
 import { HarnessError, HarnessErrorCode } from './errors.js';
 import { httpGet, httpGetJson } from './http.js';
 import { LogBuffer } from './log-buffer.js';
 import { PORT_REBIND_WINDOW_MS, freePort } from './ports.js';
-import {
-  DEFAULT_STOP_TIMEOUT_MS,
-  ManagedProcess,
-  registerDisposable,
-  registerTempDir,
-  removeTempDir,
-} from './processes.js';
+import { DEFAULT_STOP_TIMEOUT_MS, registerDisposable, type ManagedProcess } from './processes.js';
+import { ServerProcess, createServerDir, startOrDispose, type ServerHandle } from './server-process.js';
 
 /** @default 20000 ms for a node to listen and report healthy */
 export const DEFAULT_NATS_START_TIMEOUT_MS = 20_000;
@@ -26,6 +19,8 @@ const READY_POLL_MS = 25;
  * line in the server, so the interval backs off instead of flooding `logs()`.
  */
 const HEALTH_POLL_MAX_MS = 250;
+/** @default 30 log lines quoted in a start error */
+const LOG_TAIL_LINES = 30;
 /** @default 3 attempts to start a cluster when a pre-picked route port was taken */
 const CLUSTER_START_ATTEMPTS = 3;
 
@@ -72,8 +67,7 @@ export interface NatsRestartOptions {
   hard?: boolean;
 }
 
-export interface NatsServerHandle extends AsyncDisposable {
-  readonly name: string;
+export interface NatsServerHandle extends ServerHandle {
   /** `nats://127.0.0.1:<port>` */
   readonly url: string;
   readonly port: number;
@@ -85,21 +79,10 @@ export interface NatsServerHandle extends AsyncDisposable {
   readonly storeDir: string;
   /** Temp dir holding the config, ports file and (by default) the store. */
   readonly dir: string;
-  /** Pid of the current (or last) process. Changes on restart. */
-  readonly pid: number;
-  readonly running: boolean;
-  /** stdout/stderr of all runs (ring buffer) with harness notes; attach it to failures. */
-  logs(): string;
-  /** SIGTERM, wait for exit, SIGKILL after `stopTimeoutMs`. No-op when not running. */
-  stop(): Promise<void>;
-  /** SIGKILL, wait for exit. No-op when not running. */
-  kill(): Promise<void>;
   /** Starts a stopped/killed node on the same ports and store; no-op when running. */
   start(options?: Pick<NatsRestartOptions, 'ready'>): Promise<void>;
   /** Stops (if running) and starts again on the same ports and store dir. */
   restart(options?: NatsRestartOptions): Promise<void>;
-  /** Stops and removes the temp dir. Idempotent. */
-  dispose(): Promise<void>;
 }
 
 interface ClusterSpec {
@@ -131,23 +114,14 @@ interface PortsFile {
 
 const RANDOM_PORT = -1;
 
-class NatsNode implements NatsServerHandle {
-  private proc: ManagedProcess | undefined;
-  private lastPid = 0;
-  private disposed: Promise<void> | undefined;
-  private readonly unregister: () => void;
-  /** Serialises start/stop/restart so concurrent calls cannot spawn twice. */
-  private queue: Promise<unknown> = Promise.resolve();
+class NatsNode extends ServerProcess<NodeSpec> implements NatsServerHandle {
   /** Set by a cluster: after a healthy (re)start, also wait until the node has rejoined. */
   rejoined: ((timeoutMs: number) => Promise<unknown>) | undefined;
 
-  constructor(private readonly spec: NodeSpec) {
-    this.unregister = registerDisposable(this);
+  constructor(spec: NodeSpec) {
+    super(spec, 'nats-server', LOG_TAIL_LINES);
   }
 
-  get name(): string {
-    return this.spec.name;
-  }
   get url(): string {
     return `nats://127.0.0.1:${this.spec.port}`;
   }
@@ -166,141 +140,47 @@ class NatsNode implements NatsServerHandle {
   get storeDir(): string {
     return this.spec.storeDir;
   }
-  get dir(): string {
-    return this.spec.dir;
-  }
-  get pid(): number {
-    return this.proc?.pid ?? this.lastPid;
-  }
-  get running(): boolean {
-    return this.proc?.running ?? false;
-  }
-
-  logs(): string {
-    return this.spec.logs.text();
-  }
-
-  stop(): Promise<void> {
-    return this.serial(async () => {
-      await this.proc?.stop(this.spec.stopTimeoutMs);
-    });
-  }
-
-  kill(): Promise<void> {
-    return this.serial(async () => {
-      await this.proc?.kill();
-    });
-  }
 
   start(options: Pick<NatsRestartOptions, 'ready'> = {}): Promise<void> {
-    return this.serial(async () => {
-      this.assertUsable();
-      if (this.running) return;
-      await this.launchAndRejoin(options.ready ?? 'healthy');
-    });
+    return this.startWith(() => this.launchAndRejoin(options.ready ?? 'healthy'));
   }
 
   restart(options: NatsRestartOptions = {}): Promise<void> {
-    return this.serial(async () => {
-      this.assertUsable();
-      if (options.hard === true) await this.proc?.kill();
-      else await this.proc?.stop(this.spec.stopTimeoutMs);
-      await this.launchAndRejoin(options.ready ?? 'healthy');
-    });
+    return this.restartWith(options.hard === true, () => this.launchAndRejoin(options.ready ?? 'healthy'));
   }
 
   private async launchAndRejoin(ready: NatsReadiness): Promise<void> {
-    await this.launch(ready, PORT_REBIND_WINDOW_MS);
+    await this.launchNode(ready, PORT_REBIND_WINDOW_MS);
     if (ready === 'healthy' && this.rejoined !== undefined) await this.rejoined(this.spec.startTimeoutMs);
   }
 
   /** Spawns without waiting for health; cluster start waits for all nodes together. */
   spawnListening(rebindWindowMs: number): Promise<void> {
-    return this.serial(() => this.launch('none', rebindWindowMs));
+    return this.serial(() => this.launchNode('none', rebindWindowMs));
   }
 
   waitReady(ready: NatsReadiness, deadline: number): Promise<void> {
-    const proc = this.proc;
+    const proc = this.process;
     if (proc === undefined) return Promise.reject(new Error('not started'));
     return this.awaitHealth(proc, ready, deadline);
   }
 
-  dispose(): Promise<void> {
-    this.disposed ??= (async () => {
-      this.unregister();
-      try {
-        await this.serial(async () => {
-          await this.proc?.stop(this.spec.stopTimeoutMs);
-        });
-      } finally {
-        await removeTempDir(this.spec.dir);
-      }
-    })();
-    return this.disposed;
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.dispose();
-  }
-
-  private assertUsable(): void {
-    if (this.disposed !== undefined) {
-      throw new HarnessError(HarnessErrorCode.Disposed, `nats-server ${this.spec.name} was disposed`);
-    }
-  }
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
-    this.queue = next.catch(() => undefined);
-    return next;
-  }
-
-  /**
-   * Spawns the server and waits until it listens (and is ready). A pinned port can be
-   * briefly unavailable after a kill, so "address already in use" is retried within
-   * `rebindWindowMs`; with 0 it is reported as PortInUse for the caller to pick new ports.
-   */
-  private async launch(ready: NatsReadiness | 'none', rebindWindowMs: number): Promise<void> {
+  /** Writes the config (ports pinned by an earlier run included) before every spawn. */
+  private launchNode(ready: NatsReadiness | 'none', rebindWindowMs: number): Promise<void> {
     const { spec } = this;
-    const started = Date.now();
-    const deadline = started + spec.startTimeoutMs + rebindWindowMs;
-    for (let attempt = 1; ; attempt++) {
-      await writeFile(join(spec.dir, 'nats.conf'), renderConfig(spec));
-      let output = '';
-      const proc = await ManagedProcess.spawn({
-        command: resolveBinary('nats-server'),
-        args: ['-c', join(spec.dir, 'nats.conf'), '-ports_file_dir', join(spec.dir, 'ports'), ...spec.args],
-        cwd: spec.dir,
-        label: `nats-server ${spec.name}`,
-        logs: spec.logs,
-        onOutput: (chunk) => {
-          if (output.length < 64_000) output += chunk;
-        },
-      });
-      this.proc = proc;
-      this.lastPid = proc.pid;
-      try {
-        await this.awaitPorts(proc, started + spec.startTimeoutMs + rebindWindowMs);
+    const configFile = join(spec.dir, 'nats.conf');
+    return this.launch({
+      args: ['-c', configFile, '-ports_file_dir', join(spec.dir, 'ports'), ...spec.args],
+      rebindWindowMs,
+      prepare: () => writeFile(configFile, renderConfig(spec)),
+      ready: async (proc, deadline) => {
+        await this.awaitPorts(proc, deadline);
         if (ready !== 'none') await this.awaitHealth(proc, ready, deadline);
-        return;
-      } catch (err) {
-        await proc.kill();
-        const portBusy = /address already in use/i.test(output);
-        if (portBusy && Date.now() - started < rebindWindowMs) {
-          spec.logs.note(`port busy, retrying (attempt ${attempt})`);
-          await sleep(Math.min(100 * attempt, 500));
-          continue;
-        }
-        if (portBusy) {
-          throw new HarnessError(
-            HarnessErrorCode.PortInUse,
-            `nats-server ${spec.name}: port still in use after ${rebindWindowMs} ms (client ${spec.port}, monitor ${spec.monitorPort}, cluster ${spec.cluster?.port ?? '-'})\n${spec.logs.tail(30)}`,
-            { cause: err },
-          );
-        }
-        throw err;
-      }
-    }
+      },
+      busyPort: 'port',
+      portInUse: () =>
+        `port still in use after ${rebindWindowMs} ms (client ${spec.port}, monitor ${spec.monitorPort}, cluster ${spec.cluster?.port ?? '-'})`,
+    });
   }
 
   private async awaitPorts(proc: ManagedProcess, deadline: number): Promise<void> {
@@ -345,25 +225,6 @@ class NatsNode implements NatsServerHandle {
       interval = Math.min(interval * 1.5, HEALTH_POLL_MAX_MS);
     }
   }
-
-  private assertAlive(proc: ManagedProcess): void {
-    const info = proc.exitInfo;
-    if (info !== undefined) {
-      throw new HarnessError(
-        HarnessErrorCode.ExitedEarly,
-        `nats-server ${this.spec.name} exited during start (code ${info.code}, signal ${info.signal})\n${this.spec.logs.tail(30)}`,
-      );
-    }
-  }
-
-  private assertBefore(deadline: number, what: string): void {
-    if (Date.now() > deadline) {
-      throw new HarnessError(
-        HarnessErrorCode.StartTimeout,
-        `nats-server ${this.spec.name} ${what} within ${this.spec.startTimeoutMs} ms\n${this.spec.logs.tail(30)}`,
-      );
-    }
-  }
 }
 
 function portOf(url: string | undefined): number | undefined {
@@ -399,8 +260,7 @@ async function createNode(
   cluster: ClusterSpec | undefined,
   namePrefix: string,
 ): Promise<NatsNode> {
-  const dir = await mkdtemp(join(tmpdir(), `orderwire-${namePrefix}-`));
-  registerTempDir(dir);
+  const dir = await createServerDir(namePrefix);
   const storeDir = options.storeDir ?? join(dir, 'store');
   await mkdir(join(dir, 'ports'), { recursive: true });
   await mkdir(storeDir, { recursive: true });
@@ -425,15 +285,8 @@ async function createNode(
  * temp store dir) and resolves once `/healthz` is ok.
  */
 export async function startNats(options: NatsServerOptions = {}): Promise<NatsServerHandle> {
-  const node = await createNode(options, undefined, 'nats');
-  try {
-    // Random ports come from the server itself (port -1), so there is no bind race.
-    await node.start();
-  } catch (err) {
-    await node.dispose();
-    throw err;
-  }
-  return node;
+  // Random ports come from the server itself (port -1), so there is no bind race.
+  return startOrDispose(await createNode(options, undefined, 'nats'), (node) => node.start());
 }
 
 // ---------------------------------------------------------------------------------------

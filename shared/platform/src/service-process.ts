@@ -1,0 +1,116 @@
+/**
+ * The start-up skeleton of a service's `main.ts`: logger, metrics, health and a shutdown bound
+ * to SIGTERM/SIGINT, then NATS and the JetStream topology, then the HTTP listener. Each part
+ * registers its shutdown step as it starts, so a signal stops them in reverse order; a signal
+ * during start-up also aborts a first NATS connect that is still retrying.
+ */
+import { trackNatsConnection } from './dependencies.js';
+import { createHealth, type Health } from './health.js';
+import type { DestinationStream } from 'pino';
+import { createLogger, type Logger, type LogLevel } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { closeNats, connectNats, type NatsConnection } from './nats.js';
+import { createShutdown, type Shutdown, type ShutdownStep } from './shutdown.js';
+import { ensureTopology, type TopologyOptions } from './topology.js';
+
+export interface StartServiceOptions {
+  /** Service name: the `service` of logs and metrics. */
+  service: string;
+  version: string;
+  /** @default `${hostname()}-${pid}` (the logger's default) */
+  instance?: string;
+  logLevel: LogLevel;
+  /** Deadline of the whole shutdown. */
+  shutdownGraceMs: number;
+  /** Logged once as `<service> starting`; pass `redactConfig(spec, config)`, never raw secrets. */
+  config: Record<string, unknown>;
+  /** Where log lines go; tests capture them. @default stdout */
+  destination?: DestinationStream;
+  /** Tests pass a fake. @default process.exit */
+  exit?: (code: number) => void;
+  /** @default ['SIGTERM', 'SIGINT'] */
+  signals?: readonly NodeJS.Signals[];
+}
+
+export interface ServiceNatsOptions {
+  servers: string | readonly string[];
+  /** Connection name shown in `nats-server` monitoring. */
+  name: string;
+  /** What `ensureTopology` declares (the logger is the service's). */
+  topology: Omit<TopologyOptions, 'logger'>;
+}
+
+/** What `serve` starts: a listener, and the service's own close (HTTP, consumers, timers…). */
+export interface ServedApp {
+  app: { listen(address: { host: string; port: number }): Promise<unknown> };
+  close: ShutdownStep;
+}
+
+export interface ServeOptions {
+  host: string;
+  port: number;
+  /** Name of the shutdown step that runs `close`. */
+  step: string;
+}
+
+export interface ServiceProcess {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly health: Health;
+  readonly shutdown: Shutdown;
+  /** Connects (abortable by a signal), tracks the connection in metrics, drains it last on shutdown, ensures the topology. */
+  connectNats(options: ServiceNatsOptions): Promise<NatsConnection>;
+  /** Registers `close` and the readiness flip (which runs first), listens, marks the service started. */
+  serve(server: ServedApp, options: ServeOptions): Promise<void>;
+}
+
+export function startService(options: StartServiceOptions): ServiceProcess {
+  const { service } = options;
+  const logger = createLogger({
+    service,
+    version: options.version,
+    instance: options.instance,
+    level: options.logLevel,
+    destination: options.destination,
+  });
+  logger.info({ config: options.config }, `${service} starting`);
+  const metrics = createMetrics({ service });
+  const health = createHealth();
+  const shutdown = createShutdown({ logger, deadlineMs: options.shutdownGraceMs, exit: options.exit, signals: options.signals });
+  const abort = new AbortController();
+  const uninstall = shutdown.install();
+  shutdown.add('signals', () => uninstall());
+  shutdown.add('startup', () => abort.abort());
+
+  return {
+    logger,
+    metrics,
+    health,
+    shutdown,
+    async connectNats({ servers, name, topology }) {
+      const nc = await connectNats({ servers, name, logger, signal: abort.signal });
+      trackNatsConnection(metrics, nc);
+      shutdown.add('nats', () => closeNats(nc, logger));
+      await ensureTopology(nc, { ...topology, logger });
+      return nc;
+    },
+    async serve(server, { host, port, step }) {
+      shutdown.add(step, () => server.close());
+      shutdown.add('readiness', () => health.markStopping());
+      await server.app.listen({ host, port });
+      health.markStarted();
+      logger.info({ host, port }, `${service} ready`);
+    },
+  };
+}
+
+/**
+ * Runs a service's `main` and turns a start-up failure into one fatal JSON line on stderr and
+ * exit code 1. The logger may not exist yet (bad config): stderr is the one channel that always works.
+ */
+export function runService(service: string, main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    console.error(JSON.stringify({ level: 'fatal', service, msg: `${service} failed to start`, err: String(err), code: (err as { code?: unknown }).code }));
+    process.exit(1);
+  });
+}

@@ -1,0 +1,67 @@
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { ConfigError, describeConfig, loadConfig } from '../src/config.js';
+import {
+  authClientConfig,
+  listenConfig,
+  logConfig,
+  natsConfig,
+  redisConfig,
+  shutdownConfig,
+} from '../src/service-config.js';
+
+const SPEC = {
+  ...listenConfig(3999),
+  ...natsConfig(),
+  ...redisConfig(),
+  ...logConfig('instance name'),
+  ...shutdownConfig('shutdown deadline'),
+  ...authClientConfig({ issuer: '`iss` of every token' }),
+} as const;
+
+describe('shared service config fragments', () => {
+  it('give every service the same defaults, in the order they are spread', () => {
+    const cfg = loadConfig(SPEC, {});
+    expect(cfg).toEqual({
+      host: '127.0.0.1',
+      port: 3999,
+      natsUrl: 'nats://127.0.0.1:4222',
+      redisUrl: 'redis://127.0.0.1:6379',
+      logLevel: 'info',
+      instanceId: undefined,
+      shutdownGraceMs: 25_000,
+      issuer: 'orderwire-auth',
+      jwksUrl: 'http://127.0.0.1:3001/.well-known/jwks.json',
+    });
+    expect(Object.keys(cfg)).toEqual(['host', 'port', 'natsUrl', 'redisUrl', 'logLevel', 'instanceId', 'shutdownGraceMs', 'issuer', 'jwksUrl']);
+    expectTypeOf(cfg.port).toEqualTypeOf<number>();
+    expectTypeOf(cfg.instanceId).toEqualTypeOf<string | undefined>();
+    expectTypeOf(cfg.logLevel).toEqualTypeOf<'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>();
+  });
+
+  it('validate the shared variables and name each bad one', () => {
+    let caught: unknown;
+    try {
+      loadConfig(SPEC, { PORT: '70000', REDIS_URL: 'http://x', LOG_LEVEL: 'loud', SHUTDOWN_GRACE: '10ms', AUTH_JWKS_URL: 'ftp://h/x' });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).problems.map((p) => p.env)).toEqual(['PORT', 'REDIS_URL', 'LOG_LEVEL', 'SHUTDOWN_GRACE', 'AUTH_JWKS_URL']);
+  });
+
+  it('document only what the service documents', () => {
+    const docs = Object.fromEntries(describeConfig(SPEC).map((d) => [d.env, d.doc]));
+    expect(docs).toEqual({
+      HOST: 'listen address',
+      PORT: 'listen port',
+      NATS_URL: 'comma-separated NATS servers',
+      REDIS_URL: undefined,
+      LOG_LEVEL: undefined,
+      INSTANCE_ID: 'instance name',
+      SHUTDOWN_GRACE: 'shutdown deadline',
+      AUTH_ISSUER: '`iss` of every token',
+      AUTH_JWKS_URL: undefined,
+    });
+    expect(describeConfig({ ...redisConfig() }).every((d) => !('doc' in d))).toBe(true);
+  });
+});
