@@ -36,6 +36,8 @@ const now = (): number => performance.timeOrigin + performance.now();
 
 function envelope(subject: string): string {
   const orderId = `o-${process.pid}-${seq++}`;
+  // Station subject, `orders[.<vp>].<tenant>.<store>.<station>` (the vp token when partitioned, ADR 0003).
+  const t = subject.split('.');
   return JSON.stringify({
     v: 1,
     tenant: 'bench',
@@ -43,8 +45,8 @@ function envelope(subject: string): string {
     traceId: orderId,
     order: {
       orderId,
-      storeId: subject.split('.')[2],
-      station: subject.split('.')[3],
+      storeId: t[t.length - 2],
+      station: t[t.length - 1],
       items: [
         { name: 'Cheeseburger', qty: 2, modifiers: ['no onions', 'extra pickles'] },
         { name: 'Fries', qty: 1, modifiers: [] },

@@ -8,6 +8,12 @@
  * trickle latency, deep-backlog throughput, process RSS/CPU, nats-server CPU and event-loop delay.
  *
  *   npx tsx bench/pull-strategy.ts --displays=1000,10000 --strategies=mailbox,mailbox-fetch,consume
+ *
+ * `--partitions=P` (ADR 0003) spreads the displays over P order streams instead of one ORDERS:
+ * a store's subjects carry a virtual-partition token, `orders.<vp>.<tenant>.<store>.<...>`, with
+ * vp = FNV-1a(`<tenant>.<store>`) mod `--vpartitions` (default 256), and stream ORDERS_P<i>
+ * captures `orders.<vp>.>` for every vp with vp mod P = i. P=1 (default) is today's layout:
+ * one ORDERS stream on `orders.>`, subjects without the token.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -15,15 +21,16 @@ import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type Consumer, type JsMsg } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type Consumer, type ConsumerConfig, type JsMsg } from '@nats-io/jetstream';
 import { pino } from 'pino';
-import { displayConsumerConfig, ensureTopology, STREAMS } from '@orderwire/platform';
+import { displayConsumerConfig, ensureTopology, STREAMS, streamDeclarations } from '@orderwire/platform';
 import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
-import { createDeliveryEngine, type DeliveryEngine } from '../src/delivery/engine.js';
+import { createDeliveryEngine, type DeliveryEngine, type DeliveryEngineOptions } from '../src/delivery/engine.js';
 import { parseAckSubject, type Acker, type PulledMessage } from '../src/delivery/js-message.js';
-import type { Puller, PullResult } from '../src/delivery/puller.js';
+import { createPuller, type Puller, type PullResult } from '../src/delivery/puller.js';
 
 type Strategy = 'mailbox' | 'mailbox-fetch' | 'consume';
+type PullerFactory = NonNullable<DeliveryEngineOptions['createPuller']>;
 
 const args = new Map(
   process.argv.slice(2).map((a) => {
@@ -44,6 +51,15 @@ const MAX_PULLS = args.has('max-pulls') ? Number(args.get('max-pulls')) : undefi
  * message is ~50× cheaper for the server (no linear `firstMatchingMulti` scan); see ADR 0002.
  */
 const FILTER = (args.get('filter') ?? 'multi') as 'multi' | 'single';
+/** Order streams the displays are spread over (ADR 0003). 1 = today's single ORDERS stream. */
+const PARTITIONS = (args.get('partitions') ?? '1').split(',').map(Number);
+/**
+ * Virtual partitions: the fixed token in the subject. Streams own whole virtual partitions, so
+ * changing the stream count moves consumers but never changes a subject.
+ */
+const VPARTITIONS = Number(args.get('vpartitions') ?? 256);
+/** nats-server's pprof port (`--profile`), to profile the server during a phase (ADR 0003). */
+const NATS_PROFILE_PORT = args.get('nats-profile-port');
 const DEBUG = args.has('debug');
 const pullLog = new Map<string, string[]>();
 const DEEP_PER_DISPLAY = 20;
@@ -60,17 +76,90 @@ const silent = pino({ level: 'warn' });
 interface Display {
   consumer: string;
   station: string;
+  /** The order stream holding this display's consumer. */
+  stream: string;
+  /** Station subject: where the benchmark publishes this display's orders. */
   subject: string;
   filterSubjects: string[];
+  /** The consumer as created: the platform's display consumer, subjects partitioned when P > 1. */
+  config: Partial<ConsumerConfig>;
 }
 
-function displays(n: number): Display[] {
+/** FNV-1a, 32 bit: stable across processes and languages (Go's hash/fnv gives the same value). */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (const b of new TextEncoder().encode(s)) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  return h;
+}
+
+function virtualPartition(tenant: string, store: string): number {
+  return fnv1a(`${tenant}.${store}`) % VPARTITIONS;
+}
+
+function partitionStream(p: number, partitions: number): string {
+  return partitions === 1 ? STREAMS.ORDERS : `${STREAMS.ORDERS}_P${p}`;
+}
+
+/** `orders.<tenant>.<store>.<...>` → `orders.<vp>.<tenant>.<store>.<...>` (P > 1 only). */
+function partitionSubject(subject: string, vp: number): string {
+  const [prefix, ...rest] = subject.split('.');
+  return [prefix, String(vp), ...rest].join('.');
+}
+
+function displays(n: number, partitions: number): Display[] {
   return Array.from({ length: n }, (_, i) => {
     const store = `s${Math.floor(i / DISPLAYS_PER_STORE)}`;
-    const cfg = displayConsumerConfig({ tenant: TENANT, store, displayId: `d${i}`, stations: [`st${i}`] });
-    const filterSubjects = FILTER === 'single' ? [cfg.filter_subjects[0]!] : cfg.filter_subjects;
-    return { consumer: cfg.durable_name, station: `st${i}`, subject: cfg.filter_subjects[0]!, filterSubjects };
+    const platform = displayConsumerConfig({ tenant: TENANT, store, displayId: `d${i}`, stations: [`st${i}`] });
+    const vp = virtualPartition(TENANT, store);
+    const all = partitions === 1 ? platform.filter_subjects : platform.filter_subjects.map((s) => partitionSubject(s, vp));
+    const filterSubjects = FILTER === 'single' ? [all[0]!] : all;
+    const config: Partial<ConsumerConfig> =
+      FILTER === 'single' ? { ...platform, filter_subjects: undefined, filter_subject: all[0]! } : { ...platform, filter_subjects: all };
+    return {
+      consumer: platform.durable_name,
+      station: `st${i}`,
+      stream: partitionStream(vp % partitions, partitions),
+      subject: all[0]!,
+      filterSubjects,
+      config,
+    };
   });
+}
+
+/** Creates the order streams: today's ORDERS for P=1, else P copies of its config, each on its virtual partitions. */
+async function createStreams(nc: NatsConnection, partitions: number): Promise<void> {
+  if (partitions === 1) {
+    await ensureTopology(nc, { streams: [STREAMS.ORDERS], buckets: [] });
+    return;
+  }
+  const orders = streamDeclarations().find((d) => d.name === STREAMS.ORDERS)!;
+  const jsm = await jetstreamManager(nc);
+  for (let p = 0; p < partitions; p++) {
+    const subjects: string[] = [];
+    for (let vp = p; vp < VPARTITIONS; vp += partitions) subjects.push(`orders.${vp}.>`);
+    await jsm.streams.add({ ...orders, name: partitionStream(p, partitions), subjects });
+  }
+}
+
+/**
+ * The engine takes one stream for all its mailboxes (DeliveryEngineOptions.stream). This
+ * bench-local adapter sends each pull to the stream of its consumer instead; ADR 0003 lists
+ * what the engine itself would need.
+ */
+function partitionedPuller(base: PullerFactory, streamOf: ReadonlyMap<string, string>): PullerFactory {
+  return (deps) => {
+    const inner = base(deps);
+    return {
+      pull: (req) => inner.pull({ ...req, stream: streamOf.get(req.consumer) ?? req.stream }),
+      get outstanding() {
+        return inner.outstanding;
+      },
+      get orphans() {
+        return inner.orphans;
+      },
+      close: (timeoutMs) => inner.close(timeoutMs),
+    };
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -233,10 +322,11 @@ async function attachMailboxes(nc: NatsConnection, ds: Display[], rec: Recorder,
   const pullRtts: number[] = [];
   const pullKinds = new Map<string, number>();
   let firstPulls = 0;
+  const streamOf = new Map(ds.map((d) => [d.consumer, d.stream]));
   const engine: DeliveryEngine = createDeliveryEngine({
     nc,
     logger: silent,
-    stream: STREAMS.ORDERS,
+    stream: ds[0]!.stream,
     batchMax: BATCH,
     ...(MAX_PULLS === undefined ? {} : { maxOutstandingPulls: MAX_PULLS }),
     onPull: (o) => {
@@ -250,7 +340,7 @@ async function attachMailboxes(nc: NatsConnection, ds: Display[], rec: Recorder,
       pullKinds.set(k, (pullKinds.get(k) ?? 0) + 1);
       if (o.reason === 'connect') firstPulls++;
     },
-    ...(viaFetch ? { createPuller: fetchPuller(nc) } : {}),
+    createPuller: partitionedPuller(viaFetch ? fetchPuller(nc) : createPuller, streamOf),
   });
   for (const d of ds) {
     engine.open({
@@ -297,7 +387,7 @@ async function attachConsume(nc: NatsConnection, ds: Display[], rec: Recorder): 
     Array.from({ length: PARALLEL }, async () => {
       while (i < ds.length) {
         const d = ds[i++]!;
-        const c = await js.consumers.get(STREAMS.ORDERS, d.consumer);
+        const c = await js.consumers.get(d.stream, d.consumer);
         const msgs = await c.consume({ max_messages: BATCH });
         iters.push(msgs);
         started++;
@@ -332,6 +422,9 @@ interface RunResult {
   strategy: Strategy;
   filter: 'multi' | 'single';
   displays: number;
+  partitions: number;
+  /** Fewest / most displays on one partition stream. */
+  perStream: [number, number];
   attach: PhaseStats;
   idle: PhaseStats;
   burst: PhaseStats & { delivered: number; expected: number; perSec: number; p50: number; p99: number; max: number };
@@ -352,28 +445,31 @@ async function createConsumers(nc: NatsConnection, ds: Display[]): Promise<numbe
     Array.from({ length: 32 }, async () => {
       while (i < ds.length) {
         const d = ds[i++]!;
-        const store = d.subject.split('.')[2]!;
-        const cfg = displayConsumerConfig({ tenant: TENANT, store, displayId: d.consumer.split('_')[2]!, stations: [d.station] });
-        await jsm.consumers.add(
-          STREAMS.ORDERS,
-          FILTER === 'single' ? { ...cfg, filter_subjects: undefined, filter_subject: d.subject } : cfg,
-        );
+        await jsm.consumers.add(d.stream, d.config);
       }
     }),
   );
   return ds.length / ((now() - t0) / 1000);
 }
 
-async function run(strategy: Strategy, n: number): Promise<RunResult> {
+async function run(strategy: Strategy, n: number, partitions: number): Promise<RunResult> {
   const load0 = loadavg()[0]!;
-  const server = await startNats();
+  const server = await startNats(NATS_PROFILE_PORT === undefined ? {} : { args: ['--profile', NATS_PROFILE_PORT] });
   const nc = await connect({ servers: server.url, name: `bench-${strategy}` });
   const publisher = await startPublisher(server.url);
   try {
-    await ensureTopology(nc, { streams: [STREAMS.ORDERS], buckets: [] });
-    const ds = displays(n);
+    await createStreams(nc, partitions);
+    const ds = displays(n, partitions);
+    const counts = new Map<string, number>();
+    for (const d of ds) counts.set(d.stream, (counts.get(d.stream) ?? 0) + 1);
+    const perStream: [number, number] = [
+      counts.size < partitions ? 0 : Math.min(...counts.values()),
+      Math.max(...counts.values()),
+    ];
     const rate = await createConsumers(nc, ds);
-    console.error(`[${strategy} n=${n}] ${n} consumers created at ${rate.toFixed(0)}/s`);
+    console.error(
+      `[${strategy} n=${n} P=${partitions}] ${n} consumers created at ${rate.toFixed(0)}/s; displays per stream ${perStream[0]}–${perStream[1]}; load ${loadavg()[0]!.toFixed(2)}`,
+    );
     const rec = new Recorder();
 
     const attach = await measure(server, () =>
@@ -400,6 +496,7 @@ async function run(strategy: Strategy, n: number): Promise<RunResult> {
 
     // Trickle: a steady stream to random displays.
     rec.reset();
+    console.error(`[${strategy} n=${n}] trickle starts`);
     const trickle = await measure(server, async () => {
       const r = await publisher.run({ cmd: 'trickle', subjects: ds.map((d) => d.subject), rate: TRICKLE_RATE, durationMs: TRICKLE_MS });
       await until(() => rec.acked >= r.sent, PHASE_TIMEOUT_MS);
@@ -429,6 +526,8 @@ async function run(strategy: Strategy, n: number): Promise<RunResult> {
       strategy,
       filter: FILTER,
       displays: n,
+      partitions,
+      perStream,
       attach: attach.stats,
       idle: idle.stats,
       burst: {
@@ -473,23 +572,23 @@ const f = (v: number, d = 1): string => (Number.isFinite(v) ? v.toFixed(d) : '�
 function table(results: RunResult[]): string {
   const per = (ms: number, n: number): string => (n > 0 ? f(ms / n, 3) : '–');
   const rows = [
-    '| strategy | filter | displays | attach s | burst delivered | burst msg/s | burst p50 / p99 ms | trickle p50 / p99 / max ms | deep msg/s | pull RTT p50 / p99 ms | max loop delay p99 ms | load avg |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| strategy | filter | displays | P (displays per stream) | attach s | burst delivered | burst msg/s | burst p50 / p99 ms | trickle p50 / p99 / max ms | deep msg/s | pull RTT p50 / p99 ms | max loop delay p99 ms | load avg |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of results) {
     const loop = Math.max(r.burst.loopDelayP99Ms, r.trickle.loopDelayP99Ms, r.deep.loopDelayP99Ms);
     rows.push(
-      `| ${r.strategy} | ${r.filter} | ${r.displays} | ${f(r.attach.wallMs / 1000, 2)} | ${r.burst.delivered}/${r.burst.expected} | ${f(r.burst.perSec, 0)} | ${f(r.burst.p50)} / ${f(r.burst.p99)} | ${f(r.trickle.p50, 2)} / ${f(r.trickle.p99, 2)} / ${f(r.trickle.max)} (${r.trickle.delivered}/${r.trickle.expected}) | ${f(r.deep.perSec, 0)} (${r.deep.delivered}/${r.deep.expected}) | ${f(r.pullRttP50, 2)} / ${f(r.pullRttP99, 2)} | ${f(loop)} | ${f(r.load[0])}→${f(r.load[1])} |`,
+      `| ${r.strategy} | ${r.filter} | ${r.displays} | ${r.partitions} (${r.perStream[0]}–${r.perStream[1]}) | ${f(r.attach.wallMs / 1000, 2)} | ${r.burst.delivered}/${r.burst.expected} | ${f(r.burst.perSec, 0)} | ${f(r.burst.p50)} / ${f(r.burst.p99)} | ${f(r.trickle.p50, 2)} / ${f(r.trickle.p99, 2)} / ${f(r.trickle.max)} (${r.trickle.delivered}/${r.trickle.expected}) | ${f(r.deep.perSec, 0)} (${r.deep.delivered}/${r.deep.expected}) | ${f(r.pullRttP50, 2)} / ${f(r.pullRttP99, 2)} | ${f(loop)} | ${f(r.load[0])}→${f(r.load[1])} |`,
     );
   }
   rows.push(
     '',
-    '| strategy | filter | displays | idle CPU edge / server | burst CPU ms per delivery edge / server | trickle CPU ms per delivery edge / server | deep CPU ms per delivery edge / server | RSS edge / server MB |',
-    '|---|---|---|---|---|---|---|---|',
+    '| strategy | filter | displays | P | idle CPU edge / server | burst CPU ms per delivery edge / server | trickle CPU ms per delivery edge / server | deep CPU ms per delivery edge / server | RSS edge / server MB |',
+    '|---|---|---|---|---|---|---|---|---|',
   );
   for (const r of results) {
     rows.push(
-      `| ${r.strategy} | ${r.filter} | ${r.displays} | ${f(r.idle.clientCpuPct)} % / ${f(r.idle.serverCpuPct)} % | ${per(r.burst.clientCpuMs, r.burst.delivered)} / ${per(r.burst.serverCpuMs, r.burst.delivered)} | ${per(r.trickle.clientCpuMs, r.trickle.delivered)} / ${per(r.trickle.serverCpuMs, r.trickle.delivered)} | ${per(r.deep.clientCpuMs, r.deep.delivered)} / ${per(r.deep.serverCpuMs, r.deep.delivered)} | ${f(r.deep.clientRssMb, 0)} / ${f(r.deep.serverRssMb, 0)} |`,
+      `| ${r.strategy} | ${r.filter} | ${r.displays} | ${r.partitions} | ${f(r.idle.clientCpuPct)} % / ${f(r.idle.serverCpuPct)} % | ${per(r.burst.clientCpuMs, r.burst.delivered)} / ${per(r.burst.serverCpuMs, r.burst.delivered)} | ${per(r.trickle.clientCpuMs, r.trickle.delivered)} / ${per(r.trickle.serverCpuMs, r.trickle.delivered)} | ${per(r.deep.clientCpuMs, r.deep.delivered)} / ${per(r.deep.serverCpuMs, r.deep.delivered)} | ${f(r.deep.clientRssMb, 0)} / ${f(r.deep.serverRssMb, 0)} |`,
     );
   }
   return rows.join('\n');
@@ -497,8 +596,12 @@ function table(results: RunResult[]): string {
 
 const results: RunResult[] = [];
 for (const n of DISPLAYS) {
-  for (const s of STRATEGIES) {
-    results.push(await run(s, n));
+  for (const p of PARTITIONS) {
+    for (const s of STRATEGIES) {
+      results.push(await run(s, n, p));
+      // Progress survives a later run that hangs or is killed.
+      console.error(table(results.slice(-1)));
+    }
   }
 }
 console.log(table(results));
