@@ -29,7 +29,9 @@ export interface PulledMessage {
   info: JsDeliveryInfo;
 }
 
-const NS_PER_MS = 1_000_000n;
+/** Decimal digits of nanoseconds below a millisecond. */
+const NS_DIGITS_PER_MS = 6;
+const DIGITS = /^\d*$/;
 
 /**
  * Parses `$JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending>` (v1) or the v2 form
@@ -43,13 +45,11 @@ export function parseAckSubject(reply: string): JsDeliveryInfo | undefined {
   else if (t.length >= 11) base = 4;
   else return undefined;
   const num = (i: number): number => Number(t[base + i]);
+  // Nanoseconds since the epoch: dropping the last six digits is the integer division by 10^6,
+  // without a BigInt per message.
   const ts = t[base + 5]!;
-  let storedAt = 0;
-  try {
-    storedAt = Number(BigInt(ts) / NS_PER_MS);
-  } catch {
-    return undefined;
-  }
+  if (!DIGITS.test(ts)) return undefined;
+  const storedAt = ts.length > NS_DIGITS_PER_MS ? Number(ts.slice(0, -NS_DIGITS_PER_MS)) : 0;
   const info: JsDeliveryInfo = {
     stream: t[base]!,
     consumer: t[base + 1]!,

@@ -89,6 +89,13 @@ export function createPuller(options: CreatePullerOptions): Puller {
   const byConsumer = new Map<string, Pending[]>();
   let nextId = 0;
   let orphans = 0;
+  // The request body depends only on the batch size: encode it once, not per pull.
+  const bodies = new Map<number, Uint8Array>();
+  const pullBody = (batch: number): Uint8Array => {
+    let body = bodies.get(batch);
+    if (body === undefined) bodies.set(batch, (body = new TextEncoder().encode(JSON.stringify({ batch, no_wait: true }))));
+    return body;
+  };
 
   function finish(p: Pending, result: Omit<PullResult, 'messages'>): void {
     if (pending.get(p.id) !== p) return;
@@ -152,7 +159,6 @@ export function createPuller(options: CreatePullerOptions): Puller {
     pull(req) {
       return new Promise<PullResult>((resolve) => {
         const id = (nextId++).toString(36);
-        const body = JSON.stringify({ batch: req.batch, no_wait: true });
         const p: Pending = {
           id,
           key: `${req.stream}.${req.consumer}`,
@@ -166,7 +172,7 @@ export function createPuller(options: CreatePullerOptions): Puller {
         if (queue === undefined) byConsumer.set(p.key, [p]);
         else queue.push(p);
         try {
-          nc.publish(`${apiPrefix}.CONSUMER.MSG.NEXT.${req.stream}.${req.consumer}`, body, {
+          nc.publish(`${apiPrefix}.CONSUMER.MSG.NEXT.${req.stream}.${req.consumer}`, pullBody(req.batch), {
             reply: `${prefix}.${id}`,
           });
         } catch (err) {
