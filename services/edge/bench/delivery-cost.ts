@@ -9,7 +9,7 @@
  *   npx tsx services/edge/bench/delivery-cost.ts [--displays 500] [--rate 250] [--seconds 20]
  *       [--runs 1] [--profile <dir>] [--top 30] [--edge-main <other build's dist/main.js>]
  *
- * `--profile` runs the edge under a CPU profiler (cpu-prof-preload.mjs, written when it exits) and
+ * `--profile` runs the edge under a CPU profiler (scripts/cpu-prof-preload.mjs, written when it exits) and
  * prints the top functions by self time (services/ingest/bench/profile-top.ts). `--edge-main` runs
  * another build of the edge (e.g. a copy of the last commit's dist/ under services/edge/) in the same
  * stack, so before/after runs can be interleaved on a busy machine. Bounded: every run has a time limit.
@@ -65,14 +65,18 @@ interface BenchResult {
 async function runOnce(run: number): Promise<void> {
   const out = join(tmpdir(), `edge-delivery-cost-${process.pid}-${run}.json`);
   const env: NodeJS.ProcessEnv = { ...process.env };
-  if (args.profile !== undefined || args['edge-main'] !== undefined) {
-    env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --import ${join(BENCH_DIR, 'cpu-prof-preload.mjs')}`.trim();
-  }
+  const preloads: string[] = [];
   if (args.profile !== undefined) {
     await mkdir(args.profile, { recursive: true });
-    env.EDGE_CPU_PROF_DIR = args.profile;
+    preloads.push(join(BENCH_DIR, '../../../scripts/cpu-prof-preload.mjs'));
+    env.CPU_PROF_DIR = args.profile;
+    env.CPU_PROF_INSTANCE = 'edge';
   }
-  if (args['edge-main'] !== undefined) env.EDGE_MAIN_OVERRIDE = resolve(args['edge-main']);
+  if (args['edge-main'] !== undefined) {
+    preloads.push(join(BENCH_DIR, 'edge-main-override.mjs'));
+    env.EDGE_MAIN_OVERRIDE = resolve(args['edge-main']);
+  }
+  if (preloads.length > 0) env.NODE_OPTIONS = [env.NODE_OPTIONS ?? '', ...preloads.map((p) => `--import ${p}`)].join(' ').trim();
   const before = loadavg()[0]!;
   const benchArgs = ['load-tests/dist/bench.js', '--displays', String(DISPLAYS), '--rate', String(RATE), '--duration', String(SECONDS), '--edges', '1', '--drain', String(DRAIN_SECONDS), '--out', out];
   const code = await new Promise<number | null>((done, reject) => {

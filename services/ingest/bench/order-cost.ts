@@ -8,7 +8,7 @@
  *   npx tsx services/ingest/bench/order-cost.ts [--rate 300] [--seconds 20] [--inflight 64]
  *       [--displays 1] [--log-level warn] [--profile <dir>] [--ingest-main <other build's dist/main.js>]
  *
- * `--profile` runs ingest under a CPU profiler (cpu-prof-preload.mjs; written when it exits) and prints
+ * `--profile` runs ingest under a CPU profiler (scripts/cpu-prof-preload.mjs; written when it exits) and prints
  * the top functions by self time. Bounded: the run, the warm-up and every request have a limit.
  */
 import { execFile } from 'node:child_process';
@@ -175,7 +175,7 @@ async function main(): Promise<void> {
         ...common,
         AUTH_JWKS_URL: jwksUrl,
         // Node 20 refuses --cpu-prof in NODE_OPTIONS; the preload takes the profile instead.
-        NODE_OPTIONS: profileDir === undefined ? '' : `--import ${join(BENCH_DIR, 'cpu-prof-preload.mjs')}`,
+        NODE_OPTIONS: profileDir === undefined ? '' : `--import ${join(BENCH_DIR, '../../../scripts/cpu-prof-preload.mjs')}`,
         CPU_PROF_DIR: profileDir ?? '',
       },
       startTimeoutMs: 60_000,
