@@ -11,7 +11,7 @@ import { lostOrders, makeOrder, shownTwice, startStack, type Stack, type TestDis
 import { consumerState } from '../src/streams.js';
 
 /** The display consumers' ack_wait (platform default): the bound on a dead node's in-flight orders. */
-const ACK_WAIT_MS = 30_000;
+const ACK_WAIT_MS = 20_000;
 
 let stack: Stack;
 
