@@ -24,13 +24,8 @@ export interface FleetOptions {
   onShown(slot: number, orderNumber: number, latencyMs: number): void;
 }
 
-export interface FleetProgress {
-  enrolled: number;
-  enrollFailed: number;
-  connected: number;
-  reconnects: number;
-  disconnects: number;
-  flapCycles: number;
+/** The workers' progress summed, plus deliveries of other runs' orders seen by any of them. */
+export interface FleetProgress extends Omit<WorkerProgress, 't'> {
   foreign: number;
 }
 

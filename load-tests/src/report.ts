@@ -2,6 +2,7 @@
 import type { BenchOptions } from './args.js';
 import type { FloorResult } from './floor.js';
 import type { MachineUsage, ProcessUsage } from './proc-stats.js';
+import type { PublisherResult } from './publisher.js';
 import { round, type LatencySummary } from './stats.js';
 
 export interface TargetCheck {
@@ -29,13 +30,7 @@ export interface BenchResult {
     disconnects: number;
     flapCycles: number;
   };
-  orders: {
-    scheduled: number;
-    accepted: number;
-    acceptedDuplicate: number;
-    retried: number;
-    failed: number;
-    statuses: Record<string, number>;
+  orders: Pick<PublisherResult, 'scheduled' | 'accepted' | 'acceptedDuplicate' | 'retried' | 'failed' | 'statuses'> & {
     perSecond: number;
     httpLatencyMs: LatencySummary | undefined;
     maxScheduleLagMs: number;
