@@ -3,6 +3,7 @@
  * limits, routes, and the rotation loop. `main.ts` and the tests both call `createApp`.
  */
 import { randomUUID } from 'node:crypto';
+import cors from '@fastify/cors';
 import formbody from '@fastify/formbody';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -150,6 +151,9 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<AuthApp> {
 
   const app = createHttpServer({ logger, health, metrics, trustProxy: config.trustProxy });
   await app.register(formbody);
+  // Browsers (the display web app) call enroll/refresh/revoke cross-origin; only listed origins.
+  // Bearer tokens travel in headers, never cookies: no credentials mode.
+  await app.register(cors, { origin: [...config.corsOrigins], methods: ['GET', 'POST', 'DELETE'], maxAge: 600 });
   const limiter = await registerRateLimiter(app, { redis, logger, metrics: authMetrics });
   oauthRoutes(app, ctx, limiter);
   displayRoutes(app, ctx, limiter);
