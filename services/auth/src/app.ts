@@ -28,6 +28,7 @@ import { createLease } from './keys/lease.js';
 import { createKeyRotator, ROTATION_LEASE_KEY, type KeyRotator } from './keys/rotator.js';
 import { openAuthBuckets } from './kv.js';
 import { createAuthMetrics } from './metrics.js';
+import { createPresenceReader } from './presence.js';
 import { registerRateLimiter } from './rate-limit.js';
 import { createRevocationAnnouncer } from './revocation.js';
 import { displayRoutes } from './routes/displays.js';
@@ -156,7 +157,7 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<AuthApp> {
   await app.register(cors, { origin: [...config.corsOrigins], methods: ['GET', 'POST', 'DELETE'], maxAge: 600 });
   const limiter = await registerRateLimiter(app, { redis, logger, metrics: authMetrics });
   oauthRoutes(app, ctx, limiter);
-  displayRoutes(app, ctx, limiter);
+  displayRoutes(app, ctx, limiter, createPresenceReader({ redis, jsm, logger }));
   tokenRoutes(app, ctx, limiter);
   jwksRoutes(app, ctx);
 
