@@ -16,6 +16,8 @@ const ON_SCREEN_MS = 1_000;
 /** DISPLAY_OFFLINE_AFTER for this run; the banner must show within it plus a scheduling margin. */
 const OFFLINE_AFTER_MS = 3_000;
 const OFFLINE_MARGIN_MS = 2_000;
+/** Presence refresh and TTL for this run: a killed edge's display reads offline within the TTL. */
+const PRESENCE_TTL_MS = 2_000;
 const STORE = 'store-web';
 const STATION = 'grill';
 const DISPLAY_ID = 'kds-web-1';
@@ -73,6 +75,23 @@ async function edgeOfPage(): Promise<number> {
   ).then((n) => (n as number) - 1);
 }
 
+interface ListedDisplay {
+  displayId: string;
+  online: boolean | null;
+  edge: string | null;
+  connectedSince: string | null;
+  lastSeen: string | null;
+  backlog: { pending: number; ackPending: number; total: number } | null;
+}
+
+/** The operator's view: `GET /v1/displays?storeId=` on auth. */
+async function listed(): Promise<ListedDisplay | undefined> {
+  const token = await stack.clientToken(['displays:manage']);
+  const res = await httpJson<{ displays: ListedDisplay[] }>('GET', `${stack.auth.url}/v1/displays?storeId=${STORE}`, { token });
+  expect(res.status).toBe(200);
+  return res.body.displays.find((d) => d.displayId === DISPLAY_ID);
+}
+
 describe.runIf(chromiumAvailable())(`display web app in ${CHROMIUM_PATH}`, () => {
   beforeAll(async () => {
     const port = await freePort();
@@ -81,7 +100,10 @@ describe.runIf(chromiumAvailable())(`display web app in ${CHROMIUM_PATH}`, () =>
       edges: 2,
       dlq: false,
       // The browser's origin must pass both CORS on auth and the edges' origin check.
-      env: { auth: { AUTH_CORS_ORIGINS: origin }, edge: { EDGE_ALLOWED_ORIGINS: origin } },
+      env: {
+        auth: { AUTH_CORS_ORIGINS: origin },
+        edge: { EDGE_ALLOWED_ORIGINS: origin, EDGE_PRESENCE_REFRESH: '500ms', EDGE_PRESENCE_TTL: `${PRESENCE_TTL_MS}ms` },
+      },
     });
     app = await startDisplayApp(stack, {
       port,
@@ -103,6 +125,14 @@ describe.runIf(chromiumAvailable())(`display web app in ${CHROMIUM_PATH}`, () =>
     await page.getByRole('button', { name: 'Enroll' }).click();
     await waitStatus('Connected');
     expect(await status().textContent()).toBe('Connected');
+
+    // Operators see it: online, on the edge that holds it, nothing pending; and in the per-store gauge.
+    const holder = await edgeOfPage();
+    const row = await waitFor(async () => ((await listed())?.online === true ? listed() : undefined), { timeoutMs: 5_000 });
+    expect(row).toMatchObject({ online: true, edge: stack.edges[holder]!.name, backlog: { total: 0 } });
+    expect(Date.now() - Date.parse(row!.connectedSince!)).toBeLessThan(30_000);
+    const text = (await httpJson<string>('GET', `${stack.edges[holder]!.url}/metrics`)).body;
+    expect(metricValue(text, 'orderwire_edge_displays_online', { store: STORE })).toBe(1);
   });
 
   it('shows an order posted to ingest within a second, with its items, modifiers, notes and station', async () => {
@@ -169,6 +199,10 @@ describe.runIf(chromiumAvailable())(`display web app in ${CHROMIUM_PATH}`, () =>
     });
     await waitStatus('Connected', 15_000);
     expect(await edgeOfPage()).toBe(1 - victim);
+    await waitFor(async () => (await listed())?.edge === stack.edges[1 - victim]!.name, {
+      timeoutMs: 5_000,
+      message: 'GET /v1/displays names the edge the page failed over to',
+    });
     await ticket(oid('d')).waitFor({ state: 'visible', timeout: 10_000 });
     // Redeliveries (the killed edge's unacked messages come back after ack_wait) must not duplicate.
     await page.waitForTimeout(1_000);
@@ -205,6 +239,9 @@ describe.runIf(chromiumAvailable())(`display web app in ${CHROMIUM_PATH}`, () =>
     expect(elapsed).toBeGreaterThanOrEqual(OFFLINE_AFTER_MS - 500);
     expect(await status().textContent()).toMatch(/^Offline since \d\d:\d\d$/);
     await app.screenshot('04-offline');
+    // The killed edges never said goodbye: the display reads offline once its presence TTL ran out.
+    await waitFor(async () => (await listed())?.online === false, { timeoutMs: PRESENCE_TTL_MS + 3_000, message: 'display listed offline' });
+    expect((await listed())?.lastSeen).not.toBeNull();
     await Promise.all(stack.edges.map((e) => e.start()));
     await waitStatus('Connected', 20_000);
     expect(await banner.count()).toBe(0);
