@@ -7,6 +7,19 @@ const nodeBuiltins = new Set([...builtinModules, ...builtinModules.map((m) => `n
 
 export default defineConfig({
   root: 'web',
+  plugins: [
+    {
+      name: 'orderwire-no-node-builtins',
+      // Before Vite's own resolver, which would quietly stub the module "for browser compatibility".
+      enforce: 'pre',
+      resolveId(source, importer) {
+        if (nodeBuiltins.has(source)) {
+          throw new Error(`ORDERWIRE_ERR_DISPLAY_NODE_IMPORT: ${importer ?? '?'} imports the Node built-in '${source}'`);
+        }
+        return null;
+      },
+    },
+  ],
   base: '/',
   build: {
     outDir: '../dist/public',
@@ -14,18 +27,5 @@ export default defineConfig({
     target: 'es2022',
     // Budget: the SDK with socket.io-client is ~67 kB minified; the app adds little.
     chunkSizeWarningLimit: 150,
-    rollupOptions: {
-      plugins: [
-        {
-          name: 'orderwire-no-node-builtins',
-          resolveId(source, importer) {
-            if (nodeBuiltins.has(source)) {
-              throw new Error(`ORDERWIRE_ERR_DISPLAY_NODE_IMPORT: ${importer ?? '?'} imports the Node built-in '${source}'`);
-            }
-            return null;
-          },
-        },
-      ],
-    },
   },
 });

@@ -92,6 +92,11 @@ async function listed(): Promise<ListedDisplay | undefined> {
   return res.body.displays.find((d) => d.displayId === DISPLAY_ID);
 }
 
+// Missing Chromium is a failure with instructions, not a silent skip of the whole browser suite.
+it('has Debian Chromium for the browser tests', () => {
+  expect(chromiumAvailable(), `${CHROMIUM_PATH} missing: run \`npm run tools\` as root, or \`sudo apt-get install chromium\``).toBe(true);
+});
+
 describe.runIf(chromiumAvailable())(`display web app in ${CHROMIUM_PATH}`, () => {
   beforeAll(async () => {
     const port = await freePort();

@@ -152,6 +152,7 @@ export class TicketBoard {
     private readonly storage: StorageLike,
     private readonly key: string,
     private readonly recallHistory: number,
+    private readonly seenMax: number = SEEN_MAX,
   ) {
     this.load();
   }
@@ -220,7 +221,7 @@ export class TicketBoard {
     if (this.seenSet.has(id)) return;
     this.seen.push(id);
     this.seenSet.add(id);
-    if (this.seen.length > SEEN_MAX) for (const old of this.seen.splice(0, this.seen.length - SEEN_MAX)) this.seenSet.delete(old);
+    if (this.seen.length > this.seenMax) for (const old of this.seen.splice(0, this.seen.length - this.seenMax)) this.seenSet.delete(old);
   }
 
   private changed(): void {
@@ -243,7 +244,7 @@ export class TicketBoard {
       if (state.v !== STATE_VERSION) return;
       this.active = Array.isArray(state.active) ? state.active : [];
       this.bumped = Array.isArray(state.bumped) ? state.bumped.slice(-this.recallHistory) : [];
-      this.seen = Array.isArray(state.seen) ? state.seen.filter((s) => typeof s === 'string').slice(-SEEN_MAX) : [];
+      this.seen = Array.isArray(state.seen) ? state.seen.filter((s) => typeof s === 'string').slice(-this.seenMax) : [];
       this.seenSet = new Set(this.seen);
       // Anything on screen is seen, whatever the stored list says.
       for (const t of [...this.active, ...this.bumped.map((b) => b.ticket)]) {
