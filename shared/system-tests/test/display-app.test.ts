@@ -49,7 +49,8 @@ async function allDay(): Promise<Record<string, number>> {
 
 /** Order ids of the tickets on screen, in screen order. */
 async function onScreen(): Promise<string[]> {
-  return page.locator('article').evaluateAll((els) => els.map((e) => e.getAttribute('data-order-id') ?? ''));
+  const articles = await page.locator('article').all();
+  return Promise.all(articles.map(async (a) => (await a.getAttribute('data-order-id')) ?? ''));
 }
 
 async function post(orderId: string, extra: Parameters<typeof makeOrder>[3] = {}): Promise<number> {
