@@ -267,4 +267,17 @@ describe.runIf(chromiumAvailable())(`display web app in ${CHROMIUM_PATH}`, () =>
     await page.reload();
     await page.getByLabel('Enrollment code').waitFor({ state: 'visible', timeout: 10_000 });
   });
+
+  it('returns to enrollment with a message when an operator decommissions the display, and forgets it', async () => {
+    const code = await stack.registerDisplay({ displayId: `${DISPLAY_ID}-b`, storeId: STORE, stations: [STATION] });
+    await page.getByLabel('Enrollment code').fill(code);
+    await page.getByRole('button', { name: 'Enroll' }).click();
+    await waitStatus('Connected');
+    const token = await stack.clientToken(['displays:manage']);
+    const res = await httpJson('DELETE', `${stack.auth.url}/v1/displays/${DISPLAY_ID}-b`, { token });
+    expect(res.status).toBe(200);
+    await page.getByLabel('Enrollment code').waitFor({ state: 'visible', timeout: 10_000 });
+    expect(await page.getByRole('alert').innerText()).toMatch(/signed out.*removed by an operator/i);
+    expect(await page.evaluate<string | null>("localStorage.getItem('orderwire.display.tokens')")).toBeNull();
+  });
 });

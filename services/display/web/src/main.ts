@@ -49,8 +49,12 @@ function fatal(message: string): void {
   root.replaceChildren(h('main', { class: 'fatal' }, h('p', { role: 'alert' }, message)));
 }
 
-function reenrollMessage(t: Strings, info: ReenrollInfo): string {
-  const decommissioned = info.reason === 'display_decommissioned' || /decommission/i.test(info.message);
+/**
+ * Auth answers a dead family with the same 401 whatever killed it; the edge said why just before
+ * (`session:end` or the handshake refusal), so that reason, when there is one, names the cause.
+ */
+function reenrollMessage(t: Strings, info: ReenrollInfo, edgeReason: string | undefined): string {
+  const decommissioned = edgeReason === 'display_decommissioned' || info.reason === 'display_decommissioned' || /decommission/i.test(info.message);
   return t.signedOut(decommissioned ? t.decommissioned : t.revoked);
 }
 
@@ -128,16 +132,18 @@ function startBoard(settings: Settings, tokens: TokenManager, chime: Chime, disp
   client.on('disconnected', () => tracker.disconnected());
 
   let leaving = false;
+  let edgeReason: string | undefined;
   const reenroll = (info: ReenrollInfo): void => {
     if (leaving) return;
     leaving = true;
     stopBoard();
-    showEnrollment(settings, tokens, chime, reenrollMessage(strings, info));
+    showEnrollment(settings, tokens, chime, reenrollMessage(strings, info, edgeReason));
   };
   client.on('reenroll_required', reenroll);
   running = { client, view, tracker, offTokens: tokens.on('reenroll_required', reenroll) };
   client.on('error', (err) => {
     console.warn(err.code, err.serverCode ?? '', err.message);
+    if (err.serverCode !== undefined) edgeReason = err.serverCode;
     // The edge found no mailbox: ask auth whether this display still exists (a 401 clears the
     // stored tokens and announces re-enrollment).
     if (err.serverCode === 'display_decommissioned') {
@@ -148,6 +154,7 @@ function startBoard(settings: Settings, tokens: TokenManager, chime: Chime, disp
     }
   });
   client.on('session_end', (info) => {
+    edgeReason = info.reason;
     if (!info.reconnect) console.warn('session ended', info.reason);
   });
   client.start();
