@@ -253,6 +253,19 @@ describe.runIf(chromiumAvailable())(`display web app in ${CHROMIUM_PATH}`, () =>
     expect(await banner.count()).toBe(0);
   });
 
+  it('colours tickets by age: yellow from DISPLAY_AGE_WARN (20 s in this run)', async () => {
+    const b = ticket(oid('b'));
+    await waitFor(async () => (await b.getAttribute('data-age')) === 'warn', { timeoutMs: 25_000, intervalMs: 250, message: 'ticket b turns yellow' });
+    // (The page's CSP forbids string evaluation; this file is type-checked without the DOM library.)
+    type Win = { getComputedStyle(el: unknown): { borderTopColor: string } };
+    expect(await b.evaluate((el: unknown) => (globalThis as unknown as Win).getComputedStyle(el).borderTopColor)).toBe('rgb(250, 204, 21)');
+    const age = await b.locator('.age').innerText();
+    const [m, sec] = age.split(':').map(Number);
+    expect(m! * 60 + sec!).toBeGreaterThanOrEqual(20);
+    // The newest ticket is still fresh (green).
+    expect(await ticket(oid('e')).getAttribute('data-age')).toBe('fresh');
+  });
+
   it('returns to enrollment with a message when the display’s token family is revoked', async () => {
     const stored = await page.evaluate<string | null>("localStorage.getItem('orderwire.display.tokens')");
     const { refreshToken } = JSON.parse(stored ?? '{}') as { refreshToken?: string };
