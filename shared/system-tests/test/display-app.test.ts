@@ -264,6 +264,9 @@ describe.runIf(chromiumAvailable())(`display web app in ${CHROMIUM_PATH}`, () =>
     expect(m! * 60 + sec!).toBeGreaterThanOrEqual(20);
     // The newest ticket is still fresh (green).
     expect(await ticket(oid('e')).getAttribute('data-age')).toBe('fresh');
+    // By now anything the killed edges held has come back (after the consumers' ack_wait) and
+    // was recognised: still every ticket exactly once.
+    expect(await onScreen()).toEqual([oid('b'), oid('c'), oid('d'), oid('e')]);
   });
 
   it('returns to enrollment with a message when the display’s token family is revoked', async () => {
