@@ -28,6 +28,11 @@ export default tseslint.config(
     },
   },
   {
+    // The display web app runs in the browser only: browser globals, and no Node ones to lean on.
+    files: ['services/display/web/**/*.ts'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Makes sure the external servers and tools Orderwire runs against exist as `.tools/bin/<name>`:
 // nats-server >= 2.10 (multiple filter subjects per consumer), redis-server/redis-cli >= 7,
-// promtool and amtool (alert-rule tests). Uses a new-enough binary from PATH; otherwise, on
+// promtool and amtool (alert-rule tests); and Debian's Chromium for the display app's browser
+// tests (a system package: `apt-get install chromium`, as root). Uses a new-enough binary from PATH; otherwise, on
 // Debian/Ubuntu, fetches the .deb with `apt-get download` + `dpkg -x` under a private apt
 // configuration (the system's apt state is never touched); otherwise prints what to install.
 //
@@ -566,6 +567,44 @@ export async function ensureTools({
   return check ? work() : withLock(p, work);
 }
 
+/** Debian's Chromium: the browser the display app's system tests drive (never a downloaded build). */
+export const CHROMIUM_PATH = '/usr/bin/chromium';
+/** @default 20 minutes — Chromium and its libraries are a few hundred MB. */
+const CHROMIUM_INSTALL_TIMEOUT_MS = 20 * 60_000;
+
+/**
+ * Makes sure Debian's Chromium is installed (a system package: the browser tests use
+ * /usr/bin/chromium). Unlike the tools above it cannot live in .tools/ — it needs its shared
+ * libraries installed — so it is `apt-get install chromium`, which needs root. Not root, or not
+ * Debian/Ubuntu: prints what to run. Resolves with `{ ok, path?, source?, message? }`; never exits.
+ */
+export async function ensureChromium({
+  check = false,
+  quiet = false,
+  exists = existsSync,
+  isRoot = process.getuid?.() === 0,
+  pathValue = process.env.PATH ?? '',
+  runApt = (args) => spawnSync('apt-get', args, { stdio: 'inherit', timeout: CHROMIUM_INSTALL_TIMEOUT_MS, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }),
+} = {}) {
+  const log = (msg) => {
+    if (!quiet) console.log(`${PREFIX} ${msg}`);
+  };
+  if (exists(CHROMIUM_PATH)) return { ok: true, path: CHROMIUM_PATH, source: 'existing' };
+  const manual = `install Debian's Chromium for the browser tests: sudo apt-get install chromium (it must end up at ${CHROMIUM_PATH})`;
+  if (check) return { ok: false, message: `chromium missing: ${manual}` };
+  if (process.platform !== 'linux' || !hasCommand('apt-get', pathValue)) return { ok: false, message: `chromium missing, not a Debian/Ubuntu system: ${manual}` };
+  if (!isRoot) return { ok: false, message: `chromium missing and apt-get install needs root: ${manual}` };
+  log('chromium missing: apt-get install chromium (system package, needs a few minutes)');
+  let res = runApt(['install', '-y', '--no-install-recommends', 'chromium']);
+  if (res.status !== 0) {
+    // A fresh container has empty package lists.
+    runApt(['update']);
+    res = runApt(['install', '-y', '--no-install-recommends', 'chromium']);
+  }
+  if (res.status === 0 && exists(CHROMIUM_PATH)) return { ok: true, path: CHROMIUM_PATH, source: 'apt-get install' };
+  return { ok: false, message: `apt-get install chromium failed (exit ${res.status ?? res.signal}): ${manual}` };
+}
+
 /** The real file behind a `.tools/bin` entry: the symlink's final target, or the binary our wrapper execs. */
 function resolveTarget(link) {
   if (lstatSync(link).isSymbolicLink()) return realpathSync(link);
@@ -594,6 +633,13 @@ async function main(argv) {
     process.exit(1);
   }
   console.log(`${PREFIX} all tools ready in .tools/bin (${Date.now() - started} ms)`);
+  const browser = await ensureChromium({ check });
+  if (browser.ok) console.log(`${PREFIX} ${'chromium'.padEnd(13)} ${browser.path} (${browser.source})`);
+  else {
+    // The browser tests fail without it (and say so); everything else works.
+    console.error(`${PREFIX} ${browser.message}`);
+    if (check) process.exit(1);
+  }
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -7,7 +7,7 @@
 // problem. The last line is `N passed, N failed`, counting test files and check tasks.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { ensureTools } from './bootstrap-tools.mjs';
+import { ensureChromium, ensureTools } from './bootstrap-tools.mjs';
 import { checkDependencyGraph, readWorkspace } from './check-deps.mjs';
 import { REPO_ROOT, assertNodeVersion, ensureDependencies, run } from './lib/repo.mjs';
 
@@ -244,6 +244,9 @@ async function main() {
     (await step('tools', async () => {
       const r = await ensureTools();
       if (!r.ok) console.error(`${P} ${r.message.split('\n').join(`\n${P} `)}`);
+      // Only the browser tests need it; they fail with this message when it is missing.
+      const browser = await ensureChromium();
+      if (!browser.ok) console.error(`${P} ${browser.message}`);
       return { ok: r.ok, detail: r.ok ? Object.entries(r.tools).map(([n, t]) => `${n} ${t.version}`).join(', ') : r.message.split('\n')[0] };
     }));
   if (installed && tooled) {

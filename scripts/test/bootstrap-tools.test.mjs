@@ -3,7 +3,7 @@ import { chmodSync, lstatSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { TOOLS, aptOptions, compareVersions, ensureTools, instructions, parseVersion, sourcesFor } from '../bootstrap-tools.mjs';
+import { CHROMIUM_PATH, TOOLS, aptOptions, compareVersions, ensureChromium, ensureTools, instructions, parseVersion, sourcesFor } from '../bootstrap-tools.mjs';
 import { REPO_ROOT } from '../lib/repo.mjs';
 
 const dirs = [];
@@ -120,5 +120,38 @@ describe('ensureTools', () => {
     assert.match(text, /sudo dnf install redis/);
     assert.match(text, /brew install redis$/m);
     assert.doesNotMatch(instructions(TOOLS.filter((t) => t.name === 'amtool'), '/r'), /dnf/);
+  });
+});
+
+describe("ensureChromium (system package for the browser tests)", () => {
+  test('uses /usr/bin/chromium when it is there, without apt', async () => {
+    const calls = [];
+    const r = await ensureChromium({ exists: () => true, runApt: (a) => (calls.push(a), { status: 0 }), quiet: true });
+    assert.deepEqual(r, { ok: true, path: CHROMIUM_PATH, source: 'existing' });
+    assert.deepEqual(calls, []);
+  });
+
+  test('installs it with apt-get as root, updating package lists when the first install fails', async () => {
+    const calls = [];
+    let installed = false;
+    const r = await ensureChromium({
+      exists: () => installed,
+      isRoot: true,
+      quiet: true,
+      pathValue: process.env.PATH,
+      runApt(args) {
+        calls.push(args.join(' '));
+        if (args[0] === 'install' && calls.includes('update')) installed = true;
+        return { status: installed || args[0] === 'update' ? 0 : 100 };
+      },
+    });
+    assert.equal(r.ok, process.platform === 'linux' && calls.length > 0);
+    if (r.ok) assert.deepEqual(calls, ['install -y --no-install-recommends chromium', 'update', 'install -y --no-install-recommends chromium']);
+  });
+
+  test('tells a non-root user what to run instead of failing obscurely', async () => {
+    const r = await ensureChromium({ exists: () => false, isRoot: false, quiet: true, runApt: () => assert.fail('no apt as non-root') });
+    assert.equal(r.ok, false);
+    assert.match(r.message, /sudo apt-get install chromium/);
   });
 });

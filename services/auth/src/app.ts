@@ -3,6 +3,7 @@
  * limits, routes, and the rotation loop. `main.ts` and the tests both call `createApp`.
  */
 import { randomUUID } from 'node:crypto';
+import cors from '@fastify/cors';
 import formbody from '@fastify/formbody';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -27,6 +28,7 @@ import { createLease } from './keys/lease.js';
 import { createKeyRotator, ROTATION_LEASE_KEY, type KeyRotator } from './keys/rotator.js';
 import { openAuthBuckets } from './kv.js';
 import { createAuthMetrics } from './metrics.js';
+import { createPresenceReader } from './presence.js';
 import { registerRateLimiter } from './rate-limit.js';
 import { createRevocationAnnouncer } from './revocation.js';
 import { displayRoutes } from './routes/displays.js';
@@ -150,9 +152,12 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<AuthApp> {
 
   const app = createHttpServer({ logger, health, metrics, trustProxy: config.trustProxy });
   await app.register(formbody);
+  // Browsers (the display web app) call enroll/refresh/revoke cross-origin; only listed origins.
+  // Bearer tokens travel in headers, never cookies: no credentials mode.
+  await app.register(cors, { origin: [...config.corsOrigins], methods: ['GET', 'POST', 'DELETE'], maxAge: 600 });
   const limiter = await registerRateLimiter(app, { redis, logger, metrics: authMetrics });
   oauthRoutes(app, ctx, limiter);
-  displayRoutes(app, ctx, limiter);
+  displayRoutes(app, ctx, limiter, createPresenceReader({ redis, jsm, logger }));
   tokenRoutes(app, ctx, limiter);
   jwksRoutes(app, ctx);
 

@@ -22,6 +22,8 @@ import {
 
 /** @default 3001 */
 export const DEFAULT_AUTH_PORT = 3001;
+/** The display web app of `npm start` (port 3005), by both local names. */
+export const DEFAULT_AUTH_CORS_ORIGINS = ['http://127.0.0.1:3005', 'http://localhost:3005'] as const;
 
 export const AUTH_CONFIG_SPEC = {
   ...listenConfig(DEFAULT_AUTH_PORT),
@@ -152,6 +154,13 @@ export const AUTH_CONFIG_SPEC = {
     min: 1,
     doc: 'a store’s displays share one NAT address, so this is higher than the others',
   },
+  corsOrigins: {
+    env: 'AUTH_CORS_ORIGINS',
+    type: 'list',
+    default: DEFAULT_AUTH_CORS_ORIGINS,
+    itemPattern: /^https?:\/\/[^\s/]+$/,
+    doc: 'browser origins allowed to call auth (the display web app enrolls and refreshes from the browser); empty: none',
+  },
 } as const;
 
 export interface AuthConfig {
@@ -180,6 +189,8 @@ export interface AuthConfig {
   readonly scryptLogN: number;
   /** Fastify `trustProxy`. */
   readonly trustProxy: boolean | string[];
+  /** Browser origins allowed by CORS (exact match). */
+  readonly corsOrigins: readonly string[];
   /** Applied to display consumers when a display is registered or re-registered. */
   readonly consumer: {
     readonly ackWaitMs: number;
@@ -306,6 +317,7 @@ export function loadAuthConfig(env: Readonly<Record<string, string | undefined>>
     jwksMaxAgeSeconds: c.jwksMaxAgeSeconds,
     scryptLogN: c.scryptLogN,
     trustProxy: parseTrustProxy(c.trustProxy),
+    corsOrigins: Object.freeze([...c.corsOrigins]),
     consumer: Object.freeze({
       // JetStream replaces ack_wait by the first backoff step; state what the consumer will have.
       ackWaitMs: backoffMs?.[0] ?? c.consumerAckWaitMs,

@@ -23,6 +23,7 @@ import type { EdgeConfig } from './config.js';
 import { createDeliveryEngine, type DeliveryEngine } from './delivery/engine.js';
 import { createReceiptWriter } from './delivery/receipts.js';
 import { createEdgeMetrics, type EdgeMetrics } from './metrics.js';
+import { createPresence, type Presence } from './socket/presence.js';
 import { createRedisAdapter, type RedisAdapterHandle } from './socket/redis-adapter.js';
 import { createEdgeSocketServer, type EdgeSocketServer } from './socket/server.js';
 
@@ -31,6 +32,8 @@ import { createEdgeSocketServer, type EdgeSocketServer } from './socket/server.j
  * for double acks and receipts already sent.
  */
 const DRAIN_SETTLE_MS = 3_000;
+/** At most one presence error log line per this interval. */
+const PRESENCE_ERROR_LOG_INTERVAL_MS = 10_000;
 
 export interface EdgeAppDeps {
   config: EdgeConfig;
@@ -94,6 +97,24 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
   });
   const receipts = createReceiptWriter({ mux: engine.mux, instanceId: config.instanceId, timeoutMs: config.jsAckTimeoutMs });
   const redis = deps.redis === false ? undefined : createRedisAdapter(config.redisUrl, logger, edgeMetrics);
+  const presenceLog = logger.child({ component: 'presence' });
+  let presenceLoggedAt = 0;
+  const presence: Presence | undefined =
+    redis === undefined
+      ? undefined
+      : createPresence({
+          redis: redis.pub,
+          instanceId: config.instanceId,
+          refreshMs: config.presenceRefreshMs,
+          ttlMs: config.presenceTtlMs,
+          onError(err) {
+            edgeMetrics.redisErrors.inc({ op: 'presence' });
+            // An outage is one event, not one line per display.
+            if (Date.now() - presenceLoggedAt < PRESENCE_ERROR_LOG_INTERVAL_MS) return;
+            presenceLoggedAt = Date.now();
+            presenceLog.warn({ err }, 'presence not written (Redis unavailable); delivery unaffected');
+          },
+        });
 
   const http = createHttpServer({ logger, health, metrics });
   const sockets = createEdgeSocketServer({
@@ -122,6 +143,7 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
     handshakeBurst: config.handshakeBurst,
     trustProxy: config.trustProxy,
     ...(redis === undefined ? {} : { adapter: redis.adapter }),
+    ...(presence === undefined ? {} : { presence }),
   });
 
   edgeMetrics.bind({
@@ -131,6 +153,7 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
     displaysWithBacklog: () => sockets.displaysWithBacklog(),
     oldestUnackedAgeSeconds: () => sockets.oldestHeldAgeSeconds(),
     outstandingPulls: () => engine.stats().outstandingPulls,
+    storeCounts: () => presence?.storeCounts(config.presenceStoreLabels) ?? [],
   });
   health.register('nats', natsHealthCheck(nc));
   if (redis !== undefined) {
@@ -173,6 +196,7 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
       closing ??= (async () => {
         await app.drain();
         await sockets.close();
+        presence?.close();
         if (http.server.listening) await http.close();
         await redis?.close();
       })();

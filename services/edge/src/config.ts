@@ -2,7 +2,7 @@
  * The only place the edge reads `process.env`. Validated once at start; a bad variable stops
  * the process with a message naming it.
  */
-import { authClientConfig, defaultInstanceId, listenConfig, loadConfig, logConfig, natsConfig, redisConfig, shutdownConfig, type Config } from '@orderwire/platform';
+import { authClientConfig, ConfigError, defaultInstanceId, listenConfig, loadConfig, logConfig, natsConfig, redisConfig, shutdownConfig, type Config } from '@orderwire/platform';
 
 /** @default 3003 (the second local edge runs on 3013) */
 export const DEFAULT_EDGE_PORT = 3003;
@@ -72,6 +72,28 @@ export const EDGE_CONFIG_SPEC = {
   pullConcurrency: { env: 'EDGE_PULL_CONCURRENCY', type: 'int', default: 256, min: 1, max: 10_000, doc: 'pull requests in flight, process-wide' },
   sweepIntervalMs: { env: 'EDGE_SWEEP_INTERVAL', type: 'duration', default: '30s', min: '100ms', doc: 'safety pull interval per idle display (jittered)' },
   sweepMaxRate: { env: 'EDGE_SWEEP_MAX_RATE', type: 'int', default: 500, min: 1, doc: 'safety pulls per second, process-wide' },
+  presenceRefreshMs: {
+    env: 'EDGE_PRESENCE_REFRESH',
+    type: 'duration',
+    default: '15s',
+    min: '100ms',
+    doc: 'how often the node rewrites the Redis presence of its displays',
+  },
+  presenceTtlMs: {
+    env: 'EDGE_PRESENCE_TTL',
+    type: 'duration',
+    default: '45s',
+    min: '300ms',
+    doc: "TTL of a display's live presence key: a crashed node's displays read offline this long after its last refresh; > EDGE_PRESENCE_REFRESH",
+  },
+  presenceStoreLabels: {
+    env: 'EDGE_PRESENCE_STORE_LABELS',
+    type: 'int',
+    default: 50,
+    min: 0,
+    max: 1_000,
+    doc: 'stores with their own series in orderwire_edge_displays_online (largest first); the rest are summed as store="_other"',
+  },
   jsAckTimeoutMs: { env: 'EDGE_JS_ACK_TIMEOUT', type: 'duration', default: '5s', min: '100ms', doc: 'server confirmation of an ack, and PubAck of a receipt' },
 } as const;
 
@@ -80,5 +102,10 @@ export type EdgeConfig = Omit<Config<typeof EDGE_CONFIG_SPEC>, 'instanceId'> & {
 /** @throws ConfigError (ORDERWIRE_ERR_CONFIG_INVALID) naming every bad variable. */
 export function loadEdgeConfig(env: Readonly<Record<string, string | undefined>> = process.env): EdgeConfig {
   const raw = loadConfig(EDGE_CONFIG_SPEC, env);
+  if (raw.presenceTtlMs <= raw.presenceRefreshMs) {
+    throw new ConfigError([
+      { key: 'presenceTtlMs', env: 'EDGE_PRESENCE_TTL', reason: `must be longer than EDGE_PRESENCE_REFRESH (${raw.presenceRefreshMs} ms), or live displays blink offline` },
+    ]);
+  }
   return Object.freeze({ ...raw, instanceId: raw.instanceId ?? defaultInstanceId() });
 }

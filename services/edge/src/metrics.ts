@@ -37,7 +37,7 @@ export const PULL_OUTCOMES = ['complete', 'timeout', 'limited', 'consumer_missin
 /** `session:end` reasons the edge itself sends (contracts `DisconnectReason`). */
 export const SESSION_END_REASONS = ['session_replaced', 'token_expired', 'token_revoked', 'display_decommissioned', 'server_shutdown'] as const;
 /** Redis adapter operations that can fail. */
-export const REDIS_OPS = ['pub', 'sub', 'publish'] as const;
+export const REDIS_OPS = ['pub', 'sub', 'publish', 'presence'] as const;
 export const PULL_REASONS = ['connect', 'doorbell', 'handback', 'followup', 'timer', 'sweep', 'reconnect', 'retry'] as const;
 
 export interface EdgeMetricSources {
@@ -49,6 +49,8 @@ export interface EdgeMetricSources {
   /** Age in seconds of the oldest message held at a display and not yet acked (0 if none). */
   oldestUnackedAgeSeconds(): number;
   outstandingPulls(): number;
+  /** Displays online on this node per (tenant, store), capped (see EDGE_PRESENCE_STORE_LABELS). */
+  storeCounts?(): readonly { tenant: string; store: string; online: number }[];
 }
 
 export interface EdgeMetrics {
@@ -93,6 +95,16 @@ export function createEdgeMetrics(metrics: Metrics): EdgeMetrics {
     collect() {
       const up = sources?.redisConnected();
       if (up !== undefined) this.set(up ? 1 : 0);
+    },
+  });
+  metrics.gauge({
+    name: 'orderwire_edge_displays_online',
+    help: 'Displays connected to this node per tenant and store; stores beyond EDGE_PRESENCE_STORE_LABELS are summed under store="_other"',
+    labelNames: ['tenant', 'store'],
+    collect() {
+      // Rebuilt on every scrape: a store whose last display left must not linger at its old value.
+      this.reset();
+      for (const row of sources?.storeCounts?.() ?? []) this.set({ tenant: row.tenant, store: row.store }, row.online);
     },
   });
   gauge('orderwire_edge_pulls_in_flight', 'JetStream pull requests awaiting their answer', (s) => s.outstandingPulls());

@@ -38,6 +38,8 @@ export type {
 export { SCOPES, DISPLAY_AUDIENCE, API_AUDIENCE, isScope } from './claims.js';
 export type { Scope, DisplayTokenClaims, ClientTokenClaims, AccessTokenClaims } from './claims.js';
 export { displayRegistryKey } from './display.js';
+export { PRESENCE_KEY_PREFIX, presenceLiveKey, presenceSeenKey } from './presence.js';
+export type { PresenceLive, PresenceSeen } from './presence.js';
 export type { DisplayRecord } from './display.js';
 export {
   OrderSchema,

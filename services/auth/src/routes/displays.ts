@@ -1,8 +1,9 @@
 /** Display registry and enrollment: `/v1/displays…`. */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { ID_PATTERN } from '@orderwire/contracts';
+import { ID_PATTERN, type DisplayRecord } from '@orderwire/contracts';
 import type { AuthContext } from '../context.js';
 import { decommissionDisplay, enrollDisplay, getDisplay, registerDisplay, type RegisterDisplayInput } from '../displays.js';
+import type { PresenceReader } from '../presence.js';
 import { ipKey, type RateLimiter } from '../rate-limit.js';
 import { authenticateCaller, requestInfo } from './caller.js';
 
@@ -38,6 +39,18 @@ const displayParams = {
   params: { type: 'object', required: ['displayId'], properties: { displayId: id } },
 } as const;
 
+const listSchema = {
+  querystring: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      storeId: id,
+      online: { type: 'boolean' },
+      status: { type: 'string', enum: ['registered', 'enrolled', 'decommissioned'] },
+    },
+  },
+} as const;
+
 const enrollSchema = {
   body: {
     type: 'object',
@@ -51,7 +64,7 @@ function noStore(reply: FastifyReply): void {
   void reply.header('cache-control', 'no-store').header('pragma', 'no-cache');
 }
 
-export function displayRoutes(app: FastifyInstance, ctx: AuthContext, limiter: RateLimiter): void {
+export function displayRoutes(app: FastifyInstance, ctx: AuthContext, limiter: RateLimiter, presence: PresenceReader): void {
   app.post<{ Body: RegisterDisplayInput; Querystring: { reissue: boolean } }>(
     '/v1/displays',
     { schema: registerSchema },
@@ -63,10 +76,20 @@ export function displayRoutes(app: FastifyInstance, ctx: AuthContext, limiter: R
     },
   );
 
-  app.get('/v1/displays', async (req) => {
-    const caller = await authenticateCaller(ctx, req, 'displays:manage');
-    return { displays: await ctx.displays.list(caller.tenant) };
-  });
+  app.get<{ Querystring: { storeId?: string; online?: boolean; status?: DisplayRecord['status'] } }>(
+    '/v1/displays',
+    { schema: listSchema },
+    async (req) => {
+      const caller = await authenticateCaller(ctx, req, 'displays:manage');
+      const { storeId, online, status } = req.query;
+      const records = (await ctx.displays.list(caller.tenant)).filter(
+        (r) => (storeId === undefined || r.storeId === storeId) && (status === undefined || r.status === status),
+      );
+      const result = await presence.read(caller.tenant, records);
+      const displays = online === undefined ? result.displays : result.displays.filter((d) => d.online === online);
+      return { displays, presence: result.available ? 'ok' : 'unavailable' };
+    },
+  );
 
   app.get<{ Params: { displayId: string } }>('/v1/displays/:displayId', { schema: displayParams }, async (req) => {
     const caller = await authenticateCaller(ctx, req, 'displays:manage');

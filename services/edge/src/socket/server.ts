@@ -13,6 +13,7 @@ import type { DeliveryEngine } from '../delivery/engine.js';
 import type { ReceiptWriter } from '../delivery/receipts.js';
 import type { EdgeMetrics } from '../metrics.js';
 import { bindConsumer, createHandshake } from './handshake.js';
+import type { Presence } from './presence.js';
 import { createRateLimiter } from './rate-limit.js';
 import { DisplaySession, type SessionSettings } from './session.js';
 import { displayRoom, type EdgeServer, type EdgeSocket } from './types.js';
@@ -55,6 +56,8 @@ export interface EdgeSocketServerOptions {
   handshakeRate: number;
   handshakeBurst: number;
   trustProxy: boolean;
+  /** Display presence in Redis (for auth's GET /v1/displays); none when absent. */
+  presence?: Presence;
   /** Socket.IO adapter factory (the Redis adapter); in-memory when absent. */
   adapter?: Parameters<EdgeServer['adapter']>[0];
 }
@@ -137,6 +140,7 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
       }
     },
     onClosed(s: DisplaySession): void {
+      options.presence?.offline(s.socketId);
       sessions.delete(s);
       const set = byConsumer.get(s.consumer);
       set?.delete(s);
@@ -191,6 +195,7 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
     let set = byConsumer.get(binding.name);
     if (set === undefined) byConsumer.set(binding.name, (set = new Set()));
     set.add(session);
+    options.presence?.online({ tenant: claims.tid, displayId: claims.sub, storeId: claims.sid, socketId: socket.id, connectedAt: at });
 
     socket.on('auth:refresh', (req, ack) => {
       if (typeof ack !== 'function') return;

@@ -1,0 +1,161 @@
+/**
+ * Display presence in Redis (contracts `presence.ts`): which display is online, on which edge,
+ * since when, and when it was last seen — read by auth's `GET /v1/displays`.
+ *
+ *   connect ──▶ CLAIM  live key := our value (PX ttl), seen[display] := now
+ *   every refreshMs ──▶ REFRESH  live key still ours (or gone)? set it again; seen := now
+ *   disconnect ──▶ RELEASE  live key still ours? delete it; seen := now
+ *   edge SIGKILLed ──▶ nothing: the live keys expire after ttl, the displays read offline
+ *
+ * Loss-tolerant by design: commands fail fast while Redis is down (no offline queue) and are
+ * counted (`orderwire_edge_redis_errors_total{op="presence"}`); the next refresh rewrites
+ * everything this node holds. Delivery never waits on presence.
+ */
+import { presenceLiveKey, presenceSeenKey, type PresenceLive, type PresenceSeen } from '@orderwire/contracts';
+import type { Redis } from 'ioredis';
+
+/** Seen entries outlive any reasonable outage of a display, and vanish with abandoned tenants. */
+export const PRESENCE_SEEN_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+/** Store label value that aggregates stores beyond the metric's label cap. */
+export const OTHER_STORES = '_other';
+
+// KEYS[1] live key, KEYS[2] seen hash; ARGV[1] value, ARGV[2] ttl ms, ARGV[3] displayId,
+// ARGV[4] seen JSON, ARGV[5] seen ttl ms.
+const REFRESH_LUA = `
+local cur = redis.call('GET', KEYS[1])
+local mine = 0
+if cur == false or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  mine = 1
+end
+if mine == 1 then
+  redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+end
+return mine`;
+
+const RELEASE_LUA = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+  return 1
+end
+return 0`;
+
+export interface PresenceSession {
+  tenant: string;
+  displayId: string;
+  storeId: string;
+  socketId: string;
+  connectedAt: number;
+}
+
+export interface PresenceOptions {
+  redis: Redis;
+  instanceId: string;
+  /** How often every live key of this node is rewritten. */
+  refreshMs: number;
+  /** Live-key TTL: a crashed node's displays read offline this long after its last refresh. */
+  ttlMs: number;
+  onError(err: unknown): void;
+  now?: () => number;
+}
+
+export interface StoreCount {
+  tenant: string;
+  store: string;
+  online: number;
+}
+
+export interface Presence {
+  online(session: PresenceSession): void;
+  offline(socketId: string): void;
+  /** Displays online on this node per (tenant, store), largest first, at most `cap` rows plus one `_other` row. */
+  storeCounts(cap: number): StoreCount[];
+  readonly size: number;
+  close(): void;
+}
+
+interface Entry {
+  session: PresenceSession;
+  value: string;
+}
+
+export function createPresence(options: PresenceOptions): Presence {
+  const { redis, instanceId, ttlMs } = options;
+  const now = options.now ?? Date.now;
+  const entries = new Map<string, Entry>();
+  const seen = (): string => JSON.stringify({ at: now(), edge: instanceId } satisfies PresenceSeen);
+  const fail = (err: unknown): void => options.onError(err);
+
+  const run = (lua: string, e: Entry): void => {
+    const { tenant, displayId } = e.session;
+    redis
+      .eval(lua, 2, presenceLiveKey(tenant, displayId), presenceSeenKey(tenant), e.value, ttlMs, displayId, seen(), PRESENCE_SEEN_TTL_MS)
+      .then(() => undefined, fail);
+  };
+
+  const refreshAll = (): void => {
+    if (redis.status !== 'ready' || entries.size === 0) return;
+    // One pipeline per tick: 10,000 displays are one round trip's worth of small scripts.
+    const pipe = redis.pipeline();
+    const seenValue = seen();
+    for (const e of entries.values()) {
+      const { tenant, displayId } = e.session;
+      pipe.eval(REFRESH_LUA, 2, presenceLiveKey(tenant, displayId), presenceSeenKey(tenant), e.value, ttlMs, displayId, seenValue, PRESENCE_SEEN_TTL_MS);
+    }
+    pipe.exec().then(
+      (results) => {
+        const failed = results?.find(([err]) => err !== null);
+        if (failed !== undefined) fail(failed[0]);
+      },
+      fail,
+    );
+  };
+  const timer = setInterval(refreshAll, options.refreshMs);
+  timer.unref();
+
+  return {
+    online(session) {
+      const live: PresenceLive = { edge: instanceId, socketId: session.socketId, storeId: session.storeId, connectedAt: session.connectedAt };
+      const e: Entry = { session, value: JSON.stringify(live) };
+      entries.set(session.socketId, e);
+      const { tenant, displayId } = session;
+      // The newest session owns the key, whatever an older one on another node wrote.
+      redis
+        .multi()
+        .set(presenceLiveKey(tenant, displayId), e.value, 'PX', ttlMs)
+        .hset(presenceSeenKey(tenant), displayId, seen())
+        .pexpire(presenceSeenKey(tenant), PRESENCE_SEEN_TTL_MS)
+        .exec()
+        .then(() => undefined, fail);
+    },
+    offline(socketId) {
+      const e = entries.get(socketId);
+      if (e === undefined) return;
+      entries.delete(socketId);
+      run(RELEASE_LUA, e);
+    },
+    storeCounts(cap) {
+      const counts = new Map<string, StoreCount>();
+      for (const { session } of entries.values()) {
+        // Ids have no space: the key is injective.
+        const key = `${session.tenant} ${session.storeId}`;
+        const c = counts.get(key);
+        if (c === undefined) counts.set(key, { tenant: session.tenant, store: session.storeId, online: 1 });
+        else c.online++;
+      }
+      const rows = [...counts.values()].sort((a, b) => b.online - a.online || a.store.localeCompare(b.store));
+      if (rows.length <= cap) return rows;
+      const other = rows.slice(cap).reduce((n, r) => n + r.online, 0);
+      return [...rows.slice(0, cap), { tenant: OTHER_STORES, store: OTHER_STORES, online: other }];
+    },
+    get size() {
+      return entries.size;
+    },
+    close() {
+      clearInterval(timer);
+    },
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * Display presence in a real Redis: the newest session owns a display's live key, an older
+ * session closing elsewhere never marks it offline, a node that stops refreshing (crashed) lets
+ * its displays expire, and the per-store metric rows are capped.
+ */
+import { presenceLiveKey, presenceSeenKey, type PresenceLive, type PresenceSeen } from '@orderwire/contracts';
+import { startRedis, waitFor, type RedisServerHandle } from '@orderwire/test-harness';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadEdgeConfig } from '../src/config.js';
+import { createPresence, OTHER_STORES, type Presence, type PresenceSession } from '../src/socket/presence.js';
+
+let server: RedisServerHandle;
+let redis: Redis;
+const errors: unknown[] = [];
+const nodes: Presence[] = [];
+
+function node(instanceId: string, refreshMs = 100, ttlMs = 400): Presence {
+  const p = createPresence({ redis, instanceId, refreshMs, ttlMs, onError: (e) => errors.push(e) });
+  nodes.push(p);
+  return p;
+}
+
+const session = (displayId: string, socketId: string, storeId = 's1', tenant = 't1'): PresenceSession => ({
+  tenant,
+  displayId,
+  storeId,
+  socketId,
+  connectedAt: Date.now(),
+});
+
+async function live(displayId: string, tenant = 't1'): Promise<PresenceLive | undefined> {
+  const raw = await redis.get(presenceLiveKey(tenant, displayId));
+  return raw === null ? undefined : (JSON.parse(raw) as PresenceLive);
+}
+
+beforeAll(async () => {
+  server = await startRedis();
+  redis = new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  await new Promise<void>((r) => (redis.status === 'ready' ? r() : redis.once('ready', () => r())));
+});
+
+afterAll(async () => {
+  for (const n of nodes) n.close();
+  redis?.disconnect();
+  await server?.dispose();
+});
+
+describe('edge presence', () => {
+  it('marks a display online on connect and offline on disconnect, keeping when it was last seen', async () => {
+    const a = node('edge-a');
+    a.online(session('d1', 'sock-1'));
+    await waitFor(async () => (await live('d1'))?.edge === 'edge-a', { timeoutMs: 2_000 });
+    expect(await live('d1')).toMatchObject({ edge: 'edge-a', socketId: 'sock-1', storeId: 's1' });
+    a.offline('sock-1');
+    await waitFor(async () => (await live('d1')) === undefined, { timeoutMs: 2_000 });
+    const seen = JSON.parse((await redis.hget(presenceSeenKey('t1'), 'd1'))!) as PresenceSeen;
+    expect(seen.edge).toBe('edge-a');
+    expect(Date.now() - seen.at).toBeLessThan(2_000);
+  });
+
+  it('lets the newest session own the key: the old one closing on another node does not mark the display offline', async () => {
+    const a = node('edge-a');
+    const b = node('edge-b');
+    a.online(session('d2', 'old'));
+    await waitFor(async () => (await live('d2'))?.socketId === 'old', { timeoutMs: 2_000 });
+    b.online(session('d2', 'new'));
+    await waitFor(async () => (await live('d2'))?.socketId === 'new', { timeoutMs: 2_000 });
+    // The old node's refreshes must not take the key back either.
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await live('d2'))?.edge).toBe('edge-b');
+    a.offline('old');
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await live('d2'))?.edge).toBe('edge-b');
+  });
+
+  it('keeps a live display online through refreshes, and lets a crashed node’s displays expire', async () => {
+    const c = node('edge-c', 100, 400);
+    c.online(session('d3', 'sock-3'));
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await live('d3'))?.edge).toBe('edge-c');
+    const started = Date.now();
+    c.close(); // no more refreshes, no release: what a SIGKILL leaves behind
+    await waitFor(async () => (await live('d3')) === undefined, { timeoutMs: 3_000 });
+    expect(Date.now() - started).toBeLessThan(1_500);
+  });
+
+  it('caps the per-store rows of the metric and sums the rest under _other', () => {
+    const d = node('edge-d', 60_000, 120_000);
+    for (let i = 0; i < 5; i++) d.online(session(`m${i}`, `m-sock-${i}`, 'big'));
+    for (let i = 0; i < 3; i++) d.online(session(`n${i}`, `n-sock-${i}`, `small-${i}`));
+    expect(d.storeCounts(10)).toHaveLength(4);
+    expect(d.storeCounts(1)).toEqual([
+      { tenant: 't1', store: 'big', online: 5 },
+      { tenant: OTHER_STORES, store: OTHER_STORES, online: 3 },
+    ]);
+    expect(d.storeCounts(0)).toEqual([{ tenant: OTHER_STORES, store: OTHER_STORES, online: 8 }]);
+  });
+
+  it('reported no Redis errors while Redis was up', () => {
+    expect(errors).toEqual([]);
+  });
+
+  it('refuses a TTL that a refresh cannot keep alive', () => {
+    expect(() => loadEdgeConfig({ EDGE_PRESENCE_REFRESH: '30s', EDGE_PRESENCE_TTL: '20s' })).toThrow(/EDGE_PRESENCE_TTL/);
+  });
+});
