@@ -11,6 +11,7 @@ export {
   displayConsumerName,
   parseDisplayConsumerName,
   legacyDisplayConsumerName,
+  legacyDisplayConsumerSplits,
   DISPLAY_CONSUMER_PREFIX,
   LEGACY_DISPLAY_CONSUMER_PREFIX,
   DISPLAY_CONSUMER_METADATA,

@@ -95,6 +95,19 @@ export function legacyDisplayConsumerName(tenant: string, displayId: string): st
   return `${LEGACY_DISPLAY_CONSUMER_PREFIX}${assertId('tenant', tenant)}_${assertId('display', displayId)}`;
 }
 
+/** Every way to read a legacy name `display_<tenant>_<displayId>` as two valid ids (often several). */
+export function legacyDisplayConsumerSplits(name: string): { tenant: string; displayId: string }[] {
+  if (!name.startsWith(LEGACY_DISPLAY_CONSUMER_PREFIX)) return [];
+  const rest = name.slice(LEGACY_DISPLAY_CONSUMER_PREFIX.length);
+  const out: { tenant: string; displayId: string }[] = [];
+  for (let i = rest.indexOf('_'); i !== -1; i = rest.indexOf('_', i + 1)) {
+    const tenant = rest.slice(0, i);
+    const displayId = rest.slice(i + 1);
+    if (isValidId(tenant) && isValidId(displayId)) out.push({ tenant, displayId });
+  }
+  return out;
+}
+
 export type ParsedOrderSubject =
   | { kind: 'station'; tenant: string; store: string; station: string }
   | { kind: 'display'; tenant: string; store: string; displayId: string };

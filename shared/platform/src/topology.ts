@@ -633,7 +633,13 @@ export async function ensureDisplayConsumer(
     assertOwner(existing, name, display.tenant, display.displayId);
     const have = existing.config as unknown as Record<string, unknown>;
     const want = cfg as unknown as Record<string, unknown>;
-    const conflicts: TopologyConflict[] = IMMUTABLE_CONSUMER_FIELDS.filter((f) => !sameValue(have[f], want[f])).map((f) => ({
+    // A mailbox migrated from a legacy name resumes at a stream sequence; that is its
+    // deliver policy from then on, and the same mailbox.
+    const migrated =
+      existing.config.deliver_policy === DeliverPolicy.StartSequence && existing.config.metadata?.[DISPLAY_CONSUMER_METADATA.migratedFrom] !== undefined;
+    const conflicts: TopologyConflict[] = IMMUTABLE_CONSUMER_FIELDS.filter(
+      (f) => !sameValue(have[f], want[f]) && !(migrated && f === 'deliver_policy'),
+    ).map((f) => ({
       kind: 'consumer',
       name,
       field: f,
