@@ -10,7 +10,7 @@ import type { AuthContext, RequestInfo } from './context.js';
 import { normalizeEnrollmentCode, randomEnrollmentCode, randomSecret, sha256 } from './crypto/secrets.js';
 import { AUTH_ERRORS } from './errors.js';
 import { recordFailure } from './failures.js';
-import { migrateDisplayMailbox } from './mailbox-migration.js';
+import { deleteLegacyMailbox, migrateDisplayMailbox } from './mailbox-migration.js';
 import type { FamilyRevokeReason, RefreshFamilyRecord } from './stores/refresh-families.js';
 import { formatRefreshToken } from './tokens/refresh-tokens.js';
 
@@ -261,7 +261,9 @@ export async function decommissionDisplay(
     });
     if (changed) revoked++;
   }
-  const consumerDeleted = await deleteDisplayConsumer(ctx.jsm, tenant, displayId);
+  // A mailbox not migrated yet is deleted under its legacy name — only when provably this display's.
+  const legacyDeleted = await deleteLegacyMailbox({ jsm: ctx.jsm, displays: ctx.displays, logger: ctx.logger }, tenant, displayId);
+  const consumerDeleted = (await deleteDisplayConsumer(ctx.jsm, tenant, displayId)) || legacyDeleted;
   await ctx.revocations.announce({ tenant, displayId, reason: 'display_decommissioned' });
   await ctx.audit.record('display_decommissioned', {
     tenant,

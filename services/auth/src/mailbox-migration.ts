@@ -286,3 +286,21 @@ export function startMailboxMigration(deps: MailboxMigrationDeps, retryMs = MAIL
     done,
   };
 }
+
+/**
+ * Deletes the legacy-named mailbox of one display (decommission before migration); only when its
+ * filter subjects prove it is this display's — the legacy name may be another tenant's mailbox.
+ */
+export async function deleteLegacyMailbox(deps: MailboxMigrationDeps, tenant: string, displayId: string): Promise<boolean> {
+  const stream = deps.stream ?? STREAMS.ORDERS;
+  const name = legacyDisplayConsumerName(tenant, displayId);
+  const info = await consumerInfo(deps.jsm, stream, name);
+  if (info === undefined) return false;
+  const owner = legacyOwner(info);
+  if (owner?.tenant !== tenant || owner.displayId !== displayId) {
+    deps.logger.warn({ consumer: name, tenant, displayId }, 'legacy mailbox name belongs to another display; not deleted');
+    return false;
+  }
+  await deleteIfPresent(deps.jsm, stream, name);
+  return true;
+}

@@ -19,7 +19,7 @@ import { KV_BUCKETS, STREAMS, closeNats, connectNats, ensureDisplayConsumer, ens
 import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { migrateDisplayMailbox, migrateLegacyMailbox, migrateLegacyMailboxes, type MailboxMigrationDeps } from '../src/mailbox-migration.js';
+import { deleteLegacyMailbox, migrateDisplayMailbox, migrateLegacyMailbox, migrateLegacyMailboxes, type MailboxMigrationDeps } from '../src/mailbox-migration.js';
 import { createDisplayStore } from '../src/stores/displays.js';
 
 const logger = pino({ level: 'silent' });
@@ -163,6 +163,8 @@ describe('legacy mailbox migration', () => {
     expect(await migrateLegacyMailboxes(deps, { force: true })).toMatchObject([{ outcome: 'contested' }]);
     // Registration of the attacker's display migrates nothing of the victim's.
     expect(await migrateDisplayMailbox(deps, 'acme', 'x_1', { force: true })).toBeUndefined();
+    // Nor does decommissioning the attacker's display delete the victim's mailbox.
+    expect(await deleteLegacyMailbox(deps, 'acme', 'x_1')).toBe(false);
     expect(JSON.stringify((await jsm.consumers.info(STREAMS.ORDERS, legacy)).config)).toBe(before);
 
     // Filters that do not match the name (planted or rewritten): never migrated.
