@@ -100,6 +100,15 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
    */
   async function adopt(ring: Versioned<KeyringRecord>): Promise<void> {
     if (state !== undefined && ring.revision <= state.ring.revision) return;
+    // Sealed entirely under a KEK this process does not have: a configuration error (AUTH_KEK
+    // rotated without AUTH_KEK_PREVIOUS), not tampering; refused the same way, reported as such.
+    const known = new Set([kek.current.id, ...(kek.previous === undefined ? [] : [kek.previous.id])]);
+    const sealedWith = [ring.value.current, ring.value.next, ring.value.previous].flatMap((k) => (k?.privateKey === undefined ? [] : [k.privateKey.kek]));
+    if (sealedWith.length > 0 && sealedWith.every((id) => !known.has(id))) {
+      decryptFailed = true;
+      logger.error({ generation: ring.value.generation, kekIds: [...new Set(sealedWith)] }, 'keyring sealed with a KEK this process does not have; keeping previous signer');
+      throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_KEY_DECRYPT', { kid: ring.value.current.kid, kekId: sealedWith[0]! });
+    }
     const verified = await verifyKeyring(ring.value, kek);
     if (!verified.ok) {
       decryptFailed = true;
