@@ -98,7 +98,7 @@ describe('keyring integrity', () => {
     expect(await metric('orderwire_auth_keyring_integrity_ok')).toBe(1);
   });
 
-  const tampers: { name: string; problem: string; forge(key: Awaited<ReturnType<typeof foreignKey>>): { ring: KeyringRecord; kid: string } }[] = [
+  const tampers: { name: string; problem: string; forge: (key: Awaited<ReturnType<typeof foreignKey>>) => { ring: KeyringRecord; kid: string } }[] = [
     {
       name: 'a foreign key under a new kid (its own thumbprint), in the next slot',
       problem: 'undecryptable',

@@ -21,7 +21,9 @@ beforeAll(async () => {
   infra = await startInfra();
   edge = await startEdge(infra);
   infra.nc.subscribe('$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.>', {
-    callback: (_err, msg) => advisories.push({ subject: msg.subject, body: msg.json<Record<string, unknown>>() }),
+    callback: (_err, msg) => {
+      advisories.push({ subject: msg.subject, body: msg.json<Record<string, unknown>>() });
+    },
   });
 });
 
@@ -98,6 +100,33 @@ describe('tenant isolation at the edge', () => {
     try {
       await waitFor(() => display.shown.size === 1, { timeoutMs: 5_000 });
       expect(display.shownOrderIds()).toEqual([pending.orderId]);
+    } finally {
+      display.disconnect();
+    }
+  });
+  it('a session bound to a legacy mailbox that gets migrated is told to reconnect, and then reads the new mailbox', async () => {
+    const d = newDisplay({ tenant: 'mig', stations: ['grill'] });
+    const legacy = legacyDisplayConsumerName(d.tenant, d.displayId);
+    await infra.jsm.consumers.add(STREAMS.ORDERS, {
+      durable_name: legacy,
+      filter_subjects: displayFilterSubjects(d.tenant, d.store, d.displayId, d.stations),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.New,
+    });
+    const display = new TestDisplay(await infra.jwks.sign(d));
+    await display.connect(edge.url);
+    try {
+      const first = await publishOrder(infra, d);
+      await waitFor(() => display.shown.size === 1, { timeoutMs: 5_000 });
+      // What auth's migration does: the new mailbox, then the legacy one deleted.
+      await registerDisplay(infra, d);
+      await infra.jsm.consumers.delete(STREAMS.ORDERS, legacy);
+      const second = await publishOrder(infra, d);
+      await waitFor(() => display.sessionEnds.length === 1, { timeoutMs: 5_000 });
+      expect(display.sessionEnds[0]).toMatchObject({ reason: 'server_shutdown', reconnect: true });
+      await display.connect(edge.url);
+      await waitFor(() => display.shown.size === 2, { timeoutMs: 5_000 });
+      expect(display.shownOrderIds()).toEqual([first.orderId, second.orderId]);
     } finally {
       display.disconnect();
     }
