@@ -70,7 +70,6 @@ type Answer = { kind: 'answer'; answer: unknown; at: number } | { kind: 'timeout
 
 export class DisplaySession implements MailboxSink {
   readonly tenant: string;
-  readonly storeId: string;
   readonly displayId: string;
   readonly log: Logger;
   /** Epoch ms when the display connected. */
@@ -90,13 +89,20 @@ export class DisplaySession implements MailboxSink {
   ) {
     const { claims } = socket.data;
     this.tenant = claims.tid;
-    this.storeId = claims.sid;
     this.displayId = claims.sub;
     this.log = logger.child({ displayId: claims.sub, tenant: claims.tid, socketId: socket.id });
   }
 
   get consumer(): string {
     return this.socket.data.binding.name;
+  }
+
+  /**
+   * The store of the current token: an in-band refresh after the display was moved to another
+   * store (auth's registry) brings the new one.
+   */
+  get storeId(): string {
+    return this.socket.data.claims.sid;
   }
 
   /** The display's identity among sessions (its mailbox name, also while bound to a legacy name). */
