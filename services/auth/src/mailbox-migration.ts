@@ -48,7 +48,9 @@ export type MailboxMigrationOutcome =
   /** Its filter subjects do not prove one display owns it: not touched. */
   | 'unowned'
   /** The new name is taken by a consumer that was not migrated from this one: both left. */
-  | 'conflict';
+  | 'conflict'
+  /** JetStream or the registry failed for this consumer (logged); retried by the next run. */
+  | 'failed';
 
 export interface MailboxMigrationResult {
   consumer: string;
@@ -220,7 +222,15 @@ export async function migrateLegacyMailboxes(deps: MailboxMigrationDeps, options
   const legacy: ConsumerInfo[] = [];
   for await (const info of deps.jsm.consumers.list(stream)) if (info.name.startsWith(LEGACY_DISPLAY_CONSUMER_PREFIX)) legacy.push(info);
   const out: MailboxMigrationResult[] = [];
-  for (const info of legacy) out.push(await migrateLegacyMailbox(deps, info, options));
+  for (const info of legacy) {
+    try {
+      out.push(await migrateLegacyMailbox(deps, info, options));
+    } catch (err) {
+      // One consumer failing must not stop the others.
+      deps.logger.error({ err, consumer: info.name }, 'legacy mailbox migration failed for this consumer');
+      out.push({ consumer: info.name, outcome: 'failed', reason: err instanceof Error ? err.message : String(err) });
+    }
+  }
   return out;
 }
 
@@ -263,7 +273,7 @@ export function startMailboxMigration(deps: MailboxMigrationDeps, retryMs = MAIL
       (results) => {
         const summary = summarizeMigration(results);
         if (results.length > 0) deps.logger.info({ summary }, 'legacy mailbox migration run');
-        if (stopped || summary.busy === undefined) {
+        if (stopped || (summary.busy === undefined && summary.failed === undefined)) {
           resolveDone();
           return;
         }

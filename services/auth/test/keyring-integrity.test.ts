@@ -164,6 +164,11 @@ describe('keyring integrity', () => {
 
     // A replica starting now refuses the keyring instead of serving it.
     await expect(startAuth(infra)).rejects.toMatchObject({ code: 'ORDERWIRE_ERR_AUTH_KEYRING_INTEGRITY' });
+    // Nor is it rotated or rekeyed into a new keyring (which would carry the forged key on).
+    const revision = (await kv.get(KEYRING_KEY))!.revision;
+    await expect(t.auth.ctx.keys.rotateNow({ maxTokenTtlMs: 0, force: true })).rejects.toMatchObject({ code: 'ORDERWIRE_ERR_AUTH_KEYRING_INTEGRITY' });
+    await expect(t.auth.ctx.keys.rekey()).rejects.toMatchObject({ code: 'ORDERWIRE_ERR_AUTH_KEYRING_INTEGRITY' });
+    expect((await kv.get(KEYRING_KEY))!.revision).toBe(revision);
 
     // The genuine keyring written back is adopted again.
     await kv.put(KEYRING_KEY, JSON.stringify({ ...genuine, generation: genuine.generation + 2 }));

@@ -193,6 +193,12 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     return rev;
   }
 
+  /** Refuses to build on (rotate, rekey) a keyring the KEK does not prove: adopting it fails loudly. */
+  async function assertProven(ring: Versioned<KeyringRecord>): Promise<void> {
+    if (state !== undefined && ring.revision === state.ring.revision) return;
+    await adopt(ring);
+  }
+
   async function fresh(): Promise<Versioned<KeyringRecord>> {
     const cur = await readJson<KeyringRecord>(kv, KEYRING_KEY);
     if (cur === undefined) throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_KEYS_NOT_READY');
@@ -226,6 +232,7 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
         await adopt(cur);
         return undefined;
       }
+      await assertProven(cur);
       const next = await rotateKeyring(cur.value, kek, now);
       const rev = await write(next, cur.revision);
       if (rev === undefined) return undefined;
@@ -239,6 +246,7 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
         if (!safety.safe && !force) {
           throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_ROTATION_UNSAFE', { kid: safety.kid, until: safety.until });
         }
+        await assertProven(cur);
         const next = await rotateKeyring(cur.value, kek, now);
         if ((await write(next, cur.revision)) !== undefined) {
           options.onRotated?.(next, 'forced');
@@ -250,7 +258,10 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     async rekey() {
       for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
         const cur = await fresh();
-        // Old-format kids are relabelled first (sealed again under the new kid anyway).
+        // Old-format kids are relabelled first (sealed again under the new kid anyway); any
+        // other failure refuses the rekey, so a forged key is never sealed under the new KEK.
+        const check = await verifyKeyring(cur.value, kek);
+        if (!check.ok && check.failures.some((f) => f.problem !== 'kid_not_thumbprint')) await assertProven(cur);
         const relabelled = await relabelKeyring(cur.value, kek);
         const resealed = rekeyKeyring(relabelled.ring, kek);
         const ring = resealed.ring;
