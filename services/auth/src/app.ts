@@ -79,6 +79,10 @@ export async function createApp(deps: AppDeps): Promise<AuthApp> {
     jsm,
     kek: createKekRing(config.kek, config.kekPrevious),
     logger,
+    onIntegrity: (failures) => {
+      authMetrics.keyringIntegrityOk.set(failures.length === 0 ? 1 : 0);
+      for (const f of failures) authMetrics.keyringIntegrityFailures.inc({ problem: f.problem });
+    },
     onRotated: (ring, reason) => {
       authMetrics.keyRotations.inc();
       void audit.record('key_rotated', {

@@ -5,7 +5,7 @@
  */
 import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { pino } from 'pino';
 import { closeNats, connectNats, createLogger, ensureTopology, isOrderwireError, type Logger } from '@orderwire/platform';
 import {
@@ -25,6 +25,8 @@ import { createKekRing } from './crypto/kek.js';
 import { AUTH_ERRORS } from './errors.js';
 import { createKeyManager } from './keys/key-manager.js';
 import { openAuthBuckets } from './kv.js';
+import { migrateLegacyMailboxes, summarizeMigration } from './mailbox-migration.js';
+import { createDisplayStore, type DisplayStore } from './stores/displays.js';
 import { createClientStore } from './stores/clients.js';
 import { createTenantStore } from './stores/tenants.js';
 import { authTopologyOptions } from './topology.js';
@@ -41,6 +43,10 @@ const CLI_USAGE = `usage: node dist/cli.js <command>
   keys rotate [--force]           rotate now (--force even if it drops a key with live tokens)
   keys rekey                      re-encrypt signing keys with AUTH_KEK (after a KEK rotation)
   seed-dev --out <file>           demo tenant + upstream/operator clients → credentials file
+  consumers migrate [--force] [--dry-run]
+                                  move display mailboxes from the legacy name display_<t>_<d> to
+                                  mailbox_<len>_<t>_<d>, backlog kept; --force also moves those
+                                  with messages in flight (they are redelivered)
 
 environment: NATS_URL, AUTH_KEK (and AUTH_KEK_PREVIOUS while rotating the KEK), as the service.`;
 
@@ -92,7 +98,13 @@ function operatorName(): string {
   return `cli:${user}@${hostname()}`;
 }
 
-async function withContext<T>(config: AuthConfig, logger: Logger, fn: (ctx: AdminContext) => Promise<T>): Promise<T> {
+/** What only the CLI's own commands need beyond the admin context. */
+interface CliExtras {
+  jsm: JetStreamManager;
+  displays: DisplayStore;
+}
+
+async function withContext<T>(config: AuthConfig, logger: Logger, fn: (ctx: AdminContext & CliExtras) => Promise<T>): Promise<T> {
   const nc = await connectNats({ servers: config.natsUrl, name: `auth-cli/${hostname()}`, logger, timeoutMs: CLI_NATS_TIMEOUT_MS });
   try {
     // The CLI may run before the first service replica (bootstrap): make sure the buckets exist.
@@ -113,7 +125,10 @@ async function withContext<T>(config: AuthConfig, logger: Logger, fn: (ctx: Admi
         });
       },
     });
-    const ctx: AdminContext = {
+    const jsm = await jetstreamManager(nc);
+    const ctx: AdminContext & CliExtras = {
+      jsm,
+      displays: createDisplayStore(buckets.displays),
       config,
       tenants: createTenantStore(buckets.tenants),
       clients: createClientStore(buckets.clients, config.scryptLogN),
@@ -166,6 +181,14 @@ async function runCommand(argv: readonly string[], config: AuthConfig, logger: L
       return withContext(config, logger, async (ctx) => {
         await ctx.keys.start();
         return rekeyKeys(ctx);
+      });
+    case 'consumers migrate':
+      return withContext(config, logger, async (ctx) => {
+        const results = await migrateLegacyMailboxes(
+          { jsm: ctx.jsm, displays: ctx.displays, logger },
+          { force: args.flags.get('force') === true, dryRun: args.flags.get('dry-run') === true },
+        );
+        return { summary: summarizeMigration(results), results };
       });
     case 'seed-dev': {
       const out = resolve(flag(args, 'out', true));

@@ -10,6 +10,7 @@ import type { AuthContext, RequestInfo } from './context.js';
 import { normalizeEnrollmentCode, randomEnrollmentCode, randomSecret, sha256 } from './crypto/secrets.js';
 import { AUTH_ERRORS } from './errors.js';
 import { recordFailure } from './failures.js';
+import { deleteLegacyMailbox, migrateDisplayMailbox } from './mailbox-migration.js';
 import type { FamilyRevokeReason, RefreshFamilyRecord } from './stores/refresh-families.js';
 import { formatRefreshToken } from './tokens/refresh-tokens.js';
 
@@ -66,6 +67,9 @@ export async function registerDisplay(
   // The mailbox exists before the registry says the display does, so ingest never routes to
   // a display without a consumer to hold its orders.
   const { ackWaitMs, maxAckPending, maxDeliver, backoffMs } = ctx.config.consumer;
+  // A mailbox still under its legacy name moves first, with its backlog (in-flight messages are
+  // redelivered: an operator re-registering the display is the moment to move it).
+  await migrateDisplayMailbox({ jsm: ctx.jsm, displays: ctx.displays, logger: ctx.logger }, tenant, displayId, { force: true });
   await ensureDisplayConsumer(
     ctx.jsm,
     { tenant, store: storeId, displayId, stations },
@@ -75,7 +79,7 @@ export async function registerDisplay(
   const now = new Date().toISOString();
   const record: DisplayRecord =
     live && existing !== undefined
-      ? { ...existing.value, storeId, stations }
+      ? { ...existing.value, storeId, stations, consumer: displayConsumerName(tenant, displayId) }
       : {
           v: 1,
           tenant,
@@ -257,7 +261,9 @@ export async function decommissionDisplay(
     });
     if (changed) revoked++;
   }
-  const consumerDeleted = await deleteDisplayConsumer(ctx.jsm, tenant, displayId);
+  // A mailbox not migrated yet is deleted under its legacy name — only when provably this display's.
+  const legacyDeleted = await deleteLegacyMailbox({ jsm: ctx.jsm, displays: ctx.displays, logger: ctx.logger }, tenant, displayId);
+  const consumerDeleted = (await deleteDisplayConsumer(ctx.jsm, tenant, displayId)) || legacyDeleted;
   await ctx.revocations.announce({ tenant, displayId, reason: 'display_decommissioned' });
   await ctx.audit.record('display_decommissioned', {
     tenant,

@@ -33,6 +33,10 @@ export const AUTH_ERRORS = defineErrors({
     status: 500,
     message: 'signing key {kid} cannot be decrypted: KEK {kekId} is neither AUTH_KEK nor AUTH_KEK_PREVIOUS',
   },
+  ORDERWIRE_ERR_AUTH_KEYRING_INTEGRITY: {
+    status: 503,
+    message: 'signing keyring refused: stored keys not proven by the KEK ({failures}); see docs/runbook.md#keyring-integrity',
+  },
   ORDERWIRE_ERR_AUTH_TENANT_EXISTS: { status: 409, message: 'tenant {tenant} already exists' },
   ORDERWIRE_ERR_AUTH_TENANT_NOT_FOUND: { status: 404, message: 'tenant {tenant} not found' },
   ORDERWIRE_ERR_AUTH_CLIENT_NOT_FOUND: { status: 404, message: 'client {clientId} not found' },

@@ -17,6 +17,7 @@ import {
 } from '@orderwire/platform';
 import { createApp } from './app.js';
 import { loadAuthConfig } from './config.js';
+import { startMailboxMigration } from './mailbox-migration.js';
 import { authTopologyOptions } from './topology.js';
 import { AUTH_VERSION } from './version.js';
 
@@ -63,6 +64,12 @@ async function main(): Promise<void> {
   shutdown.add('http', async () => {
     health.markStopping();
     await auth.close();
+  });
+  // Display mailboxes still under the legacy (ambiguous) consumer name move to the injective one.
+  const migration = startMailboxMigration({ jsm: auth.ctx.jsm, displays: auth.ctx.displays, logger });
+  shutdown.add('mailbox-migration', () => {
+    migration.stop();
+    return migration.done;
   });
   await auth.app.listen({ host: config.host, port: config.port });
   health.markStarted();

@@ -2,9 +2,10 @@
  * Token-event metrics. Labels are closed sets (kind, outcome, reason, route), never ids.
  * The `service` label comes from the registry's default labels.
  */
-import type { Counter } from 'prom-client';
+import type { Counter, Gauge } from 'prom-client';
 import type { Metrics } from '@orderwire/platform';
 import { AUTH_FAILURE_REASONS } from './failures.js';
+import { KEY_INTEGRITY_PROBLEMS } from './keys/keyring.js';
 
 export const TOKEN_KINDS = ['client', 'display_enroll', 'display_refresh'] as const;
 export type TokenKind = (typeof TOKEN_KINDS)[number];
@@ -23,6 +24,8 @@ export interface AuthMetrics {
   rateLimited: Counter<'route'>;
   rateLimitFallbacks: Counter;
   auditFailures: Counter;
+  keyringIntegrityFailures: Counter<'problem'>;
+  keyringIntegrityOk: Gauge;
 }
 
 export function createAuthMetrics(metrics: Metrics): AuthMetrics {
@@ -32,6 +35,7 @@ export function createAuthMetrics(metrics: Metrics): AuthMetrics {
   for (const outcome of REFRESH_OUTCOMES) m.refresh.inc({ outcome }, 0);
   for (const reason of REVOCATION_REASONS) m.revocations.inc({ reason }, 0);
   for (const reason of AUTH_FAILURE_REASONS) m.failures.inc({ reason }, 0);
+  for (const problem of KEY_INTEGRITY_PROBLEMS) m.keyringIntegrityFailures.inc({ problem }, 0);
   return m;
 }
 
@@ -77,6 +81,15 @@ function buildAuthMetrics(metrics: Metrics): AuthMetrics {
     auditFailures: metrics.counter({
       name: 'orderwire_auth_audit_write_failures_total',
       help: 'Audit events that could not be appended to the AUDIT stream (logged instead)',
+    }),
+    keyringIntegrityFailures: metrics.counter({
+      name: 'orderwire_auth_keyring_integrity_failures_total',
+      help: 'Stored signing keys refused because the KEK does not prove them (the keyring was not served), by problem',
+      labelNames: ['problem'] as const,
+    }),
+    keyringIntegrityOk: metrics.gauge({
+      name: 'orderwire_auth_keyring_integrity_ok',
+      help: '1 when the last keyring read from the store passed the integrity check, 0 when it was refused',
     }),
   };
 }

@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DISPLAY_AUDIENCE } from '@orderwire/contracts';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { DISPLAY_AUDIENCE, displayConsumerName, displayFilterSubjects, legacyDisplayConsumerName, stationSubject } from '@orderwire/contracts';
+import { STREAMS } from '@orderwire/platform';
 import { freePort, waitFor } from '@orderwire/test-harness';
 import { TEST_KEK, startInfra, type Infra } from './helpers.js';
 
@@ -202,6 +205,38 @@ describe('auth service over HTTP, with the admin CLI', () => {
     const listed = JSON.parse(list.stdout) as { needsRekey: boolean; keys: unknown[] };
     expect(listed.needsRekey).toBe(false);
     expect(listed.keys).toHaveLength(3);
+  });
+
+  it('consumers migrate moves a legacy-named mailbox with its backlog (dry run first)', async () => {
+    const nc = await connect({ servers: infra.nats.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const js = jetstream(nc);
+      const legacy = legacyDisplayConsumerName('demo', 'old-kds');
+      await jsm.consumers.add(STREAMS.ORDERS, {
+        durable_name: legacy,
+        filter_subjects: displayFilterSubjects('demo', 's1', 'old-kds', ['grill']),
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.New,
+      });
+      for (let i = 1; i <= 3; i++) await js.publish(stationSubject('demo', 's1', 'grill'), `o${i}`);
+
+      const dry = await cli(['consumers', 'migrate', '--dry-run']);
+      expect(dry.code, dry.stderr).toBe(0);
+      expect(JSON.parse(dry.stdout)).toMatchObject({ summary: { migrated: 1 }, results: [{ consumer: legacy, outcome: 'migrated' }] });
+      await jsm.consumers.info(STREAMS.ORDERS, legacy);
+
+      const run = await cli(['consumers', 'migrate']);
+      expect(run.code, run.stderr).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({ summary: { migrated: 1 }, results: [{ newName: displayConsumerName('demo', 'old-kds') }] });
+      await expect(jsm.consumers.info(STREAMS.ORDERS, legacy)).rejects.toThrow(/consumer not found/);
+      const c = await js.consumers.get(STREAMS.ORDERS, displayConsumerName('demo', 'old-kds'));
+      const got: string[] = [];
+      for await (const m of await c.fetch({ max_messages: 10, expires: 1_000 })) got.push(m.string());
+      expect(got).toEqual(['o1', 'o2', 'o3']);
+    } finally {
+      await nc.close();
+    }
   });
 
   it('brute force over HTTP is throttled', async () => {

@@ -16,7 +16,7 @@ import { entryIdFor, FAILURES_KEPT, isEntryId, type DlqEntry, type Failure } fro
 import type { EntryStore, Mutation } from './entry-store.js';
 import type { AdvisoryResult, DlqMetrics } from './metrics.js';
 import type { ReceiptWriter } from './receipts.js';
-import { DISPLAY_CONSUMER_PREFIX, type Original, type Resolver, type Target } from './resolve.js';
+import { isDisplayMailbox, type Original, type Resolver, type Target } from './resolve.js';
 
 const NS_PER_MS = 1_000_000;
 /** @default 1 s — first retry delay of a failed advisory; doubles per delivery up to the configured max. */
@@ -199,7 +199,11 @@ export function createCapture(options: CaptureOptions): Capture {
     if (original !== undefined && Date.parse(await resolver.ordersCreated()) > a.at) original = undefined;
     const target = await resolver.target(a.consumer, original);
     if (target === undefined) {
-      if (a.consumer.startsWith(DISPLAY_CONSUMER_PREFIX)) {
+      if (isDisplayMailbox(a.consumer) && original !== undefined) {
+        // A foreign message an edge terminated (another tenant's, or another display's own
+        // subject): filing it under this display would show that order to the wrong tenant.
+        alog.warn({ subject: original.stored.subject }, 'advisory ignored: the message is not of this mailbox’s tenant or display');
+      } else if (isDisplayMailbox(a.consumer)) {
         // Original, consumer and registry record are all gone: nothing left to replay or to name.
         alog.error({ originalExpired: original === undefined }, 'advisory ignored: its display cannot be identified');
       } else {

@@ -25,6 +25,9 @@ import type { ReceiptWriter } from './receipts.js';
 import type { Resolver } from './resolve.js';
 
 /** Statuses a replay starts from: `discarded` too, so a mistaken discard can be undone. */
+
+/** Prefix of a replay's `Nats-Msg-Id`: `!replay:<entryId>:<n>`. */
+export const REPLAY_MSG_ID_PREFIX = '!replay:';
 export const REPLAYABLE: readonly EntryStatus[] = ['open', 'discarded'];
 
 export interface ActionContext {
@@ -151,7 +154,9 @@ export function createDlqOperations(options: DlqOperationsOptions): DlqOperation
       );
     }
     const n = e.replayCount + 1;
-    const msgId = `replay:${id}:${n}`;
+    // `!` cannot begin ingest's message ids (`<tenant>:<key>`, `<tenant>/<display>:<key>`, ids are
+    // [A-Za-z0-9_-]), so no tenant's Idempotency-Key can pre-empt a replay in the duplicate window.
+    const msgId = `${REPLAY_MSG_ID_PREFIX}${id}:${n}`;
     let ack;
     try {
       ack = await js.publish(mailbox.subject, Buffer.from(e.original.data, 'base64'), {

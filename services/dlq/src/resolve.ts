@@ -2,9 +2,15 @@
  * From an advisory to "which order, which display": fetch the original message from ORDERS by
  * stream sequence, then find tenant, store and display.
  *
- * Consumer names are `display_<tenant>_<displayId>` and ids may contain `_`, so the name alone
- * is ambiguous (`display_a_b_c` is tenant `a` display `b_c`, or tenant `a_b` display `c`). The
- * split is decided by evidence, most direct first:
+ * Mailbox names are `mailbox_<len>_<tenant>_<displayId>` (contracts `displayConsumerName`),
+ * which name tenant and display unambiguously; the store comes from the original's subject, the
+ * consumer's own display subject, or the registry. A message whose subject is of another tenant
+ * (or is another display's own subject) is never filed under this display: an edge terminates
+ * such a foreign message, and its order is not this tenant's to read or replay.
+ *
+ * Advisories about consumers still under the legacy name `display_<tenant>_<displayId>` (ids may
+ * contain `_`, so the name alone is ambiguous: `display_a_b_c` is tenant `a` display `b_c`, or
+ * tenant `a_b` display `c`) are resolved by evidence, most direct first:
  *   1. the original's subject: `orders.<tenant>.<store>.display.<id>` names everything;
  *      `orders.<tenant>.<store>.<station>` names the tenant, and the display is what follows the
  *      `display_<tenant>_` prefix of the consumer name — unambiguous once the tenant is known;
@@ -12,24 +18,32 @@
  *      subject, which names tenant, store and display;
  *   3. the display registry (consumer deleted too): every split of the name is tried against
  *      `ow_displays`, and the record whose `consumer` is this name wins.
- * A consumer that is not a display mailbox (`display_` prefix) is not ours to dead-letter.
+ * A consumer that is neither is not a display mailbox and not ours to dead-letter.
  */
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import {
+  DISPLAY_CONSUMER_PREFIX,
+  LEGACY_DISPLAY_CONSUMER_PREFIX,
   displayConsumerName,
   displayRegistryKey,
   HEADERS,
   isValidId,
   isValidOrderId,
+  legacyDisplayConsumerName,
+  legacyDisplayConsumerSplits,
+  parseDisplayConsumerName,
   parseOrderSubject,
   type DisplayRecord,
 } from '@orderwire/contracts';
 import { KV_BUCKETS, STREAMS } from '@orderwire/platform';
 import type { StoredOriginal } from './entry.js';
 
-export const DISPLAY_CONSUMER_PREFIX = 'display_';
+/** Whether a consumer name is a display mailbox (current or legacy layout). */
+export function isDisplayMailbox(consumer: string): boolean {
+  return consumer.startsWith(DISPLAY_CONSUMER_PREFIX) || consumer.startsWith(LEGACY_DISPLAY_CONSUMER_PREFIX);
+}
 
 export interface Target {
   tenant: string;
@@ -87,18 +101,8 @@ function isNotFound(err: unknown): boolean {
   return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
 }
 
-/** Every way to read `display_<tenant>_<displayId>` as two valid ids. */
-export function candidateSplits(consumer: string): { tenant: string; displayId: string }[] {
-  if (!consumer.startsWith(DISPLAY_CONSUMER_PREFIX)) return [];
-  const rest = consumer.slice(DISPLAY_CONSUMER_PREFIX.length);
-  const out: { tenant: string; displayId: string }[] = [];
-  for (let i = rest.indexOf('_'); i !== -1; i = rest.indexOf('_', i + 1)) {
-    const tenant = rest.slice(0, i);
-    const displayId = rest.slice(i + 1);
-    if (isValidId(tenant) && isValidId(displayId)) out.push({ tenant, displayId });
-  }
-  return out;
-}
+/** Every way to read a legacy `display_<tenant>_<displayId>` as two valid ids. */
+export const candidateSplits = legacyDisplayConsumerSplits;
 
 /** The display's own subject among a consumer's filter subjects. */
 function mailboxIn(subjects: readonly string[]): { tenant: string; store: string; displayId: string; subject: string } | undefined {
@@ -135,6 +139,35 @@ export function createResolver(options: ResolverOptions): Resolver {
     }
   }
 
+  /** A current mailbox names its display; only the store is looked up. */
+  async function mailboxTarget(
+    consumer: string,
+    mailbox: { tenant: string; displayId: string },
+    original: Original | undefined,
+  ): Promise<Target | undefined> {
+    const { tenant, displayId } = mailbox;
+    if (original !== undefined) {
+      const p = parseOrderSubject(original.stored.subject);
+      // Foreign: another tenant's order, or another display's own subject. Not this tenant's DLQ.
+      if (p === undefined || p.tenant !== tenant || (p.kind === 'display' && p.displayId !== displayId)) return undefined;
+      return { tenant, storeId: p.store, displayId, via: 'subject' };
+    }
+    const subjects = await consumerSubjects(consumer);
+    const own = subjects === undefined ? undefined : mailboxIn(subjects);
+    if (own !== undefined && own.tenant === tenant && own.displayId === displayId) return { tenant, storeId: own.store, displayId, via: 'consumer' };
+    const e = await (await kv()).get(displayRegistryKey(tenant, displayId));
+    let storeId: string | null = null;
+    if (e !== null && e.operation === 'PUT') {
+      try {
+        const record = e.json<Partial<DisplayRecord>>();
+        if (isValidId(record.storeId)) storeId = record.storeId;
+      } catch {
+        // An unreadable record still leaves tenant and display known.
+      }
+    }
+    return { tenant, storeId, displayId, via: 'registry' };
+  }
+
   return {
     async ordersCreated() {
       if (created === undefined || Date.now() - created.at > ORDERS_INFO_TTL_MS) {
@@ -169,14 +202,16 @@ export function createResolver(options: ResolverOptions): Resolver {
     },
 
     async target(consumer, original) {
-      if (!consumer.startsWith(DISPLAY_CONSUMER_PREFIX)) return undefined;
+      const mailbox = parseDisplayConsumerName(consumer);
+      if (mailbox !== undefined) return mailboxTarget(consumer, mailbox, original);
+      if (!consumer.startsWith(LEGACY_DISPLAY_CONSUMER_PREFIX)) return undefined;
       if (original !== undefined) {
         const p = parseOrderSubject(original.stored.subject);
-        if (p?.kind === 'display' && displayConsumerName(p.tenant, p.displayId) === consumer) {
+        if (p?.kind === 'display' && legacyDisplayConsumerName(p.tenant, p.displayId) === consumer) {
           return { tenant: p.tenant, storeId: p.store, displayId: p.displayId, via: 'subject' };
         }
         if (p?.kind === 'station') {
-          const prefix = `${DISPLAY_CONSUMER_PREFIX}${p.tenant}_`;
+          const prefix = `${LEGACY_DISPLAY_CONSUMER_PREFIX}${p.tenant}_`;
           const displayId = consumer.slice(prefix.length);
           if (consumer.startsWith(prefix) && isValidId(displayId)) {
             return { tenant: p.tenant, storeId: p.store, displayId, via: 'subject' };
@@ -184,9 +219,9 @@ export function createResolver(options: ResolverOptions): Resolver {
         }
       }
       const subjects = await consumerSubjects(consumer);
-      const mailbox = subjects === undefined ? undefined : mailboxIn(subjects);
-      if (mailbox !== undefined && displayConsumerName(mailbox.tenant, mailbox.displayId) === consumer) {
-        return { tenant: mailbox.tenant, storeId: mailbox.store, displayId: mailbox.displayId, via: 'consumer' };
+      const own = subjects === undefined ? undefined : mailboxIn(subjects);
+      if (own !== undefined && legacyDisplayConsumerName(own.tenant, own.displayId) === consumer) {
+        return { tenant: own.tenant, storeId: own.store, displayId: own.displayId, via: 'consumer' };
       }
       const splits = candidateSplits(consumer);
       if (splits.length === 0) return undefined;
@@ -215,7 +250,10 @@ export function createResolver(options: ResolverOptions): Resolver {
     },
 
     async displayMailbox(tenant, displayId) {
-      const subjects = await consumerSubjects(displayConsumerName(tenant, displayId));
+      // A mailbox not migrated yet is still under its legacy name; its own subject (checked
+      // below) proves whose it is.
+      const subjects =
+        (await consumerSubjects(displayConsumerName(tenant, displayId))) ?? (await consumerSubjects(legacyDisplayConsumerName(tenant, displayId)));
       if (subjects === undefined) return undefined;
       const mailbox = mailboxIn(subjects);
       if (mailbox === undefined || mailbox.tenant !== tenant || mailbox.displayId !== displayId) return undefined;

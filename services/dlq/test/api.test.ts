@@ -1,4 +1,4 @@
-import { AUDIT_SUBJECT_PREFIX, displaySubject, HEADERS, receiptSubject, type Receipt } from '@orderwire/contracts';
+import { AUDIT_SUBJECT_PREFIX, displayConsumerName, displaySubject, HEADERS, receiptSubject, type Receipt } from '@orderwire/contracts';
 import { STREAMS } from '@orderwire/platform';
 import { waitFor } from '@orderwire/test-harness';
 import type { LightMyRequestResponse } from 'fastify';
@@ -72,7 +72,7 @@ describe('replay', () => {
     const res = await call('rp', 'POST', `/v1/dlq/${e!.id}/replay`, { note: 'menu fixed' });
     expect(res.statusCode, res.body).toBe(200);
     const body = res.json<ReplayResult>();
-    expect(body.replay).toMatchObject({ n: 1, subject: displaySubject('rp', 's1', 'kds-1'), msgId: `replay:${e!.id}:1`, duplicate: false });
+    expect(body.replay).toMatchObject({ n: 1, subject: displaySubject('rp', 's1', 'kds-1'), msgId: `!replay:${e!.id}:1`, duplicate: false });
     expect(body.entry).toMatchObject({ id: e!.id, status: 'replayed', replayCount: 1 });
     expect(body.entry.lastReplay).toMatchObject({ n: 1, by: { type: 'client', id: 'operator-client' }, note: 'menu fixed' });
 
@@ -83,7 +83,7 @@ describe('replay', () => {
     expect(m!.headers?.get(HEADERS.replayOf)).toBe(String(seq));
     expect(m!.headers?.get(HEADERS.dlqId)).toBe(e!.id);
     expect(m!.headers?.get(HEADERS.orderId)).toBe('P-1');
-    expect(m!.headers?.get(HEADERS.msgId)).toBe(`replay:${e!.id}:1`);
+    expect(m!.headers?.get(HEADERS.msgId)).toBe(`!replay:${e!.id}:1`);
     expect(Buffer.from(m!.data).toString('base64')).toBe(e!.original!.data);
     m!.ack();
     expect(await pull(env, 'rp', 'kds-2', 1_000)).toBeNull(); // the other display is untouched
@@ -130,7 +130,7 @@ describe('replay', () => {
 
     const second = await call('ro', 'POST', `/v1/dlq/${e!.id}/replay`);
     expect(second.statusCode).toBe(200);
-    expect(second.json<ReplayResult>().replay).toMatchObject({ n: 2, msgId: `replay:${e!.id}:2` });
+    expect(second.json<ReplayResult>().replay).toMatchObject({ n: 2, msgId: `!replay:${e!.id}:2` });
   });
 
   it('bulk replay: dryRun lists what would be replayed and changes nothing; then replays in original order', async () => {
@@ -227,7 +227,7 @@ describe('replay', () => {
     await publishOrder(env, 'gone', 's1', 'G-2', { station: 'fryer' });
     await reject(env, 'gone', 'kds-3', 'rejected: c');
     const e3 = (await waitForEntries(app, 'gone', 3)).find((e) => e.displayId === 'kds-3')!;
-    await env.jsm.consumers.delete(STREAMS.ORDERS, 'display_gone_kds-3');
+    await env.jsm.consumers.delete(STREAMS.ORDERS, displayConsumerName('gone', 'kds-3'));
     const noMailbox = await call('gone', 'POST', `/v1/dlq/${e3.id}/replay`);
     expect(noMailbox.statusCode).toBe(409);
     expect(errorCode(noMailbox)).toBe('ORDERWIRE_ERR_DLQ_DISPLAY_GONE');

@@ -46,7 +46,7 @@ describe('capture', () => {
       orderId: 'A-100',
       subject: 'orders.acme.s1.grill',
       seq,
-      consumer: 'display_acme_kds-1',
+      consumer: displayConsumerName('acme', 'kds-1'),
       reason: 'rejected',
       detail: 'bad item',
       deliveryCount: 1,
@@ -185,6 +185,22 @@ describe('capture', () => {
     const [e] = await waitForEntries(app, 'reg_a', 1);
     expect(e).toMatchObject({ tenant: 'reg_a', displayId: 'b_c', storeId: 's3', originalExpired: true });
     expect(await entriesOf(app, 'reg')).toHaveLength(0);
+  });
+
+  it('never files a foreign message (another tenant’s order an edge terminated in this mailbox) under the mailbox’s tenant', async () => {
+    await addDisplay(env, 'iso', 's1', 'kds-1', ['grill']);
+    const name = displayConsumerName('iso', 'kds-1');
+    // Filters rewritten by someone with JetStream access: another tenant's station leaks in.
+    await env.jsm.consumers.update(STREAMS.ORDERS, name, {
+      filter_subjects: ['orders.iso.s1.grill', 'orders.iso.s1.display.kds-1', 'orders.iso_x.s1.grill'],
+    });
+    const ignoredBefore = await metricValue(app, 'orderwire_dlq_advisories_total', { result: 'ignored' });
+    await publishOrder(env, 'iso_x', 's1', 'FOREIGN-1', { station: 'grill' });
+    await reject(env, 'iso', 'kds-1', 'foreign_subject:tenant');
+    await waitFor(async () => (await metricValue(app, 'orderwire_dlq_advisories_total', { result: 'ignored' })) > ignoredBefore);
+    await captureIdle(env);
+    expect(await entriesOf(app, 'iso')).toHaveLength(0);
+    expect(await entriesOf(app, 'iso_x')).toHaveLength(0);
   });
 
   it('ignores advisories of consumers that are not display mailboxes', async () => {

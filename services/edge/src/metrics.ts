@@ -38,6 +38,9 @@ export const PULL_OUTCOMES = ['complete', 'timeout', 'limited', 'consumer_missin
 export const SESSION_END_REASONS = ['session_replaced', 'token_expired', 'token_revoked', 'display_decommissioned', 'server_shutdown'] as const;
 /** Redis adapter operations that can fail. */
 export const REDIS_OPS = ['pub', 'sub', 'publish', 'presence'] as const;
+/** Which part of a foreign message's subject did not match the session (`orderwire_edge_foreign_messages_total`). */
+export const FOREIGN_FIELDS = ['tenant', 'store', 'display', 'subject'] as const;
+export type ForeignField = (typeof FOREIGN_FIELDS)[number];
 export const PULL_REASONS = ['connect', 'doorbell', 'handback', 'followup', 'timer', 'sweep', 'reconnect', 'retry'] as const;
 
 export interface EdgeMetricSources {
@@ -57,6 +60,7 @@ export interface EdgeMetrics {
   handshakes: Counter<'outcome'>;
   rateLimited: Counter<'route'>;
   deliveries: Counter<'outcome'>;
+  foreignMessages: Counter<'field'>;
   ackLatency: Histogram;
   e2eLatency: Histogram;
   pulls: Counter<'outcome'>;
@@ -125,6 +129,11 @@ export function createEdgeMetrics(metrics: Metrics): EdgeMetrics {
       help: 'Per-message delivery outcomes (redelivered counts emits with deliveryCount > 1)',
       labelNames: ['outcome'],
     }),
+    foreignMessages: metrics.counter({
+      name: 'orderwire_edge_foreign_messages_total',
+      help: "Messages pulled from a display's mailbox whose subject names another tenant, store or display; terminated, never emitted",
+      labelNames: ['field'],
+    }),
     ackLatency: metrics.histogram({
       name: 'orderwire_edge_ack_latency_seconds',
       help: 'From emitting an orders batch to the display answering it',
@@ -180,6 +189,7 @@ export function createEdgeMetrics(metrics: Metrics): EdgeMetrics {
   // Known label values start at 0, so rate() and dashboards see a zero rather than nothing.
   for (const outcome of HANDSHAKE_OUTCOMES) m.handshakes.inc({ outcome }, 0);
   for (const outcome of DELIVERY_OUTCOMES) m.deliveries.inc({ outcome }, 0);
+  for (const field of FOREIGN_FIELDS) m.foreignMessages.inc({ field }, 0);
   for (const outcome of PULL_OUTCOMES) m.pulls.inc({ outcome }, 0);
   for (const reason of PULL_REASONS) m.pullWakeups.inc({ reason }, 0);
   for (const reason of SESSION_END_REASONS) m.sessionEnded.inc({ reason }, 0);

@@ -32,9 +32,80 @@ export function displayFilterSubjects(
   return subjects;
 }
 
-/** Durable consumer name of a display's mailbox (consumer names forbid `.`, `*`, `>`). */
+/*
+ * Display mailbox consumer names. Ids may contain `_` and `-`, so joining two of them with either
+ * is ambiguous: `display_<tenant>_<display>` (the legacy layout) gave tenant `acme` display `x_1`
+ * and tenant `acme_x` display `1` the same consumer — one tenant rewrote and deleted another's
+ * mailbox. The name is now length-prefixed, which is injective:
+ *
+ *   mailbox_<decimal length of tenant>_<tenant>_<displayId>
+ *
+ * The length has no leading zero and ends at the first `_`; the tenant is exactly that many
+ * characters, then `_`, and the rest is the display id. `parseDisplayConsumerName` inverts it and
+ * accepts only canonical names, so each name stands for exactly one (tenant, display). The
+ * `mailbox_` prefix cannot begin a legacy name (those all begin `display_`), so the two layouts
+ * never collide while consumers are migrated. At most 8 + 2 + 1 + 64 + 1 + 64 = 140 characters
+ * from `[A-Za-z0-9_-]`, well inside JetStream's 255-character, subject-token-safe consumer names.
+ */
+
+/** Prefix of every display mailbox consumer name. */
+export const DISPLAY_CONSUMER_PREFIX = 'mailbox_';
+/** Prefix of the legacy (ambiguous, pre-migration) layout `display_<tenant>_<displayId>`. */
+export const LEGACY_DISPLAY_CONSUMER_PREFIX = 'display_';
+
+/**
+ * Consumer metadata (JetStream `metadata`, nats-server ≥ 2.10) naming the owner of a display
+ * mailbox. Writers refuse to touch a consumer whose owner differs from the display they act for.
+ */
+export const DISPLAY_CONSUMER_METADATA = {
+  tenant: 'orderwire.tenant',
+  displayId: 'orderwire.display',
+  store: 'orderwire.store',
+  /** Legacy consumer this one was migrated from, and the stream sequence it started at. */
+  migratedFrom: 'orderwire.migrated_from',
+  migratedAtSeq: 'orderwire.migrated_at_seq',
+} as const;
+
+/** Durable consumer name of a display's mailbox; injective in (tenant, displayId). */
 export function displayConsumerName(tenant: string, displayId: string): string {
-  return `display_${assertId('tenant', tenant)}_${assertId('display', displayId)}`;
+  const t = assertId('tenant', tenant);
+  return `${DISPLAY_CONSUMER_PREFIX}${t.length}_${t}_${assertId('display', displayId)}`;
+}
+
+const CONSUMER_NAME_RE = /^mailbox_([1-9][0-9]?)_/;
+
+/** Inverse of `displayConsumerName`; undefined for anything that is not a canonical mailbox name. */
+export function parseDisplayConsumerName(name: string): { tenant: string; displayId: string } | undefined {
+  const m = CONSUMER_NAME_RE.exec(name);
+  if (m === null) return undefined;
+  const start = m[0].length;
+  const len = Number(m[1]);
+  const tenant = name.slice(start, start + len);
+  if (name[start + len] !== '_') return undefined;
+  const displayId = name.slice(start + len + 1);
+  if (!isValidId(tenant) || tenant.length !== len || !isValidId(displayId)) return undefined;
+  return { tenant, displayId };
+}
+
+/**
+ * The legacy, ambiguous name: kept only to find and migrate consumers created before the
+ * length-prefixed layout. Never create a consumer with it.
+ */
+export function legacyDisplayConsumerName(tenant: string, displayId: string): string {
+  return `${LEGACY_DISPLAY_CONSUMER_PREFIX}${assertId('tenant', tenant)}_${assertId('display', displayId)}`;
+}
+
+/** Every way to read a legacy name `display_<tenant>_<displayId>` as two valid ids (often several). */
+export function legacyDisplayConsumerSplits(name: string): { tenant: string; displayId: string }[] {
+  if (!name.startsWith(LEGACY_DISPLAY_CONSUMER_PREFIX)) return [];
+  const rest = name.slice(LEGACY_DISPLAY_CONSUMER_PREFIX.length);
+  const out: { tenant: string; displayId: string }[] = [];
+  for (let i = rest.indexOf('_'); i !== -1; i = rest.indexOf('_', i + 1)) {
+    const tenant = rest.slice(0, i);
+    const displayId = rest.slice(i + 1);
+    if (isValidId(tenant) && isValidId(displayId)) out.push({ tenant, displayId });
+  }
+  return out;
 }
 
 export type ParsedOrderSubject =
@@ -44,8 +115,11 @@ export type ParsedOrderSubject =
 export function parseOrderSubject(subject: string): ParsedOrderSubject | undefined {
   const t = subject.split('.');
   if (t[0] !== ORDERS_SUBJECT_PREFIX) return undefined;
-  if (t.length === 4) return { kind: 'station', tenant: t[1]!, store: t[2]!, station: t[3]! };
-  if (t.length === 5 && t[3] === 'display') return { kind: 'display', tenant: t[1]!, store: t[2]!, displayId: t[4]! };
+  // Every token is checked: a subject is untrusted input (a message's subject, a consumer's
+  // filters), and a caller comparing the parsed ids must never see one no builder would make.
+  if (!isValidId(t[1]) || !isValidId(t[2])) return undefined;
+  if (t.length === 4 && isValidId(t[3])) return { kind: 'station', tenant: t[1], store: t[2], station: t[3] };
+  if (t.length === 5 && t[3] === 'display' && isValidId(t[4])) return { kind: 'display', tenant: t[1], store: t[2], displayId: t[4] };
   return undefined;
 }
 

@@ -85,6 +85,8 @@ export {
   displayConsumerConfig,
   ensureDisplayConsumer,
   deleteDisplayConsumer,
+  displayConsumerMetadata,
+  displayConsumerOwner,
   DEFAULT_DISPLAY_ACK_WAIT_MS,
   DEFAULT_DISPLAY_MAX_ACK_PENDING,
   DEFAULT_DISPLAY_MAX_DELIVER,

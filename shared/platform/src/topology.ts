@@ -10,6 +10,7 @@ import {
   AckPolicy,
   DeliverPolicy,
   DiscardPolicy,
+  JetStreamApiCodes,
   JetStreamApiError,
   ReplayPolicy,
   RetentionPolicy,
@@ -23,7 +24,13 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { ORDER_RING_PREFIX, ORDERS_SUBJECT_PREFIX, displayConsumerName, displayFilterSubjects } from '@orderwire/contracts';
+import {
+  DISPLAY_CONSUMER_METADATA,
+  ORDER_RING_PREFIX,
+  ORDERS_SUBJECT_PREFIX,
+  displayConsumerName,
+  displayFilterSubjects,
+} from '@orderwire/contracts';
 import type { Logger } from 'pino';
 import { PLATFORM_ERRORS } from './errors.js';
 
@@ -36,7 +43,6 @@ const NS_PER_MS = 1_000_000;
 
 /** JetStream API error codes we branch on. */
 const JS_STREAM_NOT_FOUND = 10059;
-const JS_CONSUMER_NOT_FOUND = 10014;
 const JS_STREAM_NAME_IN_USE = 10058;
 
 /** Stream names (contract: services address streams by these). */
@@ -519,17 +525,52 @@ export type DisplayConsumerConfig = Partial<ConsumerConfig> &
   Pick<
     ConsumerConfig,
     'ack_policy' | 'deliver_policy' | 'replay_policy' | 'durable_name' | 'filter_subjects' | 'ack_wait' | 'max_ack_pending' | 'max_deliver'
-  > & { durable_name: string; filter_subjects: string[] };
+  > & { durable_name: string; filter_subjects: string[]; metadata: Record<string, string> };
+
+/** The owner metadata of a display's mailbox (contracts `DISPLAY_CONSUMER_METADATA`). */
+export function displayConsumerMetadata(display: Pick<DisplayRef, 'tenant' | 'store' | 'displayId'>): Record<string, string> {
+  return {
+    [DISPLAY_CONSUMER_METADATA.tenant]: display.tenant,
+    [DISPLAY_CONSUMER_METADATA.displayId]: display.displayId,
+    [DISPLAY_CONSUMER_METADATA.store]: display.store,
+  };
+}
+
+/**
+ * Whether an existing consumer is the mailbox of (tenant, displayId): its owner metadata names
+ * exactly them. A consumer without that metadata was not created by this code (or predates it
+ * under the legacy name), so it is never treated as ours.
+ */
+export function displayConsumerOwner(info: ConsumerInfo): { tenant: string; displayId: string; store?: string } | undefined {
+  const md = info.config.metadata;
+  const tenant = md?.[DISPLAY_CONSUMER_METADATA.tenant];
+  const displayId = md?.[DISPLAY_CONSUMER_METADATA.displayId];
+  if (tenant === undefined || displayId === undefined) return undefined;
+  const store = md?.[DISPLAY_CONSUMER_METADATA.store];
+  return store === undefined ? { tenant, displayId } : { tenant, displayId, store };
+}
+
+function assertOwner(info: ConsumerInfo, name: string, tenant: string, displayId: string): void {
+  const owner = displayConsumerOwner(info);
+  if (owner?.tenant === tenant && owner.displayId === displayId) return;
+  throw PLATFORM_ERRORS.create('ORDERWIRE_ERR_TOPOLOGY_CONSUMER_OWNER', {
+    name,
+    owner: owner === undefined ? 'no recorded owner' : `tenant ${owner.tenant} display ${owner.displayId}`,
+    tenant,
+    displayId,
+  });
+}
 
 /**
  * The durable pull consumer of one display. No `inactive_threshold`: the mailbox must survive
- * the display being offline for days.
+ * the display being offline for days. Its metadata names its owner, checked before any change.
  */
 export function displayConsumerConfig(display: DisplayRef, opts: DisplayConsumerOptions = {}): DisplayConsumerConfig {
   const maxDeliver = opts.maxDeliver ?? DEFAULT_DISPLAY_MAX_DELIVER;
   const cfg: DisplayConsumerConfig = {
     durable_name: displayConsumerName(display.tenant, display.displayId),
     filter_subjects: displayFilterSubjects(display.tenant, display.store, display.displayId, display.stations),
+    metadata: displayConsumerMetadata(display),
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.New,
     replay_policy: ReplayPolicy.Instant,
@@ -562,7 +603,11 @@ export interface EnsureConsumerResult {
   info: ConsumerInfo;
 }
 
-/** Creates the display's consumer, or updates its filter subjects and limits. */
+/**
+ * Creates the display's consumer, or updates its filter subjects and limits — but only a
+ * consumer whose owner metadata names this (tenant, display): anything else under the name is
+ * refused with ORDERWIRE_ERR_TOPOLOGY_CONSUMER_OWNER and left exactly as it is.
+ */
 export async function ensureDisplayConsumer(
   jsm: JetStreamManager,
   display: DisplayRef,
@@ -575,15 +620,26 @@ export async function ensureDisplayConsumer(
   try {
     existing = await jsm.consumers.info(stream, name);
   } catch (err) {
-    if (!isApiError(err, JS_CONSUMER_NOT_FOUND)) throw failed('consumer', name, err);
+    if (!isApiError(err, JetStreamApiCodes.ConsumerNotFound)) throw failed('consumer', name, err);
   }
   try {
     if (existing === undefined) {
-      return { action: 'created', info: await jsm.consumers.add(stream, cfg) };
+      // A create, never an update: if the name was taken meanwhile the server refuses
+      // (`action: create` fails on an existing consumer with a different config).
+      const info = await jsm.consumers.add(stream, cfg);
+      assertOwner(info, name, display.tenant, display.displayId);
+      return { action: 'created', info };
     }
+    assertOwner(existing, name, display.tenant, display.displayId);
     const have = existing.config as unknown as Record<string, unknown>;
     const want = cfg as unknown as Record<string, unknown>;
-    const conflicts: TopologyConflict[] = IMMUTABLE_CONSUMER_FIELDS.filter((f) => !sameValue(have[f], want[f])).map((f) => ({
+    // A mailbox migrated from a legacy name resumes at a stream sequence; that is its
+    // deliver policy from then on, and the same mailbox.
+    const migrated =
+      existing.config.deliver_policy === DeliverPolicy.StartSequence && existing.config.metadata?.[DISPLAY_CONSUMER_METADATA.migratedFrom] !== undefined;
+    const conflicts: TopologyConflict[] = IMMUTABLE_CONSUMER_FIELDS.filter(
+      (f) => !sameValue(have[f], want[f]) && !(migrated && f === 'deliver_policy'),
+    ).map((f) => ({
       kind: 'consumer',
       name,
       field: f,
@@ -591,14 +647,18 @@ export async function ensureDisplayConsumer(
       declared: want[f],
     }));
     if (conflicts.length > 0) throw conflictError(conflicts);
-    const changed = UPDATABLE_CONSUMER_FIELDS.filter((f) => {
+    const changed: string[] = UPDATABLE_CONSUMER_FIELDS.filter((f) => {
       // An absent backoff on both sides is equal; the server omits it when empty.
       if (f === 'backoff' && want[f] === undefined) return have[f] !== undefined && (have[f] as unknown[]).length > 0;
       return !sameValue(have[f], want[f]);
     });
+    // The store lives in the metadata too: a display moved to another store updates it.
+    if (!sameValue(have.metadata, want.metadata)) changed.push('metadata');
     if (changed.length === 0) return { action: 'unchanged', info: existing };
     const update: Record<string, unknown> = {};
     for (const f of changed) update[f] = want[f] ?? (f === 'backoff' ? [] : undefined);
+    // Keep what else the metadata records (the migration's provenance).
+    if (changed.includes('metadata')) update.metadata = { ...(have.metadata as Record<string, string> | undefined), ...cfg.metadata };
     const info = await jsm.consumers.update(stream, name, update);
     return { action: 'updated', changed: [...changed], info };
   } catch (err) {
@@ -607,7 +667,10 @@ export async function ensureDisplayConsumer(
   }
 }
 
-/** Deletes a display's consumer; returns false if it did not exist. */
+/**
+ * Deletes a display's consumer; returns false if it did not exist. A consumer under the name
+ * whose owner metadata names someone else is refused (ORDERWIRE_ERR_TOPOLOGY_CONSUMER_OWNER).
+ */
 export async function deleteDisplayConsumer(
   jsm: JetStreamManager,
   tenant: string,
@@ -615,10 +678,13 @@ export async function deleteDisplayConsumer(
   opts: { stream?: string } = {},
 ): Promise<boolean> {
   const name = displayConsumerName(tenant, displayId);
+  const stream = opts.stream ?? STREAMS.ORDERS;
   try {
-    return await jsm.consumers.delete(opts.stream ?? STREAMS.ORDERS, name);
+    assertOwner(await jsm.consumers.info(stream, name), name, tenant, displayId);
+    return await jsm.consumers.delete(stream, name);
   } catch (err) {
-    if (isApiError(err, JS_CONSUMER_NOT_FOUND)) return false;
+    if (isApiError(err, JetStreamApiCodes.ConsumerNotFound)) return false;
+    if (PLATFORM_ERRORS.is(err)) throw err;
     throw failed('consumer', name, err);
   }
 }

@@ -1,4 +1,5 @@
-import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { displayConsumerName } from '@orderwire/contracts';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
@@ -12,6 +13,7 @@ import {
   STREAMS,
   deleteDisplayConsumer,
   displayConsumerConfig,
+  displayConsumerMetadata,
   ensureDisplayConsumer,
   ensureTopology,
   kvStreamName,
@@ -219,8 +221,9 @@ describe('display consumers', () => {
   it('declares a durable explicit-ack pull consumer without an inactivity threshold', () => {
     const cfg = displayConsumerConfig(display);
     expect(cfg).toEqual({
-      durable_name: 'display_t1_kds-1',
+      durable_name: 'mailbox_2_t1_kds-1',
       filter_subjects: ['orders.t1.s1.grill', 'orders.t1.s1.fry', 'orders.t1.s1.display.kds-1'],
+      metadata: { 'orderwire.tenant': 't1', 'orderwire.display': 'kds-1', 'orderwire.store': 's1' },
       ack_policy: 'explicit',
       deliver_policy: 'new',
       replay_policy: 'instant',
@@ -239,7 +242,7 @@ describe('display consumers', () => {
   it('creates, leaves unchanged, updates filter subjects, and deletes', async () => {
     const created = await ensureDisplayConsumer(jsm, display);
     expect(created.action).toBe('created');
-    expect(created.info.config.durable_name).toBe('display_t1_kds-1');
+    expect(created.info.config.durable_name).toBe('mailbox_2_t1_kds-1');
     expect(created.info.config.inactive_threshold ?? 0).toBe(0);
 
     expect((await ensureDisplayConsumer(jsm, display)).action).toBe('unchanged');
@@ -257,7 +260,7 @@ describe('display consumers', () => {
     await js.publish('orders.t1.s1.fry', 'not for me');
     await js.publish('orders.t1.s1.display.kds-1', 'b');
     await js.publish('orders.t1.s1.display.kds-2', 'not for me');
-    const consumer = await js.consumers.get(STREAMS.ORDERS, 'display_t1_kds-1');
+    const consumer = await js.consumers.get(STREAMS.ORDERS, 'mailbox_2_t1_kds-1');
     const got: string[] = [];
     const batch = await consumer.fetch({ max_messages: 10, expires: 1_000 });
     for await (const m of batch) {
@@ -277,20 +280,108 @@ describe('display consumers', () => {
     expect(cleared.info.config.ack_wait).toBe(20_000 * NS);
 
     expect(await deleteDisplayConsumer(jsm, 't1', 'kds-1')).toBe(true);
-    await expect(jsm.consumers.info(STREAMS.ORDERS, 'display_t1_kds-1')).rejects.toThrow(/consumer not found/);
+    await expect(jsm.consumers.info(STREAMS.ORDERS, 'mailbox_2_t1_kds-1')).rejects.toThrow(/consumer not found/);
     // Deleting again is not an error.
     expect(await deleteDisplayConsumer(jsm, 't1', 'kds-1')).toBe(false);
   });
 
   it('refuses to change an immutable consumer field', async () => {
     await jsm.consumers.add(STREAMS.ORDERS, {
-      durable_name: 'display_t1_kds-1',
+      durable_name: 'mailbox_2_t1_kds-1',
       ack_policy: 'explicit',
       deliver_policy: 'all',
       filter_subjects: ['orders.t1.s1.grill'],
+      metadata: displayConsumerMetadata({ tenant: 't1', store: 's1', displayId: 'kds-1' }),
     });
     const err = await expectConflict(ensureDisplayConsumer(jsm, display));
-    expect(err.message).toContain('display_t1_kds-1');
+    expect(err.message).toContain('mailbox_2_t1_kds-1');
     expect(err.message).toContain('deliver_policy');
+  });
+});
+
+/**
+ * Issue 12, item 1: tenant `acme` registering display `x_1` used to rewrite the mailbox of tenant
+ * `acme_x` display `1` (same consumer name) and decommissioning it deleted the victim's mailbox.
+ */
+describe('display mailboxes of different tenants never collide', () => {
+  const SEPARATORS = ['_', '-'] as const;
+
+  beforeEach(async () => {
+    await ensureTopology(nc, { streams: [STREAMS.ORDERS], buckets: [] });
+  });
+
+  /** Every way to cut `chars` at one separator into (victim tenant, victim display) and the attacker's other cut. */
+  function collisionCases(): { victim: [string, string]; attacker: [string, string] }[] {
+    const out: { victim: [string, string]; attacker: [string, string] }[] = [];
+    for (const sep of SEPARATORS) {
+      // Separators at every position of a 3-part id: a<sep>b<sep>c, also doubled and at the edges.
+      for (const s of [`ab${sep}x${sep}1`, `a${sep}${sep}b${sep}c`, `${sep}a${sep}b`, `a${sep}b${sep}`, `${sep}${sep}${sep}`]) {
+        const cuts: number[] = [];
+        for (let i = 0; i < s.length; i++) if (s[i] === sep) cuts.push(i);
+        const pairs = cuts
+          .map((i) => [s.slice(0, i), s.slice(i + 1)] as [string, string])
+          .filter(([t, d]) => /^[A-Za-z0-9_-]{1,64}$/.test(t) && /^[A-Za-z0-9_-]{1,64}$/.test(d));
+        for (const victim of pairs) for (const attacker of pairs) if (victim !== attacker) out.push({ victim, attacker });
+      }
+    }
+    return out;
+  }
+
+  it('registration and decommission of the attacker leave the victim consumer byte-for-byte unchanged', async () => {
+    const cases = collisionCases();
+    expect(cases.length).toBeGreaterThan(10);
+    for (const { victim, attacker } of cases) {
+      const [vt, vd] = victim;
+      const [at, ad] = attacker;
+      const v = { tenant: vt, store: 'victim-store', displayId: vd, stations: ['grill'] };
+      await ensureDisplayConsumer(jsm, v);
+      const before = (await jsm.consumers.info(STREAMS.ORDERS, displayConsumerName(vt, vd))).config;
+
+      const a = await ensureDisplayConsumer(jsm, { tenant: at, store: 'attacker-store', displayId: ad, stations: ['fry'] });
+      expect(a.action).toBe('created');
+      expect(a.info.config.durable_name).not.toBe(before.durable_name);
+      expect(await deleteDisplayConsumer(jsm, at, ad)).toBe(true);
+
+      const after = (await jsm.consumers.info(STREAMS.ORDERS, displayConsumerName(vt, vd))).config;
+      expect(JSON.stringify(after), `victim ${vt}/${vd} vs attacker ${at}/${ad}`).toBe(JSON.stringify(before));
+      await jsm.consumers.delete(STREAMS.ORDERS, displayConsumerName(vt, vd));
+    }
+  });
+
+  it('an existing consumer under the name that is not the display’s own is refused, not updated or deleted', async () => {
+    const name = displayConsumerName('acme', 'x_1');
+    // Planted by someone else (no owner metadata), then one recording another owner.
+    for (const metadata of [undefined, displayConsumerMetadata({ tenant: 'acme_x', store: 's', displayId: '1' })]) {
+      await jsm.consumers.add(STREAMS.ORDERS, {
+        durable_name: name,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.New,
+        filter_subjects: ['orders.acme_x.s.display.1'],
+        ...(metadata === undefined ? {} : { metadata }),
+      });
+      const before = JSON.stringify((await jsm.consumers.info(STREAMS.ORDERS, name)).config);
+      for (const attempt of [
+        ensureDisplayConsumer(jsm, { tenant: 'acme', store: 'evil', displayId: 'x_1', stations: ['grill'] }),
+        deleteDisplayConsumer(jsm, 'acme', 'x_1'),
+      ]) {
+        const err = await attempt.then(
+          () => expect.unreachable('accepted a consumer owned by someone else'),
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(OrderwireError);
+        expect((err as OrderwireError).code).toBe('ORDERWIRE_ERR_TOPOLOGY_CONSUMER_OWNER');
+        expect((err as OrderwireError).message).toContain(name);
+      }
+      expect(JSON.stringify((await jsm.consumers.info(STREAMS.ORDERS, name)).config)).toBe(before);
+      await jsm.consumers.delete(STREAMS.ORDERS, name);
+    }
+  });
+
+  it('a display moved to another store updates its recorded store', async () => {
+    await ensureDisplayConsumer(jsm, { tenant: 't1', store: 's1', displayId: 'd1', stations: ['grill'] });
+    const moved = await ensureDisplayConsumer(jsm, { tenant: 't1', store: 's2', displayId: 'd1', stations: ['grill'] });
+    expect(moved.action).toBe('updated');
+    expect(moved.changed).toEqual(['filter_subjects', 'metadata']);
+    expect(moved.info.config.metadata).toMatchObject({ 'orderwire.store': 's2', 'orderwire.tenant': 't1', 'orderwire.display': 'd1' });
   });
 });

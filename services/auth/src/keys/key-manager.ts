@@ -15,12 +15,14 @@ import type { KekRing } from '../crypto/kek.js';
 import { createJson, liveJson, readJson, updateJson, type Versioned } from '../kv.js';
 import {
   createKeyring,
-  decryptSigningKey,
   publicJwks,
   rekeyKeyring,
+  relabelKeyring,
   rotateKeyring,
   rotationSafety,
   isRotationDue,
+  verifyKeyring,
+  type KeyIntegrityFailure,
   type KeyringRecord,
   type PublicSigningJwk,
 } from './keyring.js';
@@ -72,6 +74,8 @@ export interface KeyManagerOptions {
   logger: Logger;
   /** Called after this replica (not a watcher) wrote a rotation. */
   onRotated?: (ring: KeyringRecord, reason: 'scheduled' | 'forced') => void;
+  /** Called with every integrity check of a keyring read from the store (metrics). */
+  onIntegrity?: (failures: readonly KeyIntegrityFailure[]) => void;
 }
 
 /** @default 8 CAS attempts for a forced rotation or rekey before giving up. */
@@ -88,28 +92,62 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
   let stopped = false;
   let decryptFailed = false;
 
-  /** Adopts a keyring if it is newer than the one in use. */
-  function adopt(ring: Versioned<KeyringRecord>): void {
+  /**
+   * Adopts a keyring if it is newer than the one in use — only once every key in it is proven by
+   * the KEK (keyring.ts `verifyKeyring`); the JWKS and the signer come from the proven keys.
+   * A keyring that fails is refused: error log, `onIntegrity`, the replica reports unhealthy and
+   * keeps the last good keys; nothing of the refused keyring is served.
+   */
+  async function adopt(ring: Versioned<KeyringRecord>): Promise<void> {
     if (state !== undefined && ring.revision <= state.ring.revision) return;
-    let key: KeyObject;
-    try {
-      key = decryptSigningKey(ring.value.current, kek);
-    } catch (err) {
+    // Sealed entirely under a KEK this process does not have: a configuration error (AUTH_KEK
+    // rotated without AUTH_KEK_PREVIOUS), not tampering; refused the same way, reported as such.
+    const known = new Set([kek.current.id, ...(kek.previous === undefined ? [] : [kek.previous.id])]);
+    const sealedWith = [ring.value.current, ring.value.next, ring.value.previous].flatMap((k) => (k?.privateKey === undefined ? [] : [k.privateKey.kek]));
+    if (sealedWith.length > 0 && sealedWith.every((id) => !known.has(id))) {
       decryptFailed = true;
-      logger.error({ err, generation: ring.value.generation, kid: ring.value.current.kid }, 'keyring cannot be decrypted; keeping previous signer');
-      throw err;
+      logger.error({ generation: ring.value.generation, kekIds: [...new Set(sealedWith)] }, 'keyring sealed with a KEK this process does not have; keeping previous signer');
+      throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_KEY_DECRYPT', { kid: ring.value.current.kid, kekId: sealedWith[0]! });
     }
+    const verified = await verifyKeyring(ring.value, kek);
+    if (!verified.ok) {
+      decryptFailed = true;
+      options.onIntegrity?.(verified.failures);
+      logger.error(
+        { failures: verified.failures, generation: ring.value.generation, revision: ring.revision },
+        'keyring refused: a stored signing key is not proven by the KEK; not served, keeping the previous keys',
+      );
+      throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_KEYRING_INTEGRITY', {
+        failures: verified.failures.map((f) => `${f.slot} ${f.kid === '' ? '(no kid)' : f.kid}: ${f.problem}`).join('; '),
+      });
+    }
+    // A keyring read while newer ones arrived may have been overtaken during the (async) check.
+    if (state !== undefined && ring.revision <= state.ring.revision) return;
     decryptFailed = false;
-    const keys = publicJwks(ring.value).keys;
+    options.onIntegrity?.([]);
+    const keys = publicJwks(verified.keys).keys;
     const body = JSON.stringify({ keys });
     const prevKid = state?.signer.kid;
-    state = { ring, signer: { kid: ring.value.current.kid, key }, jwks: { body, etag: etagOf(body), keys } };
+    state = { ring, signer: { kid: verified.keys.current.kid, key: verified.keys.current.privateKey }, jwks: { body, etag: etagOf(body), keys } };
     if (prevKid !== ring.value.current.kid) {
       logger.info(
         { generation: ring.value.generation, current: ring.value.current.kid, next: ring.value.next.kid, previous: ring.value.previous?.kid },
         'signing keyring loaded',
       );
     }
+  }
+
+  /**
+   * Keys of an older format (kid not the thumbprint) that the KEK proves are relabelled once, by
+   * whichever replica gets there first (CAS); see keyring.ts `relabelKeyring`.
+   */
+  async function migrate(ring: Versioned<KeyringRecord>): Promise<Versioned<KeyringRecord>> {
+    const { ring: next, changed, relabelled } = await relabelKeyring(ring.value, kek);
+    if (!changed) return ring;
+    const rev = await updateJson(kv, KEYRING_KEY, next, ring.revision);
+    if (rev === undefined) return (await readJson<KeyringRecord>(kv, KEYRING_KEY)) ?? ring;
+    logger.warn({ relabelled }, 'signing keys relabelled with their RFC 7638 thumbprint; tokens signed under the old kids must be obtained again');
+    return { value: next, revision: rev };
   }
 
   async function load(): Promise<Versioned<KeyringRecord>> {
@@ -138,7 +176,7 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
           continue;
         }
         try {
-          adopt(ring);
+          await adopt(ring);
         } catch {
           // adopt logged it; the replica keeps signing with the last good key and reports unhealthy.
         }
@@ -151,8 +189,14 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
   /** CAS write; on success adopts it locally at once (the watcher will see the same revision). */
   async function write(ring: KeyringRecord, revision: number): Promise<number | undefined> {
     const rev = await updateJson(kv, KEYRING_KEY, ring, revision);
-    if (rev !== undefined) adopt({ value: ring, revision: rev });
+    if (rev !== undefined) await adopt({ value: ring, revision: rev });
     return rev;
+  }
+
+  /** Refuses to build on (rotate, rekey) a keyring the KEK does not prove: adopting it fails loudly. */
+  async function assertProven(ring: Versioned<KeyringRecord>): Promise<void> {
+    if (state !== undefined && ring.revision === state.ring.revision) return;
+    await adopt(ring);
   }
 
   async function fresh(): Promise<Versioned<KeyringRecord>> {
@@ -163,7 +207,7 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
 
   return {
     async start() {
-      adopt(await load());
+      await adopt(await migrate(await load()));
       await watch();
     },
     stop() {
@@ -185,9 +229,10 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
       // Read from KV, not memory: the watcher may lag behind another writer.
       const cur = await fresh();
       if (!isRotationDue(cur.value, intervalMs, now)) {
-        adopt(cur);
+        await adopt(cur);
         return undefined;
       }
+      await assertProven(cur);
       const next = await rotateKeyring(cur.value, kek, now);
       const rev = await write(next, cur.revision);
       if (rev === undefined) return undefined;
@@ -201,6 +246,7 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
         if (!safety.safe && !force) {
           throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_ROTATION_UNSAFE', { kid: safety.kid, until: safety.until });
         }
+        await assertProven(cur);
         const next = await rotateKeyring(cur.value, kek, now);
         if ((await write(next, cur.revision)) !== undefined) {
           options.onRotated?.(next, 'forced');
@@ -212,7 +258,14 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
     async rekey() {
       for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
         const cur = await fresh();
-        const { ring, changed } = rekeyKeyring(cur.value, kek);
+        // Old-format kids are relabelled first (sealed again under the new kid anyway); any
+        // other failure refuses the rekey, so a forged key is never sealed under the new KEK.
+        const check = await verifyKeyring(cur.value, kek);
+        if (!check.ok && check.failures.some((f) => f.problem !== 'kid_not_thumbprint')) await assertProven(cur);
+        const relabelled = await relabelKeyring(cur.value, kek);
+        const resealed = rekeyKeyring(relabelled.ring, kek);
+        const ring = resealed.ring;
+        const changed = relabelled.changed || resealed.changed;
         if (changed && (await write(ring, cur.revision)) === undefined) continue;
         // Also when nothing changed: an earlier rekey may have died between write and purge.
         await options.jsm.streams.purge(kvStreamName(KV_BUCKETS.SIGNING_KEYS), {

@@ -9,17 +9,26 @@ import {
   rekeyKeyring,
   rotateKeyring,
   rotationSafety,
+  verifyKeyring,
+  type KeyringRecord,
 } from '../../src/keys/keyring.js';
 
 const kek = createKekRing(randomBytes(32));
 const HOUR = 3_600_000;
+
+/** The JWKS of a keyring that passes the integrity check. */
+async function jwksOf(ring: KeyringRecord): Promise<{ keys: { kid: string }[] }> {
+  const v = await verifyKeyring(ring, kek);
+  if (!v.ok) throw new Error(`keyring refused: ${JSON.stringify(v.failures)}`);
+  return publicJwks(v.keys);
+}
 
 describe('keyring', () => {
   it('rotates next → current → previous → dropped', async () => {
     const t0 = new Date('2026-01-01T00:00:00Z');
     const r1 = await createKeyring(kek, t0);
     expect(r1.previous).toBeUndefined();
-    expect(publicJwks(r1).keys.map((k) => k.kid)).toEqual([r1.current.kid, r1.next.kid]);
+    expect((await jwksOf(r1)).keys.map((k) => k.kid)).toEqual([r1.current.kid, r1.next.kid]);
 
     const t1 = new Date(t0.getTime() + 24 * HOUR);
     expect(isRotationDue(r1, 24 * HOUR, new Date(t1.getTime() - 1))).toBe(false);
@@ -28,10 +37,10 @@ describe('keyring', () => {
     expect(r2.generation).toBe(2);
     expect(r2.current.kid).toBe(r1.next.kid);
     expect(r2.previous).toMatchObject({ kid: r1.current.kid, retiredAt: t1.toISOString() });
-    expect(publicJwks(r2).keys.map((k) => k.kid)).toEqual([r1.next.kid, r2.next.kid, r1.current.kid]);
+    expect((await jwksOf(r2)).keys.map((k) => k.kid)).toEqual([r1.next.kid, r2.next.kid, r1.current.kid]);
 
     const r3 = await rotateKeyring(r2, kek, new Date(t1.getTime() + 24 * HOUR));
-    expect(publicJwks(r3).keys.map((k) => k.kid)).not.toContain(r1.current.kid);
+    expect((await jwksOf(r3)).keys.map((k) => k.kid)).not.toContain(r1.current.kid);
   });
 
   it('knows when dropping previous is safe (every token it signed has expired)', async () => {

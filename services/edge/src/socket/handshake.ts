@@ -3,8 +3,15 @@
  * middleware before `connection`; a refusal reaches the display as `connect_error` with
  * `data: { reason, message }` (contracts `HandshakeErrorData`).
  */
-import { JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
-import { displayConsumerName, type DisconnectReason, type HandshakeErrorData } from '@orderwire/contracts';
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  displayConsumerName,
+  displaySubject,
+  legacyDisplayConsumerName,
+  parseOrderSubject,
+  type DisconnectReason,
+  type HandshakeErrorData,
+} from '@orderwire/contracts';
 import type { OrderwireError } from '@orderwire/platform';
 import { isTokenError, type TokenVerifier } from '@orderwire/token-verifier';
 import type { Logger } from 'pino';
@@ -13,8 +20,6 @@ import type { EdgeMetrics, HandshakeOutcome } from '../metrics.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { ConsumerBinding, EdgeSocket } from './types.js';
 
-/** JetStream API error code for "consumer not found". */
-const JS_CONSUMER_NOT_FOUND = 10014;
 const NS_PER_MS = 1_000_000;
 
 export interface HandshakeDeps {
@@ -54,14 +59,41 @@ export async function bindConsumer(jsm: JetStreamManager, stream: string, name: 
     const filterSubjects = cfg.filter_subjects ?? (cfg.filter_subject === undefined ? [] : [cfg.filter_subject]);
     return {
       name,
+      key: name,
+      legacy: false,
       filterSubjects,
       ackWaitMs: Math.round((cfg.ack_wait ?? 30_000 * NS_PER_MS) / NS_PER_MS),
       ackPendingAtConnect: info.num_ack_pending,
     };
   } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === JS_CONSUMER_NOT_FOUND) return undefined;
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) return undefined;
     throw err;
   }
+}
+
+/**
+ * Binds the display's mailbox: `displayConsumerName(tenant, display)`, or — until auth has
+ * migrated it — the legacy-named consumer, but only when its filter subjects are provably this
+ * display's (its own display subject, and nothing of another tenant or store): the legacy name
+ * alone is ambiguous across tenants.
+ */
+export async function bindDisplayConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  display: { tenant: string; store: string; displayId: string },
+): Promise<ConsumerBinding | undefined> {
+  const name = displayConsumerName(display.tenant, display.displayId);
+  const binding = await bindConsumer(jsm, stream, name);
+  if (binding !== undefined) return binding;
+  const legacy = await bindConsumer(jsm, stream, legacyDisplayConsumerName(display.tenant, display.displayId));
+  if (legacy === undefined) return undefined;
+  const own = displaySubject(display.tenant, display.store, display.displayId);
+  const mine = legacy.filterSubjects.every((s) => {
+    const p = parseOrderSubject(s);
+    return p !== undefined && p.tenant === display.tenant && p.store === display.store && (p.kind === 'station' || s === own);
+  });
+  if (!mine || !legacy.filterSubjects.includes(own)) return undefined;
+  return { ...legacy, key: name, legacy: true };
 }
 
 /** Socket.IO middleware: verifies the token and binds the display's own consumer. */
@@ -96,10 +128,9 @@ export function createHandshake(deps: HandshakeDeps): (socket: EdgeSocket, next:
     if (deps.isRevokedFamily(claims.fam)) {
       throw refuse('token_revoked', EDGE_ERRORS.create('ORDERWIRE_ERR_EDGE_TOKEN_REVOKED'));
     }
-    const name = displayConsumerName(claims.tid, claims.sub);
     let binding: ConsumerBinding | undefined;
     try {
-      binding = await bindConsumer(jsm, stream, name);
+      binding = await bindDisplayConsumer(jsm, stream, { tenant: claims.tid, store: claims.sid, displayId: claims.sub });
     } catch (err) {
       throw refuse('internal_error', EDGE_ERRORS.create('ORDERWIRE_ERR_EDGE_UNAVAILABLE', { detail: 'consumer lookup failed' }, { cause: err }));
     }

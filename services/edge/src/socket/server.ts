@@ -142,9 +142,9 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
     onClosed(s: DisplaySession): void {
       options.presence?.offline(s.socketId);
       sessions.delete(s);
-      const set = byConsumer.get(s.consumer);
+      const set = byConsumer.get(s.displayKey);
       set?.delete(s);
-      if (set?.size === 0) byConsumer.delete(s.consumer);
+      if (set?.size === 0) byConsumer.delete(s.displayKey);
     },
   };
 
@@ -179,21 +179,21 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
     // A blind room-wide disconnect through the adapter is deliberately not used: delivered
     // late, it would end a session newer than the one that sent it.
     const at = Date.now();
-    takeover(binding.name, socket.id, at);
+    takeover(binding.key, socket.id, at);
     try {
       const notice: TakeoverNotice = { socketId: socket.id, instance: instanceId, at };
-      nc.publish(`${TAKEOVER_SUBJECT_PREFIX}.${binding.name}`, JSON.stringify(notice));
+      nc.publish(`${TAKEOVER_SUBJECT_PREFIX}.${binding.key}`, JSON.stringify(notice));
     } catch (err) {
       log.warn({ err }, 'takeover notice not published');
     }
-    io.serverSideEmit('takeover', binding.name, socket.id, at);
+    io.serverSideEmit('takeover', binding.key, socket.id, at);
     void socket.join(room);
 
     const session = new DisplaySession(socket, sessionContext, log);
     socket.data.session = session;
     sessions.add(session);
-    let set = byConsumer.get(binding.name);
-    if (set === undefined) byConsumer.set(binding.name, (set = new Set()));
+    let set = byConsumer.get(binding.key);
+    if (set === undefined) byConsumer.set(binding.key, (set = new Set()));
     set.add(session);
     options.presence?.online({ tenant: claims.tid, displayId: claims.sub, storeId: claims.sid, socketId: socket.id, connectedAt: at });
 

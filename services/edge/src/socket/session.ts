@@ -11,7 +11,7 @@
  * the display elsewhere pulls at once. Failure counts live only as long as the session: a
  * display that drops off Wi-Fi and comes back never accumulates its way into the DLQ.
  */
-import { HEADERS, validateOrderEnvelope, type AuthRefreshResult, type Delivery, type DeliveryAck, type DisconnectReason } from '@orderwire/contracts';
+import { HEADERS, parseOrderSubject, validateOrderEnvelope, type AuthRefreshResult, type Delivery, type DeliveryAck, type DisconnectReason } from '@orderwire/contracts';
 import { isTokenError, type TokenVerifier } from '@orderwire/token-verifier';
 import type { Logger } from 'pino';
 import type { DeliveryEngine } from '../delivery/engine.js';
@@ -19,7 +19,7 @@ import type { PulledMessage } from '../delivery/js-message.js';
 import type { Mailbox, MailboxSink } from '../delivery/mailbox.js';
 import type { PullResult } from '../delivery/puller.js';
 import type { ReceiptWriter } from '../delivery/receipts.js';
-import type { EdgeMetrics } from '../metrics.js';
+import type { EdgeMetrics, ForeignField } from '../metrics.js';
 import type { EdgeSocket } from './types.js';
 
 /** setTimeout's ceiling (~24.8 days); longer token lifetimes are re-armed. */
@@ -30,6 +30,8 @@ const DELIVERY_OVERHEAD_BYTES = 160;
 const CONSUMER_RECHECK_MS = 1_000;
 /** Failure counts kept per session at most (distinct messages). */
 const MAX_TRACKED_FAILURES = 10_000;
+/** JetStream term reason of a message whose subject is not the session's (prefix; `:<field>` follows). */
+export const FOREIGN_TERM_REASON = 'foreign_subject';
 /** One decoder for every message: `decode()` without `stream` keeps no state between calls. */
 const UTF8 = new TextDecoder();
 
@@ -95,6 +97,19 @@ export class DisplaySession implements MailboxSink {
     return this.socket.data.binding.name;
   }
 
+  /**
+   * The store of the current token: an in-band refresh after the display was moved to another
+   * store (auth's registry) brings the new one.
+   */
+  get storeId(): string {
+    return this.socket.data.claims.sid;
+  }
+
+  /** The display's identity among sessions (its mailbox name, also while bound to a legacy name). */
+  get displayKey(): string {
+    return this.socket.data.binding.key;
+  }
+
   get socketId(): string {
     return this.socket.id;
   }
@@ -155,7 +170,11 @@ export class DisplaySession implements MailboxSink {
       .consumerExists(this.consumer)
       .then((state) => {
         if (this.closed) return;
-        if (state === 'missing') {
+        if (state === 'missing' && this.socket.data.binding.legacy) {
+          // Auth moved the mailbox to its new name: reconnect, and the handshake binds that.
+          this.log.info({ consumer: this.consumer }, 'legacy mailbox migrated; asking the display to reconnect');
+          this.end('server_shutdown', true, 'mailbox moved; reconnect');
+        } else if (state === 'missing') {
           this.log.warn({ code: result.code, description: result.description }, 'display consumer is gone');
           this.end('display_decommissioned', false);
         } else {
@@ -166,9 +185,32 @@ export class DisplaySession implements MailboxSink {
       .catch((err: unknown) => this.log.error({ err }, 'consumer check failed'));
   }
 
+  /**
+   * Which part of the subject is not this session's, if any. The consumer's filters should make
+   * this impossible; it is checked anyway because a mailbox is only as safe as the name and
+   * filters someone with JetStream access gave it (issue 12: one tenant rewrote another's).
+   */
+  private foreignField(subject: string): ForeignField | undefined {
+    const p = parseOrderSubject(subject);
+    if (p === undefined) return 'subject';
+    if (p.tenant !== this.tenant) return 'tenant';
+    if (p.store !== this.storeId) return 'store';
+    if (p.kind === 'display' && p.displayId !== this.displayId) return 'display';
+    return undefined;
+  }
+
   private toHeld(msg: PulledMessage): Held | undefined {
     const deliveryId = `${msg.info.stream}:${msg.info.streamSeq}`;
     const traceId = msg.headers?.get(HEADERS.traceId) || undefined;
+    const foreign = this.foreignField(msg.subject);
+    if (foreign !== undefined) {
+      // Never shown, never handed back to this mailbox: terminated, which the DLQ will not file
+      // under this display either (its subject is not the display's tenant's).
+      this.log.error({ deliveryId, traceId, subject: msg.subject, field: foreign, consumer: this.consumer }, 'foreign message in mailbox; terminating');
+      this.ctx.engine.acker.term(msg, `${FOREIGN_TERM_REASON}:${foreign}`);
+      this.ctx.metrics.foreignMessages.inc({ field: foreign });
+      return undefined;
+    }
     let envelope: unknown;
     try {
       envelope = JSON.parse(UTF8.decode(msg.data));

@@ -4,7 +4,15 @@ import type { DisplaySession } from './session.js';
 
 /** What the handshake learned about the display's consumer. */
 export interface ConsumerBinding {
+  /** The consumer pulled from. */
   name: string;
+  /**
+   * The display's identity among sessions (takeover, revocation): its mailbox name
+   * `displayConsumerName(tenant, display)`, also while it is bound to a legacy-named consumer.
+   */
+  key: string;
+  /** Bound to a consumer still under the legacy name (`display_<tenant>_<display>`), pending migration. */
+  legacy: boolean;
   /** The consumer's filter subjects: the doorbells to listen on. */
   filterSubjects: string[];
   ackWaitMs: number;
