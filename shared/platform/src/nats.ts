@@ -6,6 +6,7 @@
 import { connect, errors as natsErrors, type NatsConnection, type Status } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { PLATFORM_ERRORS } from './errors.js';
+import { redactUrlCredentials } from './redact.js';
 
 /** @default 30000 ms for the first successful connection before startup fails. */
 export const DEFAULT_NATS_CONNECT_TIMEOUT_MS = 30_000;
@@ -124,8 +125,10 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
   const waitMs = options.reconnectTimeWaitMs ?? DEFAULT_NATS_RECONNECT_WAIT_MS;
   const jitterMs = options.reconnectJitterMs ?? DEFAULT_NATS_RECONNECT_JITTER_MS;
   const deadline = Date.now() + timeoutMs;
+  // Server URLs may carry a user:password or a token: only the redacted form is ever printed.
+  const shownServers = servers.map(redactUrlCredentials);
   const fail = (reason: string, cause?: unknown): never => {
-    throw PLATFORM_ERRORS.create('ORDERWIRE_ERR_NATS_CONNECT', { servers: servers.join(','), reason }, { cause });
+    throw PLATFORM_ERRORS.create('ORDERWIRE_ERR_NATS_CONNECT', { servers: shownServers.join(','), reason }, { cause });
   };
 
   for (let attempt = 1; ; attempt++) {
@@ -152,7 +155,7 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
       if (err instanceof natsErrors.AuthorizationError) fail('authorization failed', err);
       const left = deadline - Date.now();
       if (left <= 0) fail(`no server reachable after ${attempt} attempt(s)`, err);
-      logger.warn({ err, attempt, servers }, 'nats connect failed; retrying');
+      logger.warn({ err, attempt, servers: shownServers }, 'nats connect failed; retrying');
       await sleep(Math.min(left, waitMs + Math.random() * jitterMs), options.signal);
     }
   }
