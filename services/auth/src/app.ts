@@ -11,6 +11,7 @@ import type { Redis } from 'ioredis';
 import {
   createHealth,
   createHttpServer,
+  httpServerOptions,
   createMetrics,
   natsHealthCheck,
   type Health,
@@ -148,7 +149,15 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<AuthApp> {
   // Redis only holds rate-limit counters; without it the limiter falls back to local memory.
   health.register('redis', async () => ({ ok: redis.status === 'ready', detail: redis.status }), { critical: false });
 
-  const app = createHttpServer({ logger, health, metrics, trustProxy: config.trustProxy });
+  // AUTH_TRUST_PROXY is the older spelling of TRUSTED_PROXIES; `true` meant "one proxy in front".
+  const legacyProxies = config.trustProxy === true ? '1' : config.trustProxy === false ? undefined : config.trustProxy;
+  const app = createHttpServer({
+    logger,
+    health,
+    metrics,
+    bodyLimit: config.bodyLimit,
+    ...httpServerOptions(config, { env: 'AUTH_TRUST_PROXY', value: legacyProxies }),
+  });
   await app.register(formbody);
   const limiter = await registerRateLimiter(app, { redis, logger, metrics: authMetrics });
   oauthRoutes(app, ctx, limiter);

@@ -87,6 +87,9 @@ export function authClientConfig(docs: { issuer: string; jwksUrl?: string }) {
   } as const;
 }
 
+/** @default 0.0.0.0 — the admin port is reached by Prometheus and the kubelet from outside the pod. */
+export const DEFAULT_ADMIN_HOST = '0.0.0.0';
+
 /** Origins of `npm start`'s display web app (port 3005), the only browser caller in local development. */
 export const LOCAL_DISPLAY_APP_ORIGINS = ['http://127.0.0.1:3005', 'http://localhost:3005'] as const;
 
@@ -149,7 +152,7 @@ export function httpConfig(defaults: { corsOrigins?: readonly string[] } = {}) {
       max: 65_535,
       doc: 'admin listener for /metrics and the detailed /readyz (unset: both on the public port)',
     },
-    adminHost: { env: 'ADMIN_HOST', type: 'string', default: '0.0.0.0', doc: 'admin listener address (with ADMIN_PORT)' },
+    adminHost: { env: 'ADMIN_HOST', type: 'string', default: DEFAULT_ADMIN_HOST, doc: 'admin listener address (with ADMIN_PORT)' },
     corsOrigins: {
       env: 'CORS_ALLOWED_ORIGINS',
       type: 'list',
@@ -173,12 +176,12 @@ export interface HttpConfigValues {
 }
 
 /**
- * Turns `httpConfig()` values into `createHttpServer` options. `legacyTrustedProxies` is a
+ * Turns `httpConfig()` values into `createHttpServer` options (missing values: the base's defaults). `legacyTrustedProxies` is a
  * service's older variable (AUTH_TRUST_PROXY, EDGE_TRUST_PROXY), used only when TRUSTED_PROXIES is unset.
  * @throws ConfigError naming TRUSTED_PROXIES when it is not a list of addresses/CIDRs or a hop count.
  */
 export function httpServerOptions(
-  config: HttpConfigValues,
+  config: Partial<HttpConfigValues>,
   legacyTrustedProxies?: { env: string; value: string | readonly string[] | undefined },
 ): Pick<CreateHttpServerOptions, 'timeouts' | 'trustedProxies' | 'admin' | 'corsOrigins'> {
   const trustedProxies =
@@ -193,7 +196,7 @@ export function httpServerOptions(
       connectionTimeoutMs: config.httpConnectionTimeoutMs,
     },
     trustedProxies,
-    corsOrigins: config.corsOrigins,
-    ...(config.adminPort === undefined ? {} : { admin: { host: config.adminHost, port: config.adminPort } }),
+    corsOrigins: config.corsOrigins ?? [],
+    ...(config.adminPort === undefined ? {} : { admin: { host: config.adminHost ?? DEFAULT_ADMIN_HOST, port: config.adminPort } }),
   };
 }

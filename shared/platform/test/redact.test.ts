@@ -1,10 +1,12 @@
 /**
  * Connection URLs with credentials never reach a log line: the redaction itself, the start-up
  * config line, config errors, and the NATS connect error against a real nats-server that
- * demands a password.
+ * demands a password, and an ioredis AUTH error (which carries the password as the command's
+ * argument) against a real redis-server with `requirepass`.
  */
 import { Writable } from 'node:stream';
-import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
+import { startNats, startRedis, type NatsServerHandle } from '@orderwire/test-harness';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, redactConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
@@ -81,5 +83,35 @@ describe('NATS connect errors', () => {
     expect(err!.message).toContain('[REDACTED]');
     expect(err!.message).not.toContain(PASSWORD);
     expect(lines.join('')).not.toContain(PASSWORD);
+  });
+});
+
+describe('Redis errors', () => {
+  it('an AUTH failure logged with { err } does not print the password', async () => {
+    const redis = await startRedis({ args: ['--requirepass', 'the-right-one'] });
+    try {
+      const lines: string[] = [];
+      const destination = new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          lines.push(chunk.toString('utf8'));
+          cb();
+        },
+      });
+      const logger = createLogger({ service: 'test', version: '0', level: 'debug', destination });
+      const port = new URL(redis.url).port;
+      const client = new Redis(`redis://:${PASSWORD}@127.0.0.1:${port}`, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      const failed = new Promise<Error>((resolve) => client.once('error', resolve));
+      client.connect().catch(() => undefined);
+      const err = await failed;
+      client.disconnect();
+      // The raw error does carry it: this is what the logger must hide.
+      expect(JSON.stringify((err as Error & { command?: unknown }).command)).toContain(PASSWORD);
+      logger.warn({ err }, 'redis unavailable');
+      const text = lines.join('');
+      expect(text).toContain('WRONGPASS');
+      expect(text).not.toContain(PASSWORD);
+    } finally {
+      await redis.stop();
+    }
   });
 });
