@@ -12,6 +12,7 @@ import {
   createHealth,
   createHttpServer,
   createMetrics,
+  httpServerOptions,
   natsHealthCheck,
   type Health,
   type Logger,
@@ -31,6 +32,8 @@ import { createEdgeSocketServer, type EdgeSocketServer } from './socket/server.j
  * for double acks and receipts already sent.
  */
 const DRAIN_SETTLE_MS = 3_000;
+/** The edge's HTTP routes are probes and /metrics: no request body is ever needed. */
+const EDGE_HTTP_BODY_LIMIT = 1024;
 
 export interface EdgeAppDeps {
   config: EdgeConfig;
@@ -95,7 +98,9 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
   const receipts = createReceiptWriter({ mux: engine.mux, instanceId: config.instanceId, timeoutMs: config.jsAckTimeoutMs });
   const redis = deps.redis === false ? undefined : createRedisAdapter(config.redisUrl, logger, edgeMetrics);
 
-  const http = createHttpServer({ logger, health, metrics });
+  // EDGE_TRUST_PROXY is the older spelling of TRUSTED_PROXIES; `true` meant "one proxy in front".
+  const httpOptions = httpServerOptions(config, { env: 'EDGE_TRUST_PROXY', value: config.trustProxy ? '1' : undefined });
+  const http = createHttpServer({ logger, health, metrics, bodyLimit: EDGE_HTTP_BODY_LIMIT, ...httpOptions });
   const sockets = createEdgeSocketServer({
     httpServer: http.server,
     nc,
@@ -120,7 +125,14 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
     allowedOrigins: config.allowedOrigins,
     handshakeRate: config.handshakeRate,
     handshakeBurst: config.handshakeBurst,
-    trustProxy: config.trustProxy,
+    trustedProxies: httpOptions.trustedProxies!,
+    maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+    maxMessageBytes: config.maxMessageBytes,
+    socketEventRate: config.socketEventRate,
+    socketEventBurst: config.socketEventBurst,
+    pingIntervalMs: config.pingIntervalMs,
+    pingTimeoutMs: config.pingTimeoutMs,
+    connectTimeoutMs: config.connectTimeoutMs,
     ...(redis === undefined ? {} : { adapter: redis.adapter }),
   });
 
