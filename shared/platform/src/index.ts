@@ -67,6 +67,7 @@ export type { CreateMetricsOptions, Metrics } from './metrics.js';
 export {
   connectNats,
   closeNats,
+  urlCredentials,
   natsHealthCheck,
   isNatsConnected,
   DEFAULT_NATS_CONNECT_TIMEOUT_MS,

@@ -10,11 +10,19 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, redactConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
-import { connectNats } from '../src/nats.js';
+import { connectNats, urlCredentials } from '../src/nats.js';
 import { natsConfig, redisConfig } from '../src/service-config.js';
 import { redactUrlCredentials } from '../src/redact.js';
 
 const PASSWORD = 's3cr3t-Pa55word';
+
+let nats: NatsServerHandle;
+beforeAll(async () => {
+  nats = await startNats({ config: `authorization { user: svc, password: right-one }` });
+});
+afterAll(async () => {
+  await nats?.dispose();
+});
 
 describe('redactUrlCredentials', () => {
   it.each([
@@ -50,15 +58,26 @@ describe('config with credentials in URLs', () => {
   });
 });
 
-describe('NATS connect errors', () => {
-  let nats: NatsServerHandle;
-  beforeAll(async () => {
-    nats = await startNats({ config: `authorization { user: svc, password: right-one }` });
-  });
-  afterAll(async () => {
-    await nats?.stop();
+describe('urlCredentials', () => {
+  it('takes user:pass or a token out of NATS URLs, first URL with credentials wins', () => {
+    expect(urlCredentials([`nats://svc:${PASSWORD}@n1:4222`, 'nats://other:x@n2:4222'])).toEqual({
+      servers: ['nats://n1:4222', 'nats://n2:4222'],
+      user: 'svc',
+      pass: PASSWORD,
+    });
+    expect(urlCredentials(['nats://tok%40en@n1:4222'])).toEqual({ servers: ['nats://n1:4222'], token: 'tok@en' });
+    expect(urlCredentials(['nats://n1:4222', 'n2:4222'])).toEqual({ servers: ['nats://n1:4222', 'n2:4222'] });
   });
 
+  it('a right password in NATS_URL connects', async () => {
+    const port = new URL(nats.url).port;
+    const logger = createLogger({ service: 'test', version: '0', level: 'silent' });
+    const nc = await connectNats({ servers: `nats://svc:right-one@127.0.0.1:${port}`, name: 'creds', logger, timeoutMs: 3_000 });
+    await nc.close();
+  });
+});
+
+describe('NATS connect errors', () => {
   it('a wrong password in NATS_URL is neither logged nor in the error', async () => {
     const lines: string[] = [];
     const destination = new Writable({
@@ -80,7 +99,9 @@ describe('NATS connect errors', () => {
       (e: unknown) => e as Error & { code?: string },
     );
     expect(err?.code).toBe('ORDERWIRE_ERR_NATS_CONNECT');
-    expect(err!.message).toContain('[REDACTED]');
+    // The credentials were used (and refused), and are in neither the error nor the log.
+    expect(err!.message).toMatch(/authorization failed/);
+    expect(err!.message).toContain(`127.0.0.1:${port}`);
     expect(err!.message).not.toContain(PASSWORD);
     expect(lines.join('')).not.toContain(PASSWORD);
   });
