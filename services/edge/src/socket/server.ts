@@ -244,7 +244,11 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
       perSecond: options.socketEventRate > 0 ? REFRESH_PER_SECOND : 0,
       burst: REFRESH_BURST,
     });
+    let limited = false;
     const overLimit = (kind: 'messages' | 'auth:refresh'): void => {
+      // Packets already buffered arrive after the end: count and log the socket once.
+      if (limited) return;
+      limited = true;
       metrics.rateLimited.inc({ route: 'socket_event' });
       const err = EDGE_ERRORS.create('ORDERWIRE_ERR_EDGE_SOCKET_RATE_LIMITED', { kind });
       session.log.warn({ code: err.code, kind, address: clientAddress(socket) }, 'socket over its message rate; ending session');
