@@ -91,8 +91,17 @@ function rotated(urls: readonly string[], slot: number): string[] {
   return [...urls.slice(k), ...urls.slice(0, k)];
 }
 
+/**
+ * The harness drives the local stack over plain http (the SDK's development mode); against a
+ * deployment its URLs are https/wss and the SDK keeps its strict default.
+ */
+function plainHttp(url: string): boolean {
+  const protocol = new URL(url).protocol;
+  return protocol === 'http:' || protocol === 'ws:';
+}
+
 async function enrollOne(cfg: WorkerInit, slot: number, code: string): Promise<void> {
-  const tokens = createTokenManager({ authUrl: cfg.authUrl, store: memoryTokenStore() });
+  const tokens = createTokenManager({ development: plainHttp(cfg.authUrl), authUrl: cfg.authUrl, store: memoryTokenStore() });
   tokens.on('error', countError);
   try {
     await tokens.enroll(code);
@@ -103,7 +112,7 @@ async function enrollOne(cfg: WorkerInit, slot: number, code: string): Promise<v
     return;
   }
   enrolled++;
-  const client = createDisplayClient({ edgeUrls: rotated(cfg.edgeUrls, slot), tokens });
+  const client = createDisplayClient({ development: cfg.edgeUrls.some(plainHttp), edgeUrls: rotated(cfg.edgeUrls, slot), tokens });
   const d: Display = { slot, tokens, client, connected: false, everConnected: false };
   client.on('order', (delivery) => {
     const n = orderNumber(cfg.runId, delivery.orderId);

@@ -44,6 +44,10 @@ export const OWN_STACK_LIMITS: Readonly<Record<string, string>> = Object.freeze(
   AUTH_RATE_LIMIT_TOKEN_PER_IP: '100000',
   AUTH_RATE_LIMIT_TOKEN_PER_CLIENT: '100000',
   AUTH_RATE_LIMIT_REFRESH_PER_IP: '100000000',
+  // Every simulated display shares 127.0.0.1 and the harness measures throughput, not limits.
+  EDGE_HANDSHAKE_RATE: '0',
+  EDGE_MAX_CONNECTIONS_PER_ADDRESS: '0',
+  EDGE_SOCKET_EVENT_RATE: '0',
 });
 
 export interface Stack {

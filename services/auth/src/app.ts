@@ -3,7 +3,6 @@
  * limits, routes, and the rotation loop. `main.ts` and the tests both call `createApp`.
  */
 import { randomUUID } from 'node:crypto';
-import cors from '@fastify/cors';
 import formbody from '@fastify/formbody';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -12,6 +11,7 @@ import type { Redis } from 'ioredis';
 import {
   createHealth,
   createHttpServer,
+  httpServerOptions,
   createMetrics,
   natsHealthCheck,
   type Health,
@@ -154,11 +154,16 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<AuthApp> {
   // Redis only holds rate-limit counters; without it the limiter falls back to local memory.
   health.register('redis', async () => ({ ok: redis.status === 'ready', detail: redis.status }), { critical: false });
 
-  const app = createHttpServer({ logger, health, metrics, trustProxy: config.trustProxy });
+  // AUTH_TRUST_PROXY is the older spelling of TRUSTED_PROXIES; `true` meant "one proxy in front".
+  const legacyProxies = config.trustProxy === true ? '1' : config.trustProxy === false ? undefined : config.trustProxy;
+  const app = createHttpServer({
+    logger,
+    health,
+    metrics,
+    bodyLimit: config.bodyLimit,
+    ...httpServerOptions(config, { env: 'AUTH_TRUST_PROXY', value: legacyProxies }),
+  });
   await app.register(formbody);
-  // Browsers (the display web app) call enroll/refresh/revoke cross-origin; only listed origins.
-  // Bearer tokens travel in headers, never cookies: no credentials mode.
-  await app.register(cors, { origin: [...config.corsOrigins], methods: ['GET', 'POST', 'DELETE'], maxAge: 600 });
   const limiter = await registerRateLimiter(app, { redis, logger, metrics: authMetrics });
   oauthRoutes(app, ctx, limiter);
   displayRoutes(app, ctx, limiter, createPresenceReader({ redis, jsm, logger }));

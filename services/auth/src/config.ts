@@ -10,7 +10,9 @@ import {
   DEFAULT_DISPLAY_MAX_ACK_PENDING,
   DEFAULT_DISPLAY_MAX_DELIVER,
   defaultInstanceId,
+  httpConfig,
   listenConfig,
+  LOCAL_DISPLAY_APP_ORIGINS,
   loadConfig,
   logConfig,
   natsConfig,
@@ -18,12 +20,16 @@ import {
   redisConfig,
   shutdownConfig,
   type ConfigProblem,
+  type HttpConfigValues,
 } from '@orderwire/platform';
 
 /** @default 3001 */
 export const DEFAULT_AUTH_PORT = 3001;
-/** The display web app of `npm start` (port 3005), by both local names. */
-export const DEFAULT_AUTH_CORS_ORIGINS = ['http://127.0.0.1:3005', 'http://localhost:3005'] as const;
+/**
+ * @default 16 KiB — the largest auth body (a display registration: 20 stations, a 200-character
+ * label, JSON-escaped) is under 3 KiB; nothing here needs the platform's 1 MiB.
+ */
+export const DEFAULT_AUTH_BODY_LIMIT = 16 * 1024;
 
 export const AUTH_CONFIG_SPEC = {
   ...listenConfig(DEFAULT_AUTH_PORT),
@@ -32,6 +38,16 @@ export const AUTH_CONFIG_SPEC = {
   ...logConfig('instance name (default hostname-pid)'),
   ...shutdownConfig(),
   ...authIssuerConfig('`iss` of every token'),
+  // The display web app enrolls and refreshes from the browser: allow its local origins by default.
+  ...httpConfig({ corsOrigins: LOCAL_DISPLAY_APP_ORIGINS }),
+  bodyLimit: {
+    env: 'AUTH_BODY_LIMIT',
+    type: 'int',
+    default: DEFAULT_AUTH_BODY_LIMIT,
+    min: 1024,
+    max: 1024 * 1024,
+    doc: 'max bytes of any request body; larger bodies get 413',
+  },
   jwksUrl: {
     env: 'AUTH_JWKS_URL',
     type: 'url',
@@ -111,7 +127,7 @@ export const AUTH_CONFIG_SPEC = {
     type: 'string',
     default: 'false',
     pattern: /^(true|false|[0-9a-fA-F.:/]+(\s*,\s*[0-9a-fA-F.:/]+)*)$/,
-    doc: 'which proxies to trust for the client IP (rate limits, audit): false, true, or addresses/CIDRs',
+    doc: 'deprecated, use TRUSTED_PROXIES (which wins when set): false, true (= 1 hop), or addresses/CIDRs',
   },
   consumerAckWaitMs: {
     env: 'AUTH_CONSUMER_ACK_WAIT',
@@ -154,16 +170,9 @@ export const AUTH_CONFIG_SPEC = {
     min: 1,
     doc: 'a store’s displays share one NAT address, so this is higher than the others',
   },
-  corsOrigins: {
-    env: 'AUTH_CORS_ORIGINS',
-    type: 'list',
-    default: DEFAULT_AUTH_CORS_ORIGINS,
-    itemPattern: /^https?:\/\/[^\s/]+$/,
-    doc: 'browser origins allowed to call auth (the display web app enrolls and refreshes from the browser); empty: none',
-  },
 } as const;
 
-export interface AuthConfig {
+export interface AuthConfig extends HttpConfigValues {
   readonly host: string;
   readonly port: number;
   readonly natsUrl: string;
@@ -187,10 +196,9 @@ export interface AuthConfig {
   readonly leaseTtlMs: number;
   readonly jwksMaxAgeSeconds: number;
   readonly scryptLogN: number;
-  /** Fastify `trustProxy`. */
+  /** AUTH_TRUST_PROXY (deprecated): used only when TRUSTED_PROXIES is unset. */
   readonly trustProxy: boolean | string[];
-  /** Browser origins allowed by CORS (exact match). */
-  readonly corsOrigins: readonly string[];
+  readonly bodyLimit: number;
   /** Applied to display consumers when a display is registered or re-registered. */
   readonly consumer: {
     readonly ackWaitMs: number;
@@ -317,7 +325,15 @@ export function loadAuthConfig(env: Readonly<Record<string, string | undefined>>
     jwksMaxAgeSeconds: c.jwksMaxAgeSeconds,
     scryptLogN: c.scryptLogN,
     trustProxy: parseTrustProxy(c.trustProxy),
-    corsOrigins: Object.freeze([...c.corsOrigins]),
+    bodyLimit: c.bodyLimit,
+    httpRequestTimeoutMs: c.httpRequestTimeoutMs,
+    httpHeadersTimeoutMs: c.httpHeadersTimeoutMs,
+    httpKeepAliveTimeoutMs: c.httpKeepAliveTimeoutMs,
+    httpConnectionTimeoutMs: c.httpConnectionTimeoutMs,
+    trustedProxies: c.trustedProxies,
+    adminPort: c.adminPort,
+    adminHost: c.adminHost,
+    corsOrigins: c.corsOrigins,
     consumer: Object.freeze({
       // JetStream replaces ack_wait by the first backoff step; state what the consumer will have.
       ackWaitMs: backoffMs?.[0] ?? c.consumerAckWaitMs,

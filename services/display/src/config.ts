@@ -44,6 +44,12 @@ export const DISPLAY_CONFIG_SPEC = {
     minItems: 1,
     doc: 'edge nodes as the browser reaches them, comma-separated; the page fails over between them',
   },
+  development: {
+    env: 'DISPLAY_DEVELOPMENT',
+    type: 'bool',
+    default: false,
+    doc: 'allow unencrypted http:/ws: auth and edge URLs (npm start and tests); the display SDK refuses them otherwise',
+  },
   ageWarnMs: { env: 'DISPLAY_AGE_WARN', type: 'duration', default: DEFAULT_AGE_WARN, min: '1s', doc: 'ticket age (since acceptance) shown yellow' },
   ageLateMs: { env: 'DISPLAY_AGE_LATE', type: 'duration', default: DEFAULT_AGE_LATE, min: '1s', doc: 'ticket age shown red; must exceed DISPLAY_AGE_WARN' },
   offlineAfterMs: {
@@ -72,6 +78,12 @@ export function loadDisplayConfig(env: Readonly<Record<string, string | undefine
   const config = loadConfig(DISPLAY_CONFIG_SPEC, env);
   if (config.ageLateMs <= config.ageWarnMs) {
     throw new ConfigError([{ key: 'ageLateMs', env: 'DISPLAY_AGE_LATE', reason: `must be longer than DISPLAY_AGE_WARN (${config.ageWarnMs} ms)` }]);
+  }
+  const insecure = [config.authUrl, ...config.edgeUrls].filter((u) => u.startsWith('http:'));
+  if (insecure.length > 0 && !config.development) {
+    throw new ConfigError([
+      { key: 'edgeUrls', env: 'DISPLAY_EDGE_URLS', reason: `unencrypted URLs (${insecure.join(', ')}) need DISPLAY_DEVELOPMENT=true; use https: in production` },
+    ]);
   }
   return config;
 }

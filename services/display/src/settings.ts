@@ -12,6 +12,8 @@ export interface RuntimeSettings {
   offlineAfterMs: number;
   recallHistory: number;
   reconnectMaxMs: number;
+  /** Lets the display SDK use http:/ws: (DISPLAY_DEVELOPMENT). */
+  development: boolean;
 }
 
 export function runtimeSettings(config: DisplayServerConfig): RuntimeSettings {
@@ -23,6 +25,7 @@ export function runtimeSettings(config: DisplayServerConfig): RuntimeSettings {
     offlineAfterMs: config.offlineAfterMs,
     recallHistory: config.recallHistory,
     reconnectMaxMs: config.reconnectMaxMs,
+    development: config.development,
   };
 }
 

@@ -5,12 +5,21 @@
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { DLQ_SUBJECT_PREFIX } from '@orderwire/contracts';
-import { createHttpServer, natsHealthCheck, type Health, type Logger, type Metrics, type NatsConnection } from '@orderwire/platform';
+import {
+  createHttpServer,
+  httpServerOptions,
+  natsHealthCheck,
+  type Health,
+  type HttpConfigValues,
+  type Logger,
+  type Metrics,
+  type NatsConnection,
+} from '@orderwire/platform';
 import { bearerAuth, type TokenVerifier } from '@orderwire/token-verifier';
 import type { FastifyInstance } from 'fastify';
 import { createAuditLog } from './audit.js';
 import { createCapture, type Capture } from './capture.js';
-import type { DlqConfig } from './config.js';
+import { DEFAULT_DLQ_BODY_LIMIT, type DlqConfig } from './config.js';
 import { createEntryIndex, type EntryIndex } from './entry-index.js';
 import { createEntryStore } from './entry-store.js';
 import { createDlqMetrics, type DlqMetrics } from './metrics.js';
@@ -30,7 +39,8 @@ export type AppConfig = Pick<
   | 'indexSyncTimeoutMs'
   | 'readBarrierTimeoutMs'
   | 'statsIntervalMs'
->;
+> &
+  Partial<HttpConfigValues> & { readonly bodyLimit?: number };
 
 export interface AppDeps {
   config: AppConfig;
@@ -130,7 +140,13 @@ export async function createApp(deps: AppDeps): Promise<DlqApp> {
     throw err;
   }
 
-  const app = createHttpServer({ logger, health, metrics: deps.metrics });
+  const app = createHttpServer({
+    logger,
+    health,
+    metrics: deps.metrics,
+    bodyLimit: config.bodyLimit ?? DEFAULT_DLQ_BODY_LIMIT,
+    ...httpServerOptions(config),
+  });
   registerDlqRoutes(app, {
     ops,
     auth: {

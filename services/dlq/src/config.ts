@@ -2,7 +2,7 @@
  * The only file of the DLQ service (process and CLI) that reads `process.env`. Everything is
  * validated once at start; a bad variable stops the process with a message naming it.
  */
-import { authClientConfig, listenConfig, loadConfig, logConfig, natsConfig, shutdownConfig, type Config } from '@orderwire/platform';
+import { authClientConfig, httpConfig, listenConfig, loadConfig, logConfig, natsConfig, shutdownConfig, type Config } from '@orderwire/platform';
 
 /** @default 3004 */
 export const DEFAULT_PORT = 3004;
@@ -47,6 +47,9 @@ const replayMax = {
   doc: 'most entries one filtered replay touches',
 } as const;
 
+/** @default 16 KiB — the largest DLQ body is a replay filter of a few ids. */
+export const DEFAULT_DLQ_BODY_LIMIT = 16 * 1024;
+
 export const CONFIG_SPEC = {
   ...listenConfig(DEFAULT_PORT),
   natsUrl,
@@ -54,6 +57,15 @@ export const CONFIG_SPEC = {
   authIssuer: authClient.issuer,
   authJwksUrl: authClient.jwksUrl,
   ...shutdownConfig('shutdown deadline'),
+  ...httpConfig(),
+  bodyLimit: {
+    env: 'DLQ_BODY_LIMIT',
+    type: 'int',
+    default: DEFAULT_DLQ_BODY_LIMIT,
+    min: 1024,
+    max: 1024 * 1024,
+    doc: 'max bytes of any request body (replay filters are small); larger bodies get 413',
+  },
   natsTimeoutMs,
   captureConsumer: {
     env: 'DLQ_CAPTURE_CONSUMER',

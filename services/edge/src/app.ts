@@ -12,6 +12,7 @@ import {
   createHealth,
   createHttpServer,
   createMetrics,
+  httpServerOptions,
   natsHealthCheck,
   type Health,
   type Logger,
@@ -34,6 +35,8 @@ import { createEdgeSocketServer, type EdgeSocketServer } from './socket/server.j
 const DRAIN_SETTLE_MS = 3_000;
 /** At most one presence error log line per this interval. */
 const PRESENCE_ERROR_LOG_INTERVAL_MS = 10_000;
+/** The edge's HTTP routes are probes and /metrics: no request body is ever needed. */
+const EDGE_HTTP_BODY_LIMIT = 1024;
 
 export interface EdgeAppDeps {
   config: EdgeConfig;
@@ -116,7 +119,9 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
           },
         });
 
-  const http = createHttpServer({ logger, health, metrics });
+  // EDGE_TRUST_PROXY is the older spelling of TRUSTED_PROXIES; `true` meant "one proxy in front".
+  const httpOptions = httpServerOptions(config, { env: 'EDGE_TRUST_PROXY', value: config.trustProxy ? '1' : undefined });
+  const http = createHttpServer({ logger, health, metrics, bodyLimit: EDGE_HTTP_BODY_LIMIT, ...httpOptions });
   const sockets = createEdgeSocketServer({
     httpServer: http.server,
     nc,
@@ -141,7 +146,14 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
     allowedOrigins: config.allowedOrigins,
     handshakeRate: config.handshakeRate,
     handshakeBurst: config.handshakeBurst,
-    trustProxy: config.trustProxy,
+    trustedProxies: httpOptions.trustedProxies!,
+    maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+    maxMessageBytes: config.maxMessageBytes,
+    socketEventRate: config.socketEventRate,
+    socketEventBurst: config.socketEventBurst,
+    pingIntervalMs: config.pingIntervalMs,
+    pingTimeoutMs: config.pingTimeoutMs,
+    connectTimeoutMs: config.connectTimeoutMs,
     ...(redis === undefined ? {} : { adapter: redis.adapter }),
     ...(presence === undefined ? {} : { presence }),
   });

@@ -2,10 +2,31 @@
  * The only place the edge reads `process.env`. Validated once at start; a bad variable stops
  * the process with a message naming it.
  */
-import { authClientConfig, ConfigError, defaultInstanceId, listenConfig, loadConfig, logConfig, natsConfig, redisConfig, shutdownConfig, type Config } from '@orderwire/platform';
+import {
+  authClientConfig,
+  ConfigError,
+  defaultInstanceId,
+  httpConfig,
+  listenConfig,
+  loadConfig,
+  LOCAL_DISPLAY_APP_ORIGINS,
+  logConfig,
+  natsConfig,
+  redisConfig,
+  shutdownConfig,
+  type Config,
+} from '@orderwire/platform';
 
 /** @default 3003 (the second local edge runs on 3013) */
 export const DEFAULT_EDGE_PORT = 3003;
+/**
+ * @default 64 KiB — the largest message a display sends is the answer to an `orders` batch:
+ * up to EDGE_BATCH_MAX (≤ 256) delivery ids of ~30 bytes plus short reject reasons, or an
+ * `auth:refresh` with a ~1 KiB token. Socket.IO's own default (1 MB) is 16 times that.
+ */
+export const DEFAULT_EDGE_MAX_MESSAGE_BYTES = 64 * 1024;
+/** An EDGE_ALLOWED_ORIGINS entry that allows any browser origin. */
+export const ANY_ORIGIN = '*';
 
 export const EDGE_CONFIG_SPEC = {
   ...listenConfig(DEFAULT_EDGE_PORT, 'listen port (HTTP probes, metrics and Socket.IO)'),
@@ -50,25 +71,67 @@ export const EDGE_CONFIG_SPEC = {
   allowedOrigins: {
     env: 'EDGE_ALLOWED_ORIGINS',
     type: 'list',
-    default: [],
-    doc: 'browser origins allowed to connect (empty: any); a handshake without Origin (native client) is always allowed',
+    // The display web app of `npm start`; production lists its own origins.
+    default: LOCAL_DISPLAY_APP_ORIGINS,
+    doc: 'browser origins allowed to connect (`*`: any); a handshake without Origin (native client) is always allowed',
   },
   handshakeRate: {
     env: 'EDGE_HANDSHAKE_RATE',
     type: 'number',
-    // Off by default: locally every display (and the load harness's 10,000) share 127.0.0.1.
-    // Production sets it per deployment, where addresses are real.
-    default: 0,
+    // On by default. The local stack (npm start, load and system tests), where every display
+    // shares 127.0.0.1, turns it off explicitly.
+    default: 5,
     min: 0,
     doc: 'sustained handshakes per second per client address (0: no limit); refused with `rate_limited`',
   },
   handshakeBurst: { env: 'EDGE_HANDSHAKE_BURST', type: 'int', default: 100, min: 1, doc: 'handshakes one client address may make at once' },
+  maxConnectionsPerAddress: {
+    env: 'EDGE_MAX_CONNECTIONS_PER_ADDRESS',
+    type: 'int',
+    default: 500,
+    min: 0,
+    doc: 'live Socket.IO sessions per client address on this node (0: no cap); more are refused with `rate_limited`; raw transport connections are capped at twice this',
+  },
+  maxMessageBytes: {
+    env: 'EDGE_MAX_MESSAGE_BYTES',
+    type: 'int',
+    default: DEFAULT_EDGE_MAX_MESSAGE_BYTES,
+    min: 4 * 1024,
+    max: 16 * 1024 * 1024,
+    doc: 'largest message a display may send (Socket.IO maxHttpBufferSize); a larger one closes the connection',
+  },
+  socketEventRate: {
+    env: 'EDGE_SOCKET_EVENT_RATE',
+    type: 'number',
+    default: 20,
+    min: 0,
+    doc: 'sustained messages per second one socket may send (acks, `auth:refresh`; 0: no limit); past it the session ends with `rate_limited`',
+  },
+  socketEventBurst: { env: 'EDGE_SOCKET_EVENT_BURST', type: 'int', default: 100, min: 1, doc: 'messages one socket may send at once' },
+  pingIntervalMs: {
+    env: 'EDGE_PING_INTERVAL',
+    type: 'duration',
+    default: '10s',
+    min: '100ms',
+    max: '5m',
+    doc: 'Socket.IO heartbeat interval; a silent (half-open) connection is dropped after EDGE_PING_INTERVAL + EDGE_PING_TIMEOUT',
+  },
+  pingTimeoutMs: { env: 'EDGE_PING_TIMEOUT', type: 'duration', default: '8s', min: '100ms', max: '5m', doc: 'how long a heartbeat answer may take' },
+  connectTimeoutMs: {
+    env: 'EDGE_CONNECT_TIMEOUT',
+    type: 'duration',
+    default: '10s',
+    min: '100ms',
+    max: '5m',
+    doc: 'a transport connection that has not completed the Socket.IO handshake by then is closed',
+  },
   trustProxy: {
     env: 'EDGE_TRUST_PROXY',
     type: 'bool',
     default: false,
-    doc: 'take the client address from X-Forwarded-For (only behind a proxy that sets it)',
+    doc: 'deprecated, use TRUSTED_PROXIES (which wins when set): true = one proxy in front',
   },
+  ...httpConfig(),
   pullConcurrency: { env: 'EDGE_PULL_CONCURRENCY', type: 'int', default: 256, min: 1, max: 10_000, doc: 'pull requests in flight, process-wide' },
   sweepIntervalMs: { env: 'EDGE_SWEEP_INTERVAL', type: 'duration', default: '30s', min: '100ms', doc: 'safety pull interval per idle display (jittered)' },
   sweepMaxRate: { env: 'EDGE_SWEEP_MAX_RATE', type: 'int', default: 500, min: 1, doc: 'safety pulls per second, process-wide' },

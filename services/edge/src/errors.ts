@@ -12,6 +12,8 @@ export const EDGE_ERRORS = defineErrors({
   ORDERWIRE_ERR_EDGE_FORBIDDEN_ORIGIN: { status: 403, message: 'origin {origin} is not allowed' },
   ORDERWIRE_ERR_EDGE_DISPLAY_DECOMMISSIONED: { status: 403, message: 'display {displayId} has no delivery consumer' },
   ORDERWIRE_ERR_EDGE_RATE_LIMITED: { status: 429, message: 'too many handshakes from this address; retry later' },
+  ORDERWIRE_ERR_EDGE_TOO_MANY_CONNECTIONS: { status: 429, message: 'too many connections from this address' },
+  ORDERWIRE_ERR_EDGE_SOCKET_RATE_LIMITED: { status: 429, message: 'too many messages on this connection ({kind})' },
   ORDERWIRE_ERR_EDGE_SHUTTING_DOWN: { status: 503, message: 'edge node is shutting down' },
   ORDERWIRE_ERR_EDGE_UNAVAILABLE: { status: 503, message: 'edge cannot reach JetStream: {detail}' },
   ORDERWIRE_ERR_EDGE_ENGINE_CLOSED: { status: 503, message: 'delivery engine is closed' },

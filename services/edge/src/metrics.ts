@@ -35,7 +35,7 @@ export const DELIVERY_OUTCOMES = ['acked', 'rejected', 'timed_out', 'redelivered
 export type DeliveryOutcome = (typeof DELIVERY_OUTCOMES)[number];
 export const PULL_OUTCOMES = ['complete', 'timeout', 'limited', 'consumer_missing', 'error'] as const;
 /** `session:end` reasons the edge itself sends (contracts `DisconnectReason`). */
-export const SESSION_END_REASONS = ['session_replaced', 'token_expired', 'token_revoked', 'display_decommissioned', 'server_shutdown'] as const;
+export const SESSION_END_REASONS = ['session_replaced', 'token_expired', 'token_revoked', 'display_decommissioned', 'server_shutdown', 'rate_limited'] as const;
 /** Redis adapter operations that can fail. */
 export const REDIS_OPS = ['pub', 'sub', 'publish', 'presence'] as const;
 /** Which part of a foreign message's subject did not match the session (`orderwire_edge_foreign_messages_total`). */
@@ -195,5 +195,7 @@ export function createEdgeMetrics(metrics: Metrics): EdgeMetrics {
   for (const reason of SESSION_END_REASONS) m.sessionEnded.inc({ reason }, 0);
   for (const op of REDIS_OPS) m.redisErrors.inc({ op }, 0);
   m.rateLimited.inc({ route: 'handshake' }, 0);
+  m.rateLimited.inc({ route: 'connection_cap' }, 0);
+  m.rateLimited.inc({ route: 'socket_event' }, 0);
   return m;
 }

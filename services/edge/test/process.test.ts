@@ -39,6 +39,7 @@ describe('edge processes', () => {
 
     const token = await infra.jwks.sign(d, { ttlSec: 3600 });
     const tokens = createTokenManager({
+      development: true,
       authUrl: 'http://127.0.0.1:9', // never called: the access token outlives the test
       store: memoryTokenStore({
         displayId: d.displayId,
@@ -48,7 +49,7 @@ describe('edge processes', () => {
         obtainedAt: Date.now(),
       }),
     });
-    const client: DisplayClient = createDisplayClient({ edgeUrls: [doomed.url, survivor.url], tokens, reconnect: { baseMs: 100, maxMs: 500 } });
+    const client: DisplayClient = createDisplayClient({ development: true, edgeUrls: [doomed.url, survivor.url], tokens, reconnect: { baseMs: 100, maxMs: 500 } });
     const displayed: string[] = [];
     client.on('order', async (delivery) => {
       await new Promise((r) => setTimeout(r, 5)); // drawing takes a moment: acks are in flight

@@ -7,7 +7,17 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { createHttpServer, natsHealthCheck, STREAMS, type Health, type Logger, type Metrics, type NatsConnection } from '@orderwire/platform';
+import {
+  createHttpServer,
+  httpServerOptions,
+  natsHealthCheck,
+  STREAMS,
+  type Health,
+  type HttpConfigValues,
+  type Logger,
+  type Metrics,
+  type NatsConnection,
+} from '@orderwire/platform';
 import { bearerAuth, type TokenVerifier } from '@orderwire/token-verifier';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -45,7 +55,8 @@ export type AppConfig = Pick<
   | 'receiptTimeoutMs'
   | 'registrySyncTimeoutMs'
   | 'docsEnabled'
->;
+> &
+  Partial<HttpConfigValues>;
 
 export interface AppDeps {
   config: AppConfig;
@@ -155,7 +166,7 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<IngestApp> {
     retryAfterMs: config.retryAfterMs,
   });
 
-  const app = createHttpServer({ logger, health, metrics: deps.metrics });
+  const app = createHttpServer({ logger, health, metrics: deps.metrics, ...httpServerOptions(config) });
   const limiter = createRateLimitStore({ redis: deps.redis, keyPrefix: RATE_LIMIT_KEY_PREFIX, logger, metrics });
   await app.register(rateLimit, { global: false, store: limiter.Store });
 

@@ -2,7 +2,7 @@
  * The only file of the ingest service that reads `process.env`. Everything is validated once
  * at start; a bad variable stops the process with a message naming it.
  */
-import { authClientConfig, listenConfig, loadConfig, logConfig, natsConfig, redisConfig, shutdownConfig, type Config } from '@orderwire/platform';
+import { authClientConfig, httpConfig, listenConfig, loadConfig, logConfig, natsConfig, redisConfig, shutdownConfig, type Config } from '@orderwire/platform';
 
 /** @default 3002 */
 export const DEFAULT_PORT = 3002;
@@ -43,6 +43,8 @@ export const CONFIG_SPEC = {
   authIssuer: authClient.issuer,
   authJwksUrl: authClient.jwksUrl,
   ...shutdownConfig('shutdown deadline'),
+  ...httpConfig(),
+  nodeEnv: { env: 'NODE_ENV', type: 'string', required: false, doc: '`production` turns /docs off unless INGEST_DOCS=true' },
   publishTimeoutMs: {
     env: 'INGEST_PUBLISH_TIMEOUT',
     type: 'duration',
@@ -124,11 +126,18 @@ export const CONFIG_SPEC = {
     min: '1s',
     doc: 'first read of the display registry at start',
   },
-  docsEnabled: { env: 'INGEST_DOCS', type: 'bool', default: true, doc: 'serve OpenAPI at /docs' },
+  docsEnabled: {
+    env: 'INGEST_DOCS',
+    type: 'bool',
+    required: false,
+    doc: 'serve OpenAPI and Swagger UI at /docs (unset: on, except with NODE_ENV=production)',
+  },
 } as const;
 
-export type IngestConfig = Config<typeof CONFIG_SPEC>;
+export type IngestConfig = Omit<Config<typeof CONFIG_SPEC>, 'docsEnabled'> & { readonly docsEnabled: boolean };
 
 export function loadIngestConfig(env: Readonly<Record<string, string | undefined>> = process.env): IngestConfig {
-  return loadConfig(CONFIG_SPEC, env);
+  const c = loadConfig(CONFIG_SPEC, env);
+  // The docs page is a map of the API for whoever finds it: off in production unless asked for.
+  return Object.freeze({ ...c, docsEnabled: c.docsEnabled ?? c.nodeEnv !== 'production' });
 }

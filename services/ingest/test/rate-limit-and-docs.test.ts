@@ -103,5 +103,16 @@ describe('OpenAPI', () => {
     const ui = await t.app.inject({ method: 'GET', url: '/docs/' });
     expect(ui.statusCode).toBe(200);
     expect(ui.headers['content-type']).toContain('text/html');
+    // The security headers' CSP lets the page load what it references, all from its own origin.
+    const csp = String(ui.headers['content-security-policy']);
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    const assets = [...ui.body.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    expect(assets.length).toBeGreaterThan(0);
+    for (const asset of assets) {
+      expect(asset, 'same-origin asset').not.toMatch(/^(https?:)?\/\//);
+      const res = await t.app.inject({ method: 'GET', url: new URL(asset, 'http://x/docs/').pathname });
+      expect(res.statusCode, asset).toBe(200);
+    }
   });
 });

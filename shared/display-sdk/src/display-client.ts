@@ -60,6 +60,11 @@ export interface DisplayClientOptions {
   timers?: Timers;
   /** Jitter source in [0, 1). @default Math.random */
   random?: () => number;
+  /**
+   * Allow plain `http:`/`ws:` edge URLs. Tokens travel on this connection, so only local
+   * development (npm start, tests) may say so. @default false — `https:`/`wss:` only
+   */
+  development?: boolean;
 }
 
 export type ClientState = 'idle' | 'connecting' | 'connected' | 'waiting' | 'stopped';
@@ -145,7 +150,7 @@ class DisplayClientImpl<TOrder> implements DisplayClient<TOrder> {
     if (!Array.isArray(options.edgeUrls) || options.edgeUrls.length === 0) {
       invalid('edgeUrls must be a non-empty array');
     }
-    for (const url of options.edgeUrls) validateEdgeUrl(url);
+    for (const url of options.edgeUrls) validateEdgeUrl(url, options.development === true);
     if (options.tokens === undefined || typeof options.tokens.getAccessToken !== 'function') {
       invalid('tokens must be a TokenManager');
     }
@@ -498,7 +503,7 @@ function positive(name: string, value: number): number {
   return value;
 }
 
-function validateEdgeUrl(value: unknown): void {
+function validateEdgeUrl(value: unknown, development: boolean): void {
   if (typeof value !== 'string') invalid('every edge URL must be a string');
   let url: URL;
   try {
@@ -507,4 +512,7 @@ function validateEdgeUrl(value: unknown): void {
     invalid(`edge URL ${value} is not a URL`);
   }
   if (!['http:', 'https:', 'ws:', 'wss:'].includes(url.protocol)) invalid(`edge URL ${value} must be http(s) or ws(s)`);
+  if (!development && (url.protocol === 'http:' || url.protocol === 'ws:')) {
+    invalid(`edge URL ${value} is not encrypted; use https:/wss:, or pass development: true for local development`);
+  }
 }

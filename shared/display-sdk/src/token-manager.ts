@@ -48,8 +48,13 @@ export interface RetryOptions {
 }
 
 export interface TokenManagerOptions {
-  /** Base URL of the auth service, e.g. `http://localhost:3001`. */
+  /** Base URL of the auth service, e.g. `https://auth.example.com` (`http:` needs `development`). */
   authUrl: string;
+  /**
+   * Allow a plain `http:` auth URL. Enrollment codes and refresh tokens travel on it, so only
+   * local development (npm start, tests) may say so. @default false — `https:` only
+   */
+  development?: boolean;
   /** @default memoryTokenStore() */
   store?: TokenStore;
   /** @default globalThis.fetch */
@@ -155,7 +160,7 @@ class TokenManagerImpl implements TokenManager {
   private readonly sleepers = new Set<() => void>();
 
   constructor(options: TokenManagerOptions) {
-    this.authUrl = validateAuthUrl(options.authUrl);
+    this.authUrl = validateAuthUrl(options.authUrl, options.development === true);
     this.store = options.store ?? memoryTokenStore();
     if (options.fetch === undefined && typeof globalThis.fetch !== 'function') {
       invalid('no global fetch: pass options.fetch');
@@ -585,7 +590,7 @@ function invalid(reason: string): never {
   throw new DisplaySdkError('ORDERWIRE_ERR_SDK_INVALID_OPTIONS', { reason });
 }
 
-function validateAuthUrl(value: unknown): string {
+function validateAuthUrl(value: unknown, development: boolean): string {
   if (typeof value !== 'string') invalid('authUrl must be a string');
   let url: URL;
   try {
@@ -594,6 +599,9 @@ function validateAuthUrl(value: unknown): string {
     invalid(`authUrl ${value} is not a URL`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') invalid('authUrl must be http(s)');
+  if (url.protocol === 'http:' && !development) {
+    invalid(`authUrl ${value} is not encrypted; use https:, or pass development: true for local development`);
+  }
   return value.replace(/\/+$/, '');
 }
 

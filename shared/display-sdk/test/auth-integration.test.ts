@@ -124,7 +124,7 @@ describe('TokenManager against the real auth service', () => {
 
   it('enrolls with a code from POST /v1/displays and hands out an edge token for that display', async () => {
     const { displayId, enrollmentCode } = await register();
-    const tokens = createTokenManager({ authUrl });
+    const tokens = createTokenManager({ development: true, authUrl });
     managers.push(tokens);
     const info = await tokens.enroll(enrollmentCode);
     expect(info.displayId).toBe(displayId);
@@ -136,7 +136,7 @@ describe('TokenManager against the real auth service', () => {
     expect(claims).toMatchObject({ typ: 'display', aud: 'edge', sub: displayId });
 
     // The code is single-use.
-    const again = createTokenManager({ authUrl });
+    const again = createTokenManager({ development: true, authUrl });
     managers.push(again);
     await expect(again.enroll(enrollmentCode)).rejects.toMatchObject({
       code: 'ORDERWIRE_ERR_SDK_ENROLL_FAILED',
@@ -148,7 +148,7 @@ describe('TokenManager against the real auth service', () => {
     const { enrollmentCode } = await register();
     let clock = Date.now();
     const http = counting();
-    const tokens = createTokenManager({ authUrl, fetch: http.fetch, now: () => clock });
+    const tokens = createTokenManager({ development: true, authUrl, fetch: http.fetch, now: () => clock });
     managers.push(tokens);
     await tokens.enroll(enrollmentCode);
     const before = await tokens.getAccessToken();
@@ -168,7 +168,7 @@ describe('TokenManager against the real auth service', () => {
   it('a replayed (stolen) refresh token revokes the family → reenroll_required, store cleared', async () => {
     const { enrollmentCode } = await register();
     const store = memoryTokenStore();
-    const tokens = createTokenManager({ authUrl, store });
+    const tokens = createTokenManager({ development: true, authUrl, store });
     managers.push(tokens);
     await tokens.enroll(enrollmentCode);
     const stolen = (await store.load())!.refreshToken;
@@ -207,7 +207,7 @@ describe('TokenManager against the real auth service', () => {
       }
       return res;
     };
-    const tokens = createTokenManager({ authUrl, store, fetch: lossyFetch, retry: { baseMs: 50, maxMs: 200 } });
+    const tokens = createTokenManager({ development: true, authUrl, store, fetch: lossyFetch, retry: { baseMs: 50, maxMs: 200 } });
     managers.push(tokens);
     const reenroll: ReenrollInfo[] = [];
     tokens.on('reenroll_required', (info) => void reenroll.push(info));
@@ -227,7 +227,7 @@ describe('TokenManager against the real auth service', () => {
   it('revoke() ends the family at the server', async () => {
     const { enrollmentCode } = await register();
     const store = memoryTokenStore();
-    const tokens = createTokenManager({ authUrl, store });
+    const tokens = createTokenManager({ development: true, authUrl, store });
     managers.push(tokens);
     await tokens.enroll(enrollmentCode);
     const { refreshToken } = (await store.load())!;

@@ -56,10 +56,11 @@ async function rig(
     edges.push(edge);
   }
   const store = memoryTokenStore();
-  const tokens = createTokenManager({ authUrl: auth.url, store, retry: { baseMs: 20, maxMs: 200 } });
+  const tokens = createTokenManager({ development: true, authUrl: auth.url, store, retry: { baseMs: 20, maxMs: 200 } });
   cleanups.push(() => tokens.close());
   await tokens.enroll('code-1');
   const client = createDisplayClient({
+    development: true,
     edgeUrls: options.edgeUrls?.(edges) ?? edges.map((e) => e.url),
     tokens,
     reconnect: { baseMs: 50, maxMs: 500 },
@@ -215,9 +216,9 @@ describe('DisplayClient: handshake refusals', () => {
   it('start() without enrollment reports NOT_ENROLLED and stays stopped', async () => {
     const auth = await startAuthDouble();
     cleanups.push(() => auth.stop());
-    const tokens = createTokenManager({ authUrl: auth.url });
+    const tokens = createTokenManager({ development: true, authUrl: auth.url });
     cleanups.push(() => tokens.close());
-    const client = createDisplayClient({ edgeUrls: ['http://127.0.0.1:9'], tokens });
+    const client = createDisplayClient({ development: true, edgeUrls: ['http://127.0.0.1:9'], tokens });
     const errors: DisplaySdkError[] = [];
     client.on('error', (e) => void errors.push(e));
     client.start();

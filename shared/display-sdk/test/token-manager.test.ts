@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  createDisplayClient,
   createTokenManager,
   isDisplaySdkError,
+  type DisplaySdkError,
   memoryTokenStore,
   webStorageTokenStore,
 } from '../src/index.js';
@@ -19,7 +21,7 @@ describe('TokenManager against an HTTP auth double', () => {
   ): Promise<TokenManager> {
     auth = await startAuthDouble(authOptions);
     auth.addEnrollmentCode('code-1', 'display-1');
-    const manager = createTokenManager({ authUrl: auth.url, ...managerOptions });
+    const manager = createTokenManager({ development: true, authUrl: auth.url, ...managerOptions });
     managers.push(manager);
     return manager;
   }
@@ -129,7 +131,7 @@ describe('TokenManager against an HTTP auth double', () => {
     const token = await first.getAccessToken();
     first.close();
 
-    const second = createTokenManager({ authUrl: auth.url, store: webStorageTokenStore(storage, 'k') });
+    const second = createTokenManager({ development: true, authUrl: auth.url, store: webStorageTokenStore(storage, 'k') });
     managers.push(second);
     expect(await second.getAccessToken()).toBe(token);
     expect((await second.info())?.displayId).toBe('display-1');
@@ -147,7 +149,7 @@ describe('TokenManager against an HTTP auth double', () => {
     const storage = mapStorage();
     const tabA = await setup({}, { store: webStorageTokenStore(storage, 'k') });
     await tabA.enroll('code-1');
-    const tabB = createTokenManager({ authUrl: auth.url, store: webStorageTokenStore(storage, 'k') });
+    const tabB = createTokenManager({ development: true, authUrl: auth.url, store: webStorageTokenStore(storage, 'k') });
     managers.push(tabB);
     await tabB.getAccessToken(); // loaded the pre-rotation tokens
 
@@ -160,9 +162,39 @@ describe('TokenManager against an HTTP auth double', () => {
   });
 
   it('rejects bad options with ORDERWIRE_ERR_SDK_INVALID_OPTIONS', () => {
-    expect(() => createTokenManager({ authUrl: 'not a url' })).toThrow(/authUrl/);
-    expect(() => createTokenManager({ authUrl: 'http://x', retry: { baseMs: 0 } })).toThrow(/retry.baseMs/);
-    expect(() => createTokenManager({ authUrl: 'http://x', retry: { maxAttempts: 1.5 } })).toThrow(/maxAttempts/);
+    expect(() => createTokenManager({ development: true, authUrl: 'not a url' })).toThrow(/authUrl/);
+    expect(() => createTokenManager({ development: true, authUrl: 'http://x', retry: { baseMs: 0 } })).toThrow(/retry.baseMs/);
+    expect(() => createTokenManager({ development: true, authUrl: 'http://x', retry: { maxAttempts: 1.5 } })).toThrow(/maxAttempts/);
+  });
+
+  it('refuses a plain-http auth URL unless told it is in development', () => {
+    const err = (() => {
+      try {
+        createTokenManager({ authUrl: 'http://auth.example.com' });
+      } catch (e) {
+        return e as DisplaySdkError;
+      }
+      return undefined;
+    })();
+    expect(err?.code).toBe('ORDERWIRE_ERR_SDK_INVALID_OPTIONS');
+    expect(err?.message).toMatch(/not encrypted.*development: true/);
+    expect(() => createTokenManager({ authUrl: 'http://auth.example.com', development: false })).toThrow(/not encrypted/);
+    expect(() => createTokenManager({ authUrl: 'https://auth.example.com' }).close()).not.toThrow();
+    expect(() => createTokenManager({ authUrl: 'http://127.0.0.1:3001', development: true }).close()).not.toThrow();
+  });
+});
+
+describe('edge URLs', () => {
+  it('refuses http: and ws: edges unless told it is in development; https: and wss: always pass', () => {
+    const tokens = createTokenManager({ authUrl: 'https://auth.example.com' });
+    for (const url of ['http://edge.example.com', 'ws://edge.example.com']) {
+      expect(() => createDisplayClient({ edgeUrls: [url], tokens }), url).toThrow(/not encrypted.*development: true/);
+      expect(() => createDisplayClient({ edgeUrls: [url], tokens, development: true }), url).not.toThrow();
+    }
+    // One plain URL among encrypted ones is still refused.
+    expect(() => createDisplayClient({ edgeUrls: ['wss://a.example.com', 'ws://b.example.com'], tokens })).toThrow(/b\.example\.com/);
+    expect(() => createDisplayClient({ edgeUrls: ['https://a.example.com', 'wss://b.example.com'], tokens })).not.toThrow();
+    tokens.close();
   });
 });
 

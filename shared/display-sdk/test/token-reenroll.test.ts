@@ -17,7 +17,7 @@ describe('TokenManager re-enrollment signal', () => {
     auth = await startAuthDouble();
     auth.addEnrollmentCode('code-1', 'display-1');
     auth.addEnrollmentCode('code-2', 'display-1');
-    const tokens = createTokenManager({ authUrl: auth.url, store, retry: { baseMs: 10 } });
+    const tokens = createTokenManager({ development: true, authUrl: auth.url, store, retry: { baseMs: 10 } });
     managers.push(tokens);
     await tokens.enroll('code-1');
     return tokens;
@@ -55,7 +55,7 @@ describe('TokenManager re-enrollment signal', () => {
     await tokens.refresh();
 
     const restoredStore = memoryTokenStore(backup);
-    const restored = createTokenManager({ authUrl: auth.url, store: restoredStore });
+    const restored = createTokenManager({ development: true, authUrl: auth.url, store: restoredStore });
     managers.push(restored);
     const events: ReenrollInfo[] = [];
     restored.on('reenroll_required', (info) => void events.push(info));

@@ -15,7 +15,7 @@ describe('TokenManager retries', () => {
     auth = await startAuthDouble();
     auth.addEnrollmentCode('code-1', 'display-1');
     // random() = 0 → each delay is exactly half the exponential step: deterministic and checkable.
-    const tokens = createTokenManager({ authUrl: auth.url, random: () => 0, retry: { baseMs: 40, maxMs: 1_000 }, ...options });
+    const tokens = createTokenManager({ development: true, authUrl: auth.url, random: () => 0, retry: { baseMs: 40, maxMs: 1_000 }, ...options });
     managers.push(tokens);
     await tokens.enroll('code-1');
     const retries: RetryInfo[] = [];
@@ -121,7 +121,7 @@ describe('TokenManager retries', () => {
   it('bounds enrollment attempts', async () => {
     auth = await startAuthDouble();
     auth.addEnrollmentCode('code-1', 'display-1');
-    const tokens = createTokenManager({ authUrl: auth.url, retry: { baseMs: 10 }, enrollMaxAttempts: 2, store: memoryTokenStore() });
+    const tokens = createTokenManager({ development: true, authUrl: auth.url, retry: { baseMs: 10 }, enrollMaxAttempts: 2, store: memoryTokenStore() });
     managers.push(tokens);
     auth.fail(ENROLL, { status: 503 }, { status: 503 }, { status: 503 });
     await expect(tokens.enroll('code-1')).rejects.toMatchObject({ code: 'ORDERWIRE_ERR_SDK_AUTH_UNAVAILABLE' });

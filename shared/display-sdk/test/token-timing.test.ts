@@ -34,7 +34,7 @@ describe('proactive refresh timing', () => {
   async function enrolled(accessTtlSec: number, refreshSkewMs?: number): Promise<{ info: TokenInfo; events: TokenInfo[] }> {
     auth = await startAuthDouble({ accessTtlSec });
     auth.addEnrollmentCode('code-1', 'display-1');
-    tokens = createTokenManager({ authUrl: auth.url, ...(refreshSkewMs === undefined ? {} : { refreshSkewMs }) });
+    tokens = createTokenManager({ development: true, authUrl: auth.url, ...(refreshSkewMs === undefined ? {} : { refreshSkewMs }) });
     const info = await tokens.enroll('code-1');
     const events: TokenInfo[] = [];
     tokens.on('tokens', (i) => void events.push(i));

@@ -4,6 +4,7 @@
  * naming each bad variable, so an operator fixes a deployment in one round instead of N.
  */
 import { OrderwireError, PLATFORM_ERRORS } from './errors.js';
+import { redactUrlCredentials } from './redact.js';
 
 interface BaseVarSpec {
   /** Environment variable name. */
@@ -143,7 +144,7 @@ const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
 type Parsed = { ok: true; value: unknown } | { ok: false; reason: string };
 
 function shown(spec: VarSpec, raw: string): string {
-  return spec.secret === true ? '' : `, got ${JSON.stringify(raw)}`;
+  return spec.secret === true ? '' : `, got ${JSON.stringify(redactUrlCredentials(raw))}`;
 }
 
 function boundMs(bound: number | string | undefined): number | undefined {
@@ -339,12 +340,18 @@ export function describeConfig(spec: ConfigSpec): ConfigVarDescription[] {
   });
 }
 
-/** A copy of a loaded config safe to log: secret values replaced by `[REDACTED]`. */
+/**
+ * A copy of a loaded config safe to log: secret values replaced by `[REDACTED]`, and the
+ * credentials of any URL inside a value (`redis://:pw@…`, `nats://user:pw@…`) masked too.
+ */
 export function redactConfig<S extends ConfigSpec>(spec: S, config: Config<S>): Record<keyof S, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(spec)) {
     const value = (config as Record<string, unknown>)[key];
-    out[key] = v.secret === true && value !== undefined ? '[REDACTED]' : value;
+    if (v.secret === true && value !== undefined) out[key] = '[REDACTED]';
+    else if (typeof value === 'string') out[key] = redactUrlCredentials(value);
+    else if (Array.isArray(value)) out[key] = value.map((x: unknown) => (typeof x === 'string' ? redactUrlCredentials(x) : x));
+    else out[key] = value;
   }
   return out as Record<keyof S, unknown>;
 }

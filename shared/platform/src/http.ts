@@ -1,14 +1,22 @@
 /**
  * The Fastify base every HTTP service starts from: request ids, probes, /metrics, one error
  * shape, and a request-duration histogram labelled by route pattern (bounded cardinality).
+ * Hardening lives here once for every service: request/headers/keep-alive/idle timeouts,
+ * security headers (@fastify/helmet), explicit CORS (@fastify/cors, none unless configured),
+ * the client address behind trusted proxies, and the optional admin listener that takes
+ * /metrics and the detailed readiness report off the public port.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { OrderwireError, PLATFORM_ERRORS, errorBody } from './errors.js';
 import type { Health } from './health.js';
 import type { Metrics } from './metrics.js';
+import { parseTrustedProxies, type TrustedProxies } from './trusted-proxies.js';
 
 /** Incoming `x-request-id` values are reused only if they look like an id (no log injection). */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -20,15 +28,106 @@ export const HTTP_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0
 /** Route label of requests that matched no route (keeps scanners from minting series). */
 export const UNMATCHED_ROUTE = '(unmatched)';
 
+/** @default 30 s: the whole request, headers and body; a slow-body (slowloris) client is cut by it. */
+export const DEFAULT_HTTP_REQUEST_TIMEOUT_MS = 30_000;
+/** @default 10 s: the request line and headers. */
+export const DEFAULT_HTTP_HEADERS_TIMEOUT_MS = 10_000;
+/**
+ * @default 65 s: an idle keep-alive connection is closed after this. Above the 60 s idle timeout
+ * of common proxies/balancers, so the proxy (not us) closes first and never reuses a dead socket.
+ */
+export const DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS = 65_000;
+/** @default 120 s: a socket with no traffic at all is destroyed (0 disables). */
+export const DEFAULT_HTTP_CONNECTION_TIMEOUT_MS = 120_000;
+/**
+ * How often Node checks in-flight requests against the request and headers timeouts (Node's
+ * own default is 30 s, which would let a slow client overstay its bound by that much).
+ */
+export const HTTP_TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+
+export interface HttpTimeouts {
+  /** @default DEFAULT_HTTP_REQUEST_TIMEOUT_MS */
+  requestTimeoutMs?: number;
+  /** @default DEFAULT_HTTP_HEADERS_TIMEOUT_MS (at most the request timeout) */
+  headersTimeoutMs?: number;
+  /** @default DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS */
+  keepAliveTimeoutMs?: number;
+  /** @default DEFAULT_HTTP_CONNECTION_TIMEOUT_MS */
+  connectionTimeoutMs?: number;
+}
+
+/** The admin listener (ADMIN_PORT / ADMIN_HOST): /metrics and the detailed /readyz live only there. */
+export interface AdminListenerOptions {
+  host: string;
+  /** 0 picks a free port (tests); `adminAddress(app)` tells which. */
+  port: number;
+}
+
 export interface CreateHttpServerOptions {
   logger: Logger;
   health: Health;
   metrics: Metrics;
   /** @default DEFAULT_BODY_LIMIT */
   bodyLimit?: number;
-  /** Fastify `trustProxy` (true, or a comma-separated / array list of trusted addresses). @default false */
+  /**
+   * Fastify `trustProxy` (true, or a comma-separated / array list of trusted addresses).
+   * Superseded by `trustedProxies`, which wins when both are given. @default false
+   */
   trustProxy?: boolean | string | string[];
+  /** Proxies whose X-Forwarded-For hop is trusted (TRUSTED_PROXIES); `request.ip` is the client. */
+  trustedProxies?: TrustedProxies;
+  timeouts?: HttpTimeouts;
+  /** Unset: everything on the public port (local default). Set: /metrics and detailed readiness move here. */
+  admin?: AdminListenerOptions;
+  /** Browser origins allowed by CORS (exact `scheme://host[:port]`). @default [] — no CORS headers at all */
+  corsOrigins?: readonly string[];
 }
+
+/** The readiness answer of the public port when an admin listener holds the details. */
+export interface PublicReadyReport {
+  ok: boolean;
+  state: 'starting' | 'running' | 'stopping';
+}
+
+const adminServers = new WeakMap<FastifyInstance, FastifyInstance>();
+
+/** The admin listener's bound address, once the app is ready (undefined without ADMIN_PORT). */
+export function adminAddress(app: FastifyInstance): AddressInfo | undefined {
+  const admin = adminServers.get(app);
+  const addr = admin?.server.address();
+  return addr !== null && typeof addr === 'object' ? addr : undefined;
+}
+
+/**
+ * Security headers of every response. The API answers JSON, so the policy is strict; it still
+ * lets the Swagger UI at /docs (ingest) load its own scripts, styles and data: images.
+ * No `upgrade-insecure-requests`: local development serves /docs over http.
+ */
+const HELMET_OPTIONS = {
+  contentSecurityPolicy: {
+    useDefaults: true,
+    directives: {
+      'default-src': ["'self'"],
+      'script-src': ["'self'"],
+      'style-src': ["'self'", "'unsafe-inline'"],
+      'img-src': ["'self'", 'data:'],
+      'connect-src': ["'self'"],
+      'frame-ancestors': ["'none'"],
+      'form-action': ["'self'"],
+      'upgrade-insecure-requests': null,
+    },
+  },
+  frameguard: { action: 'deny' as const },
+  // The display web app calls auth cross-origin with CORS; CORP only governs no-cors loads.
+  crossOriginResourcePolicy: { policy: 'same-site' as const },
+};
+
+/** Request headers a browser caller may send cross-origin. */
+const CORS_ALLOWED_HEADERS = ['content-type', 'authorization', 'idempotency-key', 'x-request-id'];
+/** Response headers a browser caller may read. */
+const CORS_EXPOSED_HEADERS = ['x-request-id', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'];
+/** @default 10 min: how long a browser may cache a preflight answer. */
+const CORS_MAX_AGE_S = 600;
 
 export function genRequestId(req: IncomingMessage): string {
   const incoming = req.headers[REQUEST_ID_HEADER];
@@ -90,19 +189,52 @@ function isCodedError(err: unknown): err is CodedError {
   );
 }
 
+function trustProxyOption(options: CreateHttpServerOptions): boolean | string | string[] | ((addr: string, i: number) => boolean) {
+  if (options.trustedProxies !== undefined) return options.trustedProxies.enabled ? options.trustedProxies.trust : false;
+  const legacy = options.trustProxy ?? false;
+  // A list of addresses goes through the same parser as TRUSTED_PROXIES (one implementation).
+  if (typeof legacy === 'string' || Array.isArray(legacy)) {
+    const parsed = parseTrustedProxies(legacy);
+    return parsed.enabled ? parsed.trust : false;
+  }
+  return legacy;
+}
+
 export function createHttpServer(options: CreateHttpServerOptions): FastifyInstance {
   const { health, metrics } = options;
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const requestTimeout = options.timeouts?.requestTimeoutMs ?? DEFAULT_HTTP_REQUEST_TIMEOUT_MS;
+  // Node refuses a headers timeout above the request timeout.
+  const headersTimeout = Math.min(options.timeouts?.headersTimeoutMs ?? DEFAULT_HTTP_HEADERS_TIMEOUT_MS, requestTimeout);
   const app = Fastify({
     loggerInstance: options.logger,
     genReqId: genRequestId,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     bodyLimit,
-    trustProxy: options.trustProxy ?? false,
+    trustProxy: trustProxyOption(options),
+    requestTimeout,
+    keepAliveTimeout: options.timeouts?.keepAliveTimeoutMs ?? DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS,
+    connectionTimeout: options.timeouts?.connectionTimeoutMs ?? DEFAULT_HTTP_CONNECTION_TIMEOUT_MS,
+    http: { headersTimeout, requestTimeout, connectionsCheckingInterval: HTTP_TIMEOUT_CHECK_INTERVAL_MS },
     // Reject unknown fields instead of silently dropping them: a body that does not match
     // the contract must get a 400, never be "fixed" into something the caller did not send.
     ajv: { customOptions: { removeAdditional: false, allErrors: true } },
   }) as unknown as FastifyInstance;
+  // Fastify sets requestTimeout itself; the headers timeout is Node's alone.
+  app.server.headersTimeout = headersTimeout;
+
+  void app.register(helmet, HELMET_OPTIONS);
+  const corsOrigins = options.corsOrigins ?? [];
+  if (corsOrigins.length > 0) {
+    void app.register(cors, {
+      origin: [...corsOrigins],
+      methods: ['GET', 'POST', 'DELETE'],
+      allowedHeaders: CORS_ALLOWED_HEADERS,
+      exposedHeaders: CORS_EXPOSED_HEADERS,
+      credentials: false,
+      maxAge: CORS_MAX_AGE_S,
+    });
+  }
 
   const duration = metrics.histogram({
     name: 'orderwire_http_request_duration_seconds',
@@ -152,7 +284,50 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
     return reply.code(err.statusCode).send(errorBody(err));
   });
 
-  // Probes are polled every few seconds: keep them out of the info-level access log.
+  if (options.admin === undefined) {
+    registerOperatorRoutes(app, health, metrics);
+    return app;
+  }
+
+  // Public port: probes only, and readiness without the per-dependency details (which name
+  // internal hosts and failure messages). Everything else for operators is on the admin port.
+  app.get('/healthz', { logLevel: 'warn' }, async () => health.live());
+  app.get('/readyz', { logLevel: 'warn' }, async (_request, reply) => {
+    const report = await health.ready();
+    const brief: PublicReadyReport = { ok: report.ok, state: report.state };
+    return reply.code(report.ok ? 200 : 503).send(brief);
+  });
+
+  const adminOptions = options.admin;
+  const admin = Fastify({
+    loggerInstance: options.logger.child({ listener: 'admin' }),
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    genReqId: genRequestId,
+    requestTimeout,
+    connectionTimeout: options.timeouts?.connectionTimeoutMs ?? DEFAULT_HTTP_CONNECTION_TIMEOUT_MS,
+    http: { headersTimeout, requestTimeout, connectionsCheckingInterval: HTTP_TIMEOUT_CHECK_INTERVAL_MS },
+  }) as unknown as FastifyInstance;
+  void admin.register(helmet, HELMET_OPTIONS);
+  admin.setNotFoundHandler(async (request, reply) => {
+    const err = PLATFORM_ERRORS.create('ORDERWIRE_ERR_NOT_FOUND', { method: request.method, url: request.url.split('?')[0] });
+    return reply.code(err.statusCode).send(errorBody(err));
+  });
+  registerOperatorRoutes(admin, health, metrics);
+  adminServers.set(app, admin);
+  // The admin listener lives and dies with the public app: it listens when the app becomes
+  // ready (a port clash fails the service's start), and closes with it.
+  app.addHook('onReady', async () => {
+    await admin.listen({ host: adminOptions.host, port: adminOptions.port });
+    options.logger.info({ host: adminOptions.host, port: adminAddress(app)?.port }, 'admin listener ready');
+  });
+  app.addHook('onClose', async () => {
+    await admin.close();
+  });
+  return app;
+}
+
+/** /healthz, the detailed /readyz and /metrics. Probes are polled every few seconds: kept out of the info-level access log. */
+function registerOperatorRoutes(app: FastifyInstance, health: Health, metrics: Metrics): void {
   app.get('/healthz', { logLevel: 'warn' }, async () => health.live());
 
   app.get('/readyz', { logLevel: 'warn' }, async (_request, reply) => {
@@ -164,6 +339,4 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
     const text = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(text);
   });
-
-  return app;
 }

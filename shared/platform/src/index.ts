@@ -26,7 +26,17 @@ export {
   shutdownConfig,
   authIssuerConfig,
   authClientConfig,
+  httpConfig,
+  httpServerOptions,
+  LOCAL_DISPLAY_APP_ORIGINS,
+  ORIGIN_PATTERN,
 } from './service-config.js';
+export type { HttpConfigValues } from './service-config.js';
+
+export { parseTrustedProxies, clientAddressOf, MAX_TRUSTED_HOPS, TRUSTED_PROXIES_ENV } from './trusted-proxies.js';
+export type { TrustedProxies, TrustFunction, AddressSource } from './trusted-proxies.js';
+
+export { redactUrlCredentials, hasUrlCredentials } from './redact.js';
 
 export {
   OrderwireError,
@@ -57,6 +67,7 @@ export type { CreateMetricsOptions, Metrics } from './metrics.js';
 export {
   connectNats,
   closeNats,
+  urlCredentials,
   natsHealthCheck,
   isNatsConnected,
   DEFAULT_NATS_CONNECT_TIMEOUT_MS,
@@ -118,11 +129,17 @@ export type { StartServiceOptions, ServiceNatsOptions, ServedApp, ServeOptions, 
 
 export {
   createHttpServer,
+  adminAddress,
   genRequestId,
+  DEFAULT_HTTP_REQUEST_TIMEOUT_MS,
+  DEFAULT_HTTP_HEADERS_TIMEOUT_MS,
+  DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS,
+  DEFAULT_HTTP_CONNECTION_TIMEOUT_MS,
+  HTTP_TIMEOUT_CHECK_INTERVAL_MS,
   REQUEST_ID_HEADER,
   REQUEST_ID_PATTERN,
   DEFAULT_BODY_LIMIT,
   HTTP_DURATION_BUCKETS,
   UNMATCHED_ROUTE,
 } from './http.js';
-export type { CreateHttpServerOptions } from './http.js';
+export type { CreateHttpServerOptions, HttpTimeouts, AdminListenerOptions, PublicReadyReport } from './http.js';

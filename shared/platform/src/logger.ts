@@ -31,6 +31,9 @@ export const REDACT_PATHS: readonly string[] = Object.freeze([
   'headers.authorization',
   'headers.cookie',
   ...SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]),
+  // ioredis errors carry the failed command: for AUTH, its args are the password.
+  'command.args',
+  '*.command.args',
 ]);
 
 export type LogLevel = Level | 'silent';

@@ -6,6 +6,7 @@
 import { connect, errors as natsErrors, type NatsConnection, type Status } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { PLATFORM_ERRORS } from './errors.js';
+import { redactUrlCredentials } from './redact.js';
 
 /** @default 30000 ms for the first successful connection before startup fails. */
 export const DEFAULT_NATS_CONNECT_TIMEOUT_MS = 30_000;
@@ -109,6 +110,28 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
+ * Splits `user:pass@` (or a lone `token@`) off NATS server URLs. The first URL with credentials
+ * provides them; every URL is returned without its userinfo.
+ */
+export function urlCredentials(servers: readonly string[]): { servers: string[]; user?: string; pass?: string; token?: string } {
+  let creds: { user?: string; pass?: string; token?: string } = {};
+  const stripped = servers.map((s) => {
+    const m = /^([a-z][a-z0-9+.-]*:\/\/)([^\s/@,]*)@(.*)$/i.exec(s);
+    if (m === null) return s;
+    const [, scheme, userinfo, rest] = m as unknown as [string, string, string, string];
+    if (creds.user === undefined && creds.token === undefined) {
+      const colon = userinfo.indexOf(':');
+      creds =
+        colon < 0
+          ? { token: decodeURIComponent(userinfo) }
+          : { user: decodeURIComponent(userinfo.slice(0, colon)), pass: decodeURIComponent(userinfo.slice(colon + 1)) };
+    }
+    return `${scheme}${rest}`;
+  });
+  return { servers: stripped, ...creds };
+}
+
+/**
  * Connects, retrying until `timeoutMs`, then reconnects forever once connected.
  *
  * The first connect is retried here rather than with the client's `waitOnFirstConnect`:
@@ -119,13 +142,22 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  */
 export async function connectNats(options: ConnectNatsOptions): Promise<NatsConnection> {
   const { logger } = options;
-  const servers = typeof options.servers === 'string' ? options.servers.split(',').map((s) => s.trim()) : [...options.servers];
+  const listed = typeof options.servers === 'string' ? options.servers.split(',').map((s) => s.trim()) : [...options.servers];
+  // nats.js ignores credentials in server URLs: take them out (explicit options win), so a
+  // NATS_URL like nats://user:pw@host authenticates, and the URLs handed on carry no secret.
+  const fromUrls = urlCredentials(listed);
+  const servers = fromUrls.servers;
+  const user = options.user ?? fromUrls.user;
+  const pass = options.pass ?? fromUrls.pass;
+  const token = options.token ?? fromUrls.token;
   const timeoutMs = options.timeoutMs ?? DEFAULT_NATS_CONNECT_TIMEOUT_MS;
   const waitMs = options.reconnectTimeWaitMs ?? DEFAULT_NATS_RECONNECT_WAIT_MS;
   const jitterMs = options.reconnectJitterMs ?? DEFAULT_NATS_RECONNECT_JITTER_MS;
   const deadline = Date.now() + timeoutMs;
+  // Server URLs may carry a user:password or a token: only the redacted form is ever printed.
+  const shownServers = servers.map(redactUrlCredentials);
   const fail = (reason: string, cause?: unknown): never => {
-    throw PLATFORM_ERRORS.create('ORDERWIRE_ERR_NATS_CONNECT', { servers: servers.join(','), reason }, { cause });
+    throw PLATFORM_ERRORS.create('ORDERWIRE_ERR_NATS_CONNECT', { servers: shownServers.join(','), reason }, { cause });
   };
 
   for (let attempt = 1; ; attempt++) {
@@ -134,9 +166,9 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
       const nc = await connect({
         servers,
         name: options.name,
-        user: options.user,
-        pass: options.pass,
-        token: options.token,
+        user,
+        pass,
+        token,
         maxReconnectAttempts: -1,
         reconnectTimeWait: waitMs,
         reconnectJitter: jitterMs,
@@ -152,7 +184,7 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
       if (err instanceof natsErrors.AuthorizationError) fail('authorization failed', err);
       const left = deadline - Date.now();
       if (left <= 0) fail(`no server reachable after ${attempt} attempt(s)`, err);
-      logger.warn({ err, attempt, servers }, 'nats connect failed; retrying');
+      logger.warn({ err, attempt, servers: shownServers }, 'nats connect failed; retrying');
       await sleep(Math.min(left, waitMs + Math.random() * jitterMs), options.signal);
     }
   }

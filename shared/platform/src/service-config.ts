@@ -6,7 +6,15 @@
  * Every fragment is a fresh `as const` object, so `Config<typeof SPEC>` stays exact.
  */
 import type { VarSpec } from './config.js';
+import {
+  DEFAULT_HTTP_CONNECTION_TIMEOUT_MS,
+  DEFAULT_HTTP_HEADERS_TIMEOUT_MS,
+  DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS,
+  DEFAULT_HTTP_REQUEST_TIMEOUT_MS,
+  type CreateHttpServerOptions,
+} from './http.js';
 import type { LogLevel } from './logger.js';
+import { parseTrustedProxies } from './trusted-proxies.js';
 
 /** Levels LOG_LEVEL accepts: pino's, and `silent`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const satisfies readonly LogLevel[];
@@ -77,4 +85,118 @@ export function authClientConfig(docs: { issuer: string; jwksUrl?: string }) {
       docs.jwksUrl,
     ),
   } as const;
+}
+
+/** @default 0.0.0.0 — the admin port is reached by Prometheus and the kubelet from outside the pod. */
+export const DEFAULT_ADMIN_HOST = '0.0.0.0';
+
+/** Origins of `npm start`'s display web app (port 3005), the only browser caller in local development. */
+export const LOCAL_DISPLAY_APP_ORIGINS = ['http://127.0.0.1:3005', 'http://localhost:3005'] as const;
+
+/** An exact browser origin: scheme, host, optional port, nothing else. */
+export const ORIGIN_PATTERN = /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$|^https?:\/\/\[[0-9A-Fa-f:]+\](:\d{1,5})?$/;
+
+/** TRUSTED_PROXIES: addresses/CIDRs (or loopback, linklocal, uniquelocal), comma-separated, or one hop count. */
+const TRUSTED_PROXIES_PATTERN = /^\s*(\d+|none|[0-9A-Za-z.:/]+(\s*,\s*[0-9A-Za-z.:/]+)*)\s*$/;
+
+/**
+ * The HTTP hardening every service shares: timeouts, trusted proxies, the admin listener and
+ * CORS. `corsOrigins` is the service's default (auth allows the local display app; the rest none).
+ */
+export function httpConfig(defaults: { corsOrigins?: readonly string[] } = {}) {
+  return {
+    httpRequestTimeoutMs: {
+      env: 'HTTP_REQUEST_TIMEOUT',
+      type: 'duration',
+      default: DEFAULT_HTTP_REQUEST_TIMEOUT_MS,
+      min: '1s',
+      max: '10m',
+      doc: 'longest time to receive a whole request (headers and body); a slow-body client is cut after it',
+    },
+    httpHeadersTimeoutMs: {
+      env: 'HTTP_HEADERS_TIMEOUT',
+      type: 'duration',
+      default: DEFAULT_HTTP_HEADERS_TIMEOUT_MS,
+      min: '1s',
+      max: '10m',
+      doc: 'longest time to receive the request headers (capped at HTTP_REQUEST_TIMEOUT)',
+    },
+    httpKeepAliveTimeoutMs: {
+      env: 'HTTP_KEEP_ALIVE_TIMEOUT',
+      type: 'duration',
+      default: DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      min: '1s',
+      max: '10m',
+      doc: 'idle keep-alive connections are closed after this; keep it above the proxy/balancer idle timeout',
+    },
+    httpConnectionTimeoutMs: {
+      env: 'HTTP_CONNECTION_TIMEOUT',
+      type: 'duration',
+      default: DEFAULT_HTTP_CONNECTION_TIMEOUT_MS,
+      min: 0,
+      max: '1h',
+      doc: 'a socket with no traffic at all is destroyed after this (0: never); upgraded websockets are not affected',
+    },
+    trustedProxies: {
+      env: 'TRUSTED_PROXIES',
+      type: 'string',
+      required: false,
+      pattern: TRUSTED_PROXIES_PATTERN,
+      doc: 'proxies in front of the service: comma-separated addresses/CIDRs, or a hop count; the client address is the first untrusted X-Forwarded-For hop from the right (unset: the socket peer)',
+    },
+    adminPort: {
+      env: 'ADMIN_PORT',
+      type: 'int',
+      required: false,
+      min: 0,
+      max: 65_535,
+      doc: 'admin listener for /metrics and the detailed /readyz (unset: both on the public port)',
+    },
+    adminHost: { env: 'ADMIN_HOST', type: 'string', default: DEFAULT_ADMIN_HOST, doc: 'admin listener address (with ADMIN_PORT)' },
+    corsOrigins: {
+      env: 'CORS_ALLOWED_ORIGINS',
+      type: 'list',
+      default: defaults.corsOrigins ?? [],
+      itemPattern: ORIGIN_PATTERN,
+      doc: 'browser origins allowed by CORS, comma-separated exact origins (empty: no CORS)',
+    },
+  } as const;
+}
+
+/** The fields `httpConfig()` adds to a loaded config. */
+export interface HttpConfigValues {
+  readonly httpRequestTimeoutMs: number;
+  readonly httpHeadersTimeoutMs: number;
+  readonly httpKeepAliveTimeoutMs: number;
+  readonly httpConnectionTimeoutMs: number;
+  readonly trustedProxies: string | undefined;
+  readonly adminPort: number | undefined;
+  readonly adminHost: string;
+  readonly corsOrigins: readonly string[];
+}
+
+/**
+ * Turns `httpConfig()` values into `createHttpServer` options (missing values: the base's defaults). `legacyTrustedProxies` is a
+ * service's older variable (AUTH_TRUST_PROXY, EDGE_TRUST_PROXY), used only when TRUSTED_PROXIES is unset.
+ * @throws ConfigError naming TRUSTED_PROXIES when it is not a list of addresses/CIDRs or a hop count.
+ */
+export function httpServerOptions(
+  config: Partial<HttpConfigValues>,
+  legacyTrustedProxies?: { env: string; value: string | readonly string[] | undefined },
+): Pick<CreateHttpServerOptions, 'timeouts' | 'trustedProxies' | 'admin' | 'corsOrigins'> {
+  const trustedProxies =
+    config.trustedProxies === undefined && legacyTrustedProxies !== undefined
+      ? parseTrustedProxies(legacyTrustedProxies.value, legacyTrustedProxies.env)
+      : parseTrustedProxies(config.trustedProxies);
+  return {
+    timeouts: {
+      requestTimeoutMs: config.httpRequestTimeoutMs,
+      headersTimeoutMs: config.httpHeadersTimeoutMs,
+      keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
+      connectionTimeoutMs: config.httpConnectionTimeoutMs,
+    },
+    trustedProxies,
+    corsOrigins: config.corsOrigins ?? [],
+    ...(config.adminPort === undefined ? {} : { admin: { host: config.adminHost ?? DEFAULT_ADMIN_HOST, port: config.adminPort } }),
+  };
 }

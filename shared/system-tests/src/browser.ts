@@ -72,6 +72,7 @@ export async function startDisplayApp(stack: Stack, options: DisplayAppOptions):
       LOG_LEVEL: 'info',
       DISPLAY_AUTH_URL: stack.auth.url,
       DISPLAY_EDGE_URLS: stack.edgeUrls.join(','),
+      DISPLAY_DEVELOPMENT: 'true',
       ...options.env,
     },
     startTimeoutMs: SERVICE_START_TIMEOUT_MS,

@@ -58,6 +58,9 @@ export const STACK_LIMITS: Readonly<Record<string, string>> = Object.freeze({
   AUTH_RATE_LIMIT_TOKEN_PER_IP: '100000000',
   AUTH_RATE_LIMIT_TOKEN_PER_CLIENT: '100000000',
   AUTH_RATE_LIMIT_REFRESH_PER_IP: '100000000',
+  // Per-address edge limits: every test display connects from 127.0.0.1 (per-socket limits stay on).
+  EDGE_HANDSHAKE_RATE: '0',
+  EDGE_MAX_CONNECTIONS_PER_ADDRESS: '0',
   // scrypt at 2^12 keeps seeding fast; the cost is a production concern, not a system-test one.
   AUTH_SCRYPT_LOG_N: '12',
 });
@@ -543,6 +546,8 @@ function createTestDisplay(args: {
     return fetch(input, init);
   };
   const tokens = createTokenManager({
+    // The stack runs on plain http on 127.0.0.1.
+    development: true,
     authUrl: args.authUrl,
     store,
     fetch: countingFetch,
@@ -558,6 +563,7 @@ function createTestDisplay(args: {
   /** A DisplayClient with the test's listeners; replaced by `restartClient` (an app restart). */
   const makeClient = (edgeUrls: string[]): DisplayClient<Order> => {
     const c = createDisplayClient<Order>({
+      development: true,
       edgeUrls,
       tokens,
       io,

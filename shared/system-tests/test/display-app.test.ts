@@ -107,7 +107,7 @@ describe.runIf(chromiumAvailable())(`display web app in ${CHROMIUM_PATH}`, () =>
       dlq: false,
       // The browser's origin must pass both CORS on auth and the edges' origin check.
       env: {
-        auth: { AUTH_CORS_ORIGINS: origin },
+        auth: { CORS_ALLOWED_ORIGINS: origin },
         edge: { EDGE_ALLOWED_ORIGINS: origin, EDGE_PRESENCE_REFRESH: '500ms', EDGE_PRESENCE_TTL: `${PRESENCE_TTL_MS}ms` },
       },
     });

@@ -121,6 +121,7 @@ function startBoard(settings: Settings, tokens: TokenManager, chime: Chime, disp
     tokens,
     reconnect: { baseMs: RECONNECT_BASE_MS, maxMs: settings.reconnectMaxMs },
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    development: settings.development,
   });
 
   // Returns only once the ticket is in storage: the SDK acks after this, so a reload can never
@@ -171,7 +172,7 @@ async function boot(): Promise<void> {
     return;
   }
   const chime = createChime(localStorage);
-  const tokens = createTokenManager({ authUrl: settings.authUrl, store: webStorageTokenStore(localStorage) });
+  const tokens = createTokenManager({ authUrl: settings.authUrl, store: webStorageTokenStore(localStorage), development: settings.development });
   tokens.on('error', (err) => console.warn(err.code, err.message));
   const info = await tokens.info();
   if (info === undefined) showEnrollment(settings, tokens, chime);

@@ -7,6 +7,7 @@ export interface Settings {
   offlineAfterMs: number;
   recallHistory: number;
   reconnectMaxMs: number;
+  development: boolean;
 }
 
 export class SettingsError extends Error {
@@ -38,6 +39,7 @@ export function parseSettings(value: unknown): Settings {
     offlineAfterMs: positive(v, 'offlineAfterMs'),
     recallHistory: Math.floor(positive(v, 'recallHistory')),
     reconnectMaxMs: positive(v, 'reconnectMaxMs'),
+    development: v.development === true,
   };
   if (settings.ageLateMs <= settings.ageWarnMs) throw new SettingsError('config.json: ageLateMs must exceed ageWarnMs');
   return settings;

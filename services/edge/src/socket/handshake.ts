@@ -15,6 +15,7 @@ import {
 import type { OrderwireError } from '@orderwire/platform';
 import { isTokenError, type TokenVerifier } from '@orderwire/token-verifier';
 import type { Logger } from 'pino';
+import { ANY_ORIGIN } from '../config.js';
 import { EDGE_ERRORS } from '../errors.js';
 import type { EdgeMetrics, HandshakeOutcome } from '../metrics.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -32,17 +33,10 @@ export interface HandshakeDeps {
   isAccepting(): boolean;
   isRevokedFamily(familyId: string): boolean;
   rateLimiter: RateLimiter;
-  /** Use the first X-Forwarded-For address as the client's. */
-  trustProxy: boolean;
-}
-
-function clientAddress(socket: EdgeSocket, trustProxy: boolean): string {
-  if (trustProxy) {
-    const fwd = socket.handshake.headers['x-forwarded-for'];
-    const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim();
-    if (first !== undefined && first.length > 0) return first;
-  }
-  return socket.handshake.address;
+  /** Client address of the socket: the first untrusted hop (TRUSTED_PROXIES), never a spoofable header. */
+  clientAddress(socket: EdgeSocket): string;
+  /** Sessions per client address; false = the address is at its cap. */
+  admit(socket: EdgeSocket, address: string): boolean;
 }
 
 export type HandshakeError = OrderwireError & { data: HandshakeErrorData };
@@ -104,13 +98,18 @@ export function createHandshake(deps: HandshakeDeps): (socket: EdgeSocket, next:
     if (!deps.isAccepting()) {
       throw refuse('server_shutdown', EDGE_ERRORS.create('ORDERWIRE_ERR_EDGE_SHUTTING_DOWN'));
     }
-    if (!deps.rateLimiter.take(clientAddress(socket, deps.trustProxy))) {
+    const address = deps.clientAddress(socket);
+    if (!deps.rateLimiter.take(address)) {
       metrics.rateLimited.inc({ route: 'handshake' });
       throw refuse('rate_limited', EDGE_ERRORS.create('ORDERWIRE_ERR_EDGE_RATE_LIMITED'));
     }
     const origin = socket.handshake.headers.origin;
-    if (deps.allowedOrigins.length > 0 && origin !== undefined && !deps.allowedOrigins.includes(origin)) {
+    if (!deps.allowedOrigins.includes(ANY_ORIGIN) && origin !== undefined && !deps.allowedOrigins.includes(origin)) {
       throw refuse('forbidden_origin', EDGE_ERRORS.create('ORDERWIRE_ERR_EDGE_FORBIDDEN_ORIGIN', { origin }));
+    }
+    if (!deps.admit(socket, address)) {
+      metrics.rateLimited.inc({ route: 'connection_cap' });
+      throw refuse('rate_limited', EDGE_ERRORS.create('ORDERWIRE_ERR_EDGE_TOO_MANY_CONNECTIONS'));
     }
     const auth: unknown = socket.handshake.auth;
     const token = typeof auth === 'object' && auth !== null ? (auth as { token?: unknown }).token : undefined;
@@ -152,7 +151,7 @@ export function createHandshake(deps: HandshakeDeps): (socket: EdgeSocket, next:
         const reason = e.data?.reason ?? 'internal_error';
         metrics.handshakes.inc({ outcome: reason satisfies HandshakeOutcome });
         const level = reason === 'internal_error' ? 'error' : 'info';
-        logger[level]({ err, code: e.code, reason, socketId: socket.id, address: socket.handshake.address }, 'handshake refused');
+        logger[level]({ err, code: e.code, reason, socketId: socket.id, address: deps.clientAddress(socket) }, 'handshake refused');
         if (e.data === undefined) {
           next(refuse('internal_error', EDGE_ERRORS.create('ORDERWIRE_ERR_EDGE_UNAVAILABLE', { detail: 'handshake failed' }, { cause: err })));
         } else next(err as HandshakeError);

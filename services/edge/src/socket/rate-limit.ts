@@ -15,6 +15,30 @@ export interface RateLimiter {
   close(): void;
 }
 
+/** One token bucket (a socket's own message budget). */
+export interface TokenBucket {
+  /** Takes one token; false when empty. Always true when `perSecond` is 0 (disabled). */
+  take(): boolean;
+}
+
+export function createTokenBucket(options: { perSecond: number; burst: number; now?: () => number }): TokenBucket {
+  const { perSecond, burst } = options;
+  const now = options.now ?? Date.now;
+  let tokens = burst;
+  let at = now();
+  return {
+    take() {
+      if (perSecond <= 0) return true;
+      const t = now();
+      tokens = Math.min(burst, tokens + ((t - at) / 1000) * perSecond);
+      at = t;
+      if (tokens < 1) return false;
+      tokens -= 1;
+      return true;
+    },
+  };
+}
+
 export function createRateLimiter(options: { perSecond: number; burst: number; now?: () => number }): RateLimiter {
   const { perSecond, burst } = options;
   const now = options.now ?? Date.now;

@@ -2,19 +2,22 @@
  * The Socket.IO side of the edge: handshake, one live session per display across nodes,
  * in-band token refresh, revocation, and the shutdown drain.
  */
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { SIGNALS, SOCKET_PATH, displayConsumerName, isValidId, type DisconnectReason } from '@orderwire/contracts';
+import { clientAddressOf, type TrustedProxies } from '@orderwire/platform';
 import type { TokenVerifier } from '@orderwire/token-verifier';
 import type { Logger } from 'pino';
 import { Server } from 'socket.io';
 import type { DeliveryEngine } from '../delivery/engine.js';
 import type { ReceiptWriter } from '../delivery/receipts.js';
+import { EDGE_ERRORS } from '../errors.js';
 import type { EdgeMetrics } from '../metrics.js';
 import { bindConsumer, createHandshake } from './handshake.js';
 import type { Presence } from './presence.js';
-import { createRateLimiter } from './rate-limit.js';
+import { createConnectionCap } from './connection-cap.js';
+import { createRateLimiter, createTokenBucket } from './rate-limit.js';
 import { DisplaySession, type SessionSettings } from './session.js';
 import { displayRoom, type EdgeServer, type EdgeSocket } from './types.js';
 
@@ -22,6 +25,14 @@ import { displayRoom, type EdgeServer, type EdgeSocket } from './types.js';
 export const TAKEOVER_SUBJECT_PREFIX = 'ow.edge.takeover';
 /** How long a revoked token family is refused at handshake (≥ any access-token lifetime). @default 1 h */
 export const REVOKED_FAMILY_MEMORY_MS = 60 * 60 * 1000;
+/**
+ * `auth:refresh` budget per socket: the SDK refreshes once per token lifetime (and on a retry),
+ * so 3 at once and one per 10 s sustained is far above honest use; each costs a signature check.
+ */
+export const REFRESH_BURST = 3;
+export const REFRESH_PER_SECOND = 0.1;
+/** The engine.io connection behind a socket (what `io.engine` emits on `connection`). */
+type EngineConnection = EdgeSocket['conn'];
 /** How often expired revoked-family entries are dropped. */
 const REVOKED_PRUNE_MS = 60 * 1000;
 
@@ -55,7 +66,18 @@ export interface EdgeSocketServerOptions {
   allowedOrigins: readonly string[];
   handshakeRate: number;
   handshakeBurst: number;
-  trustProxy: boolean;
+  /** Proxies whose X-Forwarded-For hop is trusted (TRUSTED_PROXIES). */
+  trustedProxies: TrustedProxies;
+  /** Live sessions per client address (0: no cap). */
+  maxConnectionsPerAddress: number;
+  /** Largest message a display may send (Socket.IO maxHttpBufferSize). */
+  maxMessageBytes: number;
+  /** Messages per second (sustained, burst) one socket may send; 0: no limit. */
+  socketEventRate: number;
+  socketEventBurst: number;
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  connectTimeoutMs: number;
   /** Display presence in Redis (for auth's GET /v1/displays); none when absent. */
   presence?: Presence;
   /** Socket.IO adapter factory (the Redis adapter); in-memory when absent. */
@@ -101,14 +123,36 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
   pruneTimer.unref();
 
   const rateLimiter = createRateLimiter({ perSecond: options.handshakeRate, burst: options.handshakeBurst });
+  const cap = createConnectionCap(options.maxConnectionsPerAddress);
+  /** Client address of each transport connection, computed once from its upgrade request. */
+  const addressOf = new WeakMap<object, string>();
+  const requestAddress = (req: IncomingMessage): string =>
+    clientAddressOf({ remoteAddress: req.socket.remoteAddress, headers: req.headers }, options.trustedProxies);
   const io: EdgeServer = new Server(options.httpServer, {
     path: SOCKET_PATH,
     transports: [...options.transports],
     serveClient: false,
     // The edge keeps no per-socket state worth recovering: the consumer is the mailbox.
     connectionStateRecovery: undefined,
+    maxHttpBufferSize: options.maxMessageBytes,
+    pingInterval: options.pingIntervalMs,
+    pingTimeout: options.pingTimeoutMs,
+    connectTimeout: options.connectTimeoutMs,
+    // Only for new transport connections (not each polling request of an open one).
+    allowRequest: (req, callback) => {
+      const ok = cap.allowTransport(requestAddress(req));
+      if (!ok) metrics.rateLimited.inc({ route: 'connection_cap' });
+      callback(ok ? null : 'too many connections from this address', ok);
+    },
   });
   if (options.adapter !== undefined) io.adapter(options.adapter);
+  io.engine.on('connection', (conn: EngineConnection) => {
+    const address = requestAddress(conn.request);
+    addressOf.set(conn, address);
+    cap.trackTransport(conn, address);
+  });
+  const clientAddress = (socket: EdgeSocket): string =>
+    addressOf.get(socket.conn) ?? requestAddress(socket.conn.request);
 
   io.use(
     createHandshake({
@@ -121,7 +165,8 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
       isAccepting: () => accepting,
       isRevokedFamily,
       rateLimiter,
-      trustProxy: options.trustProxy,
+      clientAddress,
+      admit: (socket, address) => cap.admit(socket.conn, address),
     }),
   );
 
@@ -197,8 +242,34 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
     set.add(session);
     options.presence?.online({ tenant: claims.tid, displayId: claims.sub, storeId: claims.sid, socketId: socket.id, connectedAt: at });
 
+    // Every message the display sends (acks and events) draws from one budget; `auth:refresh`
+    // (a signature check each) also from a small one of its own. Past either: session ends.
+    const messages = createTokenBucket({ perSecond: options.socketEventRate, burst: options.socketEventBurst });
+    const refreshes = createTokenBucket({
+      perSecond: options.socketEventRate > 0 ? REFRESH_PER_SECOND : 0,
+      burst: REFRESH_BURST,
+    });
+    let limited = false;
+    const overLimit = (kind: 'messages' | 'auth:refresh'): void => {
+      // Packets already buffered arrive after the end: count and log the socket once.
+      if (limited) return;
+      limited = true;
+      metrics.rateLimited.inc({ route: 'socket_event' });
+      const err = EDGE_ERRORS.create('ORDERWIRE_ERR_EDGE_SOCKET_RATE_LIMITED', { kind });
+      session.log.warn({ code: err.code, kind, address: clientAddress(socket) }, 'socket over its message rate; ending session');
+      session.end('rate_limited', true, err.message);
+    };
+    socket.conn.on('packet', (packet: { type: string }) => {
+      if (packet.type === 'message' && !messages.take()) overLimit('messages');
+    });
+
     socket.on('auth:refresh', (req, ack) => {
       if (typeof ack !== 'function') return;
+      if (!refreshes.take()) {
+        ack({ ok: false, reason: 'rate_limited' });
+        overLimit('auth:refresh');
+        return;
+      }
       let answered = false;
       const reply: typeof ack = (res) => {
         if (answered) return;
