@@ -9,7 +9,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/nats-core';
 import type { KvWatchEntry } from '@nats-io/kv';
-import { KV_BUCKETS, kvStreamName, type Logger } from '@orderwire/platform';
+import { CAS_CONFLICT, KV_BUCKETS, compareAndSet, kvStreamName, type Logger } from '@orderwire/platform';
 import { AUTH_ERRORS } from '../errors.js';
 import type { KekRing } from '../crypto/kek.js';
 import { createJson, liveJson, readJson, updateJson, type Versioned } from '../kv.js';
@@ -74,8 +74,9 @@ export interface KeyManagerOptions {
   onRotated?: (ring: KeyringRecord, reason: 'scheduled' | 'forced') => void;
 }
 
-/** @default 8 CAS attempts for a forced rotation or rekey before giving up. */
-const MAX_WRITE_ATTEMPTS = 8;
+function keyringConflict(): Error {
+  return AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_CONFLICT', { what: 'keyring' });
+}
 
 function etagOf(body: string): string {
   return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
@@ -195,33 +196,36 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
       return next;
     },
     async rotateNow({ maxTokenTtlMs, force = false, now = new Date() }) {
-      for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-        const cur = await fresh();
-        const safety = rotationSafety(cur.value, maxTokenTtlMs, now);
-        if (!safety.safe && !force) {
-          throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_ROTATION_UNSAFE', { kid: safety.kid, until: safety.until });
-        }
-        const next = await rotateKeyring(cur.value, kek, now);
-        if ((await write(next, cur.revision)) !== undefined) {
+      return compareAndSet(
+        async () => {
+          const cur = await fresh();
+          const safety = rotationSafety(cur.value, maxTokenTtlMs, now);
+          if (!safety.safe && !force) {
+            throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_ROTATION_UNSAFE', { kid: safety.kid, until: safety.until });
+          }
+          const next = await rotateKeyring(cur.value, kek, now);
+          if ((await write(next, cur.revision)) === undefined) return CAS_CONFLICT;
           options.onRotated?.(next, 'forced');
           return next;
-        }
-      }
-      throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_CONFLICT', { what: 'keyring' });
+        },
+        { exhausted: keyringConflict },
+      );
     },
     async rekey() {
-      for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-        const cur = await fresh();
-        const { ring, changed } = rekeyKeyring(cur.value, kek);
-        if (changed && (await write(ring, cur.revision)) === undefined) continue;
-        // Also when nothing changed: an earlier rekey may have died between write and purge.
-        await options.jsm.streams.purge(kvStreamName(KV_BUCKETS.SIGNING_KEYS), {
-          filter: `$KV.${KV_BUCKETS.SIGNING_KEYS}.${KEYRING_KEY}`,
-          keep: 1,
-        });
-        return { changed, ring };
-      }
-      throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_CONFLICT', { what: 'keyring' });
+      return compareAndSet(
+        async () => {
+          const cur = await fresh();
+          const { ring, changed } = rekeyKeyring(cur.value, kek);
+          if (changed && (await write(ring, cur.revision)) === undefined) return CAS_CONFLICT;
+          // Also when nothing changed: an earlier rekey may have died between write and purge.
+          await options.jsm.streams.purge(kvStreamName(KV_BUCKETS.SIGNING_KEYS), {
+            filter: `$KV.${KV_BUCKETS.SIGNING_KEYS}.${KEYRING_KEY}`,
+            keep: 1,
+          });
+          return { changed, ring };
+        },
+        { exhausted: keyringConflict },
+      );
     },
     healthy() {
       return state !== undefined && !decryptFailed;
