@@ -77,8 +77,13 @@ export {
   compareAndSet,
   CAS_CONFLICT,
   DEFAULT_CAS_ATTEMPTS,
+  parsePubAck,
+  parseMsgGetReply,
 } from './jetstream.js';
-export type { JsApiCodeName, CasConflict, CompareAndSetOptions } from './jetstream.js';
+export type { JsApiCodeName, CasConflict, CompareAndSetOptions, StoredMessage } from './jetstream.js';
+
+export { writeReceipt } from './receipt-write.js';
+export type { ReceiptStream, ReceiptWriteOutcome, WriteReceiptOptions } from './receipt-write.js';
 
 export { trackNatsConnection, trackRedisConnection } from './dependencies.js';
 export type { RedisStatusSource } from './dependencies.js';

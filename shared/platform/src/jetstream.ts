@@ -6,8 +6,11 @@
  * stream publish with `Nats-Expected-Last-Subject-Sequence`, is refused by the server with
  * "wrong last sequence" when another writer got in first. The loser re-reads, decides again on
  * the fresher state, and writes again — `compareAndSet` is that loop, written once.
+ *
+ * Services that talk to the JetStream API over the shared reply mux (ADR 0002) read its raw
+ * replies with `parsePubAck` and `parseMsgGetReply`, which answer as the client library would.
  */
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError, JetStreamError, type ApiError, type PubAck } from '@nats-io/jetstream';
 
 /**
  * JetStream API error codes (`err_code`) the services branch on: the client library's
@@ -70,4 +73,37 @@ export async function compareAndSet<R>(round: (attempt: number) => Promise<R | C
     if (out !== CAS_CONFLICT) return out;
   }
   throw options.exhausted();
+}
+
+const decoder = new TextDecoder();
+
+/** The PubAck of a raw publish reply, or the error `js.publish()` would throw for it. */
+export function parsePubAck(data: Uint8Array): PubAck {
+  const v = JSON.parse(decoder.decode(data)) as Partial<PubAck> & { error?: ApiError };
+  if (v.error !== undefined) throw new JetStreamApiError(v.error);
+  if (typeof v.stream !== 'string' || v.stream === '') throw new JetStreamError('invalid ack response');
+  v.duplicate = v.duplicate === true;
+  return v as PubAck;
+}
+
+/** A message read from a stream: its stream sequence and body. */
+export interface StoredMessage {
+  seq: number;
+  data: Uint8Array;
+}
+
+/**
+ * The message of a raw `$JS.API.STREAM.MSG.GET.<stream>` reply (a read from the stream leader, as
+ * `jsm.streams.getMessage()` does): `null` when there is none, like the library; any other API
+ * error is thrown as the library's JetStreamApiError.
+ */
+export function parseMsgGetReply(data: Uint8Array): StoredMessage | null {
+  const v = JSON.parse(decoder.decode(data)) as { message?: { seq?: unknown; data?: unknown }; error?: ApiError };
+  if (v.error !== undefined) {
+    if (v.error.err_code === JetStreamApiCodes.NoMessageFound) return null;
+    throw new JetStreamApiError(v.error);
+  }
+  const m = v.message;
+  if (m === undefined || typeof m.seq !== 'number') throw new JetStreamError('invalid stream message response');
+  return { seq: m.seq, data: typeof m.data === 'string' ? new Uint8Array(Buffer.from(m.data, 'base64')) : new Uint8Array(0) };
 }

@@ -1,10 +1,20 @@
-import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, JetStreamApiError, JetStreamError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
+import { headers } from '@nats-io/nats-core';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CAS_CONFLICT, DEFAULT_CAS_ATTEMPTS, JS_API_CODES, compareAndSet, isJetStreamApiError, isWrongLastSequence } from '../src/jetstream.js';
+import {
+  CAS_CONFLICT,
+  DEFAULT_CAS_ATTEMPTS,
+  JS_API_CODES,
+  compareAndSet,
+  isJetStreamApiError,
+  isWrongLastSequence,
+  parseMsgGetReply,
+  parsePubAck,
+} from '../src/jetstream.js';
 import { closeNats, connectNats } from '../src/nats.js';
 
 const logger = pino({ level: 'silent' });
@@ -143,5 +153,50 @@ describe('compareAndSet', () => {
       ),
     ).rejects.toBe(failure);
     expect(rounds).toBe(1);
+  });
+});
+
+describe('raw JetStream API replies read as the client library reads them', () => {
+  const te = new TextEncoder();
+  const td = new TextDecoder();
+
+  it('parsePubAck: the PubAck of a real publish; a lost compare-and-set keeps its code', async () => {
+    const ok = await nc.request('cas.raw', 'x', { timeout: 5_000 });
+    const ack = parsePubAck(ok.data);
+    expect(ack).toMatchObject({ stream: 'CAS', duplicate: false });
+    const stale = await nc.request('cas.raw', 'y', {
+      timeout: 5_000,
+      headers: (() => {
+        const h = headers();
+        h.set('Nats-Expected-Last-Subject-Sequence', String(ack.seq - 1));
+        return h;
+      })(),
+    });
+    let err: unknown;
+    try {
+      parsePubAck(stale.data);
+    } catch (e) {
+      err = e;
+    }
+    expect(isWrongLastSequence(err)).toBe(true);
+    expect(() => parsePubAck(te.encode('{"seq":1}'))).toThrow(JetStreamError);
+    expect(() => parsePubAck(te.encode('{"stream":"","seq":1}'))).toThrow('invalid ack response');
+  });
+
+  it('parseMsgGetReply: the same message as jsm.streams.getMessage, null when the subject is empty', async () => {
+    await js.publish('cas.get', 'first');
+    const second = await js.publish('cas.get', 'second');
+    const raw = await nc.request('$JS.API.STREAM.MSG.GET.CAS', JSON.stringify({ last_by_subj: 'cas.get' }), { timeout: 5_000 });
+    const got = parseMsgGetReply(raw.data);
+    const lib = await jsm.streams.getMessage('CAS', { last_by_subj: 'cas.get' });
+    expect(got?.seq).toBe(second.seq);
+    expect(got?.seq).toBe(lib?.seq);
+    expect(td.decode(got?.data)).toBe('second');
+
+    const none = await nc.request('$JS.API.STREAM.MSG.GET.CAS', JSON.stringify({ last_by_subj: 'cas.nothing' }), { timeout: 5_000 });
+    expect(parseMsgGetReply(none.data)).toBeNull();
+
+    const missing = await nc.request('$JS.API.STREAM.MSG.GET.NO_SUCH_STREAM', JSON.stringify({ last_by_subj: 'x' }), { timeout: 5_000 });
+    expect(() => parseMsgGetReply(missing.data)).toThrow(JetStreamApiError);
   });
 });
