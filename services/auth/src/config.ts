@@ -20,7 +20,7 @@ import {
   type ConfigProblem,
 } from '@orderwire/platform';
 
-/** @default 3001 */
+/** The port of the external contract (docs/auth.md). */
 export const DEFAULT_AUTH_PORT = 3001;
 
 export const AUTH_CONFIG_SPEC = {

@@ -19,9 +19,9 @@ import type { AdvisoryResult, DlqMetrics } from './metrics.js';
 import type { ReceiptWriter } from './receipts.js';
 import { DISPLAY_CONSUMER_PREFIX, type Original, type Resolver, type Target } from './resolve.js';
 
-/** @default 1 s — first retry delay of a failed advisory; doubles per delivery up to the configured max. */
+/** First retry delay of a failed advisory; doubles per delivery up to the configured max. */
 export const CAPTURE_RETRY_BASE_MS = 1_000;
-/** @default 1024 advisories handed out and not yet acked, per consumer (all replicas). */
+/** 1024 advisories handed out and not yet acked, per consumer (all replicas). */
 export const CAPTURE_MAX_ACK_PENDING = 1_024;
 
 export interface CaptureOptions {

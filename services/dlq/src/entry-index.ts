@@ -18,7 +18,7 @@ import { parseEntry, summarize, tenantFilter, type EntrySummary } from './entry.
 import { DLQ_ERRORS } from './errors.js';
 import { unavailable } from './entry-store.js';
 
-/** @default 10 ms between checks while waiting for the index to catch up. */
+/** 10 ms between checks while waiting for the index to catch up. */
 const CATCH_UP_POLL_MS = 10;
 
 export interface IndexedEntry {

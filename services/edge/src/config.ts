@@ -4,7 +4,7 @@
  */
 import { authClientConfig, defaultInstanceId, listenConfig, loadConfig, logConfig, natsConfig, redisConfig, shutdownConfig, type Config } from '@orderwire/platform';
 
-/** @default 3003 (the second local edge runs on 3013) */
+/** 3003 (the second local edge runs on 3013) */
 export const DEFAULT_EDGE_PORT = 3003;
 
 export const EDGE_CONFIG_SPEC = {

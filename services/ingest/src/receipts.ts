@@ -21,7 +21,7 @@ import type { IngestMetrics } from './metrics.js';
 import type { RequestLog } from './request-log.js';
 import type { ConnectionState } from './nats-connection-state.js';
 
-/** @default 32 direct gets in flight per status request */
+/** 32 direct gets in flight per status request */
 export const RECEIPT_READ_CONCURRENCY = 32;
 
 export interface ReceiptTarget {

@@ -12,7 +12,7 @@ export interface OrderwireErrorOptions {
   cause?: unknown;
 }
 
-/** @default 500 — an error without a status is the server's fault until proven otherwise. */
+/** An error without a status is the server's fault until proven otherwise. */
 export const DEFAULT_ERROR_STATUS = 500;
 
 export class OrderwireError extends Error {
