@@ -35,16 +35,16 @@ export interface ReceiptWriterOptions {
   mux: ReplyMux;
   instanceId: string;
   timeoutMs: number;
-  /** JetStream API prefix. @default '$JS.API' */
-  apiPrefix?: string;
 }
 
+/** The RECEIPTS stream's leader-read API subject (the default JetStream API prefix, as the puller uses). */
+const RECEIPTS_MSG_GET = `$JS.API.STREAM.MSG.GET.${STREAMS.RECEIPTS}`;
+
 /** A ReceiptStream over the reply mux: STREAM.MSG.GET for the read, a plain publish with the expectation header. */
-function muxReceiptStream(mux: ReplyMux, timeoutMs: number, apiPrefix: string): ReceiptStream {
-  const getSubject = `${apiPrefix}.STREAM.MSG.GET.${STREAMS.RECEIPTS}`;
+function muxReceiptStream(mux: ReplyMux, timeoutMs: number): ReceiptStream {
   return {
     async last(subject) {
-      const reply = await mux.request(getSubject, JSON.stringify({ last_by_subj: subject }), { timeoutMs });
+      const reply = await mux.request(RECEIPTS_MSG_GET, JSON.stringify({ last_by_subj: subject }), { timeoutMs });
       return parseMsgGetReply(reply.data);
     },
     async publish(subject, data, expected) {
@@ -58,7 +58,7 @@ function muxReceiptStream(mux: ReplyMux, timeoutMs: number, apiPrefix: string): 
 
 export function createReceiptWriter(options: ReceiptWriterOptions): ReceiptWriter {
   const { instanceId } = options;
-  const stream = muxReceiptStream(options.mux, options.timeoutMs, options.apiPrefix ?? '$JS.API');
+  const stream = muxReceiptStream(options.mux, options.timeoutMs);
   return {
     async delivered(r) {
       const receipt: Receipt = {
