@@ -15,9 +15,6 @@
  *                         replayed ──► delivered / dead_lettered (of the copy)
  */
 
-export const RECEIPT_STATUSES = ['pending', 'delivered', 'dead_lettered', 'replayed'] as const;
-export type ReceiptStatus = (typeof RECEIPT_STATUSES)[number];
-
 export interface Receipt {
   tenant: string;
   orderId: string;
@@ -47,8 +44,8 @@ export interface ReceiptTransitionRule {
 
 /**
  * The receipt state machine, one row per status: what a receipt of that status may overwrite.
- * Every status may be written to an empty subject. Adding a status is adding its row (and naming
- * it in the rows of the statuses that may follow it).
+ * Every status may be written to an empty subject. The statuses are this table's keys, so adding
+ * a status is adding its row (and naming it in the rows of the statuses that may replace it).
  *
  * - `pending` only ever starts a subject: a late pending (a slow request, a retried duplicate, an
  *   order re-sent after the duplicate window) never hides what happened since.
@@ -59,12 +56,20 @@ export interface ReceiptTransitionRule {
  * - `replayed` carries the sequence of the replayed copy, so the copy's own `delivered` or
  *   `dead_lettered` may land first and must not be hidden by it.
  */
-export const RECEIPT_TRANSITIONS: { readonly [S in ReceiptStatus]: ReceiptTransitionRule } = Object.freeze({
+const TRANSITION_ROWS = {
   pending: { replaces: [], replacesOlderMessage: false },
   delivered: { replaces: ['pending', 'replayed', 'dead_lettered'], replacesOlderMessage: true },
   dead_lettered: { replaces: ['pending', 'replayed'], replacesOlderMessage: true },
   replayed: { replaces: ['pending'], replacesOlderMessage: true },
-});
+} as const;
+
+export type ReceiptStatus = keyof typeof TRANSITION_ROWS;
+
+/** Every receipt status, in the table's order. */
+export const RECEIPT_STATUSES = Object.freeze(Object.keys(TRANSITION_ROWS)) as readonly ReceiptStatus[];
+
+/** The table above, typed: a row naming a status that does not exist does not compile. */
+export const RECEIPT_TRANSITIONS: { readonly [S in ReceiptStatus]: ReceiptTransitionRule } = Object.freeze(TRANSITION_ROWS);
 
 /** The part of a stored receipt the state machine looks at. */
 export interface ReceiptState {
