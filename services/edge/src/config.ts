@@ -72,7 +72,7 @@ export const EDGE_CONFIG_SPEC = {
   pullConcurrency: { env: 'EDGE_PULL_CONCURRENCY', type: 'int', default: 256, min: 1, max: 10_000, doc: 'pull requests in flight, process-wide' },
   sweepIntervalMs: { env: 'EDGE_SWEEP_INTERVAL', type: 'duration', default: '30s', min: '100ms', doc: 'safety pull interval per idle display (jittered)' },
   sweepMaxRate: { env: 'EDGE_SWEEP_MAX_RATE', type: 'int', default: 500, min: 1, doc: 'safety pulls per second, process-wide' },
-  jsAckTimeoutMs: { env: 'EDGE_JS_ACK_TIMEOUT', type: 'duration', default: '5s', min: '100ms', doc: 'server confirmation of an ack, and PubAck of a receipt' },
+  jsAckTimeoutMs: { env: 'EDGE_JS_ACK_TIMEOUT', type: 'duration', default: '5s', min: '100ms', doc: 'server confirmation of an ack; each read and PubAck of a receipt' },
 } as const;
 
 export type EdgeConfig = Omit<Config<typeof EDGE_CONFIG_SPEC>, 'instanceId'> & { readonly instanceId: string };
