@@ -39,11 +39,11 @@ const TRIXIE = 'trixie';
 const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 const UBUNTU_KEYRING = '/usr/share/keyrings/ubuntu-archive-keyring.gpg';
 
-/** @default 15 minutes — a slow mirror must not hang `npm test` forever. */
+/** A slow mirror must not hang `npm test` forever. */
 const APT_TIMEOUT_MS = 15 * 60_000;
-/** @default 10 s — `--version` of any of these tools answers in milliseconds. */
+/** `--version` of any of these tools answers in milliseconds. */
 const VERSION_TIMEOUT_MS = 10_000;
-/** @default 10 minutes — how long a second bootstrap waits for a running one. */
+/** How long a second bootstrap waits for a running one. */
 const LOCK_WAIT_MS = 10 * 60_000;
 
 /**
@@ -405,7 +405,7 @@ function fetchSuite(p, suite, bundleNames, os, arch, log) {
   return { fetched, errors };
 }
 
-/** @default 10 s — a lock folder without a pid for this long belongs to a crashed process. */
+/** A lock folder without a pid for this long belongs to a crashed process. */
 const STALE_LOCK_MS = 10_000;
 
 /** PID written into the lock folder; 0 while it is being written; null when the lock is gone. */

@@ -26,15 +26,15 @@ const RUNNER = 'start';
 /** Printed once everything answers; tests and humans wait for it. */
 export const READY_BANNER = 'Orderwire is up';
 
-/** @default 30 s — NATS and Redis start in well under a second; this only bounds a broken start. */
+/** NATS and Redis start in well under a second; this only bounds a broken start. */
 const INFRA_READY_TIMEOUT_MS = 30_000;
-/** @default 10 s — NATS and Redis flush and exit on SIGTERM in milliseconds. */
+/** NATS and Redis flush and exit on SIGTERM in milliseconds. */
 const INFRA_STOP_GRACE_MS = 10_000;
-/** @default 2 minutes — an afterReady command (seeding) that takes longer is stuck. */
+/** An afterReady command (seeding) that takes longer is stuck. */
 const AFTER_READY_TIMEOUT_MS = 120_000;
-/** @default 40 — lines kept per process to show when it crashes. */
+/** Lines kept per process to show when it crashes. */
 const TAIL_LINES = 40;
-/** @default 1 s — npm forwards Ctrl-C, so one keypress can arrive twice; a later one forces. */
+/** npm forwards Ctrl-C, so one keypress can arrive twice; a later one forces. */
 const SIGNAL_DEBOUNCE_MS = 1_000;
 const POLL_MS = 100;
 const DEFAULT_JWKS_URL = 'http://127.0.0.1:3001/.well-known/jwks.json';

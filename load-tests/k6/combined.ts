@@ -10,7 +10,7 @@ import type { Options } from 'k6/options';
 import { postOrder, setupTokens, type SetupData } from './lib/orderwire.ts';
 import { displayFleet, ingestScenarios, ingestThresholds } from './lib/scenarios.ts';
 
-/** @default 10 s after the last display connected before orders start (handshakes settle). */
+/** 10 s after the last display connected before orders start (handshakes settle). */
 const SETTLE_MS = 10_000;
 const fleet = displayFleet(SETTLE_MS);
 

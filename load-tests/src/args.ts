@@ -205,5 +205,5 @@ export function workerCount(options: Pick<BenchOptions, 'workers' | 'displays'>)
   return Math.max(1, Math.ceil(options.displays / DISPLAYS_PER_WORKER));
 }
 
-/** @default 2500 SDK clients per worker process (measured: see docs/benchmarks.md) */
+/** 2500 SDK clients per worker process (measured: see docs/benchmarks.md) */
 export const DISPLAYS_PER_WORKER = 2500;

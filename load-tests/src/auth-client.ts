@@ -18,9 +18,9 @@ export interface DevCredentials {
   urls?: { auth?: string; ingest?: string; edge?: string[]; dlq?: string; jwks?: string };
 }
 
-/** @default 5 attempts on 429/5xx for setup calls (token, register, delete) */
+/** 5 attempts on 429/5xx for setup calls (token, register, delete) */
 export const SETUP_ATTEMPTS = 5;
-/** @default 2 s cap on one backoff of a setup call */
+/** 2 s cap on one backoff of a setup call */
 const SETUP_BACKOFF_MAX_MS = 2_000;
 
 function isCreds(v: unknown): v is ClientCredentials {

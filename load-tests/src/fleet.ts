@@ -8,9 +8,9 @@ import { BenchError } from './errors.js';
 import type { ProcessRef } from './proc-stats.js';
 import type { ParentMessage, WorkerFinal, WorkerMessage, WorkerProgress } from './worker-protocol.js';
 
-/** @default 16 enrollments in flight per worker */
+/** 16 enrollments in flight per worker */
 export const ENROLL_CONCURRENCY = 16;
-/** @default 30 s for workers to send their final statistics after `stop` */
+/** 30 s for workers to send their final statistics after `stop` */
 export const WORKER_STOP_TIMEOUT_MS = 30_000;
 
 export interface FleetOptions {

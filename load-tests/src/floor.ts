@@ -22,11 +22,11 @@ import { startNats } from '@orderwire/test-harness';
 import { BenchError } from './errors.js';
 import { Samples, type LatencySummary } from './stats.js';
 
-/** @default 2000 samples per measurement */
+/** 2000 samples per measurement */
 export const FLOOR_SAMPLES = 2000;
-/** @default 200 warm-up round trips not counted */
+/** 200 warm-up round trips not counted */
 export const FLOOR_WARMUP = 200;
-/** @default 5 s per single round trip before the floor run fails */
+/** 5 s per single round trip before the floor run fails */
 const FLOOR_STEP_TIMEOUT_MS = 5_000;
 
 export interface FloorResult {

@@ -5,7 +5,7 @@
 import { Agent, request } from 'node:http';
 import { BenchError } from './errors.js';
 
-/** @default 10 s per request */
+/** 10 s per request */
 export const DEFAULT_HTTP_TIMEOUT_MS = 10_000;
 
 export interface HttpResponse {

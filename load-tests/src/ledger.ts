@@ -4,7 +4,7 @@
  */
 import { displayPlacement, displaysOfGroup, orderGroup, orderId, type Fleet } from './plan.js';
 
-/** @default 20 lost pairs listed by name in the result (the count is always complete). */
+/** 20 lost pairs listed by name in the result (the count is always complete). */
 export const LOST_SAMPLE_SIZE = 20;
 
 export interface LedgerSummary {

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 
-/** @default 1000 ms between samples */
+/** 1000 ms between samples */
 export const DEFAULT_SAMPLE_INTERVAL_MS = 1000;
 
 export interface ProcSample {

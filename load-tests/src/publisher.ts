@@ -9,11 +9,11 @@ import { retryAfterMs, type HttpClient } from './http.js';
 import { orderBody, type Fleet } from './plan.js';
 import { Samples } from './stats.js';
 
-/** @default 5 s cap on one retry delay */
+/** 5 s cap on one retry delay */
 export const RETRY_DELAY_MAX_MS = 5_000;
-/** @default 250 ms retry delay when the answer has no Retry-After */
+/** 250 ms retry delay when the answer has no Retry-After */
 export const RETRY_DELAY_DEFAULT_MS = 250;
-/** @default 60 s: an order is given up this long after its first attempt */
+/** An order is given up this long after its first attempt */
 export const ORDER_GIVE_UP_MS = 60_000;
 
 export interface PublisherOptions {

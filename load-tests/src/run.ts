@@ -21,17 +21,17 @@ import { Samples } from './stats.js';
 
 /** orders:read too: lost pairs are looked up with `GET /v1/orders/:orderId`. */
 const UPSTREAM_SCOPE = 'orders:write orders:read';
-/** @default 10: the drain never lasts longer than this many `--drain` periods */
+/** The drain never lasts longer than this many `--drain` periods */
 export const DRAIN_CAP_FACTOR = 10;
-/** @default 16 display registrations in flight */
+/** 16 display registrations in flight */
 export const REGISTER_CONCURRENCY = 16;
-/** @default 50 enrollment codes per message to the workers */
+/** 50 enrollment codes per message to the workers */
 const ENROLL_CHUNK = 50;
-/** @default 5 s of quiet between the last connection and the first order; the CPU of this window is the idle cost of N connected displays */
+/** 5 s of quiet between the last connection and the first order; the CPU of this window is the idle cost of N connected displays */
 export const SETTLE_MS = 5_000;
-/** @default 250 ms between progress checks */
+/** 250 ms between progress checks */
 const POLL_MS = 250;
-/** @default down 1 s / up 2 s per flap cycle (jittered ×0.5–1.5 in the worker) */
+/** down 1 s / up 2 s per flap cycle (jittered ×0.5–1.5 in the worker) */
 export const FLAP_DOWN_MS = 1_000;
 export const FLAP_UP_MS = 2_000;
 

@@ -24,13 +24,13 @@ import { readCredentials, type DevCredentials } from './auth-client.js';
 import { BenchError } from './errors.js';
 import type { ProcessRef } from './proc-stats.js';
 
-/** @default 60 s for a service to answer /readyz 200 */
+/** 60 s for a service to answer /readyz 200 */
 export const SERVICE_READY_TIMEOUT_MS = 60_000;
-/** @default 15 s SIGTERM grace when the stack stops */
+/** 15 s SIGTERM grace when the stack stops */
 export const SERVICE_STOP_GRACE_MS = 15_000;
-/** @default 60 lines of output kept per service, shown when it fails */
+/** 60 lines of output kept per service, shown when it fails */
 const TAIL_LINES = 60;
-/** @default 5 s SHUTDOWN_GRACE of the own stack's services: a bench stops them right after the run */
+/** 5 s SHUTDOWN_GRACE of the own stack's services: a bench stops them right after the run */
 const OWN_SHUTDOWN_GRACE = '5s';
 
 /**

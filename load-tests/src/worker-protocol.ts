@@ -78,5 +78,5 @@ export interface WorkerFinal {
 
 export type WorkerMessage = WorkerProgress | WorkerShown | WorkerErrorReport | WorkerFinal;
 
-/** @default 200 ms between reports from a worker */
+/** 200 ms between reports from a worker */
 export const WORKER_REPORT_INTERVAL_MS = 200;

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 /** Absolute path of the repository root (the folder holding `scripts/`). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** @default 20.19 — the oldest Node with `require(esm)` and the APIs the services use. */
+/** The oldest Node with `require(esm)` and the APIs the services use. */
 export const MIN_NODE = [20, 19];
 
 /** Exits with a clear message when Node is older than `MIN_NODE`. */

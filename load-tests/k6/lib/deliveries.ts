@@ -38,7 +38,7 @@ export interface BatchOutcome {
   latenciesMs: number[];
 }
 
-/** @default 10000 ids of each kind remembered per display, as the SDK's `dedupeWindow`. */
+/** 10000 ids of each kind remembered per display, as the SDK's `dedupeWindow`. */
 export const DEFAULT_DEDUPE_CAPACITY = 10_000;
 
 /** An insertion-ordered bounded set: the oldest id is forgotten first. */

@@ -33,9 +33,9 @@ function bodyText(body: string | ArrayBuffer | null): string {
   return typeof body === 'string' ? body.slice(0, 300) : '';
 }
 
-/** @default 5 attempts of a provisioning call on 429/5xx */
+/** 5 attempts of a provisioning call on 429/5xx */
 const PROVISION_ATTEMPTS = 5;
-/** @default 10 s cap on one wait */
+/** 10 s cap on one wait */
 const PROVISION_WAIT_MAX_S = 10;
 
 /** POST with bounded retries on 429 and 5xx, honouring Retry-After (auth rate-limits enrollment per IP). */

@@ -8,11 +8,11 @@ import type { Scenario } from 'k6/options';
 import { decommissionDisplays, displaySession, settings, type SetupData } from './orderwire.ts';
 import { k6Duration } from './settings.ts';
 
-/** @default 60 s a display VU may overrun its session before k6 stops it. */
+/** 60 s a display VU may overrun its session before k6 stops it. */
 const DISPLAY_OVERRUN_MS = 60_000;
-/** @default 120 s at least for teardown to decommission the fleet… */
+/** 120 s at least for teardown to decommission the fleet… */
 const TEARDOWN_MIN_MS = 120_000;
-/** @default …plus 20 ms per display. */
+/** …plus 20 ms per display. */
 const TEARDOWN_PER_DISPLAY_MS = 20;
 
 export interface DisplayFleet {

@@ -30,19 +30,19 @@ export interface K6Settings {
   e2eP99Ms: number;
 }
 
-/** @default 100 orders/s */
+/** 100 orders/s */
 export const DEFAULT_RATE = 100;
-/** @default 100 displays */
+/** 100 displays */
 export const DEFAULT_DISPLAYS = 100;
-/** @default 4 stations per store */
+/** 4 stations per store */
 export const DEFAULT_STATIONS_PER_STORE = 4;
-/** @default 50 connections opened per second */
+/** 50 connections opened per second */
 export const DEFAULT_CONNECT_RATE = 50;
-/** @default 250 ms — the seed's p95 target for the ingest API */
+/** The seed's p95 target for the ingest API */
 export const DEFAULT_P95_MS = 250;
-/** @default 0.1 % failed requests */
+/** 0.1 % failed requests */
 export const DEFAULT_ERROR_RATE = 0.001;
-/** @default 100 ms accept → display-ack p99 */
+/** 100 ms accept → display-ack p99 */
 export const DEFAULT_E2E_P99_MS = 100;
 
 type Env = Readonly<Record<string, string | undefined>>;

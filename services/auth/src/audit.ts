@@ -39,7 +39,7 @@ export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 /** Tenant token for events that belong to no tenant (unknown client, key rotation). */
 export const SYSTEM_TENANT = '_system';
 
-/** @default 5000 ms to wait for the AUDIT PubAck. */
+/** 5000 ms to wait for the AUDIT PubAck. */
 export const AUDIT_PUBLISH_TIMEOUT_MS = 5_000;
 
 export interface AuditActor {

@@ -50,7 +50,7 @@ const CLI_USAGE = `usage: node dist/cli.js <command>
 
 environment: NATS_URL, AUTH_KEK (and AUTH_KEK_PREVIOUS while rotating the KEK), as the service.`;
 
-/** @default 10000 ms to reach NATS before the CLI gives up. */
+/** 10000 ms to reach NATS before the CLI gives up. */
 const CLI_NATS_TIMEOUT_MS = 10_000;
 
 interface Args {

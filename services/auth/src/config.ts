@@ -23,7 +23,7 @@ import {
   type HttpConfigValues,
 } from '@orderwire/platform';
 
-/** @default 3001 */
+/** The port of the external contract (docs/auth.md). */
 export const DEFAULT_AUTH_PORT = 3001;
 /**
  * @default 16 KiB — the largest auth body (a display registration: 20 stations, a 200-character

@@ -1,7 +1,7 @@
 /**
  * Error catalogue of the auth service. OAuth endpoints (`/v1/oauth/token`) answer with RFC 6749
- * bodies instead (see `oauth-errors.ts`); everything else uses `{ error: { code, message } }`.
- * docs/auth.md lists every code (a test keeps the two in step).
+ * bodies instead (see `routes/oauth.ts`); everything else uses `{ error: { code, message } }`.
+ * docs/auth.md lists every code (scripts/check-error-docs.mjs keeps the two in step).
  */
 import { defineErrors } from '@orderwire/platform';
 

@@ -4,10 +4,9 @@
  * up as `undefined` from these helpers (never as a silent overwrite), and any other KV failure
  * becomes ORDERWIRE_ERR_AUTH_STORE_UNAVAILABLE (503) so callers can retry.
  */
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { KV_BUCKETS } from '@orderwire/platform';
+import { CAS_CONFLICT, KV_BUCKETS, compareAndSet, isWrongLastSequence } from '@orderwire/platform';
 import { AUTH_ERRORS } from './errors.js';
 
 export interface AuthBuckets {
@@ -41,13 +40,6 @@ export interface Versioned<T> {
   revision: number;
 }
 
-export function isCasConflict(err: unknown): boolean {
-  return (
-    err instanceof JetStreamApiError &&
-    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
-}
-
 function unavailable(err: unknown): Error {
   const reason = err instanceof Error ? err.message : String(err);
   return AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_STORE_UNAVAILABLE', { reason }, { cause: err });
@@ -78,7 +70,7 @@ export async function createJson(kv: KV, key: string, value: unknown): Promise<n
   try {
     return await kv.create(key, encode(value));
   } catch (err) {
-    if (isCasConflict(err)) return undefined;
+    if (isWrongLastSequence(err)) return undefined;
     throw unavailable(err);
   }
 }
@@ -88,7 +80,7 @@ export async function updateJson(kv: KV, key: string, value: unknown, revision: 
   try {
     return await kv.update(key, encode(value), revision);
   } catch (err) {
-    if (isCasConflict(err)) return undefined;
+    if (isWrongLastSequence(err)) return undefined;
     throw unavailable(err);
   }
 }
@@ -108,7 +100,7 @@ export async function deleteKey(kv: KV, key: string, revision?: number): Promise
     await kv.delete(key, revision === undefined ? undefined : { previousSeq: revision });
     return true;
   } catch (err) {
-    if (isCasConflict(err)) return false;
+    if (isWrongLastSequence(err)) return false;
     throw unavailable(err);
   }
 }
@@ -125,12 +117,10 @@ export async function listKeys(kv: KV, filter?: string): Promise<string[]> {
   }
 }
 
-/** @default 8 attempts for a read-modify-write loop before giving up with a 503. */
-export const MAX_CAS_ATTEMPTS = 8;
-
 /**
  * Read-modify-write with CAS. `change` returns the new value, or `undefined` to leave the
- * record as it is. Returns the final value (changed or not), or `undefined` if the key is absent.
+ * record as it is. Returns the final value (changed or not), or `undefined` if the key is absent;
+ * ORDERWIRE_ERR_AUTH_CONFLICT after `DEFAULT_CAS_ATTEMPTS` lost races.
  */
 export async function mutateJson<T>(
   kv: KV,
@@ -138,13 +128,15 @@ export async function mutateJson<T>(
   change: (current: T) => T | undefined,
   what = key,
 ): Promise<Versioned<T> | undefined> {
-  for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-    const cur = await readJson<T>(kv, key);
-    if (cur === undefined) return undefined;
-    const next = change(cur.value);
-    if (next === undefined) return cur;
-    const rev = await updateJson(kv, key, next, cur.revision);
-    if (rev !== undefined) return { value: next, revision: rev };
-  }
-  throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_CONFLICT', { what });
+  return compareAndSet(
+    async () => {
+      const cur = await readJson<T>(kv, key);
+      if (cur === undefined) return undefined;
+      const next = change(cur.value);
+      if (next === undefined) return cur;
+      const rev = await updateJson(kv, key, next, cur.revision);
+      return rev === undefined ? CAS_CONFLICT : { value: next, revision: rev };
+    },
+    { exhausted: () => AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_CONFLICT', { what }) },
+  );
 }

@@ -21,7 +21,7 @@ import { startMailboxMigration } from './mailbox-migration.js';
 import { authTopologyOptions } from './topology.js';
 import { AUTH_VERSION } from './version.js';
 
-/** @default 500 ms per Redis command; a slow Redis must not stall token requests. */
+/** 500 ms per Redis command; a slow Redis must not stall token requests. */
 const REDIS_COMMAND_TIMEOUT_MS = 500;
 
 async function main(): Promise<void> {

@@ -18,9 +18,9 @@ import type { AuthMetrics } from './metrics.js';
 
 /** Redis key namespace of the counters. */
 export const RATE_LIMIT_PREFIX = 'ow:auth:rl:';
-/** @default 10000 keys kept by the in-process fallback limiter. */
+/** 10000 keys kept by the in-process fallback limiter. */
 export const LOCAL_LIMITER_MAX_KEYS = 10_000;
-/** @default 30000 ms between "Redis unavailable" log lines. */
+/** 30000 ms between "Redis unavailable" log lines. */
 const FALLBACK_LOG_INTERVAL_MS = 30_000;
 
 const INCR_LUA = `

@@ -16,12 +16,12 @@
  * The grace rotation is the same CAS, so of concurrent retries one wins; the others then find
  * N−1 two generations back, which is reuse.
  */
+import { CAS_CONFLICT, compareAndSet } from '@orderwire/platform';
 import type { AuthContext, RequestInfo } from './context.js';
 import { digestEquals, randomSecret, sha256 } from './crypto/secrets.js';
 import { revokeFamily, type DisplayTokens } from './displays.js';
 import { AUTH_ERRORS } from './errors.js';
 import { recordFailure, type AuthFailureReason } from './failures.js';
-import { MAX_CAS_ATTEMPTS } from './kv.js';
 import type { RefreshFamilyRecord } from './stores/refresh-families.js';
 import { formatRefreshToken, parseRefreshToken, SPENT_HISTORY } from './tokens/refresh-tokens.js';
 
@@ -109,94 +109,96 @@ export async function refreshDisplayToken(ctx: AuthContext, token: string, info:
   // any rotation that spends it, so it is a concurrent duplicate, never a lost-response retry.
   let sawCurrent = false;
 
-  for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-    const found = await ctx.families.get(parsed.familyId);
-    if (found === undefined) throw await fail('invalid');
-    const family = found.value;
-    const match = presented(family, hash);
-    // Without a match the caller has not proven possession of any token of this family:
-    // it learns nothing and revokes nothing (the family id alone is not a secret).
-    if (match === undefined) throw await fail('invalid');
-    if (family.status === 'revoked') throw await fail('revoked', family);
+  return compareAndSet(
+    async () => {
+      const found = await ctx.families.get(parsed.familyId);
+      if (found === undefined) throw await fail('invalid');
+      const family = found.value;
+      const match = presented(family, hash);
+      // Without a match the caller has not proven possession of any token of this family:
+      // it learns nothing and revokes nothing (the family id alone is not a secret).
+      if (match === undefined) throw await fail('invalid');
+      if (family.status === 'revoked') throw await fail('revoked', family);
 
-    if (match.kind === 'current') {
-      sawCurrent = true;
-    } else {
-      const request = { receivedAt: info.receivedAt, sawCurrent };
-      const verdict = retryGraceVerdict(family, match.generation, request, ctx.config.refreshRetryGraceMs, Date.now());
-      if (verdict !== 'granted') {
-        const revoked = await revokeFamily(ctx, family.familyId, 'reuse_detected', info, {
-          actor: { type: 'display', id: family.displayId },
-        });
-        if (revoked) {
-          ctx.metrics.reuseDetected.inc();
-          await ctx.audit.record('refresh_reuse_detected', {
-            tenant: family.tenant,
-            displayId: family.displayId,
-            familyId: family.familyId,
+      if (match.kind === 'current') {
+        sawCurrent = true;
+      } else {
+        const request = { receivedAt: info.receivedAt, sawCurrent };
+        const verdict = retryGraceVerdict(family, match.generation, request, ctx.config.refreshRetryGraceMs, Date.now());
+        if (verdict !== 'granted') {
+          const revoked = await revokeFamily(ctx, family.familyId, 'reuse_detected', info, {
             actor: { type: 'display', id: family.displayId },
-            ip: info.ip,
-            requestId: info.requestId,
-            details: { generation: family.generation, presentedGeneration: match.generation, retryGrace: verdict },
           });
+          if (revoked) {
+            ctx.metrics.reuseDetected.inc();
+            await ctx.audit.record('refresh_reuse_detected', {
+              tenant: family.tenant,
+              displayId: family.displayId,
+              familyId: family.familyId,
+              actor: { type: 'display', id: family.displayId },
+              ip: info.ip,
+              requestId: info.requestId,
+              details: { generation: family.generation, presentedGeneration: match.generation, retryGrace: verdict },
+            });
+          }
+          throw await fail('reused', family);
         }
-        throw await fail('reused', family);
       }
-    }
-    const retryGrace = match.kind === 'spent';
+      const retryGrace = match.kind === 'spent';
 
-    if (family.expiresAt <= Date.now()) throw await fail('expired', family);
+      if (family.expiresAt <= Date.now()) throw await fail('expired', family);
 
-    const display = await ctx.displays.get(family.tenant, family.displayId);
-    if (display === undefined || display.value.status === 'decommissioned') {
-      await revokeFamily(ctx, family.familyId, 'display_decommissioned', info);
-      throw await fail('revoked', family);
-    }
+      const display = await ctx.displays.get(family.tenant, family.displayId);
+      if (display === undefined || display.value.status === 'decommissioned') {
+        await revokeFamily(ctx, family.familyId, 'display_decommissioned', info);
+        throw await fail('revoked', family);
+      }
 
-    const secret = randomSecret();
-    const next: RefreshFamilyRecord = {
-      ...family,
-      generation: family.generation + 1,
-      tokenHash: sha256(secret),
-      // A grace rotation spends the unseen current token too: the lost response's token is dead.
-      spent: [family.tokenHash, ...family.spent].slice(0, SPENT_HISTORY),
-      rotatedAt: new Date().toISOString(),
-      rotation: retryGrace ? 'retry_grace' : 'refresh',
-    };
-    // Lost the race: loop; the re-read will find this token spent (→ reuse) or the family revoked.
-    if ((await ctx.families.replace(next, found.revision)) === undefined) continue;
+      const secret = randomSecret();
+      const next: RefreshFamilyRecord = {
+        ...family,
+        generation: family.generation + 1,
+        tokenHash: sha256(secret),
+        // A grace rotation spends the unseen current token too: the lost response's token is dead.
+        spent: [family.tokenHash, ...family.spent].slice(0, SPENT_HISTORY),
+        rotatedAt: new Date().toISOString(),
+        rotation: retryGrace ? 'retry_grace' : 'refresh',
+      };
+      // Lost the race: loop; the re-read will find this token spent (→ reuse) or the family revoked.
+      if ((await ctx.families.replace(next, found.revision)) === undefined) return CAS_CONFLICT;
 
-    const access = await ctx.tokens.issueDisplayToken({
-      tenant: family.tenant,
-      displayId: family.displayId,
-      storeId: display.value.storeId,
-      stations: display.value.stations,
-      familyId: family.familyId,
-    });
-    ctx.metrics.refresh.inc({ outcome: retryGrace ? 'retry_grace' : 'success' });
-    ctx.metrics.tokensIssued.inc({ kind: 'display_refresh' });
-    await ctx.audit.record(retryGrace ? 'refresh_retry_grace' : 'refreshed', {
-      tenant: family.tenant,
-      displayId: family.displayId,
-      familyId: family.familyId,
-      kid: ctx.keys.signer().kid,
-      actor: { type: 'display', id: family.displayId },
-      ip: info.ip,
-      requestId: info.requestId,
-      // For a grace retry: the token presented (N−1), the one whose response was lost (N), the new one.
-      details: retryGrace
-        ? { generation: next.generation, presentedGeneration: family.generation - 1, lostGeneration: family.generation }
-        : { generation: next.generation },
-    });
-    return {
-      displayId: family.displayId,
-      accessToken: access.token,
-      refreshToken: formatRefreshToken(family.familyId, secret),
-      expiresIn: access.expiresIn,
-      refreshExpiresIn: Math.max(0, Math.floor((family.expiresAt - Date.now()) / 1000)),
-    };
-  }
-  throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_CONFLICT', { what: 'refresh token family' });
+      const access = await ctx.tokens.issueDisplayToken({
+        tenant: family.tenant,
+        displayId: family.displayId,
+        storeId: display.value.storeId,
+        stations: display.value.stations,
+        familyId: family.familyId,
+      });
+      ctx.metrics.refresh.inc({ outcome: retryGrace ? 'retry_grace' : 'success' });
+      ctx.metrics.tokensIssued.inc({ kind: 'display_refresh' });
+      await ctx.audit.record(retryGrace ? 'refresh_retry_grace' : 'refreshed', {
+        tenant: family.tenant,
+        displayId: family.displayId,
+        familyId: family.familyId,
+        kid: ctx.keys.signer().kid,
+        actor: { type: 'display', id: family.displayId },
+        ip: info.ip,
+        requestId: info.requestId,
+        // For a grace retry: the token presented (N−1), the one whose response was lost (N), the new one.
+        details: retryGrace
+          ? { generation: next.generation, presentedGeneration: family.generation - 1, lostGeneration: family.generation }
+          : { generation: next.generation },
+      });
+      return {
+        displayId: family.displayId,
+        accessToken: access.token,
+        refreshToken: formatRefreshToken(family.familyId, secret),
+        expiresIn: access.expiresIn,
+        refreshExpiresIn: Math.max(0, Math.floor((family.expiresAt - Date.now()) / 1000)),
+      };
+    },
+    { exhausted: () => AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_CONFLICT', { what: 'refresh token family' }) },
+  );
 }
 
 /**

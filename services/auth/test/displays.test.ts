@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DISPLAY_AUDIENCE, SIGNALS, displayConsumerName, displayRegistryKey, type DisplayRecord } from '@orderwire/contracts';
 import { KV_BUCKETS, STREAMS } from '@orderwire/platform';
 import { Kvm } from '@nats-io/kv';
+import { nanos } from '@nats-io/nats-core';
 import { waitFor } from '@orderwire/test-harness';
 import type { DisplayRevokedSignal } from '../src/revocation.js';
 import {
@@ -97,7 +98,6 @@ describe('display registration', () => {
   });
 
   it('creates the consumer with the configured ack wait, limits and backoff, and re-registration applies new values', async () => {
-    const NS = 1_000_000;
     const displayId = newDisplayId();
     const jsm = await jetstreamManager(t.nc);
     const name = displayConsumerName(operator.tenant, displayId);
@@ -107,7 +107,7 @@ describe('display registration', () => {
     } finally {
       await first.close();
     }
-    expect((await jsm.consumers.info(STREAMS.ORDERS, name)).config).toMatchObject({ ack_wait: 7_000 * NS, max_ack_pending: 9, max_deliver: 11 });
+    expect((await jsm.consumers.info(STREAMS.ORDERS, name)).config).toMatchObject({ ack_wait: nanos(7_000), max_ack_pending: 9, max_deliver: 11 });
 
     const second = await startAuth(infra, { AUTH_CONSUMER_BACKOFF: '3s,30s', AUTH_CONSUMER_MAX_DELIVER: '6' });
     try {
@@ -116,7 +116,7 @@ describe('display registration', () => {
       await second.close();
     }
     const updated = (await jsm.consumers.info(STREAMS.ORDERS, name)).config;
-    expect(updated).toMatchObject({ ack_wait: 3_000 * NS, max_ack_pending: 256, max_deliver: 6, backoff: [3_000 * NS, 30_000 * NS] });
+    expect(updated).toMatchObject({ ack_wait: nanos(3_000), max_ack_pending: 256, max_deliver: 6, backoff: [nanos(3_000), nanos(30_000)] });
   });
 
   it('answers 409 for an existing display unless ?reissue=true, which invalidates the old code', async () => {

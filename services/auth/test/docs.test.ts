@@ -1,18 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AUTH_CONFIG_SPEC } from '../src/config.js';
-import { AUTH_ERRORS } from '../src/errors.js';
 import { AUDIT_EVENTS } from '../src/audit.js';
 
 const doc = readFileSync(new URL('../../../docs/auth.md', import.meta.url), 'utf8');
 
 describe('docs/auth.md', () => {
-  it('lists every error code of the auth catalogue with its status', () => {
-    for (const code of AUTH_ERRORS.codes) {
-      expect(doc, code).toContain(`| \`${code}\` | ${AUTH_ERRORS.catalog[code].status} |`);
-    }
-  });
-
   it('documents every configuration variable', () => {
     for (const spec of Object.values(AUTH_CONFIG_SPEC)) expect(doc, spec.env).toContain(`\`${spec.env}\``);
   });

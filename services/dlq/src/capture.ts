@@ -9,8 +9,9 @@
  * repeated advisory finds its failure already recorded (same entry id, sequence not newer than the
  * entry's last failure) and writes nothing.
  */
-import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
-import { STREAMS, type Logger } from '@orderwire/platform';
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/nats-core';
+import { JS_API_CODES, STREAMS, isJetStreamApiError, type Logger } from '@orderwire/platform';
 import { classify, parseAdvisory, receiptReason, type Advisory } from './advisory.js';
 import { entryIdFor, FAILURES_KEPT, isEntryId, type DlqEntry, type Failure } from './entry.js';
 import type { EntryStore, Mutation } from './entry-store.js';
@@ -18,10 +19,9 @@ import type { AdvisoryResult, DlqMetrics } from './metrics.js';
 import type { ReceiptWriter } from './receipts.js';
 import { isDisplayMailbox, type Original, type Resolver, type Target } from './resolve.js';
 
-const NS_PER_MS = 1_000_000;
-/** @default 1 s — first retry delay of a failed advisory; doubles per delivery up to the configured max. */
+/** First retry delay of a failed advisory; doubles per delivery up to the configured max. */
 export const CAPTURE_RETRY_BASE_MS = 1_000;
-/** @default 1024 advisories handed out and not yet acked, per consumer (all replicas). */
+/** 1024 advisories handed out and not yet acked, per consumer (all replicas). */
 export const CAPTURE_MAX_ACK_PENDING = 1_024;
 
 export interface CaptureOptions {
@@ -137,7 +137,7 @@ export function createCapture(options: CaptureOptions): Capture {
       durable_name: options.consumer,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      ack_wait: options.ackWaitMs * NS_PER_MS,
+      ack_wait: nanos(options.ackWaitMs),
       // Never give up on an advisory: a failure that outlasts every retry is an outage to fix,
       // not an entry to lose.
       max_deliver: -1,
@@ -153,7 +153,7 @@ export function createCapture(options: CaptureOptions): Capture {
         });
       }
     } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err;
+      if (!isJetStreamApiError(err, JS_API_CODES.ConsumerNotFound)) throw err;
       await jsm.consumers.add(STREAMS.ADVISORIES, config);
       log.info('capture consumer created');
     }

@@ -23,9 +23,9 @@ import type { BulkReplayResult, ReplayResult } from './operations.js';
 import { MAX_PAGE_LIMIT, parseFilter, parsePageRequest, type EntryFilter } from './query.js';
 import { packageVersion } from './version.js';
 
-/** @default 30 s for the CLI's read of the tenant's entries. */
+/** 30 s for the CLI's read of the tenant's entries. */
 const CLI_INDEX_SYNC_TIMEOUT_MS = 30_000;
-/** @default 10 000 entries printed by `list --all` before it stops (use filters or paging beyond). */
+/** 10 000 entries printed by `list --all` before it stops (use filters or paging beyond). */
 const LIST_ALL_MAX = 10_000;
 /** Detail column width in tables. */
 const DETAIL_WIDTH = 40;

@@ -4,25 +4,25 @@
  */
 import { authClientConfig, httpConfig, listenConfig, loadConfig, logConfig, natsConfig, shutdownConfig, type Config } from '@orderwire/platform';
 
-/** @default 3004 */
+/** The port of the external contract (docs/dlq.md). */
 export const DEFAULT_PORT = 3004;
-/** @default 5 s — bound on every JetStream request and publish the service makes. */
+/** Bound on every JetStream request and publish the service makes. */
 export const DEFAULT_NATS_TIMEOUT = '5s';
-/** @default `dlq_capture` — durable consumer of the DLQ service on ADVISORIES, shared by its replicas. */
+/** Durable consumer of the DLQ service on ADVISORIES, shared by its replicas. */
 export const DEFAULT_CAPTURE_CONSUMER = 'dlq_capture';
-/** @default 32 advisories pulled per request. */
+/** 32 advisories pulled per request. */
 export const DEFAULT_CAPTURE_BATCH = 32;
-/** @default 30 s before an advisory that is neither acked nor naked is handed out again. */
+/** 30 s before an advisory that is neither acked nor naked is handed out again. */
 export const DEFAULT_CAPTURE_ACK_WAIT = '30s';
-/** @default 30 s — longest wait before a failed advisory is retried (backoff doubles from 1 s). */
+/** Longest wait before a failed advisory is retried (backoff doubles from 1 s). */
 export const DEFAULT_CAPTURE_RETRY_MAX = '30s';
-/** @default 500 entries replayed by one `POST /v1/dlq/replay` / `cli replay --filter`. */
+/** 500 entries replayed by one `POST /v1/dlq/replay` / `cli replay --filter`. */
 export const DEFAULT_REPLAY_MAX = 500;
-/** @default 30 s for the first full read of the DLQ stream at start. */
+/** 30 s for the first full read of the DLQ stream at start. */
 export const DEFAULT_INDEX_SYNC_TIMEOUT = '30s';
-/** @default 2 s a list request waits for this replica's index to reach the tenant's latest write. */
+/** 2 s a list request waits for this replica's index to reach the tenant's latest write. */
 export const DEFAULT_READ_BARRIER_TIMEOUT = '2s';
-/** @default 5 s between reads of the capture consumer's backlog (metrics, readiness detail). */
+/** 5 s between reads of the capture consumer's backlog (metrics, readiness detail). */
 export const DEFAULT_STATS_INTERVAL = '5s';
 
 const CONSUMER_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;

@@ -12,13 +12,13 @@
  * The CLI builds the same index for one tenant (`dlq.<tenant>.>`), reads it once and stops.
  */
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { millis } from '@nats-io/nats-core';
 import { STREAMS, type Logger } from '@orderwire/platform';
 import { parseEntry, summarize, tenantFilter, type EntrySummary } from './entry.js';
 import { DLQ_ERRORS } from './errors.js';
 import { unavailable } from './entry-store.js';
 
-const NS_PER_MS = 1_000_000;
-/** @default 10 ms between checks while waiting for the index to catch up. */
+/** 10 ms between checks while waiting for the index to catch up. */
 const CATCH_UP_POLL_MS = 10;
 
 export interface IndexedEntry {
@@ -107,7 +107,7 @@ export function createEntryIndex(options: EntryIndexOptions): EntryIndex {
   const index: EntryIndex = {
     async start(syncTimeoutMs) {
       const info = await jsm.streams.info(STREAMS.DLQ);
-      maxAgeMs = info.config.max_age / NS_PER_MS;
+      maxAgeMs = millis(info.config.max_age);
       const initial = await jsm.streams.getMessage(STREAMS.DLQ, { last_by_subj: options.filter });
       const target = initial?.seq ?? 0;
       const consumer = await js.consumers.get(STREAMS.DLQ, {
@@ -126,7 +126,7 @@ export function createEntryIndex(options: EntryIndexOptions): EntryIndex {
               summary: summarize(entry),
               firstFailedMs: Date.parse(entry.firstFailedAt),
               lastFailedMs: Date.parse(entry.lastFailedAt),
-              storedMs: Math.floor(m.info.timestampNanos / NS_PER_MS),
+              storedMs: millis(m.info.timestampNanos),
             });
           }
           applied = Math.max(applied, m.seq);

@@ -4,13 +4,10 @@
  * sequence that was read. Two replicas processing the same advisory, or a replay racing a discard,
  * therefore never overwrite each other: the loser re-reads and decides again.
  */
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { STREAMS } from '@orderwire/platform';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { CAS_CONFLICT, STREAMS, compareAndSet, isWrongLastSequence } from '@orderwire/platform';
 import { encodeEntry, entrySubject, parseEntry, type DlqEntry } from './entry.js';
 import { DLQ_ERRORS } from './errors.js';
-
-/** @default 8 compare-and-set attempts before giving up with ORDERWIRE_ERR_DLQ_CONFLICT. */
-export const CAS_ATTEMPTS = 8;
 
 export interface StoredEntry {
   entry: DlqEntry;
@@ -35,7 +32,7 @@ export interface EntryStore {
   /**
    * Read–decide–write loop: `decide` sees the current state (undefined when absent) and returns
    * what to write; a concurrent write makes it run again on the fresher state.
-   * @throws ORDERWIRE_ERR_DLQ_CONFLICT after CAS_ATTEMPTS lost races, ORDERWIRE_ERR_DLQ_UNAVAILABLE
+   * @throws ORDERWIRE_ERR_DLQ_CONFLICT after `DEFAULT_CAS_ATTEMPTS` lost races, ORDERWIRE_ERR_DLQ_UNAVAILABLE
    */
   mutate<R>(tenant: string, id: string, decide: (current: StoredEntry | undefined) => Mutation<R>): Promise<MutateOutcome<R>>;
 }
@@ -44,13 +41,6 @@ export interface EntryStoreOptions {
   js: JetStreamClient;
   jsm: JetStreamManager;
   timeoutMs: number;
-}
-
-function isWrongLastSequence(err: unknown): boolean {
-  return (
-    err instanceof JetStreamApiError &&
-    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
 }
 
 export function unavailable(reason: string, cause: unknown): Error {
@@ -79,22 +69,24 @@ export function createEntryStore(options: EntryStoreOptions): EntryStore {
   return {
     get,
     async mutate(tenant, id, decide) {
-      for (let attempt = 1; attempt <= CAS_ATTEMPTS; attempt++) {
-        const current = await get(tenant, id);
-        const m = decide(current);
-        if (!('write' in m)) return { result: m.result, revision: undefined };
-        try {
-          const ack = await js.publish(entrySubject(tenant, id), encodeEntry(m.write), {
-            expect: { lastSubjectSequence: current?.revision ?? 0 },
-            timeout: timeoutMs,
-          });
-          return { result: m.result, revision: ack.seq };
-        } catch (err) {
-          if (isWrongLastSequence(err)) continue;
-          throw unavailable('write_failed', err);
-        }
-      }
-      throw DLQ_ERRORS.create('ORDERWIRE_ERR_DLQ_CONFLICT', { id }, { details: { id } });
+      return compareAndSet(
+        async () => {
+          const current = await get(tenant, id);
+          const m = decide(current);
+          if (!('write' in m)) return { result: m.result, revision: undefined };
+          try {
+            const ack = await js.publish(entrySubject(tenant, id), encodeEntry(m.write), {
+              expect: { lastSubjectSequence: current?.revision ?? 0 },
+              timeout: timeoutMs,
+            });
+            return { result: m.result, revision: ack.seq };
+          } catch (err) {
+            if (isWrongLastSequence(err)) return CAS_CONFLICT;
+            throw unavailable('write_failed', err);
+          }
+        },
+        { exhausted: () => DLQ_ERRORS.create('ORDERWIRE_ERR_DLQ_CONFLICT', { id }, { details: { id } }) },
+      );
     },
   };
 }

@@ -24,9 +24,9 @@ export const ENTRY_ID_PATTERN = '^[0-9a-f]{24}$';
 const ENTRY_ID_RE = new RegExp(ENTRY_ID_PATTERN);
 const ENTRY_ID_BYTES = 12;
 
-/** Failures kept per entry (the newest); `failureCount` counts them all. @default 20 */
+/** Failures kept per entry (the newest); `failureCount` counts them all. */
 export const FAILURES_KEPT = 20;
-/** Longest reason text kept (display reasons, discard reasons). @default 500 */
+/** Longest reason text kept (display reasons, discard reasons). */
 export const REASON_MAX = 500;
 
 export interface Actor {

@@ -1,6 +1,6 @@
 /**
  * Error catalogue of the DLQ service (HTTP API and CLI). `docs/dlq.md` lists every code
- * (checked by a test).
+ * (checked by scripts/check-error-docs.mjs).
  */
 import { defineErrors } from '@orderwire/platform';
 

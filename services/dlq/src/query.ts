@@ -12,11 +12,11 @@ import { ENTRY_REASONS, ENTRY_STATUSES, isEntryId, type EntryReason, type EntryS
 import type { IndexedEntry } from './entry-index.js';
 import { DLQ_ERRORS } from './errors.js';
 
-/** @default 50 entries per page. */
+/** 50 entries per page. */
 export const DEFAULT_PAGE_LIMIT = 50;
-/** Most entries per page. @default 200 */
+/** Most entries per page. */
 export const MAX_PAGE_LIMIT = 200;
-/** @default 1024 characters — far above any cursor we issue. */
+/** 1024 characters — far above any cursor we issue. */
 const CURSOR_MAX = 1024;
 
 export interface EntryFilter {

@@ -72,7 +72,7 @@ export interface Resolver {
   displayMailbox(tenant: string, displayId: string): Promise<{ subject: string; storeId: string } | undefined>;
 }
 
-/** @default 60 s — how long the ORDERS creation time is trusted before it is read again. */
+/** How long the ORDERS creation time is trusted before it is read again. */
 export const ORDERS_INFO_TTL_MS = 60_000;
 
 function headersOf(m: StoredMsg): Record<string, string[]> {

@@ -15,7 +15,7 @@ import type { BulkReplayResult, ReplayResult } from '../src/operations.js';
 import { addDisplay, buildApp, publishOrder, pull, reject, startEnv, waitForEntries, type Env, type TestApp } from './helpers.js';
 
 const DIST = fileURLToPath(new URL('../dist/', import.meta.url));
-/** @default 20 s per CLI run: connect, read, act, exit. */
+/** 20 s per CLI run: connect, read, act, exit. */
 const CLI_TIMEOUT_MS = 20_000;
 
 let env: Env;

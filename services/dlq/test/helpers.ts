@@ -1,10 +1,8 @@
 /**
  * Test environment of the DLQ service: a real nats-server (harness) with the Orderwire topology,
- * a real JWKS endpoint with a jose-generated key for client tokens, and helpers that play the
+ * the harness's real JWKS endpoint for client tokens, and helpers that play the
  * edge's part: pull from a display's consumer and terminate (reject) or nak a message.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
@@ -18,9 +16,8 @@ import {
   type Scope,
 } from '@orderwire/contracts';
 import { createHealth, createLogger, createMetrics, ensureDisplayConsumer, ensureTopology, STREAMS, type Health, type Metrics } from '@orderwire/platform';
-import { startNats, waitFor, type NatsServerHandle } from '@orderwire/test-harness';
+import { startJwks, startNats, waitFor, type NatsServerHandle } from '@orderwire/test-harness';
 import { createTokenVerifier, type TokenVerifier } from '@orderwire/token-verifier';
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { createApp, type AppConfig, type DlqApp } from '../src/app.js';
 import type { DlqEntry } from '../src/entry.js';
 
@@ -49,35 +46,6 @@ export interface Env {
   dispose(): Promise<void>;
 }
 
-interface Jwks {
-  url: string;
-  privateKey: CryptoKey;
-  close(): Promise<void>;
-}
-
-async function startJwks(): Promise<Jwks> {
-  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
-  const jwk: JWK = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
-  const server: Server = createServer((req, res) => {
-    if (req.url !== '/.well-known/jwks.json') {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] }));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/.well-known/jwks.json`,
-    privateKey,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 let jtiCounter = 0;
 
 export async function startEnv(): Promise<Env> {
@@ -95,18 +63,21 @@ export async function startEnv(): Promise<Env> {
     jwksUrl: jwks.url,
     async token(tenant, scopes, clientId = 'operator-client') {
       const now = Math.floor(Date.now() / 1000);
-      return new SignJWT({ typ: 'client', tid: tenant, scope: scopes.join(' '), jti: `jti-${++jtiCounter}` })
-        .setProtectedHeader({ alg: 'ES256', kid: 'k1', typ: 'JWT' })
-        .setIssuer(ISSUER)
-        .setAudience(API_AUDIENCE)
-        .setSubject(clientId)
-        .setIssuedAt(now)
-        .setExpirationTime(now + 600)
-        .sign(jwks.privateKey);
+      return jwks.sign({
+        typ: 'client',
+        tid: tenant,
+        scope: scopes.join(' '),
+        jti: `jti-${++jtiCounter}`,
+        iss: ISSUER,
+        aud: API_AUDIENCE,
+        sub: clientId,
+        iat: now,
+        exp: now + 600,
+      });
     },
     async dispose() {
       await nc.close();
-      await jwks.close();
+      await jwks.dispose();
       await nats.dispose();
     },
   };

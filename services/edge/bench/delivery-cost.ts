@@ -45,7 +45,7 @@ for (const [name, v, max] of [
 ] as const) {
   if (!Number.isInteger(v) || v < 1 || v > max) throw new Error(`--${name} must be an integer in 1..${max}`);
 }
-/** @default drain of 3 s: deliveries at this rate finish within milliseconds of the last order */
+/** drain of 3 s: deliveries at this rate finish within milliseconds of the last order */
 const DRAIN_SECONDS = 3;
 /** One run may take registration + connection + publishing + drain + shutdown; beyond this it is killed. */
 const RUN_TIMEOUT_MS = (120 + SECONDS + DISPLAYS / 100) * 1000;

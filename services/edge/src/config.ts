@@ -17,7 +17,7 @@ import {
   type Config,
 } from '@orderwire/platform';
 
-/** @default 3003 (the second local edge runs on 3013) */
+/** 3003 (the second local edge runs on 3013) */
 export const DEFAULT_EDGE_PORT = 3003;
 /**
  * @default 64 KiB — the largest message a display sends is the answer to an `orders` batch:
@@ -157,7 +157,7 @@ export const EDGE_CONFIG_SPEC = {
     max: 1_000,
     doc: 'stores with their own series in orderwire_edge_displays_online (largest first); the rest are summed as store="_other"',
   },
-  jsAckTimeoutMs: { env: 'EDGE_JS_ACK_TIMEOUT', type: 'duration', default: '5s', min: '100ms', doc: 'server confirmation of an ack, and PubAck of a receipt' },
+  jsAckTimeoutMs: { env: 'EDGE_JS_ACK_TIMEOUT', type: 'duration', default: '5s', min: '100ms', doc: 'server confirmation of an ack; each read and PubAck of a receipt' },
 } as const;
 
 export type EdgeConfig = Omit<Config<typeof EDGE_CONFIG_SPEC>, 'instanceId'> & { readonly instanceId: string };

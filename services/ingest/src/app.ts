@@ -7,6 +7,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { millis } from '@nats-io/nats-core';
 import {
   createHttpServer,
   httpServerOptions,
@@ -94,7 +95,7 @@ export async function createApp(deps: AppDeps): Promise<IngestApp> {
   const streamMax = orders.config.max_msg_size > 0 ? orders.config.max_msg_size : Number.MAX_SAFE_INTEGER;
   const maxMessageBytes = Math.min(serverMax, streamMax);
   logger.info(
-    { maxMessageBytes, duplicateWindowMs: orders.config.duplicate_window / 1e6 },
+    { maxMessageBytes, duplicateWindowMs: millis(orders.config.duplicate_window) },
     'ORDERS stream: idempotency window is its duplicate_window',
   );
 

@@ -4,33 +4,33 @@
  */
 import { authClientConfig, httpConfig, listenConfig, loadConfig, logConfig, natsConfig, redisConfig, shutdownConfig, type Config } from '@orderwire/platform';
 
-/** @default 3002 */
+/** The port of the external contract (docs/api.md). */
 export const DEFAULT_PORT = 3002;
-/** @default 2 s — a PubAck takes well under 1 ms here; anything this slow is an outage. */
+/** A PubAck takes well under 1 ms here; anything this slow is an outage. */
 export const DEFAULT_PUBLISH_TIMEOUT = '2s';
-/** @default 256 KiB — the ORDERS stream's max message size, so a body that fits is publishable. */
+/** The ORDERS stream's max message size, so a body that fits is publishable. */
 export const DEFAULT_BODY_LIMIT = 256 * 1024;
-/** @default 2 MiB — a batch of up to ORDER_BATCH_MAX typical orders. */
+/** A batch of up to ORDER_BATCH_MAX typical orders. */
 export const DEFAULT_BATCH_BODY_LIMIT = 2 * 1024 * 1024;
-/** @default 50 % failed publishes in the window open the breaker. */
+/** 50 % failed publishes in the window open the breaker. */
 export const DEFAULT_BREAKER_ERROR_THRESHOLD = 50;
-/** @default 5 publishes in the window before the breaker may open. */
+/** 5 publishes in the window before the breaker may open. */
 export const DEFAULT_BREAKER_VOLUME_THRESHOLD = 5;
-/** @default 5 s open before a trial publish (half-open). */
+/** 5 s open before a trial publish (half-open). */
 export const DEFAULT_BREAKER_RESET_TIMEOUT = '5s';
-/** @default 10 s rolling window of the breaker's statistics. */
+/** 10 s rolling window of the breaker's statistics. */
 export const DEFAULT_BREAKER_WINDOW = '10s';
-/** @default 2 s — `Retry-After` when NATS is disconnected or a publish timed out. */
+/** `Retry-After` when NATS is disconnected or a publish timed out. */
 export const DEFAULT_RETRY_AFTER = '2s';
-/** @default 6000 requests per tenant per window (100/s sustained). */
+/** 6000 requests per tenant per window (100/s sustained). */
 export const DEFAULT_RATE_LIMIT_MAX = 6000;
-/** @default 1 min */
+/** The rate limit's window: `DEFAULT_RATE_LIMIT_MAX` requests per tenant per window. */
 export const DEFAULT_RATE_LIMIT_WINDOW = '1m';
-/** @default 250 ms — a slow Redis must not slow order intake; past this the local limiter decides. */
+/** A slow Redis must not slow order intake; past this the local limiter decides. */
 export const DEFAULT_RATE_LIMIT_REDIS_TIMEOUT = '250ms';
-/** @default 1 s bound on pending-receipt writes and receipt reads. */
+/** 1 s bound on pending-receipt writes and receipt reads. */
 export const DEFAULT_RECEIPT_TIMEOUT = '1s';
-/** @default 30 s for the first full read of the display registry at start. */
+/** 30 s for the first full read of the display registry at start. */
 export const DEFAULT_REGISTRY_SYNC_TIMEOUT = '30s';
 
 const authClient = authClientConfig({ issuer: '`iss` of every token', jwksUrl: 'JWKS of the auth service' });

@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { parseDisplayRecord, type DisplayIndex } from './display-index.js';
 import { INGEST_ERRORS } from './errors.js';
 
-/** @default 1 s between watch restarts */
+/** 1 s between watch restarts */
 export const WATCH_RESTART_DELAY_MS = 1_000;
 
 export interface RegistryWatcher {

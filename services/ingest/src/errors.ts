@@ -1,5 +1,6 @@
 /**
- * Error catalogue of the ingest service. `docs/api.md` lists every code (checked by a test).
+ * Error catalogue of the ingest service. `docs/api.md` lists every code (checked by
+ * scripts/check-error-docs.mjs).
  */
 import { defineErrors } from '@orderwire/platform';
 

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { INGEST_ERRORS } from './errors.js';
 
-/** @default 128 characters */
+/** 128 characters */
 export const IDEMPOTENCY_KEY_MAX = 128;
 /** Visible ASCII only: the key travels in a NATS header and in logs. */
 export const IDEMPOTENCY_KEY_PATTERN = `^[\\x21-\\x7E]{1,${IDEMPOTENCY_KEY_MAX}}$`;

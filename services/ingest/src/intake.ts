@@ -85,7 +85,6 @@ const encoder = new TextEncoder();
 /**
  * Room left for the message headers (ids, trace context, hash: a few hundred bytes) when
  * comparing an envelope with the stream's message size limit, which counts headers too.
- * @default 1024 bytes
  */
 export const HEADER_ALLOWANCE_BYTES = 1024;
 

@@ -11,8 +11,8 @@
  * ~24 µs of CPU per publish against ~66–107 µs for `js.publish()` (bench/publish-cost.ts).
  */
 import { errors as natsErrors, headers as natsHeaders, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
-import { JetStreamApiError, JetStreamError, PubHeaders, type ApiError, type PubAck } from '@nats-io/jetstream';
-import { createReplyMux } from '@orderwire/platform';
+import { JetStreamError, PubHeaders, type PubAck } from '@nats-io/jetstream';
+import { createReplyMux, parsePubAck } from '@orderwire/platform';
 import type { Logger } from 'pino';
 
 export interface JsPublishOptions {
@@ -30,17 +30,6 @@ export interface JsPublisher {
   publish(subject: string, data: Uint8Array, options: JsPublishOptions): Promise<PubAck>;
   /** Rejects pending publishes and unsubscribes the inbox. */
   close(): void;
-}
-
-const decoder = new TextDecoder();
-
-/** The PubAck of a reply, or the error `js.publish()` would throw for it. */
-export function parsePubAck(data: Uint8Array): PubAck {
-  const v = JSON.parse(decoder.decode(data)) as Partial<PubAck> & { error?: ApiError };
-  if (v.error !== undefined) throw new JetStreamApiError(v.error);
-  if (typeof v.stream !== 'string' || v.stream === '') throw new JetStreamError('invalid ack response');
-  v.duplicate = v.duplicate === true;
-  return v as PubAck;
 }
 
 export function createJsPublisher(nc: NatsConnection, logger: Logger): JsPublisher {

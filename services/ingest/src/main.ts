@@ -10,9 +10,9 @@ import { createApp } from './app.js';
 import { CONFIG_SPEC, loadIngestConfig } from './config.js';
 import { packageVersion } from './version.js';
 
-/** @default 2 s cap between Redis reconnect attempts */
+/** 2 s cap between Redis reconnect attempts */
 const REDIS_RECONNECT_MAX_MS = 2_000;
-/** @default 200 ms × attempt between Redis reconnect attempts (capped above) */
+/** 200 ms × attempt between Redis reconnect attempts (capped above) */
 const REDIS_RECONNECT_STEP_MS = 200;
 
 async function main(): Promise<void> {

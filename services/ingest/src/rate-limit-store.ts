@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { IngestMetrics } from './metrics.js';
 
-/** @default 10000 tenants counted locally before expired windows are swept */
+/** 10000 tenants counted locally before expired windows are swept */
 export const LOCAL_LIMITER_CAPACITY = 10_000;
 
 // One round trip: count, start the window on the first hit, report the window's remaining ms.

@@ -4,24 +4,24 @@
  * and reads the latest status per display for `GET /v1/orders/:orderId`; the edge and the DLQ
  * service write the later states.
  *
- * A `pending` receipt is published with `Nats-Expected-Last-Subject-Sequence: 0`, i.e. only if the
- * subject is still empty, so a late pending (a slow request, a retried duplicate) can never
- * overwrite `delivered` or `dead_lettered`.
+ * A `pending` receipt is written with the shared compare-and-set (`writeReceipt`, the contracts'
+ * state machine): pending only ever starts a subject, so a late pending (a slow request, a retried
+ * duplicate) can never overwrite `delivered` or `dead_lettered`.
  *
  * Reading: nats-server 2.10 has no batch direct get (`multi_last` needs 2.11), so the subjects of
  * one order come from STREAM.INFO with `subjects_filter` and each latest message from a direct
  * get by subject — plain request/replies with a timeout, no consumer to create or clean up.
  */
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
-import { receiptSubject, receiptsForOrderFilter, RECEIPT_STATUSES, type Receipt, type ReceiptStatus } from '@orderwire/contracts';
-import { STREAMS } from '@orderwire/platform';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import { isReceiptStatus, receiptsForOrderFilter, type Receipt, type ReceiptStatus } from '@orderwire/contracts';
+import { STREAMS, writeReceipt, type ReceiptStream } from '@orderwire/platform';
 import { INGEST_ERRORS } from './errors.js';
 import type { JsPublisher } from './jetstream-publish.js';
 import type { IngestMetrics } from './metrics.js';
 import type { RequestLog } from './request-log.js';
 import type { ConnectionState } from './nats-connection-state.js';
 
-/** @default 32 direct gets in flight per status request */
+/** 32 direct gets in flight per status request */
 export const RECEIPT_READ_CONCURRENCY = 32;
 
 export interface ReceiptTarget {
@@ -67,12 +67,10 @@ export interface ReceiptStoreOptions {
   metrics: IngestMetrics;
 }
 
-const STATUS_SET = new Set<string>(RECEIPT_STATUSES);
-
 function toDisplayStatus(displayId: string, value: unknown): DisplayStatus | undefined {
   if (value === null || typeof value !== 'object') return undefined;
   const r = value as Partial<Receipt>;
-  if (typeof r.status !== 'string' || !STATUS_SET.has(r.status)) return undefined;
+  if (!isReceiptStatus(r.status)) return undefined;
   if (typeof r.at !== 'number' || typeof r.seq !== 'number') return undefined;
   const out: DisplayStatus = { displayId, status: r.status, at: r.at, seq: r.seq };
   if (typeof r.edge === 'string') out.edge = r.edge;
@@ -81,13 +79,12 @@ function toDisplayStatus(displayId: string, value: unknown): DisplayStatus | und
   return out;
 }
 
-function isWrongLastSequence(err: unknown): boolean {
-  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamWrongLastSequence;
-}
-
 export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
   const { js, jsm, connection, metrics } = options;
-  const encoder = new TextEncoder();
+  const stream: ReceiptStream = {
+    last: (subject) => jsm.streams.getMessage(STREAMS.RECEIPTS, { last_by_subj: subject }),
+    publish: (subject, data, expected) => js.publish(subject, data, { expect: { lastSubjectSequence: expected }, timeoutMs: options.timeoutMs }),
+  };
 
   function readFailed(cause: unknown): Error {
     return INGEST_ERRORS.create(
@@ -111,19 +108,15 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
         targets.map(async (t) => {
           const receipt: Receipt = { tenant, orderId, displayId: t.displayId, status: 'pending', seq: t.seq, at };
           try {
-            await js.publish(receiptSubject(tenant, orderId, t.displayId), encoder.encode(JSON.stringify(receipt)), {
-              expect: { lastSubjectSequence: 0 },
-              timeoutMs: options.timeoutMs,
-            });
-            summary.written++;
-            metrics.pendingReceipts.inc({ result: 'written' });
-          } catch (err) {
-            if (isWrongLastSequence(err)) {
+            if ((await writeReceipt(stream, receipt)) === 'written') {
+              summary.written++;
+              metrics.pendingReceipts.inc({ result: 'written' });
+            } else {
               // The subject already holds a status (an earlier pending, or the edge's delivered).
               summary.existing++;
               metrics.pendingReceipts.inc({ result: 'exists' });
-              return;
             }
+          } catch (err) {
             summary.failed++;
             metrics.pendingReceipts.inc({ result: 'failed' });
             log.warn({ err, displayId: t.displayId }, 'pending receipt not written');

@@ -22,7 +22,6 @@ export interface TraceContext {
 /**
  * Ids are cut from a pool of CSPRNG bytes: one `randomBytes` call per 4 KiB instead of two per
  * request (1 % of ingest's CPU per order).
- * @default 4096 bytes
  */
 const RANDOM_POOL_BYTES = 4096;
 let pool = Buffer.alloc(0);

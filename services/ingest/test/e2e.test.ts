@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ISSUER, order, startJwks, type Jwks } from './helpers.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
-/** @default 15 s for the process to become ready */
+/** 15 s for the process to become ready */
 const READY_TIMEOUT_MS = 15_000;
 
 let nats: NatsServerHandle;

@@ -1,62 +1,55 @@
 /**
- * Test fixtures: a real JWKS server with a signing key (tokens are signed like the auth service
- * signs them), and the ingest app built on real NATS / Redis from the test harness.
+ * Test fixtures: client tokens from the test harness's JWKS endpoint (signed like the auth
+ * service signs them), and the ingest app built on real NATS / Redis from the test harness.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { API_AUDIENCE, type Scope } from '@orderwire/contracts';
 import { createHealth, createLogger, createMetrics, ensureTopology, KV_BUCKETS, STREAMS, type Metrics } from '@orderwire/platform';
+import { startJwks as startHarnessJwks } from '@orderwire/test-harness';
 import { createTokenVerifier } from '@orderwire/token-verifier';
 import { Redis } from 'ioredis';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { createApp, type IngestApp } from '../src/app.js';
 import { loadIngestConfig } from '../src/config.js';
 
 export const ISSUER = 'orderwire-auth-test';
 
+export interface ClientClaims {
+  tenant: string;
+  clientId?: string;
+  scopes: readonly Scope[];
+  /** Lifetime in seconds from now; negative for an expired token. @default 600 */
+  ttlSec?: number;
+}
+
 export interface Jwks {
   url: string;
-  sign(claims: { tenant: string; clientId?: string; scopes: readonly Scope[]; expiresIn?: string }): Promise<string>;
+  sign(claims: ClientClaims): Promise<string>;
   close(): Promise<void>;
 }
 
+/** The harness's JWKS endpoint, signing client tokens like the auth service. */
 export async function startJwks(): Promise<Jwks> {
-  const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
-  const kid = `test-${randomUUID()}`;
-  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
-  const server: Server = createServer((req, res) => {
-    if (req.url === '/.well-known/jwks.json') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ keys: [jwk] }));
-      return;
-    }
-    res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  const jwks = await startHarnessJwks();
   return {
-    url: `http://127.0.0.1:${port}/.well-known/jwks.json`,
-    sign: (c) => signWith(privateKey, kid, c),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    url: jwks.url,
+    sign: (c) => {
+      const now = Math.floor(Date.now() / 1000);
+      return jwks.sign({
+        typ: 'client',
+        tid: c.tenant,
+        scope: c.scopes.join(' '),
+        jti: randomUUID(),
+        iss: ISSUER,
+        aud: API_AUDIENCE,
+        sub: c.clientId ?? 'pos-1',
+        iat: now,
+        exp: now + (c.ttlSec ?? 600),
+      });
+    },
+    close: () => jwks.dispose(),
   };
-}
-
-function signWith(
-  key: CryptoKey,
-  kid: string,
-  c: { tenant: string; clientId?: string; scopes: readonly Scope[]; expiresIn?: string },
-): Promise<string> {
-  return new SignJWT({ typ: 'client', tid: c.tenant, scope: c.scopes.join(' '), jti: randomUUID() })
-    .setProtectedHeader({ alg: 'ES256', kid })
-    .setIssuer(ISSUER)
-    .setAudience(API_AUDIENCE)
-    .setSubject(c.clientId ?? 'pos-1')
-    .setIssuedAt()
-    .setExpirationTime(c.expiresIn ?? '10m')
-    .sign(key);
 }
 
 export interface TestApp extends IngestApp {

@@ -8,7 +8,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createLogger, ensureTopology, STREAMS } from '@orderwire/platform';
 import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createJsPublisher, parsePubAck, type JsPublisher } from '../src/jetstream-publish.js';
+import { createJsPublisher, type JsPublisher } from '../src/jetstream-publish.js';
 
 const logger = createLogger({ service: 'ingest', version: 'test', level: 'silent' });
 const te = new TextEncoder();
@@ -96,20 +96,5 @@ describe('createJsPublisher', () => {
     const err = await failure(p.publish('orders.t1.s1.grill', te.encode('x'), { timeoutMs: 1_000 }));
     expect(err).toBeInstanceOf(natsErrors.ClosedConnectionError);
     p.close();
-  });
-
-  it('parsePubAck: API errors keep their code, an ack without a stream is refused', () => {
-    const apiErr = (() => {
-      try {
-        parsePubAck(te.encode(JSON.stringify({ error: { code: 400, err_code: 10071, description: 'wrong last sequence: 3' } })));
-      } catch (e) {
-        return e as JetStreamApiError;
-      }
-      throw new Error('expected a throw');
-    })();
-    expect([apiErr.code, apiErr.status, apiErr.message]).toEqual([10071, 400, 'wrong last sequence: 3']);
-    expect(() => parsePubAck(te.encode('{"seq":1}'))).toThrow(JetStreamError);
-    expect(() => parsePubAck(te.encode('{"stream":"","seq":1}'))).toThrow('invalid ack response');
-    expect(parsePubAck(te.encode('{"stream":"ORDERS","seq":7}'))).toEqual({ stream: 'ORDERS', seq: 7, duplicate: false });
   });
 });

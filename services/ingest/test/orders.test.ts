@@ -178,7 +178,7 @@ describe('POST /v1/orders', () => {
     expect(none.json<{ error: { code: string } }>().error.code).toBe('ORDERWIRE_ERR_TOKEN_MISSING');
     const garbage = await post(order(), {}, 'not-a-jwt');
     expect(garbage.statusCode).toBe(401);
-    const expired = await post(order(), {}, await jwks.sign({ tenant: 't1', scopes: ['orders:write'], expiresIn: '-1m' }));
+    const expired = await post(order(), {}, await jwks.sign({ tenant: 't1', scopes: ['orders:write'], ttlSec: -60 }));
     expect(expired.statusCode).toBe(401);
     expect(expired.json<{ error: { code: string } }>().error.code).toBe('ORDERWIRE_ERR_TOKEN_EXPIRED');
     const readOnly = await post(order(), {}, readerOnly);

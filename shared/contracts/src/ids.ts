@@ -4,7 +4,7 @@
  * strict pattern before it reaches a subject.
  */
 
-/** Letters, digits, `_` and `-`; 1–64 characters. @default pattern for tenant/store/station/display ids */
+/** Tenant, store, station and display ids: letters, digits, `_` and `-`; 1–64 characters. */
 export const ID_PATTERN = '^[A-Za-z0-9_-]{1,64}$';
 const ID_RE = new RegExp(ID_PATTERN);
 

@@ -90,6 +90,13 @@ export type {
   OrderOutcome,
   OrderBatchResponse,
 } from './order.js';
-export { RECEIPT_STATUSES } from './receipt.js';
-export type { Receipt, ReceiptStatus } from './receipt.js';
+export {
+  RECEIPT_STATUSES,
+  RECEIPT_TRANSITIONS,
+  isReceiptStatus,
+  receiptTransition,
+  receiptOnlyStartsSubject,
+  receiptState,
+} from './receipt.js';
+export type { Receipt, ReceiptStatus, ReceiptTransitionRule, ReceiptState, ReceiptDecision } from './receipt.js';
 export type { ErrorBody } from './http.js';

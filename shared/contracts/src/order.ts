@@ -9,33 +9,33 @@ import { Value } from '@sinclair/typebox/value';
 import type { ErrorBody } from './http.js';
 import { ID_PATTERN, ORDER_ID_PATTERN } from './ids.js';
 
-/** @default 200 — items per order */
+/** Items per order */
 export const ORDER_ITEMS_MAX = 200;
-/** @default 200 — characters of an item name */
+/** Characters of an item name */
 export const ITEM_NAME_MAX = 200;
-/** @default 999 — quantity of one item line */
+/** Quantity of one item line */
 export const ITEM_QTY_MAX = 999;
-/** @default 20 — modifiers per item */
+/** Modifiers per item */
 export const ITEM_MODIFIERS_MAX = 20;
-/** @default 100 — characters per modifier */
+/** Characters per modifier */
 export const ITEM_MODIFIER_MAX = 100;
-/** @default 500 — characters of item notes */
+/** Characters of item notes */
 export const ITEM_NOTES_MAX = 500;
-/** @default 64 — characters of an item SKU */
+/** Characters of an item SKU */
 export const ITEM_SKU_MAX = 64;
-/** @default 50 — target displays of one order */
+/** Target displays of one order */
 export const ORDER_DISPLAY_IDS_MAX = 50;
-/** @default 100 — characters of the customer name */
+/** Characters of the customer name */
 export const CUSTOMER_NAME_MAX = 100;
-/** @default 20 — metadata entries */
+/** Metadata entries */
 export const METADATA_KEYS_MAX = 20;
-/** @default 64 — characters of a metadata key */
+/** Characters of a metadata key */
 export const METADATA_KEY_MAX = 64;
-/** @default 256 — characters of a metadata value */
+/** Characters of a metadata value */
 export const METADATA_VALUE_MAX = 256;
-/** @default 100 — orders per `POST /v1/orders/batch` */
+/** Orders per `POST /v1/orders/batch` */
 export const ORDER_BATCH_MAX = 100;
-/** @default 20 — validation errors reported per order; a hostile body must not produce megabytes of errors */
+/** Validation errors reported per order; a hostile body must not produce megabytes of errors */
 export const VALIDATION_ERRORS_MAX = 20;
 
 /** Metadata keys: 1–64 characters, no control characters. */

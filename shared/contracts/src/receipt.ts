@@ -1,11 +1,19 @@
 /**
- * Delivery receipts: the edge records one per (order, display) state change on the RECEIPTS
- * stream, subject `receiptSubject(tenant, orderId, displayId)`; ingest reads them to answer
- * `GET /v1/orders/:orderId`, the DLQ service records dead-lettering and replays.
+ * Delivery receipts: one message per (order, display) on the RECEIPTS stream, subject
+ * `receiptSubject(tenant, orderId, displayId)`, the stream keeping only the latest. Ingest writes
+ * `pending` when it accepts an order and reads them to answer `GET /v1/orders/:orderId`; the edge
+ * writes `delivered`; the DLQ service writes `dead_lettered` and `replayed`.
+ *
+ * Which receipt may replace which is decided here, once, for every writer (`receiptTransition`);
+ * the compare-and-set write that applies it is `writeReceipt` in @orderwire/platform.
+ *
+ *   (empty) ──► pending ──► delivered ◄──┐
+ *                  │            ▲         │ a late ack the server confirmed
+ *                  └──► dead_lettered ────┘
+ *                             │ replay: a NEW copy of the order (higher ORDERS sequence)
+ *                             ▼
+ *                         replayed ──► delivered / dead_lettered (of the copy)
  */
-
-export const RECEIPT_STATUSES = ['pending', 'delivered', 'dead_lettered', 'replayed'] as const;
-export type ReceiptStatus = (typeof RECEIPT_STATUSES)[number];
 
 export interface Receipt {
   tenant: string;
@@ -22,4 +30,90 @@ export interface Receipt {
   deliveryCount?: number;
   /** Why the order was dead-lettered or rejected by the display. */
   reason?: string;
+}
+
+export interface ReceiptTransitionRule {
+  /** Statuses this one may replace for the SAME message (same ORDERS sequence). */
+  readonly replaces: readonly ReceiptStatus[];
+  /**
+   * Whether it may replace the receipt of an OLDER copy of the order (lower ORDERS sequence): a
+   * replay is a new message, and its outcome is the order's latest state for this display.
+   */
+  readonly replacesOlderMessage: boolean;
+}
+
+/**
+ * The receipt state machine, one row per status: what a receipt of that status may overwrite.
+ * Every status may be written to an empty subject. The statuses are this table's keys, so adding
+ * a status is adding its row (and naming it in the rows of the statuses that may replace it).
+ *
+ * - `pending` only ever starts a subject: a late pending (a slow request, a retried duplicate, an
+ *   order re-sent after the duplicate window) never hides what happened since.
+ * - `delivered` is final for its message: the display acked it and JetStream confirmed the ack —
+ *   also after the DLQ recorded it dead (the ack of the last delivery can land after the
+ *   max-deliveries advisory).
+ * - `dead_lettered` never hides `delivered` of the same message.
+ * - `replayed` carries the sequence of the replayed copy, so the copy's own `delivered` or
+ *   `dead_lettered` may land first and must not be hidden by it.
+ */
+const TRANSITION_ROWS = {
+  pending: { replaces: [], replacesOlderMessage: false },
+  delivered: { replaces: ['pending', 'replayed', 'dead_lettered'], replacesOlderMessage: true },
+  dead_lettered: { replaces: ['pending', 'replayed'], replacesOlderMessage: true },
+  replayed: { replaces: ['pending'], replacesOlderMessage: true },
+} as const;
+
+export type ReceiptStatus = keyof typeof TRANSITION_ROWS;
+
+/** Every receipt status, in the table's order. */
+export const RECEIPT_STATUSES = Object.freeze(Object.keys(TRANSITION_ROWS)) as readonly ReceiptStatus[];
+
+/** The table above, typed: a row naming a status that does not exist does not compile. */
+export const RECEIPT_TRANSITIONS: { readonly [S in ReceiptStatus]: ReceiptTransitionRule } = Object.freeze(TRANSITION_ROWS);
+
+/** The part of a stored receipt the state machine looks at. */
+export interface ReceiptState {
+  status: string;
+  seq: number;
+}
+
+/**
+ * - `write`: the new receipt replaces the stored one (or the subject is empty);
+ * - `unchanged`: the subject already holds this status for this message;
+ * - `superseded`: the stored receipt is newer or further along, and stays.
+ */
+export type ReceiptDecision = 'write' | 'unchanged' | 'superseded';
+
+const STATUS_SET: ReadonlySet<string> = new Set(RECEIPT_STATUSES);
+
+export function isReceiptStatus(value: unknown): value is ReceiptStatus {
+  return typeof value === 'string' && STATUS_SET.has(value);
+}
+
+/**
+ * Decides whether `next` may replace `current`, the receipt stored on the subject (`undefined`
+ * when the subject is empty or holds something that is not a receipt). A stored status this
+ * version does not know (written by a newer one) is never replaced for the same message.
+ */
+export function receiptTransition(current: ReceiptState | undefined, next: { status: ReceiptStatus; seq: number }): ReceiptDecision {
+  if (current === undefined) return 'write';
+  const rule = RECEIPT_TRANSITIONS[next.status];
+  if (next.seq < current.seq) return 'superseded';
+  if (next.seq > current.seq) return rule.replacesOlderMessage ? 'write' : 'superseded';
+  if (current.status === next.status) return 'unchanged';
+  return isReceiptStatus(current.status) && rule.replaces.includes(current.status) ? 'write' : 'superseded';
+}
+
+/** True when a receipt of `status` can only start an empty subject (its writer need not read first). */
+export function receiptOnlyStartsSubject(status: ReceiptStatus): boolean {
+  const rule = RECEIPT_TRANSITIONS[status];
+  return rule.replaces.length === 0 && !rule.replacesOlderMessage;
+}
+
+/** The stored receipt's status and sequence, or `undefined` when `value` is not a receipt. */
+export function receiptState(value: unknown): ReceiptState | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const r = value as { status?: unknown; seq?: unknown };
+  if (typeof r.status !== 'string' || typeof r.seq !== 'number') return undefined;
+  return { status: r.status, seq: r.seq };
 }

@@ -21,9 +21,9 @@ import type { Delivery, DeliveryAck, DeliveryReject } from '@orderwire/contracts
 import { DisplaySdkError, describeError } from './errors.js';
 import { LruSet } from './lru.js';
 
-/** @default 10_000 — ids remembered for dedupe (each of deliveryId and orderId). */
+/** Ids remembered for dedupe (each of deliveryId and orderId). */
 export const DEFAULT_DEDUPE_WINDOW = 10_000;
-/** @default 500 — reject reasons travel to the DLQ; keep them bounded. */
+/** Reject reasons travel to the DLQ; keep them bounded. */
 export const MAX_REJECT_REASON_LENGTH = 500;
 /** Reject reason when no `order` listener is registered. */
 export const NO_HANDLER_REASON = 'no_order_handler';

@@ -21,13 +21,13 @@ import { backoffDelay, clampDelay, systemTimers } from './timing.js';
 import type { BackoffPolicy, Timers } from './timing.js';
 import type { ReenrollInfo, TokenManager } from './token-manager.js';
 
-/** @default 500 */
+/** First reconnect delay; doubles per failed attempt (with jitter) up to the max below. */
 export const DEFAULT_RECONNECT_BASE_MS = 500;
-/** @default 30_000 */
+/** Longest reconnect delay: a display offline for long still comes back within this. */
 export const DEFAULT_RECONNECT_MAX_MS = 30_000;
-/** @default 10_000 — handshake (transport open + auth) must finish within this. */
+/** Handshake (transport open + auth) must finish within this. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-/** @default 10_000 — the edge must answer `auth:refresh` within this, or the socket is replaced. */
+/** The edge must answer `auth:refresh` within this, or the socket is replaced. */
 export const DEFAULT_AUTH_REFRESH_TIMEOUT_MS = 10_000;
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Error catalogue of the display SDK. Every error the SDK throws or emits is a
- * `DisplaySdkError` with one of these stable codes; the README lists them all (a test keeps
- * the two in step). Messages never contain tokens.
+ * `DisplaySdkError` with one of these stable codes; the README lists them all
+ * (scripts/check-error-docs.mjs keeps the two in step). Messages never contain tokens.
  */
 
 export const SDK_ERRORS = {

@@ -14,28 +14,28 @@ import type { Timers } from './timing.js';
 import { memoryTokenStore } from './token-store.js';
 import type { StoredTokens, TokenStore } from './token-store.js';
 
-/** @default 60_000 — refresh at least this long before the access token expires. */
+/** Refresh at least this long before the access token expires. */
 export const DEFAULT_REFRESH_SKEW_MS = 60_000;
-/** @default 0.2 — and at least this fraction of the token's lifetime before expiry. */
+/** And at least this fraction of the token's lifetime before expiry. */
 export const REFRESH_LIFETIME_FRACTION = 0.2;
 /**
- * @default 0.5 — but never earlier than half the lifetime, so a skew longer than a short-lived
- * token cannot turn into a refresh loop.
+ * But never earlier than half the lifetime, so a skew longer than a short-lived token cannot turn
+ * into a refresh loop.
  */
 export const MAX_REFRESH_LIFETIME_FRACTION = 0.5;
-/** @default 5_000 — a token this close to expiry is not handed out (it could expire in flight). */
+/** A token this close to expiry is not handed out (it could expire in flight). */
 export const EXPIRY_MARGIN_MS = 5_000;
-/** @default 0.1 — the margin above never exceeds this fraction of the token's lifetime. */
+/** The margin above never exceeds this fraction of the token's lifetime. */
 export const EXPIRY_MARGIN_FRACTION = 0.1;
-/** @default 500 */
+/** First retry delay of a failed auth call; doubles per attempt (with jitter) up to the max below. */
 export const DEFAULT_RETRY_BASE_MS = 500;
-/** @default 30_000 */
+/** Longest retry delay of an auth call. */
 export const DEFAULT_RETRY_MAX_MS = 30_000;
-/** @default Infinity — a display keeps trying until the auth service is back. */
+/** A display keeps trying until the auth service is back. */
 export const DEFAULT_RETRY_MAX_ATTEMPTS = Number.POSITIVE_INFINITY;
-/** @default 3 — enrollment is interactive; the person at the display should hear back quickly. */
+/** Enrollment is interactive; the person at the display should hear back quickly. */
 export const DEFAULT_ENROLL_MAX_ATTEMPTS = 3;
-/** @default 10_000 — per HTTP request to the auth service. */
+/** Per HTTP request to the auth service. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 export interface RetryOptions {

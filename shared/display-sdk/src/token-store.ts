@@ -28,7 +28,7 @@ export interface StorageLike {
   removeItem(key: string): void;
 }
 
-/** @default storage key of `webStorageTokenStore` */
+/** storage key of `webStorageTokenStore` */
 export const DEFAULT_STORAGE_KEY = 'orderwire.display.tokens';
 
 /** Keeps tokens in memory only: a restart means enrolling again. */

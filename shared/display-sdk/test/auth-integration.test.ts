@@ -19,7 +19,7 @@ import type { FetchFn, ReenrollInfo, TokenManager } from '../src/index.js';
 const repoRoot = resolve(import.meta.dirname, '../../..');
 const authMain = join(repoRoot, 'services/auth/dist/main.js');
 const authCli = join(repoRoot, 'services/auth/dist/cli.js');
-/** @default 30_000 — the service connects to NATS, ensures its topology and loads keys first. */
+/** The service connects to NATS, ensures its topology and loads keys first. */
 const AUTH_START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
 

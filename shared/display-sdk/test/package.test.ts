@@ -4,7 +4,7 @@ import { builtinModules } from 'node:module';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SOCKET_PATH } from '@orderwire/contracts';
-import { EDGE_SOCKET_PATH, SDK_ERRORS } from '../src/index.js';
+import { EDGE_SOCKET_PATH } from '../src/index.js';
 
 const root = join(import.meta.dirname, '..');
 const srcDir = join(root, 'src');
@@ -34,10 +34,5 @@ describe('display-sdk package', () => {
 
   it('uses the contract socket path', () => {
     expect(EDGE_SOCKET_PATH).toBe(SOCKET_PATH);
-  });
-
-  it('README documents every error code', () => {
-    const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    for (const code of Object.keys(SDK_ERRORS)) expect(readme, code).toContain(code);
   });
 });

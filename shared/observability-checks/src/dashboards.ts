@@ -10,7 +10,7 @@ import { extractSelectors, extractVariableSelectors } from './promql.js';
 /** The datasource every panel and query must use (a template variable of type `datasource`). */
 export const DATASOURCE_VARIABLE = 'datasource';
 export const DATASOURCE_UID = '${datasource}';
-/** @default 39 — Grafana 10.3+. */
+/** The dashboard schema of Grafana 10.3+, the oldest we provision to. */
 export const MIN_SCHEMA_VERSION = 39;
 /** Panel types that carry no query by design. */
 const QUERYLESS_PANEL_TYPES = new Set(['row', 'text', 'news', 'dashlist', 'annolist']);

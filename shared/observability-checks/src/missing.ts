@@ -198,7 +198,7 @@ export interface ScrapeTarget {
   readonly service?: string;
 }
 
-/** @default 5000 ms per /metrics request. */
+/** 5000 ms per /metrics request. */
 export const DEFAULT_SCRAPE_TIMEOUT_MS = 5_000;
 
 /** GETs every target's /metrics text. Throws `ORDERWIRE_ERR_OBSCHECK_SCRAPE_FAILED` naming the URL. */

@@ -15,7 +15,7 @@ export const TOOL_ENV: Readonly<Record<ToolName, string>> = Object.freeze({
   amtool: 'ORDERWIRE_AMTOOL',
 });
 
-/** @default 60000 ms — `promtool test rules` over every test file takes a few seconds. */
+/** `promtool test rules` over every test file takes a few seconds. */
 export const DEFAULT_TOOL_TIMEOUT_MS = 60_000;
 
 function isExecutable(p: string): boolean {

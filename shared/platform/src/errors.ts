@@ -12,7 +12,7 @@ export interface OrderwireErrorOptions {
   cause?: unknown;
 }
 
-/** @default 500 — an error without a status is the server's fault until proven otherwise. */
+/** An error without a status is the server's fault until proven otherwise. */
 export const DEFAULT_ERROR_STATUS = 500;
 
 export class OrderwireError extends Error {
@@ -119,6 +119,7 @@ export const PLATFORM_ERRORS = defineErrors({
     message: 'consumer {name} belongs to {owner}, not to tenant {tenant} display {displayId}; it was left unchanged',
   },
   ORDERWIRE_ERR_SHUTDOWN_TIMEOUT: { status: 500, message: 'shutdown exceeded {deadlineMs} ms; step {step} did not finish' },
+  ORDERWIRE_ERR_RECEIPT_CONFLICT: { status: 503, message: 'receipt {subject} ({status}) lost every compare-and-set round to other writers' },
   ORDERWIRE_ERR_NATS_CONNECT: { status: 503, message: 'could not connect to NATS at {servers}: {reason}' },
   ORDERWIRE_ERR_METRIC_NAME: { status: 500, message: 'metric name {name} is invalid: {reason}' },
   ORDERWIRE_ERR_HEALTH_CHECK_DUPLICATE: { status: 500, message: 'health check {name} is already registered' },

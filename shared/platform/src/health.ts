@@ -6,7 +6,7 @@
  */
 import { PLATFORM_ERRORS } from './errors.js';
 
-/** @default 2000 ms per check — below a typical 3–5 s kubelet probe timeout. */
+/** 2000 ms per check — below a typical 3–5 s kubelet probe timeout. */
 export const DEFAULT_HEALTH_CHECK_TIMEOUT_MS = 2_000;
 
 export type HealthCheckResult = void | { ok: boolean; detail?: string };

@@ -21,7 +21,7 @@ import { parseTrustedProxies, type TrustedProxies } from './trusted-proxies.js';
 /** Incoming `x-request-id` values are reused only if they look like an id (no log injection). */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 export const REQUEST_ID_HEADER = 'x-request-id';
-/** @default 1 MiB */
+/** Request body limit when the service passes no `bodyLimit`. */
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 /** Buckets of `orderwire_http_request_duration_seconds`, 1 ms … 10 s. */
 export const HTTP_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

@@ -81,6 +81,21 @@ export type { ConnectNatsOptions, NatsConnection } from './nats.js';
 export { createReplyMux, DEFAULT_REPLY_MUX_SWEEP_MS } from './reply-mux.js';
 export type { ReplyMux, ReplyMuxOptions, ReplyMuxErrors, ReplyMuxRequestOptions } from './reply-mux.js';
 
+export {
+  JS_API_CODES,
+  isJetStreamApiError,
+  isWrongLastSequence,
+  compareAndSet,
+  CAS_CONFLICT,
+  DEFAULT_CAS_ATTEMPTS,
+  parsePubAck,
+  parseMsgGetReply,
+} from './jetstream.js';
+export type { JsApiCodeName, CasConflict, CompareAndSetOptions, StoredMessage } from './jetstream.js';
+
+export { writeReceipt } from './receipt-write.js';
+export type { ReceiptStream, ReceiptWriteOutcome, WriteReceiptOptions } from './receipt-write.js';
+
 export { trackNatsConnection, trackRedisConnection } from './dependencies.js';
 export type { RedisStatusSource } from './dependencies.js';
 

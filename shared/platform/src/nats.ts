@@ -8,15 +8,15 @@ import type { Logger } from 'pino';
 import { PLATFORM_ERRORS } from './errors.js';
 import { redactUrlCredentials } from './redact.js';
 
-/** @default 30000 ms for the first successful connection before startup fails. */
+/** 30000 ms for the first successful connection before startup fails. */
 export const DEFAULT_NATS_CONNECT_TIMEOUT_MS = 30_000;
-/** @default 2000 ms between reconnect attempts to the same server. */
+/** 2000 ms between reconnect attempts to the same server. */
 export const DEFAULT_NATS_RECONNECT_WAIT_MS = 2_000;
-/** @default 1000 ms random extra wait, so a fleet does not reconnect in lockstep. */
+/** 1000 ms random extra wait, so a fleet does not reconnect in lockstep. */
 export const DEFAULT_NATS_RECONNECT_JITTER_MS = 1_000;
-/** @default 5000 ms per dial attempt. */
+/** 5000 ms per dial attempt. */
 export const DEFAULT_NATS_DIAL_TIMEOUT_MS = 5_000;
-/** @default 10000 ms for `closeNats` to drain before it closes hard. */
+/** 10000 ms for `closeNats` to drain before it closes hard. */
 export const DEFAULT_NATS_DRAIN_TIMEOUT_MS = 10_000;
 
 export interface ConnectNatsOptions {

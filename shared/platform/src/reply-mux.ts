@@ -11,7 +11,7 @@
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 
-/** @default 100 ms between looks for expired requests; a timeout fires up to this much late. */
+/** 100 ms between looks for expired requests; a timeout fires up to this much late. */
 export const DEFAULT_REPLY_MUX_SWEEP_MS = 100;
 
 export interface ReplyMuxRequestOptions {

@@ -18,7 +18,7 @@ export const SHUTDOWN_EXIT_CODES = Object.freeze({
   deadlineExceeded: 124,
 });
 
-/** @default 25000 ms — under Kubernetes' default 30 s termination grace period. */
+/** Under Kubernetes' default 30 s termination grace period. */
 export const DEFAULT_SHUTDOWN_DEADLINE_MS = 25_000;
 
 export type ShutdownStep = () => Promise<void> | void;

@@ -10,8 +10,6 @@ import {
   AckPolicy,
   DeliverPolicy,
   DiscardPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
   ReplayPolicy,
   RetentionPolicy,
   StorageType,
@@ -23,7 +21,7 @@ import {
   type StreamInfo,
 } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import type { NatsConnection } from '@nats-io/nats-core';
+import { nanos, type NatsConnection } from '@nats-io/nats-core';
 import {
   DISPLAY_CONSUMER_METADATA,
   ORDER_RING_PREFIX,
@@ -33,17 +31,13 @@ import {
 } from '@orderwire/contracts';
 import type { Logger } from 'pino';
 import { PLATFORM_ERRORS } from './errors.js';
+import { JS_API_CODES, isJetStreamApiError } from './jetstream.js';
 
 const MS = 1;
 const SECOND = 1_000 * MS;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
-const NS_PER_MS = 1_000_000;
-
-/** JetStream API error codes we branch on. */
-const JS_STREAM_NOT_FOUND = 10059;
-const JS_STREAM_NAME_IN_USE = 10058;
 
 /** Stream names (contract: services address streams by these). */
 export const STREAMS = Object.freeze({
@@ -157,8 +151,8 @@ export function streamDeclarations(opts: TopologyOptions = {}): StreamDeclaratio
       name: STREAMS.ORDERS,
       description: 'Orders for displays: station-wide and per-display subjects',
       subjects: ['orders.>'],
-      max_age: o.ordersMaxAgeMs * NS_PER_MS,
-      duplicate_window: o.ordersDuplicateWindowMs * NS_PER_MS,
+      max_age: nanos(o.ordersMaxAgeMs),
+      duplicate_window: nanos(o.ordersDuplicateWindowMs),
       discard: DiscardPolicy.Old,
       allow_direct: true,
       max_msg_size: o.ordersMaxMsgSize,
@@ -172,7 +166,7 @@ export function streamDeclarations(opts: TopologyOptions = {}): StreamDeclaratio
       description: 'Latest delivery status per order and display',
       subjects: ['receipts.>'],
       max_msgs_per_subject: 1,
-      max_age: o.receiptsMaxAgeMs * NS_PER_MS,
+      max_age: nanos(o.receiptsMaxAgeMs),
       allow_direct: true,
     },
     {
@@ -180,7 +174,7 @@ export function streamDeclarations(opts: TopologyOptions = {}): StreamDeclaratio
       name: STREAMS.ADVISORIES,
       description: 'Durable copy of max-deliveries and terminated advisories of ORDERS',
       subjects: [ADVISORY_SUBJECTS.maxDeliveries, ADVISORY_SUBJECTS.terminated],
-      max_age: o.advisoriesMaxAgeMs * NS_PER_MS,
+      max_age: nanos(o.advisoriesMaxAgeMs),
     },
     {
       ...common,
@@ -188,7 +182,7 @@ export function streamDeclarations(opts: TopologyOptions = {}): StreamDeclaratio
       description: 'Latest state of each dead-lettered order',
       subjects: ['dlq.>'],
       max_msgs_per_subject: 1,
-      max_age: o.dlqMaxAgeMs * NS_PER_MS,
+      max_age: nanos(o.dlqMaxAgeMs),
       allow_direct: true,
     },
     {
@@ -198,7 +192,7 @@ export function streamDeclarations(opts: TopologyOptions = {}): StreamDeclaratio
       subjects: ['audit.>'],
       deny_delete: true,
       deny_purge: true,
-      max_age: o.auditMaxAgeMs * NS_PER_MS,
+      max_age: nanos(o.auditMaxAgeMs),
     },
   ];
 }
@@ -323,15 +317,11 @@ function diff(plan: StreamPlan, existing: StreamConfig): void {
   }
 }
 
-function isApiError(err: unknown, code: number): boolean {
-  return err instanceof JetStreamApiError && err.code === code;
-}
-
 async function streamInfo(jsm: JetStreamManager, name: string): Promise<StreamInfo | undefined> {
   try {
     return await jsm.streams.info(name);
   } catch (err) {
-    if (isApiError(err, JS_STREAM_NOT_FOUND)) return undefined;
+    if (isJetStreamApiError(err, JS_API_CODES.StreamNotFound)) return undefined;
     throw err;
   }
 }
@@ -405,7 +395,7 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions =
       declared: {
         storage: kv.storage,
         max_msgs_per_subject: kv.history,
-        max_age: kv.ttlMs * NS_PER_MS,
+        max_age: nanos(kv.ttlMs),
         num_replicas: kv.replicas,
         description: kv.description,
       },
@@ -463,7 +453,7 @@ async function apply(jsm: JetStreamManager, plan: StreamPlan): Promise<TopologyI
         return { kind: plan.kind, name: plan.name, action: 'created' };
       } catch (err) {
         // Another service created it between our inspection and now: compare again.
-        if (!isApiError(err, JS_STREAM_NAME_IN_USE)) throw err;
+        if (!isJetStreamApiError(err, JS_API_CODES.StreamNameInUse)) throw err;
         const info = await streamInfo(jsm, plan.stream);
         if (info === undefined) throw err;
         diff(plan, info.config);
@@ -574,7 +564,7 @@ export function displayConsumerConfig(display: DisplayRef, opts: DisplayConsumer
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.New,
     replay_policy: ReplayPolicy.Instant,
-    ack_wait: (opts.ackWaitMs ?? DEFAULT_DISPLAY_ACK_WAIT_MS) * NS_PER_MS,
+    ack_wait: nanos(opts.ackWaitMs ?? DEFAULT_DISPLAY_ACK_WAIT_MS),
     max_ack_pending: opts.maxAckPending ?? DEFAULT_DISPLAY_MAX_ACK_PENDING,
     max_deliver: maxDeliver,
   };
@@ -586,7 +576,7 @@ export function displayConsumerConfig(display: DisplayRef, opts: DisplayConsumer
         reason: 'backoff must have fewer entries than max_deliver',
       });
     }
-    cfg.backoff = opts.backoffMs.map((ms) => ms * NS_PER_MS);
+    cfg.backoff = opts.backoffMs.map((ms) => nanos(ms));
     // The server replaces ack_wait by the first backoff step; declare what it will store.
     cfg.ack_wait = cfg.backoff[0]!;
   }
@@ -620,7 +610,7 @@ export async function ensureDisplayConsumer(
   try {
     existing = await jsm.consumers.info(stream, name);
   } catch (err) {
-    if (!isApiError(err, JetStreamApiCodes.ConsumerNotFound)) throw failed('consumer', name, err);
+    if (!isJetStreamApiError(err, JS_API_CODES.ConsumerNotFound)) throw failed('consumer', name, err);
   }
   try {
     if (existing === undefined) {
@@ -683,7 +673,7 @@ export async function deleteDisplayConsumer(
     assertOwner(await jsm.consumers.info(stream, name), name, tenant, displayId);
     return await jsm.consumers.delete(stream, name);
   } catch (err) {
-    if (isApiError(err, JetStreamApiCodes.ConsumerNotFound)) return false;
+    if (isJetStreamApiError(err, JS_API_CODES.ConsumerNotFound)) return false;
     if (PLATFORM_ERRORS.is(err)) throw err;
     throw failed('consumer', name, err);
   }

@@ -35,15 +35,15 @@ import {
 } from '@orderwire/test-harness';
 import { io as socketIo, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 
-/** @default 60 s for a service to answer /readyz (auth generates keys, dlq reads its index). */
+/** 60 s for a service to answer /readyz (auth generates keys, dlq reads its index). */
 export const SERVICE_START_TIMEOUT_MS = 60_000;
-/** @default 30 s for one admin CLI command. */
+/** 30 s for one admin CLI command. */
 export const CLI_TIMEOUT_MS = 30_000;
-/** @default 10 s per HTTP request a helper makes. */
+/** 10 s per HTTP request a helper makes. */
 export const HTTP_TIMEOUT_MS = 10_000;
-/** @default 20 000 log lines kept per service: the log tests read whole runs. */
+/** 20 000 log lines kept per service: the log tests read whole runs. */
 export const SERVICE_LOG_LINES = 20_000;
-/** @default 5 s SIGTERM grace of every service: tests stop them right after use. */
+/** 5 s SIGTERM grace of every service: tests stop them right after use. */
 export const STACK_SHUTDOWN_GRACE = '5s';
 /** Renew a cached client token this long before it expires. */
 const CLIENT_TOKEN_RENEW_MARGIN_MS = 30_000;

@@ -5,9 +5,9 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 
-/** @default 2 s per fetch of an ordered consumer */
+/** 2 s per fetch of an ordered consumer */
 const FETCH_EXPIRES_MS = 2_000;
-/** @default 10 000 messages read at most per call */
+/** 10 000 messages read at most per call */
 const READ_MAX = 10_000;
 
 /** Every message (JSON) on `subject` in `stream`, oldest first. */

@@ -19,7 +19,7 @@ import {
 } from '../src/stack.js';
 import { readStream } from '../src/streams.js';
 
-/** @default 4 s display access tokens: refreshed in band at ~2 s, expired at 4 s. */
+/** 4 s display access tokens: refreshed in band at ~2 s, expired at 4 s. */
 const DISPLAY_TTL_S = 4;
 /** How late after `exp` the edge may end an unrefreshed socket (timer + load on a 2-core box). */
 const EXPIRY_SLACK_MS = 1_500;

@@ -19,3 +19,5 @@ export type { ServerBinary, BinarySearch } from './binaries.js';
 export { HarnessError, HarnessErrorCode } from './errors.js';
 export { startServiceProcess, DEFAULT_SERVICE_START_TIMEOUT_MS } from './service.js';
 export type { ServiceProcessOptions, ServiceProcessHandle } from './service.js';
+export { startJwks, createJwksKey, signJwt } from './jwks.js';
+export type { JwksKey, JwksKeyAlg, JwksMode, JwksServerOptions, JwksServerHandle } from './jwks.js';

@@ -1,4 +1,4 @@
-/** @default 2000 lines per server; enough for a failed test's story, bounded for long suites. */
+/** 2000 lines per server; enough for a failed test's story, bounded for long suites. */
 export const DEFAULT_LOG_LINES = 2000;
 
 /**

@@ -8,20 +8,20 @@ import { PORT_REBIND_WINDOW_MS, freePort } from './ports.js';
 import { DEFAULT_STOP_TIMEOUT_MS, registerDisposable, type ManagedProcess } from './processes.js';
 import { ServerProcess, createServerDir, startOrDispose, type ServerHandle } from './server-process.js';
 
-/** @default 20000 ms for a node to listen and report healthy */
+/** 20000 ms for a node to listen and report healthy */
 export const DEFAULT_NATS_START_TIMEOUT_MS = 20_000;
-/** @default 1000 ms per monitoring request */
+/** 1000 ms per monitoring request */
 const MONITOR_REQUEST_TIMEOUT_MS = 1_000;
-/** @default 25 ms between readiness polls */
+/** 25 ms between readiness polls */
 const READY_POLL_MS = 25;
 /**
- * @default 250 ms: the longest gap between /healthz polls. Each failed check logs a WRN
- * line in the server, so the interval backs off instead of flooding `logs()`.
+ * The longest gap between /healthz polls. Each failed check logs a WRN line in the server, so
+ * the interval backs off instead of flooding `logs()`.
  */
 const HEALTH_POLL_MAX_MS = 250;
-/** @default 30 log lines quoted in a start error */
+/** 30 log lines quoted in a start error */
 const LOG_TAIL_LINES = 30;
-/** @default 3 attempts to start a cluster when a pre-picked route port was taken */
+/** 3 attempts to start a cluster when a pre-picked route port was taken */
 const CLUSTER_START_ATTEMPTS = 3;
 
 /**

@@ -1,13 +1,13 @@
 import { createServer } from 'node:net';
 
-/** @default 10000 ms to get a pinned port back (TIME_WAIT, a racing bind) on restart */
+/** 10000 ms to get a pinned port back (TIME_WAIT, a racing bind) on restart */
 export const PORT_REBIND_WINDOW_MS = 10_000;
 
 /** Ports handed out recently by this process; the kernel may otherwise repeat one. */
 const issued = new Set<number>();
-/** @default 1024 remembered ports */
+/** 1024 remembered ports */
 const ISSUED_MEMORY = 1024;
-/** @default 20 attempts to get a port not handed out before */
+/** 20 attempts to get a port not handed out before */
 const FREE_PORT_ATTEMPTS = 20;
 
 /**

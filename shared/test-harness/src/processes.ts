@@ -29,9 +29,9 @@ export interface ExitInfo {
   readonly signal: NodeJS.Signals | null;
 }
 
-/** @default 10000 ms for SIGTERM before escalating to SIGKILL */
+/** 10000 ms for SIGTERM before escalating to SIGKILL */
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
-/** @default 5000 ms for the kernel to report a SIGKILLed child as exited */
+/** 5000 ms for the kernel to report a SIGKILLed child as exited */
 const KILL_WAIT_MS = 5_000;
 
 // The leading comment makes the watchdog recognisable in `ps`.

@@ -6,15 +6,15 @@ import { PORT_REBIND_WINDOW_MS, freePort } from './ports.js';
 import { DEFAULT_STOP_TIMEOUT_MS, type ManagedProcess } from './processes.js';
 import { ServerProcess, createServerDir, startOrDispose, type ServerHandle } from './server-process.js';
 
-/** @default 10000 ms for redis-server to answer PING */
+/** 10000 ms for redis-server to answer PING */
 export const DEFAULT_REDIS_START_TIMEOUT_MS = 10_000;
-/** @default 5 fresh ports tried when a randomly picked one was taken meanwhile */
+/** 5 fresh ports tried when a randomly picked one was taken meanwhile */
 const RANDOM_PORT_ATTEMPTS = 5;
-/** @default 500 ms per PING probe */
+/** 500 ms per PING probe */
 const PING_TIMEOUT_MS = 500;
-/** @default 20 ms between PING probes */
+/** 20 ms between PING probes */
 const PING_POLL_MS = 20;
-/** @default 20 log lines quoted in a start error */
+/** 20 log lines quoted in a start error */
 const LOG_TAIL_LINES = 20;
 
 export interface RedisServerOptions {

@@ -7,11 +7,11 @@ import { HarnessError, HarnessErrorCode } from './errors.js';
 import type { LogBuffer } from './log-buffer.js';
 import { ManagedProcess, registerDisposable, registerTempDir, removeTempDir } from './processes.js';
 
-/** @default 64000 characters of a run's output scanned for "address already in use" */
+/** 64000 characters of a run's output scanned for "address already in use" */
 const OUTPUT_SCAN_CHARS = 64_000;
-/** @default 100 ms × attempt between spawns while a pinned port is still held… */
+/** 100 ms × attempt between spawns while a pinned port is still held… */
 const PORT_RETRY_STEP_MS = 100;
-/** @default …capped at 500 ms */
+/** …capped at 500 ms */
 const PORT_RETRY_MAX_MS = 500;
 
 /** What every server handle offers, whichever server it runs. */

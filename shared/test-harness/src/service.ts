@@ -7,11 +7,11 @@ import { LogBuffer } from './log-buffer.js';
 import { freePort } from './ports.js';
 import { DEFAULT_STOP_TIMEOUT_MS, ManagedProcess, registerDisposable, type ExitInfo } from './processes.js';
 
-/** @default 30000 ms for a service to answer its readiness probe */
+/** 30000 ms for a service to answer its readiness probe */
 export const DEFAULT_SERVICE_START_TIMEOUT_MS = 30_000;
-/** @default 100 ms between readiness probes */
+/** 100 ms between readiness probes */
 const READY_POLL_MS = 100;
-/** @default 1000 ms per readiness probe */
+/** 1000 ms per readiness probe */
 const READY_PROBE_TIMEOUT_MS = 1_000;
 
 export interface ServiceProcessOptions {

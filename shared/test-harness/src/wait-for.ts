@@ -10,9 +10,9 @@ export interface WaitForOptions {
   message?: string | (() => string);
 }
 
-/** @default 5000 ms */
+/** How long `waitFor` polls before it fails with ORDERWIRE_ERR_HARNESS_WAIT_TIMEOUT. */
 export const DEFAULT_WAIT_TIMEOUT_MS = 5_000;
-/** @default 50 ms */
+/** Pause between two polls of `waitFor`. */
 export const DEFAULT_WAIT_INTERVAL_MS = 50;
 
 const NO_VALUE = Symbol('no-value');

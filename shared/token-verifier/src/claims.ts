@@ -15,7 +15,7 @@ import {
 } from '@orderwire/contracts';
 import { TokenError } from './errors.js';
 
-/** @default 128 — characters of `jti` and `fam` */
+/** Characters of `jti` and `fam` */
 export const OPAQUE_CLAIM_MAX = 128;
 
 export type TokenType = AccessTokenClaims['typ'];

@@ -25,7 +25,7 @@ declare module 'fastify' {
   }
 }
 
-/** @default 5 — seconds a client should wait before retrying when the JWKS is unavailable */
+/** Seconds a client should wait before retrying when the JWKS is unavailable */
 export const JWKS_RETRY_AFTER_SEC = 5;
 
 export interface BearerAuthOptions {

@@ -32,30 +32,30 @@ export const ASYMMETRIC_ALGORITHMS = [
 ] as const;
 export type TokenAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
 
-/** @default ['ES256', 'EdDSA'] — what the auth service signs with */
+/** What the auth service signs with */
 export const DEFAULT_ALGORITHMS: readonly TokenAlgorithm[] = ['ES256', 'EdDSA'];
-/** @default 5 — seconds of clock skew tolerated on `exp` / `nbf` */
+/** Seconds of clock skew tolerated on `exp` / `nbf` */
 export const DEFAULT_CLOCK_TOLERANCE_SEC = 5;
-/** @default 30_000 — minimum ms between two JWKS fetches caused by unknown `kid`s (bounds refetch floods) */
+/** Minimum ms between two JWKS fetches caused by unknown `kid`s (bounds refetch floods) */
 export const DEFAULT_JWKS_COOLDOWN_MS = 30_000;
-/** @default 600_000 — ms a fetched JWKS is used before it is fetched again */
+/** How long (ms) a fetched JWKS is used before it is fetched again */
 export const DEFAULT_JWKS_CACHE_MAX_AGE_MS = 10 * 60_000;
-/** @default 5_000 — ms a JWKS fetch may take */
+/** How long (ms) a JWKS fetch may take */
 export const DEFAULT_JWKS_TIMEOUT_MS = 5_000;
 /**
- * @default 3_600_000 — how long past `cacheMaxAgeMs` the last good JWKS keeps verifying tokens while
- * the JWKS endpoint is down, so an auth outage does not stop ingest/edge from accepting live tokens.
+ * How long past `cacheMaxAgeMs` the last good JWKS keeps verifying tokens while the JWKS endpoint
+ * is down, so an auth outage does not stop ingest/edge from accepting live tokens.
  */
 export const DEFAULT_JWKS_STALE_IF_ERROR_MS = 60 * 60_000;
 /**
- * @default 60_000 — longest time (ms) a verified token is accepted again without checking its
+ * Longest time (ms) a verified token is accepted again without checking its
  * signature; never past its `exp`. Also how long a key withdrawn from the JWKS keeps accepting
  * tokens it signed that were already verified (see verified-cache.ts). 0 turns the cache off.
  */
 export const DEFAULT_VERIFIED_TOKEN_TTL_MS = 60_000;
-/** @default 10_000 — verified tokens remembered; the oldest is dropped first. 0 turns the cache off. */
+/** Verified tokens remembered; the oldest is dropped first. 0 turns the cache off. */
 export const DEFAULT_VERIFIED_TOKEN_CACHE_SIZE = 10_000;
-/** @default 8192 — characters; longer input is refused before any parsing */
+/** Longest token accepted, in characters; longer input is refused before any parsing */
 export const MAX_TOKEN_LENGTH = 8192;
 
 /** Every access token must carry these (plus `iss` and `aud`, which jose checks against the options). */

@@ -1,17 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fastify, type FastifyInstance } from 'fastify';
 import { bearerAuth, createTokenVerifier, extractBearerToken, requirePrincipal, type ClientPrincipal } from '../src/index.js';
-import { ISSUER, clientPayload, displayPayload, makeKey, sign, startJwksServer, type JwksServer, type TestKey } from './jwks-fixture.js';
+import { createJwksKey, signJwt, startJwks, type JwksKey, type JwksServerHandle } from '@orderwire/test-harness';
+import { ISSUER, clientPayload, displayPayload } from './jwks-fixture.js';
 
-let key: TestKey;
-let jwks: JwksServer;
+let key: JwksKey;
+let jwks: JwksServerHandle;
 let app: FastifyInstance;
 let handlerCalls = 0;
 const rejected: string[] = [];
 
 beforeAll(async () => {
-  key = await makeKey('es-1', 'ES256');
-  jwks = await startJwksServer([key]);
+  key = await createJwksKey({ kid: 'es-1', alg: 'ES256' });
+  jwks = await startJwks({ keys: [key] });
   const verifier = createTokenVerifier({ jwksUrl: jwks.url, issuer: ISSUER, audience: 'orderwire-api' });
   app = fastify({ logger: false });
   // An async onSend hook delays the end of the response: the route handler must still not run
@@ -32,7 +33,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app.close();
-  await jwks.close();
+  await jwks.dispose();
 });
 
 async function post(authorization?: string) {
@@ -46,7 +47,7 @@ async function post(authorization?: string) {
 
 describe('bearerAuth', () => {
   it('lets a token with the scope through and sets request.principal', async () => {
-    const res = await post(`Bearer ${await sign(key, clientPayload())}`);
+    const res = await post(`Bearer ${await signJwt(key, clientPayload())}`);
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ tenant: 'tenant-1', clientId: 'pos-client', scopes: ['orders:write', 'orders:read'], n: 1 });
     expect(handlerCalls).toBe(1);
@@ -64,10 +65,10 @@ describe('bearerAuth', () => {
 
   it('401 invalid_token for a bad token or a non-Bearer header', async () => {
     const before = handlerCalls;
-    const expired = await sign(key, clientPayload({ iat: 1, exp: 2 }));
+    const expired = await signJwt(key, clientPayload({ iat: 1, exp: 2 }));
     for (const [header, code] of [
       [`Bearer ${expired}`, 'ORDERWIRE_ERR_TOKEN_EXPIRED'],
-      [`Bearer ${await sign(key, displayPayload({ aud: 'orderwire-api' }))}`, 'ORDERWIRE_ERR_TOKEN_WRONG_TYPE'],
+      [`Bearer ${await signJwt(key, displayPayload({ aud: 'orderwire-api' }))}`, 'ORDERWIRE_ERR_TOKEN_WRONG_TYPE'],
       ['Bearer not-a-jwt', 'ORDERWIRE_ERR_TOKEN_MALFORMED'],
       ['Basic dXNlcjpwYXNz', 'ORDERWIRE_ERR_TOKEN_MALFORMED'],
       ['Bearer', 'ORDERWIRE_ERR_TOKEN_MALFORMED'],
@@ -82,7 +83,7 @@ describe('bearerAuth', () => {
 
   it('403 insufficient_scope naming the required scope', async () => {
     const before = handlerCalls;
-    const res = await post(`Bearer ${await sign(key, clientPayload({ scope: 'orders:read' }))}`);
+    const res = await post(`Bearer ${await signJwt(key, clientPayload({ scope: 'orders:read' }))}`);
     expect(res.statusCode).toBe(403);
     expect(res.json()).toEqual({
       error: {
@@ -96,7 +97,7 @@ describe('bearerAuth', () => {
   });
 
   it('503 with Retry-After when the JWKS cannot be fetched', async () => {
-    const down = await startJwksServer([key]);
+    const down = await startJwks({ keys: [key] });
     down.mode = 'error';
     const verifier = createTokenVerifier({ jwksUrl: down.url, issuer: ISSUER, audience: 'orderwire-api' });
     const local = fastify({ logger: false });
@@ -106,7 +107,7 @@ describe('bearerAuth', () => {
       return 'ok';
     });
     try {
-      const res = await local.inject({ method: 'GET', url: '/x', headers: { authorization: `Bearer ${await sign(key, clientPayload())}` } });
+      const res = await local.inject({ method: 'GET', url: '/x', headers: { authorization: `Bearer ${await signJwt(key, clientPayload())}` } });
       expect(res.statusCode).toBe(503);
       expect(res.json<{ error: { code: string } }>().error.code).toBe('ORDERWIRE_ERR_TOKEN_JWKS_UNAVAILABLE');
       expect(res.headers['retry-after']).toBe('5');
@@ -114,7 +115,7 @@ describe('bearerAuth', () => {
       expect(calls).toBe(0);
     } finally {
       await local.close();
-      await down.close();
+      await down.dispose();
     }
   });
 

@@ -17,7 +17,8 @@ import {
 } from '@orderwire/contracts';
 import { clientClaims, displayClaims, parseScopes, requireScopes } from '../src/claims.js';
 import { TokenError, createTokenVerifier } from '../src/index.js';
-import { ISSUER, clientPayload, displayPayload, makeKey, sign, startJwksServer, type JwksServer, type TestKey } from './jwks-fixture.js';
+import { createJwksKey, signJwt, startJwks, type JwksKey, type JwksServerHandle } from '@orderwire/test-harness';
+import { ISSUER, clientPayload, displayPayload } from './jwks-fixture.js';
 
 const ID_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
 const idArb = fc.string({ unit: fc.constantFrom(...ID_CHARS), minLength: 1, maxLength: 64 });
@@ -106,15 +107,15 @@ describe('claim parsing (pure)', () => {
 });
 
 describe('claim parsing through signature verification', () => {
-  let key: TestKey;
-  let server: JwksServer;
+  let key: JwksKey;
+  let server: JwksServerHandle;
 
   beforeAll(async () => {
-    key = await makeKey('prop-1', 'ES256');
-    server = await startJwksServer([key]);
+    key = await createJwksKey({ kid: 'prop-1', alg: 'ES256' });
+    server = await startJwks({ keys: [key] });
   });
   afterAll(async () => {
-    await server?.close();
+    await server?.dispose();
   });
 
   it('a validly signed token with arbitrary claims is refused with a TokenError or yields safe claims', async () => {
@@ -123,7 +124,7 @@ describe('claim parsing through signature verification', () => {
       fc.asyncProperty(displayPayloadArb, async (p) => {
         let claims;
         try {
-          claims = await edge.verifyDisplayToken(await sign(key, p));
+          claims = await edge.verifyDisplayToken(await signJwt(key, p));
         } catch (err) {
           expect(err).toBeInstanceOf(TokenError);
           return;

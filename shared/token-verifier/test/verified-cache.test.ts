@@ -7,7 +7,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { jwtVerify, type JWTPayload } from 'jose';
 import { TokenError, createTokenVerifier, type TokenErrorCode, type TokenVerifierOptions } from '../src/index.js';
 import { createVerifiedCache } from '../src/verified-cache.js';
-import { ISSUER, b64url, clientPayload, displayPayload, makeKey, sign, startJwksServer, type JwksServer, type TestKey } from './jwks-fixture.js';
+import { createJwksKey, signJwt, startJwks, type JwksKey, type JwksServerHandle } from '@orderwire/test-harness';
+import { ISSUER, b64url, clientPayload, displayPayload } from './jwks-fixture.js';
 
 vi.mock('jose', async (importOriginal) => {
   const actual = await importOriginal<typeof import('jose')>();
@@ -27,15 +28,15 @@ async function codeOf(promise: Promise<unknown>): Promise<TokenErrorCode> {
   throw new Error('expected the token to be refused');
 }
 
-let es: TestKey;
-let server: JwksServer;
+let es: JwksKey;
+let server: JwksServerHandle;
 
 beforeAll(async () => {
-  es = await makeKey('es-cache', 'ES256');
-  server = await startJwksServer([es]);
+  es = await createJwksKey({ kid: 'es-cache', alg: 'ES256' });
+  server = await startJwks({ keys: [es] });
 });
 afterAll(async () => {
-  await server.close();
+  await server.dispose();
 });
 afterEach(() => {
   vi.useRealTimers();
@@ -55,7 +56,7 @@ function clockAt(ms: number): void {
 describe('verified-token cache', () => {
   it('a token presented again is not verified again; scopes are still checked on every call', async () => {
     const api = verifier('orderwire-api');
-    const token = await sign(es, clientPayload({ scope: 'orders:write' }));
+    const token = await signJwt(es, clientPayload({ scope: 'orders:write' }));
     await expect(api.verifyClientToken(token, ['orders:write'])).resolves.toMatchObject({ tid: 'tenant-1' });
     expect(joseCalls()).toBe(1);
     for (let i = 0; i < 5; i++) await expect(api.verifyClientToken(token, ['orders:write'])).resolves.toMatchObject({ sub: 'pos-client' });
@@ -67,13 +68,13 @@ describe('verified-token cache', () => {
     expect(joseCalls()).toBe(1);
 
     // Another string (another signature over the same claims) is verified in full.
-    await api.verifyClientToken(await sign(es, clientPayload({ scope: 'orders:write' })), ['orders:write']);
+    await api.verifyClientToken(await signJwt(es, clientPayload({ scope: 'orders:write' })), ['orders:write']);
     expect(joseCalls()).toBe(2);
   });
 
   it('callers get their own copy of the claims: changing one does not change the cached token', async () => {
     const edge = verifier('edge');
-    const token = await sign(es, displayPayload());
+    const token = await signJwt(es, displayPayload());
     const first = await edge.verifyDisplayToken(token);
     first.stn.push('evil');
     (first as { tid: string }).tid = 'tenant-2';
@@ -87,7 +88,7 @@ describe('verified-token cache', () => {
     const t0 = Date.UTC(2030, 0, 1, 12, 0, 0);
     clockAt(t0);
     const exp = t0 / 1000 + 30;
-    const token = await sign(es, clientPayload({ iat: t0 / 1000, exp }));
+    const token = await signJwt(es, clientPayload({ iat: t0 / 1000, exp }));
     const strict = verifier('orderwire-api', { clockToleranceSec: 0, verifiedTokenTtlMs: 60_000 });
     const tolerant = verifier('orderwire-api', { clockToleranceSec: 5, verifiedTokenTtlMs: 60_000 });
     await strict.verifyClientToken(token);
@@ -109,7 +110,7 @@ describe('verified-token cache', () => {
     // A long-lived token is verified in full again once the cache time (not its exp) is over.
     vi.setSystemTime(t0);
     const short = verifier('orderwire-api', { verifiedTokenTtlMs: 10_000 });
-    const long = await sign(es, clientPayload({ iat: t0 / 1000, exp: t0 / 1000 + 3600 }));
+    const long = await signJwt(es, clientPayload({ iat: t0 / 1000, exp: t0 / 1000 + 3600 }));
     await short.verifyClientToken(long);
     const before = joseCalls();
     vi.setSystemTime(t0 + 9_999);
@@ -123,11 +124,11 @@ describe('verified-token cache', () => {
   it('never caches a refused token', async () => {
     const edge = verifier('edge');
     const api = verifier('orderwire-api');
-    const expired = await sign(es, displayPayload({ iat: Math.floor(Date.now() / 1000) - 600, exp: Math.floor(Date.now() / 1000) - 60 }));
-    const [h, , s] = (await sign(es, displayPayload())).split('.');
+    const expired = await signJwt(es, displayPayload({ iat: Math.floor(Date.now() / 1000) - 600, exp: Math.floor(Date.now() / 1000) - 60 }));
+    const [h, , s] = (await signJwt(es, displayPayload())).split('.');
     const tampered = `${h}.${b64url(JSON.stringify(displayPayload({ tid: 'tenant-2' })))}.${s}`;
-    const badShape = await sign(es, displayPayload({ sub: 'a.b' }));
-    const displayForApi = await sign(es, displayPayload({ aud: 'orderwire-api' }));
+    const badShape = await signJwt(es, displayPayload({ sub: 'a.b' }));
+    const displayForApi = await signJwt(es, displayPayload({ aud: 'orderwire-api' }));
     const cases: Array<[() => Promise<unknown>, TokenErrorCode]> = [
       [() => edge.verifyDisplayToken(expired), 'ORDERWIRE_ERR_TOKEN_EXPIRED'],
       [() => edge.verifyDisplayToken(tampered), 'ORDERWIRE_ERR_TOKEN_INVALID_SIGNATURE'],
@@ -144,7 +145,7 @@ describe('verified-token cache', () => {
 
   it('keeps at most verifiedTokenCacheSize tokens, dropping the oldest first', async () => {
     const edge = verifier('edge', { verifiedTokenCacheSize: 2 });
-    const [a, b, c] = await Promise.all([1, 2, 3].map((i) => sign(es, displayPayload({ jti: `j-${i}` }))));
+    const [a, b, c] = await Promise.all([1, 2, 3].map((i) => signJwt(es, displayPayload({ jti: `j-${i}` }))));
     for (const t of [a, b, c]) await edge.verifyDisplayToken(t);
     expect(joseCalls()).toBe(3);
     await edge.verifyDisplayToken(c); // cached
@@ -163,7 +164,7 @@ describe('verified-token cache', () => {
     ['verifiedTokenCacheSize: 0', { verifiedTokenCacheSize: 0 }],
   ])('%s verifies every call in full', async (_name, off) => {
     const edge = verifier('edge', off);
-    const token = await sign(es, displayPayload());
+    const token = await signJwt(es, displayPayload());
     for (let i = 0; i < 3; i++) await edge.verifyDisplayToken(token);
     expect(joseCalls()).toBe(3);
   });
@@ -175,21 +176,21 @@ describe('verified-token cache', () => {
   });
 
   it('the trade-off: a key withdrawn from the JWKS keeps verifying cached tokens, for at most the cache time', async () => {
-    const s = await startJwksServer([es]);
+    const s = await startJwks({ keys: [es] });
     try {
       const v = createTokenVerifier({ jwksUrl: s.url, issuer: ISSUER, audience: 'edge', cacheMaxAgeMs: 50, cooldownMs: 50, verifiedTokenTtlMs: 400 });
-      const token = await sign(es, displayPayload());
+      const token = await signJwt(es, displayPayload());
       await v.verifyDisplayToken(token);
-      const next = await makeKey('es-next', 'ES256');
+      const next = await createJwksKey({ kid: 'es-next', alg: 'ES256' });
       s.keys = [next];
       await sleep(100);
       // A new token by the withdrawn key is refused at once; the one verified before is not, yet.
-      expect(await codeOf(v.verifyDisplayToken(await sign(es, displayPayload())))).toBe('ORDERWIRE_ERR_TOKEN_UNKNOWN_KEY');
+      expect(await codeOf(v.verifyDisplayToken(await signJwt(es, displayPayload())))).toBe('ORDERWIRE_ERR_TOKEN_UNKNOWN_KEY');
       await expect(v.verifyDisplayToken(token)).resolves.toBeDefined();
       await sleep(400);
       expect(await codeOf(v.verifyDisplayToken(token))).toBe('ORDERWIRE_ERR_TOKEN_UNKNOWN_KEY');
     } finally {
-      await s.close();
+      await s.dispose();
     }
   });
 });

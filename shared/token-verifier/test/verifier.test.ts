@@ -11,18 +11,8 @@ import {
   type TokenVerifierOptions,
   type VerifierLogger,
 } from '../src/index.js';
-import {
-  ISSUER,
-  b64url,
-  clientPayload,
-  displayPayload,
-  makeKey,
-  nowSec,
-  sign,
-  startJwksServer,
-  type JwksServer,
-  type TestKey,
-} from './jwks-fixture.js';
+import { createJwksKey, signJwt, startJwks, type JwksKey, type JwksServerHandle } from '@orderwire/test-harness';
+import { ISSUER, b64url, clientPayload, displayPayload, nowSec } from './jwks-fixture.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -53,32 +43,32 @@ function recordingLogger(): VerifierLogger & { warns: string[]; infos: string[] 
   };
 }
 
-let es: TestKey;
-let ed: TestKey;
-let server: JwksServer;
-const servers: JwksServer[] = [];
+let es: JwksKey;
+let ed: JwksKey;
+let server: JwksServerHandle;
+const servers: JwksServerHandle[] = [];
 
 beforeAll(async () => {
-  es = await makeKey('es-1', 'ES256');
-  ed = await makeKey('ed-1', 'EdDSA');
-  server = await startJwksServer([es, ed]);
+  es = await createJwksKey({ kid: 'es-1', alg: 'ES256' });
+  ed = await createJwksKey({ kid: 'ed-1', alg: 'EdDSA' });
+  server = await startJwks({ keys: [es, ed] });
 });
 
 afterAll(async () => {
-  await server.close();
+  await server.dispose();
 });
 
 afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.close()));
+  await Promise.all(servers.splice(0).map((s) => s.dispose()));
 });
 
-async function freshServer(keys: TestKey[]): Promise<JwksServer> {
-  const s = await startJwksServer(keys);
+async function freshServer(keys: JwksKey[]): Promise<JwksServerHandle> {
+  const s = await startJwks({ keys: keys });
   servers.push(s);
   return s;
 }
 
-function verifierFor(s: JwksServer, audience: string, extra: Partial<TokenVerifierOptions> = {}): TokenVerifier {
+function verifierFor(s: JwksServerHandle, audience: string, extra: Partial<TokenVerifierOptions> = {}): TokenVerifier {
   return createTokenVerifier({ jwksUrl: s.url, issuer: ISSUER, audience, ...extra });
 }
 
@@ -86,7 +76,7 @@ describe('valid tokens', () => {
   it('verifies a display token (ES256) and returns exactly the typed claims', async () => {
     const edge = verifierFor(server, 'edge');
     const payload = displayPayload({ extra: 'ignored' });
-    const claims = await edge.verifyDisplayToken(await sign(es, payload));
+    const claims = await edge.verifyDisplayToken(await signJwt(es, payload));
     expect(claims).toEqual({
       typ: 'display',
       iss: ISSUER,
@@ -104,18 +94,18 @@ describe('valid tokens', () => {
 
   it('verifies a client token (EdDSA) with its scopes, and `verify` dispatches on typ', async () => {
     const api = verifierFor(server, 'orderwire-api');
-    const token = await sign(ed, clientPayload({ aud: ['orderwire-api', 'other'] }));
+    const token = await signJwt(ed, clientPayload({ aud: ['orderwire-api', 'other'] }));
     const claims = await api.verifyClientToken(token, ['orders:write']);
     expect(claims).toMatchObject({ typ: 'client', sub: 'pos-client', tid: 'tenant-1', scope: 'orders:write orders:read', aud: 'orderwire-api' });
     expect((await api.verify(token)).typ).toBe('client');
     const edge = verifierFor(server, 'edge');
-    expect((await edge.verify(await sign(es, displayPayload()))).typ).toBe('display');
+    expect((await edge.verify(await signJwt(es, displayPayload()))).typ).toBe('display');
   });
 
   it('accepts a pino logger', async () => {
     const logger: VerifierLogger = pino({ level: 'silent' });
     const v = verifierFor(server, 'edge', { logger });
-    await expect(v.verifyDisplayToken(await sign(es, displayPayload()))).resolves.toMatchObject({ sub: 'display-1' });
+    await expect(v.verifyDisplayToken(await signJwt(es, displayPayload()))).resolves.toMatchObject({ sub: 'display-1' });
   });
 });
 
@@ -140,60 +130,60 @@ describe('every bad token is refused with its code', () => {
 
   it('an algorithm outside the allowlist, even asymmetric → ALG_NOT_ALLOWED', async () => {
     const v = verifierFor(server, 'edge', { algorithms: ['ES256'] });
-    await expectCode(v.verifyDisplayToken(await sign(ed, displayPayload())), 'ORDERWIRE_ERR_TOKEN_ALG_NOT_ALLOWED');
+    await expectCode(v.verifyDisplayToken(await signJwt(ed, displayPayload())), 'ORDERWIRE_ERR_TOKEN_ALG_NOT_ALLOWED');
   });
 
   it('wrong aud → WRONG_AUDIENCE', async () => {
-    await expectCode(edge().verifyDisplayToken(await sign(es, displayPayload({ aud: 'orderwire-api' }))), 'ORDERWIRE_ERR_TOKEN_WRONG_AUDIENCE');
-    await expectCode(edge().verifyDisplayToken(await sign(es, displayPayload({ aud: undefined }))), 'ORDERWIRE_ERR_TOKEN_WRONG_AUDIENCE');
+    await expectCode(edge().verifyDisplayToken(await signJwt(es, displayPayload({ aud: 'orderwire-api' }))), 'ORDERWIRE_ERR_TOKEN_WRONG_AUDIENCE');
+    await expectCode(edge().verifyDisplayToken(await signJwt(es, displayPayload({ aud: undefined }))), 'ORDERWIRE_ERR_TOKEN_WRONG_AUDIENCE');
     // A display token minted for the API audience is still refused by an API verifier's display check.
-    await expectCode(api().verifyDisplayToken(await sign(es, displayPayload({ aud: 'orderwire-api' }))), 'ORDERWIRE_ERR_TOKEN_WRONG_AUDIENCE');
+    await expectCode(api().verifyDisplayToken(await signJwt(es, displayPayload({ aud: 'orderwire-api' }))), 'ORDERWIRE_ERR_TOKEN_WRONG_AUDIENCE');
   });
 
   it('wrong iss → WRONG_ISSUER', async () => {
-    await expectCode(edge().verifyDisplayToken(await sign(es, displayPayload({ iss: 'evil' }))), 'ORDERWIRE_ERR_TOKEN_WRONG_ISSUER');
+    await expectCode(edge().verifyDisplayToken(await signJwt(es, displayPayload({ iss: 'evil' }))), 'ORDERWIRE_ERR_TOKEN_WRONG_ISSUER');
   });
 
   it('expired → EXPIRED with reason token_expired; within the clock tolerance → accepted', async () => {
     const err = await expectCode(
-      edge().verifyDisplayToken(await sign(es, displayPayload({ iat: nowSec() - 600, exp: nowSec() - 60 }))),
+      edge().verifyDisplayToken(await signJwt(es, displayPayload({ iat: nowSec() - 600, exp: nowSec() - 60 }))),
       'ORDERWIRE_ERR_TOKEN_EXPIRED',
     );
     expect(err.reason).toBe('token_expired');
     expect(err.status).toBe(401);
-    await expect(edge().verifyDisplayToken(await sign(es, displayPayload({ iat: nowSec() - 600, exp: nowSec() - 2 })))).resolves.toBeDefined();
+    await expect(edge().verifyDisplayToken(await signJwt(es, displayPayload({ iat: nowSec() - 600, exp: nowSec() - 2 })))).resolves.toBeDefined();
     const strict = verifierFor(server, 'edge', { clockToleranceSec: 0 });
-    await expectCode(strict.verifyDisplayToken(await sign(es, displayPayload({ exp: nowSec() - 2 }))), 'ORDERWIRE_ERR_TOKEN_EXPIRED');
+    await expectCode(strict.verifyDisplayToken(await signJwt(es, displayPayload({ exp: nowSec() - 2 }))), 'ORDERWIRE_ERR_TOKEN_EXPIRED');
   });
 
   it('not yet valid beyond the tolerance → NOT_YET_VALID; within it → accepted', async () => {
-    await expectCode(edge().verifyDisplayToken(await sign(es, displayPayload({ nbf: nowSec() + 60 }))), 'ORDERWIRE_ERR_TOKEN_NOT_YET_VALID');
-    const claims = await edge().verifyDisplayToken(await sign(es, displayPayload({ nbf: nowSec() + 3 })));
+    await expectCode(edge().verifyDisplayToken(await signJwt(es, displayPayload({ nbf: nowSec() + 60 }))), 'ORDERWIRE_ERR_TOKEN_NOT_YET_VALID');
+    const claims = await edge().verifyDisplayToken(await signJwt(es, displayPayload({ nbf: nowSec() + 3 })));
     expect(claims.nbf).toBeGreaterThan(nowSec());
   });
 
   it('tampered payload → INVALID_SIGNATURE', async () => {
-    const [h, , s] = (await sign(es, displayPayload())).split('.');
+    const [h, , s] = (await signJwt(es, displayPayload())).split('.');
     const forged = `${h}.${b64url(JSON.stringify(displayPayload({ tid: 'tenant-2' })))}.${s}`;
     await expectCode(edge().verifyDisplayToken(forged), 'ORDERWIRE_ERR_TOKEN_INVALID_SIGNATURE');
     // Signed by a key that is not the one its kid names.
-    const other = await makeKey(es.kid, 'ES256');
-    await expectCode(edge().verifyDisplayToken(await sign(other, displayPayload())), 'ORDERWIRE_ERR_TOKEN_INVALID_SIGNATURE');
+    const other = await createJwksKey({ kid: es.kid, alg: 'ES256' });
+    await expectCode(edge().verifyDisplayToken(await signJwt(other, displayPayload())), 'ORDERWIRE_ERR_TOKEN_INVALID_SIGNATURE');
   });
 
   it('wrong typ → WRONG_TYPE', async () => {
-    await expectCode(api().verifyClientToken(await sign(es, displayPayload({ aud: 'orderwire-api' }))), 'ORDERWIRE_ERR_TOKEN_WRONG_TYPE');
-    await expectCode(edge().verifyDisplayToken(await sign(es, clientPayload({ aud: 'edge' }))), 'ORDERWIRE_ERR_TOKEN_WRONG_TYPE');
-    await expectCode(edge().verify(await sign(es, displayPayload({ typ: 'refresh' }))), 'ORDERWIRE_ERR_TOKEN_WRONG_TYPE');
+    await expectCode(api().verifyClientToken(await signJwt(es, displayPayload({ aud: 'orderwire-api' }))), 'ORDERWIRE_ERR_TOKEN_WRONG_TYPE');
+    await expectCode(edge().verifyDisplayToken(await signJwt(es, clientPayload({ aud: 'edge' }))), 'ORDERWIRE_ERR_TOKEN_WRONG_TYPE');
+    await expectCode(edge().verify(await signJwt(es, displayPayload({ typ: 'refresh' }))), 'ORDERWIRE_ERR_TOKEN_WRONG_TYPE');
   });
 
   it('missing scope → INSUFFICIENT_SCOPE (403) naming what is missing', async () => {
-    const token = await sign(es, clientPayload({ scope: 'orders:read dlq:read' }));
+    const token = await signJwt(es, clientPayload({ scope: 'orders:read dlq:read' }));
     const err = await expectCode(api().verifyClientToken(token, ['orders:read', 'orders:write']), 'ORDERWIRE_ERR_TOKEN_INSUFFICIENT_SCOPE');
     expect(err.status).toBe(403);
     expect(err.details).toEqual({ required: ['orders:read', 'orders:write'], missing: ['orders:write'] });
     // Scope tokens must match exactly, not as substrings.
-    const sneaky = await sign(es, clientPayload({ scope: 'orders:writeX xorders:write' }));
+    const sneaky = await signJwt(es, clientPayload({ scope: 'orders:writeX xorders:write' }));
     await expectCode(api().verifyClientToken(sneaky, ['orders:write']), 'ORDERWIRE_ERR_TOKEN_INSUFFICIENT_SCOPE');
     await expect(api().verifyClientToken(token, ['dlq:read'])).resolves.toBeDefined();
   });
@@ -210,16 +200,16 @@ describe('every bad token is refused with its code', () => {
     ['missing fam', { fam: undefined }],
     ['exp not a number', { exp: 'soon' }],
   ])('display claim shape: %s → MALFORMED', async (_name, overrides) => {
-    await expectCode(edge().verifyDisplayToken(await sign(es, displayPayload(overrides))), 'ORDERWIRE_ERR_TOKEN_MALFORMED');
+    await expectCode(edge().verifyDisplayToken(await signJwt(es, displayPayload(overrides))), 'ORDERWIRE_ERR_TOKEN_MALFORMED');
   });
 
   it('client claim shape: non-string scope or bad client id → MALFORMED', async () => {
-    await expectCode(api().verifyClientToken(await sign(es, clientPayload({ scope: ['orders:write'] }))), 'ORDERWIRE_ERR_TOKEN_MALFORMED');
-    await expectCode(api().verifyClientToken(await sign(es, clientPayload({ sub: 'a.b' }))), 'ORDERWIRE_ERR_TOKEN_MALFORMED');
+    await expectCode(api().verifyClientToken(await signJwt(es, clientPayload({ scope: ['orders:write'] }))), 'ORDERWIRE_ERR_TOKEN_MALFORMED');
+    await expectCode(api().verifyClientToken(await signJwt(es, clientPayload({ sub: 'a.b' }))), 'ORDERWIRE_ERR_TOKEN_MALFORMED');
   });
 
   it('a token without kid → MALFORMED', async () => {
-    await expectCode(edge().verifyDisplayToken(await sign(es, displayPayload(), { kid: undefined })), 'ORDERWIRE_ERR_TOKEN_MALFORMED');
+    await expectCode(edge().verifyDisplayToken(await signJwt(es, displayPayload(), { kid: undefined })), 'ORDERWIRE_ERR_TOKEN_MALFORMED');
   });
 
   it('garbage → MALFORMED, nothing → MISSING', async () => {
@@ -228,7 +218,7 @@ describe('every bad token is refused with its code', () => {
       await expectCode(v.verifyDisplayToken(garbage), 'ORDERWIRE_ERR_TOKEN_MALFORMED');
     }
     const header = b64url(JSON.stringify({ alg: 'ES256', kid: es.kid }));
-    const [, , sig] = (await sign(es, displayPayload())).split('.');
+    const [, , sig] = (await signJwt(es, displayPayload())).split('.');
     await expectCode(v.verifyDisplayToken(`${header}.${b64url('not json')}.${sig}`), 'ORDERWIRE_ERR_TOKEN_INVALID_SIGNATURE');
     for (const nothing of ['', undefined, null, 42]) await expectCode(v.verifyDisplayToken(nothing), 'ORDERWIRE_ERR_TOKEN_MISSING');
   });
@@ -238,11 +228,11 @@ describe('JWKS fetching', () => {
   it('an unknown kid is refused and refetches the JWKS at most once per cooldown', async () => {
     const s = await freshServer([es]);
     const v = verifierFor(s, 'edge', { cooldownMs: 1_000 });
-    await v.verifyDisplayToken(await sign(es, displayPayload()));
+    await v.verifyDisplayToken(await signJwt(es, displayPayload()));
     expect(s.requests).toBe(1);
 
-    const stranger = await makeKey('unknown-kid', 'ES256');
-    const strangerToken = await sign(stranger, displayPayload());
+    const stranger = await createJwksKey({ kid: 'unknown-kid', alg: 'ES256' });
+    const strangerToken = await signJwt(stranger, displayPayload());
     // Within the cooldown of the first fetch: no refetch at all.
     for (let i = 0; i < 3; i++) await expectCode(v.verifyDisplayToken(strangerToken), 'ORDERWIRE_ERR_TOKEN_UNKNOWN_KEY');
     expect(s.requests).toBe(1);
@@ -254,21 +244,21 @@ describe('JWKS fetching', () => {
     for (let i = 0; i < 5; i++) await expectCode(v.verifyDisplayToken(strangerToken), 'ORDERWIRE_ERR_TOKEN_UNKNOWN_KEY');
     expect(s.requests).toBe(2);
     // Known keys keep verifying from the cache.
-    await v.verifyDisplayToken(await sign(es, displayPayload()));
+    await v.verifyDisplayToken(await signJwt(es, displayPayload()));
     expect(s.requests).toBe(2);
   });
 
   it('key rotation: a new key is picked up on its first token, the old key verifies while published', async () => {
     const s = await freshServer([es]);
     const v = verifierFor(s, 'edge', { cooldownMs: 100, cacheMaxAgeMs: 60_000 });
-    const oldToken = await sign(es, displayPayload());
+    const oldToken = await signJwt(es, displayPayload());
     await v.verifyDisplayToken(oldToken);
     expect(s.requests).toBe(1);
 
-    const next = await makeKey('es-2', 'ES256');
+    const next = await createJwksKey({ kid: 'es-2', alg: 'ES256' });
     s.keys = [es, next];
     await sleep(150);
-    await expect(v.verifyDisplayToken(await sign(next, displayPayload({ jti: 'new' })))).resolves.toMatchObject({ jti: 'new' });
+    await expect(v.verifyDisplayToken(await signJwt(next, displayPayload({ jti: 'new' })))).resolves.toMatchObject({ jti: 'new' });
     expect(s.requests).toBe(2);
     await expect(v.verifyDisplayToken(oldToken)).resolves.toBeDefined();
     expect(s.requests).toBe(2);
@@ -282,10 +272,10 @@ describe('JWKS fetching', () => {
   it('JWKS server down (nothing listening) → JWKS_UNAVAILABLE 503', async () => {
     const s = await freshServer([es]);
     const url = s.url;
-    await s.close();
+    await s.dispose();
     servers.splice(servers.indexOf(s), 1);
     const v = createTokenVerifier({ jwksUrl: url, issuer: ISSUER, audience: 'edge' });
-    const err = await expectCode(v.verifyDisplayToken(await sign(es, displayPayload())), 'ORDERWIRE_ERR_TOKEN_JWKS_UNAVAILABLE');
+    const err = await expectCode(v.verifyDisplayToken(await signJwt(es, displayPayload())), 'ORDERWIRE_ERR_TOKEN_JWKS_UNAVAILABLE');
     expect(err.status).toBe(503);
     expect(err.reason).toBe('internal_error');
     expect(err.cause).toBeDefined();
@@ -297,42 +287,42 @@ describe('JWKS fetching', () => {
     s.mode = mode;
     const v = verifierFor(s, 'edge', { timeoutMs: 200 });
     const started = Date.now();
-    await expectCode(v.verifyDisplayToken(await sign(es, displayPayload())), 'ORDERWIRE_ERR_TOKEN_JWKS_UNAVAILABLE');
+    await expectCode(v.verifyDisplayToken(await signJwt(es, displayPayload())), 'ORDERWIRE_ERR_TOKEN_JWKS_UNAVAILABLE');
     expect(Date.now() - started).toBeLessThan(2_000);
     s.mode = 'ok';
-    await expect(v.verifyDisplayToken(await sign(es, displayPayload()))).resolves.toBeDefined();
+    await expect(v.verifyDisplayToken(await signJwt(es, displayPayload()))).resolves.toBeDefined();
   });
 
   it('an expired cache keeps verifying known keys while the JWKS is down, bounded by staleIfErrorMs', async () => {
     const s = await freshServer([es]);
     const logger = recordingLogger();
     const v = verifierFor(s, 'edge', { cacheMaxAgeMs: 100, cooldownMs: 1_000, staleIfErrorMs: 60_000, logger });
-    await v.verifyDisplayToken(await sign(es, displayPayload()));
+    await v.verifyDisplayToken(await signJwt(es, displayPayload()));
     expect(s.requests).toBe(1);
 
     s.mode = 'error';
     await sleep(150);
-    await expect(v.verifyDisplayToken(await sign(es, displayPayload()))).resolves.toBeDefined();
+    await expect(v.verifyDisplayToken(await signJwt(es, displayPayload()))).resolves.toBeDefined();
     expect(s.requests).toBe(2);
     // Backed off: the next calls within the cooldown do not hit the failing endpoint.
-    for (let i = 0; i < 5; i++) await v.verifyDisplayToken(await sign(es, displayPayload()));
+    for (let i = 0; i < 5; i++) await v.verifyDisplayToken(await signJwt(es, displayPayload()));
     expect(s.requests).toBe(2);
     // A kid we never saw cannot be checked while the JWKS is down: retryable 503, not 401.
-    const stranger = await makeKey('es-new', 'ES256');
-    await expectCode(v.verifyDisplayToken(await sign(stranger, displayPayload())), 'ORDERWIRE_ERR_TOKEN_JWKS_UNAVAILABLE');
+    const stranger = await createJwksKey({ kid: 'es-new', alg: 'ES256' });
+    await expectCode(v.verifyDisplayToken(await signJwt(stranger, displayPayload())), 'ORDERWIRE_ERR_TOKEN_JWKS_UNAVAILABLE');
     expect(logger.warns).toEqual(['jwks fetch failed']);
 
     s.mode = 'ok';
     s.keys = [es, stranger];
     await sleep(1_050);
-    await expect(v.verifyDisplayToken(await sign(stranger, displayPayload()))).resolves.toBeDefined();
+    await expect(v.verifyDisplayToken(await signJwt(stranger, displayPayload()))).resolves.toBeDefined();
     expect(logger.infos).toEqual(['jwks reachable again']);
 
     const strict = verifierFor(s, 'edge', { cacheMaxAgeMs: 100, staleIfErrorMs: 0 });
-    await strict.verifyDisplayToken(await sign(es, displayPayload()));
+    await strict.verifyDisplayToken(await signJwt(es, displayPayload()));
     s.mode = 'error';
     await sleep(150);
-    await expectCode(strict.verifyDisplayToken(await sign(es, displayPayload())), 'ORDERWIRE_ERR_TOKEN_JWKS_UNAVAILABLE');
+    await expectCode(strict.verifyDisplayToken(await signJwt(es, displayPayload())), 'ORDERWIRE_ERR_TOKEN_JWKS_UNAVAILABLE');
   });
 
   it('prefetch loads the JWKS so the first token needs no fetch', async () => {
@@ -340,7 +330,7 @@ describe('JWKS fetching', () => {
     const v = verifierFor(s, 'edge');
     await v.prefetch();
     expect(s.requests).toBe(1);
-    await v.verifyDisplayToken(await sign(es, displayPayload()));
+    await v.verifyDisplayToken(await signJwt(es, displayPayload()));
     expect(s.requests).toBe(1);
   });
 });

@@ -6,15 +6,15 @@
  */
 import { createHash, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
-/** @default 32 bytes (256 bits) for client secrets and refresh tokens. */
+/** 32 bytes (256 bits) for client secrets and refresh tokens. */
 export const SECRET_BYTES = 32;
-/** @default 8 — scrypt block size. */
+/** Scrypt block size. */
 export const SCRYPT_R = 8;
-/** @default 1 — scrypt parallelism. */
+/** Scrypt parallelism. */
 export const SCRYPT_P = 1;
-/** @default 32 bytes of derived key. */
+/** 32 bytes of derived key. */
 export const SCRYPT_KEY_BYTES = 32;
-/** @default 16 bytes of salt. */
+/** 16 bytes of salt. */
 export const SCRYPT_SALT_BYTES = 16;
 
 export function randomSecret(bytes = SECRET_BYTES): string {
@@ -83,7 +83,7 @@ export async function createDummyHash(logN: number): Promise<SecretHash> {
 /** Crockford base32: no I, L, O, U, so codes survive being read aloud or typed. */
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
-/** @default 20 bytes = 160 bits for enrollment codes (≥ 128 required). */
+/** 20 bytes = 160 bits for enrollment codes (≥ 128 required). */
 export const ENROLLMENT_CODE_BYTES = 20;
 
 /** A human-typeable one-time code: 160 random bits as Crockford base32, in groups of 4. */

@@ -9,7 +9,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/nats-core';
 import type { KvWatchEntry } from '@nats-io/kv';
-import { KV_BUCKETS, kvStreamName, type Logger } from '@orderwire/platform';
+import { CAS_CONFLICT, KV_BUCKETS, compareAndSet, kvStreamName, type Logger } from '@orderwire/platform';
 import { AUTH_ERRORS } from '../errors.js';
 import type { KekRing } from '../crypto/kek.js';
 import { createJson, liveJson, readJson, updateJson, type Versioned } from '../kv.js';
@@ -78,8 +78,9 @@ export interface KeyManagerOptions {
   onIntegrity?: (failures: readonly KeyIntegrityFailure[]) => void;
 }
 
-/** @default 8 CAS attempts for a forced rotation or rekey before giving up. */
-const MAX_WRITE_ATTEMPTS = 8;
+function keyringConflict(): Error {
+  return AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_CONFLICT', { what: 'keyring' });
+}
 
 function etagOf(body: string): string {
   return `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
@@ -240,41 +241,44 @@ export function createKeyManager(options: KeyManagerOptions): KeyManager {
       return next;
     },
     async rotateNow({ maxTokenTtlMs, force = false, now = new Date() }) {
-      for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-        const cur = await fresh();
-        const safety = rotationSafety(cur.value, maxTokenTtlMs, now);
-        if (!safety.safe && !force) {
-          throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_ROTATION_UNSAFE', { kid: safety.kid, until: safety.until });
-        }
-        await assertProven(cur);
-        const next = await rotateKeyring(cur.value, kek, now);
-        if ((await write(next, cur.revision)) !== undefined) {
+      return compareAndSet(
+        async () => {
+          const cur = await fresh();
+          const safety = rotationSafety(cur.value, maxTokenTtlMs, now);
+          if (!safety.safe && !force) {
+            throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_ROTATION_UNSAFE', { kid: safety.kid, until: safety.until });
+          }
+          await assertProven(cur);
+          const next = await rotateKeyring(cur.value, kek, now);
+          if ((await write(next, cur.revision)) === undefined) return CAS_CONFLICT;
           options.onRotated?.(next, 'forced');
           return next;
-        }
-      }
-      throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_CONFLICT', { what: 'keyring' });
+        },
+        { exhausted: keyringConflict },
+      );
     },
     async rekey() {
-      for (let attempt = 0; attempt < MAX_WRITE_ATTEMPTS; attempt++) {
-        const cur = await fresh();
-        // Old-format kids are relabelled first (sealed again under the new kid anyway); any
-        // other failure refuses the rekey, so a forged key is never sealed under the new KEK.
-        const check = await verifyKeyring(cur.value, kek);
-        if (!check.ok && check.failures.some((f) => f.problem !== 'kid_not_thumbprint')) await assertProven(cur);
-        const relabelled = await relabelKeyring(cur.value, kek);
-        const resealed = rekeyKeyring(relabelled.ring, kek);
-        const ring = resealed.ring;
-        const changed = relabelled.changed || resealed.changed;
-        if (changed && (await write(ring, cur.revision)) === undefined) continue;
-        // Also when nothing changed: an earlier rekey may have died between write and purge.
-        await options.jsm.streams.purge(kvStreamName(KV_BUCKETS.SIGNING_KEYS), {
-          filter: `$KV.${KV_BUCKETS.SIGNING_KEYS}.${KEYRING_KEY}`,
-          keep: 1,
-        });
-        return { changed, ring };
-      }
-      throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_CONFLICT', { what: 'keyring' });
+      return compareAndSet(
+        async () => {
+          const cur = await fresh();
+          // Old-format kids are relabelled first (sealed again under the new kid anyway); any
+          // other failure refuses the rekey, so a forged key is never sealed under the new KEK.
+          const check = await verifyKeyring(cur.value, kek);
+          if (!check.ok && check.failures.some((f) => f.problem !== 'kid_not_thumbprint')) await assertProven(cur);
+          const relabelled = await relabelKeyring(cur.value, kek);
+          const resealed = rekeyKeyring(relabelled.ring, kek);
+          const ring = resealed.ring;
+          const changed = relabelled.changed || resealed.changed;
+          if (changed && (await write(ring, cur.revision)) === undefined) return CAS_CONFLICT;
+          // Also when nothing changed: an earlier rekey may have died between write and purge.
+          await options.jsm.streams.purge(kvStreamName(KV_BUCKETS.SIGNING_KEYS), {
+            filter: `$KV.${KV_BUCKETS.SIGNING_KEYS}.${KEYRING_KEY}`,
+            keep: 1,
+          });
+          return { changed, ring };
+        },
+        { exhausted: keyringConflict },
+      );
     },
     healthy() {
       return state !== undefined && !decryptFailed;

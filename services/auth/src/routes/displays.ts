@@ -7,9 +7,9 @@ import type { PresenceReader } from '../presence.js';
 import { ipKey, type RateLimiter } from '../rate-limit.js';
 import { authenticateCaller, requestInfo } from './caller.js';
 
-/** @default 20 stations per display at most. */
+/** 20 stations per display at most. */
 export const MAX_STATIONS = 20;
-/** @default 200 characters of free-text label. */
+/** 200 characters of free-text label. */
 export const MAX_LABEL_LENGTH = 200;
 /** Enrollment codes are 32 base32 characters plus separators; allow some slack for spacing. */
 const MAX_CODE_LENGTH = 64;

@@ -14,7 +14,7 @@ export interface DisplayStore {
   list(tenant: string): Promise<DisplayRecord[]>;
 }
 
-/** @default 16 concurrent reads when listing a tenant's displays. */
+/** 16 concurrent reads when listing a tenant's displays. */
 const LIST_CONCURRENCY = 16;
 
 export function createDisplayStore(kv: KV): DisplayStore {

@@ -15,7 +15,7 @@ import { AUTH_ERRORS } from '../errors.js';
 import type { KeyManager } from '../keys/key-manager.js';
 import { SIGNING_ALG } from '../keys/keyring.js';
 
-/** @default 5 s of clock skew tolerated when this service verifies a token. */
+/** 5 s of clock skew tolerated when this service verifies a token. */
 export const CLOCK_SKEW_SECONDS = 5;
 
 export interface IssuedToken<C> {

@@ -6,7 +6,7 @@
 const FAMILY_ID_RE = /^[A-Za-z0-9_-]{22}$/;
 const SECRET_RE = /^[A-Za-z0-9_-]{43}$/;
 
-/** How many spent generations a family remembers for reuse detection. @default 64 */
+/** How many spent generations a family remembers for reuse detection. */
 export const SPENT_HISTORY = 64;
 
 export function formatRefreshToken(familyId: string, secret: string): string {

@@ -14,7 +14,7 @@ import { DLQ_ERRORS } from '../errors.js';
 import type { DlqOperations } from '../operations.js';
 import { FILTER_KEYS, parseFilter, parsePageRequest } from '../query.js';
 
-/** Longest discard reason / replay note. @default 500 */
+/** Longest discard reason / replay note. */
 export const NOTE_MAX = 500;
 
 export interface RouteDeps {

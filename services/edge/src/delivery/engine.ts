@@ -14,17 +14,17 @@ import { MailboxImpl, type Mailbox, type MailboxContext, type MailboxSink, type 
 import { createReplyMux, type ReplyMux } from './reply-mux.js';
 import { createPuller, DEFAULT_PULL_TIMEOUT_MS, type Puller } from './puller.js';
 
-/** @default 32 messages per pull (and per socket batch). */
+/** 32 messages per pull (and per socket batch). */
 export const DEFAULT_BATCH_MAX = 32;
-/** @default 256 pulls awaiting an answer at once, process-wide. */
+/** 256 pulls awaiting an answer at once, process-wide. */
 export const DEFAULT_MAX_OUTSTANDING_PULLS = 256;
-/** @default 30000 ms between safety pulls of an idle mailbox (jittered ±50 %). */
+/** 30000 ms between safety pulls of an idle mailbox (jittered ±50 %). */
 export const DEFAULT_SWEEP_INTERVAL_MS = 30_000;
-/** @default 500 safety pulls per second at most, process-wide. */
+/** 500 safety pulls per second at most, process-wide. */
 export const DEFAULT_SWEEP_MAX_RATE = 500;
-/** @default 500 ms first retry after a failed pull, doubling. */
+/** 500 ms first retry after a failed pull, doubling. */
 export const DEFAULT_RETRY_BASE_MS = 500;
-/** @default 30000 ms longest retry wait. */
+/** 30000 ms longest retry wait. */
 export const DEFAULT_RETRY_MAX_MS = 30_000;
 /** How often `close()` checks for answers still outstanding. */
 const CLOSE_POLL_MS = 10;

@@ -3,7 +3,7 @@
  * only built by its own fetch/consume iterators, so the edge parses the ack subject itself and
  * speaks the tiny ack protocol (`+ACK`, `-NAK {delay}`, `+TERM reason`) directly.
  */
-import type { MsgHdrs, NatsConnection } from '@nats-io/nats-core';
+import { nanos, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
 import type { ReplyMux } from './reply-mux.js';
 
 /** Delivery metadata encoded by the server in a message's reply (ack) subject. */
@@ -66,7 +66,6 @@ export function parseAckSubject(reply: string): JsDeliveryInfo | undefined {
 const ACK = '+ACK';
 const NAK = '-NAK';
 const TERM = '+TERM';
-const NS_PER_MS_NUM = 1_000_000;
 
 /** Acknowledgement operations on pulled messages, over one connection. */
 export interface Acker {
@@ -84,7 +83,7 @@ export function createAcker(nc: NatsConnection, mux: ReplyMux): Acker {
       await mux.request(msg.reply, ACK, { timeoutMs });
     },
     nak(msg, delayMs = 0) {
-      const payload = delayMs > 0 ? `${NAK} ${JSON.stringify({ delay: Math.round(delayMs) * NS_PER_MS_NUM })}` : NAK;
+      const payload = delayMs > 0 ? `${NAK} ${JSON.stringify({ delay: nanos(Math.round(delayMs)) })}` : NAK;
       nc.publish(msg.reply, payload);
     },
     term(msg, reason) {

@@ -13,7 +13,7 @@ import { createInbox, type Msg, type NatsConnection, type Subscription } from '@
 import type { Logger } from 'pino';
 import { parseAckSubject, type Acker, type PulledMessage } from './js-message.js';
 
-/** @default 5000 ms the server gets to answer a pull before the client gives up on it. */
+/** 5000 ms the server gets to answer a pull before the client gives up on it. */
 export const DEFAULT_PULL_TIMEOUT_MS = 5_000;
 
 /** How often `close()` checks whether outstanding pulls were answered. */

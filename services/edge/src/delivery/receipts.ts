@@ -2,8 +2,16 @@
  * Delivery receipts on RECEIPTS (`receipts.<tenant>.<orderKey>.<displayId>`, last per
  * subject): ingest answers `GET /v1/orders/:orderId` from them. A receipt is written after the
  * display's ack was confirmed by JetStream and never affects the order itself.
+ *
+ * Written with the shared compare-and-set (`writeReceipt`, the contracts' receipt state machine),
+ * so a `delivered` never hides the state of a newer copy of the order (a replay). Both the read
+ * (from the stream leader) and the publish go over the shared request/reply inbox, like the
+ * double acks (ADR 0002).
  */
+import { headers } from '@nats-io/nats-core';
+import { PubHeaders } from '@nats-io/jetstream';
 import { receiptSubject, type Receipt } from '@orderwire/contracts';
+import { STREAMS, parseMsgGetReply, parsePubAck, writeReceipt, type ReceiptStream, type ReceiptWriteOutcome } from '@orderwire/platform';
 import { EDGE_ERRORS } from '../errors.js';
 import type { ReplyMux } from './reply-mux.js';
 
@@ -16,21 +24,43 @@ export interface DeliveredReceipt {
 }
 
 export interface ReceiptWriter {
-  /** Publishes a `delivered` receipt and awaits its PubAck. @throws OrderwireError on failure. */
-  delivered(r: DeliveredReceipt): Promise<void>;
+  /**
+   * Writes a `delivered` receipt unless the subject holds a state it must not replace.
+   * @throws OrderwireError ORDERWIRE_ERR_EDGE_RECEIPT_FAILED when RECEIPTS cannot be read or written
+   */
+  delivered(r: DeliveredReceipt): Promise<ReceiptWriteOutcome>;
 }
 
-interface PubAckReply {
-  stream?: string;
-  seq?: number;
-  error?: { code?: number; description?: string };
+export interface ReceiptWriterOptions {
+  mux: ReplyMux;
+  instanceId: string;
+  timeoutMs: number;
 }
 
-export function createReceiptWriter(options: { mux: ReplyMux; instanceId: string; timeoutMs: number }): ReceiptWriter {
-  const { mux, instanceId, timeoutMs } = options;
+/** The RECEIPTS stream's leader-read API subject (the default JetStream API prefix, as the puller uses). */
+const RECEIPTS_MSG_GET = `$JS.API.STREAM.MSG.GET.${STREAMS.RECEIPTS}`;
+
+/** A ReceiptStream over the reply mux: STREAM.MSG.GET for the read, a plain publish with the expectation header. */
+function muxReceiptStream(mux: ReplyMux, timeoutMs: number): ReceiptStream {
+  return {
+    async last(subject) {
+      const reply = await mux.request(RECEIPTS_MSG_GET, JSON.stringify({ last_by_subj: subject }), { timeoutMs });
+      return parseMsgGetReply(reply.data);
+    },
+    async publish(subject, data, expected) {
+      const h = headers();
+      h.set(PubHeaders.ExpectedLastSubjectSequenceHdr, `${expected}`);
+      const reply = await mux.request(subject, data, { timeoutMs, headers: h });
+      return parsePubAck(reply.data);
+    },
+  };
+}
+
+export function createReceiptWriter(options: ReceiptWriterOptions): ReceiptWriter {
+  const { instanceId } = options;
+  const stream = muxReceiptStream(options.mux, options.timeoutMs);
   return {
     async delivered(r) {
-      const subject = receiptSubject(r.tenant, r.orderId, r.displayId);
       const receipt: Receipt = {
         tenant: r.tenant,
         orderId: r.orderId,
@@ -41,18 +71,12 @@ export function createReceiptWriter(options: { mux: ReplyMux; instanceId: string
         edge: instanceId,
         deliveryCount: r.deliveryCount,
       };
-      const reply = await mux.request(subject, JSON.stringify(receipt), { timeoutMs });
-      let ack: PubAckReply;
       try {
-        ack = reply.json<PubAckReply>();
+        return await writeReceipt(stream, receipt);
       } catch (err) {
-        throw EDGE_ERRORS.create('ORDERWIRE_ERR_EDGE_RECEIPT_FAILED', { subject, reason: 'unreadable PubAck' }, { cause: err });
-      }
-      if (ack.error !== undefined || ack.seq === undefined) {
-        throw EDGE_ERRORS.create('ORDERWIRE_ERR_EDGE_RECEIPT_FAILED', {
-          subject,
-          reason: ack.error?.description ?? 'no sequence in PubAck',
-        });
+        const subject = receiptSubject(r.tenant, r.orderId, r.displayId);
+        const reason = err instanceof Error ? err.message : String(err);
+        throw EDGE_ERRORS.create('ORDERWIRE_ERR_EDGE_RECEIPT_FAILED', { subject, reason }, { cause: err });
       }
     },
   };

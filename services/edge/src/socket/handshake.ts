@@ -3,7 +3,8 @@
  * middleware before `connection`; a refusal reaches the display as `connect_error` with
  * `data: { reason, message }` (contracts `HandshakeErrorData`).
  */
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import { millis, nanos } from '@nats-io/nats-core';
 import {
   displayConsumerName,
   displaySubject,
@@ -12,7 +13,7 @@ import {
   type DisconnectReason,
   type HandshakeErrorData,
 } from '@orderwire/contracts';
-import type { OrderwireError } from '@orderwire/platform';
+import { JS_API_CODES, isJetStreamApiError, type OrderwireError } from '@orderwire/platform';
 import { isTokenError, type TokenVerifier } from '@orderwire/token-verifier';
 import type { Logger } from 'pino';
 import { ANY_ORIGIN } from '../config.js';
@@ -21,7 +22,8 @@ import type { EdgeMetrics, HandshakeOutcome } from '../metrics.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { ConsumerBinding, EdgeSocket } from './types.js';
 
-const NS_PER_MS = 1_000_000;
+/** nats-server's ack wait for a consumer whose config leaves it out. */
+const SERVER_DEFAULT_ACK_WAIT_MS = 30_000;
 
 export interface HandshakeDeps {
   verifier: TokenVerifier;
@@ -56,11 +58,11 @@ export async function bindConsumer(jsm: JetStreamManager, stream: string, name: 
       key: name,
       legacy: false,
       filterSubjects,
-      ackWaitMs: Math.round((cfg.ack_wait ?? 30_000 * NS_PER_MS) / NS_PER_MS),
+      ackWaitMs: millis(cfg.ack_wait ?? nanos(SERVER_DEFAULT_ACK_WAIT_MS)),
       ackPendingAtConnect: info.num_ack_pending,
     };
   } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) return undefined;
+    if (isJetStreamApiError(err, JS_API_CODES.ConsumerNotFound)) return undefined;
     throw err;
   }
 }

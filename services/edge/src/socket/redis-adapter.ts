@@ -15,7 +15,7 @@ import { REDIS_OPS, type EdgeMetrics } from '../metrics.js';
 
 /** At most one Redis error log line per this interval (an outage is one event, not thousands). */
 const ERROR_LOG_INTERVAL_MS = 10_000;
-/** @default 'orderwire-edge' Redis channel prefix of the adapter. */
+/** 'orderwire-edge' Redis channel prefix of the adapter. */
 export const ADAPTER_KEY = 'orderwire-edge';
 
 export interface RedisAdapterHandle {

@@ -23,7 +23,7 @@ import { displayRoom, type EdgeServer, type EdgeSocket } from './types.js';
 
 /** Core subject on which an edge announces a new session, so other nodes end older ones. */
 export const TAKEOVER_SUBJECT_PREFIX = 'ow.edge.takeover';
-/** How long a revoked token family is refused at handshake (≥ any access-token lifetime). @default 1 h */
+/** How long a revoked token family is refused at handshake (≥ any access-token lifetime). */
 export const REVOKED_FAMILY_MEMORY_MS = 60 * 60 * 1000;
 /**
  * `auth:refresh` budget per socket: the SDK refreshes once per token lifetime (and on a retry),

@@ -1,11 +1,9 @@
 /**
- * A tiny real JWKS endpoint and token signer standing in for the auth service (tested on its
- * own): tokens are signed with a real ES256 key and verified by the real verifier over HTTP.
+ * Display tokens for the edge's tests, signed by the test harness's JWKS endpoint (standing in for
+ * the auth service, tested on its own) and verified by the real verifier over HTTP.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { createJwksKey, startJwks as startHarnessJwks } from '@orderwire/test-harness';
 
 export const TEST_ISSUER = 'orderwire-auth-test';
 
@@ -35,37 +33,31 @@ export interface TestJwks {
 }
 
 export async function startJwks(): Promise<TestJwks> {
-  const kid = randomUUID();
-  const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
-  const foreign: { privateKey: CryptoKey } = await generateKeyPair('ES256');
-  const jwk: JWK = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
-  const body = JSON.stringify({ keys: [jwk] });
-  const server: Server = createServer((req, res) => {
-    if (req.url === '/.well-known/jwks.json') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(body);
-    } else {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const jwks = await startHarnessJwks();
+  // Signs tokens the JWKS does not publish, under the published key's kid.
+  const foreign = await createJwksKey({ kid: jwks.keys[0]!.kid });
 
   return {
-    url: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+    url: jwks.url,
     async sign(id, o = {}) {
       const now = Math.floor(Date.now() / 1000);
-      return new SignJWT({ typ: 'display', tid: id.tenant, sid: id.store, stn: id.stations, fam: o.familyId ?? `fam-${id.displayId}` })
-        .setProtectedHeader({ alg: 'ES256', kid })
-        .setIssuer(o.issuer ?? TEST_ISSUER)
-        .setAudience(o.audience ?? 'edge')
-        .setSubject(id.displayId)
-        .setJti(randomUUID())
-        .setIssuedAt(now)
-        .setExpirationTime(o.exp ?? now + (o.ttlSec ?? 600))
-        .sign(o.foreignKey === true ? foreign.privateKey : privateKey);
+      return jwks.sign(
+        {
+          typ: 'display',
+          tid: id.tenant,
+          sid: id.store,
+          stn: id.stations,
+          fam: o.familyId ?? `fam-${id.displayId}`,
+          iss: o.issuer ?? TEST_ISSUER,
+          aud: o.audience ?? 'edge',
+          sub: id.displayId,
+          jti: randomUUID(),
+          iat: now,
+          exp: o.exp ?? now + (o.ttlSec ?? 600),
+        },
+        o.foreignKey === true ? { key: foreign } : {},
+      );
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () => jwks.dispose(),
   };
 }
