@@ -7,7 +7,18 @@ import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { pino } from 'pino';
-import { closeNats, connectNats, createLogger, ensureTopology, isOrderwireError, type Logger } from '@orderwire/platform';
+import {
+  closeNats,
+  connectNats,
+  createLogger,
+  ensureTopology,
+  formatSize,
+  isOrderwireError,
+  packageVersion,
+  verifyTopology,
+  type Logger,
+  type TopologySummary,
+} from '@orderwire/platform';
 import {
   createClient,
   createTenant,
@@ -20,18 +31,18 @@ import {
   type AdminContext,
 } from './admin.js';
 import { createAuditLog } from './audit.js';
-import { loadAuthConfig, type AuthConfig } from './config.js';
+import { loadAuthConfig, loadTopologyApplyConfig, type AuthConfig } from './config.js';
 import { createKekRing } from './crypto/kek.js';
 import { AUTH_ERRORS } from './errors.js';
 import { createKeyManager } from './keys/key-manager.js';
 import { openAuthBuckets } from './kv.js';
 import { createClientStore } from './stores/clients.js';
 import { createTenantStore } from './stores/tenants.js';
-import { authTopologyOptions } from './topology.js';
-import { AUTH_VERSION } from './version.js';
+import { authTopologyRequirements } from './topology.js';
 
 const CLI_USAGE = `usage: node dist/cli.js <command>
 
+  topology apply                  create/update every stream and KV bucket from JETSTREAM_* (the one owner)
   tenant create <tenantId> [--name <name>]
   tenant list
   client create --tenant <tenantId> --scopes <a,b,...> [--name <name>]   prints the secret once
@@ -42,7 +53,9 @@ const CLI_USAGE = `usage: node dist/cli.js <command>
   keys rekey                      re-encrypt signing keys with AUTH_KEK (after a KEK rotation)
   seed-dev --out <file>           demo tenant + upstream/operator clients → credentials file
 
-environment: NATS_URL, AUTH_KEK (and AUTH_KEK_PREVIOUS while rotating the KEK), as the service.`;
+environment: NATS_URL, AUTH_KEK (and AUTH_KEK_PREVIOUS while rotating the KEK), as the service;
+topology apply needs no KEK: NATS_URL, the JETSTREAM_* settings and AUTH_REFRESH_TTL,
+AUTH_ENROLLMENT_TTL, AUTH_LEASE_TTL (docs/topology.md).`;
 
 /** @default 10000 ms to reach NATS before the CLI gives up. */
 const CLI_NATS_TIMEOUT_MS = 10_000;
@@ -95,8 +108,8 @@ function operatorName(): string {
 async function withContext<T>(config: AuthConfig, logger: Logger, fn: (ctx: AdminContext) => Promise<T>): Promise<T> {
   const nc = await connectNats({ servers: config.natsUrl, name: `auth-cli/${hostname()}`, logger, timeoutMs: CLI_NATS_TIMEOUT_MS });
   try {
-    // The CLI may run before the first service replica (bootstrap): make sure the buckets exist.
-    await ensureTopology(nc, { logger, ...authTopologyOptions(config) });
+    // `topology apply` creates the buckets; every other command only checks they fit.
+    await verifyTopology(nc, { service: 'auth-cli', ...authTopologyRequirements(config) });
     const buckets = await openAuthBuckets(nc);
     const audit = createAuditLog({ js: jetstream(nc), instance: operatorName(), logger });
     const keys = createKeyManager({
@@ -126,6 +139,44 @@ async function withContext<T>(config: AuthConfig, logger: Logger, fn: (ctx: Admi
     } finally {
       keys.stop();
     }
+  } finally {
+    await closeNats(nc, logger);
+  }
+}
+
+/** Logs go to stderr (stdout is the command's result); `info` is quieted to `warn`. */
+function cliLogger(level: AuthConfig['logLevel']): Logger {
+  return createLogger({
+    service: 'auth-cli',
+    version: packageVersion(import.meta.url),
+    level: level === 'info' ? 'warn' : level,
+    destination: pino.destination({ dest: 2, sync: true }),
+  });
+}
+
+/** One line per stream/bucket: what the apply did and the settings it now has. */
+function describeSummary(summary: TopologySummary, replicas: number): string[] {
+  return summary.items.map((it) => {
+    const changed = it.changed === undefined ? '' : ` (${it.changed.join(', ')})`;
+    return `${it.kind === 'kv' ? 'kv    ' : 'stream'} ${it.name.padEnd(18)} ${it.action}${changed}`;
+  }).concat(`replicas ${replicas}`);
+}
+
+/**
+ * `topology apply`: the one place streams and buckets are created or changed. Reads only what
+ * it needs (NATS_URL, the topology settings, auth's lifetimes), so a Kubernetes Job or init
+ * container runs it without the KEK. Summary on stdout; a conflict exits 1 naming each field.
+ */
+async function applyTopology(): Promise<void> {
+  const { natsUrl, logLevel, topology } = loadTopologyApplyConfig();
+  const logger = cliLogger(logLevel);
+  const nc = await connectNats({ servers: natsUrl, name: `auth-cli/${hostname()}`, logger, timeoutMs: CLI_NATS_TIMEOUT_MS });
+  try {
+    const summary = await ensureTopology(nc, { ...topology, logger });
+    const lines = describeSummary(summary, topology.replicas);
+    const reserved = Object.values(topology.streamMaxBytes).concat(Object.values(topology.kvMaxBytes)).reduce((a, b) => a + b, 0);
+    lines.push(`max_bytes reserved ${formatSize(reserved)}`);
+    process.stdout.write(`topology applied\n${lines.map((l) => `  ${l}`).join('\n')}\n`);
   } finally {
     await closeNats(nc, logger);
   }
@@ -185,6 +236,19 @@ async function main(): Promise<number> {
     process.stdout.write(`${CLI_USAGE}\n`);
     return argv.length === 0 ? 2 : 0;
   }
+  if (argv[0] === 'topology') {
+    if (argv[1] !== 'apply' || argv.length > 2) {
+      process.stderr.write(`usage: node dist/cli.js topology apply\n`);
+      return 2;
+    }
+    try {
+      await applyTopology();
+      return 0;
+    } catch (err) {
+      process.stderr.write(`topology apply failed: ${isOrderwireError(err) ? `${err.code}: ` : ''}${err instanceof Error ? err.message : String(err)}\n`);
+      return 1;
+    }
+  }
   let config: AuthConfig;
   try {
     config = loadAuthConfig();
@@ -192,12 +256,7 @@ async function main(): Promise<number> {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
-  const logger = createLogger({
-    service: 'auth-cli',
-    version: AUTH_VERSION,
-    level: config.logLevel === 'info' ? 'warn' : config.logLevel,
-    destination: pino.destination({ dest: 2, sync: true }),
-  });
+  const logger = cliLogger(config.logLevel);
   try {
     const result = await runCommand(argv, config, logger);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -114,6 +114,11 @@ export const PLATFORM_ERRORS = defineErrors({
     message: 'jetstream {kind} {name} conflicts with its declaration in {field}, which cannot be changed in place: {summary}',
   },
   ORDERWIRE_ERR_TOPOLOGY_FAILED: { status: 500, message: 'could not ensure {kind} {name}: {reason}' },
+  ORDERWIRE_ERR_TOPOLOGY_MISMATCH: {
+    status: 503,
+    message: 'jetstream topology does not provide what {service} needs: {summary} (the topology owner applies it: orderwire-auth topology apply)',
+  },
+  ORDERWIRE_ERR_PACKAGE_VERSION: { status: 500, message: 'cannot read the package version: {reason}' },
   ORDERWIRE_ERR_SHUTDOWN_TIMEOUT: { status: 500, message: 'shutdown exceeded {deadlineMs} ms; step {step} did not finish' },
   ORDERWIRE_ERR_NATS_CONNECT: { status: 503, message: 'could not connect to NATS at {servers}: {reason}' },
   ORDERWIRE_ERR_METRIC_NAME: { status: 500, message: 'metric name {name} is invalid: {reason}' },
