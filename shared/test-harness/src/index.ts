@@ -19,3 +19,5 @@ export type { ServerBinary, BinarySearch } from './binaries.js';
 export { HarnessError, HarnessErrorCode } from './errors.js';
 export { startServiceProcess, DEFAULT_SERVICE_START_TIMEOUT_MS } from './service.js';
 export type { ServiceProcessOptions, ServiceProcessHandle } from './service.js';
+export { runBeforeStart, beforeStartSteps, DEFAULT_BEFORE_START_TIMEOUT_MS } from './before-start.js';
+export type { BeforeStartStep } from './before-start.js';
