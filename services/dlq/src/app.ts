@@ -5,7 +5,7 @@
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { DLQ_SUBJECT_PREFIX } from '@orderwire/contracts';
-import { createHttpServer, natsHealthCheck, type Health, type Logger, type Metrics, type NatsConnection } from '@orderwire/platform';
+import { createHttpServer, natsHealthCheck, trackStreamUsage, type Health, type Logger, type Metrics, type NatsConnection } from '@orderwire/platform';
 import { bearerAuth, type TokenVerifier } from '@orderwire/token-verifier';
 import type { FastifyInstance } from 'fastify';
 import { createAuditLog } from './audit.js';
@@ -130,6 +130,9 @@ export async function createApp(deps: AppDeps): Promise<DlqApp> {
     throw err;
   }
 
+  // Disk use of every stream against its max_bytes (the 80 % alert): exported here, once.
+  const usage = await trackStreamUsage(deps.metrics, nc, { logger });
+
   const app = createHttpServer({ logger, health, metrics: deps.metrics });
   registerDlqRoutes(app, {
     ops,
@@ -166,6 +169,7 @@ export async function createApp(deps: AppDeps): Promise<DlqApp> {
     metrics,
     async close() {
       await app.close();
+      usage.stop();
       if (runCapture) await capture.stop();
       await index.stop();
     },

@@ -115,6 +115,9 @@ export type { TopologyConfig, TopologyLifetimes } from './topology-config.js';
 
 export { packageVersion } from './version.js';
 
+export { trackStreamUsage, declaredStreamNames, DEFAULT_STREAM_USAGE_INTERVAL_MS } from './stream-usage.js';
+export type { StreamUsage, StreamUsageOptions } from './stream-usage.js';
+
 export { createHealth, DEFAULT_HEALTH_CHECK_TIMEOUT_MS } from './health.js';
 export type { Health, HealthCheck, HealthCheckResult, HealthCheckOptions, CheckReport, ReadyReport } from './health.js';
 
