@@ -43,7 +43,7 @@ afterAll(async () => {
   await cluster?.dispose();
 });
 
-/** Posts one order until it is accepted; counts the fast refusals on the way. */
+/** Posts one order until it is accepted (a 503 is retried, as its Retry-After asks); returns the refusals. */
 async function accept(body: Record<string, unknown>): Promise<number> {
   const deadline = Date.now() + ACCEPT_DEADLINE_MS;
   let refused = 0;
@@ -73,17 +73,21 @@ it('applies every stream and bucket with 3 replicas; killing the ORDERS leader l
   const victim = cluster.servers.findIndex((s) => s.name === leader);
   expect(victim, `ORDERS leader ${leader} is a node`).toBeGreaterThanOrEqual(0);
   await cluster.node(victim).kill();
+  const killedAt = Date.now();
 
   const after = Array.from({ length: ORDERS_PER_PHASE }, () => order());
-  let refused = 0;
-  for (const o of after) refused += await accept(o);
+  for (const o of after) await accept(o);
+  // Measured ~7 s here (JetStream elects new stream leaders meanwhile); a bound, not a target.
+  expect(Date.now() - killedAt).toBeLessThan(ACCEPT_DEADLINE_MS);
   // Every accepted order is in the stream on the surviving quorum, exactly once.
   const info = await jsm.streams.info(STREAMS.ORDERS);
   expect(info.cluster?.leader).not.toBe(leader);
   expect(info.state.messages).toBe(2 * ORDERS_PER_PHASE);
   const stored: string[] = [];
   for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-    stored.push((await jsm.streams.getMessage(STREAMS.ORDERS, { seq })).json<{ order: { orderId: string } }>().order.orderId);
+    const m = await jsm.streams.getMessage(STREAMS.ORDERS, { seq });
+    if (m === null) throw new Error(`ORDERS seq ${seq} missing`);
+    stored.push(m.json<{ order: { orderId: string } }>().order.orderId);
   }
   expect(stored.sort()).toEqual([...before, ...after].map((o) => String(o.orderId)).sort());
 }, 60_000);
