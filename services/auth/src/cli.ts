@@ -14,9 +14,12 @@ import {
   ensureTopology,
   formatSize,
   isOrderwireError,
+  kvDeclarations,
   packageVersion,
+  streamDeclarations,
   verifyTopology,
   type Logger,
+  type TopologyConfig,
   type TopologySummary,
 } from '@orderwire/platform';
 import {
@@ -154,12 +157,27 @@ function cliLogger(level: AuthConfig['logLevel']): Logger {
   });
 }
 
+const NS_PER_MS = 1_000_000;
+
+function age(ms: number): string {
+  if (ms === 0) return 'forever';
+  const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]];
+  const [unit, f] = units.find(([, u]) => ms % u === 0) ?? ['ms', 1];
+  return `${ms / f}${unit}`;
+}
+
 /** One line per stream/bucket: what the apply did and the settings it now has. */
-function describeSummary(summary: TopologySummary, replicas: number): string[] {
+function describeSummary(summary: TopologySummary, topology: TopologyConfig): string[] {
+  const settings = new Map<string, string>();
+  for (const d of streamDeclarations(topology)) {
+    settings.set(`stream ${d.name}`, `max_age ${age((d.max_age ?? 0) / NS_PER_MS)}, max_bytes ${formatSize(d.max_bytes ?? 0)}`);
+  }
+  for (const k of kvDeclarations(topology)) settings.set(`kv ${k.bucket}`, `ttl ${age(k.ttlMs)}, max_bytes ${formatSize(k.maxBytes)}`);
   return summary.items.map((it) => {
     const changed = it.changed === undefined ? '' : ` (${it.changed.join(', ')})`;
-    return `${it.kind === 'kv' ? 'kv    ' : 'stream'} ${it.name.padEnd(18)} ${it.action}${changed}`;
-  }).concat(`replicas ${replicas}`);
+    const kind = it.kind === 'kv' ? 'kv    ' : 'stream';
+    return `${kind} ${it.name.padEnd(18)} ${`${it.action}${changed}`.padEnd(10)} ${settings.get(`${it.kind} ${it.name}`) ?? ''}`;
+  }).concat(`replicas ${topology.replicas}`);
 }
 
 /**
@@ -173,7 +191,7 @@ async function applyTopology(): Promise<void> {
   const nc = await connectNats({ servers: natsUrl, name: `auth-cli/${hostname()}`, logger, timeoutMs: CLI_NATS_TIMEOUT_MS });
   try {
     const summary = await ensureTopology(nc, { ...topology, logger });
-    const lines = describeSummary(summary, topology.replicas);
+    const lines = describeSummary(summary, topology);
     const reserved = Object.values(topology.streamMaxBytes).concat(Object.values(topology.kvMaxBytes)).reduce((a, b) => a + b, 0);
     lines.push(`max_bytes reserved ${formatSize(reserved)}`);
     process.stdout.write(`topology applied\n${lines.map((l) => `  ${l}`).join('\n')}\n`);

@@ -13,9 +13,9 @@ import { startNatsCluster, type NatsClusterHandle } from '@orderwire/test-harnes
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { bearer, buildTestApp, order, startJwks, type Jwks, type TestApp } from './helpers.js';
 
-/** @default 20 s for one order to be accepted across the leader election of the killed node. */
+/** Bound on accepting orders across the leader election that follows the kill. */
 const ACCEPT_DEADLINE_MS = 20_000;
-/** @default 10 orders before and after the kill. */
+/** Orders before and after the kill. */
 const ORDERS_PER_PHASE = 10;
 
 let cluster: NatsClusterHandle;

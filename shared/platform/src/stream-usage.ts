@@ -10,9 +10,9 @@ import type { Logger } from 'pino';
 import type { Metrics } from './metrics.js';
 import { KV_BUCKETS, STREAMS, kvStreamName, streamInfo } from './topology.js';
 
-/** @default 30 s between samples: twice per default scrape interval's worth of change is plenty for an 80 % alert. */
+/** 30 s between samples: a stream's fill level moves over hours; the alert waits 10 minutes anyway. */
 export const DEFAULT_STREAM_USAGE_INTERVAL_MS = 30_000;
-/** @default 5 s per stream-info request. */
+/** Bound on each stream-info request, so a sample never hangs on a broken connection. */
 const STREAM_INFO_TIMEOUT_MS = 5_000;
 
 export interface StreamUsageOptions {

@@ -23,7 +23,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 const NS_PER_MS = 1_000_000;
 const DAY_MS = 24 * 3600 * 1000;
-/** @default 30 s for a service to become ready on this loaded machine. */
+/** Bound on a service becoming ready on a loaded 2-core machine. */
 const START_TIMEOUT_MS = 30_000;
 
 let nats: NatsServerHandle;

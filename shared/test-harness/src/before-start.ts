@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { findRepoRoot } from './binaries.js';
 import { HarnessError, HarnessErrorCode } from './errors.js';
 
-/** @default 60000 ms for one set-up command. */
+/** Bound on one set-up command (a topology apply takes well under a second). */
 export const DEFAULT_BEFORE_START_TIMEOUT_MS = 60_000;
 
 export interface BeforeStartStep {
