@@ -6,6 +6,7 @@
 import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { millis } from '@nats-io/nats-core';
 import { pino } from 'pino';
 import {
   closeNats,
@@ -157,8 +158,6 @@ function cliLogger(level: AuthConfig['logLevel']): Logger {
   });
 }
 
-const NS_PER_MS = 1_000_000;
-
 function age(ms: number): string {
   if (ms === 0) return 'forever';
   const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]];
@@ -170,7 +169,7 @@ function age(ms: number): string {
 function describeSummary(summary: TopologySummary, topology: TopologyConfig): string[] {
   const settings = new Map<string, string>();
   for (const d of streamDeclarations(topology)) {
-    settings.set(`stream ${d.name}`, `max_age ${age((d.max_age ?? 0) / NS_PER_MS)}, max_bytes ${formatSize(d.max_bytes ?? 0)}`);
+    settings.set(`stream ${d.name}`, `max_age ${age(millis(d.max_age ?? 0))}, max_bytes ${formatSize(d.max_bytes ?? 0)}`);
   }
   for (const k of kvDeclarations(topology)) settings.set(`kv ${k.bucket}`, `ttl ${age(k.ttlMs)}, max_bytes ${formatSize(k.maxBytes)}`);
   return summary.items.map((it) => {
