@@ -20,7 +20,7 @@ import { join, resolve } from 'node:path';
 import { ensureTools } from './bootstrap-tools.mjs';
 import { PALETTE, formatLogLine, paint, useColor } from './lib/log-format.mjs';
 import { REPO_ROOT, assertNodeVersion, ensureDependencies, killGroup, run } from './lib/repo.mjs';
-import { DeclarationError, discoverServices, expandArgs, groupByOrder } from './lib/services.mjs';
+import { DeclarationError, beforeStartCommands, discoverServices, expandArgs, groupByOrder } from './lib/services.mjs';
 
 const RUNNER = 'start';
 /** Printed once everything answers; tests and humans wait for it. */
@@ -30,7 +30,7 @@ export const READY_BANNER = 'Orderwire is up';
 const INFRA_READY_TIMEOUT_MS = 30_000;
 /** NATS and Redis flush and exit on SIGTERM in milliseconds. */
 const INFRA_STOP_GRACE_MS = 10_000;
-/** An afterReady command (seeding) that takes longer is stuck. */
+/** A beforeStart/afterReady command (topology apply, seeding) that takes longer is stuck. */
 const AFTER_READY_TIMEOUT_MS = 120_000;
 /** Lines kept per process to show when it crashes. */
 const TAIL_LINES = 40;
@@ -260,7 +260,7 @@ class Stack {
     this.printer = printer;
     this.infra = []; // [nats, redis]
     this.groups = []; // arrays of service Children, in start order
-    this.oneOff = new Set(); // running afterReady commands
+    this.oneOff = new Set(); // running beforeStart/afterReady commands
     this.stopping = null;
     this.firstSignalAt = 0;
   }
@@ -362,6 +362,12 @@ class Stack {
     };
     const envFor = (name, own) => ({ ...inherited, ...common, INSTANCE_ID: name, ...own });
 
+    // Set-up before any service: the topology owner applies every stream and bucket; services
+    // only verify them at start and would refuse readiness without them.
+    for (const { svc, cmd } of beforeStartCommands(services)) {
+      if (!(await this.runOnce(svc, cmd, envFor(`${svc.name}:${cmd.name}`, cmd.env)))) return;
+    }
+
     for (const group of groupByOrder(services)) {
       const children = [];
       this.groups.push(children);
@@ -388,7 +394,7 @@ class Stack {
     this.banner(services, Date.now() - startedAt, monitor, natsUrl, redisUrl);
   }
 
-  /** Runs one afterReady command to completion; a failure stops the stack. */
+  /** Runs one beforeStart/afterReady command to completion; a failure stops the stack. */
   async runOnce(svc, cmd, env) {
     const name = `${svc.name}:${cmd.name}`;
     const child = new Child(this.printer, name, process.execPath, [join(svc.dir, cmd.main), ...expandArgs(cmd.args, this.o.dataDir)], {

@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import {
   findRepoRoot,
+  runBeforeStart,
   freePort,
   startNats,
   startRedis,
@@ -256,6 +257,8 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
       return svc;
     };
 
+    // What npm start does first: the topology owner applies every stream and bucket.
+    await runBeforeStart({ ...common, LOG_LEVEL: 'warn' }, { root });
     const auth = service('auth', mains.auth, authPort);
     launch(auth, nodeArgs, onExit);
     await readyOrExited(auth);

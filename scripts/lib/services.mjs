@@ -84,7 +84,11 @@ export function discoverServices(servicesDir) {
     const afterReady = (decl.afterReady ?? []).map((c, i) =>
       checkCommand(file, `afterReady[${i}]`, c, { needsUrl: false }),
     );
-    services.push({ name: entry.name, packageName: pkg.name, dir, file, order: decl.order, processes, afterReady });
+    if (!Array.isArray(decl.beforeStart ?? [])) throw new DeclarationError(file, 'beforeStart must be an array');
+    const beforeStart = (decl.beforeStart ?? []).map((c, i) =>
+      checkCommand(file, `beforeStart[${i}]`, c, { needsUrl: false }),
+    );
+    services.push({ name: entry.name, packageName: pkg.name, dir, file, order: decl.order, processes, beforeStart, afterReady });
   }
   services.sort((a, b) => a.order - b.order || a.name.localeCompare(b.name));
   const seen = new Map();
@@ -108,7 +112,15 @@ export function groupByOrder(services) {
   return groups;
 }
 
-/** Replaces `{dataDir}` in afterReady arguments with the absolute data folder. */
+/**
+ * Every service's `beforeStart` commands, in start order: set-up that must finish before ANY
+ * service starts (the JetStream topology apply), run once NATS and Redis are up.
+ */
+export function beforeStartCommands(services) {
+  return services.flatMap((svc) => svc.beforeStart.map((cmd) => ({ svc, cmd })));
+}
+
+/** Replaces `{dataDir}` in beforeStart/afterReady arguments with the absolute data folder. */
 export function expandArgs(args, dataDir) {
   return args.map((a) => a.replaceAll('{dataDir}', dataDir));
 }

@@ -71,7 +71,12 @@ describe('scripts/start.mjs', () => {
       processes: [proc('alpha', aPort)],
       afterReady: [{ name: 'seed', main: 'seed.mjs', args: ['--out', '{dataDir}/seeded.json'] }],
     });
-    declare(servicesDir, 'beta', { order: 20, processes: [proc('beta-1', b1Port), proc('beta-2', b2Port)] });
+    declare(servicesDir, 'beta', {
+      order: 20,
+      processes: [proc('beta-1', b1Port), proc('beta-2', b2Port)],
+      // Runs before ANY group starts, though beta is the later group (the topology apply).
+      beforeStart: [{ name: 'setup', main: 'seed.mjs', args: ['--out', '{dataDir}/setup.json'] }],
+    });
     // A package without the key is not a service to start.
     mkdirSync(join(servicesDir, 'plain'));
     writeFileSync(join(servicesDir, 'plain', 'package.json'), '{"name":"plain"}');
@@ -125,6 +130,8 @@ describe('scripts/start.mjs', () => {
 
     let ev = readEvents(events);
     const at = (e, name) => ev.find((x) => x.ev === e && x.name === name)?.t ?? assert.fail(`no ${e} event for ${name}`);
+    assert.ok(at('seed', 'beta:setup') <= at('start', 'alpha'), 'beforeStart runs before the first group starts');
+    assert.deepEqual(JSON.parse(readFileSync(join(dataDir, 'setup.json'), 'utf8')).args, ['--out', join(dataDir, 'setup.json')]);
     assert.ok(at('ready', 'alpha') <= at('seed', 'alpha:seed'), 'afterReady runs once the group is ready');
     assert.ok(at('seed', 'alpha:seed') <= at('start', 'beta-1'), 'the next group starts after afterReady');
     assert.ok(at('seed', 'alpha:seed') <= at('start', 'beta-2'));
@@ -141,7 +148,7 @@ describe('scripts/start.mjs', () => {
     });
 
     const pids = first.pids();
-    assert.deepEqual(Object.keys(pids).sort(), ['alpha', 'alpha:seed', 'beta-1', 'beta-2', 'nats', 'redis']);
+    assert.deepEqual(Object.keys(pids).sort(), ['alpha', 'alpha:seed', 'beta-1', 'beta-2', 'beta:setup', 'nats', 'redis']);
     const exit = await stopAndExpectClean(first, 'SIGINT');
     assert.deepEqual(exit, { code: 0, signal: null });
     ev = readEvents(events);
@@ -159,6 +166,36 @@ describe('scripts/start.mjs', () => {
     assert.equal(readFileSync(join(dataDir, 'dev-kek'), 'utf8').trim(), kek, 'the dev KEK is made once');
     assert.match(second.output(), /\[alpha\]\s+\{"level":30,/);
     assert.deepEqual(await stopAndExpectClean(second, 'SIGTERM'), { code: 0, signal: null });
+  });
+
+  test('a failing beforeStart command stops the stack before any service starts, with its last lines', { timeout: 60_000 }, async () => {
+    const [natsPort, monitorPort, redisPort, aPort] = await freePorts(4);
+    const servicesDir = tempDir('ow-setup-svcs-');
+    const events = join(tempDir('ow-setup-ev-'), 'events.jsonl');
+    declare(servicesDir, 'alpha', {
+      order: 10,
+      beforeStart: [{ name: 'topology', main: 'seed.mjs', args: ['--out', '{dataDir}/x.json'], env: { FAKE_SEED_FAIL: '1' } }],
+      processes: [proc('alpha', aPort)],
+    });
+    const runner = startRunner({
+      env: {
+        ORDERWIRE_NATS_PORT: String(natsPort),
+        ORDERWIRE_NATS_MONITOR_PORT: String(monitorPort),
+        ORDERWIRE_REDIS_PORT: String(redisPort),
+        ORDERWIRE_DATA_DIR: tempDir('ow-setup-data-'),
+        ORDERWIRE_SERVICES_DIR: servicesDir,
+        FAKE_EVENTS: events,
+      },
+    });
+    runners.push(runner);
+    const exit = await within(runner.exited, 40_000, 'runner exit');
+    assert.equal(exit.code, 1);
+    const out = runner.output();
+    assert.match(out, /alpha:topology failed \(exit code 4\)/);
+    assert.match(out, /\|\s+fake set-up failed: ORDERWIRE_ERR_TOPOLOGY_CONFLICT/);
+    assert.equal(readEvents(events).filter((e) => e.ev === 'start').length, 0, 'no service started');
+    const alive = Object.entries(runner.pids()).filter(([, pid]) => isRunning(pid));
+    assert.deepEqual(alive, [], `processes left behind: ${JSON.stringify(alive)}`);
   });
 
   test('a crashing service stops the whole stack with its last lines and a non-zero exit', { timeout: 60_000 }, async () => {

@@ -45,7 +45,7 @@ import { createTokenIssuer } from './tokens/access-tokens.js';
 export interface AppDeps {
   config: AuthConfig;
   logger: Logger;
-  /** Connected; `ensureTopology` already run. */
+  /** Connected; the topology verified (`verifyTopology`: `topology apply` created it). */
   nc: NatsConnection;
   redis: Redis;
   metrics?: Metrics;

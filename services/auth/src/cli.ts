@@ -6,8 +6,23 @@
 import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { millis } from '@nats-io/nats-core';
 import { pino } from 'pino';
-import { closeNats, connectNats, createLogger, ensureTopology, isOrderwireError, type Logger } from '@orderwire/platform';
+import {
+  closeNats,
+  connectNats,
+  createLogger,
+  ensureTopology,
+  formatSize,
+  isOrderwireError,
+  kvDeclarations,
+  packageVersion,
+  streamDeclarations,
+  verifyTopology,
+  type Logger,
+  type TopologyConfig,
+  type TopologySummary,
+} from '@orderwire/platform';
 import {
   createClient,
   createTenant,
@@ -20,7 +35,7 @@ import {
   type AdminContext,
 } from './admin.js';
 import { createAuditLog } from './audit.js';
-import { loadAuthConfig, type AuthConfig } from './config.js';
+import { loadAuthConfig, loadTopologyApplyConfig, type AuthConfig } from './config.js';
 import { createKekRing } from './crypto/kek.js';
 import { AUTH_ERRORS } from './errors.js';
 import { createKeyManager } from './keys/key-manager.js';
@@ -29,11 +44,11 @@ import { migrateLegacyMailboxes, summarizeMigration } from './mailbox-migration.
 import { createDisplayStore, type DisplayStore } from './stores/displays.js';
 import { createClientStore } from './stores/clients.js';
 import { createTenantStore } from './stores/tenants.js';
-import { authTopologyOptions } from './topology.js';
-import { AUTH_VERSION } from './version.js';
+import { authTopologyRequirements } from './topology.js';
 
 const CLI_USAGE = `usage: node dist/cli.js <command>
 
+  topology apply                  create/update every stream and KV bucket from JETSTREAM_* (the one owner)
   tenant create <tenantId> [--name <name>]
   tenant list
   client create --tenant <tenantId> --scopes <a,b,...> [--name <name>]   prints the secret once
@@ -48,7 +63,9 @@ const CLI_USAGE = `usage: node dist/cli.js <command>
                                   mailbox_<len>_<t>_<d>, backlog kept; --force also moves those
                                   with messages in flight (they are redelivered)
 
-environment: NATS_URL, AUTH_KEK (and AUTH_KEK_PREVIOUS while rotating the KEK), as the service.`;
+environment: NATS_URL, AUTH_KEK (and AUTH_KEK_PREVIOUS while rotating the KEK), as the service;
+topology apply needs no KEK: NATS_URL, the JETSTREAM_* settings and AUTH_REFRESH_TTL,
+AUTH_ENROLLMENT_TTL, AUTH_LEASE_TTL (docs/topology.md).`;
 
 /** 10000 ms to reach NATS before the CLI gives up. */
 const CLI_NATS_TIMEOUT_MS = 10_000;
@@ -107,8 +124,8 @@ interface CliExtras {
 async function withContext<T>(config: AuthConfig, logger: Logger, fn: (ctx: AdminContext & CliExtras) => Promise<T>): Promise<T> {
   const nc = await connectNats({ servers: config.natsUrl, name: `auth-cli/${hostname()}`, logger, timeoutMs: CLI_NATS_TIMEOUT_MS });
   try {
-    // The CLI may run before the first service replica (bootstrap): make sure the buckets exist.
-    await ensureTopology(nc, { logger, ...authTopologyOptions(config) });
+    // `topology apply` creates the buckets; every other command only checks they fit.
+    await verifyTopology(nc, { service: 'auth-cli', ...authTopologyRequirements(config) });
     const buckets = await openAuthBuckets(nc);
     const audit = createAuditLog({ js: jetstream(nc), instance: operatorName(), logger });
     const keys = createKeyManager({
@@ -141,6 +158,57 @@ async function withContext<T>(config: AuthConfig, logger: Logger, fn: (ctx: Admi
     } finally {
       keys.stop();
     }
+  } finally {
+    await closeNats(nc, logger);
+  }
+}
+
+/** Logs go to stderr (stdout is the command's result); `info` is quieted to `warn`. */
+function cliLogger(level: AuthConfig['logLevel']): Logger {
+  return createLogger({
+    service: 'auth-cli',
+    version: packageVersion(import.meta.url),
+    level: level === 'info' ? 'warn' : level,
+    destination: pino.destination({ dest: 2, sync: true }),
+  });
+}
+
+function age(ms: number): string {
+  if (ms === 0) return 'forever';
+  const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]];
+  const [unit, f] = units.find(([, u]) => ms % u === 0) ?? ['ms', 1];
+  return `${ms / f}${unit}`;
+}
+
+/** One line per stream/bucket: what the apply did and the settings it now has. */
+function describeSummary(summary: TopologySummary, topology: TopologyConfig): string[] {
+  const settings = new Map<string, string>();
+  for (const d of streamDeclarations(topology)) {
+    settings.set(`stream ${d.name}`, `max_age ${age(millis(d.max_age ?? 0))}, max_bytes ${formatSize(d.max_bytes ?? 0)}`);
+  }
+  for (const k of kvDeclarations(topology)) settings.set(`kv ${k.bucket}`, `ttl ${age(k.ttlMs)}, max_bytes ${formatSize(k.maxBytes)}`);
+  return summary.items.map((it) => {
+    const changed = it.changed === undefined ? '' : ` (${it.changed.join(', ')})`;
+    const kind = it.kind === 'kv' ? 'kv    ' : 'stream';
+    return `${kind} ${it.name.padEnd(18)} ${`${it.action}${changed}`.padEnd(10)} ${settings.get(`${it.kind} ${it.name}`) ?? ''}`;
+  }).concat(`replicas ${topology.replicas}`);
+}
+
+/**
+ * `topology apply`: the one place streams and buckets are created or changed. Reads only what
+ * it needs (NATS_URL, the topology settings, auth's lifetimes), so a Kubernetes Job or init
+ * container runs it without the KEK. Summary on stdout; a conflict exits 1 naming each field.
+ */
+async function applyTopology(): Promise<void> {
+  const { natsUrl, logLevel, topology } = loadTopologyApplyConfig();
+  const logger = cliLogger(logLevel);
+  const nc = await connectNats({ servers: natsUrl, name: `auth-cli/${hostname()}`, logger, timeoutMs: CLI_NATS_TIMEOUT_MS });
+  try {
+    const summary = await ensureTopology(nc, { ...topology, logger });
+    const lines = describeSummary(summary, topology);
+    const reserved = Object.values(topology.streamMaxBytes).concat(Object.values(topology.kvMaxBytes)).reduce((a, b) => a + b, 0);
+    lines.push(`max_bytes reserved ${formatSize(reserved)}`);
+    process.stdout.write(`topology applied\n${lines.map((l) => `  ${l}`).join('\n')}\n`);
   } finally {
     await closeNats(nc, logger);
   }
@@ -208,6 +276,19 @@ async function main(): Promise<number> {
     process.stdout.write(`${CLI_USAGE}\n`);
     return argv.length === 0 ? 2 : 0;
   }
+  if (argv[0] === 'topology') {
+    if (argv[1] !== 'apply' || argv.length > 2) {
+      process.stderr.write(`usage: node dist/cli.js topology apply\n`);
+      return 2;
+    }
+    try {
+      await applyTopology();
+      return 0;
+    } catch (err) {
+      process.stderr.write(`topology apply failed: ${isOrderwireError(err) ? `${err.code}: ` : ''}${err instanceof Error ? err.message : String(err)}\n`);
+      return 1;
+    }
+  }
   let config: AuthConfig;
   try {
     config = loadAuthConfig();
@@ -215,12 +296,7 @@ async function main(): Promise<number> {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
-  const logger = createLogger({
-    service: 'auth-cli',
-    version: AUTH_VERSION,
-    level: config.logLevel === 'info' ? 'warn' : config.logLevel,
-    destination: pino.destination({ dest: 2, sync: true }),
-  });
+  const logger = cliLogger(config.logLevel);
   try {
     const result = await runCommand(argv, config, logger);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -19,8 +19,11 @@ import {
   parseDuration,
   redisConfig,
   shutdownConfig,
+  loadTopologyConfig,
   type ConfigProblem,
   type HttpConfigValues,
+  type TopologyConfig,
+  type TopologyLifetimes,
 } from '@orderwire/platform';
 
 /** The port of the external contract (docs/auth.md). */
@@ -349,4 +352,45 @@ export function loadAuthConfig(env: Readonly<Record<string, string | undefined>>
       refreshPerIp: c.rateLimitRefreshPerIp,
     }),
   });
+}
+
+/** The lifetimes of auth's records that the KV bucket TTLs must cover. */
+export interface AuthLifetimes {
+  readonly refreshTtlMs: number;
+  readonly enrollmentTtlMs: number;
+  readonly leaseTtlMs: number;
+}
+
+/** The lifetimes, each with the variable that sets it (for error messages). */
+export function authTopologyLifetimes(config: AuthLifetimes): TopologyLifetimes {
+  return {
+    enrollmentTtlMs: { ms: config.enrollmentTtlMs, env: AUTH_CONFIG_SPEC.enrollmentTtlMs.env },
+    refreshTokenTtlMs: { ms: config.refreshTtlMs, env: AUTH_CONFIG_SPEC.refreshTtlMs.env },
+    leaseTtlMs: { ms: config.leaseTtlMs, env: AUTH_CONFIG_SPEC.leaseTtlMs.env },
+  };
+}
+
+/** What `topology apply` reads: no KEK, so a Kubernetes Job needs no secret but NATS's. */
+const TOPOLOGY_APPLY_SPEC = {
+  ...natsConfig(),
+  logLevel: AUTH_CONFIG_SPEC.logLevel,
+  refreshTtlMs: AUTH_CONFIG_SPEC.refreshTtlMs,
+  enrollmentTtlMs: AUTH_CONFIG_SPEC.enrollmentTtlMs,
+  leaseTtlMs: AUTH_CONFIG_SPEC.leaseTtlMs,
+} as const;
+
+export interface TopologyApplyConfig {
+  readonly natsUrl: string;
+  readonly logLevel: AuthConfig['logLevel'];
+  /** Every stream and bucket setting, the bucket TTLs sized for auth's lifetimes. */
+  readonly topology: TopologyConfig;
+}
+
+/**
+ * Loads what `topology apply` needs: NATS, auth's lifetimes and the platform's topology settings.
+ * @throws ConfigError naming every bad variable
+ */
+export function loadTopologyApplyConfig(env: Readonly<Record<string, string | undefined>> = process.env): TopologyApplyConfig {
+  const c = loadConfig(TOPOLOGY_APPLY_SPEC, env);
+  return Object.freeze({ natsUrl: c.natsUrl, logLevel: c.logLevel, topology: loadTopologyConfig(env, authTopologyLifetimes(c)) });
 }

@@ -19,7 +19,7 @@ export interface AuthBuckets {
   leases: KV;
 }
 
-/** Opens (binds to) the buckets; `ensureTopology` must have created them. */
+/** Opens (binds to) the buckets; `topology apply` must have created them (the service verified it at start). */
 export async function openAuthBuckets(nc: NatsConnection): Promise<AuthBuckets> {
   const kvm = new Kvm(nc);
   const open = (name: string) => kvm.open(name);

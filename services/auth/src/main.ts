@@ -1,41 +1,31 @@
 /**
- * Auth service process: config → logger → NATS (+ topology) → Redis → app → listen.
- * Shutdown runs in reverse: stop HTTP and rotation (lease released), Redis, then drain NATS.
+ * Auth service process: config → `startService` (logger, metrics, health, signals) → NATS
+ * (+ topology verified) → Redis → app → listen. Shutdown runs in reverse: readiness off, stop
+ * HTTP and rotation (lease released), Redis, then drain NATS.
  */
 import { Redis } from 'ioredis';
-import {
-  closeNats,
-  connectNats,
-  createHealth,
-  createLogger,
-  createMetrics,
-  trackNatsConnection,
-  trackRedisConnection,
-  createShutdown,
-  ensureTopology,
-  runService,
-} from '@orderwire/platform';
+import { packageVersion, REDACTED, runService, startService, trackRedisConnection } from '@orderwire/platform';
 import { createApp } from './app.js';
 import { loadAuthConfig } from './config.js';
 import { startMailboxMigration } from './mailbox-migration.js';
-import { authTopologyOptions } from './topology.js';
-import { AUTH_VERSION } from './version.js';
+import { authTopologyRequirements } from './topology.js';
 
 /** 500 ms per Redis command; a slow Redis must not stall token requests. */
 const REDIS_COMMAND_TIMEOUT_MS = 500;
 
 async function main(): Promise<void> {
   const config = loadAuthConfig();
-  const logger = createLogger({ service: 'auth', version: AUTH_VERSION, instance: config.instanceId, level: config.logLevel });
-  const shutdown = createShutdown({ logger, deadlineMs: config.shutdownGraceMs });
-  shutdown.install();
-  const health = createHealth();
-  const metrics = createMetrics({ service: 'auth' });
+  const proc = startService({
+    service: 'auth',
+    version: packageVersion(import.meta.url),
+    instance: config.instanceId,
+    logLevel: config.logLevel,
+    shutdownGraceMs: config.shutdownGraceMs,
+    config: { ...config, kek: REDACTED, kekPrevious: config.kekPrevious === undefined ? undefined : REDACTED },
+  });
+  const { logger, metrics, health, shutdown } = proc;
 
-  const nc = await connectNats({ servers: config.natsUrl, name: `auth/${config.instanceId}`, logger });
-  trackNatsConnection(metrics, nc);
-  shutdown.add('nats', () => closeNats(nc, logger));
-  await ensureTopology(nc, { logger, ...authTopologyOptions(config) });
+  const nc = await proc.connectNats({ servers: config.natsUrl, name: `auth/${config.instanceId}`, topology: authTopologyRequirements(config) });
 
   const redis = new Redis(config.redisUrl, {
     // Fail fast while disconnected: the limiter then uses its local fallback.
@@ -61,19 +51,14 @@ async function main(): Promise<void> {
   });
 
   const auth = await createApp({ config, logger, nc, redis, metrics, health });
-  shutdown.add('http', async () => {
-    health.markStopping();
-    await auth.close();
-  });
   // Display mailboxes still under the legacy (ambiguous) consumer name move to the injective one.
   const migration = startMailboxMigration({ jsm: auth.ctx.jsm, displays: auth.ctx.displays, logger });
   shutdown.add('mailbox-migration', () => {
     migration.stop();
     return migration.done;
   });
-  await auth.app.listen({ host: config.host, port: config.port });
-  health.markStarted();
-  logger.info({ host: config.host, port: config.port, kid: auth.ctx.keys.signer().kid }, 'auth service ready');
+  logger.info({ kid: auth.ctx.keys.signer().kid }, 'signing key loaded');
+  await proc.serve(auth, { host: config.host, port: config.port, step: 'http' });
 }
 
 runService('auth', main);

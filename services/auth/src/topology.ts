@@ -1,16 +1,28 @@
-/** The topology options auth passes to `ensureTopology` (service and CLI alike). */
-import { TOPOLOGY_DEFAULTS, type TopologyOptions } from '@orderwire/platform';
-import type { AuthConfig } from './config.js';
+/**
+ * What the auth service needs of the JetStream topology, verified at start. Auth's CLI is the
+ * topology's one owner (`topology apply`, with `loadTopologyApplyConfig`); the service itself
+ * never creates or changes a stream or bucket.
+ */
+import { KV_BUCKETS, STREAMS, type TopologyRequirements } from '@orderwire/platform';
+import { authTopologyLifetimes, type AuthLifetimes } from './config.js';
 
 /**
- * Bucket TTLs only garbage-collect — expiry is checked inside each record — so they are kept
- * at least as long as the configured lifetimes (never shorter than the platform defaults, so
- * services running with defaults do not flip the settings back and forth).
+ * Every bucket auth opens, with TTLs that keep each record at least as long as it is valid (a
+ * shorter TTL would make refresh families, enrollment codes or the rotation lease vanish
+ * early); AUDIT to append to; ORDERS for the display consumers it creates.
  */
-export function authTopologyOptions(config: AuthConfig): TopologyOptions {
+export function authTopologyRequirements(config: AuthLifetimes): Omit<TopologyRequirements, 'service'> {
+  const lt = authTopologyLifetimes(config);
   return {
-    enrollmentTtlMs: Math.max(TOPOLOGY_DEFAULTS.enrollmentTtlMs, 2 * config.enrollmentTtlMs),
-    refreshTokenTtlMs: Math.max(TOPOLOGY_DEFAULTS.refreshTokenTtlMs, config.refreshTtlMs),
-    leaseTtlMs: Math.max(TOPOLOGY_DEFAULTS.leaseTtlMs, config.leaseTtlMs),
+    streams: [STREAMS.AUDIT, STREAMS.ORDERS],
+    buckets: [
+      KV_BUCKETS.TENANTS,
+      KV_BUCKETS.CLIENTS,
+      KV_BUCKETS.DISPLAYS,
+      { bucket: KV_BUCKETS.ENROLLMENTS, minTtl: lt.enrollmentTtlMs },
+      { bucket: KV_BUCKETS.REFRESH_TOKENS, minTtl: lt.refreshTokenTtlMs },
+      KV_BUCKETS.SIGNING_KEYS,
+      { bucket: KV_BUCKETS.LEASES, minTtl: lt.leaseTtlMs },
+    ],
   };
 }

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { DISPLAY_AUDIENCE, displayConsumerName, displayFilterSubjects, legacyDisplayConsumerName, stationSubject } from '@orderwire/contracts';
 import { STREAMS } from '@orderwire/platform';
-import { freePort, waitFor } from '@orderwire/test-harness';
+import { freePort, startNats, waitFor } from '@orderwire/test-harness';
 import { TEST_KEK, startInfra, type Infra } from './helpers.js';
 
 const PKG = fileURLToPath(new URL('..', import.meta.url));
@@ -42,9 +42,9 @@ function env(): NodeJS.ProcessEnv {
   };
 }
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(args: string[], extra: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [CLI, ...args], { env: { ...env(), ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -64,6 +64,16 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'auth-e2e-'));
   port = await freePort();
   base = `http://127.0.0.1:${port}`;
+  // The topology owner first, as npm start and Kubernetes run it; twice: it is idempotent.
+  const applied = await cli(['topology', 'apply']);
+  expect(applied.code, applied.stderr).toBe(0);
+  expect(applied.stdout).toMatch(/^topology applied\n/);
+  expect(applied.stdout).toMatch(/stream ORDERS +created/);
+  expect(applied.stdout).toMatch(/kv +ow_refresh_tokens +created/);
+  const again = await cli(['topology', 'apply']);
+  expect(again.code, again.stderr).toBe(0);
+  expect(again.stdout.match(/ created/g)).toBeNull();
+  expect(again.stdout.match(/ unchanged/g)).toHaveLength(12);
   child = spawn(process.execPath, [MAIN], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
@@ -245,6 +255,28 @@ describe('auth service over HTTP, with the admin CLI', () => {
       last = (await token({ clientId: 'owc_brute', clientSecret: `guess${i}` })).status;
     }
     expect(last).toBe(429);
+  });
+
+  it('topology apply needs no KEK, and refuses a conflict with a clear message and exit 1, changing nothing', async () => {
+    const other = await startNats();
+    try {
+      const nc = await connect({ servers: other.url });
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: 'ORDERS', subjects: ['orders.>'], storage: StorageType.Memory });
+      const res = await cli(['topology', 'apply'], { NATS_URL: other.url, AUTH_KEK: '' });
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(/topology apply failed: ORDERWIRE_ERR_TOPOLOGY_CONFLICT: .*ORDERS.*storage: existing memory, declared file/);
+      const names: string[] = [];
+      for await (const n of jsm.streams.names()) names.push(n);
+      expect(names).toEqual(['ORDERS']);
+      // A bad setting is named before anything is touched.
+      const bad = await cli(['topology', 'apply'], { NATS_URL: other.url, AUTH_REFRESH_TTL: '60d', JETSTREAM_KV_REFRESH_TOKENS_TTL: '30d' });
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toContain('JETSTREAM_KV_REFRESH_TOKENS_TTL: must be 0 (forever) or >= AUTH_REFRESH_TTL');
+      await nc.close();
+    } finally {
+      await other.dispose();
+    }
   });
 
   it('exits cleanly on SIGTERM and never logged a secret', async () => {

@@ -8,11 +8,10 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { Scope } from '@orderwire/contracts';
-import { createMetrics, ensureTopology, STREAMS, type Logger } from '@orderwire/platform';
+import { createMetrics, ensureTopology, loadTopologyConfig, STREAMS, type Logger } from '@orderwire/platform';
 import { startNats, startRedis, type NatsServerHandle, type RedisServerHandle } from '@orderwire/test-harness';
 import { createApp, type AuthApp } from '../src/app.js';
-import { loadAuthConfig, type AuthConfig } from '../src/config.js';
-import { authTopologyOptions } from '../src/topology.js';
+import { authTopologyLifetimes, loadAuthConfig, type AuthConfig } from '../src/config.js';
 
 /** `{ error: { code, message, details? } }` */
 export interface ErrorBody {
@@ -83,7 +82,8 @@ export async function startAuth(
   const config = testConfig(infra, env);
   const logger = silentLogger();
   const nc = await connect({ servers: infra.nats.url, name: 'auth-test' });
-  await ensureTopology(nc, authTopologyOptions(config));
+  // As `topology apply` does, with the lifetimes of this test's config.
+  await ensureTopology(nc, loadTopologyConfig({}, authTopologyLifetimes(config)));
   const redis = new Redis(infra.redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500 });
   redis.on('error', () => undefined);
   await new Promise<void>((resolve) => (redis.status === 'ready' ? resolve() : redis.once('ready', () => resolve())));

@@ -9,6 +9,7 @@ import {
   createHttpServer,
   httpServerOptions,
   natsHealthCheck,
+  trackStreamUsage,
   type Health,
   type HttpConfigValues,
   type Logger,
@@ -140,6 +141,9 @@ export async function createApp(deps: AppDeps): Promise<DlqApp> {
     throw err;
   }
 
+  // Disk use of every stream against its max_bytes (the 80 % alert): exported here, once.
+  const usage = await trackStreamUsage(deps.metrics, nc, { logger });
+
   const app = createHttpServer({
     logger,
     health,
@@ -182,6 +186,7 @@ export async function createApp(deps: AppDeps): Promise<DlqApp> {
     metrics,
     async close() {
       await app.close();
+      usage.stop();
       if (runCapture) await capture.stop();
       await index.stop();
     },

@@ -13,7 +13,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { isValidId } from '@orderwire/contracts';
-import { closeNats, connectNats, createLogger, createMetrics, errorBody, isOrderwireError, type Logger, type NatsConnection } from '@orderwire/platform';
+import { closeNats, connectNats, createLogger, createMetrics, errorBody, isOrderwireError, type Logger, type NatsConnection, packageVersion } from '@orderwire/platform';
 import { pino } from 'pino';
 import { createDlqCore, type AppConfig, type DlqCore } from './app.js';
 import { loadCliConfig, type CliConfig } from './config.js';
@@ -21,7 +21,6 @@ import { isEntryId, tenantFilter, viewOf, type Actor, type EntrySummary, type En
 import { DLQ_ERRORS } from './errors.js';
 import type { BulkReplayResult, ReplayResult } from './operations.js';
 import { MAX_PAGE_LIMIT, parseFilter, parsePageRequest, type EntryFilter } from './query.js';
-import { packageVersion } from './version.js';
 
 /** 30 s for the CLI's read of the tenant's entries. */
 const CLI_INDEX_SYNC_TIMEOUT_MS = 30_000;
@@ -177,7 +176,7 @@ interface Session {
 async function open(config: CliConfig, tenant: string, withIndex: boolean): Promise<Session> {
   const logger = createLogger({
     service: 'dlq-cli',
-    version: packageVersion(),
+    version: packageVersion(import.meta.url),
     instance: config.instanceId ?? 'cli',
     level: config.logLevel,
     destination: pino.destination({ dest: 2, sync: true }),

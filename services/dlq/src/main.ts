@@ -1,17 +1,16 @@
 /**
- * The DLQ process: config → logger → NATS → topology → app (index, capture, HTTP) → listen.
+ * The DLQ process: config → logger → NATS → topology verified → app (index, capture, HTTP) → listen.
  * Shutdown runs in reverse: stop taking requests and advisories, then drain NATS.
  */
 import { API_AUDIENCE } from '@orderwire/contracts';
-import { defaultInstanceId, KV_BUCKETS, redactConfig, runService, startService, STREAMS } from '@orderwire/platform';
+import { defaultInstanceId, KV_BUCKETS, redactConfig, runService, startService, STREAMS, packageVersion } from '@orderwire/platform';
 import { createTokenVerifier } from '@orderwire/token-verifier';
 import { createApp } from './app.js';
 import { CONFIG_SPEC, loadDlqConfig } from './config.js';
-import { packageVersion } from './version.js';
 
 async function main(): Promise<void> {
   const config = loadDlqConfig();
-  const version = packageVersion();
+  const version = packageVersion(import.meta.url);
   const instance = config.instanceId ?? defaultInstanceId();
   const proc = startService({
     service: 'dlq',

@@ -1,14 +1,13 @@
 /**
- * The ingest process: config → logger → NATS → topology → Redis → app → listen. Shutdown runs
+ * The ingest process: config → logger → NATS → topology verified → Redis → app → listen. Shutdown runs
  * in reverse: stop taking requests, let in-flight ones finish, then Redis, then drain NATS.
  */
 import { API_AUDIENCE } from '@orderwire/contracts';
-import { KV_BUCKETS, redactConfig, runService, startService, STREAMS, trackRedisConnection } from '@orderwire/platform';
+import { KV_BUCKETS, redactConfig, runService, startService, STREAMS, trackRedisConnection, packageVersion } from '@orderwire/platform';
 import { createTokenVerifier } from '@orderwire/token-verifier';
 import { Redis } from 'ioredis';
 import { createApp } from './app.js';
 import { CONFIG_SPEC, loadIngestConfig } from './config.js';
-import { packageVersion } from './version.js';
 
 /** 2 s cap between Redis reconnect attempts */
 const REDIS_RECONNECT_MAX_MS = 2_000;
@@ -17,7 +16,7 @@ const REDIS_RECONNECT_STEP_MS = 200;
 
 async function main(): Promise<void> {
   const config = loadIngestConfig();
-  const version = packageVersion();
+  const version = packageVersion(import.meta.url);
   const proc = startService({
     service: 'ingest',
     version,
@@ -31,7 +30,8 @@ async function main(): Promise<void> {
   const nc = await proc.connectNats({
     servers: config.natsUrl,
     name: `ingest-${config.instanceId ?? process.pid}`,
-    topology: { streams: [STREAMS.ORDERS, STREAMS.RECEIPTS], buckets: [KV_BUCKETS.DISPLAYS] },
+    // RECEIPTS is read by subject with direct get (order status).
+    topology: { streams: [STREAMS.ORDERS, { name: STREAMS.RECEIPTS, allowDirect: true }], buckets: [KV_BUCKETS.DISPLAYS] },
   });
 
   // Redis only holds rate-limit counters: never wait for it, never queue commands for it.

@@ -6,6 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { freePort, startNats, startRedis, waitFor, type NatsServerHandle, type RedisServerHandle } from '@orderwire/test-harness';
+import { connect } from '@nats-io/transport-node';
+import { ensureTopology, loadTopologyConfig } from '@orderwire/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ISSUER, order, startJwks, type Jwks } from './helpers.js';
 
@@ -24,6 +26,10 @@ let exit: Promise<number | null>;
 beforeAll(async () => {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build -w @orderwire/ingest\` first`);
   [nats, redis, jwks] = await Promise.all([startNats(), startRedis(), startJwks()]);
+  // The topology owner's job (ingest only verifies): apply with the defaults.
+  const owner = await connect({ servers: nats.url });
+  await ensureTopology(owner, loadTopologyConfig({}));
+  await owner.close();
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   proc = spawn(process.execPath, [MAIN], {

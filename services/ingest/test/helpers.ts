@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { API_AUDIENCE, type Scope } from '@orderwire/contracts';
-import { createHealth, createLogger, createMetrics, ensureTopology, KV_BUCKETS, STREAMS, type Metrics } from '@orderwire/platform';
+import { createHealth, createLogger, createMetrics, ensureTopology, KV_BUCKETS, STREAMS, type Metrics, type TopologyOptions } from '@orderwire/platform';
 import { startJwks as startHarnessJwks } from '@orderwire/test-harness';
 import { createTokenVerifier } from '@orderwire/token-verifier';
 import { Redis } from 'ioredis';
@@ -65,11 +65,14 @@ export async function buildTestApp(opts: {
   redisUrl?: string;
   jwksUrl: string;
   env?: Record<string, string>;
+  /** What the topology owner applies first (e.g. replicas 3 on a cluster). @default the defaults */
+  topology?: TopologyOptions;
 }): Promise<TestApp> {
   const config = loadIngestConfig({ AUTH_JWKS_URL: opts.jwksUrl, AUTH_ISSUER: ISSUER, ...opts.env });
   const logger = createLogger({ service: 'ingest', version: 'test', level: (process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent' });
   const nc = await connect({ servers: opts.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-  await ensureTopology(nc, { streams: [STREAMS.ORDERS, STREAMS.RECEIPTS], buckets: [KV_BUCKETS.DISPLAYS] });
+  // The owner's job (ingest itself only verifies at start).
+  await ensureTopology(nc, { ...opts.topology, streams: [STREAMS.ORDERS, STREAMS.RECEIPTS], buckets: [KV_BUCKETS.DISPLAYS] });
   const redis =
     opts.redisUrl === undefined
       ? undefined

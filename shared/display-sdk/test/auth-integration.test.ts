@@ -11,7 +11,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startNats, startRedis, waitFor } from '@orderwire/test-harness';
+import { freePort, runBeforeStart, startNats, startRedis, waitFor } from '@orderwire/test-harness';
 import type { NatsServerHandle, RedisServerHandle } from '@orderwire/test-harness';
 import { createTokenManager, memoryTokenStore } from '../src/index.js';
 import type { FetchFn, ReenrollInfo, TokenManager } from '../src/index.js';
@@ -56,6 +56,8 @@ describe('TokenManager against the real auth service', () => {
       LOG_LEVEL: 'warn',
     };
 
+    // As npm start: the topology first (auth's beforeStart), then the seed.
+    await runBeforeStart(env, { root: repoRoot });
     const credsFile = join(dir, 'dev-credentials.json');
     await run(process.execPath, [authCli, 'seed-dev', '--out', credsFile], env);
     const creds = JSON.parse(await readFile(credsFile, 'utf8')) as OperatorCredentials;

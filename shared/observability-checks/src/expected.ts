@@ -33,6 +33,8 @@ export const DEFAULT_OWNERSHIP: readonly OwnershipRule[] = [
   { match: 'orderwire_ingest_', services: ['ingest'], requirement: 'each' },
   { match: 'orderwire_edge_', services: ['edge'], requirement: 'each' },
   { match: 'orderwire_dlq_', services: ['dlq'], requirement: 'each' },
+  // Stream and bucket disk use against max_bytes: sampled by the dlq (trackStreamUsage in platform).
+  { match: 'orderwire_jetstream_', services: ['dlq'], requirement: 'each' },
   // Accept → display ack is observed where the display ack arrives.
   { match: 'orderwire_delivery_', services: ['edge'], requirement: 'each' },
   // createHttpServer and createMetrics give every service these.

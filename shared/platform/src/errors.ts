@@ -118,6 +118,11 @@ export const PLATFORM_ERRORS = defineErrors({
     status: 409,
     message: 'consumer {name} belongs to {owner}, not to tenant {tenant} display {displayId}; it was left unchanged',
   },
+  ORDERWIRE_ERR_TOPOLOGY_MISMATCH: {
+    status: 503,
+    message: 'jetstream topology does not provide what {service} needs: {summary} (the topology owner applies it: orderwire-auth topology apply)',
+  },
+  ORDERWIRE_ERR_PACKAGE_VERSION: { status: 500, message: 'cannot read the package version: {reason}' },
   ORDERWIRE_ERR_SHUTDOWN_TIMEOUT: { status: 500, message: 'shutdown exceeded {deadlineMs} ms; step {step} did not finish' },
   ORDERWIRE_ERR_RECEIPT_CONFLICT: { status: 503, message: 'receipt {subject} ({status}) lost every compare-and-set round to other writers' },
   ORDERWIRE_ERR_NATS_CONNECT: { status: 503, message: 'could not connect to NATS at {servers}: {reason}' },

@@ -108,6 +108,7 @@ export {
   kvDeclarations,
   kvStreamName,
   ensureTopology,
+  verifyTopology,
   displayConsumerConfig,
   ensureDisplayConsumer,
   deleteDisplayConsumer,
@@ -127,11 +128,23 @@ export type {
   TopologyConflict,
   TopologyItemResult,
   TopologySummary,
+  TopologyRequirements,
+  TopologyMismatch,
+  StreamRequirement,
+  BucketRequirement,
   DisplayRef,
   DisplayConsumerOptions,
   DisplayConsumerConfig,
   EnsureConsumerResult,
 } from './topology.js';
+
+export { TOPOLOGY_CONFIG_SPEC, loadTopologyConfig, kvMaxBytesEnv, parseSize, formatSize } from './topology-config.js';
+export type { TopologyConfig, TopologyLifetimes } from './topology-config.js';
+
+export { packageVersion } from './version.js';
+
+export { trackStreamUsage, declaredStreamNames, DEFAULT_STREAM_USAGE_INTERVAL_MS } from './stream-usage.js';
+export type { StreamUsage, StreamUsageOptions } from './stream-usage.js';
 
 export { createHealth, DEFAULT_HEALTH_CHECK_TIMEOUT_MS } from './health.js';
 export type { Health, HealthCheck, HealthCheckResult, HealthCheckOptions, CheckReport, ReadyReport } from './health.js';

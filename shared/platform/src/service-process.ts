@@ -1,6 +1,8 @@
 /**
  * The start-up skeleton of a service's `main.ts`: logger, metrics, health and a shutdown bound
- * to SIGTERM/SIGINT, then NATS and the JetStream topology, then the HTTP listener. Each part
+ * to SIGTERM/SIGINT, then NATS and a check of the JetStream topology the service needs (it
+ * never creates or changes any: `orderwire-auth topology apply` owns that), then the HTTP
+ * listener. Each part
  * registers its shutdown step as it starts, so a signal stops them in reverse order; a signal
  * during start-up also aborts a first NATS connect that is still retrying.
  */
@@ -11,7 +13,7 @@ import { createLogger, type Logger, type LogLevel } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { closeNats, connectNats, type NatsConnection } from './nats.js';
 import { createShutdown, type Shutdown, type ShutdownStep } from './shutdown.js';
-import { ensureTopology, type TopologyOptions } from './topology.js';
+import { verifyTopology, type TopologyRequirements } from './topology.js';
 
 export interface StartServiceOptions {
   /** Service name: the `service` of logs and metrics. */
@@ -30,14 +32,21 @@ export interface StartServiceOptions {
   exit?: (code: number) => void;
   /** @default ['SIGTERM', 'SIGINT'] */
   signals?: readonly NodeJS.Signals[];
+  /**
+   * Log an unhandled promise rejection and keep running instead of crashing (Node's default).
+   * The edge sets it: a stray rejection from a library during a Redis outage must not take every
+   * display on the node down with it; it is a bug to fix, so it is logged at error level.
+   * @default false
+   */
+  survivesUnhandledRejections?: boolean;
 }
 
 export interface ServiceNatsOptions {
   servers: string | readonly string[];
   /** Connection name shown in `nats-server` monitoring. */
   name: string;
-  /** What `ensureTopology` declares (the logger is the service's). */
-  topology: Omit<TopologyOptions, 'logger'>;
+  /** The streams and buckets the service needs (`verifyTopology`; the service name is filled in). */
+  topology: Omit<TopologyRequirements, 'service'>;
 }
 
 /** What `serve` starts: a listener, and the service's own close (HTTP, consumers, timers…). */
@@ -58,7 +67,11 @@ export interface ServiceProcess {
   readonly metrics: Metrics;
   readonly health: Health;
   readonly shutdown: Shutdown;
-  /** Connects (abortable by a signal), tracks the connection in metrics, drains it last on shutdown, ensures the topology. */
+  /**
+   * Connects (abortable by a signal), tracks the connection in metrics, drains it last on
+   * shutdown, verifies the topology: a mismatch throws ORDERWIRE_ERR_TOPOLOGY_MISMATCH and the
+   * service never becomes ready.
+   */
   connectNats(options: ServiceNatsOptions): Promise<NatsConnection>;
   /** Registers `close` and the readiness flip (which runs first), listens, marks the service started. */
   serve(server: ServedApp, options: ServeOptions): Promise<void>;
@@ -81,6 +94,13 @@ export function startService(options: StartServiceOptions): ServiceProcess {
   const uninstall = shutdown.install();
   shutdown.add('signals', () => uninstall());
   shutdown.add('startup', () => abort.abort());
+  if (options.survivesUnhandledRejections === true) {
+    const onRejection = (err: unknown): void => logger.error({ err }, 'unhandled promise rejection');
+    process.on('unhandledRejection', onRejection);
+    shutdown.add('unhandled-rejections', () => {
+      process.off('unhandledRejection', onRejection);
+    });
+  }
 
   return {
     logger,
@@ -91,7 +111,8 @@ export function startService(options: StartServiceOptions): ServiceProcess {
       const nc = await connectNats({ servers, name, logger, signal: abort.signal });
       trackNatsConnection(metrics, nc);
       shutdown.add('nats', () => closeNats(nc, logger));
-      await ensureTopology(nc, { ...topology, logger });
+      await verifyTopology(nc, { ...topology, service });
+      logger.info({ streams: topology.streams?.length ?? 0, buckets: topology.buckets?.length ?? 0 }, 'jetstream topology verified');
       return nc;
     },
     async serve(server, { host, port, step }) {

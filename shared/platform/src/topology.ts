@@ -1,10 +1,12 @@
 /**
  * The JetStream topology, declared in ONE place: every stream, every KV bucket and the display
- * consumer template. `ensureTopology` makes the server match the declaration at startup:
- * creates what is missing, updates what JetStream can change in place, and refuses (with
+ * consumer template. It has ONE owner: `ensureTopology` (run by `orderwire-auth topology apply`
+ * with the settings of `loadTopologyConfig`) makes the server match the declaration: creates
+ * what is missing, updates what JetStream can change in place, and refuses (with
  * ORDERWIRE_ERR_TOPOLOGY_CONFLICT, before changing anything) when an existing item differs in
  * a field JetStream cannot change — e.g. storage type — because silently recreating a stream
- * would delete the orders in it.
+ * would delete the orders in it. Services never apply: at start they `verifyTopology` that what
+ * they need exists with compatible settings (docs/topology.md says what "compatible" means).
  */
 import {
   AckPolicy,
@@ -21,7 +23,7 @@ import {
   type StreamInfo,
 } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { nanos, type NatsConnection } from '@nats-io/nats-core';
+import { millis, nanos, type NatsConnection } from '@nats-io/nats-core';
 import {
   DISPLAY_CONSUMER_METADATA,
   ORDER_RING_PREFIX,
@@ -38,6 +40,8 @@ const SECOND = 1_000 * MS;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
+const MIB = 1024 * 1024;
+const GIB = 1024 * MIB;
 
 /** Stream names (contract: services address streams by these). */
 export const STREAMS = Object.freeze({
@@ -86,8 +90,8 @@ export const TOPOLOGY_DEFAULTS = Object.freeze({
   receiptsMaxAgeMs: 7 * DAY,
   /** @default 7 d */
   advisoriesMaxAgeMs: 7 * DAY,
-  /** 0 = kept until discarded or replayed. @default 0 */
-  dlqMaxAgeMs: 0,
+  /** A dead letter nobody replays or discards is dropped after this; 0 = forever. @default 30 d */
+  dlqMaxAgeMs: 30 * DAY,
   /** @default 365 d */
   auditMaxAgeMs: 365 * DAY,
   /** @default 15 min */
@@ -98,6 +102,21 @@ export const TOPOLOGY_DEFAULTS = Object.freeze({
   leaseTtlMs: 30 * SECOND,
   /** @default 5 */
   signingKeysHistory: 5,
+  /**
+   * max_bytes per stream: ~10 GiB with the buckets', sized for a 20 GiB NATS volume per node
+   * (docs/topology.md). The server reserves each at creation against its max_file_store.
+   */
+  streamMaxBytes: Object.freeze({ ORDERS: 4 * GIB, RECEIPTS: 2 * GIB, ADVISORIES: 256 * MIB, DLQ: 1 * GIB, AUDIT: 2 * GIB }),
+  /** max_bytes per KV bucket. */
+  kvMaxBytes: Object.freeze({
+    ow_tenants: 16 * MIB,
+    ow_clients: 64 * MIB,
+    ow_displays: 256 * MIB,
+    ow_enrollments: 64 * MIB,
+    ow_refresh_tokens: 512 * MIB,
+    ow_signing_keys: 16 * MIB,
+    ow_leases: 16 * MIB,
+  }),
 });
 
 export interface TopologyOptions {
@@ -114,6 +133,11 @@ export interface TopologyOptions {
   enrollmentTtlMs?: number;
   refreshTokenTtlMs?: number;
   leaseTtlMs?: number;
+  signingKeysHistory?: number;
+  /** max_bytes of each stream. @default TOPOLOGY_DEFAULTS.streamMaxBytes */
+  streamMaxBytes?: Readonly<Record<StreamName, number>>;
+  /** max_bytes of each KV bucket. @default TOPOLOGY_DEFAULTS.kvMaxBytes */
+  kvMaxBytes?: Readonly<Record<KvBucketName, number>>;
   /** Restrict `ensureTopology` to these streams. @default all */
   streams?: readonly StreamName[];
   /** Restrict `ensureTopology` to these buckets. @default all */
@@ -132,6 +156,7 @@ export interface KvDeclaration {
   replicas: number;
   storage: StorageType;
   description: string;
+  maxBytes: number;
 }
 
 /** The stream declarations for the given options (pure; used by `ensureTopology` and docs). */
@@ -145,7 +170,7 @@ export function streamDeclarations(opts: TopologyOptions = {}): StreamDeclaratio
     });
   }
   const common = { storage: StorageType.File, retention: RetentionPolicy.Limits, num_replicas: o.replicas };
-  return [
+  const decls: StreamDeclaration[] = [
     {
       ...common,
       name: STREAMS.ORDERS,
@@ -153,7 +178,9 @@ export function streamDeclarations(opts: TopologyOptions = {}): StreamDeclaratio
       subjects: ['orders.>'],
       max_age: nanos(o.ordersMaxAgeMs),
       duplicate_window: nanos(o.ordersDuplicateWindowMs),
-      discard: DiscardPolicy.Old,
+      // Full by size: refuse new orders (ingest answers 503, the caller retries) rather than
+      // silently drop undelivered ones. Expiry by max age still removes the oldest.
+      discard: DiscardPolicy.New,
       allow_direct: true,
       max_msg_size: o.ordersMaxMsgSize,
       max_consumers: o.ordersMaxConsumers,
@@ -195,6 +222,7 @@ export function streamDeclarations(opts: TopologyOptions = {}): StreamDeclaratio
       max_age: nanos(o.auditMaxAgeMs),
     },
   ];
+  return decls.map((d) => ({ ...d, max_bytes: o.streamMaxBytes[d.name as StreamName] }));
 }
 
 /** The KV bucket declarations for the given options. */
@@ -207,6 +235,7 @@ export function kvDeclarations(opts: TopologyOptions = {}): KvDeclaration[] {
     replicas: o.replicas,
     storage: StorageType.File,
     description,
+    maxBytes: o.kvMaxBytes[bucket],
   });
   return [
     kv(KV_BUCKETS.TENANTS, 'Tenants'),
@@ -317,7 +346,8 @@ function diff(plan: StreamPlan, existing: StreamConfig): void {
   }
 }
 
-async function streamInfo(jsm: JetStreamManager, name: string): Promise<StreamInfo | undefined> {
+/** Stream info, or undefined when the stream does not exist (package-internal; not exported from index). */
+export async function streamInfo(jsm: JetStreamManager, name: string): Promise<StreamInfo | undefined> {
   try {
     return await jsm.streams.info(name);
   } catch (err) {
@@ -398,6 +428,7 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions =
         max_age: nanos(kv.ttlMs),
         num_replicas: kv.replicas,
         description: kv.description,
+        max_bytes: kv.maxBytes,
       },
       changed: [],
       conflicts: [],
@@ -408,6 +439,7 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions =
           replicas: kv.replicas,
           storage: kv.storage,
           description: kv.description,
+          max_bytes: kv.maxBytes,
         }),
     });
   }
@@ -677,4 +709,119 @@ export async function deleteDisplayConsumer(
     if (PLATFORM_ERRORS.is(err)) throw err;
     throw failed('consumer', name, err);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verification: what a service checks at start instead of applying anything.
+
+/** What a service needs of one stream. A bare stream name checks existence, subjects and retention. */
+export interface StreamRequirement {
+  name: StreamName;
+  /** Subjects the service publishes to or reads: each must be covered by the stream. @default the declared subjects */
+  subjects?: readonly string[];
+  /** The service reads by subject with direct get: `allow_direct` must be on. @default false */
+  allowDirect?: boolean;
+  /** The service wakes on the declared republish (ORDERS' doorbells): it must be there as declared. @default false */
+  republish?: boolean;
+}
+
+/** What a service needs of one KV bucket. */
+export interface BucketRequirement {
+  bucket: KvBucketName;
+  /** The service keeps entries this long: the bucket TTL must be 0 (forever) or at least this; `env` names the setting. */
+  minTtl?: { ms: number; env: string };
+}
+
+export interface TopologyRequirements {
+  /** Named in the error, so the operator knows whose start failed. */
+  service: string;
+  streams?: readonly (StreamName | StreamRequirement)[];
+  buckets?: readonly (KvBucketName | BucketRequirement)[];
+}
+
+export interface TopologyMismatch {
+  kind: 'stream' | 'kv';
+  name: string;
+  /** `exists` when missing, else the server's field name. */
+  field: string;
+  existing: unknown;
+  required: string;
+}
+
+/** Does subject pattern `a` match every subject that pattern `b` can match? */
+function covers(a: string, b: string): boolean {
+  const at = a.split('.');
+  const bt = b.split('.');
+  for (let i = 0; i < at.length; i++) {
+    if (at[i] === '>') return i < bt.length;
+    if (i >= bt.length) return false;
+    if (bt[i] === '>') return false;
+    if (at[i] !== '*' && at[i] !== bt[i]) return false;
+  }
+  return at.length === bt.length;
+}
+
+function checkStream(req: StreamRequirement, decl: StreamDeclaration, cfg: StreamConfig, out: TopologyMismatch[]): void {
+  const push = (field: string, existing: unknown, required: string): void => {
+    out.push({ kind: 'stream', name: req.name, field, existing, required });
+  };
+  if (cfg.mirror !== undefined) push('mirror', cfg.mirror.name, 'not a mirror');
+  const have = cfg.subjects ?? [];
+  const missing = (req.subjects ?? decl.subjects).filter((s) => !have.some((h) => covers(h, s)));
+  if (missing.length > 0) push('subjects', have, `subjects covering ${missing.join(', ')}`);
+  if (cfg.retention !== decl.retention) push('retention', cfg.retention, decl.retention);
+  if (req.allowDirect === true && cfg.allow_direct !== true) push('allow_direct', cfg.allow_direct ?? false, 'true');
+  if (req.republish === true && decl.republish !== undefined && !sameValue(cfg.republish, decl.republish)) {
+    push('republish', cfg.republish ?? 'none', show(decl.republish));
+  }
+}
+
+function checkBucket(req: BucketRequirement, cfg: StreamConfig, out: TopologyMismatch[]): void {
+  const maxAgeMs = millis(cfg.max_age ?? 0);
+  if (req.minTtl !== undefined && maxAgeMs !== 0 && maxAgeMs < req.minTtl.ms) {
+    out.push({
+      kind: 'kv',
+      name: req.bucket,
+      field: 'max_age',
+      existing: `${maxAgeMs} ms`,
+      required: `0 or >= ${req.minTtl.ms} ms (${req.minTtl.env})`,
+    });
+  }
+}
+
+/**
+ * Checks that every stream and bucket a service needs exists with settings it can work with,
+ * and changes nothing. Settings the service does not depend on (replicas, max ages of data it
+ * does not keep, max_bytes, …) are the owner's business and are not checked.
+ * @throws ORDERWIRE_ERR_TOPOLOGY_MISMATCH naming every item and field that does not fit
+ * @throws ORDERWIRE_ERR_TOPOLOGY_FAILED when the server cannot be asked
+ */
+export async function verifyTopology(nc: NatsConnection, requirements: TopologyRequirements): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const decls = new Map(streamDeclarations().map((d) => [d.name, d]));
+  const mismatches: TopologyMismatch[] = [];
+  const info = async (kind: 'stream' | 'kv', name: string, stream: string): Promise<StreamConfig | undefined> => {
+    try {
+      const i = await streamInfo(jsm, stream);
+      if (i === undefined) mismatches.push({ kind, name, field: 'exists', existing: 'missing', required: 'present' });
+      return i?.config;
+    } catch (err) {
+      throw failed(kind, name, err);
+    }
+  };
+  for (const r of requirements.streams ?? []) {
+    const req: StreamRequirement = typeof r === 'string' ? { name: r } : r;
+    const cfg = await info('stream', req.name, req.name);
+    if (cfg !== undefined) checkStream(req, decls.get(req.name)!, cfg, mismatches);
+  }
+  for (const r of requirements.buckets ?? []) {
+    const req: BucketRequirement = typeof r === 'string' ? { bucket: r } : r;
+    const cfg = await info('kv', req.bucket, kvStreamName(req.bucket));
+    if (cfg !== undefined) checkBucket(req, cfg, mismatches);
+  }
+  if (mismatches.length === 0) return;
+  const summary = mismatches
+    .map((m) => `${m.kind} ${m.name} ${m.field}: ${m.field === 'exists' ? 'missing' : `is ${show(m.existing)}, needs ${m.required}`}`)
+    .join('; ');
+  throw PLATFORM_ERRORS.create('ORDERWIRE_ERR_TOPOLOGY_MISMATCH', { service: requirements.service, summary }, { details: { mismatches } });
 }

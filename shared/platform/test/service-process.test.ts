@@ -1,11 +1,15 @@
 import { Writable } from 'node:stream';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { freePort, startNats, type NatsServerHandle } from '@orderwire/test-harness';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrderwireError } from '../src/errors.js';
 import { createHttpServer } from '../src/http.js';
 import { startService, type StartServiceOptions } from '../src/service-process.js';
-import { STREAMS } from '../src/topology.js';
+import { ensureTopology, STREAMS } from '../src/topology.js';
+import { connectNats, closeNats } from '../src/nats.js';
+
+const quiet = pino({ level: 'silent' });
 
 interface Line {
   level: string;
@@ -48,13 +52,39 @@ describe('startService against a real nats-server', () => {
     await server?.dispose();
   });
 
-  it('starts NATS, topology and HTTP, then stops them in reverse order', async () => {
+  it('refuses to start when a stream it needs is missing, naming it, and creates nothing', async () => {
+    const fresh = await startNats();
+    try {
+      const { proc } = start();
+      const err = await proc.connectNats({ servers: fresh.url, name: 'svc-test', topology: { streams: [STREAMS.ORDERS] } }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((err as OrderwireError).code).toBe('ORDERWIRE_ERR_TOPOLOGY_MISMATCH');
+      expect((err as OrderwireError).message).toContain('svc needs: stream ORDERS exists: missing');
+      expect((await proc.health.ready()).state).not.toBe('ready');
+      await proc.shutdown.run('test');
+      const nc = await connectNats({ servers: fresh.url, name: 'check', logger: quiet });
+      const jsm = await jetstreamManager(nc);
+      const names: string[] = [];
+      for await (const n of jsm.streams.names()) names.push(n);
+      expect(names).toEqual([]);
+      await closeNats(nc, quiet);
+    } finally {
+      await fresh.dispose();
+    }
+  });
+
+  it('starts NATS, verifies the topology, HTTP, then stops them in reverse order', async () => {
     const { proc, lines, exits } = start();
     expect(lines[0]).toMatchObject({ msg: 'svc starting', config: { port: 1 } });
 
+    // The owner applies; the service only verifies.
+    const owner = await connectNats({ servers: server.url, name: 'owner', logger: quiet });
+    await ensureTopology(owner, { streams: [STREAMS.ORDERS], buckets: [] });
+    await closeNats(owner, quiet);
     const nc = await proc.connectNats({ servers: server.url, name: 'svc-test', topology: { streams: [STREAMS.ORDERS], buckets: [] } });
-    const jsm = await jetstreamManager(nc);
-    expect((await jsm.streams.info(STREAMS.ORDERS)).config.name).toBe(STREAMS.ORDERS);
+    expect(lines.some((l) => l.msg === 'jetstream topology verified')).toBe(true);
 
     const app = createHttpServer({ logger: proc.logger, health: proc.health, metrics: proc.metrics });
     let closed = 0;

@@ -11,13 +11,17 @@ import {
   ADVISORY_SUBJECTS,
   KV_BUCKETS,
   STREAMS,
+  TOPOLOGY_DEFAULTS,
   deleteDisplayConsumer,
   displayConsumerConfig,
   displayConsumerMetadata,
   ensureDisplayConsumer,
   ensureTopology,
   kvStreamName,
+  verifyTopology,
 } from '../src/topology.js';
+import { formatSize, loadTopologyConfig, parseSize } from '../src/topology-config.js';
+import { ConfigError } from '../src/config.js';
 
 const NS = 1_000_000;
 const logger = pino({ level: 'silent' });
@@ -61,7 +65,9 @@ describe('ensureTopology', () => {
       retention: 'limits',
       max_age: 7 * 24 * 3600 * 1000 * NS,
       duplicate_window: 2 * 3600 * 1000 * NS,
-      discard: 'old',
+      // Full by size: new orders are refused, undelivered ones are never dropped.
+      discard: 'new',
+      max_bytes: 4 * 1024 ** 3,
       allow_direct: true,
       max_msg_size: 256 * 1024,
       num_replicas: 1,
@@ -76,7 +82,13 @@ describe('ensureTopology', () => {
     expect((await jsm.streams.info(STREAMS.ADVISORIES)).config.subjects.sort()).toEqual(
       [ADVISORY_SUBJECTS.maxDeliveries, ADVISORY_SUBJECTS.terminated].sort(),
     );
-    expect((await jsm.streams.info(STREAMS.DLQ)).config).toMatchObject({ subjects: ['dlq.>'], max_msgs_per_subject: 1, max_age: 0 });
+    expect((await jsm.streams.info(STREAMS.DLQ)).config).toMatchObject({
+      subjects: ['dlq.>'],
+      max_msgs_per_subject: 1,
+      max_age: 30 * 24 * 3600 * 1000 * NS,
+      discard: 'old',
+      max_bytes: 1024 ** 3,
+    });
     expect((await jsm.streams.info(STREAMS.AUDIT)).config).toMatchObject({
       deny_delete: true,
       deny_purge: true,
@@ -86,7 +98,12 @@ describe('ensureTopology', () => {
     expect(enrollments).toMatchObject({ storage: 'file', max_age: 15 * 60 * 1000 * NS, max_msgs_per_subject: 1 });
     expect((await jsm.streams.info(kvStreamName(KV_BUCKETS.SIGNING_KEYS))).config.max_msgs_per_subject).toBe(5);
     expect((await jsm.streams.info(kvStreamName(KV_BUCKETS.LEASES))).config.max_age).toBe(30_000 * NS);
-    expect((await jsm.streams.info(kvStreamName(KV_BUCKETS.REFRESH_TOKENS))).config.max_age).toBe(30 * 24 * 3600 * 1000 * NS);
+    expect((await jsm.streams.info(kvStreamName(KV_BUCKETS.REFRESH_TOKENS))).config).toMatchObject({
+      max_age: 30 * 24 * 3600 * 1000 * NS,
+      max_bytes: 512 * 1024 ** 2,
+    });
+    // Every stream and bucket has a size limit.
+    for await (const si of jsm.streams.list()) expect(si.config.max_bytes, si.config.name).toBeGreaterThan(0);
 
     const second = await ensureTopology(nc, { logger });
     expect(second.items.map((i) => i.action)).toEqual(Array(12).fill('unchanged'));
@@ -196,18 +213,156 @@ describe('ensureTopology', () => {
     expect(b.seq).toBe(a.seq);
   });
 
-  it('is safe when several services ensure at the same time', async () => {
+  it('is safe when several appliers run at the same time (topology Jobs racing): none fails, the result is the declaration', async () => {
+    const config = loadTopologyConfig({ JETSTREAM_ORDERS_MAX_AGE: '3d', JETSTREAM_KV_REFRESH_TOKENS_TTL: '60d' });
     const conns = await Promise.all([1, 2, 3].map((i) => connectNats({ servers: server.url, name: `svc-${i}`, logger })));
     try {
-      const results = await Promise.all(conns.map((c) => ensureTopology(c)));
+      const results = await Promise.all(conns.map((c) => ensureTopology(c, config)));
       for (const name of Object.values(STREAMS)) {
         const actions = results.map((r) => r.streams[name]);
+        // The server accepts an identical create as a no-op, so a racer may also report 'created'.
         expect(actions.every((a) => a === 'created' || a === 'unchanged')).toBe(true);
       }
-      expect((await ensureTopology(nc)).items.every((i) => i.action === 'unchanged')).toBe(true);
+      for (const bucket of Object.values(KV_BUCKETS)) {
+        expect(results.every((r) => r.buckets[bucket] === 'created' || r.buckets[bucket] === 'unchanged')).toBe(true);
+      }
+      expect(await streamNames()).toHaveLength(12);
+      expect((await jsm.streams.info(STREAMS.ORDERS)).config.max_age).toBe(3 * 24 * 3600 * 1000 * NS);
+      expect((await jsm.streams.info(kvStreamName(KV_BUCKETS.REFRESH_TOKENS))).config.max_age).toBe(60 * 24 * 3600 * 1000 * NS);
+      // Idempotent: applying the same configuration again changes nothing.
+      expect((await ensureTopology(nc, config)).items.every((i) => i.action === 'unchanged')).toBe(true);
     } finally {
       await Promise.all(conns.map((c) => closeNats(c, logger)));
     }
+  });
+});
+
+async function expectMismatch(p: Promise<unknown>): Promise<OrderwireError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(OrderwireError);
+  expect((err as OrderwireError).code).toBe('ORDERWIRE_ERR_TOPOLOGY_MISMATCH');
+  return err as OrderwireError;
+}
+
+async function streamNames(): Promise<string[]> {
+  const names: string[] = [];
+  for await (const n of jsm.streams.names()) names.push(n);
+  return names.sort();
+}
+
+describe('verifyTopology (what a service does at start)', () => {
+  it('passes when the applied topology has what the service needs, and changes nothing', async () => {
+    await ensureTopology(nc, loadTopologyConfig({}));
+    const before = (await jsm.streams.info(kvStreamName(KV_BUCKETS.ENROLLMENTS))).config;
+    await verifyTopology(nc, {
+      service: 'svc',
+      streams: [{ name: STREAMS.ORDERS, republish: true }, { name: STREAMS.RECEIPTS, allowDirect: true }, STREAMS.ADVISORIES],
+      buckets: [KV_BUCKETS.DISPLAYS, { bucket: KV_BUCKETS.ENROLLMENTS, minTtl: { ms: 15 * 60_000, env: 'AUTH_ENROLLMENT_TTL' } }],
+    });
+    expect((await jsm.streams.info(kvStreamName(KV_BUCKETS.ENROLLMENTS))).config).toEqual(before);
+  });
+
+  it('a missing stream or bucket is named, and nothing is created', async () => {
+    const err = await expectMismatch(verifyTopology(nc, { service: 'ingest', streams: [STREAMS.ORDERS], buckets: [KV_BUCKETS.DISPLAYS] }));
+    expect(err.message).toContain('ingest');
+    expect(err.message).toContain('stream ORDERS exists: missing');
+    expect(err.message).toContain('kv ow_displays exists: missing');
+    expect(err.message).toContain('topology apply');
+    expect(await streamNames()).toEqual([]);
+  });
+
+  it('ORDERS with the wrong subjects, retention or no doorbell republish is named field by field, and left as it is', async () => {
+    await jsm.streams.add({ name: STREAMS.ORDERS, subjects: ['orders.t1.>'], storage: 'file', retention: 'workqueue' });
+    const err = await expectMismatch(verifyTopology(nc, { service: 'edge', streams: [{ name: STREAMS.ORDERS, republish: true }] }));
+    const fields = (err.details as { mismatches: { name: string; field: string }[] }).mismatches.map((m) => `${m.name}.${m.field}`);
+    expect(fields).toEqual(['ORDERS.subjects', 'ORDERS.retention', 'ORDERS.republish']);
+    expect(err.message).toContain('stream ORDERS subjects: is [orders.t1.>], needs subjects covering orders.>');
+    const after = (await jsm.streams.info(STREAMS.ORDERS)).config;
+    expect(after).toMatchObject({ subjects: ['orders.t1.>'], retention: 'workqueue' });
+    expect(after.republish).toBeUndefined();
+  });
+
+  it('wider subjects and settings the service does not depend on (replicas, max age, max bytes) are not its business', async () => {
+    await ensureTopology(nc, loadTopologyConfig({ JETSTREAM_ORDERS_MAX_AGE: '1h', JETSTREAM_ORDERS_DUPLICATE_WINDOW: '1m', JETSTREAM_ORDERS_MAX_BYTES: '1MiB' }));
+    const cur = (await jsm.streams.info(STREAMS.RECEIPTS)).config;
+    await jsm.streams.update(STREAMS.RECEIPTS, { ...cur, subjects: ['receipts.>', 'extra.>'] });
+    await verifyTopology(nc, { service: 'svc', streams: [STREAMS.ORDERS, STREAMS.RECEIPTS] });
+    // Narrower subjects that still cover what the service uses pass too.
+    await verifyTopology(nc, { service: 'svc', streams: [{ name: STREAMS.RECEIPTS, subjects: ['receipts.t1.*'] }] });
+  });
+
+  it('a bucket TTL shorter than a lifetime the service keeps records for is named with the setting', async () => {
+    await ensureTopology(nc, loadTopologyConfig({ JETSTREAM_KV_REFRESH_TOKENS_TTL: '30d' }));
+    const need = { ms: 60 * 24 * 3600 * 1000, env: 'AUTH_REFRESH_TTL' };
+    const err = await expectMismatch(verifyTopology(nc, { service: 'auth', buckets: [{ bucket: KV_BUCKETS.REFRESH_TOKENS, minTtl: need }] }));
+    expect(err.message).toContain('kv ow_refresh_tokens max_age: is 2592000000 ms, needs 0 or >= 5184000000 ms (AUTH_REFRESH_TTL)');
+    expect((await jsm.streams.info(kvStreamName(KV_BUCKETS.REFRESH_TOKENS))).config.max_age).toBe(30 * 24 * 3600 * 1000 * NS);
+    // 0 = entries never expire: enough for any lifetime.
+    await ensureTopology(nc, loadTopologyConfig({ JETSTREAM_KV_REFRESH_TOKENS_TTL: '0' }));
+    await verifyTopology(nc, { service: 'auth', buckets: [{ bucket: KV_BUCKETS.REFRESH_TOKENS, minTtl: need }] });
+  });
+});
+
+describe('loadTopologyConfig', () => {
+  it('defaults to TOPOLOGY_DEFAULTS', () => {
+    const { streamMaxBytes, kvMaxBytes, ...rest } = loadTopologyConfig({});
+    const { streamMaxBytes: dStreams, kvMaxBytes: dKv, ordersMaxMsgSize, ...defaults } = TOPOLOGY_DEFAULTS;
+    expect(rest).toEqual({ ...defaults, ordersMaxMsgSize });
+    expect(streamMaxBytes).toEqual(dStreams);
+    expect(kvMaxBytes).toEqual(dKv);
+  });
+
+  it('reads sizes, durations and replicas; bucket TTLs follow the lifetimes auth keeps', () => {
+    const c = loadTopologyConfig(
+      { JETSTREAM_REPLICAS: '3', JETSTREAM_ORDERS_MAX_BYTES: '20GiB', JETSTREAM_KV_DISPLAYS_MAX_BYTES: '1024', JETSTREAM_DLQ_MAX_AGE: '0' },
+      {
+        enrollmentTtlMs: { ms: 45 * 60_000, env: 'AUTH_ENROLLMENT_TTL' },
+        refreshTokenTtlMs: { ms: 60 * 24 * 3600_000, env: 'AUTH_REFRESH_TTL' },
+        leaseTtlMs: { ms: 1_000, env: 'AUTH_LEASE_TTL' },
+      },
+    );
+    expect(c).toMatchObject({ replicas: 3, dlqMaxAgeMs: 0, enrollmentTtlMs: 90 * 60_000, refreshTokenTtlMs: 60 * 24 * 3600_000, leaseTtlMs: 30_000 });
+    expect(c.streamMaxBytes.ORDERS).toBe(20 * 1024 ** 3);
+    expect(c.kvMaxBytes.ow_displays).toBe(1024);
+  });
+
+  it('names every bad variable, including a TTL shorter than the lifetime it must cover', () => {
+    let err: unknown;
+    try {
+      loadTopologyConfig(
+        {
+          JETSTREAM_REPLICAS: '0',
+          JETSTREAM_AUDIT_MAX_BYTES: '2 gigs',
+          JETSTREAM_ORDERS_MAX_AGE: '1h',
+          JETSTREAM_ORDERS_DUPLICATE_WINDOW: '2h',
+          JETSTREAM_KV_REFRESH_TOKENS_TTL: '30d',
+        },
+        { refreshTokenTtlMs: { ms: 60 * 24 * 3600_000, env: 'AUTH_REFRESH_TTL' } },
+      );
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).problems.map((p) => p.env)).toEqual(['JETSTREAM_REPLICAS', 'JETSTREAM_AUDIT_MAX_BYTES']);
+    // Cross-field rules run once the variables parse.
+    expect(() =>
+      loadTopologyConfig(
+        { JETSTREAM_ORDERS_MAX_AGE: '1h', JETSTREAM_ORDERS_DUPLICATE_WINDOW: '2h', JETSTREAM_KV_REFRESH_TOKENS_TTL: '30d' },
+        { refreshTokenTtlMs: { ms: 60 * 24 * 3600_000, env: 'AUTH_REFRESH_TTL' } },
+      ),
+    ).toThrow(/JETSTREAM_KV_REFRESH_TOKENS_TTL: must be 0 \(forever\) or >= AUTH_REFRESH_TTL[\s\S]*JETSTREAM_ORDERS_DUPLICATE_WINDOW|JETSTREAM_ORDERS_DUPLICATE_WINDOW[\s\S]*JETSTREAM_KV_REFRESH_TOKENS_TTL: must be 0 \(forever\) or >= AUTH_REFRESH_TTL/);
+  });
+
+  it('parses and formats sizes', () => {
+    expect(parseSize('512MiB')).toBe(512 * 1024 ** 2);
+    expect(parseSize(' 7 ')).toBe(7);
+    expect(parseSize('1.5GiB')).toBeUndefined();
+    expect(parseSize('1GB')).toBeUndefined();
+    expect(formatSize(4 * 1024 ** 3)).toBe('4GiB');
+    expect(formatSize(1536)).toBe('1536B');
   });
 });
 

@@ -25,6 +25,7 @@ import {
 } from '@orderwire/display-sdk';
 import {
   findRepoRoot,
+  runBeforeStart,
   startNats,
   startRedis,
   startServiceProcess,
@@ -357,6 +358,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     // Auth first: everyone else needs its JWKS URL. Its own URL is known only once it runs.
     const authEnvBase = envFor('auth', 'auth');
+    // Before any service, as npm start does: the topology owner applies every stream and bucket
+    // (with auth's settings, so bucket TTLs follow e.g. an AUTH_REFRESH_TTL override).
+    await runBeforeStart({ ...authEnvBase, LOG_LEVEL: 'warn' }, { root });
     const auth = await startServiceProcess({
       name: 'auth',
       main: mains.auth,

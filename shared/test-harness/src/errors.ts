@@ -20,6 +20,8 @@ export const HarnessErrorCode = {
   Disposed: 'ORDERWIRE_ERR_HARNESS_DISPOSED',
   /** One or more handles failed to dispose (see the AggregateError's errors). */
   DisposeFailed: 'ORDERWIRE_ERR_HARNESS_DISPOSE_FAILED',
+  /** A `beforeStart` set-up command (e.g. topology apply) failed. */
+  SetupFailed: 'ORDERWIRE_ERR_HARNESS_SETUP_FAILED',
   /** Invalid arguments (e.g. cluster size < 1, node index out of range). */
   InvalidArgument: 'ORDERWIRE_ERR_HARNESS_INVALID_ARGUMENT',
 } as const;

@@ -21,3 +21,5 @@ export { startServiceProcess, DEFAULT_SERVICE_START_TIMEOUT_MS } from './service
 export type { ServiceProcessOptions, ServiceProcessHandle } from './service.js';
 export { startJwks, createJwksKey, signJwt } from './jwks.js';
 export type { JwksKey, JwksKeyAlg, JwksMode, JwksServerOptions, JwksServerHandle } from './jwks.js';
+export { runBeforeStart, beforeStartSteps, DEFAULT_BEFORE_START_TIMEOUT_MS } from './before-start.js';
+export type { BeforeStartStep } from './before-start.js';

@@ -1,6 +1,0 @@
-/** The package version, for logs (read once from package.json next to dist/). */
-import { readFileSync } from 'node:fs';
-
-export const AUTH_VERSION: string = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;

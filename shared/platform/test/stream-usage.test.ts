@@ -1,0 +1,53 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
+import { pino } from 'pino';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createMetrics } from '../src/metrics.js';
+import { closeNats, connectNats, type NatsConnection } from '../src/nats.js';
+import { trackStreamUsage } from '../src/stream-usage.js';
+import { loadTopologyConfig } from '../src/topology-config.js';
+import { ensureTopology, STREAMS } from '../src/topology.js';
+
+const logger = pino({ level: 'silent' });
+let server: NatsServerHandle;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  server = await startNats();
+  nc = await connectNats({ servers: server.url, name: 'usage-test', logger });
+});
+afterAll(async () => {
+  await closeNats(nc, logger);
+  await server.dispose();
+});
+
+function value(text: string, metric: string, stream: string): number | undefined {
+  const m = new RegExp(`^${metric}\\{stream="${stream}",service="dlq"\\} (\\S+)$`, 'm').exec(text);
+  return m === null ? undefined : Number(m[1]);
+}
+
+it('exports bytes and max_bytes per declared stream, one series per stream name, and drops a stream that is gone', async () => {
+  await ensureTopology(nc, loadTopologyConfig({ JETSTREAM_DLQ_MAX_BYTES: '1MiB' }));
+  await jetstream(nc).publish('dlq.t1.e1', new Uint8Array(10_000));
+  const metrics = createMetrics({ service: 'dlq', defaultMetrics: false });
+  const usage = await trackStreamUsage(metrics, nc, { logger });
+  try {
+    let text = await metrics.text();
+    expect(value(text, 'orderwire_jetstream_stream_max_bytes', 'DLQ')).toBe(1024 * 1024);
+    expect(value(text, 'orderwire_jetstream_stream_bytes', 'DLQ')).toBeGreaterThan(10_000);
+    expect(value(text, 'orderwire_jetstream_stream_max_bytes', 'KV_ow_refresh_tokens')).toBe(512 * 1024 * 1024);
+    expect(text.match(/^orderwire_jetstream_stream_bytes\{/gm)).toHaveLength(12);
+
+    // An operator's own stream is not exported; a declared one deleted loses its series.
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: 'OTHER', subjects: ['other.>'] });
+    await jsm.streams.delete(STREAMS.ADVISORIES);
+    await usage.sample();
+    text = await metrics.text();
+    expect(text).not.toContain('stream="OTHER"');
+    expect(value(text, 'orderwire_jetstream_stream_bytes', 'ADVISORIES')).toBeUndefined();
+    expect(text.match(/^orderwire_jetstream_stream_bytes\{/gm)).toHaveLength(11);
+  } finally {
+    usage.stop();
+  }
+});
