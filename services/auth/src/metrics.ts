@@ -23,6 +23,7 @@ export interface AuthMetrics {
   rateLimited: Counter<'route'>;
   rateLimitFallbacks: Counter;
   auditFailures: Counter;
+  quotaExceeded: Counter<'quota'>;
 }
 
 export function createAuthMetrics(metrics: Metrics): AuthMetrics {
@@ -32,6 +33,7 @@ export function createAuthMetrics(metrics: Metrics): AuthMetrics {
   for (const outcome of REFRESH_OUTCOMES) m.refresh.inc({ outcome }, 0);
   for (const reason of REVOCATION_REASONS) m.revocations.inc({ reason }, 0);
   for (const reason of AUTH_FAILURE_REASONS) m.failures.inc({ reason }, 0);
+  m.quotaExceeded.inc({ quota: 'displays' }, 0);
   return m;
 }
 
@@ -77,6 +79,11 @@ function buildAuthMetrics(metrics: Metrics): AuthMetrics {
     auditFailures: metrics.counter({
       name: 'orderwire_auth_audit_write_failures_total',
       help: 'Audit events that could not be appended to the AUDIT stream (logged instead)',
+    }),
+    quotaExceeded: metrics.counter({
+      name: 'orderwire_quota_exceeded_total',
+      help: 'Requests refused because a tenant quota was reached, by quota (displays, orders)',
+      labelNames: ['quota'] as const,
     }),
   };
 }

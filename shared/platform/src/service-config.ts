@@ -78,3 +78,42 @@ export function authClientConfig(docs: { issuer: string; jwksUrl?: string }) {
     ),
   } as const;
 }
+
+/**
+ * AUDIT_AGGREGATE_WINDOW and AUDIT_AGGREGATE_MAX_KEYS: how the aggregated audit events
+ * (failed authentications, DLQ reads) are batched — see audit-aggregator.ts.
+ */
+export function auditAggregateConfig() {
+  return {
+    auditWindowMs: {
+      env: 'AUDIT_AGGREGATE_WINDOW',
+      type: 'duration',
+      default: '1m',
+      min: '1s',
+      max: '1h',
+      doc: 'one aggregated audit event per source per window',
+    },
+    auditMaxKeys: {
+      env: 'AUDIT_AGGREGATE_MAX_KEYS',
+      type: 'int',
+      default: 1_000,
+      min: 1,
+      max: 1_000_000,
+      doc: 'distinct sources per window before the overflow bucket',
+    },
+  } as const;
+}
+
+/** AUTH_FAILURE_MAX and AUTH_FAILURE_WINDOW: the pre-authentication gate of an API (auth-guard.ts). */
+export function authFailureGateConfig() {
+  return {
+    authFailureMax: {
+      env: 'AUTH_FAILURE_MAX',
+      type: 'int',
+      default: 20,
+      min: 1,
+      doc: 'failed authentications per address per window before its requests are refused unread (429)',
+    },
+    authFailureWindowMs: { env: 'AUTH_FAILURE_WINDOW', type: 'duration', default: '1m', min: '1s', doc: 'window of AUTH_FAILURE_MAX' },
+  } as const;
+}

@@ -58,6 +58,8 @@ export const KV_BUCKETS = Object.freeze({
   REFRESH_TOKENS: 'ow_refresh_tokens',
   SIGNING_KEYS: 'ow_signing_keys',
   LEASES: 'ow_leases',
+  /** Revoked OAuth clients (key = client id), watched by every API that verifies client tokens. */
+  REVOKED_CLIENTS: 'ow_revoked_clients',
 } as const);
 export type KvBucketName = (typeof KV_BUCKETS)[keyof typeof KV_BUCKETS];
 
@@ -98,6 +100,12 @@ export const TOPOLOGY_DEFAULTS = Object.freeze({
   leaseTtlMs: 30 * SECOND,
   /** @default 5 */
   signingKeysHistory: 5,
+  /**
+   * Lifetime of a revoked-client entry: longer than the longest client token can live
+   * (AUTH_CLIENT_TOKEN_TTL ≤ 24 h, plus clock tolerance), so no token outlives its revocation.
+   * @default 25 h
+   */
+  revokedClientsTtlMs: 25 * HOUR,
 });
 
 export interface TopologyOptions {
@@ -114,6 +122,7 @@ export interface TopologyOptions {
   enrollmentTtlMs?: number;
   refreshTokenTtlMs?: number;
   leaseTtlMs?: number;
+  revokedClientsTtlMs?: number;
   /** Restrict `ensureTopology` to these streams. @default all */
   streams?: readonly StreamName[];
   /** Restrict `ensureTopology` to these buckets. @default all */
@@ -216,6 +225,7 @@ export function kvDeclarations(opts: TopologyOptions = {}): KvDeclaration[] {
     kv(KV_BUCKETS.REFRESH_TOKENS, 'Refresh-token families', o.refreshTokenTtlMs),
     kv(KV_BUCKETS.SIGNING_KEYS, 'Encrypted signing keys', 0, o.signingKeysHistory),
     kv(KV_BUCKETS.LEASES, 'Leader leases', o.leaseTtlMs),
+    kv(KV_BUCKETS.REVOKED_CLIENTS, 'Revoked OAuth clients', o.revokedClientsTtlMs),
   ];
 }
 
