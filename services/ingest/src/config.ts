@@ -2,7 +2,18 @@
  * The only file of the ingest service that reads `process.env`. Everything is validated once
  * at start; a bad variable stops the process with a message naming it.
  */
-import { authClientConfig, listenConfig, loadConfig, logConfig, natsConfig, redisConfig, shutdownConfig, type Config } from '@orderwire/platform';
+import {
+  auditAggregateConfig,
+  authClientConfig,
+  authFailureGateConfig,
+  listenConfig,
+  loadConfig,
+  logConfig,
+  natsConfig,
+  redisConfig,
+  shutdownConfig,
+  type Config,
+} from '@orderwire/platform';
 
 /** @default 3002 */
 export const DEFAULT_PORT = 3002;
@@ -28,6 +39,8 @@ export const DEFAULT_RATE_LIMIT_MAX = 6000;
 export const DEFAULT_RATE_LIMIT_WINDOW = '1m';
 /** @default 250 ms — a slow Redis must not slow order intake; past this the local limiter decides. */
 export const DEFAULT_RATE_LIMIT_REDIS_TIMEOUT = '250ms';
+/** @default 30000 order publishes per tenant per minute (500/s; a targeted order costs one per display). */
+export const DEFAULT_TENANT_ORDERS_PER_MINUTE = 30_000;
 /** @default 1 s bound on pending-receipt writes and receipt reads. */
 export const DEFAULT_RECEIPT_TIMEOUT = '1s';
 /** @default 30 s for the first full read of the display registry at start. */
@@ -125,6 +138,15 @@ export const CONFIG_SPEC = {
     doc: 'first read of the display registry at start',
   },
   docsEnabled: { env: 'INGEST_DOCS', type: 'bool', default: true, doc: 'serve OpenAPI at /docs' },
+  tenantOrdersPerMinute: {
+    env: 'INGEST_TENANT_ORDERS_PER_MINUTE',
+    type: 'int',
+    default: DEFAULT_TENANT_ORDERS_PER_MINUTE,
+    min: 1,
+    doc: 'order publishes per tenant per minute (one per target display), unless the tenant record sets quotas.ordersPerMinute',
+  },
+  ...authFailureGateConfig(),
+  ...auditAggregateConfig(),
 } as const;
 
 export type IngestConfig = Config<typeof CONFIG_SPEC>;

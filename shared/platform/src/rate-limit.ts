@@ -136,7 +136,7 @@ export interface RateLimiter {
    */
   take(key: string, cost: number, max: number, windowMs: number): Promise<QuotaResult>;
   /** A `@fastify/rate-limit` store class backed by `hit`. */
-  readonly Store: new () => RateLimitStore;
+  readonly Store: new (routeOptions?: unknown) => RateLimitStore;
   /** True while the per-process fallback decides. */
   degraded(): boolean;
 }
