@@ -4,15 +4,17 @@
  * real NATS/Redis; `main.ts` adds the process around it.
  */
 import type { AddressInfo } from 'node:net';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DISPLAY_AUDIENCE } from '@orderwire/contracts';
 import {
   STREAMS,
+  createAuditAggregator,
   createHealth,
   createHttpServer,
   createMetrics,
   natsHealthCheck,
+  type AuditAggregator,
   type Health,
   type Logger,
   type Metrics,
@@ -52,6 +54,8 @@ export interface EdgeApp {
   edgeMetrics: EdgeMetrics;
   health: Health;
   redis: RedisAdapterHandle | undefined;
+  /** Aggregated audit of refused handshakes (`auth_failures`). */
+  audit: AuditAggregator;
   /** Listens on `config.host:config.port`; resolves to `http://host:port`. */
   listen(): Promise<string>;
   /**
@@ -96,7 +100,19 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
   const redis = deps.redis === false ? undefined : createRedisAdapter(config.redisUrl, logger, edgeMetrics);
 
   const http = createHttpServer({ logger, health, metrics });
+  // Refused handshakes reach AUDIT aggregated: one `auth_failures` event per address per window.
+  const audit = createAuditAggregator({
+    js: jetstream(nc),
+    service: 'edge',
+    instance: config.instanceId,
+    logger,
+    metrics,
+    windowMs: config.auditWindowMs,
+    maxKeys: config.auditMaxKeys,
+  });
+  audit.start();
   const sockets = createEdgeSocketServer({
+    audit,
     httpServer: http.server,
     nc,
     jsm,
@@ -160,6 +176,7 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
     edgeMetrics,
     health,
     redis,
+    audit,
     async listen() {
       await http.listen({ host: config.host, port: config.port });
       const addr = http.server.address() as AddressInfo;
@@ -174,6 +191,7 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
         await app.drain();
         await sockets.close();
         if (http.server.listening) await http.close();
+        await audit.stop();
         await redis?.close();
       })();
       return closing;

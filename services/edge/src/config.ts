@@ -2,7 +2,18 @@
  * The only place the edge reads `process.env`. Validated once at start; a bad variable stops
  * the process with a message naming it.
  */
-import { authClientConfig, defaultInstanceId, listenConfig, loadConfig, logConfig, natsConfig, redisConfig, shutdownConfig, type Config } from '@orderwire/platform';
+import {
+  auditAggregateConfig,
+  authClientConfig,
+  defaultInstanceId,
+  listenConfig,
+  loadConfig,
+  logConfig,
+  natsConfig,
+  redisConfig,
+  shutdownConfig,
+  type Config,
+} from '@orderwire/platform';
 
 /** @default 3003 (the second local edge runs on 3013) */
 export const DEFAULT_EDGE_PORT = 3003;
@@ -73,6 +84,7 @@ export const EDGE_CONFIG_SPEC = {
   sweepIntervalMs: { env: 'EDGE_SWEEP_INTERVAL', type: 'duration', default: '30s', min: '100ms', doc: 'safety pull interval per idle display (jittered)' },
   sweepMaxRate: { env: 'EDGE_SWEEP_MAX_RATE', type: 'int', default: 500, min: 1, doc: 'safety pulls per second, process-wide' },
   jsAckTimeoutMs: { env: 'EDGE_JS_ACK_TIMEOUT', type: 'duration', default: '5s', min: '100ms', doc: 'server confirmation of an ack, and PubAck of a receipt' },
+  ...auditAggregateConfig(),
 } as const;
 
 export type EdgeConfig = Omit<Config<typeof EDGE_CONFIG_SPEC>, 'instanceId'> & { readonly instanceId: string };

@@ -5,7 +5,7 @@
  */
 import { JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import { displayConsumerName, type DisconnectReason, type HandshakeErrorData } from '@orderwire/contracts';
-import type { OrderwireError } from '@orderwire/platform';
+import { AUTH_FAILURES_EVENT, type AuditAggregator, type OrderwireError } from '@orderwire/platform';
 import { isTokenError, type TokenVerifier } from '@orderwire/token-verifier';
 import type { Logger } from 'pino';
 import { EDGE_ERRORS } from '../errors.js';
@@ -29,7 +29,12 @@ export interface HandshakeDeps {
   rateLimiter: RateLimiter;
   /** Use the first X-Forwarded-For address as the client's. */
   trustProxy: boolean;
+  /** Refusals for a bad, expired or revoked token are counted here (aggregated audit). */
+  audit?: AuditAggregator;
 }
+
+/** Handshake refusals that are failed authentications (audited), as opposed to capacity or policy. */
+const AUTH_REFUSALS: ReadonlySet<DisconnectReason> = new Set<DisconnectReason>(['unauthorized', 'token_expired', 'token_revoked']);
 
 function clientAddress(socket: EdgeSocket, trustProxy: boolean): string {
   if (trustProxy) {
@@ -120,6 +125,17 @@ export function createHandshake(deps: HandshakeDeps): (socket: EdgeSocket, next:
         const e = err as Partial<HandshakeError>;
         const reason = e.data?.reason ?? 'internal_error';
         metrics.handshakes.inc({ outcome: reason satisfies HandshakeOutcome });
+        if (deps.audit !== undefined && AUTH_REFUSALS.has(reason)) {
+          const claims = socket.data.claims;
+          deps.audit.note({
+            event: AUTH_FAILURES_EVENT,
+            tenant: claims?.tid,
+            source: clientAddress(socket, deps.trustProxy),
+            actor: claims === undefined ? { type: 'anonymous' } : { type: 'display', id: claims.sub },
+            reason: e.code ?? reason,
+            sample: claims?.sub,
+          });
+        }
         const level = reason === 'internal_error' ? 'error' : 'info';
         logger[level]({ err, code: e.code, reason, socketId: socket.id, address: socket.handshake.address }, 'handshake refused');
         if (e.data === undefined) {

@@ -6,6 +6,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { SIGNALS, SOCKET_PATH, displayConsumerName, isValidId, type DisconnectReason } from '@orderwire/contracts';
+import type { AuditAggregator } from '@orderwire/platform';
 import type { TokenVerifier } from '@orderwire/token-verifier';
 import type { Logger } from 'pino';
 import { Server } from 'socket.io';
@@ -55,6 +56,8 @@ export interface EdgeSocketServerOptions {
   handshakeRate: number;
   handshakeBurst: number;
   trustProxy: boolean;
+  /** Refused handshakes are counted into the aggregated `auth_failures` audit event. */
+  audit?: AuditAggregator;
   /** Socket.IO adapter factory (the Redis adapter); in-memory when absent. */
   adapter?: Parameters<EdgeServer['adapter']>[0];
 }
@@ -119,6 +122,7 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
       isRevokedFamily,
       rateLimiter,
       trustProxy: options.trustProxy,
+      ...(options.audit === undefined ? {} : { audit: options.audit }),
     }),
   );
 
