@@ -156,14 +156,16 @@ export const AUTH_CONFIG_SPEC = {
   rateLimitDisplaysPerIp: {
     env: 'AUTH_RATE_LIMIT_DISPLAYS_PER_IP',
     type: 'int',
-    default: 600,
+    // Provisioning scripts register fleets from one address: 50/s, yet an anonymous flood is capped.
+    default: 3_000,
     min: 1,
     doc: 'requests to the display management routes (/v1/displays, /v1/displays/:id) per address per window, before authentication',
   },
   tenantMaxDisplays: {
     env: 'AUTH_TENANT_MAX_DISPLAYS',
     type: 'int',
-    default: 5_000,
+    // Above the 10,000 displays one edge node is built to hold.
+    default: 20_000,
     min: 1,
     doc: 'displays one tenant may register, unless its tenant record sets quotas.maxDisplays',
   },

@@ -226,8 +226,8 @@ export function limitHook(limiter: RateLimiter, options: LimitHookOptions): (req
   };
 }
 
-/** @default 20 failed authentications per address per window before the address is refused unread. */
-export const DEFAULT_AUTH_FAILURE_MAX = 20;
+/** @default 100 failed authentications per address per window before the address is refused unread. */
+export const DEFAULT_AUTH_FAILURE_MAX = 100;
 /** @default 60000 ms */
 export const DEFAULT_AUTH_FAILURE_WINDOW_MS = 60_000;
 

@@ -7,6 +7,7 @@
  */
 import type { VarSpec } from './config.js';
 import type { LogLevel } from './logger.js';
+import { DEFAULT_AUTH_FAILURE_MAX } from './rate-limit.js';
 
 /** Levels LOG_LEVEL accepts: pino's, and `silent`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const satisfies readonly LogLevel[];
@@ -110,7 +111,9 @@ export function authFailureGateConfig() {
     authFailureMax: {
       env: 'AUTH_FAILURE_MAX',
       type: 'int',
-      default: 20,
+      // Generous: clients behind one NAT share an address, and a forged token costs one
+      // signature check at most; 100 a minute per address is nothing for a CPU, a lot for a script.
+      default: DEFAULT_AUTH_FAILURE_MAX,
       min: 1,
       doc: 'failed authentications per address per window before its requests are refused unread (429)',
     },
