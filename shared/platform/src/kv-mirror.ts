@@ -28,7 +28,7 @@ export interface KvMirrorOptions<T> {
   nc: NatsConnection;
   bucket: string;
   logger: Logger;
-  /** The value kept for an entry; undefined drops it (logged as malformed). */
+  /** The value kept for an entry (`value` undefined when it is not JSON); undefined drops it (logged as malformed). */
   parse(key: string, value: unknown): T | undefined;
   /** After each applied entry (metrics, logs); `synced` tells initial reads from live changes. */
   onChange?(key: string, value: T | undefined, synced: boolean, size: number): void;
@@ -56,11 +56,13 @@ export async function createKvMirror<T>(options: KvMirrorOptions<T>): Promise<Kv
     lastRevision = Math.max(lastRevision, e.revision);
     let value: T | undefined;
     if (e.operation === 'PUT') {
+      let json: unknown;
       try {
-        value = options.parse(e.key, e.json());
+        json = e.json();
       } catch {
-        value = undefined;
+        json = undefined; // not JSON: `parse` decides what a garbled entry means
       }
+      value = options.parse(e.key, json);
       if (value === undefined) log.warn({ key: e.key, revision: e.revision }, 'ignoring malformed entry');
     }
     if (value === undefined) values.delete(e.key);

@@ -49,7 +49,7 @@ async function expectConflict(p: Promise<unknown>): Promise<OrderwireError> {
 describe('ensureTopology', () => {
   it('creates every stream and bucket as declared, then is idempotent', async () => {
     const first = await ensureTopology(nc, { logger });
-    expect(first.items).toHaveLength(12);
+    expect(first.items).toHaveLength(13);
     expect(first.items.every((i) => i.action === 'created')).toBe(true);
 
     const orders = (await jsm.streams.info(STREAMS.ORDERS)).config;
@@ -87,7 +87,7 @@ describe('ensureTopology', () => {
     expect((await jsm.streams.info(kvStreamName(KV_BUCKETS.REFRESH_TOKENS))).config.max_age).toBe(30 * 24 * 3600 * 1000 * NS);
 
     const second = await ensureTopology(nc, { logger });
-    expect(second.items.map((i) => i.action)).toEqual(Array(12).fill('unchanged'));
+    expect(second.items.map((i) => i.action)).toEqual(Array(13).fill('unchanged'));
     expect(second.streams.ORDERS).toBe('unchanged');
     expect(second.buckets.ow_displays).toBe('unchanged');
 
