@@ -63,8 +63,11 @@ export const MAX_TOKEN_HEADER_LENGTH = 256;
 /** @default 128 — characters of a `kid` (ours are RFC 7638 thumbprints, 43). */
 export const MAX_KID_LENGTH = 128;
 
-/** Compact JWS: three base64url segments, none empty. Checked before any decoding. */
-const COMPACT_JWS_RE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+/**
+ * Compact JWS: three base64url segments, checked before any decoding. The signature may be empty
+ * here so that an unsecured token (`alg: none`) is refused for what it is: ALG_NOT_ALLOWED.
+ */
+const COMPACT_JWS_RE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /**
  * What a verifier needs to refuse a revoked token. Checked on every call, cached tokens included,
