@@ -26,8 +26,10 @@ export interface AuthRefusal {
 }
 
 export interface AuthGuard {
-  gate(request: FastifyRequest, reply: FastifyReply): Promise<void>;
-  refused(request: FastifyRequest, refusal: AuthRefusal): void;
+  /** Route `onRequest` hook, before the bearer check. */
+  readonly gate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  /** The bearer hook's `onReject`. */
+  readonly refused: (request: FastifyRequest, refusal: AuthRefusal) => void;
 }
 
 export interface AuthGuardOptions extends FailureGateOptions {
