@@ -123,6 +123,8 @@ export interface RateLimiterOptions {
   logger: Logger;
   /** Called when the limiter starts or stops failing open (metrics gauge). */
   onDegradedChange?: (degraded: boolean) => void;
+  /** Called for every decision the per-process fallback makes while Redis is configured but unavailable (metrics counter). */
+  onFallback?: () => void;
   /** @default {@link DEFAULT_LOCAL_LIMITER_CAPACITY} */
   localCapacity?: number;
 }
@@ -147,6 +149,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
   let degraded = false;
 
   function setDegraded(next: boolean, err?: unknown): void {
+    if (next) options.onFallback?.();
     if (next === degraded) return;
     degraded = next;
     options.onDegradedChange?.(next);
