@@ -7,7 +7,7 @@
 import { Kvm } from '@nats-io/kv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KV_BUCKETS, type RevokedClientRecord } from '@orderwire/platform';
-import { createTenant, revokeClient, updateTenantQuotas, type AdminContext } from '../src/admin.js';
+import { createTenant, parseQuota, revokeClient, updateTenantQuotas, type AdminContext } from '../src/admin.js';
 import { clientToken, makeClient, newDisplayId, readAudit, registerDisplay, startAuth, startInfra, type ErrorBody, type Infra, type TestAuth } from './helpers.js';
 
 /** Anonymous requests sent in the flood test. */
@@ -115,6 +115,23 @@ describe('display quota per tenant', () => {
 
     const cleared = await updateTenantQuotas(admin(), tenant, { maxDisplays: null });
     expect(cleared.quotas).toBeUndefined();
+  });
+});
+
+describe('quota flags of the CLI', () => {
+  it('accepts positive integers, "default" only where an override can be cleared, and names the bad flag', () => {
+    expect(parseQuota('max-displays', '250', false)).toBe(250);
+    expect(parseQuota('max-displays', undefined, true)).toBeUndefined();
+    expect(parseQuota('orders-per-minute', 'default', true)).toBeNull();
+    for (const bad of ['0', '-1', '1.5', '1e3', 'lots', '']) {
+      expect(() => parseQuota('orders-per-minute', bad, true)).toThrow(/--orders-per-minute must be a positive integer/);
+    }
+    expect(() => parseQuota('max-displays', 'default', false)).toThrow(/--max-displays/);
+  });
+
+  it('refuses an update that changes nothing, and an unknown tenant', async () => {
+    await expect(updateTenantQuotas(admin(), 'nobody-here', {})).rejects.toMatchObject({ code: 'ORDERWIRE_ERR_AUTH_CLI_USAGE' });
+    await expect(updateTenantQuotas(admin(), 'nobody-here', { maxDisplays: 3 })).rejects.toMatchObject({ code: 'ORDERWIRE_ERR_AUTH_TENANT_NOT_FOUND' });
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * What every API that authenticates bearer tokens (ingest, dlq) puts around its token check:
  *
- *   - `gate` (route `onRequest`, before the token is read): an address whose recent requests failed
+ *   - `gate` (route `onRequest`, before the token is read): an address (IPv6: its /64) whose recent requests failed
  *     authentication `max` times in the window is refused with 429
  *     ORDERWIRE_ERR_TOO_MANY_AUTH_FAILURES, before any parsing or signature check;
  *   - `refused` (the bearer hook's `onReject`): counts the failure for the gate (401s only: a 403
@@ -11,7 +11,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditAggregator } from './audit-aggregator.js';
 import { PLATFORM_ERRORS } from './errors.js';
-import { createFailureGate, type FailureGateOptions } from './rate-limit.js';
+import { addressKey, createFailureGate, type FailureGateOptions } from './rate-limit.js';
 
 /** Aggregated audit event of refused authentications (every service uses this name). */
 export const AUTH_FAILURES_EVENT = 'auth_failures';
@@ -42,14 +42,14 @@ export function createAuthGuard(options: AuthGuardOptions): AuthGuard {
   const gate = createFailureGate(options);
   return {
     async gate(request, reply) {
-      const after = gate.blocked(request.ip);
+      const after = gate.blocked(addressKey(request.ip));
       if (after === undefined) return;
       options.onLimited?.(request);
       void reply.header('retry-after', String(after));
       throw PLATFORM_ERRORS.create('ORDERWIRE_ERR_TOO_MANY_AUTH_FAILURES', { after: `${after}s` }, { details: { retryAfterSeconds: after } });
     },
     refused(request, refusal) {
-      if (refusal.status === 401) gate.fail(request.ip);
+      if (refusal.status === 401) gate.fail(addressKey(request.ip));
       options.audit.note({
         event: AUTH_FAILURES_EVENT,
         tenant: refusal.tenant,

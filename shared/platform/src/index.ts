@@ -142,6 +142,7 @@ export {
   createRateLimiter,
   createLocalWindows,
   createFailureGate,
+  addressKey,
   limitHook,
   DEFAULT_LOCAL_LIMITER_CAPACITY,
   DEFAULT_AUTH_FAILURE_MAX,

@@ -229,6 +229,25 @@ export function limitHook(limiter: RateLimiter, options: LimitHookOptions): (req
   };
 }
 
+/**
+ * The counted identity of a client address: IPv4 as is, IPv6 by its /64 prefix — one subscriber
+ * usually holds a whole /64, so counting single IPv6 addresses would let one client rotate through
+ * 2^64 of them. IPv4-mapped IPv6 (`::ffff:1.2.3.4`) counts as the IPv4 address.
+ */
+export function addressKey(ip: string): string {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  if (mapped !== null) return mapped[1]!;
+  if (!ip.includes(':')) return ip;
+  const [head = '', tail] = ip.split('%')[0]!.toLowerCase().split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? left : [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
+}
+
 /** @default 100 failed authentications per address per window before the address is refused unread. */
 export const DEFAULT_AUTH_FAILURE_MAX = 100;
 /** @default 60000 ms */

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_OVERFLOW_SOURCE, createAuditAggregator, type AggregatedAuditEvent } from '../src/audit-aggregator.js';
 import { createMetrics } from '../src/metrics.js';
 import { closeNats, connectNats } from '../src/nats.js';
-import { createFailureGate, createLocalWindows, createRateLimiter } from '../src/rate-limit.js';
+import { addressKey, createFailureGate, createLocalWindows, createRateLimiter } from '../src/rate-limit.js';
 import { createRevocationWatcher } from '../src/revocations.js';
 import { ensureTopology, KV_BUCKETS, STREAMS } from '../src/topology.js';
 
@@ -133,6 +133,17 @@ describe('rate limiter', () => {
     expect(changes).toEqual([false, true]);
     redis.disconnect();
     await redisServer.start();
+  });
+
+  it('address keys: IPv4 as is, IPv6 by its /64, mapped IPv4 as IPv4', () => {
+    expect(addressKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(addressKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(addressKey('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:0db8:0001:0002:ffff::1')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('2001:DB8:0:0:1::')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
   });
 
   it('failure gate: blocks a key after max failures until the window ends', async () => {
