@@ -7,7 +7,10 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isScope, type Scope } from '@orderwire/contracts';
+import type { KV } from '@nats-io/kv';
+import type { RevokedClientRecord } from '@orderwire/platform';
 import type { AuditLog } from './audit.js';
+import { putJson } from './kv.js';
 import type { AuthConfig } from './config.js';
 import { verifySecret } from './crypto/secrets.js';
 import { AUTH_ERRORS } from './errors.js';
@@ -15,12 +18,14 @@ import type { KeyManager } from './keys/key-manager.js';
 import { keyringKekIds, rotationDueAt, type KeyringRecord, type StoredSigningKey } from './keys/keyring.js';
 import { kekFingerprint } from './crypto/kek.js';
 import type { ClientStore, ClientSummary } from './stores/clients.js';
-import type { TenantRecord, TenantStore } from './stores/tenants.js';
+import type { TenantQuotas, TenantRecord, TenantStore } from './stores/tenants.js';
 
 export interface AdminContext {
   config: AuthConfig;
   tenants: TenantStore;
   clients: ClientStore;
+  /** `ow_revoked_clients`, watched by ingest and dlq. */
+  revokedClients: KV;
   keys: KeyManager;
   audit: AuditLog;
   /** Who runs the command, for the audit trail (e.g. `cli@host`). */
@@ -52,10 +57,41 @@ export function parseScopes(text: string): Scope[] {
   return [...new Set(items)] as Scope[];
 }
 
-export async function createTenant(ctx: AdminContext, tenant: string, name?: string): Promise<TenantRecord> {
-  const record = await ctx.tenants.create(tenant, name);
-  await ctx.audit.record('tenant_created', { tenant, actor: { type: 'operator', id: ctx.operator } });
+export async function createTenant(ctx: AdminContext, tenant: string, name?: string, quotas?: TenantQuotas): Promise<TenantRecord> {
+  const record = await ctx.tenants.create(tenant, name, quotas);
+  await ctx.audit.record('tenant_created', {
+    tenant,
+    actor: { type: 'operator', id: ctx.operator },
+    ...(record.quotas === undefined ? {} : { details: { quotas: record.quotas } }),
+  });
   return record;
+}
+
+/** Sets (number) or clears (null: back to the global default) a tenant's quota overrides. */
+export async function updateTenantQuotas(
+  ctx: AdminContext,
+  tenant: string,
+  changes: { [K in keyof TenantQuotas]?: number | null },
+): Promise<TenantRecord> {
+  if (Object.keys(changes).length === 0) {
+    throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_CLI_USAGE', { reason: 'tenant update needs --max-displays and/or --orders-per-minute' });
+  }
+  const record = await ctx.tenants.setQuotas(tenant, changes);
+  await ctx.audit.record('tenant_updated', { tenant, actor: { type: 'operator', id: ctx.operator }, details: { quotas: record.quotas ?? {} } });
+  return record;
+}
+
+/** `--max-displays 100` → 100; `default` → null (clear the override); absent → undefined. */
+export function parseQuota(flagName: string, text: string | undefined, allowDefault: boolean): number | null | undefined {
+  if (text === undefined) return undefined;
+  if (allowDefault && text === 'default') return null;
+  const n = Number(text);
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
+    throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_CLI_USAGE', {
+      reason: `--${flagName} must be a positive integer${allowDefault ? ' or "default"' : ''} (got "${text}")`,
+    });
+  }
+  return n;
 }
 
 export interface CreatedClient {
@@ -85,6 +121,10 @@ export async function createClient(
 
 export async function revokeClient(ctx: AdminContext, clientId: string): Promise<ClientSummary> {
   const record = await ctx.clients.revoke(clientId);
+  // Written on every call, also for a client already revoked: a revoke retried after a failure
+  // here still reaches the APIs. Ingest and dlq refuse the client's tokens once they see it.
+  const entry: RevokedClientRecord = { v: 1, clientId, tenant: record.tenant, revokedAt: record.revokedAt ?? new Date().toISOString() };
+  await putJson(ctx.revokedClients, clientId, entry);
   await ctx.audit.record('client_revoked', {
     tenant: record.tenant,
     clientId,

@@ -9,6 +9,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import {
+  createAuditAggregator,
   createHealth,
   createHttpServer,
   httpServerOptions,
@@ -19,6 +20,7 @@ import {
   type Metrics,
 } from '@orderwire/platform';
 import { createAuditLog } from './audit.js';
+import { createDisplayCounts, DISPLAY_COUNTS_SYNC_TIMEOUT_MS, type DisplayCounts } from './display-counts.js';
 import type { AuthConfig } from './config.js';
 import type { AuthContext } from './context.js';
 import { createKekRing } from './crypto/kek.js';
@@ -94,10 +96,14 @@ export async function createApp(deps: AppDeps): Promise<AuthApp> {
     },
   });
   await keys.start();
+  let displayCounts: DisplayCounts | undefined;
   try {
-    return await assemble(deps, { metrics, health, authMetrics, buckets, jsm, audit, keys });
+    displayCounts = await createDisplayCounts({ nc, logger });
+    await displayCounts.synced(DISPLAY_COUNTS_SYNC_TIMEOUT_MS);
+    return await assemble(deps, { metrics, health, authMetrics, buckets, jsm, audit, keys, displayCounts });
   } catch (err) {
     keys.stop();
+    await displayCounts?.stop();
     throw err;
   }
 }
@@ -110,16 +116,29 @@ interface Parts {
   jsm: Awaited<ReturnType<typeof jetstreamManager>>;
   audit: ReturnType<typeof createAuditLog>;
   keys: ReturnType<typeof createKeyManager>;
+  displayCounts: DisplayCounts;
 }
 
 async function assemble(deps: AppDeps, parts: Parts): Promise<AuthApp> {
   const { config, logger, nc, redis } = deps;
-  const { metrics, health, authMetrics, buckets, jsm, audit, keys } = parts;
+  const { metrics, health, authMetrics, buckets, jsm, audit, keys, displayCounts } = parts;
+  const failures = createAuditAggregator({
+    js: jetstream(nc),
+    service: 'auth',
+    instance: config.instanceId,
+    logger,
+    metrics,
+    windowMs: config.audit.windowMs,
+    maxKeys: config.audit.maxKeys,
+  });
   const ctx: AuthContext = {
     config,
     logger,
     metrics: authMetrics,
     audit,
+    failures,
+    displayCounts,
+    revokedClients: buckets.revokedClients,
     revocations: createRevocationAnnouncer(nc, logger),
     keys,
     tokens: createTokenIssuer({
@@ -171,6 +190,7 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<AuthApp> {
   jwksRoutes(app, ctx);
 
   if (deps.rotation ?? true) rotator.start();
+  failures.start();
 
   let closed: Promise<void> | undefined;
   return {
@@ -184,6 +204,9 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<AuthApp> {
         await rotator.stop();
         keys.stop();
         await app.close();
+        // After the server: failures of the last requests are in the final window.
+        await failures.stop();
+        await displayCounts.stop();
       })();
       return closed;
     },

@@ -6,9 +6,11 @@
  *   - `require` — stateless issuance (client-credential tokens): no audit record, no token;
  *     the caller gets 503 ORDERWIRE_ERR_AUTH_AUDIT_UNAVAILABLE.
  *   - `record` — after a state change already committed in KV (enrollment, refresh, revocation,
- *     registration, decommission, rotation) or for a failed attempt: failing the request would
+ *     registration, decommission, rotation): failing the request would
  *     make the client retry a step that is not idempotent (a retried refresh looks like token
  *     reuse), so the event is logged at error level in full and counted instead. Never silent.
+ * Failed attempts are not written here one by one: they are counted into the aggregated
+ * `auth_failures` event (failures.ts, platform audit-aggregator.ts).
  * Events never contain secrets or tokens: ids, reasons and addresses only.
  */
 import { randomUUID } from 'node:crypto';
@@ -27,10 +29,10 @@ export const AUDIT_EVENTS = [
   'revoked',
   'display_registered',
   'display_decommissioned',
-  'auth_failed',
   'key_rotated',
   'keys_rekeyed',
   'tenant_created',
+  'tenant_updated',
   'client_created',
   'client_revoked',
 ] as const;

@@ -30,6 +30,8 @@ import {
   parseScopes,
   rekeyKeys,
   revokeClient,
+  updateTenantQuotas,
+  parseQuota,
   rotateKeys,
   seedDev,
   type AdminContext,
@@ -43,13 +45,15 @@ import { openAuthBuckets } from './kv.js';
 import { migrateLegacyMailboxes, summarizeMigration } from './mailbox-migration.js';
 import { createDisplayStore, type DisplayStore } from './stores/displays.js';
 import { createClientStore } from './stores/clients.js';
-import { createTenantStore } from './stores/tenants.js';
+import { createTenantStore, type TenantQuotas } from './stores/tenants.js';
 import { authTopologyRequirements } from './topology.js';
 
 const CLI_USAGE = `usage: node dist/cli.js <command>
 
   topology apply                  create/update every stream and KV bucket from JETSTREAM_* (the one owner)
-  tenant create <tenantId> [--name <name>]
+  tenant create <tenantId> [--name <name>] [--max-displays <n>] [--orders-per-minute <n>]
+  tenant update <tenantId> [--max-displays <n|default>] [--orders-per-minute <n|default>]
+                                  per-tenant quotas; "default" clears the override
   tenant list
   client create --tenant <tenantId> --scopes <a,b,...> [--name <name>]   prints the secret once
   client list [--tenant <tenantId>]
@@ -149,6 +153,7 @@ async function withContext<T>(config: AuthConfig, logger: Logger, fn: (ctx: Admi
       config,
       tenants: createTenantStore(buckets.tenants),
       clients: createClientStore(buckets.clients, config.scryptLogN),
+      revokedClients: buckets.revokedClients,
       keys,
       audit,
       operator: operatorName(),
@@ -219,9 +224,24 @@ async function runCommand(argv: readonly string[], config: AuthConfig, logger: L
   const [group, action, target] = args.positional;
   const cmd = `${group ?? ''} ${action ?? ''}`.trim();
   switch (group === 'seed-dev' ? 'seed-dev' : cmd) {
-    case 'tenant create':
+    case 'tenant create': {
       if (target === undefined) throw usage('tenant create needs a tenant id');
-      return withContext(config, logger, (ctx) => createTenant(ctx, target, flag(args, 'name')));
+      const quotas: TenantQuotas = {};
+      const maxDisplays = parseQuota('max-displays', flag(args, 'max-displays'), false);
+      const ordersPerMinute = parseQuota('orders-per-minute', flag(args, 'orders-per-minute'), false);
+      if (typeof maxDisplays === 'number') quotas.maxDisplays = maxDisplays;
+      if (typeof ordersPerMinute === 'number') quotas.ordersPerMinute = ordersPerMinute;
+      return withContext(config, logger, (ctx) => createTenant(ctx, target, flag(args, 'name'), quotas));
+    }
+    case 'tenant update': {
+      if (target === undefined) throw usage('tenant update needs a tenant id');
+      const changes: { maxDisplays?: number | null; ordersPerMinute?: number | null } = {};
+      const maxDisplays = parseQuota('max-displays', flag(args, 'max-displays'), true);
+      const ordersPerMinute = parseQuota('orders-per-minute', flag(args, 'orders-per-minute'), true);
+      if (maxDisplays !== undefined) changes.maxDisplays = maxDisplays;
+      if (ordersPerMinute !== undefined) changes.ordersPerMinute = ordersPerMinute;
+      return withContext(config, logger, (ctx) => updateTenantQuotas(ctx, target, changes));
+    }
     case 'tenant list':
       return withContext(config, logger, (ctx) => ctx.tenants.list());
     case 'client create': {

@@ -4,6 +4,7 @@
  * so a bad deployment fails before it serves a single token.
  */
 import {
+  auditAggregateConfig,
   authIssuerConfig,
   ConfigError,
   DEFAULT_DISPLAY_ACK_WAIT_MS,
@@ -173,6 +174,23 @@ export const AUTH_CONFIG_SPEC = {
     min: 1,
     doc: 'a store’s displays share one NAT address, so this is higher than the others',
   },
+  rateLimitDisplaysPerIp: {
+    env: 'AUTH_RATE_LIMIT_DISPLAYS_PER_IP',
+    type: 'int',
+    // Provisioning scripts register fleets from one address: 50/s, yet an anonymous flood is capped.
+    default: 3_000,
+    min: 1,
+    doc: 'requests to the display management routes (/v1/displays, /v1/displays/:id) per address per window, before authentication',
+  },
+  tenantMaxDisplays: {
+    env: 'AUTH_TENANT_MAX_DISPLAYS',
+    type: 'int',
+    // Above the 10,000 displays one edge node is built to hold.
+    default: 20_000,
+    min: 1,
+    doc: 'displays one tenant may register, unless its tenant record sets quotas.maxDisplays',
+  },
+  ...auditAggregateConfig(),
 } as const;
 
 export interface AuthConfig extends HttpConfigValues {
@@ -216,7 +234,12 @@ export interface AuthConfig extends HttpConfigValues {
     readonly tokenPerIp: number;
     readonly enrollPerIp: number;
     readonly refreshPerIp: number;
+    readonly displaysPerIp: number;
   };
+  /** Default of a tenant's display quota (a tenant record's `quotas.maxDisplays` overrides it). */
+  readonly tenantMaxDisplays: number;
+  /** Aggregated audit events (failed authentications): window and distinct keys per window. */
+  readonly audit: { readonly windowMs: number; readonly maxKeys: number };
 }
 
 const KEK_BYTES = 32;
@@ -350,7 +373,10 @@ export function loadAuthConfig(env: Readonly<Record<string, string | undefined>>
       tokenPerIp: c.rateLimitTokenPerIp,
       enrollPerIp: c.rateLimitEnrollPerIp,
       refreshPerIp: c.rateLimitRefreshPerIp,
+      displaysPerIp: c.rateLimitDisplaysPerIp,
     }),
+    tenantMaxDisplays: c.tenantMaxDisplays,
+    audit: Object.freeze({ windowMs: c.auditWindowMs, maxKeys: c.auditMaxKeys }),
   });
 }
 

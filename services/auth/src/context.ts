@@ -1,6 +1,7 @@
 /** Everything the routes and domain modules share, assembled once by `createApp`. */
 import type { JetStreamManager } from '@nats-io/jetstream';
-import type { Logger } from '@orderwire/platform';
+import type { KV } from '@nats-io/kv';
+import type { AuditAggregator, Logger } from '@orderwire/platform';
 import type { AuditLog } from './audit.js';
 import type { AuthConfig } from './config.js';
 import type { SecretHash } from './crypto/secrets.js';
@@ -19,7 +20,13 @@ export interface AuthContext {
   logger: Logger;
   metrics: AuthMetrics;
   audit: AuditLog;
+  /** Aggregated audit events (failed authentications). */
+  failures: AuditAggregator;
   revocations: RevocationAnnouncer;
+  /** Live (not decommissioned) displays per tenant, from a watch of `ow_displays`: the display quota. */
+  displayCounts: { live(tenant: string): number };
+  /** `ow_revoked_clients`: what ingest and dlq watch to refuse a revoked client's tokens. */
+  revokedClients: KV;
   keys: KeyManager;
   tokens: TokenIssuer;
   tenants: TenantStore;

@@ -63,6 +63,7 @@ export async function registerDisplay(
   const existing = await ctx.displays.get(tenant, displayId);
   const live = existing !== undefined && existing.value.status !== 'decommissioned';
   if (live && !reissue) throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_DISPLAY_EXISTS', { displayId });
+  if (!live) await checkDisplayQuota(ctx, tenant);
 
   // The mailbox exists before the registry says the display does, so ingest never routes to
   // a display without a consumer to hold its orders.
@@ -108,6 +109,19 @@ export async function registerDisplay(
     details: { storeId, stations, reissue: live },
   });
   return { displayId, enrollmentCode: code, expiresIn: Math.floor(ctx.config.enrollmentTtlMs / 1000) };
+}
+
+/**
+ * A new display must fit in the tenant's quota (its record's `quotas.maxDisplays`, else
+ * AUTH_TENANT_MAX_DISPLAYS); re-registering a live display creates nothing and is not counted.
+ * @throws ORDERWIRE_ERR_AUTH_DISPLAY_QUOTA_EXCEEDED (429)
+ */
+async function checkDisplayQuota(ctx: AuthContext, tenant: string): Promise<void> {
+  const quota = (await ctx.tenants.get(tenant))?.quotas?.maxDisplays ?? ctx.config.tenantMaxDisplays;
+  const count = ctx.displayCounts.live(tenant);
+  if (count < quota) return;
+  ctx.metrics.quotaExceeded.inc({ quota: 'displays' });
+  throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_DISPLAY_QUOTA_EXCEEDED', { tenant, count, quota }, { details: { quota, count } });
 }
 
 export async function getDisplay(ctx: AuthContext, tenant: string, displayId: string): Promise<DisplayRecord> {

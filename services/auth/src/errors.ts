@@ -25,6 +25,10 @@ export const AUTH_ERRORS = defineErrors({
     message: 'refresh token was already used; the token family has been revoked; enroll again',
   },
   ORDERWIRE_ERR_AUTH_RATE_LIMITED: { status: 429, message: 'too many requests; retry in {after}' },
+  ORDERWIRE_ERR_AUTH_DISPLAY_QUOTA_EXCEEDED: {
+    status: 429,
+    message: 'tenant {tenant} has {count} displays registered, its quota is {quota}; decommission one or ask for a higher quota',
+  },
   ORDERWIRE_ERR_AUTH_STORE_UNAVAILABLE: { status: 503, message: 'auth state store is unavailable: {reason}' },
   ORDERWIRE_ERR_AUTH_AUDIT_UNAVAILABLE: { status: 503, message: 'audit log is unavailable; request not completed' },
   ORDERWIRE_ERR_AUTH_KEYS_NOT_READY: { status: 503, message: 'signing keys are not loaded yet' },

@@ -1,4 +1,9 @@
-/** One way to record a failed authentication: metric, audit event, then the error to throw. */
+/**
+ * One way to record a failed authentication: a metric, and one occurrence in the aggregated
+ * audit event `auth_failures` (one AUDIT event per tenant / address / actor per window, with a
+ * count per reason: a flood of failed calls must not fill the append-only AUDIT stream).
+ */
+import { AUTH_FAILURES_EVENT } from '@orderwire/platform';
 import type { AuditFields } from './audit.js';
 import type { AuthContext, RequestInfo } from './context.js';
 
@@ -23,11 +28,21 @@ export const AUTH_FAILURE_REASONS = [
 export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
 
 export async function recordFailure(
-  ctx: Pick<AuthContext, 'metrics' | 'audit'>,
+  ctx: Pick<AuthContext, 'metrics' | 'failures'>,
   info: RequestInfo,
   reason: AuthFailureReason,
   fields: AuditFields = {},
 ): Promise<void> {
   ctx.metrics.failures.inc({ reason });
-  await ctx.audit.record('auth_failed', { ...fields, reason, ip: info.ip, requestId: info.requestId });
+  const actor = fields.actor;
+  const known = actor !== undefined && (actor.type === 'client' || actor.type === 'display');
+  ctx.failures.note({
+    event: AUTH_FAILURES_EVENT,
+    tenant: fields.tenant,
+    source: info.ip,
+    actor: known ? { type: actor.type as 'client' | 'display', ...(actor.id === undefined ? {} : { id: actor.id }) } : { type: 'anonymous' },
+    reason,
+    sample: fields.clientId ?? fields.displayId,
+  });
+  return Promise.resolve();
 }

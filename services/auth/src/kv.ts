@@ -17,13 +17,14 @@ export interface AuthBuckets {
   refreshTokens: KV;
   signingKeys: KV;
   leases: KV;
+  revokedClients: KV;
 }
 
 /** Opens (binds to) the buckets; `topology apply` must have created them (the service verified it at start). */
 export async function openAuthBuckets(nc: NatsConnection): Promise<AuthBuckets> {
   const kvm = new Kvm(nc);
   const open = (name: string) => kvm.open(name);
-  const [tenants, clients, displays, enrollments, refreshTokens, signingKeys, leases] = await Promise.all([
+  const [tenants, clients, displays, enrollments, refreshTokens, signingKeys, leases, revokedClients] = await Promise.all([
     open(KV_BUCKETS.TENANTS),
     open(KV_BUCKETS.CLIENTS),
     open(KV_BUCKETS.DISPLAYS),
@@ -31,8 +32,9 @@ export async function openAuthBuckets(nc: NatsConnection): Promise<AuthBuckets> 
     open(KV_BUCKETS.REFRESH_TOKENS),
     open(KV_BUCKETS.SIGNING_KEYS),
     open(KV_BUCKETS.LEASES),
+    open(KV_BUCKETS.REVOKED_CLIENTS),
   ]);
-  return { tenants, clients, displays, enrollments, refreshTokens, signingKeys, leases };
+  return { tenants, clients, displays, enrollments, refreshTokens, signingKeys, leases, revokedClients };
 }
 
 export interface Versioned<T> {

@@ -26,6 +26,7 @@ export interface AuthMetrics {
   auditFailures: Counter;
   keyringIntegrityFailures: Counter<'problem'>;
   keyringIntegrityOk: Gauge;
+  quotaExceeded: Counter<'quota'>;
 }
 
 export function createAuthMetrics(metrics: Metrics): AuthMetrics {
@@ -36,6 +37,7 @@ export function createAuthMetrics(metrics: Metrics): AuthMetrics {
   for (const reason of REVOCATION_REASONS) m.revocations.inc({ reason }, 0);
   for (const reason of AUTH_FAILURE_REASONS) m.failures.inc({ reason }, 0);
   for (const problem of KEY_INTEGRITY_PROBLEMS) m.keyringIntegrityFailures.inc({ problem }, 0);
+  m.quotaExceeded.inc({ quota: 'displays' }, 0);
   return m;
 }
 
@@ -90,6 +92,11 @@ function buildAuthMetrics(metrics: Metrics): AuthMetrics {
     keyringIntegrityOk: metrics.gauge({
       name: 'orderwire_auth_keyring_integrity_ok',
       help: '1 when the last keyring read from the store passed the integrity check, 0 when it was refused',
+    }),
+    quotaExceeded: metrics.counter({
+      name: 'orderwire_quota_exceeded_total',
+      help: 'Requests refused because a tenant quota was reached, by quota (displays, orders)',
+      labelNames: ['quota'] as const,
     }),
   };
 }

@@ -174,11 +174,21 @@ describe('POST /v1/oauth/token (client credentials)', () => {
     const c = await makeClient(t, ['orders:read']);
     await tokenRequest({ grant_type: 'client_credentials', client_id: c.clientId, client_secret: c.clientSecret });
     await tokenRequest({ grant_type: 'client_credentials', client_id: c.clientId, client_secret: 'wrong-secret-value' });
+    // Failures are aggregated: one `auth_failures` event per tenant/address/actor per window.
+    await t.auth.ctx.failures.flush();
     const events = await readAudit(t.nc, c.tenant);
     const issued = events.find((e) => e.event === 'token_issued');
-    const failed = events.find((e) => e.event === 'auth_failed');
+    const failed = events.find((e) => e.event === 'auth_failures');
     expect(issued).toMatchObject({ clientId: c.clientId, scope: 'orders:read', tenant: c.tenant });
-    expect(failed).toMatchObject({ clientId: c.clientId, reason: 'bad_secret', ip: '127.0.0.1' });
+    expect(failed).toMatchObject({
+      aggregated: true,
+      source: '127.0.0.1',
+      tenant: c.tenant,
+      actor: { type: 'anonymous' },
+      count: 1,
+      reasons: { bad_secret: 1 },
+      samples: [c.clientId],
+    });
     const raw = JSON.stringify(events);
     expect(raw).not.toContain(c.clientSecret);
     expect(raw).not.toContain('wrong-secret-value');

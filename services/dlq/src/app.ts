@@ -6,17 +6,23 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { DLQ_SUBJECT_PREFIX } from '@orderwire/contracts';
 import {
+  createAuditAggregator,
+  createAuthGuard,
   createHttpServer,
+  createRateLimiter,
   httpServerOptions,
+  limitHook,
   natsHealthCheck,
   trackStreamUsage,
+  type AuditAggregator,
   type Health,
   type HttpConfigValues,
   type Logger,
   type Metrics,
   type NatsConnection,
+  type RevocationWatcher,
 } from '@orderwire/platform';
-import { bearerAuth, type TokenVerifier } from '@orderwire/token-verifier';
+import { bearerAuth, requirePrincipal, type TokenVerifier } from '@orderwire/token-verifier';
 import type { FastifyInstance } from 'fastify';
 import { createAuditLog } from './audit.js';
 import { createCapture, type Capture } from './capture.js';
@@ -24,6 +30,7 @@ import { DEFAULT_DLQ_BODY_LIMIT, type DlqConfig } from './config.js';
 import { createEntryIndex, type EntryIndex } from './entry-index.js';
 import { createEntryStore } from './entry-store.js';
 import { createDlqMetrics, type DlqMetrics } from './metrics.js';
+import { DLQ_ERRORS } from './errors.js';
 import { createDlqOperations, type DlqOperations } from './operations.js';
 import { createReceiptWriter } from './receipts.js';
 import { createResolver } from './resolve.js';
@@ -43,13 +50,21 @@ export type AppConfig = Pick<
 > &
   Partial<HttpConfigValues> & { readonly bodyLimit?: number };
 
+/** The HTTP API's abuse limits (not used by the CLI). */
+export type ApiLimitsConfig = Pick<
+  DlqConfig,
+  'rateLimitMax' | 'rateLimitWindowMs' | 'authFailureMax' | 'authFailureWindowMs' | 'auditWindowMs' | 'auditMaxKeys'
+>;
+
 export interface AppDeps {
-  config: AppConfig;
+  config: AppConfig & ApiLimitsConfig;
   logger: Logger;
   metrics: Metrics;
   health: Health;
   nc: NatsConnection;
   verifier: Pick<TokenVerifier, 'verifyClientToken'>;
+  /** The revoked-clients watch the verifier consults (readiness detail); main.ts owns it. */
+  revocations?: RevocationWatcher;
   /** INSTANCE_ID, recorded in audit events. */
   instance: string;
   /** Start the capture consumer. Tests that drive capture themselves pass false. @default true */
@@ -62,6 +77,8 @@ export interface DlqApp {
   capture: Capture;
   ops: DlqOperations;
   metrics: DlqMetrics;
+  /** Aggregated audit events: refused authentications (`auth_failures`) and reads (`dlq_reads`). */
+  audit: AuditAggregator;
   /** Stops HTTP, capture and the index (not NATS: the caller owns it). */
   close(): Promise<void>;
 }
@@ -151,14 +168,60 @@ export async function createApp(deps: AppDeps): Promise<DlqApp> {
     bodyLimit: config.bodyLimit ?? DEFAULT_DLQ_BODY_LIMIT,
     ...httpServerOptions(config),
   });
+  const audit = createAuditAggregator({
+    js: jetstream(nc),
+    service: 'dlq',
+    instance: deps.instance,
+    logger,
+    metrics: deps.metrics,
+    windowMs: config.auditWindowMs,
+    maxKeys: config.auditMaxKeys,
+  });
+  audit.start();
+  for (const route of ['auth_failures', 'read', 'replay']) metrics.rateLimited.inc({ route }, 0);
+  const guard = createAuthGuard({
+    max: config.authFailureMax,
+    windowMs: config.authFailureWindowMs,
+    audit,
+    onLimited: () => metrics.rateLimited.inc({ route: 'auth_failures' }),
+  });
+  const onReject = (err: { code: string; status: number }, request: Parameters<typeof guard.refused>[0]): void =>
+    guard.refused(request, { code: err.code, status: err.status });
+  // No Redis in the DLQ service: counted per process (operators' traffic, one or two replicas).
+  const limiter = createRateLimiter({ redis: undefined, keyPrefix: 'ow:rl:dlq:', logger });
+  const windowSeconds = Math.ceil(config.rateLimitWindowMs / 1000);
+  const tenantLimit = (group: 'read' | 'replay') =>
+    limitHook(limiter, {
+      name: group,
+      max: config.rateLimitMax,
+      windowMs: config.rateLimitWindowMs,
+      key: (request) => requirePrincipal(request).tenant,
+      onLimited: () => metrics.rateLimited.inc({ route: group }),
+      error: (after, max) =>
+        DLQ_ERRORS.create(
+          'ORDERWIRE_ERR_DLQ_RATE_LIMITED',
+          { max, window: `${windowSeconds}s`, after: `${after}s` },
+          { details: { max, windowSeconds, retryAfterSeconds: after } },
+        ),
+    });
   registerDlqRoutes(app, {
     ops,
     auth: {
-      read: bearerAuth(deps.verifier, { scopes: ['dlq:read'] }),
-      replay: bearerAuth(deps.verifier, { scopes: ['dlq:replay'] }),
+      read: [guard.gate, bearerAuth(deps.verifier, { scopes: ['dlq:read'], onReject }), tenantLimit('read')],
+      replay: [guard.gate, bearerAuth(deps.verifier, { scopes: ['dlq:replay'], onReject }), tenantLimit('replay')],
     },
+    audit,
     replayMax: config.replayMax,
   });
+  const revocations = deps.revocations;
+  if (revocations !== undefined) {
+    health.register(
+      'revoked-clients',
+      async () =>
+        revocations.watching() ? { ok: true, detail: `${revocations.size} revoked` } : { ok: false, detail: 'watch restarting' },
+      { critical: false },
+    );
+  }
 
   health.register('nats', natsHealthCheck(nc));
   health.register('dlq-index', async () =>
@@ -184,9 +247,12 @@ export async function createApp(deps: AppDeps): Promise<DlqApp> {
     capture,
     ops,
     metrics,
+    audit,
     async close() {
       await app.close();
       usage.stop();
+      // After the server: the last requests' reads and refusals are in the final window.
+      await audit.stop();
       if (runCapture) await capture.stop();
       await index.stop();
     },

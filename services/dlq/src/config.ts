@@ -2,7 +2,18 @@
  * The only file of the DLQ service (process and CLI) that reads `process.env`. Everything is
  * validated once at start; a bad variable stops the process with a message naming it.
  */
-import { authClientConfig, httpConfig, listenConfig, loadConfig, logConfig, natsConfig, shutdownConfig, type Config } from '@orderwire/platform';
+import {
+  auditAggregateConfig,
+  authClientConfig,
+  authFailureGateConfig,
+  httpConfig,
+  listenConfig,
+  loadConfig,
+  logConfig,
+  natsConfig,
+  shutdownConfig,
+  type Config,
+} from '@orderwire/platform';
 
 /** The port of the external contract (docs/dlq.md). */
 export const DEFAULT_PORT = 3004;
@@ -22,6 +33,10 @@ export const DEFAULT_REPLAY_MAX = 500;
 export const DEFAULT_INDEX_SYNC_TIMEOUT = '30s';
 /** 2 s a list request waits for this replica's index to reach the tenant's latest write. */
 export const DEFAULT_READ_BARRIER_TIMEOUT = '2s';
+/** 600 API requests per tenant per window (10/s sustained; operators, not machines). */
+export const DEFAULT_RATE_LIMIT_MAX = 600;
+/** The rate-limit window. */
+export const DEFAULT_RATE_LIMIT_WINDOW = '1m';
 /** 5 s between reads of the capture consumer's backlog (metrics, readiness detail). */
 export const DEFAULT_STATS_INTERVAL = '5s';
 
@@ -111,6 +126,16 @@ export const CONFIG_SPEC = {
     min: '100ms',
     doc: 'how often the capture backlog is read',
   },
+  rateLimitMax: {
+    env: 'DLQ_RATE_LIMIT_MAX',
+    type: 'int',
+    default: DEFAULT_RATE_LIMIT_MAX,
+    min: 1,
+    doc: 'API requests per tenant per window (reads and actions counted separately), per process',
+  },
+  rateLimitWindowMs: { env: 'DLQ_RATE_LIMIT_WINDOW', type: 'duration', default: DEFAULT_RATE_LIMIT_WINDOW, min: '1s', doc: 'rate-limit window' },
+  ...authFailureGateConfig(),
+  ...auditAggregateConfig(),
 } as const;
 
 export type DlqConfig = Config<typeof CONFIG_SPEC>;

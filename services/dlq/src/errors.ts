@@ -17,6 +17,7 @@ export const DLQ_ERRORS = defineErrors({
   },
   ORDERWIRE_ERR_DLQ_DISPLAY_GONE: { status: 409, message: 'display {displayId} has no mailbox (consumer {consumer}); nothing to replay to' },
   ORDERWIRE_ERR_DLQ_CONFLICT: { status: 409, message: 'entry {id} kept changing concurrently; retry' },
+  ORDERWIRE_ERR_DLQ_RATE_LIMITED: { status: 429, message: 'rate limit of {max} requests per {window} exceeded for this tenant; retry in {after}' },
   ORDERWIRE_ERR_DLQ_UNAVAILABLE: { status: 503, message: 'DLQ unavailable ({reason}); retry later' },
   ORDERWIRE_ERR_DLQ_INDEX_SYNC_TIMEOUT: { status: 503, message: 'DLQ index not synced after {timeoutMs} ms' },
   ORDERWIRE_ERR_DLQ_CLI_USAGE: { status: 400, message: '{reason}' },

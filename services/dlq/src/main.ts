@@ -3,7 +3,7 @@
  * Shutdown runs in reverse: stop taking requests and advisories, then drain NATS.
  */
 import { API_AUDIENCE } from '@orderwire/contracts';
-import { defaultInstanceId, KV_BUCKETS, redactConfig, runService, startService, STREAMS, packageVersion } from '@orderwire/platform';
+import { createRevocationWatcher, defaultInstanceId, KV_BUCKETS, redactConfig, runService, startService, STREAMS, packageVersion } from '@orderwire/platform';
 import { createTokenVerifier } from '@orderwire/token-verifier';
 import { createApp } from './app.js';
 import { CONFIG_SPEC, loadDlqConfig } from './config.js';
@@ -27,12 +27,22 @@ async function main(): Promise<void> {
     name: `dlq-${instance}`,
     topology: {
       streams: [STREAMS.ORDERS, STREAMS.ADVISORIES, STREAMS.DLQ, STREAMS.AUDIT, STREAMS.RECEIPTS],
-      buckets: [KV_BUCKETS.DISPLAYS],
+      buckets: [KV_BUCKETS.DISPLAYS, KV_BUCKETS.REVOKED_CLIENTS],
     },
   });
 
-  const verifier = createTokenVerifier({ jwksUrl: config.authJwksUrl, issuer: config.authIssuer, audience: API_AUDIENCE, logger });
-  const dlq = await createApp({ config, logger, metrics, health, nc, verifier, instance });
+  // Every revoked client is known before the first request is served (platform revocations.ts).
+  const revocations = await createRevocationWatcher({ nc, logger, metrics });
+  proc.shutdown.add('revocations', () => revocations.stop());
+  await revocations.synced(config.indexSyncTimeoutMs);
+  const verifier = createTokenVerifier({
+    jwksUrl: config.authJwksUrl,
+    issuer: config.authIssuer,
+    audience: API_AUDIENCE,
+    logger,
+    revocations,
+  });
+  const dlq = await createApp({ config, logger, metrics, health, nc, verifier, revocations, instance });
   await proc.serve(dlq, { host: config.host, port: config.port, step: 'app' });
 }
 

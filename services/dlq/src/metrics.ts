@@ -17,6 +17,7 @@ export interface DlqMetrics {
   advisories: Counter<'result'>;
   receipts: Counter<'status' | 'result'>;
   auditFailures: Counter;
+  rateLimited: Counter<'route'>;
 }
 
 /** 10 ms … 1 h: normally well under a second; minutes or hours after the service was down. */
@@ -57,6 +58,11 @@ export function createDlqMetrics(metrics: Metrics): DlqMetrics {
     auditFailures: metrics.counter({
       name: 'orderwire_dlq_audit_failures_total',
       help: 'Audit events that could not be appended to AUDIT (each is logged in full at error level)',
+    }),
+    rateLimited: metrics.counter({
+      name: 'orderwire_rate_limited_total',
+      help: 'Requests refused with 429 by limit: read, replay (per tenant), auth_failures (per address, before authentication)',
+      labelNames: ['route'] as const,
     }),
   };
 }

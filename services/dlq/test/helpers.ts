@@ -18,12 +18,18 @@ import {
 import { createHealth, createLogger, createMetrics, ensureDisplayConsumer, ensureTopology, STREAMS, type Health, type Metrics } from '@orderwire/platform';
 import { startJwks, startNats, waitFor, type NatsServerHandle } from '@orderwire/test-harness';
 import { createTokenVerifier, type TokenVerifier } from '@orderwire/token-verifier';
-import { createApp, type AppConfig, type DlqApp } from '../src/app.js';
+import { createApp, type ApiLimitsConfig, type AppConfig, type DlqApp } from '../src/app.js';
 import type { DlqEntry } from '../src/entry.js';
 
 export const ISSUER = 'orderwire-auth';
 
-export const TEST_CONFIG: AppConfig = {
+export const TEST_CONFIG: AppConfig & ApiLimitsConfig = {
+  rateLimitMax: 10_000,
+  rateLimitWindowMs: 60_000,
+  authFailureMax: 20,
+  authFailureWindowMs: 60_000,
+  auditWindowMs: 60_000,
+  auditMaxKeys: 1_000,
   natsTimeoutMs: 5_000,
   captureConsumer: 'dlq_capture',
   captureBatch: 16,
@@ -88,7 +94,7 @@ export interface TestApp extends DlqApp {
   health: Health;
 }
 
-export async function buildApp(env: Env, overrides: Partial<AppConfig> & { capture?: boolean } = {}): Promise<TestApp> {
+export async function buildApp(env: Env, overrides: Partial<AppConfig & ApiLimitsConfig> & { capture?: boolean } = {}): Promise<TestApp> {
   const { capture, ...config } = overrides;
   const metrics = createMetrics({ service: 'dlq', defaultMetrics: false });
   const health = createHealth();

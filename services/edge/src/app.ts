@@ -4,16 +4,18 @@
  * real NATS/Redis; `main.ts` adds the process around it.
  */
 import type { AddressInfo } from 'node:net';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DISPLAY_AUDIENCE } from '@orderwire/contracts';
 import {
   STREAMS,
+  createAuditAggregator,
   createHealth,
   createHttpServer,
   createMetrics,
   httpServerOptions,
   natsHealthCheck,
+  type AuditAggregator,
   type Health,
   type Logger,
   type Metrics,
@@ -58,6 +60,8 @@ export interface EdgeApp {
   edgeMetrics: EdgeMetrics;
   health: Health;
   redis: RedisAdapterHandle | undefined;
+  /** Aggregated audit of refused handshakes (`auth_failures`). */
+  audit: AuditAggregator;
   /** Listens on `config.host:config.port`; resolves to `http://host:port`. */
   listen(): Promise<string>;
   /**
@@ -122,7 +126,19 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
   // EDGE_TRUST_PROXY is the older spelling of TRUSTED_PROXIES; `true` meant "one proxy in front".
   const httpOptions = httpServerOptions(config, { env: 'EDGE_TRUST_PROXY', value: config.trustProxy ? '1' : undefined });
   const http = createHttpServer({ logger, health, metrics, bodyLimit: EDGE_HTTP_BODY_LIMIT, ...httpOptions });
+  // Refused handshakes reach AUDIT aggregated: one `auth_failures` event per address per window.
+  const audit = createAuditAggregator({
+    js: jetstream(nc),
+    service: 'edge',
+    instance: config.instanceId,
+    logger,
+    metrics,
+    windowMs: config.auditWindowMs,
+    maxKeys: config.auditMaxKeys,
+  });
+  audit.start();
   const sockets = createEdgeSocketServer({
+    audit,
     httpServer: http.server,
     nc,
     jsm,
@@ -195,6 +211,7 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
     edgeMetrics,
     health,
     redis,
+    audit,
     async listen() {
       await http.listen({ host: config.host, port: config.port });
       const addr = http.server.address() as AddressInfo;
@@ -210,6 +227,7 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
         await sockets.close();
         presence?.close();
         if (http.server.listening) await http.close();
+        await audit.stop();
         await redis?.close();
       })();
       return closing;

@@ -3,6 +3,7 @@
  * the process with a message naming it.
  */
 import {
+  auditAggregateConfig,
   authClientConfig,
   ConfigError,
   defaultInstanceId,
@@ -158,6 +159,7 @@ export const EDGE_CONFIG_SPEC = {
     doc: 'stores with their own series in orderwire_edge_displays_online (largest first); the rest are summed as store="_other"',
   },
   jsAckTimeoutMs: { env: 'EDGE_JS_ACK_TIMEOUT', type: 'duration', default: '5s', min: '100ms', doc: 'server confirmation of an ack; each read and PubAck of a receipt' },
+  ...auditAggregateConfig(),
 } as const;
 
 export type EdgeConfig = Omit<Config<typeof EDGE_CONFIG_SPEC>, 'instanceId'> & { readonly instanceId: string };

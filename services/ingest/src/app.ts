@@ -8,16 +8,21 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { millis } from '@nats-io/nats-core';
+import { jetstream } from '@nats-io/jetstream';
 import {
+  createAuditAggregator,
+  createAuthGuard,
   createHttpServer,
   httpServerOptions,
   natsHealthCheck,
   STREAMS,
+  type AuditAggregator,
   type Health,
   type HttpConfigValues,
   type Logger,
   type Metrics,
   type NatsConnection,
+  type RevocationWatcher,
 } from '@orderwire/platform';
 import { bearerAuth, type TokenVerifier } from '@orderwire/token-verifier';
 import type { FastifyInstance } from 'fastify';
@@ -30,6 +35,7 @@ import { createJsPublisher, type JsPublisher } from './jetstream-publish.js';
 import { createIngestMetrics, type IngestMetrics } from './metrics.js';
 import { trackConnection, type ConnectionState } from './nats-connection-state.js';
 import { createOrderPublisher, type OrderPublisher } from './order-publisher.js';
+import { createOrderQuota } from './order-quota.js';
 import { createRateLimitStore } from './rate-limit-store.js';
 import { createReceiptStore } from './receipts.js';
 import type { RouteDeps } from './routes/common.js';
@@ -56,6 +62,11 @@ export type AppConfig = Pick<
   | 'receiptTimeoutMs'
   | 'registrySyncTimeoutMs'
   | 'docsEnabled'
+  | 'tenantOrdersPerMinute'
+  | 'authFailureMax'
+  | 'authFailureWindowMs'
+  | 'auditWindowMs'
+  | 'auditMaxKeys'
 > &
   Partial<HttpConfigValues>;
 
@@ -68,6 +79,10 @@ export interface AppDeps {
   /** Rate-limit counters; undefined counts per process only. */
   redis: Redis | undefined;
   verifier: Pick<TokenVerifier, 'verifyClientToken'>;
+  /** The revoked-clients watch the verifier consults (readiness detail); main.ts owns it. */
+  revocations?: RevocationWatcher;
+  /** INSTANCE_ID, recorded in audit events. */
+  instance?: string;
   /** Service version for the OpenAPI document. */
   version: string;
 }
@@ -78,6 +93,8 @@ export interface IngestApp {
   registry: RegistryWatcher;
   publisher: OrderPublisher;
   metrics: IngestMetrics;
+  /** Aggregated audit of refused authentications (`auth_failures`). */
+  failures: AuditAggregator;
   /** Closes the HTTP server and stops the watch and breaker (not NATS/Redis: the caller owns them). */
   close(): Promise<void>;
 }
@@ -170,6 +187,32 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<IngestApp> {
   const app = createHttpServer({ logger, health, metrics: deps.metrics, ...httpServerOptions(config) });
   const limiter = createRateLimitStore({ redis: deps.redis, keyPrefix: RATE_LIMIT_KEY_PREFIX, logger, metrics });
   await app.register(rateLimit, { global: false, store: limiter.Store });
+  const quota = await createOrderQuota({
+    nc,
+    limiter: limiter.limiter,
+    defaultPerMinute: config.tenantOrdersPerMinute,
+    metrics,
+    logger,
+  });
+  const failures = createAuditAggregator({
+    js: jetstream(nc),
+    service: 'ingest',
+    instance: deps.instance ?? 'ingest',
+    logger,
+    metrics: deps.metrics,
+    windowMs: config.auditWindowMs,
+    maxKeys: config.auditMaxKeys,
+  });
+  failures.start();
+  metrics.rateLimited.inc({ service: 'ingest', route: 'auth_failures' }, 0);
+  const guard = createAuthGuard({
+    max: config.authFailureMax,
+    windowMs: config.authFailureWindowMs,
+    audit: failures,
+    onLimited: () => metrics.rateLimited.inc({ service: 'ingest', route: 'auth_failures' }),
+  });
+  const onReject = (err: { code: string; status: number }, request: Parameters<typeof guard.refused>[0]): void =>
+    guard.refused(request, { code: err.code, status: err.status });
 
   if (config.docsEnabled) {
     await app.register(swagger, {
@@ -203,9 +246,11 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<IngestApp> {
     receipts,
     metrics,
     auth: {
-      write: bearerAuth(deps.verifier, { scopes: ['orders:write'] }),
-      read: bearerAuth(deps.verifier, { scopes: ['orders:read'] }),
+      write: bearerAuth(deps.verifier, { scopes: ['orders:write'], onReject }),
+      read: bearerAuth(deps.verifier, { scopes: ['orders:read'], onReject }),
     },
+    gate: guard.gate,
+    quota,
     rateLimit: { max: config.rateLimitMax, windowMs: config.rateLimitWindowMs },
     bodyLimit: config.bodyLimit,
     batchBodyLimit: config.batchBodyLimit,
@@ -222,15 +267,32 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<IngestApp> {
     { critical: false },
   );
   health.register(
+    'tenant-quotas',
+    async () => (quota.watching() ? { ok: true } : { ok: false, detail: 'tenant watch restarting; last known quotas apply' }),
+    { critical: false },
+  );
+  const revocations = deps.revocations;
+  if (revocations !== undefined) {
+    health.register(
+      'revoked-clients',
+      async () =>
+        revocations.watching() ? { ok: true, detail: `${revocations.size} revoked` } : { ok: false, detail: 'watch restarting' },
+      { critical: false },
+    );
+  }
+  health.register(
     'rate-limit-redis',
     async () => (limiter.degraded() ? { ok: false, detail: 'redis unavailable; counting per process' } : { ok: true }),
     { critical: false },
   );
 
   try {
+    await quota.synced(config.registrySyncTimeoutMs);
     await app.ready();
   } catch (err) {
     publisher.shutdown();
+    await quota.stop();
+    await failures.stop();
     throw err;
   }
 
@@ -240,8 +302,12 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<IngestApp> {
     registry,
     publisher,
     metrics,
+    failures,
     async close() {
       await app.close();
+      // After the server: refusals of the last requests are in the final window.
+      await failures.stop();
+      await quota.stop();
       await registry.stop();
       publisher.shutdown();
       js.close();

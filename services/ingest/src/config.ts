@@ -2,7 +2,19 @@
  * The only file of the ingest service that reads `process.env`. Everything is validated once
  * at start; a bad variable stops the process with a message naming it.
  */
-import { authClientConfig, httpConfig, listenConfig, loadConfig, logConfig, natsConfig, redisConfig, shutdownConfig, type Config } from '@orderwire/platform';
+import {
+  auditAggregateConfig,
+  authClientConfig,
+  authFailureGateConfig,
+  httpConfig,
+  listenConfig,
+  loadConfig,
+  logConfig,
+  natsConfig,
+  redisConfig,
+  shutdownConfig,
+  type Config,
+} from '@orderwire/platform';
 
 /** The port of the external contract (docs/api.md). */
 export const DEFAULT_PORT = 3002;
@@ -28,6 +40,8 @@ export const DEFAULT_RATE_LIMIT_MAX = 6000;
 export const DEFAULT_RATE_LIMIT_WINDOW = '1m';
 /** A slow Redis must not slow order intake; past this the local limiter decides. */
 export const DEFAULT_RATE_LIMIT_REDIS_TIMEOUT = '250ms';
+/** 30000 order publishes per tenant per minute (500/s; a targeted order costs one per display). */
+export const DEFAULT_TENANT_ORDERS_PER_MINUTE = 30_000;
 /** 1 s bound on pending-receipt writes and receipt reads. */
 export const DEFAULT_RECEIPT_TIMEOUT = '1s';
 /** 30 s for the first full read of the display registry at start. */
@@ -132,6 +146,15 @@ export const CONFIG_SPEC = {
     required: false,
     doc: 'serve OpenAPI and Swagger UI at /docs (unset: on, except with NODE_ENV=production)',
   },
+  tenantOrdersPerMinute: {
+    env: 'INGEST_TENANT_ORDERS_PER_MINUTE',
+    type: 'int',
+    default: DEFAULT_TENANT_ORDERS_PER_MINUTE,
+    min: 1,
+    doc: 'order publishes per tenant per minute (one per target display), unless the tenant record sets quotas.ordersPerMinute',
+  },
+  ...authFailureGateConfig(),
+  ...auditAggregateConfig(),
 } as const;
 
 export type IngestConfig = Omit<Config<typeof CONFIG_SPEC>, 'docsEnabled'> & { readonly docsEnabled: boolean };

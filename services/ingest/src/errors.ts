@@ -23,6 +23,10 @@ export const INGEST_ERRORS = defineErrors({
   },
   ORDERWIRE_ERR_INGEST_BATCH_TOO_LARGE: { status: 413, message: 'batch has {count} orders; at most {max} are allowed' },
   ORDERWIRE_ERR_INGEST_RATE_LIMITED: { status: 429, message: 'rate limit of {max} requests per {window} exceeded for this tenant' },
+  ORDERWIRE_ERR_INGEST_ORDER_QUOTA_EXCEEDED: {
+    status: 429,
+    message: 'tenant {tenant} reached its quota of {quota} order publishes per minute (one per target display); retry after {after}',
+  },
   ORDERWIRE_ERR_INGEST_ORDER_NOT_FOUND: { status: 404, message: 'no delivery status known for order {orderId}' },
   ORDERWIRE_ERR_INGEST_UNAVAILABLE: { status: 503, message: 'order intake unavailable ({reason}); retry with the same idempotency key' },
   ORDERWIRE_ERR_INGEST_REGISTRY_SYNC_TIMEOUT: { status: 503, message: 'display registry not synced after {timeoutMs} ms' },

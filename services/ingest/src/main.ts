@@ -3,7 +3,7 @@
  * in reverse: stop taking requests, let in-flight ones finish, then Redis, then drain NATS.
  */
 import { API_AUDIENCE } from '@orderwire/contracts';
-import { KV_BUCKETS, redactConfig, runService, startService, STREAMS, trackRedisConnection, packageVersion } from '@orderwire/platform';
+import { createRevocationWatcher, KV_BUCKETS, redactConfig, runService, startService, STREAMS, trackRedisConnection, packageVersion } from '@orderwire/platform';
 import { createTokenVerifier } from '@orderwire/token-verifier';
 import { Redis } from 'ioredis';
 import { createApp } from './app.js';
@@ -31,7 +31,10 @@ async function main(): Promise<void> {
     servers: config.natsUrl,
     name: `ingest-${config.instanceId ?? process.pid}`,
     // RECEIPTS is read by subject with direct get (order status).
-    topology: { streams: [STREAMS.ORDERS, { name: STREAMS.RECEIPTS, allowDirect: true }], buckets: [KV_BUCKETS.DISPLAYS] },
+    topology: {
+      streams: [STREAMS.ORDERS, { name: STREAMS.RECEIPTS, allowDirect: true }, STREAMS.AUDIT],
+      buckets: [KV_BUCKETS.DISPLAYS, KV_BUCKETS.TENANTS, KV_BUCKETS.REVOKED_CLIENTS],
+    },
   });
 
   // Redis only holds rate-limit counters: never wait for it, never queue commands for it.
@@ -49,8 +52,29 @@ async function main(): Promise<void> {
     redis.disconnect();
   });
 
-  const verifier = createTokenVerifier({ jwksUrl: config.authJwksUrl, issuer: config.authIssuer, audience: API_AUDIENCE, logger });
-  const ingest = await createApp({ config, logger, metrics, health, nc, redis, verifier, version });
+  // Every revoked client is known before the first request is served (see revocations.ts).
+  const revocations = await createRevocationWatcher({ nc, logger, metrics });
+  shutdown.add('revocations', () => revocations.stop());
+  await revocations.synced(config.registrySyncTimeoutMs);
+  const verifier = createTokenVerifier({
+    jwksUrl: config.authJwksUrl,
+    issuer: config.authIssuer,
+    audience: API_AUDIENCE,
+    logger,
+    revocations,
+  });
+  const ingest = await createApp({
+    config,
+    logger,
+    metrics,
+    health,
+    nc,
+    redis,
+    verifier,
+    revocations,
+    instance: config.instanceId ?? `ingest-${process.pid}`,
+    version,
+  });
   await proc.serve(ingest, { host: config.host, port: config.port, step: 'http' });
 }
 

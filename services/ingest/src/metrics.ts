@@ -33,6 +33,7 @@ export interface IngestMetrics {
   rateLimitDegraded: Gauge;
   pendingReceipts: Counter<'result'>;
   registryDisplays: Gauge;
+  quotaExceeded: Counter<'quota'>;
 }
 
 /** 0.1 ms … 5 s: PubAcks are sub-millisecond when healthy, seconds only in an outage. */
@@ -78,6 +79,11 @@ export function createIngestMetrics(metrics: Metrics): IngestMetrics {
     registryDisplays: metrics.gauge({
       name: 'orderwire_ingest_registry_displays',
       help: 'Active displays in the in-memory display index',
+    }),
+    quotaExceeded: metrics.counter({
+      name: 'orderwire_quota_exceeded_total',
+      help: 'Requests refused because a tenant quota was reached, by quota (displays, orders)',
+      labelNames: ['quota'] as const,
     }),
   };
 }

@@ -6,7 +6,17 @@ import { randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { API_AUDIENCE, type Scope } from '@orderwire/contracts';
-import { createHealth, createLogger, createMetrics, ensureTopology, KV_BUCKETS, STREAMS, type Metrics, type TopologyOptions } from '@orderwire/platform';
+import {
+  createHealth,
+  createLogger,
+  createMetrics,
+  createRevocationWatcher,
+  ensureTopology,
+  KV_BUCKETS,
+  STREAMS,
+  type Metrics,
+  type TopologyOptions,
+} from '@orderwire/platform';
 import { startJwks as startHarnessJwks } from '@orderwire/test-harness';
 import { createTokenVerifier } from '@orderwire/token-verifier';
 import { Redis } from 'ioredis';
@@ -72,7 +82,11 @@ export async function buildTestApp(opts: {
   const logger = createLogger({ service: 'ingest', version: 'test', level: (process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent' });
   const nc = await connect({ servers: opts.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
   // The owner's job (ingest itself only verifies at start).
-  await ensureTopology(nc, { ...opts.topology, streams: [STREAMS.ORDERS, STREAMS.RECEIPTS], buckets: [KV_BUCKETS.DISPLAYS] });
+  await ensureTopology(nc, {
+    ...opts.topology,
+    streams: [STREAMS.ORDERS, STREAMS.RECEIPTS, STREAMS.AUDIT],
+    buckets: [KV_BUCKETS.DISPLAYS, KV_BUCKETS.TENANTS, KV_BUCKETS.REVOKED_CLIENTS],
+  });
   const redis =
     opts.redisUrl === undefined
       ? undefined
@@ -86,8 +100,10 @@ export async function buildTestApp(opts: {
   if (redis !== undefined) await new Promise<void>((resolve) => redis.once('ready', () => resolve()));
   const metrics = createMetrics({ service: 'ingest', defaultMetrics: false });
   const health = createHealth();
-  const verifier = createTokenVerifier({ jwksUrl: config.authJwksUrl, issuer: config.authIssuer, audience: API_AUDIENCE });
-  const ingest = await createApp({ config, logger, metrics, health, nc, redis, verifier, version: 'test' });
+  const revocations = await createRevocationWatcher({ nc, logger, metrics });
+  await revocations.synced(5_000);
+  const verifier = createTokenVerifier({ jwksUrl: config.authJwksUrl, issuer: config.authIssuer, audience: API_AUDIENCE, revocations });
+  const ingest = await createApp({ config, logger, metrics, health, nc, redis, verifier, revocations, instance: 'ingest-test', version: 'test' });
   health.markStarted();
   return {
     ...ingest,
@@ -96,6 +112,7 @@ export async function buildTestApp(opts: {
     metricsRegistry: metrics,
     async dispose() {
       await ingest.close();
+      await revocations.stop();
       redis?.disconnect();
       await nc.close();
     },

@@ -134,6 +134,11 @@ export const PLATFORM_ERRORS = defineErrors({
   ORDERWIRE_ERR_PAYLOAD_TOO_LARGE: { status: 413, message: 'request body exceeds {limit} bytes' },
   ORDERWIRE_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'unsupported content type {contentType}' },
   ORDERWIRE_ERR_INTERNAL: { status: 500, message: 'internal server error' },
+  ORDERWIRE_ERR_TOO_MANY_AUTH_FAILURES: {
+    status: 429,
+    message: 'too many failed authentications from this address; retry after {after}',
+  },
+  ORDERWIRE_ERR_KV_SYNC_TIMEOUT: { status: 503, message: 'KV bucket {bucket} was not read within {timeoutMs} ms' },
 });
 
 export type PlatformErrorCode = (typeof PLATFORM_ERRORS.codes)[number];

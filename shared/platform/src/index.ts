@@ -30,6 +30,8 @@ export {
   httpServerOptions,
   LOCAL_DISPLAY_APP_ORIGINS,
   ORIGIN_PATTERN,
+  auditAggregateConfig,
+  authFailureGateConfig,
 } from './service-config.js';
 export type { HttpConfigValues } from './service-config.js';
 
@@ -171,3 +173,44 @@ export {
   UNMATCHED_ROUTE,
 } from './http.js';
 export type { CreateHttpServerOptions, HttpTimeouts, AdminListenerOptions, PublicReadyReport } from './http.js';
+
+export {
+  createAuditAggregator,
+  DEFAULT_AUDIT_WINDOW_MS,
+  DEFAULT_AUDIT_MAX_KEYS,
+  DEFAULT_AUDIT_MAX_SAMPLES,
+  DEFAULT_AUDIT_PUBLISH_TIMEOUT_MS,
+  AUDIT_SYSTEM_TENANT,
+  AUDIT_OVERFLOW_SOURCE,
+} from './audit-aggregator.js';
+export type { AuditAggregator, AuditAggregatorOptions, AuditOccurrence, AuditActorRef, AggregatedAuditEvent } from './audit-aggregator.js';
+
+export {
+  createRateLimiter,
+  createLocalWindows,
+  createFailureGate,
+  addressKey,
+  limitHook,
+  DEFAULT_LOCAL_LIMITER_CAPACITY,
+  DEFAULT_AUTH_FAILURE_MAX,
+  DEFAULT_AUTH_FAILURE_WINDOW_MS,
+} from './rate-limit.js';
+export type {
+  RateLimiter,
+  RateLimiterOptions,
+  RateLimitStore,
+  LocalWindows,
+  WindowCount,
+  QuotaResult,
+  LimitHookOptions,
+  FailureGate,
+  FailureGateOptions,
+} from './rate-limit.js';
+
+export { createRevocationWatcher } from './revocations.js';
+export { createKvMirror, KV_MIRROR_RESTART_MS } from './kv-mirror.js';
+export type { KvMirror, KvMirrorOptions } from './kv-mirror.js';
+export type { RevocationWatcher, RevocationWatcherOptions, RevokedClientRecord } from './revocations.js';
+
+export { createAuthGuard, AUTH_FAILURES_EVENT } from './auth-guard.js';
+export type { AuthGuard, AuthGuardOptions, AuthRefusal } from './auth-guard.js';

@@ -15,6 +15,7 @@ import {
 } from './http.js';
 import type { LogLevel } from './logger.js';
 import { parseTrustedProxies } from './trusted-proxies.js';
+import { DEFAULT_AUTH_FAILURE_MAX } from './rate-limit.js';
 
 /** Levels LOG_LEVEL accepts: pino's, and `silent`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const satisfies readonly LogLevel[];
@@ -163,6 +164,31 @@ export function httpConfig(defaults: { corsOrigins?: readonly string[] } = {}) {
   } as const;
 }
 
+/**
+ * AUDIT_AGGREGATE_WINDOW and AUDIT_AGGREGATE_MAX_KEYS: how the aggregated audit events
+ * (failed authentications, DLQ reads) are batched — see audit-aggregator.ts.
+ */
+export function auditAggregateConfig() {
+  return {
+    auditWindowMs: {
+      env: 'AUDIT_AGGREGATE_WINDOW',
+      type: 'duration',
+      default: '1m',
+      min: '1s',
+      max: '1h',
+      doc: 'one aggregated audit event per source per window',
+    },
+    auditMaxKeys: {
+      env: 'AUDIT_AGGREGATE_MAX_KEYS',
+      type: 'int',
+      default: 1_000,
+      min: 1,
+      max: 1_000_000,
+      doc: 'distinct sources per window before the overflow bucket',
+    },
+  } as const;
+}
+
 /** The fields `httpConfig()` adds to a loaded config. */
 export interface HttpConfigValues {
   readonly httpRequestTimeoutMs: number;
@@ -199,4 +225,20 @@ export function httpServerOptions(
     corsOrigins: config.corsOrigins ?? [],
     ...(config.adminPort === undefined ? {} : { admin: { host: config.adminHost ?? DEFAULT_ADMIN_HOST, port: config.adminPort } }),
   };
+}
+
+/** AUTH_FAILURE_MAX and AUTH_FAILURE_WINDOW: the pre-authentication gate of an API (auth-guard.ts). */
+export function authFailureGateConfig() {
+  return {
+    authFailureMax: {
+      env: 'AUTH_FAILURE_MAX',
+      type: 'int',
+      // Generous: clients behind one NAT share an address, and a forged token costs one
+      // signature check at most; 100 a minute per address is nothing for a CPU, a lot for a script.
+      default: DEFAULT_AUTH_FAILURE_MAX,
+      min: 1,
+      doc: 'failed authentications per address per window before its requests are refused unread (429)',
+    },
+    authFailureWindowMs: { env: 'AUTH_FAILURE_WINDOW', type: 'duration', default: '1m', min: '1s', doc: 'window of AUTH_FAILURE_MAX' },
+  } as const;
 }

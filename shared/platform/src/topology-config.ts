@@ -95,6 +95,7 @@ export const TOPOLOGY_CONFIG_SPEC = {
   refreshTokensMaxBytes: sizeVar(kvMaxBytesEnv(KV_BUCKETS.REFRESH_TOKENS), formatSize(D.kvMaxBytes.ow_refresh_tokens), 'ow_refresh_tokens size limit'),
   signingKeysMaxBytes: sizeVar(kvMaxBytesEnv(KV_BUCKETS.SIGNING_KEYS), formatSize(D.kvMaxBytes.ow_signing_keys), 'ow_signing_keys size limit'),
   leasesMaxBytes: sizeVar(kvMaxBytesEnv(KV_BUCKETS.LEASES), formatSize(D.kvMaxBytes.ow_leases), 'ow_leases size limit'),
+  revokedClientsMaxBytes: sizeVar(kvMaxBytesEnv(KV_BUCKETS.REVOKED_CLIENTS), formatSize(D.kvMaxBytes.ow_revoked_clients), 'ow_revoked_clients size limit'),
 } as const;
 
 /**
@@ -173,6 +174,8 @@ export function loadTopologyConfig(
     refreshTokenTtlMs: ttl(raw, 'refreshTokenTtlMs', (ms) => ms, lifetimes.refreshTokenTtlMs, problems),
     leaseTtlMs: ttl(raw, 'leaseTtlMs', (ms) => ms, lifetimes.leaseTtlMs, problems),
     signingKeysHistory: raw.signingKeysHistory,
+    // Bound by the longest client-token lifetime (24 h), not a deployment choice.
+    revokedClientsTtlMs: TOPOLOGY_DEFAULTS.revokedClientsTtlMs,
     streamMaxBytes: Object.freeze({
       ORDERS: size('ordersMaxBytes'),
       RECEIPTS: size('receiptsMaxBytes'),
@@ -188,6 +191,7 @@ export function loadTopologyConfig(
       [KV_BUCKETS.REFRESH_TOKENS]: size('refreshTokensMaxBytes'),
       [KV_BUCKETS.SIGNING_KEYS]: size('signingKeysMaxBytes'),
       [KV_BUCKETS.LEASES]: size('leasesMaxBytes'),
+      [KV_BUCKETS.REVOKED_CLIENTS]: size('revokedClientsMaxBytes'),
     }),
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -62,6 +62,8 @@ export const KV_BUCKETS = Object.freeze({
   REFRESH_TOKENS: 'ow_refresh_tokens',
   SIGNING_KEYS: 'ow_signing_keys',
   LEASES: 'ow_leases',
+  /** Revoked OAuth clients (key = client id), watched by every API that verifies client tokens. */
+  REVOKED_CLIENTS: 'ow_revoked_clients',
 } as const);
 export type KvBucketName = (typeof KV_BUCKETS)[keyof typeof KV_BUCKETS];
 
@@ -116,7 +118,14 @@ export const TOPOLOGY_DEFAULTS = Object.freeze({
     ow_refresh_tokens: 512 * MIB,
     ow_signing_keys: 16 * MIB,
     ow_leases: 16 * MIB,
+    ow_revoked_clients: 16 * MIB,
   }),
+  /**
+   * Lifetime of a revoked-client entry: longer than the longest client token can live
+   * (AUTH_CLIENT_TOKEN_TTL ≤ 24 h, plus clock tolerance), so no token outlives its revocation.
+   * @default 25 h
+   */
+  revokedClientsTtlMs: 25 * HOUR,
 });
 
 export interface TopologyOptions {
@@ -138,6 +147,7 @@ export interface TopologyOptions {
   streamMaxBytes?: Readonly<Record<StreamName, number>>;
   /** max_bytes of each KV bucket. @default TOPOLOGY_DEFAULTS.kvMaxBytes */
   kvMaxBytes?: Readonly<Record<KvBucketName, number>>;
+  revokedClientsTtlMs?: number;
   /** Restrict `ensureTopology` to these streams. @default all */
   streams?: readonly StreamName[];
   /** Restrict `ensureTopology` to these buckets. @default all */
@@ -245,6 +255,7 @@ export function kvDeclarations(opts: TopologyOptions = {}): KvDeclaration[] {
     kv(KV_BUCKETS.REFRESH_TOKENS, 'Refresh-token families', o.refreshTokenTtlMs),
     kv(KV_BUCKETS.SIGNING_KEYS, 'Encrypted signing keys', 0, o.signingKeysHistory),
     kv(KV_BUCKETS.LEASES, 'Leader leases', o.leaseTtlMs),
+    kv(KV_BUCKETS.REVOKED_CLIENTS, 'Revoked OAuth clients', o.revokedClientsTtlMs),
   ];
 }
 

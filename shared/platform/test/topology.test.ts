@@ -55,7 +55,7 @@ async function expectConflict(p: Promise<unknown>): Promise<OrderwireError> {
 describe('ensureTopology', () => {
   it('creates every stream and bucket as declared, then is idempotent', async () => {
     const first = await ensureTopology(nc, { logger });
-    expect(first.items).toHaveLength(12);
+    expect(first.items).toHaveLength(13);
     expect(first.items.every((i) => i.action === 'created')).toBe(true);
 
     const orders = (await jsm.streams.info(STREAMS.ORDERS)).config;
@@ -106,7 +106,7 @@ describe('ensureTopology', () => {
     for await (const si of jsm.streams.list()) expect(si.config.max_bytes, si.config.name).toBeGreaterThan(0);
 
     const second = await ensureTopology(nc, { logger });
-    expect(second.items.map((i) => i.action)).toEqual(Array(12).fill('unchanged'));
+    expect(second.items.map((i) => i.action)).toEqual(Array(13).fill('unchanged'));
     expect(second.streams.ORDERS).toBe('unchanged');
     expect(second.buckets.ow_displays).toBe('unchanged');
 

@@ -62,6 +62,11 @@ export const STACK_LIMITS: Readonly<Record<string, string>> = Object.freeze({
   // Per-address edge limits: every test display connects from 127.0.0.1 (per-socket limits stay on).
   EDGE_HANDSHAKE_RATE: '0',
   EDGE_MAX_CONNECTIONS_PER_ADDRESS: '0',
+  AUTH_RATE_LIMIT_DISPLAYS_PER_IP: '100000000',
+  // Every test process calls from 127.0.0.1; refused-token tests must not close the address.
+  AUTH_FAILURE_MAX: '100000000',
+  INGEST_TENANT_ORDERS_PER_MINUTE: '100000000',
+  AUTH_TENANT_MAX_DISPLAYS: '100000000',
   // scrypt at 2^12 keeps seeding fast; the cost is a production concern, not a system-test one.
   AUTH_SCRYPT_LOG_N: '12',
 });

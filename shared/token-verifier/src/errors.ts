@@ -15,6 +15,7 @@ export const TOKEN_ERRORS = {
   ORDERWIRE_ERR_TOKEN_ALG_NOT_ALLOWED: { status: 401, reason: 'unauthorized', message: 'access token signing algorithm is not allowed' },
   ORDERWIRE_ERR_TOKEN_WRONG_TYPE: { status: 401, reason: 'unauthorized', message: 'access token is of the wrong type for this endpoint' },
   ORDERWIRE_ERR_TOKEN_MALFORMED: { status: 401, reason: 'unauthorized', message: 'access token is malformed' },
+  ORDERWIRE_ERR_TOKEN_REVOKED: { status: 401, reason: 'token_revoked', message: 'access token has been revoked' },
   ORDERWIRE_ERR_TOKEN_INSUFFICIENT_SCOPE: { status: 403, reason: 'unauthorized', message: 'access token lacks a required scope' },
   ORDERWIRE_ERR_TOKEN_JWKS_UNAVAILABLE: { status: 503, reason: 'internal_error', message: 'signing keys are unavailable; retry later' },
   ORDERWIRE_ERR_TOKEN_VERIFIER_CONFIG: { status: 500, reason: 'internal_error', message: 'token verifier is misconfigured' },

@@ -10,8 +10,10 @@ export {
   DEFAULT_VERIFIED_TOKEN_TTL_MS,
   DEFAULT_VERIFIED_TOKEN_CACHE_SIZE,
   MAX_TOKEN_LENGTH,
+  MAX_TOKEN_HEADER_LENGTH,
+  MAX_KID_LENGTH,
 } from './verifier.js';
-export type { TokenVerifier, TokenVerifierOptions, TokenAlgorithm, VerifierLogger } from './verifier.js';
+export type { TokenVerifier, TokenVerifierOptions, TokenAlgorithm, VerifierLogger, RevocationCheck } from './verifier.js';
 export { TokenError, TOKEN_ERRORS, TOKEN_ERROR_CODES, isTokenError } from './errors.js';
 export type { TokenErrorCode, TokenErrorOptions } from './errors.js';
 export { parseScopes } from './claims.js';

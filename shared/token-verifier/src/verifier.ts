@@ -58,6 +58,26 @@ export const DEFAULT_VERIFIED_TOKEN_CACHE_SIZE = 10_000;
 /** Longest token accepted, in characters; longer input is refused before any parsing */
 export const MAX_TOKEN_LENGTH = 8192;
 
+/** @default 256 — characters of a token's protected header; ours is ~80 (`alg`, `kid`, `typ`). */
+export const MAX_TOKEN_HEADER_LENGTH = 256;
+/** @default 128 — characters of a `kid` (ours are RFC 7638 thumbprints, 43). */
+export const MAX_KID_LENGTH = 128;
+
+/**
+ * Compact JWS: three base64url segments, checked before any decoding. The signature may be empty
+ * here so that an unsecured token (`alg: none`) is refused for what it is: ALG_NOT_ALLOWED.
+ */
+const COMPACT_JWS_RE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+/**
+ * What a verifier needs to refuse a revoked token. Checked on every call, cached tokens included,
+ * so a revocation applies within the time it takes to reach this process, not at `exp`.
+ */
+export interface RevocationCheck {
+  /** True when the token must be refused: its client (`sub` of tenant `tid`) was revoked at or after `iat`. */
+  isRevoked(claims: { sub: string; tid: string; iat: number; jti: string }): boolean;
+}
+
 /** Every access token must carry these (plus `iss` and `aud`, which jose checks against the options). */
 const REQUIRED_CLAIMS = ['exp', 'iat', 'sub', 'jti', 'tid', 'typ'];
 
@@ -85,6 +105,8 @@ export interface TokenVerifierOptions {
   /** @default {@link DEFAULT_VERIFIED_TOKEN_CACHE_SIZE}; 0 verifies every call in full */
   verifiedTokenCacheSize?: number;
   logger?: VerifierLogger;
+  /** Revoked clients / tokens (see `createRevocationWatcher` in @orderwire/platform). */
+  revocations?: RevocationCheck;
 }
 
 export interface TokenVerifier {
@@ -155,6 +177,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     verifiedTokenTtlMs = DEFAULT_VERIFIED_TOKEN_TTL_MS,
     verifiedTokenCacheSize = DEFAULT_VERIFIED_TOKEN_CACHE_SIZE,
     logger,
+    revocations,
   } = options;
 
   let url: URL;
@@ -177,6 +200,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   nonNegativeInt('staleIfErrorMs', staleIfErrorMs);
   nonNegativeInt('verifiedTokenTtlMs', verifiedTokenTtlMs);
   nonNegativeInt('verifiedTokenCacheSize', verifiedTokenCacheSize);
+  const allowedAlgs = new Set<string>(algorithms);
   const verifiedTokens = createVerifiedCache({ maxTtlMs: verifiedTokenTtlMs, maxEntries: verifiedTokenCacheSize, clockToleranceSec });
 
   // jose writes the last good JWKS and its fetch time here; it backs the stale-if-error fallback.
@@ -259,6 +283,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     if (token.length > MAX_TOKEN_LENGTH) {
       throw new TokenError('ORDERWIRE_ERR_TOKEN_MALFORMED', { detail: `longer than ${MAX_TOKEN_LENGTH} characters` });
     }
+    precheck(token);
     try {
       const { payload } = await jwtVerify(token, getKey, verifyOptions);
       return payload;
@@ -268,32 +293,76 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   }
 
   /**
+   * Cheap refusals before jose and before any key lookup: shape, header size, `alg` in the allowed
+   * list, a `kid` of sane length. A forged token then costs a regex and one small JSON parse; only
+   * a token that could be ours reaches the key set (unknown kids: one JWKS refetch per
+   * `cooldownMs` at most, by jose) and the signature check.
+   */
+  function precheck(token: string): void {
+    if (!COMPACT_JWS_RE.test(token)) throw new TokenError('ORDERWIRE_ERR_TOKEN_MALFORMED', { detail: 'not a compact JWS' });
+    const headerPart = token.slice(0, token.indexOf('.'));
+    if (headerPart.length > MAX_TOKEN_HEADER_LENGTH) throw new TokenError('ORDERWIRE_ERR_TOKEN_MALFORMED', { detail: 'header too long' });
+    let header: unknown;
+    try {
+      header = JSON.parse(Buffer.from(headerPart, 'base64url').toString('utf8'));
+    } catch (cause) {
+      throw new TokenError('ORDERWIRE_ERR_TOKEN_MALFORMED', { detail: 'header is not JSON', cause });
+    }
+    if (header === null || typeof header !== 'object' || Array.isArray(header)) {
+      throw new TokenError('ORDERWIRE_ERR_TOKEN_MALFORMED', { detail: 'header is not a JSON object' });
+    }
+    const { alg, kid } = header as { alg?: unknown; kid?: unknown };
+    if (typeof alg !== 'string' || !allowedAlgs.has(alg)) throw new TokenError('ORDERWIRE_ERR_TOKEN_ALG_NOT_ALLOWED');
+    if (typeof kid !== 'string' || kid.length === 0 || kid.length > MAX_KID_LENGTH) {
+      throw new TokenError('ORDERWIRE_ERR_TOKEN_MALFORMED', { detail: 'kid header is required' });
+    }
+  }
+
+  /**
+   * Refuses a revoked client token (display tokens are revoked through their refresh family and
+   * the edge's display signal instead). Claims are already shape-checked.
+   */
+  function checkRevoked(payload: JWTPayload): void {
+    if (revocations === undefined) return;
+    const { sub, tid, iat, jti } = payload as { sub?: unknown; tid?: unknown; iat?: unknown; jti?: unknown };
+    if (typeof sub !== 'string' || typeof tid !== 'string' || typeof iat !== 'number' || typeof jti !== 'string') return;
+    if (revocations.isRevoked({ sub, tid, iat, jti })) throw new TokenError('ORDERWIRE_ERR_TOKEN_REVOKED');
+  }
+
+  /**
    * A cached token skips the signature check (exp/nbf are checked again); anything else is
    * verified in full and cached only once `shape` accepted its claims. Scopes are the caller's
    * check, on every call.
    */
-  async function verified<T>(token: unknown, shape: (payload: JWTPayload) => T): Promise<T> {
+  async function verified<T>(token: unknown, shape: (payload: JWTPayload) => T, revocable: boolean): Promise<T> {
     if (verifiedTokens !== undefined && typeof token === 'string') {
       const hit = verifiedTokens.get(token, Date.now());
-      if (hit !== undefined) return shape(hit);
+      if (hit !== undefined) {
+        const claims = shape(hit);
+        if (revocable) checkRevoked(hit);
+        return claims;
+      }
     }
     const payload = await verifyPayload(token);
     const claims = shape(payload);
+    if (revocable) checkRevoked(payload);
     verifiedTokens?.set(token as string, payload, Date.now());
     return claims;
   }
 
   return {
     async verifyDisplayToken(token) {
-      return verified(token, displayClaims);
+      return verified(token, displayClaims, false);
     },
     async verifyClientToken(token, requiredScopes = []) {
-      const claims = await verified(token, clientClaims);
+      const claims = await verified(token, clientClaims, true);
       requireScopes(claims, requiredScopes);
       return claims;
     },
     async verify(token) {
-      return verified(token, accessClaims);
+      const claims = await verified(token, accessClaims, false);
+      if (claims.typ === 'client') checkRevoked(claims as unknown as JWTPayload);
+      return claims;
     },
     async prefetch() {
       try {

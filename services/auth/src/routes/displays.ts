@@ -65,9 +65,17 @@ function noStore(reply: FastifyReply): void {
 }
 
 export function displayRoutes(app: FastifyInstance, ctx: AuthContext, limiter: RateLimiter, presence: PresenceReader): void {
+  // Every management route, counted per address BEFORE authentication: an anonymous flood is
+  // refused with 429 after the limit instead of costing a token check and an audit count each.
+  const managePerIp = limiter.check({
+    name: 'displays_manage',
+    max: ctx.config.rateLimit.displaysPerIp,
+    windowMs: ctx.config.rateLimit.windowMs,
+    key: ipKey,
+  });
   app.post<{ Body: RegisterDisplayInput; Querystring: { reissue: boolean } }>(
     '/v1/displays',
-    { schema: registerSchema },
+    { schema: registerSchema, onRequest: managePerIp },
     async (req, reply) => {
       const caller = await authenticateCaller(ctx, req, 'displays:manage');
       const result = await registerDisplay(ctx, caller, req.body, req.query.reissue, requestInfo(req));
@@ -78,7 +86,7 @@ export function displayRoutes(app: FastifyInstance, ctx: AuthContext, limiter: R
 
   app.get<{ Querystring: { storeId?: string; online?: boolean; status?: DisplayRecord['status'] } }>(
     '/v1/displays',
-    { schema: listSchema },
+    { schema: listSchema, onRequest: managePerIp },
     async (req) => {
       const caller = await authenticateCaller(ctx, req, 'displays:manage');
       const { storeId, online, status } = req.query;
@@ -91,12 +99,12 @@ export function displayRoutes(app: FastifyInstance, ctx: AuthContext, limiter: R
     },
   );
 
-  app.get<{ Params: { displayId: string } }>('/v1/displays/:displayId', { schema: displayParams }, async (req) => {
+  app.get<{ Params: { displayId: string } }>('/v1/displays/:displayId', { schema: displayParams, onRequest: managePerIp }, async (req) => {
     const caller = await authenticateCaller(ctx, req, 'displays:manage');
     return getDisplay(ctx, caller.tenant, req.params.displayId);
   });
 
-  app.delete<{ Params: { displayId: string } }>('/v1/displays/:displayId', { schema: displayParams }, async (req) => {
+  app.delete<{ Params: { displayId: string } }>('/v1/displays/:displayId', { schema: displayParams, onRequest: managePerIp }, async (req) => {
     const caller = await authenticateCaller(ctx, req, 'displays:manage');
     return decommissionDisplay(ctx, caller, req.params.displayId, requestInfo(req));
   });

@@ -1,20 +1,21 @@
+import { createLocalWindows } from '@orderwire/platform';
 import { describe, expect, it } from 'vitest';
-import { createLocalWindows } from '../../src/rate-limit.js';
 
+// Auth's fallback limiter is the platform's shared one (shared/platform/src/rate-limit.ts).
 describe('local fallback limiter', () => {
   it('counts per key within a window and resets after it', async () => {
-    const incr = createLocalWindows();
-    expect(incr('a', 100).current).toBe(1);
-    expect(incr('a', 100).current).toBe(2);
-    expect(incr('b', 100).current).toBe(1);
+    const windows = createLocalWindows();
+    expect(windows.hit('a', 100).current).toBe(1);
+    expect(windows.hit('a', 100).current).toBe(2);
+    expect(windows.hit('b', 100).current).toBe(1);
     await new Promise((r) => setTimeout(r, 120));
-    expect(incr('a', 100).current).toBe(1);
+    expect(windows.hit('a', 100).current).toBe(1);
   });
 
   it('stays bounded in size', () => {
-    const incr = createLocalWindows(3);
-    for (const k of ['a', 'b', 'c', 'd', 'e']) incr(k, 60_000);
+    const windows = createLocalWindows(3);
+    for (const k of ['a', 'b', 'c', 'd', 'e']) windows.hit(k, 60_000);
     // The oldest windows were evicted, so 'a' starts over.
-    expect(incr('a', 60_000).current).toBe(1);
+    expect(windows.hit('a', 60_000).current).toBe(1);
   });
 });

@@ -6,8 +6,8 @@
  * unknown query parameters silently (`removeAdditional`) and coerce types, and a mistyped filter
  * must be a 400, not a list of everything.
  */
-import { requirePrincipal, type BearerAuthHook } from '@orderwire/token-verifier';
-import { isOrderwireError, type Logger } from '@orderwire/platform';
+import { requirePrincipal } from '@orderwire/token-verifier';
+import { isOrderwireError, type AuditAggregator, type Logger } from '@orderwire/platform';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isEntryId, viewOf, type Actor } from '../entry.js';
 import { DLQ_ERRORS } from '../errors.js';
@@ -17,10 +17,33 @@ import { FILTER_KEYS, parseFilter, parsePageRequest } from '../query.js';
 /** Longest discard reason / replay note. */
 export const NOTE_MAX = 500;
 
+type Hook = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
 export interface RouteDeps {
   ops: DlqOperations;
-  auth: { read: BearerAuthHook; replay: BearerAuthHook };
+  /**
+   * `onRequest` hooks of reads and actions, in order: the pre-auth failure gate, the bearer check
+   * (`dlq:read` / `dlq:replay`), the per-tenant rate limit.
+   */
+  auth: { read: Hook[]; replay: Hook[] };
+  /** DLQ reads are audited, aggregated (`dlq_reads`: one event per tenant/client/address per window). */
+  audit: AuditAggregator;
   replayMax: number;
+}
+
+/** Aggregated audit event of DLQ reads (list and get). */
+export const DLQ_READS_EVENT = 'dlq_reads';
+
+function auditRead(deps: RouteDeps, request: FastifyRequest, operation: 'list' | 'get', entryId?: string): void {
+  const p = requirePrincipal(request);
+  deps.audit.note({
+    event: DLQ_READS_EVENT,
+    tenant: p.tenant,
+    source: request.ip,
+    actor: { type: 'client', id: p.clientId },
+    reason: operation,
+    sample: entryId,
+  });
 }
 
 interface Caller {
@@ -102,6 +125,7 @@ export function registerDlqRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const { limit, cursor, ...rest } = q;
     const filter = parseFilter(rest);
     const pageReq = parsePageRequest({ limit, cursor });
+    auditRead(deps, request, 'list');
     return ops.list(c.tenant, filter, pageReq);
   });
 
@@ -109,6 +133,8 @@ export function registerDlqRoutes(app: FastifyInstance, deps: RouteDeps): void {
     const id = entryId(request);
     noQuery(request);
     const c = caller(request, { entryId: id });
+    // Attempts are audited, found or not: probing for entry ids is a read too.
+    auditRead(deps, request, 'get', id);
     return viewOf(await ops.get(c.tenant, id));
   });
 

@@ -13,7 +13,7 @@ import {
   type DisconnectReason,
   type HandshakeErrorData,
 } from '@orderwire/contracts';
-import { JS_API_CODES, isJetStreamApiError, type OrderwireError } from '@orderwire/platform';
+import { AUTH_FAILURES_EVENT, JS_API_CODES, isJetStreamApiError, type AuditAggregator, type OrderwireError } from '@orderwire/platform';
 import { isTokenError, type TokenVerifier } from '@orderwire/token-verifier';
 import type { Logger } from 'pino';
 import { ANY_ORIGIN } from '../config.js';
@@ -39,7 +39,12 @@ export interface HandshakeDeps {
   clientAddress(socket: EdgeSocket): string;
   /** Sessions per client address; false = the address is at its cap. */
   admit(socket: EdgeSocket, address: string): boolean;
+  /** Refusals for a bad, expired or revoked token are counted here (aggregated audit). */
+  audit?: AuditAggregator;
 }
+
+/** Handshake refusals that are failed authentications (audited), as opposed to capacity or policy. */
+const AUTH_REFUSALS: ReadonlySet<DisconnectReason> = new Set<DisconnectReason>(['unauthorized', 'token_expired', 'token_revoked']);
 
 export type HandshakeError = OrderwireError & { data: HandshakeErrorData };
 
@@ -152,6 +157,17 @@ export function createHandshake(deps: HandshakeDeps): (socket: EdgeSocket, next:
         const e = err as Partial<HandshakeError>;
         const reason = e.data?.reason ?? 'internal_error';
         metrics.handshakes.inc({ outcome: reason satisfies HandshakeOutcome });
+        if (deps.audit !== undefined && AUTH_REFUSALS.has(reason)) {
+          const claims = socket.data.claims;
+          deps.audit.note({
+            event: AUTH_FAILURES_EVENT,
+            tenant: claims?.tid,
+            source: deps.clientAddress(socket),
+            actor: claims === undefined ? { type: 'anonymous' } : { type: 'display', id: claims.sub },
+            reason: e.code ?? reason,
+            sample: claims?.sub,
+          });
+        }
         const level = reason === 'internal_error' ? 'error' : 'info';
         logger[level]({ err, code: e.code, reason, socketId: socket.id, address: deps.clientAddress(socket) }, 'handshake refused');
         if (e.data === undefined) {

@@ -6,7 +6,7 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { SIGNALS, SOCKET_PATH, displayConsumerName, isValidId, type DisconnectReason } from '@orderwire/contracts';
-import { clientAddressOf, type TrustedProxies } from '@orderwire/platform';
+import { clientAddressOf, type AuditAggregator, type TrustedProxies } from '@orderwire/platform';
 import type { TokenVerifier } from '@orderwire/token-verifier';
 import type { Logger } from 'pino';
 import { Server } from 'socket.io';
@@ -80,6 +80,8 @@ export interface EdgeSocketServerOptions {
   connectTimeoutMs: number;
   /** Display presence in Redis (for auth's GET /v1/displays); none when absent. */
   presence?: Presence;
+  /** Refused handshakes are counted into the aggregated `auth_failures` audit event. */
+  audit?: AuditAggregator;
   /** Socket.IO adapter factory (the Redis adapter); in-memory when absent. */
   adapter?: Parameters<EdgeServer['adapter']>[0];
 }
@@ -167,6 +169,7 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
       rateLimiter,
       clientAddress,
       admit: (socket, address) => cap.admit(socket.conn, address),
+      ...(options.audit === undefined ? {} : { audit: options.audit }),
     }),
   );
 

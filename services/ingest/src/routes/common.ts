@@ -12,6 +12,7 @@ import { INGEST_ERRORS } from '../errors.js';
 import type { Intake } from '../intake.js';
 import type { IngestMetrics } from '../metrics.js';
 import type { OrderPublisher } from '../order-publisher.js';
+import type { OrderQuota } from '../order-quota.js';
 import type { ReceiptStore } from '../receipts.js';
 import { bindLog, type RequestLog } from '../request-log.js';
 import type { Checked } from '../validation.js';
@@ -23,6 +24,9 @@ export interface RouteDeps {
   metrics: IngestMetrics;
   /** `orders:write` / `orders:read` bearer hooks. */
   auth: { write: BearerAuthHook; read: BearerAuthHook };
+  /** Runs before `auth`: refuses an address that failed authentication too often, unread (platform auth-guard). */
+  gate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  quota: OrderQuota;
   rateLimit: { max: number; windowMs: number };
   bodyLimit: number;
   batchBodyLimit: number;
@@ -67,6 +71,7 @@ export function routeErrorHandler(intake: Intake, bodyLimit: number, countOrders
     }
     if (mapped instanceof OrderwireError) {
       const counted = mapped.code.startsWith('ORDERWIRE_ERR_INGEST_') || mapped.code === 'ORDERWIRE_ERR_PAYLOAD_TOO_LARGE';
+      // 429s (rate limit, quota, auth-failure gate) are refusals of the caller, not order outcomes.
       if (countOrders && counted && mapped.statusCode !== 429) intake.countError(mapped);
       const retryAfter = retryAfterSeconds(mapped);
       if (mapped.statusCode === 503 && retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));

@@ -11,7 +11,7 @@ export function registerOrderStatusRoute(app: FastifyInstance, deps: RouteDeps):
   app.get(
     ROUTE,
     {
-      onRequest: deps.auth.read,
+      onRequest: [deps.gate, deps.auth.read],
       config: { rateLimit: tenantRateLimit(deps, 'read', ROUTE) },
       validatorCompiler: validatorFor('params', checkOrderIdParam),
       serializerCompiler: jsonSerializer,

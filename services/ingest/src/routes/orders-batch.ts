@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { INGEST_ERRORS } from '../errors.js';
 import type { IntakeRequest } from '../intake.js';
 import { BatchResponseSchema, ErrorSchema, OrderBatchRequestSchema, OrderWriteHeadersSchema, type BatchItemResultBody, type BatchResponseBody } from '../schemas.js';
+import { orderCost } from '../order-quota.js';
 import { traceFromRequest } from '../trace.js';
 import { checkBatchShape, checkOrder } from '../validation.js';
 import { caller, jsonSerializer, routeErrorHandler, security, tenantRateLimit, validatorFor, type RouteDeps } from './common.js';
@@ -35,7 +36,7 @@ export function registerOrderBatchRoute(app: FastifyInstance, deps: RouteDeps): 
   app.post(
     ROUTE,
     {
-      onRequest: deps.auth.write,
+      onRequest: [deps.gate, deps.auth.write],
       config: { rateLimit: tenantRateLimit(deps, 'write', ROUTE) },
       bodyLimit: deps.batchBodyLimit,
       validatorCompiler: validatorFor('body', checkBatchShape),
@@ -110,6 +111,9 @@ export function registerOrderBatchRoute(app: FastifyInstance, deps: RouteDeps): 
       });
 
       if (toPublish.length > 0) {
+        // The whole batch fits in the tenant's quota or nothing of it is published: a batch retried
+        // after the 429 then behaves like the first attempt.
+        await deps.quota.take(principal.tenant, toPublish.reduce((n, p) => n + orderCost(p.req.order), 0), reply);
         try {
           deps.publisher.assertAvailable();
         } catch (err) {

@@ -3,6 +3,7 @@ import type { Order } from '@orderwire/contracts';
 import type { FastifyInstance } from 'fastify';
 import { idempotencyKey } from '../idempotency.js';
 import { ErrorSchema, OrderAcceptedSchema, OrderRequestSchema, OrderWriteHeadersSchema, type OrderAcceptedBody } from '../schemas.js';
+import { orderCost } from '../order-quota.js';
 import { traceFromRequest } from '../trace.js';
 import { checkOrder } from '../validation.js';
 import { caller, jsonSerializer, routeErrorHandler, security, tenantRateLimit, validatorFor, type RouteDeps } from './common.js';
@@ -13,7 +14,7 @@ export function registerOrderRoute(app: FastifyInstance, deps: RouteDeps): void 
   app.post(
     ROUTE,
     {
-      onRequest: deps.auth.write,
+      onRequest: [deps.gate, deps.auth.write],
       config: { rateLimit: tenantRateLimit(deps, 'write', ROUTE) },
       bodyLimit: deps.bodyLimit,
       validatorCompiler: validatorFor('body', checkOrder),
@@ -48,6 +49,7 @@ export function registerOrderRoute(app: FastifyInstance, deps: RouteDeps): void 
       const key = idempotencyKey(request.headers['idempotency-key'], order.orderId);
       const req = { tenant: principal.tenant, order, key, trace, log };
       deps.intake.checkSize(req);
+      await deps.quota.take(principal.tenant, orderCost(order), reply);
       const accepted: OrderAcceptedBody = await deps.intake.accept(req);
       log.info(
         { seq: accepted.seq, duplicate: accepted.duplicate, targets: accepted.targets?.length },

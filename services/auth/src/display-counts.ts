@@ -1,0 +1,63 @@
+/**
+ * Live displays per tenant, for the display quota: a watch of `ow_displays` (platform KvMirror)
+ * keeps the counts in memory, so a registration checks its tenant's quota without listing the
+ * tenant's records. The count lags a write by the watch's latency (milliseconds), so concurrent
+ * registrations of one tenant can pass the check together: the quota may be exceeded by the
+ * number of registrations in flight at the same instant, never by more.
+ */
+import { type DisplayRecord } from '@orderwire/contracts';
+import { createKvMirror, KV_BUCKETS, type Logger, type NatsConnection } from '@orderwire/platform';
+
+/** @default 30000 ms for the first full read of the registry at start. */
+export const DISPLAY_COUNTS_SYNC_TIMEOUT_MS = 30_000;
+
+export interface DisplayCounts {
+  /** Displays of `tenant` that are not decommissioned. */
+  live(tenant: string): number;
+  synced(timeoutMs: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function createDisplayCounts(options: { nc: NatsConnection; logger: Logger }): Promise<DisplayCounts> {
+  /** Tenant of each live display, by registry key: what a change or deletion must un-count. */
+  const liveTenantOf = new Map<string, string>();
+  const perTenant = new Map<string, number>();
+  const add = (tenant: string, n: number): void => {
+    const next = (perTenant.get(tenant) ?? 0) + n;
+    if (next <= 0) perTenant.delete(tenant);
+    else perTenant.set(tenant, next);
+  };
+  const mirror = await createKvMirror<true>({
+    nc: options.nc,
+    bucket: KV_BUCKETS.DISPLAYS,
+    logger: options.logger,
+    // Only the count is kept: the record itself is not needed after it is counted.
+    parse: (key, value) => {
+      const r = value as Partial<DisplayRecord> | null;
+      const before = liveTenantOf.get(key);
+      if (before !== undefined) {
+        liveTenantOf.delete(key);
+        add(before, -1);
+      }
+      if (r !== null && typeof r.tenant === 'string' && r.status !== 'decommissioned') {
+        liveTenantOf.set(key, r.tenant);
+        add(r.tenant, 1);
+      }
+      return true;
+    },
+    onChange: (key, value) => {
+      if (value !== undefined) return;
+      // Deleted or purged key.
+      const before = liveTenantOf.get(key);
+      if (before !== undefined) {
+        liveTenantOf.delete(key);
+        add(before, -1);
+      }
+    },
+  });
+  return {
+    live: (tenant) => perTenant.get(tenant) ?? 0,
+    synced: (timeoutMs) => mirror.synced(timeoutMs),
+    stop: () => mirror.stop(),
+  };
+}

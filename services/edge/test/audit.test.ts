@@ -1,0 +1,55 @@
+/**
+ * Refused handshakes reach the AUDIT stream aggregated (issue 12, item 11): one `auth_failures`
+ * event per client address per window, with a count per refusal code — not one event per attempt.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STREAMS } from '@orderwire/platform';
+import { handshakeRefusal } from './support/display.js';
+import { startEdge, type TestEdge } from './support/edge.js';
+import { newDisplay, registerDisplay, startInfra, type Infra } from './support/infra.js';
+
+let infra: Infra;
+let edge: TestEdge;
+
+beforeAll(async () => {
+  infra = await startInfra();
+  edge = await startEdge(infra);
+});
+
+afterAll(async () => {
+  await edge?.close();
+  await infra?.dispose();
+});
+
+/** Refused handshakes in the test. */
+const ATTEMPTS = 30;
+
+describe('audit of refused handshakes', () => {
+  it(`${ATTEMPTS} refused handshakes from one address become one aggregated auth_failures event`, async () => {
+    await edge.app.audit.flush();
+    const d = newDisplay();
+    await registerDisplay(infra, d);
+    const now = Math.floor(Date.now() / 1000);
+    const expired = await infra.jwks.sign(d, { exp: now - 60 });
+    for (let i = 0; i < ATTEMPTS; i++) {
+      expect(await handshakeRefusal(edge.url, i % 3 === 0 ? expired : `forged-${i}`)).toMatch(/^(unauthorized|token_expired)$/);
+    }
+    await edge.app.audit.flush();
+    const consumer = await infra.js.consumers.get(STREAMS.AUDIT, { filter_subjects: ['audit._system.auth_failures'] });
+    const pending = (await consumer.info()).num_pending;
+    const events: Array<Record<string, unknown>> = [];
+    for await (const m of await consumer.fetch({ max_messages: pending, expires: 2_000 })) {
+      events.push(m.json<Record<string, unknown>>());
+      if (events.length >= pending) break;
+    }
+    const mine = events.filter((e) => e.service === 'edge' && e.instance === edge.instanceId);
+    expect(mine).toHaveLength(1);
+    expect(mine[0]).toMatchObject({
+      event: 'auth_failures',
+      aggregated: true,
+      count: ATTEMPTS,
+      reasons: { ORDERWIRE_ERR_EDGE_UNAUTHORIZED: (ATTEMPTS * 2) / 3, ORDERWIRE_ERR_EDGE_TOKEN_EXPIRED: ATTEMPTS / 3 },
+    });
+    expect(typeof mine[0]!.source).toBe('string');
+  });
+});
