@@ -7,7 +7,7 @@ import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { pino } from 'pino';
-import { closeNats, connectNats, createLogger, ensureTopology, isOrderwireError, type Logger } from '@orderwire/platform';
+import { closeNats, connectNats, createLogger, ensureTopology, isOrderwireError, natsIdentityOptions, type Logger } from '@orderwire/platform';
 import {
   createClient,
   createTenant,
@@ -93,7 +93,13 @@ function operatorName(): string {
 }
 
 async function withContext<T>(config: AuthConfig, logger: Logger, fn: (ctx: AdminContext) => Promise<T>): Promise<T> {
-  const nc = await connectNats({ servers: config.natsUrl, name: `auth-cli/${hostname()}`, logger, timeoutMs: CLI_NATS_TIMEOUT_MS });
+  const nc = await connectNats({
+    servers: config.natsUrl,
+    name: `auth-cli/${hostname()}`,
+    logger,
+    timeoutMs: CLI_NATS_TIMEOUT_MS,
+    ...natsIdentityOptions(config.natsIdentity, 'auth'),
+  });
   try {
     // The CLI may run before the first service replica (bootstrap): make sure the buckets exist.
     await ensureTopology(nc, { logger, ...authTopologyOptions(config) });

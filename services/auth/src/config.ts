@@ -18,6 +18,7 @@ import {
   redisConfig,
   shutdownConfig,
   type ConfigProblem,
+  type NatsIdentityConfig,
 } from '@orderwire/platform';
 
 /** @default 3001 */
@@ -158,7 +159,10 @@ export interface AuthConfig {
   readonly host: string;
   readonly port: number;
   readonly natsUrl: string;
+  /** NATS_USER / NATS_PASSWORD / NATS_NKEY_SEED_FILE / NATS_TLS_*: auth's NATS identity. */
+  readonly natsIdentity: NatsIdentityConfig;
   readonly redisUrl: string;
+  readonly redisTlsCaFile: string | undefined;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly instanceId: string;
   readonly shutdownGraceMs: number;
@@ -287,7 +291,16 @@ export function loadAuthConfig(env: Readonly<Record<string, string | undefined>>
     host: c.host,
     port: c.port,
     natsUrl: c.natsUrl,
+    natsIdentity: Object.freeze({
+      natsUser: c.natsUser,
+      natsPassword: c.natsPassword,
+      natsNkeySeedFile: c.natsNkeySeedFile,
+      natsTlsCaFile: c.natsTlsCaFile,
+      natsTlsCertFile: c.natsTlsCertFile,
+      natsTlsKeyFile: c.natsTlsKeyFile,
+    }),
     redisUrl: c.redisUrl,
+    redisTlsCaFile: c.redisTlsCaFile,
     logLevel: c.logLevel,
     instanceId: c.instanceId ?? defaultInstanceId(),
     shutdownGraceMs: c.shutdownGraceMs,

@@ -12,7 +12,10 @@ import {
   trackNatsConnection,
   trackRedisConnection,
   createShutdown,
+  describeRedisError,
   ensureTopology,
+  natsIdentityOptions,
+  redisTlsOptions,
   runService,
 } from '@orderwire/platform';
 import { createApp } from './app.js';
@@ -31,12 +34,18 @@ async function main(): Promise<void> {
   const health = createHealth();
   const metrics = createMetrics({ service: 'auth' });
 
-  const nc = await connectNats({ servers: config.natsUrl, name: `auth/${config.instanceId}`, logger });
+  const nc = await connectNats({
+    servers: config.natsUrl,
+    name: `auth/${config.instanceId}`,
+    logger,
+    ...natsIdentityOptions(config.natsIdentity, 'auth'),
+  });
   trackNatsConnection(metrics, nc);
   shutdown.add('nats', () => closeNats(nc, logger));
   await ensureTopology(nc, { logger, ...authTopologyOptions(config) });
 
   const redis = new Redis(config.redisUrl, {
+    ...redisTlsOptions(config),
     // Fail fast while disconnected: the limiter then uses its local fallback.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -49,7 +58,7 @@ async function main(): Promise<void> {
   redis.on('error', (err: Error) => {
     if (redisDown) return;
     redisDown = true;
-    logger.warn({ err }, 'redis unavailable; rate limits fall back to per-process counting');
+    logger.warn({ err, reason: describeRedisError(err) }, 'redis unavailable; rate limits fall back to per-process counting');
   });
   redis.on('ready', () => {
     if (redisDown) logger.info('redis available again');

@@ -2,7 +2,7 @@
  * The only file of the DLQ service (process and CLI) that reads `process.env`. Everything is
  * validated once at start; a bad variable stops the process with a message naming it.
  */
-import { authClientConfig, listenConfig, loadConfig, logConfig, natsConfig, shutdownConfig, type Config } from '@orderwire/platform';
+import { authClientConfig, listenConfig, loadConfig, logConfig, natsConfig, natsIdentityConfig, shutdownConfig, type Config } from '@orderwire/platform';
 
 /** @default 3004 */
 export const DEFAULT_PORT = 3004;
@@ -28,6 +28,7 @@ export const DEFAULT_STATS_INTERVAL = '5s';
 const CONSUMER_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 const { natsUrl } = natsConfig();
+const natsIdentity = natsIdentityConfig();
 const logging = logConfig('instance name in logs, metrics and audit events');
 const authClient = authClientConfig({ issuer: '`iss` of every token', jwksUrl: 'JWKS of the auth service' });
 const natsTimeoutMs = {
@@ -50,6 +51,7 @@ const replayMax = {
 export const CONFIG_SPEC = {
   ...listenConfig(DEFAULT_PORT),
   natsUrl,
+  ...natsIdentity,
   ...logging,
   authIssuer: authClient.issuer,
   authJwksUrl: authClient.jwksUrl,
@@ -110,6 +112,7 @@ export function loadDlqConfig(env: Readonly<Record<string, string | undefined>> 
 /** The SRE CLI (`dist/cli.js`) talks to NATS directly, with the pod's environment. */
 export const CLI_CONFIG_SPEC = {
   natsUrl,
+  ...natsIdentity,
   natsTimeoutMs,
   instanceId: logging.instanceId,
   replayMax,

@@ -4,7 +4,17 @@
  * told to reconnect elsewhere, in-flight messages handed back), close Socket.IO/HTTP/Redis,
  * then drain NATS — all within SHUTDOWN_GRACE.
  */
-import { closeNats, connectNats, createHealth, createLogger, createMetrics, createShutdown, ensureTopology, runService } from '@orderwire/platform';
+import {
+  closeNats,
+  connectNats,
+  createHealth,
+  createLogger,
+  createMetrics,
+  createShutdown,
+  ensureTopology,
+  natsIdentityOptions,
+  runService,
+} from '@orderwire/platform';
 import { createApp } from './app.js';
 import { loadEdgeConfig } from './config.js';
 import { EDGE_VERSION } from './version.js';
@@ -20,7 +30,12 @@ async function main(): Promise<void> {
 
   const health = createHealth();
   const metrics = createMetrics({ service: 'edge' });
-  const nc = await connectNats({ servers: config.natsUrl, name: `edge/${config.instanceId}`, logger });
+  const nc = await connectNats({
+    servers: config.natsUrl,
+    name: `edge/${config.instanceId}`,
+    logger,
+    ...natsIdentityOptions(config, 'edge'),
+  });
   shutdown.add('nats', () => closeNats(nc, logger));
   await ensureTopology(nc, { logger });
 
