@@ -72,6 +72,16 @@ export {
 } from './nats.js';
 export type { ConnectNatsOptions, NatsConnection, NatsIdentityConfig } from './nats.js';
 
+export {
+  NATS_IDENTITIES,
+  NATS_PERMISSIONS,
+  EDGE_SUBJECT_PREFIXES,
+  createNatsIdentityKey,
+  natsIdentityKeyFromSeed,
+  renderNatsAuthorization,
+} from './nats-permissions.js';
+export type { NatsIdentity, NatsPermissions, NatsIdentityKey } from './nats-permissions.js';
+
 export { redisTlsOptions, isRedisAuthError, describeRedisError } from './redis.js';
 export type { RedisClientConfig } from './redis.js';
 
