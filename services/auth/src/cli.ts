@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * Admin CLI: `node dist/cli.js <command>` with the service's own environment (NATS_URL,
  * AUTH_KEK, …), e.g. `kubectl exec deploy/auth -- node dist/cli.js client list --tenant acme`.
