@@ -90,6 +90,8 @@ async function build(engine, services, tag) {
       console.log(`${P} base: local stand-in ${STAND_IN_BASE} (not the pinned ${pinned}); --pull=never`);
       extra.push('--pull=never', '--build-arg', `NODE_IMAGE=${STAND_IN_BASE}`);
     }
+    // The host's network for RUN steps: no bridge or firewall set-up needed for npm to reach the registry.
+    extra.push('--network=host');
     const ca = process.env.NODE_EXTRA_CA_CERTS;
     if (ca !== undefined && existsSync(ca)) extra.push('-v', `${dirname(ca)}:${dirname(ca)}:ro`, '--build-arg', `NODE_EXTRA_CA_CERTS=${ca}`);
   }
