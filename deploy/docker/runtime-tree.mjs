@@ -23,6 +23,8 @@ import { parseArgs } from 'node:util';
 
 export const SERVICES = ['auth', 'ingest', 'edge', 'dlq'];
 const SCOPE = '@orderwire/';
+/** Root files the workspaces' builds read that `turbo prune` does not copy (tsconfig `extends`). */
+const ROOT_BUILD_FILES = ['tsconfig.base.json'];
 const USAGE = `usage:
   node deploy/docker/runtime-tree.mjs prune <service> --out <dir> [--from <repo root>]
   node deploy/docker/runtime-tree.mjs runtime <service> --from <built root> --out <dir>
@@ -135,6 +137,7 @@ export function prune(repo, service, out) {
   const r = spawnSync(turbo, ['prune', `${SCOPE}${service}`, '--docker', '--out-dir', out], { cwd: repo, stdio: 'inherit' });
   if (r.error !== undefined) throw new Error(`cannot run turbo (${r.error.message}); install it (npm install -g turbo) or run npm ci first`);
   if (r.status !== 0) throw new Error(`turbo prune failed with exit code ${r.status}`);
+  for (const f of ROOT_BUILD_FILES) cpSync(join(repo, f), join(out, 'full', f));
 }
 
 function main(argv) {

@@ -163,5 +163,7 @@ describe('runtime tree of each image', () => {
     expect(pruned.workspaces).not.toContain('services/auth');
     expect(existsSync(join(out, 'json/package-lock.json'))).toBe(true);
     expect(existsSync(join(out, 'full/services/edge/src/main.ts'))).toBe(true);
+    // What the workspaces' tsconfig files extend, so the image's build compiles like this one.
+    expect(existsSync(join(out, 'full/tsconfig.base.json'))).toBe(true);
   }, 60_000);
 });
