@@ -21,7 +21,7 @@ import { connect, errors, nkeyAuthenticator, nkeys, type NatsConnection } from '
 import { createLogger, displayConsumerConfig, ensureTopology, connectNats, isOrderwireError, KV_BUCKETS, natsIdentityOptions, STREAMS } from '@orderwire/platform';
 import { findRepoRoot, freePort, startServiceProcess, waitFor } from '@orderwire/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lostOrders, makeOrder, startStack, waitValue, type Stack } from '../src/stack.js';
+import { httpJson, lostOrders, makeOrder, rawSocket, startStack, waitValue, type Stack } from '../src/stack.js';
 
 const run = promisify(execFile);
 const IDENTITIES = ['auth', 'ingest', 'edge', 'dlq', 'topology'] as const;
@@ -110,7 +110,7 @@ beforeAll(async () => {
   const redisUrl = `redis://:${redisPassword}@127.0.0.1:${redisPort}`;
   const seedEnv = (identity: Identity) => ({ NATS_NKEY_SEED_FILE: seedFile(identity) });
   stack = await startStack({
-    edges: 1,
+    edges: 2,
     dlq: true,
     nats: { config: authorization },
     redis: { port: redisPort, args: ['--requirepass', redisPassword] },
@@ -194,6 +194,36 @@ describe('every service with its own NATS identity', () => {
     }
     expect(describeViolations(violations())).toBe('');
   }, 120_000);
+
+  it('edges hand a display over to each other and obey revocation signals, with their identities', async () => {
+    const [e1, e2] = stack.edges;
+    const d = await stack.newDisplay({ displayId: 'perm-2', storeId: 'st-perm', stations: ['grill'], edgeUrls: [e1!.url], reconnect: { baseMs: 5_000, maxMs: 5_000 } });
+    const tokens = d.tokenHistory.at(-1)!;
+    // The same display on the other edge: edge-2 tells edge-1 (ow.edge.takeover.*) to end the older session.
+    const raw = rawSocket(e2!.url, tokens.accessToken);
+    try {
+      await raw.connected;
+      await waitFor(() => d.count('session_end') + d.count('disconnected') > 0 || undefined, {
+        timeoutMs: 10_000,
+        message: () => `edge-1 ended the older session (events ${JSON.stringify(d.events.slice(-5))}); violations:\n${describeViolations(violations())}`,
+      });
+      // Auth revokes the family and signals the edges (ow.signal.revoked.*); edge-2 ends the raw session.
+      const revoked = await httpJson('POST', `${stack.auth.url}/v1/token/revoke`, { body: { refreshToken: tokens.refreshToken } });
+      expect(revoked.status, JSON.stringify(revoked.body)).toBeLessThan(300);
+      await waitFor(() => raw.events.some((e) => e.type === 'session:end' || e.type === 'disconnect') || undefined, {
+        timeoutMs: 10_000,
+        message: () => `edge-2 ended the revoked session (events ${JSON.stringify(raw.events)}); violations:\n${describeViolations(violations())}`,
+      });
+      await waitFor(() => stack.edges.some((e) => e.logs().includes('revocation signal')) || undefined, {
+        timeoutMs: 10_000,
+        message: () => `an edge logging the revocation signal (raw events ${JSON.stringify(raw.events)})\n${stack.tails(15)}`,
+      });
+    } finally {
+      raw.close();
+      d.close();
+    }
+    expect(describeViolations(violations())).toBe('');
+  }, 60_000);
 
   it('authenticates every service connection as its own NKEY user', async () => {
     const res = await fetch(`${stack.nats.monitorUrl}/connz?auth=true`);
