@@ -11,6 +11,9 @@
 //   node scripts/bootstrap-tools.mjs            ensure everything (fast no-op when present)
 //   node scripts/bootstrap-tools.mjs --check    report, never fetch; exit 1 when something is missing
 //   node scripts/bootstrap-tools.mjs --force    ignore the stamp and re-verify every tool
+//   node scripts/bootstrap-tools.mjs --with-podman   also install podman + runc (apt-get: a system
+//                                                    change, so only on request) and the stand-in
+//                                                    base image for `npm run images` (scripts/lib/podman.mjs)
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
@@ -639,6 +642,11 @@ async function main(argv) {
     // The browser tests fail without it (and say so); everything else works.
     console.error(`${PREFIX} ${browser.message}`);
     if (check) process.exit(1);
+  }
+  if (argv.includes('--with-podman') && !check) {
+    const { ensurePodman, ensureStandInBase } = await import('./lib/podman.mjs');
+    ensurePodman();
+    ensureStandInBase();
   }
 }
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * Admin CLI: `node dist/cli.js <command>` with the service's own environment (NATS_URL,
  * AUTH_KEK, …), e.g. `kubectl exec deploy/auth -- node dist/cli.js client list --tenant acme`.
@@ -15,6 +16,7 @@ import {
   ensureTopology,
   formatSize,
   isOrderwireError,
+  natsIdentityOptions,
   kvDeclarations,
   packageVersion,
   streamDeclarations,
@@ -126,7 +128,13 @@ interface CliExtras {
 }
 
 async function withContext<T>(config: AuthConfig, logger: Logger, fn: (ctx: AdminContext & CliExtras) => Promise<T>): Promise<T> {
-  const nc = await connectNats({ servers: config.natsUrl, name: `auth-cli/${hostname()}`, logger, timeoutMs: CLI_NATS_TIMEOUT_MS });
+  const nc = await connectNats({
+    servers: config.natsUrl,
+    name: `auth-cli/${hostname()}`,
+    logger,
+    timeoutMs: CLI_NATS_TIMEOUT_MS,
+    ...natsIdentityOptions(config.natsIdentity, 'auth'),
+  });
   try {
     // `topology apply` creates the buckets; every other command only checks they fit.
     await verifyTopology(nc, { service: 'auth-cli', ...authTopologyRequirements(config) });
@@ -205,9 +213,15 @@ function describeSummary(summary: TopologySummary, topology: TopologyConfig): st
  * container runs it without the KEK. Summary on stdout; a conflict exits 1 naming each field.
  */
 async function applyTopology(): Promise<void> {
-  const { natsUrl, logLevel, topology } = loadTopologyApplyConfig();
+  const { natsUrl, natsIdentity, logLevel, topology } = loadTopologyApplyConfig();
   const logger = cliLogger(logLevel);
-  const nc = await connectNats({ servers: natsUrl, name: `auth-cli/${hostname()}`, logger, timeoutMs: CLI_NATS_TIMEOUT_MS });
+  const nc = await connectNats({
+    servers: natsUrl,
+    name: `auth-cli/${hostname()}`,
+    logger,
+    timeoutMs: CLI_NATS_TIMEOUT_MS,
+    ...natsIdentityOptions(natsIdentity, 'topology'),
+  });
   try {
     const summary = await ensureTopology(nc, { ...topology, logger });
     const lines = describeSummary(summary, topology);

@@ -25,6 +25,7 @@ import {
   type HttpConfigValues,
   type TopologyConfig,
   type TopologyLifetimes,
+  type NatsIdentityConfig,
 } from '@orderwire/platform';
 
 /** The port of the external contract (docs/auth.md). */
@@ -197,7 +198,10 @@ export interface AuthConfig extends HttpConfigValues {
   readonly host: string;
   readonly port: number;
   readonly natsUrl: string;
+  /** NATS_USER / NATS_PASSWORD / NATS_NKEY_SEED_FILE / NATS_TLS_*: auth's NATS identity. */
+  readonly natsIdentity: NatsIdentityConfig;
   readonly redisUrl: string;
+  readonly redisTlsCaFile: string | undefined;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readonly instanceId: string;
   readonly shutdownGraceMs: number;
@@ -332,7 +336,16 @@ export function loadAuthConfig(env: Readonly<Record<string, string | undefined>>
     host: c.host,
     port: c.port,
     natsUrl: c.natsUrl,
+    natsIdentity: Object.freeze({
+      natsUser: c.natsUser,
+      natsPassword: c.natsPassword,
+      natsNkeySeedFile: c.natsNkeySeedFile,
+      natsTlsCaFile: c.natsTlsCaFile,
+      natsTlsCertFile: c.natsTlsCertFile,
+      natsTlsKeyFile: c.natsTlsKeyFile,
+    }),
     redisUrl: c.redisUrl,
+    redisTlsCaFile: c.redisTlsCaFile,
     logLevel: c.logLevel,
     instanceId: c.instanceId ?? defaultInstanceId(),
     shutdownGraceMs: c.shutdownGraceMs,
@@ -407,6 +420,8 @@ const TOPOLOGY_APPLY_SPEC = {
 
 export interface TopologyApplyConfig {
   readonly natsUrl: string;
+  /** NATS_USER / NATS_NKEY_SEED_FILE / NATS_TLS_*: the topology identity (the one allowed to change streams). */
+  readonly natsIdentity: NatsIdentityConfig;
   readonly logLevel: AuthConfig['logLevel'];
   /** Every stream and bucket setting, the bucket TTLs sized for auth's lifetimes. */
   readonly topology: TopologyConfig;
@@ -418,5 +433,5 @@ export interface TopologyApplyConfig {
  */
 export function loadTopologyApplyConfig(env: Readonly<Record<string, string | undefined>> = process.env): TopologyApplyConfig {
   const c = loadConfig(TOPOLOGY_APPLY_SPEC, env);
-  return Object.freeze({ natsUrl: c.natsUrl, logLevel: c.logLevel, topology: loadTopologyConfig(env, authTopologyLifetimes(c)) });
+  return Object.freeze({ natsUrl: c.natsUrl, natsIdentity: c, logLevel: c.logLevel, topology: loadTopologyConfig(env, authTopologyLifetimes(c)) });
 }

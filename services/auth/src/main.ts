@@ -4,7 +4,7 @@
  * HTTP and rotation (lease released), Redis, then drain NATS.
  */
 import { Redis } from 'ioredis';
-import { packageVersion, REDACTED, runService, startService, trackRedisConnection } from '@orderwire/platform';
+import { describeRedisError, natsIdentityOptions, packageVersion, REDACTED, redisTlsOptions, runService, startService, trackRedisConnection } from '@orderwire/platform';
 import { createApp } from './app.js';
 import { loadAuthConfig } from './config.js';
 import { startMailboxMigration } from './mailbox-migration.js';
@@ -25,9 +25,15 @@ async function main(): Promise<void> {
   });
   const { logger, metrics, health, shutdown } = proc;
 
-  const nc = await proc.connectNats({ servers: config.natsUrl, name: `auth/${config.instanceId}`, topology: authTopologyRequirements(config) });
+  const nc = await proc.connectNats({
+    servers: config.natsUrl,
+    name: `auth/${config.instanceId}`,
+    identity: natsIdentityOptions(config.natsIdentity, 'auth'),
+    topology: authTopologyRequirements(config),
+  });
 
   const redis = new Redis(config.redisUrl, {
+    ...redisTlsOptions(config),
     // Fail fast while disconnected: the limiter then uses its local fallback.
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -40,7 +46,7 @@ async function main(): Promise<void> {
   redis.on('error', (err: Error) => {
     if (redisDown) return;
     redisDown = true;
-    logger.warn({ err }, 'redis unavailable; rate limits fall back to per-process counting');
+    logger.warn({ err, reason: describeRedisError(err) }, 'redis unavailable; rate limits fall back to per-process counting');
   });
   redis.on('ready', () => {
     if (redisDown) logger.info('redis available again');

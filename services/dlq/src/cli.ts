@@ -13,7 +13,18 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { isValidId } from '@orderwire/contracts';
-import { closeNats, connectNats, createLogger, createMetrics, errorBody, isOrderwireError, type Logger, type NatsConnection, packageVersion } from '@orderwire/platform';
+import {
+  closeNats,
+  connectNats,
+  createLogger,
+  createMetrics,
+  errorBody,
+  isOrderwireError,
+  natsIdentityOptions,
+  packageVersion,
+  type Logger,
+  type NatsConnection,
+} from '@orderwire/platform';
 import { pino } from 'pino';
 import { createDlqCore, type AppConfig, type DlqCore } from './app.js';
 import { loadCliConfig, type CliConfig } from './config.js';
@@ -181,7 +192,13 @@ async function open(config: CliConfig, tenant: string, withIndex: boolean): Prom
     level: config.logLevel,
     destination: pino.destination({ dest: 2, sync: true }),
   });
-  const nc = await connectNats({ servers: config.natsUrl, name: 'dlq-cli', logger, timeoutMs: config.natsTimeoutMs });
+  const nc = await connectNats({
+    servers: config.natsUrl,
+    name: 'dlq-cli',
+    logger,
+    timeoutMs: config.natsTimeoutMs,
+    ...natsIdentityOptions(config, 'dlq'),
+  });
   const appConfig: AppConfig = {
     natsTimeoutMs: config.natsTimeoutMs,
     captureConsumer: 'unused',

@@ -11,6 +11,7 @@ import {
   loadConfig,
   logConfig,
   natsConfig,
+  natsIdentityConfig,
   shutdownConfig,
   type Config,
 } from '@orderwire/platform';
@@ -43,6 +44,7 @@ export const DEFAULT_STATS_INTERVAL = '5s';
 const CONSUMER_NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 const { natsUrl } = natsConfig();
+const natsIdentity = natsIdentityConfig();
 const logging = logConfig('instance name in logs, metrics and audit events');
 const authClient = authClientConfig({ issuer: '`iss` of every token', jwksUrl: 'JWKS of the auth service' });
 const natsTimeoutMs = {
@@ -68,6 +70,7 @@ export const DEFAULT_DLQ_BODY_LIMIT = 16 * 1024;
 export const CONFIG_SPEC = {
   ...listenConfig(DEFAULT_PORT),
   natsUrl,
+  ...natsIdentity,
   ...logging,
   authIssuer: authClient.issuer,
   authJwksUrl: authClient.jwksUrl,
@@ -147,6 +150,7 @@ export function loadDlqConfig(env: Readonly<Record<string, string | undefined>> 
 /** The SRE CLI (`dist/cli.js`) talks to NATS directly, with the pod's environment. */
 export const CLI_CONFIG_SPEC = {
   natsUrl,
+  ...natsIdentity,
   natsTimeoutMs,
   instanceId: logging.instanceId,
   replayMax,

@@ -3,7 +3,7 @@
  * Shutdown runs in reverse: stop taking requests and advisories, then drain NATS.
  */
 import { API_AUDIENCE } from '@orderwire/contracts';
-import { createRevocationWatcher, defaultInstanceId, KV_BUCKETS, redactConfig, runService, startService, STREAMS, packageVersion } from '@orderwire/platform';
+import { createRevocationWatcher, defaultInstanceId, KV_BUCKETS, natsIdentityOptions, redactConfig, runService, startService, STREAMS, packageVersion } from '@orderwire/platform';
 import { createTokenVerifier } from '@orderwire/token-verifier';
 import { createApp } from './app.js';
 import { CONFIG_SPEC, loadDlqConfig } from './config.js';
@@ -25,6 +25,7 @@ async function main(): Promise<void> {
   const nc = await proc.connectNats({
     servers: config.natsUrl,
     name: `dlq-${instance}`,
+    identity: natsIdentityOptions(config, 'dlq'),
     topology: {
       streams: [STREAMS.ORDERS, STREAMS.ADVISORIES, STREAMS.DLQ, STREAMS.AUDIT, STREAMS.RECEIPTS],
       buckets: [KV_BUCKETS.DISPLAYS, KV_BUCKETS.REVOKED_CLIENTS],

@@ -103,7 +103,7 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
     },
   });
   const receipts = createReceiptWriter({ mux: engine.mux, instanceId: config.instanceId, timeoutMs: config.jsAckTimeoutMs });
-  const redis = deps.redis === false ? undefined : createRedisAdapter(config.redisUrl, logger, edgeMetrics);
+  const redis = deps.redis === false ? undefined : createRedisAdapter(config, logger, edgeMetrics);
   const presenceLog = logger.child({ component: 'presence' });
   let presenceLoggedAt = 0;
   const presence: Presence | undefined =
@@ -186,9 +186,16 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
   health.register('nats', natsHealthCheck(nc));
   if (redis !== undefined) {
     // Not critical: without Redis this node still delivers (see docs/delivery.md).
-    health.register('redis', async () => ({ ok: redis.connected(), detail: `pub ${redis.pub.status}, sub ${redis.sub.status}` }), {
-      critical: false,
-    });
+    health.register(
+      'redis',
+      async () => {
+        const error = redis.lastError();
+        return { ok: redis.connected(), detail: `pub ${redis.pub.status}, sub ${redis.sub.status}${error === undefined ? '' : `; ${error}`}` };
+      },
+      {
+        critical: false,
+      },
+    );
   }
 
   let draining: Promise<void> | undefined;

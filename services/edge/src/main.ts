@@ -5,7 +5,7 @@
  * readiness off, drain (displays told to reconnect elsewhere, in-flight messages handed back),
  * close Socket.IO/HTTP/Redis, then drain NATS — all within SHUTDOWN_GRACE.
  */
-import { packageVersion, redactConfig, runService, startService, STREAMS } from '@orderwire/platform';
+import { natsIdentityOptions, packageVersion, redactConfig, runService, startService, STREAMS } from '@orderwire/platform';
 import { createApp } from './app.js';
 import { EDGE_CONFIG_SPEC, loadEdgeConfig } from './config.js';
 
@@ -25,6 +25,7 @@ async function main(): Promise<void> {
   const nc = await proc.connectNats({
     servers: config.natsUrl,
     name: `edge/${config.instanceId}`,
+    identity: natsIdentityOptions(config, 'edge'),
     // ORDERS with its doorbell republish (the pull loop sleeps until a doorbell rings); RECEIPTS
     // for the delivery receipts it writes.
     topology: { streams: [{ name: STREAMS.ORDERS, republish: true }, STREAMS.RECEIPTS] },

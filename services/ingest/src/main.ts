@@ -3,7 +3,19 @@
  * in reverse: stop taking requests, let in-flight ones finish, then Redis, then drain NATS.
  */
 import { API_AUDIENCE } from '@orderwire/contracts';
-import { createRevocationWatcher, KV_BUCKETS, redactConfig, runService, startService, STREAMS, trackRedisConnection, packageVersion } from '@orderwire/platform';
+import {
+  createRevocationWatcher,
+  describeRedisError,
+  KV_BUCKETS,
+  natsIdentityOptions,
+  packageVersion,
+  redactConfig,
+  redisTlsOptions,
+  runService,
+  startService,
+  STREAMS,
+  trackRedisConnection,
+} from '@orderwire/platform';
 import { createTokenVerifier } from '@orderwire/token-verifier';
 import { Redis } from 'ioredis';
 import { createApp } from './app.js';
@@ -30,6 +42,7 @@ async function main(): Promise<void> {
   const nc = await proc.connectNats({
     servers: config.natsUrl,
     name: `ingest-${config.instanceId ?? process.pid}`,
+    identity: natsIdentityOptions(config, 'ingest'),
     // RECEIPTS is read by subject with direct get (order status).
     topology: {
       streams: [STREAMS.ORDERS, { name: STREAMS.RECEIPTS, allowDirect: true }, STREAMS.AUDIT],
@@ -39,6 +52,7 @@ async function main(): Promise<void> {
 
   // Redis only holds rate-limit counters: never wait for it, never queue commands for it.
   const redis = new Redis(config.redisUrl, {
+    ...redisTlsOptions(config),
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
@@ -46,7 +60,12 @@ async function main(): Promise<void> {
     retryStrategy: (attempt) => Math.min(attempt * REDIS_RECONNECT_STEP_MS, REDIS_RECONNECT_MAX_MS),
   });
   trackRedisConnection(metrics, redis);
-  redis.on('error', (err: Error) => logger.debug({ err }, 'redis error'));
+  // Debug only (counters fall back per process), except a refused password: that needs an operator.
+  redis.on('error', (err: Error) => {
+    const reason = describeRedisError(err);
+    if (reason === err.message) logger.debug({ err }, 'redis error');
+    else logger.error({ err, reason }, 'redis refused the credentials in REDIS_URL');
+  });
   redis.connect().catch((err: unknown) => logger.warn({ err }, 'redis not reachable at start; rate limiting per process until it is'));
   shutdown.add('redis', () => {
     redis.disconnect();

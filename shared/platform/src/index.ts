@@ -21,6 +21,7 @@ export {
   LOG_LEVELS,
   listenConfig,
   natsConfig,
+  natsIdentityConfig,
   redisConfig,
   logConfig,
   shutdownConfig,
@@ -72,13 +73,30 @@ export {
   urlCredentials,
   natsHealthCheck,
   isNatsConnected,
+  natsIdentityOptions,
+  serviceInboxPrefix,
+  natsInboxPrefix,
+  createConnectionInbox,
   DEFAULT_NATS_CONNECT_TIMEOUT_MS,
   DEFAULT_NATS_RECONNECT_WAIT_MS,
   DEFAULT_NATS_RECONNECT_JITTER_MS,
   DEFAULT_NATS_DIAL_TIMEOUT_MS,
   DEFAULT_NATS_DRAIN_TIMEOUT_MS,
 } from './nats.js';
-export type { ConnectNatsOptions, NatsConnection } from './nats.js';
+export type { ConnectNatsOptions, NatsConnection, NatsIdentityConfig } from './nats.js';
+
+export {
+  NATS_IDENTITIES,
+  NATS_PERMISSIONS,
+  EDGE_SUBJECT_PREFIXES,
+  createNatsIdentityKey,
+  natsIdentityKeyFromSeed,
+  renderNatsAuthorization,
+} from './nats-permissions.js';
+export type { NatsIdentity, NatsPermissions, NatsIdentityKey } from './nats-permissions.js';
+
+export { redisTlsOptions, isRedisAuthError, describeRedisError } from './redis.js';
+export type { RedisClientConfig } from './redis.js';
 
 export { createReplyMux, DEFAULT_REPLY_MUX_SWEEP_MS } from './reply-mux.js';
 export type { ReplyMux, ReplyMuxOptions, ReplyMuxErrors, ReplyMuxRequestOptions } from './reply-mux.js';

@@ -30,6 +30,9 @@ export const REDACT_PATHS: readonly string[] = Object.freeze([
   'res.headers["set-cookie"]',
   'headers.authorization',
   'headers.cookie',
+  // ioredis errors carry the failed command: for AUTH that is the Redis password.
+  'err.command.args',
+  '*.err.command.args',
   ...SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]),
   // ioredis errors carry the failed command: for AUTH, its args are the password.
   'command.args',

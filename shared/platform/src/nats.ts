@@ -3,7 +3,17 @@
  * and every status change logged. Connection state is tracked so the readiness check answers
  * "disconnected" at once instead of waiting for a PING that cannot be answered.
  */
-import { connect, errors as natsErrors, type NatsConnection, type Status } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
+import {
+  connect,
+  createInbox,
+  errors as natsErrors,
+  nkeyAuthenticator,
+  type ConnectionOptions,
+  type NatsConnection,
+  type Status,
+  type TlsOptions,
+} from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { PLATFORM_ERRORS } from './errors.js';
 import { redactUrlCredentials } from './redact.js';
@@ -27,6 +37,16 @@ export interface ConnectNatsOptions {
   user?: string;
   pass?: string;
   token?: string;
+  /** File holding an NKEY user seed (`SU…`); read at connect, so a rotated Secret applies on restart. */
+  nkeySeedFile?: string;
+  /** TLS to the servers; any field set turns TLS on. */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /**
+   * Prefix of this connection's reply inboxes (`<prefix>.<nuid>`), so the server can grant each
+   * service only its own (`_INBOX_<service>.>`) instead of every `_INBOX.>`. The JetStream
+   * client uses it too (pull consumers, direct get, KV watch). @default `_INBOX`
+   */
+  inboxPrefix?: string;
   /** Bound on reaching a server for the first time. @default DEFAULT_NATS_CONNECT_TIMEOUT_MS */
   timeoutMs?: number;
   /** @default DEFAULT_NATS_RECONNECT_WAIT_MS */
@@ -42,6 +62,55 @@ export interface ConnectNatsOptions {
 export type { NatsConnection };
 
 const connected = new WeakMap<NatsConnection, boolean>();
+const inboxPrefixes = new WeakMap<NatsConnection, string>();
+
+/** The identity and TLS variables of `natsConfig()` as a loaded config holds them. */
+export interface NatsIdentityConfig {
+  readonly natsUser?: string | undefined;
+  readonly natsPassword?: string | undefined;
+  readonly natsNkeySeedFile?: string | undefined;
+  readonly natsTlsCaFile?: string | undefined;
+  readonly natsTlsCertFile?: string | undefined;
+  readonly natsTlsKeyFile?: string | undefined;
+}
+
+/** The private inbox prefix of a service: `_INBOX_<service>` (the generated permissions grant `_INBOX_<service>.>`). */
+export function serviceInboxPrefix(service: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(service)) throw new Error(`service name ${JSON.stringify(service)} cannot be an inbox token`);
+  return `_INBOX_${service}`;
+}
+
+/**
+ * The credential, TLS and inbox options of `connectNats` for a service's loaded config, so every
+ * service and CLI maps NATS_USER / NATS_NKEY_SEED_FILE / NATS_TLS_* the same way.
+ */
+export function natsIdentityOptions(
+  config: NatsIdentityConfig,
+  service: string,
+): Pick<ConnectNatsOptions, 'user' | 'pass' | 'nkeySeedFile' | 'tls' | 'inboxPrefix'> {
+  const out: Pick<ConnectNatsOptions, 'user' | 'pass' | 'nkeySeedFile' | 'tls' | 'inboxPrefix'> = { inboxPrefix: serviceInboxPrefix(service) };
+  if (config.natsUser !== undefined) out.user = config.natsUser;
+  if (config.natsPassword !== undefined) out.pass = config.natsPassword;
+  if (config.natsNkeySeedFile !== undefined) out.nkeySeedFile = config.natsNkeySeedFile;
+  const tls = { caFile: config.natsTlsCaFile, certFile: config.natsTlsCertFile, keyFile: config.natsTlsKeyFile };
+  if (Object.values(tls).some((v) => v !== undefined)) {
+    out.tls = Object.fromEntries(Object.entries(tls).filter(([, v]) => v !== undefined));
+  }
+  return out;
+}
+
+/**
+ * The inbox prefix `conn` was made with (`_INBOX` unless `connectNats` was given one). Code that
+ * builds its own reply subjects (`createConnectionInbox`) must use it, or the server refuses them.
+ */
+export function natsInboxPrefix(nc: NatsConnection): string {
+  return inboxPrefixes.get(nc) ?? '_INBOX';
+}
+
+/** A fresh inbox subject under the connection's inbox prefix. */
+export function createConnectionInbox(nc: NatsConnection): string {
+  return createInbox(natsInboxPrefix(nc));
+}
 
 function statusLogger(logger: Logger, nc: NatsConnection, s: Status): void {
   switch (s.type) {
@@ -160,6 +229,20 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
     throw PLATFORM_ERRORS.create('ORDERWIRE_ERR_NATS_CONNECT', { servers: shownServers.join(','), reason }, { cause });
   };
 
+  const auth: Partial<ConnectionOptions> = {};
+  if (options.nkeySeedFile !== undefined) {
+    let seed: string;
+    try {
+      seed = readFileSync(options.nkeySeedFile, 'utf8').trim();
+    } catch (err) {
+      return fail(`cannot read the NKEY seed file ${options.nkeySeedFile} (NATS_NKEY_SEED_FILE)`, err);
+    }
+    if (!/^SU[A-Z2-7]+$/.test(seed)) return fail(`${options.nkeySeedFile} does not hold an NKEY user seed (SU…)`);
+    auth.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed));
+  }
+  if (options.tls !== undefined) auth.tls = { ...options.tls } satisfies TlsOptions;
+  if (options.inboxPrefix !== undefined) auth.inboxPrefix = options.inboxPrefix;
+
   for (let attempt = 1; ; attempt++) {
     if (options.signal?.aborted === true) fail('aborted');
     try {
@@ -169,6 +252,7 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
         user,
         pass,
         token,
+        ...auth,
         maxReconnectAttempts: -1,
         reconnectTimeWait: waitMs,
         reconnectJitter: jitterMs,
@@ -177,6 +261,7 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
         waitOnFirstConnect: false,
       });
       watch(nc, logger);
+      if (options.inboxPrefix !== undefined) inboxPrefixes.set(nc, options.inboxPrefix);
       logger.info({ server: nc.getServer(), name: options.name, attempt }, 'nats connected');
       return nc;
     } catch (err) {

@@ -8,7 +8,8 @@
  * the caller's own factory (so each service keeps its error codes or the library's classes).
  * The edge uses it for double acks and receipts, ingest for its JetStream publishes.
  */
-import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import { createConnectionInbox } from './nats.js';
+import { type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 
 /** 100 ms between looks for expired requests; a timeout fires up to this much late. */
@@ -53,7 +54,8 @@ interface Pending {
 
 export function createReplyMux(nc: NatsConnection, options: ReplyMuxOptions): ReplyMux {
   const { logger, errors } = options;
-  const prefix = createInbox();
+  // Under the connection's own inbox prefix: the server grants each service only its own.
+  const prefix = createConnectionInbox(nc);
   const pending = new Map<string, Pending>();
   let nextId = 0;
 

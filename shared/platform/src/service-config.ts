@@ -33,17 +33,51 @@ export function listenConfig(defaultPort: number, portDoc = 'listen port') {
   } as const;
 }
 
-/** NATS_URL: the servers to connect to, comma-separated. */
+/**
+ * NATS_URL (the servers to connect to, comma-separated) and the service's NATS identity and TLS.
+ * Every identity variable is optional: unset, the service connects anonymously as local
+ * development does. In production each service has its own NKEY seed (docs/deploy-images-and-identities.md).
+ */
 export function natsConfig() {
   return {
     natsUrl: { env: 'NATS_URL', type: 'string', default: 'nats://127.0.0.1:4222', doc: 'comma-separated NATS servers' },
+    ...natsIdentityConfig(),
   } as const;
 }
 
-/** REDIS_URL (`redis:` or `rediss:`). */
+/** The identity and TLS part of {@link natsConfig}, for a spec that declares NATS_URL its own way. */
+export function natsIdentityConfig() {
+  return {
+    natsUser: { env: 'NATS_USER', type: 'string', required: false, doc: 'NATS user name (with NATS_PASSWORD)' },
+    natsPassword: { env: 'NATS_PASSWORD', type: 'string', required: false, secret: true, doc: 'NATS password of NATS_USER' },
+    natsNkeySeedFile: {
+      env: 'NATS_NKEY_SEED_FILE',
+      type: 'string',
+      required: false,
+      doc: "file holding the service's NKEY seed (`SU…`), e.g. /var/run/secrets/orderwire/nats/seed",
+    },
+    natsTlsCaFile: { env: 'NATS_TLS_CA_FILE', type: 'string', required: false, doc: 'CA bundle (PEM) that signed the NATS servers; turns TLS on' },
+    natsTlsCertFile: { env: 'NATS_TLS_CERT_FILE', type: 'string', required: false, doc: 'client certificate (PEM) for NATS mutual TLS' },
+    natsTlsKeyFile: { env: 'NATS_TLS_KEY_FILE', type: 'string', required: false, doc: 'private key (PEM) of NATS_TLS_CERT_FILE' },
+  } as const;
+}
+
+/**
+ * REDIS_URL (`redis:`, or `rediss:` for TLS; may carry `:password@` or `user:password@`, hence
+ * secret: never logged) and REDIS_TLS_CA_FILE.
+ */
 export function redisConfig(doc?: string) {
   return {
-    redisUrl: withDoc({ env: 'REDIS_URL', type: 'url', default: 'redis://127.0.0.1:6379', protocols: ['redis', 'rediss'] } as const, doc),
+    redisUrl: withDoc(
+      { env: 'REDIS_URL', type: 'url', default: 'redis://127.0.0.1:6379', protocols: ['redis', 'rediss'], secret: true } as const,
+      doc,
+    ),
+    redisTlsCaFile: {
+      env: 'REDIS_TLS_CA_FILE',
+      type: 'string',
+      required: false,
+      doc: 'CA bundle (PEM) that signed the Redis server, for a `rediss:` REDIS_URL',
+    },
   } as const;
 }
 

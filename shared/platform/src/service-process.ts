@@ -11,7 +11,7 @@ import { createHealth, type Health } from './health.js';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger, type LogLevel } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { closeNats, connectNats, type NatsConnection } from './nats.js';
+import { closeNats, connectNats, type ConnectNatsOptions, type NatsConnection } from './nats.js';
 import { createShutdown, type Shutdown, type ShutdownStep } from './shutdown.js';
 import { verifyTopology, type TopologyRequirements } from './topology.js';
 
@@ -45,6 +45,8 @@ export interface ServiceNatsOptions {
   servers: string | readonly string[];
   /** Connection name shown in `nats-server` monitoring. */
   name: string;
+  /** The service's NATS identity, TLS and inbox prefix: `natsIdentityOptions(config, service)`. */
+  identity?: Pick<ConnectNatsOptions, 'user' | 'pass' | 'nkeySeedFile' | 'tls' | 'inboxPrefix'>;
   /** The streams and buckets the service needs (`verifyTopology`; the service name is filled in). */
   topology: Omit<TopologyRequirements, 'service'>;
 }
@@ -107,8 +109,8 @@ export function startService(options: StartServiceOptions): ServiceProcess {
     metrics,
     health,
     shutdown,
-    async connectNats({ servers, name, topology }) {
-      const nc = await connectNats({ servers, name, logger, signal: abort.signal });
+    async connectNats({ servers, name, identity, topology }) {
+      const nc = await connectNats({ servers, name, logger, signal: abort.signal, ...identity });
       trackNatsConnection(metrics, nc);
       shutdown.add('nats', () => closeNats(nc, logger));
       await verifyTopology(nc, { ...topology, service });

@@ -25,14 +25,38 @@ describe('shared service config fragments', () => {
       host: '127.0.0.1',
       port: 3999,
       natsUrl: 'nats://127.0.0.1:4222',
+      natsUser: undefined,
+      natsPassword: undefined,
+      natsNkeySeedFile: undefined,
+      natsTlsCaFile: undefined,
+      natsTlsCertFile: undefined,
+      natsTlsKeyFile: undefined,
       redisUrl: 'redis://127.0.0.1:6379',
+      redisTlsCaFile: undefined,
       logLevel: 'info',
       instanceId: undefined,
       shutdownGraceMs: 25_000,
       issuer: 'orderwire-auth',
       jwksUrl: 'http://127.0.0.1:3001/.well-known/jwks.json',
     });
-    expect(Object.keys(cfg)).toEqual(['host', 'port', 'natsUrl', 'redisUrl', 'logLevel', 'instanceId', 'shutdownGraceMs', 'issuer', 'jwksUrl']);
+    expect(Object.keys(cfg)).toEqual([
+      'host',
+      'port',
+      'natsUrl',
+      'natsUser',
+      'natsPassword',
+      'natsNkeySeedFile',
+      'natsTlsCaFile',
+      'natsTlsCertFile',
+      'natsTlsKeyFile',
+      'redisUrl',
+      'redisTlsCaFile',
+      'logLevel',
+      'instanceId',
+      'shutdownGraceMs',
+      'issuer',
+      'jwksUrl',
+    ]);
     expectTypeOf(cfg.port).toEqualTypeOf<number>();
     expectTypeOf(cfg.instanceId).toEqualTypeOf<string | undefined>();
     expectTypeOf(cfg.logLevel).toEqualTypeOf<'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>();
@@ -55,13 +79,22 @@ describe('shared service config fragments', () => {
       HOST: 'listen address',
       PORT: 'listen port',
       NATS_URL: 'comma-separated NATS servers',
+      NATS_USER: 'NATS user name (with NATS_PASSWORD)',
+      NATS_PASSWORD: 'NATS password of NATS_USER',
+      NATS_NKEY_SEED_FILE: "file holding the service's NKEY seed (`SU…`), e.g. /var/run/secrets/orderwire/nats/seed",
+      NATS_TLS_CA_FILE: 'CA bundle (PEM) that signed the NATS servers; turns TLS on',
+      NATS_TLS_CERT_FILE: 'client certificate (PEM) for NATS mutual TLS',
+      NATS_TLS_KEY_FILE: 'private key (PEM) of NATS_TLS_CERT_FILE',
       REDIS_URL: undefined,
+      REDIS_TLS_CA_FILE: 'CA bundle (PEM) that signed the Redis server, for a `rediss:` REDIS_URL',
       LOG_LEVEL: undefined,
       INSTANCE_ID: 'instance name',
       SHUTDOWN_GRACE: 'shutdown deadline',
       AUTH_ISSUER: '`iss` of every token',
       AUTH_JWKS_URL: undefined,
     });
-    expect(describeConfig({ ...redisConfig() }).every((d) => !('doc' in d))).toBe(true);
+    expect(describeConfig({ ...redisConfig() }).find((d) => d.env === 'REDIS_URL')).not.toHaveProperty('doc');
+    // REDIS_URL may carry the password: never printed.
+    expect(describeConfig({ ...redisConfig() }).find((d) => d.env === 'REDIS_URL')).toMatchObject({ secret: true, default: '[REDACTED]' });
   });
 });

@@ -31,7 +31,9 @@ import {
   startServiceProcess,
   waitFor,
   type NatsServerHandle,
+  type NatsServerOptions,
   type RedisServerHandle,
+  type RedisServerOptions,
   type ServiceProcessHandle,
 } from '@orderwire/test-harness';
 import { io as socketIo, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
@@ -83,6 +85,12 @@ export interface StackOptions {
   env?: Partial<Record<ServiceName | 'all', Env>>;
   /** @default 'info' */
   logLevel?: string;
+  /** Options of the NATS server (e.g. an `authorization` block as `config`). @default none */
+  nats?: NatsServerOptions;
+  /** Options of the Redis server (e.g. `requirePass`). @default none */
+  redis?: RedisServerOptions;
+  /** Runs once NATS and Redis are up, before any service starts (e.g. applying the topology). */
+  beforeServices?: (servers: { nats: NatsServerHandle; redis: RedisServerHandle }) => Promise<void>;
 }
 
 export interface ClientCredentials {
@@ -337,7 +345,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
 
   try {
-    [nats, redis] = await Promise.all([startNats(), startRedis()]);
+    [nats, redis] = await Promise.all([startNats(options.nats), startRedis(options.redis)]);
+    await options.beforeServices?.({ nats, redis });
     const kek = randomBytes(32).toString('base64');
     secrets.add(kek);
     const common: Env = {

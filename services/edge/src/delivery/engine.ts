@@ -6,6 +6,7 @@
  */
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
+import { EDGE_SUBJECT_PREFIXES } from '@orderwire/platform';
 import { EDGE_ERRORS } from '../errors.js';
 import { createDoorbell, type Doorbell } from './doorbell.js';
 import { createAcker, type Acker } from './js-message.js';
@@ -32,7 +33,7 @@ const CLOSE_POLL_MS = 10;
 const SWEEP_TICK_MS = 250;
 
 /** Core subject on which an edge announces that it handed a consumer's messages back. */
-export const HANDBACK_SUBJECT_PREFIX = 'ow.edge.handback';
+export const HANDBACK_SUBJECT_PREFIX = EDGE_SUBJECT_PREFIXES.handback;
 export function handbackSubject(consumer: string): string {
   return `${HANDBACK_SUBJECT_PREFIX}.${consumer}`;
 }

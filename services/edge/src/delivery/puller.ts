@@ -9,7 +9,8 @@
  * and, unless the batch filled, a terminating status (404 No Messages, or 408 after a partial
  * batch). Nothing is ever left waiting on the server.
  */
-import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/nats-core';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
+import { createConnectionInbox } from '@orderwire/platform';
 import type { Logger } from 'pino';
 import { parseAckSubject, type Acker, type PulledMessage } from './js-message.js';
 
@@ -81,7 +82,8 @@ export function createPuller(options: CreatePullerOptions): Puller {
   const { nc, acker, logger } = options;
   const timeoutMs = options.timeoutMs ?? DEFAULT_PULL_TIMEOUT_MS;
   const apiPrefix = options.apiPrefix ?? '$JS.API';
-  const prefix = createInbox();
+  // The connection's own inbox prefix: the server grants the edge only `_INBOX_edge.>`.
+  const prefix = createConnectionInbox(nc);
   const pending = new Map<string, Pending>();
   // A delivered JetStream message keeps the subject it was published on, not the inbox, so
   // data messages are routed by the consumer named in their ack subject (oldest pull first);

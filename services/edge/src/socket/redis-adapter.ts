@@ -8,6 +8,7 @@
  * offline queue, so a broadcast made during the outage is dropped rather than replayed minutes
  * later against a newer session. Local delivery never touches Redis.
  */
+import { describeRedisError, redisTlsOptions, type RedisClientConfig } from '@orderwire/platform';
 import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -24,27 +25,41 @@ export interface RedisAdapterHandle {
   sub: Redis;
   /** True while both clients are connected. */
   connected(): boolean;
+  /** The last connection error, as `describeRedisError` words it (cleared when both are ready). */
+  lastError(): string | undefined;
   close(): Promise<void>;
 }
 
-export function createRedisAdapter(url: string, logger: Logger, metrics: EdgeMetrics): RedisAdapterHandle {
+export function createRedisAdapter(config: RedisClientConfig, logger: Logger, metrics: EdgeMetrics): RedisAdapterHandle {
   const log = logger.child({ component: 'redis-adapter' });
   let lastLog = 0;
+  let lastError: string | undefined;
   const report = (op: (typeof REDIS_OPS)[number], err: unknown): void => {
     metrics.redisErrors.inc({ op });
+    lastError = describeRedisError(err);
     const now = Date.now();
     if (now - lastLog < ERROR_LOG_INTERVAL_MS) return;
     lastLog = now;
+    if (lastError !== (err instanceof Error ? err.message : String(err))) {
+      // A refused password is a deployment error, not an outage: say so, loudly.
+      log.error({ err, op, reason: lastError }, 'redis refused the credentials in REDIS_URL: cross-node broadcasts disabled');
+      return;
+    }
     log.warn({ err, op }, 'redis unavailable: cross-node broadcasts degraded, local delivery unaffected');
   };
 
-  const pub = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+  const tls = redisTlsOptions(config);
+  const pub = new Redis(config.redisUrl, { ...tls, enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
   // Subscriptions issued while Redis is down must wait for it, not fail: they are re-sent on connect.
-  const sub = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
+  const sub = new Redis(config.redisUrl, { ...tls, maxRetriesPerRequest: null, lazyConnect: false });
   pub.on('error', (err: unknown) => report('pub', err));
   sub.on('error', (err: unknown) => report('sub', err));
-  pub.on('ready', () => log.info('redis publisher connected'));
-  sub.on('ready', () => log.info('redis subscriber connected'));
+  const onReady = (role: string) => (): void => {
+    log.info(`redis ${role} connected`);
+    if (pub.status === 'ready' && sub.status === 'ready') lastError = undefined;
+  };
+  pub.on('ready', onReady('publisher'));
+  sub.on('ready', onReady('subscriber'));
 
   // The adapter fires commands without handling their promises (publish on every broadcast,
   // (un)subscribe at start and close); each one is guarded so an outage is counted and
@@ -71,6 +86,7 @@ export function createRedisAdapter(url: string, logger: Logger, metrics: EdgeMet
     pub,
     sub,
     connected: () => pub.status === 'ready' && sub.status === 'ready',
+    lastError: () => lastError,
     async close() {
       await Promise.all(
         [pub, sub].map(async (c) => {

@@ -8,6 +8,7 @@ import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { SIGNALS, SOCKET_PATH, displayConsumerName, isValidId, type DisconnectReason } from '@orderwire/contracts';
 import { clientAddressOf, type AuditAggregator, type TrustedProxies } from '@orderwire/platform';
 import type { TokenVerifier } from '@orderwire/token-verifier';
+import { EDGE_SUBJECT_PREFIXES } from '@orderwire/platform';
 import type { Logger } from 'pino';
 import { Server } from 'socket.io';
 import type { DeliveryEngine } from '../delivery/engine.js';
@@ -22,7 +23,7 @@ import { DisplaySession, type SessionSettings } from './session.js';
 import { displayRoom, type EdgeServer, type EdgeSocket } from './types.js';
 
 /** Core subject on which an edge announces a new session, so other nodes end older ones. */
-export const TAKEOVER_SUBJECT_PREFIX = 'ow.edge.takeover';
+export const TAKEOVER_SUBJECT_PREFIX = EDGE_SUBJECT_PREFIXES.takeover;
 /** How long a revoked token family is refused at handshake (≥ any access-token lifetime). */
 export const REVOKED_FAMILY_MEMORY_MS = 60 * 60 * 1000;
 /**

@@ -1,0 +1,237 @@
+/**
+ * Least privilege on NATS, declared ONCE: the subjects each Orderwire identity may publish to and
+ * subscribe to, JetStream API subjects included. `renderNatsAuthorization` turns it into the
+ * nats-server `authorization { users: [...] }` block (NKEY users), `scripts/nats-auth.mjs` writes
+ * that block and one seed per identity, and the system test
+ * `shared/system-tests/test/nats-permissions.test.ts` runs every service's normal flow against a
+ * server using it (a missing grant fails naming the service and the subject).
+ *
+ * Adding a subject is one line in the identity's list below. What the JetStream client sends:
+ * - `$JS.API.INFO` when a JetStreamManager is created;
+ * - `$JS.API.STREAM.INFO.<stream>` to open a KV bucket or verify the topology;
+ * - `$JS.API.STREAM.MSG.GET.<stream>` / `$JS.API.DIRECT.GET.<stream>[.<subject>]` to read one message
+ *   (KV `get` is a direct get on `KV_<bucket>`);
+ * - `$KV.<bucket>.<key>` to put, create, delete (a publish);
+ * - `$JS.API.CONSUMER.CREATE.<stream>[.<name>[.<filter>]]`, `.DURABLE.CREATE.`, `.INFO.`, `.DELETE.`
+ *   to manage consumers (ordered consumers and KV watchers create and delete their own);
+ * - `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>` to pull; `$JS.ACK.<stream>.>` to ack, nak, term;
+ * - `$JS.FC.<stream>.>` to answer flow control of push consumers (KV watchers);
+ * - replies (PubAcks, API answers, pulled messages) on the connection's inbox, which is private per
+ *   identity: `_INBOX_<identity>.>` (see `serviceInboxPrefix`; nats.js routes JetStream replies there too).
+ */
+import { nkeys } from '@nats-io/nats-core';
+import {
+  AUDIT_SUBJECT_PREFIX,
+  DLQ_SUBJECT_PREFIX,
+  ORDER_RING_PREFIX,
+  ORDERS_SUBJECT_PREFIX,
+  RECEIPTS_SUBJECT_PREFIX,
+  SIGNALS,
+} from '@orderwire/contracts';
+import { serviceInboxPrefix } from './nats.js';
+import { KV_BUCKETS, STREAMS, kvStreamName, type KvBucketName } from './topology.js';
+
+/** Identities with their own NATS user: the four services, and the one that applies the topology. */
+export const NATS_IDENTITIES = ['auth', 'ingest', 'edge', 'dlq', 'topology'] as const;
+export type NatsIdentity = (typeof NATS_IDENTITIES)[number];
+
+export interface NatsPermissions {
+  readonly publish: readonly string[];
+  readonly subscribe: readonly string[];
+}
+
+/**
+ * Edge-to-edge core-NATS subjects `<prefix>.<consumer>`: an in-flight message handed back on
+ * drain, and the takeover of a display's older session. Declared here so the edge and its
+ * permissions use the same names.
+ */
+export const EDGE_SUBJECT_PREFIXES = Object.freeze({
+  handback: 'ow.edge.handback',
+  takeover: 'ow.edge.takeover',
+} as const);
+const EDGE_SUBJECTS = {
+  handback: `${EDGE_SUBJECT_PREFIXES.handback}.*`,
+  takeover: `${EDGE_SUBJECT_PREFIXES.takeover}.*`,
+};
+
+const API = '$JS.API';
+
+/** Subjects of the JetStream API and KV, by what a client does with them. */
+const js = {
+  account: `${API}.INFO`,
+  streamInfo: (stream: string): string => `${API}.STREAM.INFO.${stream}`,
+  /** One message by sequence or last-by-subject, with or without direct get. */
+  msgGet: (stream: string): string[] => [`${API}.STREAM.MSG.GET.${stream}`, `${API}.DIRECT.GET.${stream}`, `${API}.DIRECT.GET.${stream}.>`],
+  consumerInfo: (stream: string): string => `${API}.CONSUMER.INFO.${stream}.*`,
+  pull: (stream: string): string => `${API}.CONSUMER.MSG.NEXT.${stream}.*`,
+  /** Create, update (a create with action), delete consumers on a stream. */
+  consumerManage: (stream: string): string[] => [
+    `${API}.CONSUMER.CREATE.${stream}`,
+    `${API}.CONSUMER.CREATE.${stream}.>`,
+    `${API}.CONSUMER.DURABLE.CREATE.${stream}.*`,
+    `${API}.CONSUMER.DELETE.${stream}.*`,
+    `${API}.CONSUMER.INFO.${stream}.*`,
+  ],
+  ack: (stream: string): string => `$JS.ACK.${stream}.>`,
+  flowControl: (stream: string): string => `$JS.FC.${stream}.>`,
+};
+
+const kv = {
+  /** Open and get. */
+  read: (bucket: KvBucketName): string[] => [js.streamInfo(kvStreamName(bucket)), ...js.msgGet(kvStreamName(bucket))],
+  /** Put, create, update, delete. */
+  write: (bucket: KvBucketName): string => `$KV.${bucket}.>`,
+  /** Watch, keys, history: an ordered push consumer the client creates, answers flow control of, deletes. */
+  watch: (bucket: KvBucketName): string[] => [...js.consumerManage(kvStreamName(bucket)), js.flowControl(kvStreamName(bucket))],
+};
+
+const inbox = (identity: NatsIdentity): string => `${serviceInboxPrefix(identity)}.>`;
+
+const ALL_BUCKETS = Object.values(KV_BUCKETS);
+
+/**
+ * Every service verifies the JetStream topology at start: `STREAM.INFO` of every stream and
+ * bucket. It returns configuration and counts, never a message or a value.
+ */
+const verifyTopology: string[] = [
+  js.account,
+  ...Object.values(STREAMS).map((s) => js.streamInfo(s)),
+  ...ALL_BUCKETS.map((b) => js.streamInfo(kvStreamName(b))),
+];
+
+/**
+ * THE declaration. Each line grants one thing; keep a short reason next to anything not obvious.
+ * The topology identity (`orderwire-auth topology apply`) is the only one that may create or
+ * update streams and buckets; services only verify them (`STREAM.INFO`).
+ */
+export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> = Object.freeze({
+  auth: {
+    publish: [
+      ...verifyTopology,
+      ...ALL_BUCKETS.flatMap((b) => kv.read(b)),
+      ...ALL_BUCKETS.map((b) => kv.write(b)),
+      ...kv.watch(KV_BUCKETS.SIGNING_KEYS), // key manager follows rotations
+      ...kv.watch(KV_BUCKETS.REFRESH_TOKENS), // keys(filter) when a display's families are revoked
+      `${API}.STREAM.PURGE.${kvStreamName(KV_BUCKETS.SIGNING_KEYS)}`, // drops retired keys' history
+      `${AUDIT_SUBJECT_PREFIX}.>`,
+      ...js.consumerManage(STREAMS.ORDERS), // display mailboxes: created at registration, deleted at decommission
+      SIGNALS.displayRevokedAll, // edges disconnect revoked displays
+    ],
+    subscribe: [inbox('auth')],
+  },
+  ingest: {
+    publish: [
+      ...verifyTopology,
+      `${ORDERS_SUBJECT_PREFIX}.>`,
+      `${RECEIPTS_SUBJECT_PREFIX}.>`, // "pending" receipts of an accepted order's target displays
+      ...js.msgGet(STREAMS.ORDERS), // the stored copy of a duplicate
+      ...js.msgGet(STREAMS.RECEIPTS), // GET /v1/orders/:id
+      ...kv.read(KV_BUCKETS.DISPLAYS),
+      ...kv.watch(KV_BUCKETS.DISPLAYS), // target displays of an order
+    ],
+    subscribe: [inbox('ingest')],
+  },
+  edge: {
+    publish: [
+      ...verifyTopology,
+      js.consumerInfo(STREAMS.ORDERS), // a display's mailbox exists (handshake)
+      js.pull(STREAMS.ORDERS),
+      js.ack(STREAMS.ORDERS),
+      `${RECEIPTS_SUBJECT_PREFIX}.>`,
+      EDGE_SUBJECTS.handback,
+      EDGE_SUBJECTS.takeover,
+    ],
+    subscribe: [
+      inbox('edge'),
+      `${ORDER_RING_PREFIX}.${ORDERS_SUBJECT_PREFIX}.>`, // doorbells (headers only)
+      EDGE_SUBJECTS.handback,
+      EDGE_SUBJECTS.takeover,
+      SIGNALS.displayRevokedAll,
+    ],
+  },
+  dlq: {
+    publish: [
+      ...verifyTopology,
+      ...js.consumerManage(STREAMS.ADVISORIES), // its durable capture consumer
+      js.pull(STREAMS.ADVISORIES),
+      js.ack(STREAMS.ADVISORIES),
+      ...js.consumerManage(STREAMS.DLQ), // ordered consumer of the list index
+      js.pull(STREAMS.DLQ),
+      ...js.msgGet(STREAMS.DLQ),
+      `${DLQ_SUBJECT_PREFIX}.>`,
+      js.consumerInfo(STREAMS.ORDERS), // which display a dead consumer belongs to; never creates one
+      ...js.msgGet(STREAMS.ORDERS), // the original message, by sequence
+      `${ORDERS_SUBJECT_PREFIX}.*.*.display.*`, // replay: only to one display's own subject
+      ...js.msgGet(STREAMS.RECEIPTS),
+      `${RECEIPTS_SUBJECT_PREFIX}.>`,
+      `${AUDIT_SUBJECT_PREFIX}.>`,
+      ...kv.read(KV_BUCKETS.DISPLAYS),
+    ],
+    subscribe: [inbox('dlq')],
+  },
+  topology: {
+    publish: [
+      js.account,
+      `${API}.STREAM.CREATE.*`,
+      `${API}.STREAM.UPDATE.*`,
+      `${API}.STREAM.INFO.*`,
+      `${API}.STREAM.NAMES`,
+      `${API}.STREAM.LIST`,
+    ],
+    subscribe: [inbox('topology')],
+  },
+} satisfies Record<NatsIdentity, NatsPermissions>);
+
+/** One NKEY user of the generated config. */
+export interface NatsIdentityKey {
+  identity: NatsIdentity;
+  /** Public key (`U…`), written into the server config. */
+  publicKey: string;
+  /** Seed (`SU…`), the secret the service reads from NATS_NKEY_SEED_FILE. */
+  seed: string;
+}
+
+/** A fresh NKEY user key pair for an identity. */
+export function createNatsIdentityKey(identity: NatsIdentity): NatsIdentityKey {
+  const kp = nkeys.createUser();
+  return { identity, publicKey: kp.getPublicKey(), seed: new TextDecoder().decode(kp.getSeed()) };
+}
+
+/** The key pair of an existing seed (so regenerating the config keeps the services' seeds). */
+export function natsIdentityKeyFromSeed(identity: NatsIdentity, seed: string): NatsIdentityKey {
+  const kp = nkeys.fromSeed(new TextEncoder().encode(seed.trim()));
+  return { identity, publicKey: kp.getPublicKey(), seed: seed.trim() };
+}
+
+const q = (s: string): string => JSON.stringify(s);
+
+/**
+ * The nats-server `authorization` block for these keys: one NKEY user per identity with exactly
+ * its declared permissions. With users declared, nats-server refuses every other connection.
+ */
+export function renderNatsAuthorization(keys: readonly NatsIdentityKey[], permissions: Readonly<Record<NatsIdentity, NatsPermissions>> = NATS_PERMISSIONS): string {
+  const users = keys.map((k) => {
+    const p = permissions[k.identity];
+    const list = (subjects: readonly string[]): string => `[\n${[...new Set(subjects)].map((s) => `          ${q(s)}`).join(',\n')}\n        ]`;
+    return [
+      `    # ${k.identity}`,
+      `    {`,
+      `      nkey: ${q(k.publicKey)}`,
+      `      permissions: {`,
+      `        publish: { allow: ${list(p.publish)} }`,
+      `        subscribe: { allow: ${list(p.subscribe)} }`,
+      `      }`,
+      `    }`,
+    ].join('\n');
+  });
+  return [
+    '# Generated by `node scripts/nats-auth.mjs` from shared/platform/src/nats-permissions.ts. Do not edit:',
+    '# change the declaration and generate again (existing seeds are kept).',
+    'authorization {',
+    '  users: [',
+    users.join('\n'),
+    '  ]',
+    '}',
+    '',
+  ].join('\n');
+}
