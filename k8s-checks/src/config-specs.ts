@@ -60,6 +60,48 @@ export function serviceConfigVars(service: OrderwireService): ConfigVarDescripti
   return vars;
 }
 
+const VALIDATE_SCRIPT = `
+const { loadConfig } = await import('@orderwire/platform');
+const requests = JSON.parse(process.argv[1]);
+const out = [];
+for (const r of requests) {
+  const mod = await import(r.file);
+  try {
+    loadConfig(mod[r.name], r.env);
+    out.push([]);
+  } catch (err) {
+    if (!Array.isArray(err.problems)) throw err;
+    out.push(err.problems.map((p) => ({ env: p.env, reason: p.reason })));
+  }
+}
+process.stdout.write(JSON.stringify(out));
+`;
+
+export interface EnvValueProblem {
+  env: string;
+  reason: string;
+}
+
+/**
+ * Runs each service's own loader (`loadConfig` with its spec, in a child process) on an
+ * environment; returns the problems it reports for each request, in order.
+ */
+export function validateServiceEnv(requests: readonly { service: OrderwireService; env: Readonly<Record<string, string>> }[]): EnvValueProblem[][] {
+  if (requests.length === 0) return [];
+  const payload = requests.map((r) => ({
+    file: join(REPO_ROOT, 'services', r.service, 'dist', 'config.js'),
+    name: CONFIG_SPEC_EXPORTS[r.service],
+    env: r.env,
+  }));
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', VALIDATE_SCRIPT, '--', JSON.stringify(payload)], {
+    cwd: join(REPO_ROOT, 'services', 'auth'),
+    encoding: 'utf8',
+    timeout: DESCRIBE_TIMEOUT_MS,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return JSON.parse(out) as EnvValueProblem[][];
+}
+
 /** Is `name` declared by any service's spec? */
 export function declaredByAnyService(name: string): boolean {
   return ORDERWIRE_SERVICES.some((s) => serviceConfigVars(s).some((v) => v.env === name));

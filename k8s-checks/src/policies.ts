@@ -12,7 +12,7 @@ import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisrup
 import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import type { IIngress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import type { IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
-import { AWAITED_VARS, ORDERWIRE_SERVICES, declaredByAnyService, serviceConfigVars, type OrderwireService } from './config-specs.js';
+import { AWAITED_VARS, ORDERWIRE_SERVICES, declaredByAnyService, serviceConfigVars, validateServiceEnv, type OrderwireService } from './config-specs.js';
 import type { K8sObject } from './render.js';
 import { objectName } from './render.js';
 import type { Problem } from './schema.js';
@@ -420,6 +420,36 @@ export function envProblems(objects: readonly K8sObject[]): Problem[] {
   return problems;
 }
 
+/** What a value from outside the render stands for when the service's loader checks the rest. */
+const PLACEHOLDERS: Record<EnvSource['from'], string> = {
+  secret: 'value-from-a-secret',
+  field: 'value-from-the-pod',
+  configMap: '',
+  literal: '',
+  other: 'value-from-elsewhere',
+};
+
+/**
+ * Every value a manifest gives a service passes that service's own configuration loader (types,
+ * ranges, patterns, URL protocols). Secret and pod-field values are placeholders (they are not in
+ * the render); `$(NAME)` references are expanded as the kubelet does.
+ */
+export function envValueProblems(objects: readonly K8sObject[]): Problem[] {
+  const requests: { service: OrderwireService; env: Record<string, string>; where: string; object: string }[] = [];
+  for (const w of workloads(objects)) {
+    const service = serviceOf(w);
+    if (service === undefined) continue;
+    for (const { c } of containers(w)) {
+      const env: Record<string, string> = {};
+      for (const [name, source] of containerEnv(objects, c)) env[name] = source.value ?? PLACEHOLDERS[source.from];
+      for (const [name, value] of Object.entries(env)) env[name] = value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, ref: string) => env[ref] ?? m);
+      requests.push({ service, env, where: `${w.name} container ${c.name}`, object: w.name });
+    }
+  }
+  const results = validateServiceEnv(requests);
+  return requests.flatMap((r, i) => (results[i] ?? []).map((p) => ({ object: r.object, message: `${r.where}: ${p.env} ${p.reason}` })));
+}
+
 /** Seconds of a preStop `sleep` (0 without one). */
 function preStopSeconds(c: IContainer): number {
   return c.lifecycle?.preStop?.sleep?.seconds ?? 0;
@@ -543,6 +573,7 @@ export function allPolicyProblems(objects: readonly K8sObject[], opts: { product
     ...natsImageProblems(objects, opts.natsVersion),
     ...portProblems(objects),
     ...envProblems(objects),
+    ...envValueProblems(objects),
     ...graceProblems(objects),
     ...hpaProblems(objects),
     ...jetstreamProblems(objects, opts.production),

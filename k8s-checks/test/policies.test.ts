@@ -8,6 +8,7 @@ import {
   committedSecretProblems,
   declaredByAnyService,
   envProblems,
+  envValueProblems,
   graceProblems,
   hpaProblems,
   imageProblems,
@@ -134,6 +135,19 @@ describe('each policy names the object that breaks it', () => {
       { object: 'Deployment/auth', message: 'Deployment/auth container auth does not set AUTH_KEK, which auth requires' },
       { object: 'Deployment/edge', message: "Deployment/edge container edge sets EDGE_ACK_TIMEOUTS, which edge's configuration spec does not declare" },
     ]);
+  });
+
+  test('every value passes the service’s own configuration loader', () => {
+    const objects = mutated((o) => {
+      const edge = find(o, 'ConfigMap', 'orderwire-edge') as K8sObject & { data: Record<string, string> };
+      edge.data.EDGE_TRANSPORTS = 'websocket,carrier-pigeon';
+      const common = find(o, 'ConfigMap', 'orderwire-common') as K8sObject & { data: Record<string, string> };
+      common.data.SHUTDOWN_GRACE = '25 seconds';
+    });
+    const problems = envValueProblems(objects).map((p) => `${p.object}: ${p.message}`);
+    expect(problems).toContain('Deployment/edge: Deployment/edge container edge: EDGE_TRANSPORTS items must match /^(websocket|polling)$/; bad: "carrier-pigeon"');
+    // SHUTDOWN_GRACE is common: every service container (and auth's init container) refuses it.
+    expect(problems.filter((p) => p.includes('SHUTDOWN_GRACE expected a duration'))).toHaveLength(5);
   });
 
   test('a Secret-sourced variable passes only as a $(NAME) source for another variable', () => {
