@@ -392,7 +392,8 @@ export function portProblems(objects: readonly K8sObject[]): Problem[] {
 
 /**
  * Every variable a service container gets is one its configuration spec declares (read from the
- * built service), and every required one is set. Accepted besides: a Secret-sourced variable that
+ * built service), every required one is set, and none is a bare literal in the pod spec (values
+ * come from ConfigMaps and Secrets; a literal may only compose them, like REDIS_URL). Accepted besides: a Secret-sourced variable that
  * only feeds `$(NAME)` expansion in another variable of the same container (REDIS_PASSWORD into
  * REDIS_URL), and a contract variable still awaited from another branch (AWAITED_VARS).
  */
@@ -414,6 +415,12 @@ export function envProblems(objects: readonly K8sObject[]): Problem[] {
       }
       for (const v of declared) {
         if (v.required && !env.has(v.env)) problems.push({ object: w.name, message: `${w.name} container ${c.name} does not set ${v.env}, which ${service} requires` });
+      }
+      // Configuration lives in ConfigMaps and Secrets; a literal in the pod spec only composes them.
+      for (const e of c.env ?? []) {
+        if (e.value !== undefined && !/\$\([A-Za-z_][A-Za-z0-9_]*\)/.test(e.value)) {
+          problems.push({ object: w.name, message: `${w.name} container ${c.name} sets ${e.name} as a literal: put it in its ConfigMap` });
+        }
       }
     }
   }

@@ -126,7 +126,7 @@ describe('each policy names the object that breaks it', () => {
   test('every variable is declared by the service’s spec, every required one set', () => {
     const objects = mutated((o) => {
       const edge = podSpec(find(o, 'Deployment', 'edge')).containers[0]!;
-      edge.env!.push({ name: 'EDGE_ACK_TIMEOUTS', value: '10s' });
+      edge.env!.push({ name: 'EDGE_ACK_TIMEOUTS', value: '10s' }, { name: 'EDGE_BATCH_MAX', value: '16' });
       const auth = podSpec(find(o, 'Deployment', 'auth'));
       for (const c of [...auth.containers, ...(auth.initContainers ?? [])]) c.env = c.env!.filter((e) => e.name !== 'AUTH_KEK');
     });
@@ -134,6 +134,8 @@ describe('each policy names the object that breaks it', () => {
       { object: 'Deployment/auth', message: 'Deployment/auth container topology-apply does not set AUTH_KEK, which auth requires' },
       { object: 'Deployment/auth', message: 'Deployment/auth container auth does not set AUTH_KEK, which auth requires' },
       { object: 'Deployment/edge', message: "Deployment/edge container edge sets EDGE_ACK_TIMEOUTS, which edge's configuration spec does not declare" },
+      { object: 'Deployment/edge', message: 'Deployment/edge container edge sets EDGE_ACK_TIMEOUTS as a literal: put it in its ConfigMap' },
+      { object: 'Deployment/edge', message: 'Deployment/edge container edge sets EDGE_BATCH_MAX as a literal: put it in its ConfigMap' },
     ]);
   });
 
@@ -158,6 +160,7 @@ describe('each policy names the object that breaks it', () => {
     });
     expect(envProblems(objects).map((p) => p.message)).toEqual([
       "Deployment/ingest container ingest sets REDIS_PASSWORD, which ingest's configuration spec does not declare",
+      'Deployment/ingest container ingest sets REDIS_URL as a literal: put it in its ConfigMap',
     ]);
   });
 
