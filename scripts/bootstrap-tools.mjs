@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Makes sure the external servers and tools Orderwire runs against exist as `.tools/bin/<name>`:
 // nats-server >= 2.10 (multiple filter subjects per consumer), redis-server/redis-cli >= 7,
-// promtool and amtool (alert-rule tests); and Debian's Chromium for the display app's browser
+// promtool and amtool (alert-rule tests), kubectl >= 1.36 and kustomize >= 5.8 (the k8s/ manifests
+// are rendered and validated in `npm test`); and Debian's Chromium for the display app's browser
 // tests (a system package: `apt-get install chromium`, as root). Uses a new-enough binary from PATH; otherwise, on
 // Debian/Ubuntu, fetches the .deb with `apt-get download` + `dpkg -x` under a private apt
 // configuration (the system's apt state is never touched); otherwise prints what to install.
@@ -33,12 +34,21 @@ import {
 } from 'node:fs';
 import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { REPO_ROOT, isAlive } from './lib/repo.mjs';
 
 const PREFIX = '[tools]';
 
 /** Debian suite that carries nats-server 2.10 and the Prometheus tools as static Go binaries. */
 const TRIXIE = 'trixie';
+/**
+ * Debian suite with kubectl 1.36 and kustomize 5.8, static Go binaries like trixie's. Packages are
+ * named `pkg/forky` so apt picks forky's build even when the system has another `kubectl`
+ * installed (e.g. Google Cloud SDK's, whose version number is higher than any Debian one).
+ */
+const FORKY = 'forky';
+/** Suites taken from deb.debian.org whatever the distro: they only carry static binaries. */
+const DEBIAN_STATIC_SUITES = [TRIXIE, FORKY];
 const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 const UBUNTU_KEYRING = '/usr/share/keyrings/ubuntu-archive-keyring.gpg';
 
@@ -80,6 +90,16 @@ export const BUNDLES = {
     suite: TRIXIE,
     packages: ['prometheus-alertmanager'],
     provides: { amtool: { exe: 'usr/bin/amtool' } },
+  },
+  kubectl: {
+    suite: FORKY,
+    packages: [`kubectl/${FORKY}`],
+    provides: { kubectl: { exe: 'usr/bin/kubectl' } },
+  },
+  kustomize: {
+    suite: FORKY,
+    packages: [`kustomize/${FORKY}`],
+    provides: { kustomize: { exe: 'usr/bin/kustomize' } },
   },
 };
 
@@ -125,6 +145,28 @@ export const TOOLS = [
     dnf: null,
     release: 'https://github.com/prometheus/alertmanager/releases (alertmanager-0.28.*.linux-<arch>.tar.gz contains amtool)',
   },
+  {
+    name: 'kubectl',
+    min: '1.36.0',
+    // `kubectl --version` is an unknown flag; the client version needs no cluster.
+    versionArgs: ['version', '--client'],
+    bundle: 'kubectl',
+    brew: 'kubectl',
+    dnf: 'kubernetes1.36-client',
+    release: 'https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/ (v1.36)',
+  },
+  {
+    name: 'kustomize',
+    min: '5.8.0',
+    versionArgs: ['version'],
+    // Debian builds kustomize without its release version (`kustomize version` says "(devel)");
+    // the package's changelog next to the binary names it.
+    debianChangelog: 'usr/share/doc/kustomize/changelog.Debian.gz',
+    bundle: 'kustomize',
+    brew: 'kustomize',
+    dnf: null,
+    release: 'https://github.com/kubernetes-sigs/kustomize/releases (kustomize/v5.8.*)',
+  },
 ];
 
 /** Bumped when TOOLS/BUNDLES change meaningfully, so old stamps are re-verified. */
@@ -147,10 +189,10 @@ export function compareVersions(a, b) {
   return 0;
 }
 
-/** Runs `<path> --version`; returns the parsed version or null (missing, broken, no version). */
-export function probeVersion(path) {
+/** Runs `<path> --version` (or `args`); returns the parsed version or null (missing, broken, no version). */
+export function probeVersion(path, args = ['--version']) {
   try {
-    const out = execFileSync(path, ['--version'], {
+    const out = execFileSync(path, args, {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: VERSION_TIMEOUT_MS,
@@ -160,6 +202,26 @@ export function probeVersion(path) {
     // Some tools print their version on stderr or exit non-zero after printing it.
     const text = `${err.stdout ?? ''}${err.stderr ?? ''}`;
     return err.code === 'ENOENT' ? null : parseVersion(text);
+  }
+}
+
+/**
+ * The version of `tool` at `path`: its own answer, else (tools with `debianChangelog`) the version
+ * of the Debian package the binary was unpacked from, read from the changelog in that package.
+ */
+export function toolVersion(tool, path) {
+  const own = probeVersion(path, tool.versionArgs);
+  if (own || !tool.debianChangelog) return own;
+  try {
+    const exe = realpathSync(path);
+    const m = /^(.*)\/usr\/s?bin\/[^/]+$/.exec(exe);
+    if (!m) return null;
+    const text = gunzipSync(readFileSync(join(m[1], tool.debianChangelog))).toString('utf8');
+    // First line: `kustomize (5.8.1+ds-1) unstable; urgency=medium`.
+    const first = /^\S+ \(([^)]+)\)/.exec(text);
+    return first ? parseVersion(first[1]) : null;
+  } catch {
+    return null;
   }
 }
 
@@ -294,9 +356,9 @@ export function sourcesFor(suite, os, arch, exists = existsSync) {
   const id = os.ID ?? '';
   const like = `${id} ${os.ID_LIKE ?? ''}`;
   const codename = os.VERSION_CODENAME ?? '';
-  if (suite === TRIXIE) {
+  if (DEBIAN_STATIC_SUITES.includes(suite)) {
     if (!exists(DEBIAN_KEYRING)) return { error: `the Debian archive keyring (${DEBIAN_KEYRING}) is not installed` };
-    return { lines: [`deb [signed-by=${DEBIAN_KEYRING}] http://deb.debian.org/debian ${TRIXIE} main`] };
+    return { lines: [`deb [signed-by=${DEBIAN_KEYRING}] http://deb.debian.org/debian ${suite} main`] };
   }
   if (!codename) return { error: 'VERSION_CODENAME is missing from /etc/os-release' };
   if (id === 'debian') {
@@ -504,13 +566,13 @@ export async function ensureTools({
     const needBundles = new Set();
     for (const tool of TOOLS) {
       const own = join(p.bin, tool.name);
-      const ownVersion = existsSync(own) ? probeVersion(own) : null;
+      const ownVersion = existsSync(own) ? toolVersion(tool, own) : null;
       if (ownVersion && compareVersions(ownVersion, tool.min) >= 0) {
         found[tool.name] = { version: ownVersion, source: 'existing' };
         continue;
       }
       const onPath = findOnPath(tool.name, p.bin, pathValue);
-      const pathVersion = onPath ? probeVersion(onPath) : null;
+      const pathVersion = onPath ? toolVersion(tool, onPath) : null;
       if (onPath && pathVersion && compareVersions(pathVersion, tool.min) >= 0) {
         if (!check) linkTo(p.bin, tool.name, onPath);
         found[tool.name] = { version: pathVersion, source: `PATH ${onPath}` };
@@ -538,7 +600,7 @@ export async function ensureTools({
       // Whatever was fetched must now answer --version with a good version.
       for (const tool of TOOLS) {
         if (found[tool.name] || !needBundles.has(tool.bundle) || fetchErrors[tool.bundle]) continue;
-        const version = probeVersion(join(p.bin, tool.name));
+        const version = toolVersion(tool, join(p.bin, tool.name));
         if (version && compareVersions(version, tool.min) >= 0) {
           found[tool.name] = { version, source: `apt ${BUNDLES[tool.bundle].suite}` };
           log(`${tool.name} ${version}: fetched into .tools/pkgs/${tool.bundle}`);

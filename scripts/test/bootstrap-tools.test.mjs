@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { chmodSync, lstatSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { CHROMIUM_PATH, TOOLS, aptOptions, compareVersions, ensureChromium, ensureTools, instructions, parseVersion, sourcesFor } from '../bootstrap-tools.mjs';
+import { gzipSync } from 'node:zlib';
+import { CHROMIUM_PATH, TOOLS, aptOptions, compareVersions, ensureChromium, ensureTools, instructions, parseVersion, sourcesFor, toolVersion } from '../bootstrap-tools.mjs';
 import { REPO_ROOT } from '../lib/repo.mjs';
 
 const dirs = [];
@@ -32,6 +33,23 @@ describe('version parsing', () => {
     assert.equal(parseVersion('no version here'), null);
   });
 
+  test('kubectl answers `version --client`; a Debian kustomize says "(devel)", so its package changelog decides', () => {
+    const dir = temp('ow-tools-ver-');
+    const kubectl = TOOLS.find((t) => t.name === 'kubectl');
+    const kustomize = TOOLS.find((t) => t.name === 'kustomize');
+    writeFileSync(join(dir, 'kubectl'), `#!/bin/sh\n[ "$1 $2" = "version --client" ] && echo 'Client Version: v1.36.4' || exit 1\n`);
+    chmodSync(join(dir, 'kubectl'), 0o755);
+    assert.equal(toolVersion(kubectl, join(dir, 'kubectl')), '1.36.4');
+    const pkg = join(dir, 'pkg');
+    mkdirSync(join(pkg, 'usr', 'bin'), { recursive: true });
+    mkdirSync(join(pkg, 'usr', 'share', 'doc', 'kustomize'), { recursive: true });
+    fakeTool(join(pkg, 'usr', 'bin'), 'kustomize', '(devel)');
+    assert.equal(toolVersion(kustomize, join(pkg, 'usr', 'bin', 'kustomize')), null, 'no changelog: unknown, so it gets fetched');
+    writeFileSync(join(pkg, kustomize.debianChangelog), gzipSync('kustomize (5.8.1+ds-1) unstable; urgency=medium\n'));
+    symlinkSync(join(pkg, 'usr', 'bin', 'kustomize'), join(dir, 'kustomize'));
+    assert.equal(toolVersion(kustomize, join(dir, 'kustomize')), '5.8.1');
+  });
+
   test('compares numerically, not as text', () => {
     assert.ok(compareVersions('2.10.0', '2.9.25') > 0);
     assert.ok(compareVersions('6.2.14', '7.0.0') < 0);
@@ -49,6 +67,9 @@ describe('apt configuration', () => {
       lines: ['deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main'],
     });
     assert.match(sourcesFor('trixie', ubuntu, 'amd64', () => false).error, /Debian archive keyring/);
+    assert.deepEqual(sourcesFor('forky', ubuntu, 'amd64', all), {
+      lines: ['deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian forky main'],
+    });
   });
 
   test('the system suite follows /etc/os-release', () => {
@@ -103,6 +124,8 @@ describe('ensureTools', () => {
     fakeTool(path, 'redis-server', 'Redis server v=7.2.4 sha=0');
     fakeTool(path, 'redis-cli', 'redis-cli 7.2.4');
     fakeTool(path, 'amtool', 'amtool, version 0.28.1');
+    fakeTool(path, 'kubectl', 'Client Version: v1.36.4');
+    fakeTool(path, 'kustomize', 'v5.8.1');
     // promtool missing entirely; no apt-get/dpkg on this PATH.
     const res = await ensureTools({ root, quiet: true, pathValue: path });
     assert.equal(res.ok, false);

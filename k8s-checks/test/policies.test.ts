@@ -1,0 +1,204 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import {
+  AWAITED_VARS,
+  REPO_ROOT,
+  allPolicyProblems,
+  committedSecretProblems,
+  declaredByAnyService,
+  envProblems,
+  envValueProblems,
+  graceProblems,
+  hpaProblems,
+  imageProblems,
+  jetstreamProblems,
+  natsImageProblems,
+  networkPolicyProblems,
+  pdbProblems,
+  portProblems,
+  probeProblems,
+  resourceProblems,
+  securityProblems,
+  type K8sObject,
+} from '../src/index.js';
+import { CI_NATS_VERSION_RE, find, podSpec, rendered, withLoadTest } from './renders.js';
+
+const ciNatsVersion = CI_NATS_VERSION_RE.exec(readFileSync(join(REPO_ROOT, '.github', 'workflows', 'ci.yml'), 'utf8'))?.[1] ?? 'missing';
+
+describe('every policy holds for every overlay (with the load test applied next to it)', () => {
+  test.each([
+    ['production', true],
+    ['dev', false],
+    ['base', true],
+  ] as const)('%s', (name, production) => {
+    expect(allPolicyProblems(withLoadTest(name), { production, natsVersion: ciNatsVersion })).toEqual([]);
+  });
+
+  test('the NATS image is the version CI tests against', () => {
+    expect(ciNatsVersion).toMatch(/^2\.\d+\.\d+$/);
+    expect(natsImageProblems(rendered('production'), ciNatsVersion)).toEqual([]);
+    expect(natsImageProblems(rendered('production'), '2.9.0')[0]?.object).toBe('StatefulSet/nats');
+  });
+
+  test('a contract variable awaited from another branch is accepted only until a service declares it', () => {
+    const common = find(rendered('production'), 'ConfigMap', 'orderwire-common') as K8sObject & { data: Record<string, string> };
+    for (const name of Object.keys(AWAITED_VARS)) {
+      expect(common.data[name], `${name} is set by the manifests`).toBeDefined();
+      // Fails once the variable is in a service's spec: then delete it from AWAITED_VARS.
+      expect(declaredByAnyService(name), `${name} is declared now: remove it from AWAITED_VARS`).toBe(false);
+    }
+  });
+});
+
+/** The production render with the load test, and one mutation applied. */
+function mutated(mutate: (objects: K8sObject[]) => void): K8sObject[] {
+  const objects = withLoadTest('production');
+  mutate(objects);
+  return objects;
+}
+
+describe('each policy names the object that breaks it', () => {
+  test('probes', () => {
+    const objects = mutated((o) => delete podSpec(find(o, 'Deployment', 'edge')).containers[0]!.readinessProbe);
+    expect(probeProblems(objects)).toEqual([
+      { object: 'Deployment/edge', message: 'Deployment/edge container edge has no readinessProbe' },
+    ]);
+  });
+
+  test('resources', () => {
+    const objects = mutated((o) => delete podSpec(find(o, 'StatefulSet', 'nats')).containers[1]!.resources!.limits);
+    expect(resourceProblems(objects).map((p) => p.message)).toEqual([
+      'StatefulSet/nats container exporter has no limits.cpu',
+      'StatefulSet/nats container exporter has no limits.memory',
+    ]);
+  });
+
+  test('securityContext', () => {
+    const objects = mutated((o) => (podSpec(find(o, 'Deployment', 'ingest')).containers[0]!.securityContext!.readOnlyRootFilesystem = false));
+    expect(securityProblems(objects)).toEqual([{ object: 'Deployment/ingest', message: 'Deployment/ingest container ingest has a writable root filesystem' }]);
+  });
+
+  test('a PodDisruptionBudget for every workload', () => {
+    const objects = mutated((o) => o.splice(o.indexOf(find(o, 'PodDisruptionBudget', 'dlq')), 1));
+    expect(pdbProblems(objects)).toEqual([{ object: 'Deployment/dlq', message: 'Deployment/dlq is selected by 0 PodDisruptionBudgets (none), want exactly 1' }]);
+  });
+
+  test('NetworkPolicies: every pod covered, every port one a pod listens on', () => {
+    const withoutEdge = mutated((o) => o.splice(o.indexOf(find(o, 'NetworkPolicy', 'edge')), 1));
+    expect(networkPolicyProblems(withoutEdge)).toEqual([{ object: 'Deployment/edge', message: 'Deployment/edge has no NetworkPolicy of its own (only the namespace-wide ones)' }]);
+    const stalePort = mutated((o) => {
+      const p = find(o, 'NetworkPolicy', 'redis') as K8sObject & { spec: { ingress: { ports: { port: number }[] }[] } };
+      p.spec.ingress[0]!.ports[0]!.port = 6380;
+    });
+    expect(networkPolicyProblems(stalePort)).toEqual([
+      { object: 'NetworkPolicy/redis', message: 'NetworkPolicy/redis admits port 6380, on which Deployment/redis does not listen' },
+    ]);
+    const staleEgress = mutated((o) => {
+      const p = find(o, 'NetworkPolicy', 'dlq') as K8sObject & { spec: { egress: { ports: { port: number }[] }[] } };
+      p.spec.egress[1]!.ports[0]!.port = 3002;
+    });
+    expect(networkPolicyProblems(staleEgress)).toEqual([
+      { object: 'NetworkPolicy/dlq', message: 'NetworkPolicy/dlq allows egress to Deployment/auth on port 3002, where it does not listen' },
+    ]);
+  });
+
+  test('no :latest, no untagged image', () => {
+    const objects = mutated((o) => (podSpec(find(o, 'Deployment', 'redis')).containers[0]!.image = 'redis:latest'));
+    expect(imageProblems(objects)).toEqual([{ object: 'Deployment/redis', message: 'Deployment/redis container redis image "redis:latest" is not pinned (no tag, or :latest)' }]);
+  });
+
+  test('ports agree between container, configuration, probes and Service', () => {
+    const objects = mutated((o) => {
+      const port = podSpec(find(o, 'Deployment', 'edge')).containers[0]!.ports!.find((p) => p.name === 'http')!;
+      port.containerPort = 3005;
+    });
+    const messages = portProblems(objects).map((p) => `${p.object}: ${p.message}`);
+    expect(messages).toContain('Deployment/edge: Deployment/edge container port http is 3005, PORT is 3003');
+    expect(messages).toContain('Service/edge: Service/edge port 3003 forwards to 3005: keep them equal (URLs in the configuration use one number)');
+  });
+
+  test('a URL in the configuration must use a port its Service has', () => {
+    const objects = mutated((o) => ((find(o, 'ConfigMap', 'orderwire-common') as K8sObject & { data: Record<string, string> }).data.AUTH_JWKS_URL = 'http://auth:3009/.well-known/jwks.json'));
+    expect(portProblems(objects).map((p) => p.message)).toContain('Deployment/ingest AUTH_JWKS_URL points at auth:3009, but Service/auth has no port 3009');
+  });
+
+  test('every variable is declared by the service’s spec, every required one set', () => {
+    const objects = mutated((o) => {
+      const edge = podSpec(find(o, 'Deployment', 'edge')).containers[0]!;
+      edge.env!.push({ name: 'EDGE_ACK_TIMEOUTS', value: '10s' }, { name: 'EDGE_BATCH_MAX', value: '16' });
+      const auth = podSpec(find(o, 'Deployment', 'auth'));
+      for (const c of [...auth.containers, ...(auth.initContainers ?? [])]) c.env = c.env!.filter((e) => e.name !== 'AUTH_KEK');
+    });
+    expect(envProblems(objects)).toEqual([
+      { object: 'Deployment/auth', message: 'Deployment/auth container topology-apply does not set AUTH_KEK, which auth requires' },
+      { object: 'Deployment/auth', message: 'Deployment/auth container auth does not set AUTH_KEK, which auth requires' },
+      { object: 'Deployment/edge', message: "Deployment/edge container edge sets EDGE_ACK_TIMEOUTS, which edge's configuration spec does not declare" },
+      { object: 'Deployment/edge', message: 'Deployment/edge container edge sets EDGE_ACK_TIMEOUTS as a literal: put it in its ConfigMap' },
+      { object: 'Deployment/edge', message: 'Deployment/edge container edge sets EDGE_BATCH_MAX as a literal: put it in its ConfigMap' },
+    ]);
+  });
+
+  test('every value passes the service’s own configuration loader', () => {
+    const objects = mutated((o) => {
+      const edge = find(o, 'ConfigMap', 'orderwire-edge') as K8sObject & { data: Record<string, string> };
+      edge.data.EDGE_TRANSPORTS = 'websocket,carrier-pigeon';
+      const common = find(o, 'ConfigMap', 'orderwire-common') as K8sObject & { data: Record<string, string> };
+      common.data.SHUTDOWN_GRACE = '25 seconds';
+    });
+    const problems = envValueProblems(objects).map((p) => `${p.object}: ${p.message}`);
+    expect(problems).toContain('Deployment/edge: Deployment/edge container edge: EDGE_TRANSPORTS items must match /^(websocket|polling)$/; bad: "carrier-pigeon"');
+    // SHUTDOWN_GRACE is common: every service container (and auth's init container) refuses it.
+    expect(problems.filter((p) => p.includes('SHUTDOWN_GRACE expected a duration'))).toHaveLength(5);
+  });
+
+  test('a Secret-sourced variable passes only as a $(NAME) source for another variable', () => {
+    const objects = mutated((o) => {
+      const ingest = podSpec(find(o, 'Deployment', 'ingest')).containers[0]!;
+      const url = ingest.env!.find((e) => e.name === 'REDIS_URL')!;
+      url.value = 'redis://redis:6379';
+    });
+    expect(envProblems(objects).map((p) => p.message)).toEqual([
+      "Deployment/ingest container ingest sets REDIS_PASSWORD, which ingest's configuration spec does not declare",
+      'Deployment/ingest container ingest sets REDIS_URL as a literal: put it in its ConfigMap',
+    ]);
+  });
+
+  test('the termination grace outlasts the preStop pause plus the edge’s drain (SHUTDOWN_GRACE)', () => {
+    const objects = mutated((o) => (podSpec(find(o, 'Deployment', 'edge')).terminationGracePeriodSeconds = 30));
+    expect(graceProblems(objects)).toEqual([
+      { object: 'Deployment/edge', message: 'Deployment/edge terminationGracePeriodSeconds 30 must exceed preStop 5 s + SHUTDOWN_GRACE 25 s' },
+    ]);
+    const nats = mutated((o) => (podSpec(find(o, 'StatefulSet', 'nats')).terminationGracePeriodSeconds = 40));
+    expect(graceProblems(nats).map((p) => p.object)).toEqual(['StatefulSet/nats']);
+  });
+
+  test('an autoscaled Deployment leaves the replica count to its HPA', () => {
+    const objects = mutated((o) => ((find(o, 'Deployment', 'edge').spec as Record<string, unknown>).replicas = 2));
+    expect(hpaProblems(objects)).toEqual([
+      { object: 'Deployment/edge', message: 'Deployment/edge sets replicas although HorizontalPodAutoscaler/edge owns the count (every apply would reset it)' },
+    ]);
+  });
+
+  test('production: 3 NATS nodes, JETSTREAM_REPLICAS=3, sync_interval: always, identities included', () => {
+    const objects = mutated((o) => {
+      (find(o, 'ConfigMap', 'orderwire-common') as K8sObject & { data: Record<string, string> }).data.JETSTREAM_REPLICAS = '1';
+      const conf = o.find((x) => x.kind === 'ConfigMap' && x.metadata.name.startsWith('nats-config')) as K8sObject & { data: Record<string, string> };
+      conf.data['nats.conf'] = conf.data['nats.conf']!.replace('sync_interval: always', 'sync_interval: 2m');
+    });
+    expect(jetstreamProblems(objects, true).map((p) => p.message)).toEqual([
+      'production JETSTREAM_REPLICAS is 1, want 3',
+      'production nats.conf lacks `sync_interval: always` in its jetstream block',
+    ]);
+    // Dev runs one node: R1 is right there, R3 is not.
+    expect(jetstreamProblems(rendered('dev'), false)).toEqual([]);
+    const dev = rendered('dev');
+    (find(dev, 'ConfigMap', 'orderwire-common') as K8sObject & { data: Record<string, string> }).data.JETSTREAM_REPLICAS = '3';
+    expect(jetstreamProblems(dev, false)).toEqual([{ object: 'ConfigMap/orderwire-common', message: 'JETSTREAM_REPLICAS=3 but NATS runs 1 node(s)' }]);
+  });
+
+  test('production renders no Secret; dev’s throwaway ones are dev only', () => {
+    expect(committedSecretProblems(rendered('production'))).toEqual([]);
+    expect(committedSecretProblems(rendered('dev')).map((p) => p.object).sort()).toEqual(['Secret/orderwire-auth', 'Secret/orderwire-redis']);
+  });
+});
