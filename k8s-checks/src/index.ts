@@ -34,5 +34,5 @@ export {
 export type { Workload } from './policies.js';
 export { generatedFiles, prometheusRules, grafanaDashboards, alertmanagerConfig, k6Scripts, ALERTMANAGER_CONFIG_SECRET, ALERTMANAGER_SECRETS_SECRET } from './generate.js';
 export type { GeneratedFile } from './generate.js';
-export { lintWorkflow, lintWorkflows, WORKFLOWS_DIR } from './workflows.js';
+export { lintWorkflow, lintWorkflows, workflowPolicyProblems, workflowPolicies, WORKFLOWS_DIR } from './workflows.js';
 export type { WorkflowProblem } from './workflows.js';
