@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, errors, nkeyAuthenticator, nkeys, type NatsConnection } from '@nats-io/transport-node';
-import { createLogger, displayConsumerConfig, ensureTopology, connectNats, isOrderwireError, KV_BUCKETS, natsIdentityOptions, STREAMS } from '@orderwire/platform';
+import { createLogger, displayConsumerConfig, connectNats, isOrderwireError, KV_BUCKETS, natsIdentityOptions, STREAMS } from '@orderwire/platform';
 import { findRepoRoot, freePort, startServiceProcess, waitFor } from '@orderwire/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpJson, lostOrders, makeOrder, rawSocket, startStack, waitValue, type Stack } from '../src/stack.js';
@@ -116,27 +116,13 @@ beforeAll(async () => {
     redis: { port: redisPort, args: ['--requirepass', redisPassword] },
     env: {
       all: { REDIS_URL: redisUrl },
-      // Auth keeps enrollment records for twice the code's life; 7m keeps that at the platform
-      // default the topology identity applies, so auth (which may not change streams) finds it as declared.
-      auth: { ...seedEnv('auth'), AUTH_ENROLLMENT_TTL: '7m' },
+      // The one owner of the topology (`orderwire-auth topology apply`, run by the stack before any
+      // service) applies it with its own identity; services only verify.
+      topology: seedEnv('topology'),
+      auth: seedEnv('auth'),
       ingest: seedEnv('ingest'),
       edge: { ...seedEnv('edge'), EDGE_MAX_FAILURES: '2', EDGE_NAK_DELAY: '100ms', EDGE_NAK_DELAY_MAX: '200ms', EDGE_ACK_TIMEOUT: '3s' },
       dlq: seedEnv('dlq'),
-    },
-    // The one owner of the topology applies it with its own identity; services only verify.
-    beforeServices: async ({ nats }) => {
-      const nc = await connectNats({
-        servers: nats.url,
-        name: 'topology-apply',
-        logger,
-        timeoutMs: 5_000,
-        ...natsIdentityOptions({ natsNkeySeedFile: seedFile('topology') }, 'topology'),
-      });
-      try {
-        await ensureTopology(nc, { logger });
-      } finally {
-        await nc.close();
-      }
     },
   });
 }, 180_000);
@@ -262,7 +248,11 @@ describe('what each identity must never do is refused', () => {
     const probe = await connectAs('ingest', 'perm-ingest-probe');
     const { nc } = probe;
     try {
-      // Opening it (STREAM.INFO: configuration, as every service verifies the topology) works; reading does not.
+      // Not even its configuration: ingest verifies only the buckets it uses.
+      const jsm = await jetstreamManager(nc, { timeout: 2_000 });
+      await expect(jsm.streams.info(`KV_${KV_BUCKETS.SIGNING_KEYS}`)).rejects.toThrow();
+      await refused(probe, 'publish', /^\$JS\.API\.STREAM\.INFO\.KV_ow_signing_keys$/);
+      // Nor a value (KV get is a direct get).
       const kv = await new Kvm(nc).open(KV_BUCKETS.SIGNING_KEYS);
       await expect(kv.get('current')).rejects.toThrow();
       await refused(probe, 'publish', /^\$JS\.API\.(DIRECT|STREAM\.MSG)\.GET\.KV_ow_signing_keys/);
