@@ -13,7 +13,8 @@
  *   (KV `get` is a direct get on `KV_<bucket>`);
  * - `$KV.<bucket>.<key>` to put, create, delete (a publish);
  * - `$JS.API.CONSUMER.CREATE.<stream>[.<name>[.<filter>]]`, `.DURABLE.CREATE.`, `.INFO.`, `.DELETE.`
- *   to manage consumers (ordered consumers and KV watchers create and delete their own);
+ *   to manage consumers (ordered consumers and KV watchers create and delete their own; KV `keys`
+ *   is a watch too); `$JS.API.CONSUMER.LIST.<stream>` to list them;
  * - `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>` to pull; `$JS.ACK.<stream>.>` to ack, nak, term;
  * - `$JS.FC.<stream>.>` to answer flow control of push consumers (KV watchers);
  * - replies (PubAcks, API answers, pulled messages) on the connection's inbox, which is private per

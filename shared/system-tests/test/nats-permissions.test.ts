@@ -1,10 +1,13 @@
 /**
  * Least privilege on NATS (issue 11 §2), against a real nats-server running the authorization
  * that `node scripts/nats-auth.mjs` generates from shared/platform/src/nats-permissions.ts, and a
- * password-protected Redis: the topology identity applies the streams and buckets; every service,
- * as a real process with its own NKEY seed, runs its normal flow (auth enrol + refresh, ingest
- * publish + status, edge deliver + ack, dlq capture + replay) without a single permission
- * violation; and for each identity at least one thing it must never do is refused.
+ * password-protected Redis: `orderwire-auth topology apply` creates the streams and buckets as the
+ * `topology` identity; every service, as a real process with its own NKEY seed, verifies the topology
+ * at start and runs its flows (auth enrol + refresh, legacy mailbox migration, presence with
+ * backlog, client revocation and tenant quotas through KV; ingest publish + status + quota +
+ * revocation watch; edge deliver + ack with the receipt compare-and-set; dlq capture + replay +
+ * revocation watch + size gauges of every stream; aggregated audit from ingest and the edge)
+ * without a single permission violation; and for each identity what it must never do is refused.
  *
  * A violation fails the test naming the service (its NATS connection name) and the subject: add
  * the grant to NATS_PERMISSIONS, one line.
