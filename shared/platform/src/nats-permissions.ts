@@ -13,7 +13,8 @@
  *   (KV `get` is a direct get on `KV_<bucket>`);
  * - `$KV.<bucket>.<key>` to put, create, delete (a publish);
  * - `$JS.API.CONSUMER.CREATE.<stream>[.<name>[.<filter>]]`, `.DURABLE.CREATE.`, `.INFO.`, `.DELETE.`
- *   to manage consumers (ordered consumers and KV watchers create and delete their own);
+ *   to manage consumers (ordered consumers and KV watchers create and delete their own; KV `keys`
+ *   is a watch too); `$JS.API.CONSUMER.LIST.<stream>` to list them;
  * - `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>` to pull; `$JS.ACK.<stream>.>` to ack, nak, term;
  * - `$JS.FC.<stream>.>` to answer flow control of push consumers (KV watchers);
  * - replies (PubAcks, API answers, pulled messages) on the connection's inbox, which is private per
@@ -28,6 +29,7 @@ import {
   RECEIPTS_SUBJECT_PREFIX,
   SIGNALS,
 } from '@orderwire/contracts';
+import { AUTH_FAILURES_EVENT } from './auth-guard.js';
 import { serviceInboxPrefix } from './nats.js';
 import { KV_BUCKETS, STREAMS, kvStreamName, type KvBucketName } from './topology.js';
 
@@ -88,16 +90,23 @@ const kv = {
 const inbox = (identity: NatsIdentity): string => `${serviceInboxPrefix(identity)}.>`;
 
 const ALL_BUCKETS = Object.values(KV_BUCKETS);
+/** Every stream the topology declares: the streams and the buckets' backing streams. */
+const ALL_STREAM_NAMES = [...Object.values(STREAMS), ...ALL_BUCKETS.map(kvStreamName)];
 
 /**
- * Every service verifies the JetStream topology at start: `STREAM.INFO` of every stream and
- * bucket. It returns configuration and counts, never a message or a value.
+ * A service verifies the JetStream topology it needs at start (`STREAM.INFO` of each stream and
+ * bucket it declares in its topology requirements; opening a KV bucket is the same request).
+ * It returns configuration and counts, never a message or a value; still, each service asks only
+ * about what it uses.
  */
-const verifyTopology: string[] = [
+const verify = (streams: readonly string[], buckets: readonly KvBucketName[]): string[] => [
   js.account,
-  ...Object.values(STREAMS).map((s) => js.streamInfo(s)),
-  ...ALL_BUCKETS.map((b) => js.streamInfo(kvStreamName(b))),
+  ...streams.map((s) => js.streamInfo(s)),
+  ...buckets.map((b) => js.streamInfo(kvStreamName(b))),
 ];
+
+/** Aggregated `auth_failures` audit events of a service guarding an API (`audit.<tenant>.auth_failures`). */
+const authFailuresAudit = `${AUDIT_SUBJECT_PREFIX}.*.${AUTH_FAILURES_EVENT}`;
 
 /**
  * THE declaration. Each line grants one thing; keep a short reason next to anything not obvious.
@@ -107,37 +116,48 @@ const verifyTopology: string[] = [
 export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> = Object.freeze({
   auth: {
     publish: [
-      ...verifyTopology,
+      // Opens every bucket it owns (ow_revoked_clients included); AUDIT and ORDERS are its streams.
+      ...verify([STREAMS.AUDIT, STREAMS.ORDERS], ALL_BUCKETS),
       ...ALL_BUCKETS.flatMap((b) => kv.read(b)),
-      ...ALL_BUCKETS.map((b) => kv.write(b)),
+      ...ALL_BUCKETS.map((b) => kv.write(b)), // auth is the writer of every bucket (revoked clients too)
       ...kv.watch(KV_BUCKETS.SIGNING_KEYS), // key manager follows rotations
       ...kv.watch(KV_BUCKETS.REFRESH_TOKENS), // keys(filter) when a display's families are revoked
+      ...kv.watch(KV_BUCKETS.DISPLAYS), // live display counts per tenant (quota); keys when listing a tenant's displays
+      ...kv.watch(KV_BUCKETS.TENANTS), // keys: tenant list
+      ...kv.watch(KV_BUCKETS.CLIENTS), // keys: client list
       `${API}.STREAM.PURGE.${kvStreamName(KV_BUCKETS.SIGNING_KEYS)}`, // drops retired keys' history
-      `${AUDIT_SUBJECT_PREFIX}.>`,
-      ...js.consumerManage(STREAMS.ORDERS), // display mailboxes: created at registration, deleted at decommission
+      `${AUDIT_SUBJECT_PREFIX}.>`, // every audit event of the control plane
+      // Display mailboxes: created at registration, deleted at decommission; info for the backlog
+      // in GET /v1/displays; the legacy-name migration lists, creates and deletes.
+      ...js.consumerManage(STREAMS.ORDERS),
+      `${API}.CONSUMER.LIST.${STREAMS.ORDERS}`, // mailbox migration finds the legacy-named consumers
       SIGNALS.displayRevokedAll, // edges disconnect revoked displays
     ],
     subscribe: [inbox('auth')],
   },
   ingest: {
     publish: [
-      ...verifyTopology,
+      ...verify([STREAMS.ORDERS, STREAMS.RECEIPTS, STREAMS.AUDIT], [KV_BUCKETS.DISPLAYS, KV_BUCKETS.TENANTS, KV_BUCKETS.REVOKED_CLIENTS]),
       `${ORDERS_SUBJECT_PREFIX}.>`,
-      `${RECEIPTS_SUBJECT_PREFIX}.>`, // "pending" receipts of an accepted order's target displays
+      `${RECEIPTS_SUBJECT_PREFIX}.>`, // "pending" receipts of an accepted order's target displays (compare-and-set)
       ...js.msgGet(STREAMS.ORDERS), // the stored copy of a duplicate
-      ...js.msgGet(STREAMS.RECEIPTS), // GET /v1/orders/:id
-      ...kv.read(KV_BUCKETS.DISPLAYS),
-      ...kv.watch(KV_BUCKETS.DISPLAYS), // target displays of an order
+      ...js.msgGet(STREAMS.RECEIPTS), // GET /v1/orders/:id; the receipt compare-and-set reads the last by subject
+      ...kv.watch(KV_BUCKETS.DISPLAYS), // target displays of an order (watched, never read by key)
+      ...kv.watch(KV_BUCKETS.TENANTS), // per-tenant order quotas
+      ...kv.watch(KV_BUCKETS.REVOKED_CLIENTS), // revoked API clients are refused at once
+      authFailuresAudit,
     ],
     subscribe: [inbox('ingest')],
   },
   edge: {
     publish: [
-      ...verifyTopology,
-      js.consumerInfo(STREAMS.ORDERS), // a display's mailbox exists (handshake)
+      ...verify([STREAMS.ORDERS, STREAMS.RECEIPTS], []),
+      js.consumerInfo(STREAMS.ORDERS), // a display's mailbox exists (handshake; legacy-named ones too)
       js.pull(STREAMS.ORDERS),
       js.ack(STREAMS.ORDERS),
       `${RECEIPTS_SUBJECT_PREFIX}.>`,
+      `${API}.STREAM.MSG.GET.${STREAMS.RECEIPTS}`, // the receipt compare-and-set reads the last by subject
+      authFailuresAudit, // refused handshakes
       EDGE_SUBJECTS.handback,
       EDGE_SUBJECTS.takeover,
     ],
@@ -151,7 +171,9 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
   },
   dlq: {
     publish: [
-      ...verifyTopology,
+      // Verifies its own streams and buckets, and samples the size of every declared stream
+      // (KV_ow_* included) for orderwire_jetstream_stream_bytes: STREAM.INFO of all of them.
+      ...verify(Object.values(STREAMS), ALL_BUCKETS),
       ...js.consumerManage(STREAMS.ADVISORIES), // its durable capture consumer
       js.pull(STREAMS.ADVISORIES),
       js.ack(STREAMS.ADVISORIES),
@@ -162,21 +184,19 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
       js.consumerInfo(STREAMS.ORDERS), // which display a dead consumer belongs to; never creates one
       ...js.msgGet(STREAMS.ORDERS), // the original message, by sequence
       `${ORDERS_SUBJECT_PREFIX}.*.*.display.*`, // replay: only to one display's own subject
-      ...js.msgGet(STREAMS.RECEIPTS),
+      ...js.msgGet(STREAMS.RECEIPTS), // the receipt compare-and-set reads the last by subject
       `${RECEIPTS_SUBJECT_PREFIX}.>`,
-      `${AUDIT_SUBJECT_PREFIX}.>`,
+      `${AUDIT_SUBJECT_PREFIX}.>`, // dlq_replayed, dlq_discarded, dlq_reads, auth_failures
       ...kv.read(KV_BUCKETS.DISPLAYS),
+      ...kv.watch(KV_BUCKETS.REVOKED_CLIENTS), // revoked API clients are refused at once
     ],
     subscribe: [inbox('dlq')],
   },
   topology: {
     publish: [
       js.account,
-      `${API}.STREAM.CREATE.*`,
-      `${API}.STREAM.UPDATE.*`,
-      `${API}.STREAM.INFO.*`,
-      `${API}.STREAM.NAMES`,
-      `${API}.STREAM.LIST`,
+      // Only the declared streams and buckets: it cannot make or change anything else.
+      ...ALL_STREAM_NAMES.flatMap((s) => [`${API}.STREAM.CREATE.${s}`, `${API}.STREAM.UPDATE.${s}`, js.streamInfo(s)]),
     ],
     subscribe: [inbox('topology')],
   },

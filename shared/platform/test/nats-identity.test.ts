@@ -15,6 +15,7 @@ import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { connectNats, createConnectionInbox, natsIdentityOptions, natsInboxPrefix, serviceInboxPrefix } from '../src/nats.js';
 import { NATS_IDENTITIES, NATS_PERMISSIONS, createNatsIdentityKey, natsIdentityKeyFromSeed, renderNatsAuthorization } from '../src/nats-permissions.js';
+import { declaredStreamNames } from '../src/stream-usage.js';
 import { describeRedisError, isRedisAuthError, redisTlsOptions } from '../src/redis.js';
 import { natsConfig, redisConfig } from '../src/service-config.js';
 
@@ -133,6 +134,31 @@ describe('the generated authorization block', () => {
     expect(NATS_PERMISSIONS.edge.publish.some((s) => s.startsWith('orders.'))).toBe(false);
     const path = file('nats.conf', `port: -1\n${conf}`);
     expect(execFileSync(resolveBinary('nats-server'), ['-c', path, '-t'], { encoding: 'utf8', stdio: 'pipe' })).toBe('');
+  });
+});
+
+describe('the declaration', () => {
+  const services = ['auth', 'ingest', 'edge', 'dlq'] as const;
+  it('lets only the topology identity create or update streams, and only the declared ones', () => {
+    for (const i of services) expect(NATS_PERMISSIONS[i].publish.filter((s) => /^\$JS\.API\.STREAM\.(CREATE|UPDATE|DELETE)\./.test(s)), i).toEqual([]);
+    const declared = new Set(declaredStreamNames());
+    const changes = NATS_PERMISSIONS.topology.publish.filter((s) => /^\$JS\.API\.STREAM\.(CREATE|UPDATE)\./.test(s));
+    expect(changes.length).toBe(2 * declared.size);
+    for (const s of changes) expect(declared.has(s.split('.').at(-1)!), s).toBe(true);
+    // The topology identity reads no message and writes no subject outside the JetStream API.
+    expect(NATS_PERMISSIONS.topology.publish.every((s) => /^\$JS\.API\.(INFO|STREAM\.(CREATE|UPDATE|INFO)\.[A-Za-z0-9_]+)$/.test(s))).toBe(true);
+  });
+
+  it('lets only auth write ow_revoked_clients and read the signing keys; no service but dlq samples every stream', () => {
+    for (const i of NATS_IDENTITIES) {
+      const p = NATS_PERMISSIONS[i].publish;
+      expect(p.includes('$KV.ow_revoked_clients.>'), `${i} writes revoked clients`).toBe(i === 'auth');
+      expect(p.some((s) => /GET\.KV_ow_signing_keys/.test(s)), `${i} reads signing keys`).toBe(i === 'auth');
+    }
+    const infoOfAll = (i: (typeof NATS_IDENTITIES)[number]): boolean => declaredStreamNames().every((s) => NATS_PERMISSIONS[i].publish.includes(`$JS.API.STREAM.INFO.${s}`));
+    expect(NATS_IDENTITIES.filter(infoOfAll)).toEqual(['dlq', 'topology']);
+    // Ingest and the edge write only their own audit event.
+    for (const i of ['ingest', 'edge'] as const) expect(NATS_PERMISSIONS[i].publish.filter((s) => s.startsWith('audit.'))).toEqual(['audit.*.auth_failures']);
   });
 });
 

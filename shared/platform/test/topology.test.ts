@@ -226,7 +226,7 @@ describe('ensureTopology', () => {
       for (const bucket of Object.values(KV_BUCKETS)) {
         expect(results.every((r) => r.buckets[bucket] === 'created' || r.buckets[bucket] === 'unchanged')).toBe(true);
       }
-      expect(await streamNames()).toHaveLength(12);
+      expect(await streamNames()).toHaveLength(13); // 5 streams + 8 KV buckets
       expect((await jsm.streams.info(STREAMS.ORDERS)).config.max_age).toBe(3 * 24 * 3600 * 1000 * NS);
       expect((await jsm.streams.info(kvStreamName(KV_BUCKETS.REFRESH_TOKENS))).config.max_age).toBe(60 * 24 * 3600 * 1000 * NS);
       // Idempotent: applying the same configuration again changes nothing.

@@ -81,8 +81,11 @@ export interface StackOptions {
   edges?: number;
   /** Start the DLQ service. @default true */
   dlq?: boolean;
-  /** Environment overrides: `all` for every service, then per service (edge: every edge). */
-  env?: Partial<Record<ServiceName | 'all', Env>>;
+  /**
+   * Environment overrides: `all` for every service, then per service (edge: every edge);
+   * `topology` on top of auth's for `orderwire-auth topology apply` (e.g. its own NATS identity).
+   */
+  env?: Partial<Record<ServiceName | 'all' | 'topology', Env>>;
   /** @default 'info' */
   logLevel?: string;
   /** Options of the NATS server (e.g. an `authorization` block as `config`). @default none */
@@ -374,7 +377,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const authEnvBase = envFor('auth', 'auth');
     // Before any service, as npm start does: the topology owner applies every stream and bucket
     // (with auth's settings, so bucket TTLs follow e.g. an AUTH_REFRESH_TTL override).
-    await runBeforeStart({ ...authEnvBase, LOG_LEVEL: 'warn' }, { root });
+    await runBeforeStart({ ...authEnvBase, LOG_LEVEL: 'warn', ...overrides.topology }, { root });
     const auth = await startServiceProcess({
       name: 'auth',
       main: mains.auth,

@@ -1,10 +1,13 @@
 /**
  * Least privilege on NATS (issue 11 §2), against a real nats-server running the authorization
  * that `node scripts/nats-auth.mjs` generates from shared/platform/src/nats-permissions.ts, and a
- * password-protected Redis: the topology identity applies the streams and buckets; every service,
- * as a real process with its own NKEY seed, runs its normal flow (auth enrol + refresh, ingest
- * publish + status, edge deliver + ack, dlq capture + replay) without a single permission
- * violation; and for each identity at least one thing it must never do is refused.
+ * password-protected Redis: `orderwire-auth topology apply` creates the streams and buckets as the
+ * `topology` identity; every service, as a real process with its own NKEY seed, verifies the topology
+ * at start and runs its flows (auth enrol + refresh, legacy mailbox migration, presence with
+ * backlog, client revocation and tenant quotas through KV; ingest publish + status + quota +
+ * revocation watch; edge deliver + ack with the receipt compare-and-set; dlq capture + replay +
+ * revocation watch + size gauges of every stream; aggregated audit from ingest and the edge)
+ * without a single permission violation; and for each identity what it must never do is refused.
  *
  * A violation fails the test naming the service (its NATS connection name) and the subject: add
  * the grant to NATS_PERMISSIONS, one line.
@@ -15,13 +18,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { displayConsumerName, displayFilterSubjects, legacyDisplayConsumerName } from '@orderwire/contracts';
 import { Kvm } from '@nats-io/kv';
 import { connect, errors, nkeyAuthenticator, nkeys, type NatsConnection } from '@nats-io/transport-node';
-import { createLogger, displayConsumerConfig, ensureTopology, connectNats, isOrderwireError, KV_BUCKETS, natsIdentityOptions, STREAMS } from '@orderwire/platform';
+import { createLogger, declaredStreamNames, displayConsumerConfig, connectNats, isOrderwireError, KV_BUCKETS, natsIdentityOptions, STREAMS } from '@orderwire/platform';
 import { findRepoRoot, freePort, startServiceProcess, waitFor } from '@orderwire/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { httpJson, lostOrders, makeOrder, rawSocket, startStack, waitValue, type Stack } from '../src/stack.js';
+import { httpJson, lostOrders, makeOrder, metricValue, rawSocket, startStack, waitValue, type Stack } from '../src/stack.js';
 
 const run = promisify(execFile);
 const IDENTITIES = ['auth', 'ingest', 'edge', 'dlq', 'topology'] as const;
@@ -115,28 +119,15 @@ beforeAll(async () => {
     nats: { config: authorization },
     redis: { port: redisPort, args: ['--requirepass', redisPassword] },
     env: {
-      all: { REDIS_URL: redisUrl },
-      // Auth keeps enrollment records for twice the code's life; 7m keeps that at the platform
-      // default the topology identity applies, so auth (which may not change streams) finds it as declared.
-      auth: { ...seedEnv('auth'), AUTH_ENROLLMENT_TTL: '7m' },
+      // One-second audit windows, so the aggregated events of refused authentications are written during the test.
+      all: { REDIS_URL: redisUrl, AUDIT_AGGREGATE_WINDOW: '1s' },
+      // The one owner of the topology (`orderwire-auth topology apply`, run by the stack before any
+      // service) applies it with its own identity; services only verify.
+      topology: seedEnv('topology'),
+      auth: seedEnv('auth'),
       ingest: seedEnv('ingest'),
       edge: { ...seedEnv('edge'), EDGE_MAX_FAILURES: '2', EDGE_NAK_DELAY: '100ms', EDGE_NAK_DELAY_MAX: '200ms', EDGE_ACK_TIMEOUT: '3s' },
       dlq: seedEnv('dlq'),
-    },
-    // The one owner of the topology applies it with its own identity; services only verify.
-    beforeServices: async ({ nats }) => {
-      const nc = await connectNats({
-        servers: nats.url,
-        name: 'topology-apply',
-        logger,
-        timeoutMs: 5_000,
-        ...natsIdentityOptions({ natsNkeySeedFile: seedFile('topology') }, 'topology'),
-      });
-      try {
-        await ensureTopology(nc, { logger });
-      } finally {
-        await nc.close();
-      }
     },
   });
 }, 180_000);
@@ -242,6 +233,113 @@ describe('every service with its own NATS identity', () => {
   });
 });
 
+const metricsOf = async (url: string): Promise<string> => (await httpJson<string>('GET', `${url}/metrics`)).body;
+
+describe('the flows of topology ownership, mailboxes, abuse controls and presence, with the real identities', () => {
+  it('auth migrates a legacy-named mailbox (consumer list, info, create, delete on ORDERS)', async () => {
+    const probe = await connectAs('auth', 'perm-auth-legacy');
+    try {
+      const jsm = await jetstreamManager(probe.nc, { timeout: 5_000 });
+      const legacy = legacyDisplayConsumerName(stack.tenant, 'perm-legacy');
+      await jsm.consumers.add(STREAMS.ORDERS, {
+        durable_name: legacy,
+        filter_subjects: displayFilterSubjects(stack.tenant, 'st-perm', 'perm-legacy', ['grill']),
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.New,
+      });
+      const out = (await stack.authCli(['consumers', 'migrate'])) as { summary: Record<string, number> };
+      expect(out.summary).toMatchObject({ migrated: 1 });
+      await expect(jsm.consumers.info(STREAMS.ORDERS, legacy)).rejects.toThrow(/consumer not found/);
+      expect((await jsm.consumers.info(STREAMS.ORDERS, displayConsumerName(stack.tenant, 'perm-legacy'))).name).toBe(displayConsumerName(stack.tenant, 'perm-legacy'));
+      expect(probe.refused).toEqual([]);
+    } finally {
+      await probe.close();
+    }
+  });
+
+  it('GET /v1/displays lists presence (Redis, written by the edge) with each mailbox backlog (consumer info)', async () => {
+    const d = await stack.newDisplay({ displayId: 'perm-presence', storeId: 'st-perm', stations: ['grill'] });
+    try {
+      const token = await stack.clientToken(['displays:manage']);
+      type Listed = { displays: { displayId: string; online: boolean | null; backlog: { total: number } | null }[]; presence: string };
+      const listed = await waitValue(
+        async () => {
+          const res = await httpJson<Listed>('GET', `${stack.auth.url}/v1/displays?storeId=st-perm`, { token });
+          const me = res.body.displays?.find((x) => x.displayId === 'perm-presence');
+          return res.status === 200 && me?.online === true ? { body: res.body, me } : undefined;
+        },
+        { timeoutMs: 10_000, message: () => `perm-presence online in GET /v1/displays; violations:\n${describeViolations(violations())}` },
+      );
+      expect(listed.body.presence).toBe('ok');
+      expect(listed.me.backlog, 'backlog read from the mailbox consumer').toMatchObject({ total: expect.any(Number) as number });
+    } finally {
+      d.close();
+    }
+    expect(describeViolations(violations())).toBe('');
+  });
+
+  it('a client revoked in ow_revoked_clients (written by auth) is refused by ingest and dlq (watching it)', async () => {
+    const victim = (await stack.authCli(['client', 'create', '--tenant', stack.tenant, '--scopes', 'orders:read,dlq:read'])) as { clientId: string; clientSecret: string };
+    const token = await stack.clientToken(['orders:read', 'dlq:read'], victim);
+    const statusAt = async (): Promise<[number, number]> => [
+      (await stack.request('GET', `${stack.ingest.url}/v1/orders/perm-revocation-probe`, { token })).status,
+      (await stack.request('GET', `${stack.dlq!.url}/v1/dlq`, { token })).status,
+    ];
+    expect(await statusAt()).toEqual([404, 200]);
+    await stack.authCli(['client', 'revoke', victim.clientId]);
+    await waitValue(async () => ((await statusAt()).join() === '401,401' ? true : undefined), {
+      timeoutMs: 10_000,
+      message: () => `ingest and dlq refusing the revoked client; violations:\n${describeViolations(violations())}`,
+    });
+    expect(describeViolations(violations())).toBe('');
+  });
+
+  it('ingest applies the per-tenant quota from ow_tenants', async () => {
+    await stack.authCli(['tenant', 'update', stack.tenant, '--orders-per-minute', '1']);
+    try {
+      const refused = await waitValue(
+        async () => {
+          const res = await stack.postOrder(makeOrder(`perm-quota-${randomBytes(4).toString('hex')}`, 'st-perm-quota', 'grill'));
+          return res.status === 429 ? res : undefined;
+        },
+        { timeoutMs: 10_000, message: () => `ingest refusing over the tenant quota; violations:\n${describeViolations(violations())}` },
+      );
+      expect((refused.body as { error?: { code?: string } }).error?.code).toBe('ORDERWIRE_ERR_INGEST_ORDER_QUOTA_EXCEEDED');
+    } finally {
+      await stack.authCli(['tenant', 'update', stack.tenant, '--orders-per-minute', 'default']);
+    }
+    expect(describeViolations(violations())).toBe('');
+  });
+
+  it('ingest and the edge publish aggregated auth_failures audit events', async () => {
+    const res = await stack.request('GET', `${stack.ingest.url}/v1/orders/x`, { token: 'not-a-token' });
+    expect(res.status).toBe(401);
+    const raw = rawSocket(stack.edges[0]!.url, 'not-a-token');
+    await raw.connected.then(
+      () => undefined,
+      () => undefined,
+    );
+    raw.close();
+    for (const url of [stack.ingest.url, stack.edges[0]!.url]) {
+      await waitFor(async () => (metricValue(await metricsOf(url), 'orderwire_audit_aggregated_events_total', { result: 'ok' }) > 0) || undefined, {
+        timeoutMs: 10_000,
+        message: () => `an aggregated audit event written by ${url}; violations:\n${describeViolations(violations())}`,
+      });
+      expect(metricValue(await metricsOf(url), 'orderwire_audit_aggregated_events_total', { result: 'failed' }), `${url} audit publish failures`).toBe(0);
+    }
+    expect(describeViolations(violations())).toBe('');
+  });
+
+  it('the dlq exports the size of every declared stream, KV buckets included', async () => {
+    const text = await metricsOf(stack.dlq!.url);
+    for (const stream of declaredStreamNames()) {
+      // A series per stream (absent when its STREAM.INFO is refused or the stream is missing).
+      expect(text, stream).toMatch(new RegExp(`^orderwire_jetstream_stream_bytes\\{[^}]*stream="${stream}"[^}]*\\} \\d`, 'm'));
+    }
+    expect(describeViolations(violations())).toBe('');
+  });
+});
+
 describe('what each identity must never do is refused', () => {
   it('the edge cannot publish orders', async () => {
     const probe = await connectAs('edge', 'perm-edge-probe');
@@ -262,7 +360,11 @@ describe('what each identity must never do is refused', () => {
     const probe = await connectAs('ingest', 'perm-ingest-probe');
     const { nc } = probe;
     try {
-      // Opening it (STREAM.INFO: configuration, as every service verifies the topology) works; reading does not.
+      // Not even its configuration: ingest verifies only the buckets it uses.
+      const jsm = await jetstreamManager(nc, { timeout: 2_000 });
+      await expect(jsm.streams.info(`KV_${KV_BUCKETS.SIGNING_KEYS}`)).rejects.toThrow();
+      await refused(probe, 'publish', /^\$JS\.API\.STREAM\.INFO\.KV_ow_signing_keys$/);
+      // Nor a value (KV get is a direct get).
       const kv = await new Kvm(nc).open(KV_BUCKETS.SIGNING_KEYS);
       await expect(kv.get('current')).rejects.toThrow();
       await refused(probe, 'publish', /^\$JS\.API\.(DIRECT|STREAM\.MSG)\.GET\.KV_ow_signing_keys/);
@@ -299,6 +401,51 @@ describe('what each identity must never do is refused', () => {
       await expect(js.publish('audit.x.perm_probe', '{}', { timeout: 2_000 })).resolves.toBeDefined();
     } finally {
       await probe.close();
+    }
+  });
+
+  it('no service may update a declared stream, and topology may not create an undeclared one', async () => {
+    for (const identity of ['auth', 'ingest', 'edge', 'dlq'] as const) {
+      const probe = await connectAs(identity, `perm-${identity}-update-probe`);
+      try {
+        const jsm = await jetstreamManager(probe.nc, { timeout: 2_000 });
+        await expect(jsm.streams.update(STREAMS.ORDERS, { max_age: 1_000_000_000 })).rejects.toThrow();
+        await refused(probe, 'publish', /^\$JS\.API\.STREAM\.UPDATE\.ORDERS$/);
+      } finally {
+        await probe.close();
+      }
+    }
+    const probe = await connectAs('topology', 'perm-topology-probe');
+    try {
+      const jsm = await jetstreamManager(probe.nc, { timeout: 2_000 });
+      await expect(jsm.streams.add({ name: 'ROGUE', subjects: ['rogue.>'] })).rejects.toThrow();
+      await refused(probe, 'publish', /^\$JS\.API\.STREAM\.CREATE\.ROGUE$/);
+      // Nor read a message of a stream it applies.
+      await expect(jsm.streams.getMessage(STREAMS.ORDERS, { seq: 1 })).rejects.toThrow();
+      await refused(probe, 'publish', /^\$JS\.API\.STREAM\.MSG\.GET\.ORDERS$/);
+    } finally {
+      await probe.close();
+    }
+  });
+
+  it('ingest and the edge cannot write ow_revoked_clients (only auth revokes)', async () => {
+    for (const identity of ['ingest', 'edge'] as const) {
+      const probe = await connectAs(identity, `perm-${identity}-revoke-probe`);
+      try {
+        probe.nc.publish(`$KV.${KV_BUCKETS.REVOKED_CLIENTS}.owc_forged_${identity}`, JSON.stringify({ forged: true }));
+        await probe.nc.flush();
+        await refused(probe, 'publish', /^\$KV\.ow_revoked_clients\./);
+      } finally {
+        await probe.close();
+      }
+    }
+    const auth = await connectAs('auth', 'perm-auth-revoked-reader');
+    try {
+      const kv = await new Kvm(auth.nc).open(KV_BUCKETS.REVOKED_CLIENTS);
+      expect(await kv.get('owc_forged_ingest'), 'nothing stored').toBeNull();
+      expect(await kv.get('owc_forged_edge'), 'nothing stored').toBeNull();
+    } finally {
+      await auth.close();
     }
   });
 
