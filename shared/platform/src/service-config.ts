@@ -63,13 +63,13 @@ export function natsIdentityConfig() {
 }
 
 /**
- * REDIS_URL (`redis:`, or `rediss:` for TLS; may carry `:password@` or `user:password@`, hence
- * secret: never logged) and REDIS_TLS_CA_FILE.
+ * REDIS_URL (`redis:`, or `rediss:` for TLS; may carry `:password@` or `user:password@`: logs and
+ * errors show it with the credentials masked, so the host stays visible) and REDIS_TLS_CA_FILE.
  */
 export function redisConfig(doc?: string) {
   return {
     redisUrl: withDoc(
-      { env: 'REDIS_URL', type: 'url', default: 'redis://127.0.0.1:6379', protocols: ['redis', 'rediss'], secret: true } as const,
+      { env: 'REDIS_URL', type: 'url', default: 'redis://127.0.0.1:6379', protocols: ['redis', 'rediss'] } as const,
       doc,
     ),
     redisTlsCaFile: {

@@ -94,7 +94,7 @@ describe('shared service config fragments', () => {
       AUTH_JWKS_URL: undefined,
     });
     expect(describeConfig({ ...redisConfig() }).find((d) => d.env === 'REDIS_URL')).not.toHaveProperty('doc');
-    // REDIS_URL may carry the password: never printed.
-    expect(describeConfig({ ...redisConfig() }).find((d) => d.env === 'REDIS_URL')).toMatchObject({ secret: true, default: '[REDACTED]' });
+    // REDIS_URL may carry the password: shown with credentials masked (redact.test.ts), not hidden whole.
+    expect(describeConfig({ ...redisConfig() }).find((d) => d.env === 'REDIS_URL')).toMatchObject({ secret: false, default: 'redis://127.0.0.1:6379' });
   });
 });
