@@ -142,6 +142,10 @@ describe('runtime tree of each image', () => {
         started.push(h);
         return h;
       };
+      // The topology owner runs from the auth image first (the k8s init container), as the
+      // image's PATH has it; the services only verify what it created.
+      const bin = join(trees.auth, 'node_modules/.bin');
+      await run(join(bin, 'orderwire-auth'), ['topology', 'apply'], { env: { PATH: `${bin}:${process.env.PATH ?? ''}`, NATS_URL: nats.url, LOG_LEVEL: 'warn' }, timeout: 60_000 });
       const auth = await start('auth', { AUTH_KEK: kek, AUTH_SCRYPT_LOG_N: '12' });
       const jwks = { AUTH_JWKS_URL: `${auth.url}/.well-known/jwks.json` };
       await Promise.all((['ingest', 'edge', 'dlq'] as const).map((s) => start(s, jwks)));
