@@ -147,6 +147,15 @@ async function smoke(engine, results) {
     const common = { NATS_URL: nats.url, REDIS_URL: redis.url, AUTH_ISSUER: 'orderwire-image-smoke', LOG_LEVEL: 'info' };
     const order = SERVICES.filter((s) => results.some((r) => r.service === s));
     let jwks;
+    // The topology owner first, from the auth image as the k8s init container runs it: the
+    // services only verify the streams and buckets it creates.
+    const auth = results.find((r) => r.service === 'auth');
+    if (auth !== undefined) {
+      const args = ['run', '--rm', '--network', 'host', '--entrypoint', 'orderwire-auth', '-e', `NATS_URL=${nats.url}`, auth.image, 'topology', 'apply'];
+      const r = capture(engine, args, env);
+      if (!r.ok) throw new Error(`${engine} run ${auth.image} orderwire-auth topology apply: ${r.out}`);
+      console.log(`${P} ${auth.image}: orderwire-auth topology apply done`);
+    }
     for (const service of order) {
       const { image } = results.find((r) => r.service === service);
       const port = await harness.freePort();
