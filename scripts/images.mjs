@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run images`: builds the four service images `orderwire/<service>:<tag>` from
+// `npm run images`: builds the five service images `orderwire/<service>:<tag>` from
 // deploy/docker/Dockerfile with docker or podman, whichever works here, and says clearly when
 // neither does. `npm run images:smoke` (= `--smoke`) then runs each image with `--network host`
 // against a test NATS and Redis (the test harness), waits for /readyz, stops it with SIGTERM and
@@ -21,7 +21,7 @@ import { PODMAN_CONF, STAND_IN_BASE } from './lib/podman.mjs';
 import { REPO_ROOT } from './lib/repo.mjs';
 
 const P = '[images]';
-const SERVICES = ['auth', 'ingest', 'edge', 'dlq'];
+const SERVICES = ['auth', 'ingest', 'edge', 'dlq', 'display'];
 const DOCKERFILE = join(REPO_ROOT, 'deploy', 'docker', 'Dockerfile');
 /** @default 120 s for an image to answer /readyz in the smoke test */
 const READY_TIMEOUT_S = 120;
@@ -133,6 +133,9 @@ async function waitReady(url, seconds) {
   throw new Error(`${url}/readyz not 200 after ${seconds} s (last: ${last})`);
 }
 
+/** The display app refuses http: URLs unless in development; the smoke test has no TLS. */
+const DISPLAY_SMOKE_ENV = { DISPLAY_DEVELOPMENT: 'true' };
+
 async function smoke(engine, results) {
   const env = engineEnv(engine);
   const harness = await import('@orderwire/test-harness');
@@ -142,13 +145,22 @@ async function smoke(engine, results) {
   try {
     const kek = (await import('node:crypto')).randomBytes(32).toString('base64');
     const common = { NATS_URL: nats.url, REDIS_URL: redis.url, AUTH_ISSUER: 'orderwire-image-smoke', LOG_LEVEL: 'info' };
-    const order = ['auth', 'ingest', 'edge', 'dlq'].filter((s) => results.some((r) => r.service === s));
+    const order = SERVICES.filter((s) => results.some((r) => r.service === s));
     let jwks;
+    // The topology owner first, from the auth image as the k8s init container runs it: the
+    // services only verify the streams and buckets it creates.
+    const auth = results.find((r) => r.service === 'auth');
+    if (auth !== undefined) {
+      const args = ['run', '--rm', '--network', 'host', '--entrypoint', 'orderwire-auth', '-e', `NATS_URL=${nats.url}`, auth.image, 'topology', 'apply'];
+      const r = capture(engine, args, env);
+      if (!r.ok) throw new Error(`${engine} run ${auth.image} orderwire-auth topology apply: ${r.out}`);
+      console.log(`${P} ${auth.image}: orderwire-auth topology apply done`);
+    }
     for (const service of order) {
       const { image } = results.find((r) => r.service === service);
       const port = await harness.freePort();
       const name = `orderwire-smoke-${service}-${process.pid}`;
-      const vars = { ...common, PORT: String(port), INSTANCE_ID: name, ...(service === 'auth' ? { AUTH_KEK: kek } : {}), ...(jwks === undefined ? {} : { AUTH_JWKS_URL: jwks }) };
+      const vars = { ...common, PORT: String(port), INSTANCE_ID: name, ...(service === 'auth' ? { AUTH_KEK: kek } : {}), ...(service === 'display' ? DISPLAY_SMOKE_ENV : {}), ...(jwks === undefined ? {} : { AUTH_JWKS_URL: jwks }) };
       const args = ['run', '-d', '--name', name, '--network', 'host', ...Object.entries(vars).flatMap(([k, v]) => ['-e', `${k}=${v}`]), image];
       const r = capture(engine, args, env);
       if (!r.ok) throw new Error(`${engine} run ${image}: ${r.out}`);

@@ -5,8 +5,8 @@ export type { K8sObject, ObjectMeta } from './render.js';
 export { schemaProblems, modelModule } from './schema.js';
 export type { Problem } from './schema.js';
 export { unknownFieldProblems, typedSource } from './strict.js';
-export { ORDERWIRE_SERVICES, CONFIG_SPEC_EXPORTS, AWAITED_VARS, serviceConfigVars, declaredByAnyService, validateServiceEnv } from './config-specs.js';
-export type { OrderwireService, EnvValueProblem } from './config-specs.js';
+export { ORDERWIRE_SERVICES, CONFIG_SPEC_EXPORTS, processConfigVars, serviceConfigVars, validateProcessEnv } from './config-specs.js';
+export type { OrderwireService, ConfigProcess, EnvValueProblem } from './config-specs.js';
 export {
   allPolicyProblems,
   probeProblems,
@@ -22,11 +22,14 @@ export {
   graceProblems,
   hpaProblems,
   jetstreamProblems,
+  natsStorageProblems,
+  parseNatsSize,
   committedSecretProblems,
   referencedSecrets,
   natsConf,
   workloads,
   serviceOf,
+  processOf,
   containerEnv,
   selects,
   parseQuantity,

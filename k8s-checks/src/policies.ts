@@ -2,7 +2,7 @@
  * Deployment policies over rendered objects. Every problem names the object that breaks the rule
  * (`Kind/name`), so a failing test points at the manifest to fix.
  */
-import { parseDuration } from '@orderwire/platform';
+import { parseDuration, parseSize } from '@orderwire/platform';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodTemplateSpec } from 'kubernetes-models/v1/PodTemplateSpec';
 import type { IProbe } from 'kubernetes-models/v1/Probe';
@@ -12,7 +12,7 @@ import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisrup
 import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import type { IIngress } from 'kubernetes-models/networking.k8s.io/v1/Ingress';
 import type { IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
-import { AWAITED_VARS, ORDERWIRE_SERVICES, declaredByAnyService, serviceConfigVars, validateServiceEnv, type OrderwireService } from './config-specs.js';
+import { ORDERWIRE_SERVICES, processConfigVars, serviceConfigVars, validateProcessEnv, type ConfigProcess, type OrderwireService } from './config-specs.js';
 import type { K8sObject } from './render.js';
 import { objectName } from './render.js';
 import type { Problem } from './schema.js';
@@ -55,6 +55,22 @@ function podLabels(w: Workload): Record<string, string> {
 export function serviceOf(w: Workload): OrderwireService | undefined {
   const name = podLabels(w)['app.kubernetes.io/name'];
   return ORDERWIRE_SERVICES.find((s) => s === name);
+}
+
+/** The CLI `orderwire-auth topology apply`: the one owner of the JetStream topology. */
+const TOPOLOGY_APPLY_COMMAND = ['orderwire-auth', 'topology', 'apply'];
+
+/**
+ * The Orderwire process a container runs, whose configuration spec its environment must fit:
+ * `topology apply` when that is its command, else the service of the workload for a container
+ * that runs the image's entrypoint. Undefined for anything else (NATS, Redis, exporters, k6).
+ */
+export function processOf(w: Workload, c: IContainer): ConfigProcess | undefined {
+  const command = [...(c.command ?? []), ...(c.args ?? [])];
+  if (command.length === TOPOLOGY_APPLY_COMMAND.length && command.every((x, i) => x === TOPOLOGY_APPLY_COMMAND[i])) return 'topology-apply';
+  const service = serviceOf(w);
+  if (service === undefined || c.command !== undefined || !new RegExp(`(^|/)orderwire/${service}[:@]`).test(c.image ?? '')) return undefined;
+  return service;
 }
 
 function containers(w: Workload): { c: IContainer; init: boolean }[] {
@@ -107,7 +123,10 @@ export function containerEnv(objects: readonly K8sObject[], c: IContainer): Map<
     else if (e.valueFrom?.fieldRef !== undefined) env.set(e.name, { from: 'field' });
     else if (e.valueFrom?.configMapKeyRef !== undefined) {
       const ref = e.valueFrom.configMapKeyRef;
-      env.set(e.name, { value: configMapData(objects, ref.name ?? '')?.[ref.key], from: 'configMap' });
+      const value = configMapData(objects, ref.name ?? '')?.[ref.key];
+      // The kubelet leaves an optional reference to an absent key unset (the default applies).
+      if (value === undefined && ref.optional === true) continue;
+      env.set(e.name, { value, from: 'configMap' });
     } else env.set(e.name, { from: 'other' });
   }
   return env;
@@ -391,30 +410,35 @@ export function portProblems(objects: readonly K8sObject[]): Problem[] {
 }
 
 /**
- * Every variable a service container gets is one its configuration spec declares (read from the
- * built service), every required one is set, and none is a bare literal in the pod spec (values
- * come from ConfigMaps and Secrets; a literal may only compose them, like REDIS_URL). Accepted besides: a Secret-sourced variable that
- * only feeds `$(NAME)` expansion in another variable of the same container (REDIS_PASSWORD into
- * REDIS_URL), and a contract variable still awaited from another branch (AWAITED_VARS).
+ * Every variable an Orderwire container gets is one the configuration spec of the process it
+ * runs declares (read from the built code: a service's spec, or for `topology apply` auth's
+ * TOPOLOGY_APPLY_SPEC plus TOPOLOGY_CONFIG_SPEC), every required one is set, and none is a bare
+ * literal in the pod spec (values come from ConfigMaps and Secrets; a literal may only compose
+ * them, like REDIS_URL). Accepted besides: a Secret-sourced variable that only feeds `$(NAME)`
+ * expansion in another variable of the same container (REDIS_PASSWORD into REDIS_URL). An
+ * init container of an Orderwire image that runs no known process is a problem of its own.
  */
 export function envProblems(objects: readonly K8sObject[]): Problem[] {
   const problems: Problem[] = [];
   for (const w of workloads(objects)) {
-    const service = serviceOf(w);
-    if (service === undefined) continue;
-    const declared = serviceConfigVars(service);
-    const names = new Set(declared.map((v) => v.env));
+    if (serviceOf(w) === undefined) continue;
     for (const { c } of containers(w)) {
+      const proc = processOf(w, c);
+      if (proc === undefined) {
+        if (c.image?.startsWith('orderwire/') === true) problems.push({ object: w.name, message: `${w.name} container ${c.name} runs ${JSON.stringify([...(c.command ?? []), ...(c.args ?? [])])}, no process with a known configuration spec` });
+        continue;
+      }
+      const declared = processConfigVars(proc);
+      const names = new Set(declared.map((v) => v.env));
       const env = containerEnv(objects, c);
       const literals = (c.env ?? []).map((e) => e.value ?? '').join('\n');
       for (const [name, source] of env) {
         if (names.has(name)) continue;
         if (source.from === 'secret' && literals.includes(`$(${name})`)) continue;
-        if (Object.hasOwn(AWAITED_VARS, name) && !declaredByAnyService(name)) continue;
-        problems.push({ object: w.name, message: `${w.name} container ${c.name} sets ${name}, which ${service}'s configuration spec does not declare` });
+        problems.push({ object: w.name, message: `${w.name} container ${c.name} sets ${name}, which ${proc}'s configuration spec does not declare` });
       }
       for (const v of declared) {
-        if (v.required && !env.has(v.env)) problems.push({ object: w.name, message: `${w.name} container ${c.name} does not set ${v.env}, which ${service} requires` });
+        if (v.required && !env.has(v.env)) problems.push({ object: w.name, message: `${w.name} container ${c.name} does not set ${v.env}, which ${proc} requires` });
       }
       // Configuration lives in ConfigMaps and Secrets; a literal in the pod spec only composes them.
       for (const e of c.env ?? []) {
@@ -437,23 +461,23 @@ const PLACEHOLDERS: Record<EnvSource['from'], string> = {
 };
 
 /**
- * Every value a manifest gives a service passes that service's own configuration loader (types,
- * ranges, patterns, URL protocols). Secret and pod-field values are placeholders (they are not in
+ * Every value a manifest gives an Orderwire process passes that process's own configuration
+ * loader (types, ranges, patterns, URL protocols; `topology apply`'s cross-checks too). Secret and pod-field values are placeholders (they are not in
  * the render); `$(NAME)` references are expanded as the kubelet does.
  */
 export function envValueProblems(objects: readonly K8sObject[]): Problem[] {
-  const requests: { service: OrderwireService; env: Record<string, string>; where: string; object: string }[] = [];
+  const requests: { process: ConfigProcess; env: Record<string, string>; where: string; object: string }[] = [];
   for (const w of workloads(objects)) {
-    const service = serviceOf(w);
-    if (service === undefined) continue;
     for (const { c } of containers(w)) {
+      const proc = processOf(w, c);
+      if (proc === undefined) continue;
       const env: Record<string, string> = {};
       for (const [name, source] of containerEnv(objects, c)) env[name] = source.value ?? PLACEHOLDERS[source.from];
       for (const [name, value] of Object.entries(env)) env[name] = value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, ref: string) => env[ref] ?? m);
-      requests.push({ service, env, where: `${w.name} container ${c.name}`, object: w.name });
+      requests.push({ process: proc, env, where: `${w.name} container ${c.name}`, object: w.name });
     }
   }
-  const results = validateServiceEnv(requests);
+  const results = validateProcessEnv(requests);
   return requests.flatMap((r, i) => (results[i] ?? []).map((p) => ({ object: r.object, message: `${r.where}: ${p.env} ${p.reason}` })));
 }
 
@@ -530,18 +554,64 @@ export function jetstreamProblems(objects: readonly K8sObject[], production: boo
   const problems: Problem[] = [];
   const sts = objects.find((o) => o.kind === 'StatefulSet' && o.metadata.name === 'nats');
   const nodes = (sts?.spec as { replicas?: number } | undefined)?.replicas ?? 1;
-  const replicas = Number(configMapData(objects, 'orderwire-common')?.JETSTREAM_REPLICAS ?? '1');
+  const replicas = Number(configMapData(objects, 'orderwire-topology')?.JETSTREAM_REPLICAS ?? '1');
   const conf = natsConf(objects);
   if (sts === undefined || conf === undefined) return [{ object: 'StatefulSet/nats', message: 'the NATS StatefulSet or its nats-config ConfigMap is missing' }];
-  if (replicas > nodes) problems.push({ object: 'ConfigMap/orderwire-common', message: `JETSTREAM_REPLICAS=${replicas} but NATS runs ${nodes} node(s)` });
+  if (replicas > nodes) problems.push({ object: 'ConfigMap/orderwire-topology', message: `JETSTREAM_REPLICAS=${replicas} but NATS runs ${nodes} node(s)` });
   const routes = conf.match(/nats:\/\/nats-\d+\.nats-headless:6222/g) ?? [];
   if (nodes > 1 && routes.length !== nodes) problems.push({ object: objectName(sts), message: `nats.conf routes list ${routes.length} node(s), the StatefulSet runs ${nodes}` });
   if (production) {
     if (nodes !== 3) problems.push({ object: objectName(sts), message: `production NATS runs ${nodes} node(s), want 3` });
-    if (replicas !== 3) problems.push({ object: 'ConfigMap/orderwire-common', message: `production JETSTREAM_REPLICAS is ${replicas}, want 3` });
+    if (replicas !== 3) problems.push({ object: 'ConfigMap/orderwire-topology', message: `production JETSTREAM_REPLICAS is ${replicas}, want 3` });
     const js = /(?:^|\n)\s*jetstream\s*\{([^}]*)\}/.exec(conf)?.[1] ?? '';
     if (!/^\s*sync_interval:\s*always\s*$/m.test(js)) problems.push({ object: 'ConfigMap/nats-config', message: 'production nats.conf lacks `sync_interval: always` in its jetstream block' });
     if (!/^\s*include\s+\.\/auth\/auth\.conf\s*$/m.test(conf)) problems.push({ object: 'ConfigMap/nats-config', message: 'production nats.conf does not include ./auth/auth.conf (NATS identities)' });
+  }
+  return problems;
+}
+
+/** A nats-server size (`12GiB`, `8G`): K/M/G/T are powers of 1000, Ki/Mi/Gi/Ti of 1024, as the server reads them. */
+export function parseNatsSize(text: string): number | undefined {
+  const m = /^(\d+)\s*([KMGT])?(I?B?)$/i.exec(text.trim());
+  if (m === null) return undefined;
+  const exp = m[2] === undefined ? 0 : 'KMGT'.indexOf(m[2].toUpperCase()) + 1;
+  return Number(m[1]) * (m[3]?.toUpperCase().startsWith('I') === true ? 1024 : 1000) ** exp;
+}
+
+/** @default 1.25 — the volume holds max_file_store plus room for compaction and the Raft logs. */
+const NATS_VOLUME_HEADROOM = 1.25;
+
+/**
+ * The NATS disk fits the topology: nats-server reserves every stream's and bucket's max_bytes
+ * against its `max_file_store` at creation (a stream that does not fit is refused, and the
+ * topology apply fails), so the sum of the JETSTREAM_*_MAX_BYTES the topology-apply container
+ * runs with (values of its manifest, else the spec's defaults) must fit max_file_store, and the
+ * volume must hold max_file_store plus headroom.
+ */
+export function natsStorageProblems(objects: readonly K8sObject[]): Problem[] {
+  const conf = natsConf(objects) ?? '';
+  const js = /(?:^|\n)\s*jetstream\s*\{([^}]*)\}/.exec(conf)?.[1] ?? '';
+  const maxFileStore = parseNatsSize(/^\s*max_file_store:\s*(\S+)\s*$/m.exec(js)?.[1] ?? '');
+  if (maxFileStore === undefined) return [{ object: 'ConfigMap/nats-config', message: 'nats.conf sets no max_file_store in its jetstream block (the volume would be the limit)' }];
+  const problems: Problem[] = [];
+  const sts = workloads(objects).find((w) => w.object.kind === 'StatefulSet' && w.object.metadata.name === 'nats');
+  const claims = (sts?.object.spec as { volumeClaimTemplates?: { metadata?: { name?: string }; spec?: { resources?: { requests?: Record<string, string> } } }[] } | undefined)?.volumeClaimTemplates;
+  const volume = parseQuantity(claims?.find((c) => c.metadata?.name === 'data')?.spec?.resources?.requests?.storage);
+  if (volume === undefined) problems.push({ object: 'StatefulSet/nats', message: 'StatefulSet/nats has no data volumeClaimTemplate with a storage request' });
+  else if (volume < maxFileStore * NATS_VOLUME_HEADROOM) {
+    problems.push({ object: 'StatefulSet/nats', message: `StatefulSet/nats volume ${volume} B is smaller than max_file_store ${maxFileStore} B + ${(NATS_VOLUME_HEADROOM - 1) * 100} %` });
+  }
+  const applier = workloads(objects).flatMap((w) => containers(w).filter(({ c }) => processOf(w, c) === 'topology-apply').map(({ c }) => ({ w, c })));
+  if (applier.length === 0) return [...problems, { object: '(render)', message: 'no container runs orderwire-auth topology apply' }];
+  for (const { w, c } of applier) {
+    const env = containerEnv(objects, c);
+    let sum = 0;
+    for (const v of processConfigVars('topology-apply').filter((x) => x.env.startsWith('JETSTREAM_') && x.env.endsWith('_MAX_BYTES'))) {
+      const bytes = parseSize(env.get(v.env)?.value ?? v.default ?? '');
+      if (bytes === undefined) problems.push({ object: w.name, message: `${w.name} container ${c.name}: ${v.env} is not a size` });
+      else sum += bytes;
+    }
+    if (sum > maxFileStore) problems.push({ object: w.name, message: `${w.name} container ${c.name}: the JETSTREAM_*_MAX_BYTES add up to ${sum} B, more than the NATS max_file_store ${maxFileStore} B` });
   }
   return problems;
 }
@@ -584,6 +654,7 @@ export function allPolicyProblems(objects: readonly K8sObject[], opts: { product
     ...graceProblems(objects),
     ...hpaProblems(objects),
     ...jetstreamProblems(objects, opts.production),
+    ...natsStorageProblems(objects),
     ...(opts.production ? committedSecretProblems(objects) : []),
   ];
 }

@@ -4,25 +4,29 @@
  * StatefulSet probes.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { freePort, waitFor } from '@orderwire/test-harness';
-import { TOOLS_BIN, natsConf } from '../src/index.js';
+import { NATS_IDENTITIES } from '@orderwire/platform';
+import { REPO_ROOT, TOOLS_BIN, natsConf } from '../src/index.js';
 import { rendered } from './renders.js';
 
 const NATS_SERVER = join(TOOLS_BIN, 'nats-server');
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-/** The rendered config in a temp dir laid out like the pod's /etc/nats, paths moved into it. */
+/**
+ * The rendered config in a temp dir laid out like the pod's /etc/nats, paths moved into it, with
+ * Secret nats-auth's auth.conf as scripts/nats-auth.mjs generates it (docs/deploy.md).
+ */
 function layOut(conf: string): { dir: string; file: string } {
   const dir = mkdtempSync(join(tmpdir(), 'ow-nats-conf-'));
   dirs.push(dir);
   mkdirSync(join(dir, 'auth'));
-  // Stands in for Secret nats-auth (the generated NKEY users): any valid authorization block.
-  writeFileSync(join(dir, 'auth', 'auth.conf'), 'authorization { users: [ { user: probe, password: probe-password } ] }\n');
+  const gen = spawnSync(process.execPath, [join(REPO_ROOT, 'scripts', 'nats-auth.mjs'), '--out', join(dir, 'auth')], { encoding: 'utf8', timeout: 30_000 });
+  if (gen.status !== 0) throw new Error(`nats-auth.mjs failed: ${gen.stderr}`);
   const local = conf.replace('store_dir: /data', `store_dir: ${join(dir, 'store')}`).replace('/var/run/nats/nats.pid', join(dir, 'nats.pid'));
   const file = join(dir, 'nats.conf');
   writeFileSync(file, local);
@@ -37,6 +41,14 @@ describe('the rendered nats.conf', () => {
     const res = spawnSync(NATS_SERVER, ['-c', file, '-t'], { env: { ...process.env, POD_NAME: 'nats-0' }, encoding: 'utf8', timeout: 30_000 });
     expect(`${res.stdout}${res.stderr}`, `exit ${res.status}`).toMatch(/configuration file .* is valid/);
     expect(res.status).toBe(0);
+  });
+
+  test('production includes the generated authorization: one NKEY user per identity, topology among them', () => {
+    const { dir } = layOut(natsConf(rendered('production')) ?? '');
+    const auth = readFileSync(join(dir, 'auth', 'auth.conf'), 'utf8');
+    expect(NATS_IDENTITIES).toContain('topology');
+    for (const id of NATS_IDENTITIES) expect(auth, id).toMatch(new RegExp(`# ${id}\\n\\s*\\{\\s*\\n\\s*nkey: "U[A-Z2-7]{55}"`));
+    expect(auth.match(/nkey: "U/g)).toHaveLength(NATS_IDENTITIES.length);
   });
 
   test('a broken configuration is refused (the check can fail)', () => {

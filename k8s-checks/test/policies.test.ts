@@ -2,17 +2,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import {
-  AWAITED_VARS,
   REPO_ROOT,
   allPolicyProblems,
   committedSecretProblems,
-  declaredByAnyService,
   envProblems,
   envValueProblems,
   graceProblems,
   hpaProblems,
   imageProblems,
   jetstreamProblems,
+  natsStorageProblems,
+  parseNatsSize,
   natsImageProblems,
   networkPolicyProblems,
   pdbProblems,
@@ -39,15 +39,6 @@ describe('every policy holds for every overlay (with the load test applied next 
     expect(ciNatsVersion).toMatch(/^2\.\d+\.\d+$/);
     expect(natsImageProblems(rendered('production'), ciNatsVersion)).toEqual([]);
     expect(natsImageProblems(rendered('production'), '2.9.0')[0]?.object).toBe('StatefulSet/nats');
-  });
-
-  test('a contract variable awaited from another branch is accepted only until a service declares it', () => {
-    const common = find(rendered('production'), 'ConfigMap', 'orderwire-common') as K8sObject & { data: Record<string, string> };
-    for (const name of Object.keys(AWAITED_VARS)) {
-      expect(common.data[name], `${name} is set by the manifests`).toBeDefined();
-      // Fails once the variable is in a service's spec: then delete it from AWAITED_VARS.
-      expect(declaredByAnyService(name), `${name} is declared now: remove it from AWAITED_VARS`).toBe(false);
-    }
   });
 });
 
@@ -131,7 +122,6 @@ describe('each policy names the object that breaks it', () => {
       for (const c of [...auth.containers, ...(auth.initContainers ?? [])]) c.env = c.env!.filter((e) => e.name !== 'AUTH_KEK');
     });
     expect(envProblems(objects)).toEqual([
-      { object: 'Deployment/auth', message: 'Deployment/auth container topology-apply does not set AUTH_KEK, which auth requires' },
       { object: 'Deployment/auth', message: 'Deployment/auth container auth does not set AUTH_KEK, which auth requires' },
       { object: 'Deployment/edge', message: "Deployment/edge container edge sets EDGE_ACK_TIMEOUTS, which edge's configuration spec does not declare" },
       { object: 'Deployment/edge', message: 'Deployment/edge container edge sets EDGE_ACK_TIMEOUTS as a literal: put it in its ConfigMap' },
@@ -148,8 +138,43 @@ describe('each policy names the object that breaks it', () => {
     });
     const problems = envValueProblems(objects).map((p) => `${p.object}: ${p.message}`);
     expect(problems).toContain('Deployment/edge: Deployment/edge container edge: EDGE_TRANSPORTS items must match /^(websocket|polling)$/; bad: "carrier-pigeon"');
-    // SHUTDOWN_GRACE is common: every service container (and auth's init container) refuses it.
-    expect(problems.filter((p) => p.includes('SHUTDOWN_GRACE expected a duration'))).toHaveLength(5);
+    // SHUTDOWN_GRACE is common: every NATS service container refuses it (topology apply reads none).
+    expect(problems.filter((p) => p.includes('SHUTDOWN_GRACE expected a duration'))).toHaveLength(4);
+  });
+
+  test('topology apply gets exactly its own spec: auth’s TOPOLOGY_APPLY_SPEC plus every JETSTREAM_* variable', () => {
+    const objects = mutated((o) => {
+      const init = podSpec(find(o, 'Deployment', 'auth')).initContainers![0]!;
+      // auth's server reads the KEK, `topology apply` does not; the display has no topology.
+      init.envFrom!.push({ configMapRef: { name: 'orderwire-auth' } });
+      const topology = find(o, 'ConfigMap', 'orderwire-topology') as K8sObject & { data: Record<string, string> };
+      topology.data.JETSTREAM_KV_LEASES_TTL = '1s';
+    });
+    expect(envProblems(objects).map((p) => p.message)).toEqual([
+      "Deployment/auth container topology-apply sets CORS_ALLOWED_ORIGINS, which topology-apply's configuration spec does not declare",
+      "Deployment/auth container topology-apply sets PORT, which topology-apply's configuration spec does not declare",
+    ]);
+    // Its own loader cross-checks the bucket TTLs against auth's lifetimes.
+    expect(envValueProblems(objects).map((p) => p.message).filter((m) => m.includes('topology-apply'))).toEqual([
+      expect.stringContaining('Deployment/auth container topology-apply: JETSTREAM_KV_LEASES_TTL'),
+    ]);
+    // Every service container is held to its own spec: JETSTREAM_REPLICAS is the topology's only.
+    const leaked = mutated((o) => ((find(o, 'ConfigMap', 'orderwire-common') as K8sObject & { data: Record<string, string> }).data.JETSTREAM_REPLICAS = '3'));
+    expect(envProblems(leaked).map((p) => p.message)).toContain("Deployment/ingest container ingest sets JETSTREAM_REPLICAS, which ingest's configuration spec does not declare");
+  });
+
+  test('the NATS volume holds max_file_store, which holds every JETSTREAM_*_MAX_BYTES', () => {
+    expect([parseNatsSize('12GiB'), parseNatsSize('8G'), parseNatsSize('1024'), parseNatsSize('lots')]).toEqual([12 * 2 ** 30, 8e9, 1024, undefined]);
+    expect(natsStorageProblems(rendered('dev'))).toEqual([]);
+    const tooBig = mutated((o) => ((find(o, 'ConfigMap', 'orderwire-topology') as K8sObject & { data: Record<string, string> }).data.JETSTREAM_ORDERS_MAX_BYTES = '6GiB'));
+    expect(natsStorageProblems(tooBig)).toEqual([
+      { object: 'Deployment/auth', message: `Deployment/auth container topology-apply: the JETSTREAM_*_MAX_BYTES add up to ${13_086_228_480} B, more than the NATS max_file_store ${12 * 2 ** 30} B` },
+    ]);
+    const small = mutated((o) => {
+      const sts = find(o, 'StatefulSet', 'nats').spec as { volumeClaimTemplates: { spec: { resources: { requests: Record<string, string> } } }[] };
+      sts.volumeClaimTemplates[0]!.spec.resources.requests.storage = '12Gi';
+    });
+    expect(natsStorageProblems(small).map((p) => p.object)).toEqual(['StatefulSet/nats']);
   });
 
   test('a Secret-sourced variable passes only as a $(NAME) source for another variable', () => {
@@ -182,7 +207,7 @@ describe('each policy names the object that breaks it', () => {
 
   test('production: 3 NATS nodes, JETSTREAM_REPLICAS=3, sync_interval: always, identities included', () => {
     const objects = mutated((o) => {
-      (find(o, 'ConfigMap', 'orderwire-common') as K8sObject & { data: Record<string, string> }).data.JETSTREAM_REPLICAS = '1';
+      (find(o, 'ConfigMap', 'orderwire-topology') as K8sObject & { data: Record<string, string> }).data.JETSTREAM_REPLICAS = '1';
       const conf = o.find((x) => x.kind === 'ConfigMap' && x.metadata.name.startsWith('nats-config')) as K8sObject & { data: Record<string, string> };
       conf.data['nats.conf'] = conf.data['nats.conf']!.replace('sync_interval: always', 'sync_interval: 2m');
     });
@@ -193,8 +218,8 @@ describe('each policy names the object that breaks it', () => {
     // Dev runs one node: R1 is right there, R3 is not.
     expect(jetstreamProblems(rendered('dev'), false)).toEqual([]);
     const dev = rendered('dev');
-    (find(dev, 'ConfigMap', 'orderwire-common') as K8sObject & { data: Record<string, string> }).data.JETSTREAM_REPLICAS = '3';
-    expect(jetstreamProblems(dev, false)).toEqual([{ object: 'ConfigMap/orderwire-common', message: 'JETSTREAM_REPLICAS=3 but NATS runs 1 node(s)' }]);
+    (find(dev, 'ConfigMap', 'orderwire-topology') as K8sObject & { data: Record<string, string> }).data.JETSTREAM_REPLICAS = '3';
+    expect(jetstreamProblems(dev, false)).toEqual([{ object: 'ConfigMap/orderwire-topology', message: 'JETSTREAM_REPLICAS=3 but NATS runs 1 node(s)' }]);
   });
 
   test('production renders no Secret; dev’s throwaway ones are dev only', () => {

@@ -35,6 +35,7 @@ export interface ContainerLike {
   name: string;
   image: string;
   env?: { name: string; value?: string; valueFrom?: unknown }[];
+  envFrom?: { configMapRef?: { name: string } }[];
   ports?: { name?: string; containerPort: number }[];
   readinessProbe?: unknown;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };

@@ -409,8 +409,11 @@ export function authTopologyLifetimes(config: AuthLifetimes): TopologyLifetimes 
   };
 }
 
-/** What `topology apply` reads: no KEK, so a Kubernetes Job needs no secret but NATS's. */
-const TOPOLOGY_APPLY_SPEC = {
+/**
+ * What `topology apply` reads besides TOPOLOGY_CONFIG_SPEC: no KEK, so its container needs no
+ * secret but its NATS identity. Exported for k8s-checks (the variables its manifest may set).
+ */
+export const TOPOLOGY_APPLY_SPEC = {
   ...natsConfig(),
   logLevel: AUTH_CONFIG_SPEC.logLevel,
   refreshTtlMs: AUTH_CONFIG_SPEC.refreshTtlMs,

@@ -24,7 +24,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
-const SERVICES = ['auth', 'ingest', 'edge', 'dlq'] as const;
+const SERVICES = ['auth', 'ingest', 'edge', 'dlq', 'display'] as const;
 type Service = (typeof SERVICES)[number];
 /** Tooling that must never reach an image, whatever declares it. */
 const NEVER_IN_IMAGE = ['vitest', 'typescript', 'turbo', 'eslint', 'tsx', '@orderwire/test-harness', '@orderwire/display-sdk', 'socket.io-client'];
@@ -142,9 +142,19 @@ describe('runtime tree of each image', () => {
         started.push(h);
         return h;
       };
+      // The topology owner runs from the auth image first (the k8s init container), as the
+      // image's PATH has it; the services only verify what it created.
+      const bin = join(trees.auth, 'node_modules/.bin');
+      await run(join(bin, 'orderwire-auth'), ['topology', 'apply'], { env: { PATH: `${bin}:${process.env.PATH ?? ''}`, NATS_URL: nats.url, LOG_LEVEL: 'warn' }, timeout: 60_000 });
       const auth = await start('auth', { AUTH_KEK: kek, AUTH_SCRYPT_LOG_N: '12' });
       const jwks = { AUTH_JWKS_URL: `${auth.url}/.well-known/jwks.json` };
       await Promise.all((['ingest', 'edge', 'dlq'] as const).map((s) => start(s, jwks)));
+      // The display app needs no NATS or Redis; its built page (dist/public) must be in the tree
+      // or /readyz says so. http: URLs need development mode (no TLS here).
+      const display = await start('display', { DISPLAY_DEVELOPMENT: 'true' });
+      const page = await fetch(`${display.url}/`);
+      expect(page.status, 'display page').toBe(200);
+      expect(await page.text()).toMatch(/<html/i);
       for (const h of started) expect((await fetch(`${h.url}/readyz`)).status, `${h.name} /readyz`).toBe(200);
       for (const h of [...started].reverse()) {
         const exit = await h.stop();
