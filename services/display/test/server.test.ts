@@ -40,6 +40,7 @@ describe('display server', () => {
       offlineAfterMs: 15_000,
       recallHistory: 10,
       reconnectMaxMs: 5_000,
+      development: false,
     });
   });
 
@@ -69,7 +70,7 @@ describe('display server', () => {
 
   it('is not ready without its site', async () => {
     const bare = await createApp({
-      config: loadDisplayConfig({}),
+      config: loadDisplayConfig({ DISPLAY_DEVELOPMENT: 'true' }),
       logger: pino({ level: 'silent' }),
       metrics: createMetrics({ service: 'display', defaultMetrics: false }),
       publicDir: join(DEFAULT_PUBLIC_DIR, 'missing'),
@@ -89,6 +90,10 @@ describe('config', () => {
   it('names every bad variable', () => {
     expect(() => loadDisplayConfig({ DISPLAY_EDGE_URLS: 'ftp://x', DISPLAY_AGE_WARN: 'soon' })).toThrow(/DISPLAY_EDGE_URLS[\s\S]*DISPLAY_AGE_WARN|DISPLAY_AGE_WARN[\s\S]*DISPLAY_EDGE_URLS/);
     expect(() => loadDisplayConfig({ DISPLAY_AGE_WARN: '8m', DISPLAY_AGE_LATE: '5m' })).toThrow(/DISPLAY_AGE_LATE/);
+    // The local defaults are plain http: outside development they are refused, not served to a kiosk.
+    expect(() => loadDisplayConfig({})).toThrow(/DISPLAY_DEVELOPMENT/);
+    expect(() => loadDisplayConfig({ DISPLAY_AUTH_URL: 'https://a.example.com', DISPLAY_EDGE_URLS: 'http://e.example.com' })).toThrow(/http:\/\/e\.example\.com/);
+    expect(loadDisplayConfig({ DISPLAY_DEVELOPMENT: 'true' }).development).toBe(true);
   });
 
   it('is documented: every variable in docs/display-app.md', () => {

@@ -209,7 +209,7 @@ describe('ConnectionTracker', () => {
 
 describe('settings', () => {
   it('serves what the page accepts', () => {
-    const settings = runtimeSettings(loadDisplayConfig({}));
+    const settings = runtimeSettings(loadDisplayConfig({ DISPLAY_DEVELOPMENT: 'true' }));
     expect(parseSettings(JSON.parse(JSON.stringify(settings)))).toEqual(settings);
     expect(settings).toMatchObject({ authUrl: 'http://127.0.0.1:3001', edgeUrls: ['http://127.0.0.1:3003', 'http://127.0.0.1:3013'] });
   });
