@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { DISPLAY_AUDIENCE, displayConsumerName, displayFilterSubjects, legacyDisplayConsumerName, stationSubject } from '@orderwire/contracts';
-import { STREAMS } from '@orderwire/platform';
+import { kvDeclarations, STREAMS, streamDeclarations } from '@orderwire/platform';
 import { freePort, startNats, waitFor } from '@orderwire/test-harness';
 import { TEST_KEK, startInfra, type Infra } from './helpers.js';
 
@@ -73,7 +73,7 @@ beforeAll(async () => {
   const again = await cli(['topology', 'apply']);
   expect(again.code, again.stderr).toBe(0);
   expect(again.stdout.match(/ created/g)).toBeNull();
-  expect(again.stdout.match(/ unchanged/g)).toHaveLength(12);
+  expect(again.stdout.match(/ unchanged/g)).toHaveLength(streamDeclarations().length + kvDeclarations().length);
   child = spawn(process.execPath, [MAIN], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));

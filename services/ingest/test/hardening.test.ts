@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { freePort, startNats, startRedis, waitFor, type NatsServerHandle, type RedisServerHandle } from '@orderwire/test-harness';
+import { freePort, runBeforeStart, startNats, startRedis, waitFor, type NatsServerHandle, type RedisServerHandle } from '@orderwire/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ISSUER, startJwks, type Jwks } from './helpers.js';
 
@@ -33,6 +33,8 @@ beforeAll(async () => {
     startRedis({ args: ['--requirepass', 'the-real-one'] }),
     startJwks(),
   ]);
+  // The topology owner's step, as npm start runs it (ingest only verifies).
+  await runBeforeStart({ ...process.env, NATS_URL: `nats://ingest:${NATS_PASSWORD}@127.0.0.1:${new URL(nats.url).port}` });
   const [port, adminPort] = [await freePort(), await freePort()];
   base = `http://127.0.0.1:${port}`;
   admin = `http://127.0.0.1:${adminPort}`;

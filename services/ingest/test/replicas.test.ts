@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { loadTopologyConfig, ensureTopology, STREAMS } from '@orderwire/platform';
+import { kvDeclarations, loadTopologyConfig, ensureTopology, streamDeclarations, STREAMS } from '@orderwire/platform';
 import { startNatsCluster, type NatsClusterHandle } from '@orderwire/test-harness';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { bearer, buildTestApp, order, startJwks, type Jwks, type TestApp } from './helpers.js';
@@ -60,7 +60,7 @@ async function accept(body: Record<string, unknown>): Promise<number> {
 it('applies every stream and bucket with 3 replicas; killing the ORDERS leader loses nothing and ingest keeps accepting', async () => {
   const streams = [];
   for await (const si of jsm.streams.list()) streams.push(si);
-  expect(streams).toHaveLength(12);
+  expect(streams).toHaveLength(streamDeclarations().length + kvDeclarations().length);
   for (const si of streams) {
     expect(si.config.num_replicas, si.config.name).toBe(3);
     expect(si.cluster?.replicas, si.config.name).toHaveLength(2);
