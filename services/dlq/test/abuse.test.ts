@@ -72,7 +72,10 @@ describe('per-tenant rate limit', () => {
 describe('forged-token flood', () => {
   it(`${FLOOD} forged tokens from one address: 401 until ${FAILURE_MAX} failures, then 429 before verification; at most 2 audit events`, async () => {
     await app.audit.flush();
-    const header = Buffer.from(JSON.stringify({ alg: 'ES256', kid: 'k1' })).toString('base64url');
+    // The kid the JWKS really publishes (read from a genuine token's header).
+    const genuine = await env.token('flood-t', ['dlq:read']);
+    const { kid } = JSON.parse(Buffer.from(genuine.split('.')[0]!, 'base64url').toString()) as { kid: string };
+    const header = Buffer.from(JSON.stringify({ alg: 'ES256', kid })).toString('base64url');
     const statuses = new Map<string, number>();
     for (let i = 0; i < FLOOD; i++) {
       // A known kid and a wrong signature: the most expensive forged token there is (one ECDSA verify).
