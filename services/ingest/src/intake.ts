@@ -17,7 +17,7 @@ import { INGEST_ERRORS, type UnavailableReason } from './errors.js';
 import { BODY_HASH_HEADER, orderHash, stationMsgId, targetMsgId } from './idempotency.js';
 import type { IngestMetrics, OrderOutcome, OrderReason } from './metrics.js';
 import type { OrderPublisher } from './order-publisher.js';
-import type { ReceiptStore, ReceiptTarget } from './receipts.js';
+import type { ReceiptStore, ReceiptTarget } from './receipt-store.js';
 import type { RequestLog } from './request-log.js';
 import type { TraceContext } from './trace.js';
 
