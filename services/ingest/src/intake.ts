@@ -104,7 +104,7 @@ const FAILED_REASONS = new Set<string>(['breaker_open', 'disconnected', 'timeout
 /**
  * `JSON.stringify(envelope)` from the order's JSON, so an order is serialized once per request
  * (size check, then each publish of it) instead of once per use. The keys and their order are
- * those of {@link OrderEnvelope}; unit.test.ts pins the bytes to `JSON.stringify`.
+ * those of {@link OrderEnvelope}; test/idempotency.test.ts pins the bytes to `JSON.stringify`.
  */
 export function envelopeJson(tenant: string, orderJson: string, acceptedAt: number, traceId: string): string {
   return `{"v":${ORDER_ENVELOPE_VERSION},"tenant":${JSON.stringify(tenant)},"order":${orderJson},"acceptedAt":${JSON.stringify(acceptedAt)},"traceId":${JSON.stringify(traceId)}}`;
