@@ -3,10 +3,11 @@
 // on what"), in package.json declarations AND in the import statements of src/ and test/:
 //   - no service depends on or imports another service;
 //   - shared packages never depend on services, and depend on each other only as SHARED_GRAPH says;
-//   - @orderwire/test-harness is a devDependency only, and src/ never imports it;
-//   - test tooling (TOOLING_PACKAGES, and any workspace outside services/ and shared/) is never
-//     deployed: it may use the harness and its devDependencies anywhere, and may list services as
+//   - test tooling (the workspaces under TOOLING_DIRS: testing/ and load-tests/) is never deployed:
+//     services and shared packages list it as a devDependency only, and their src/ never imports it;
+//   - test tooling may use the harness and its devDependencies anywhere, and may list services as
 //     devDependencies so they are built before it spawns them — but it never imports one;
+//   - a workspace outside services/, shared/ and TOOLING_DIRS is an error (its rules are unknown);
 //   - src/ imports only packages from `dependencies` (a devDependency is absent in production);
 //   - an @orderwire/* import must be declared, and relative imports stay inside their package.
 // Node built-ins only.
@@ -16,7 +17,6 @@ import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from './lib/repo.mjs';
 
 const SCOPE = '@orderwire/';
-export const TEST_HARNESS = '@orderwire/test-harness';
 
 /** Runtime edges allowed between shared packages. Keep in step with the table in README.md. */
 export const SHARED_GRAPH = {
@@ -24,12 +24,13 @@ export const SHARED_GRAPH = {
   '@orderwire/platform': ['@orderwire/contracts'],
   '@orderwire/token-verifier': ['@orderwire/contracts'],
   '@orderwire/display-sdk': ['@orderwire/contracts'],
-  '@orderwire/test-harness': [],
-  '@orderwire/observability-checks': ['@orderwire/contracts', '@orderwire/platform'],
 };
 
-/** Test tooling living under shared/: runs the stack, is never deployed. Keep in step with README.md. */
-export const TOOLING_PACKAGES = ['@orderwire/system-tests', '@orderwire/load-tests'];
+/**
+ * Where test tooling lives (the harness, system tests, observability and k8s checks, load tests):
+ * it runs the stack and is never deployed. Keep in step with README.md.
+ */
+export const TOOLING_DIRS = ['testing/', 'load-tests'];
 
 const RUNTIME_FIELDS = ['dependencies', 'peerDependencies', 'optionalDependencies'];
 const SOURCE_EXT = /\.(?:[cm]?ts|[cm]?js|tsx|jsx)$/;
@@ -81,18 +82,20 @@ function packageNameOf(spec) {
   return spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
 }
 
-/** Reads every workspace package: name, kind (service/shared/other), declared deps by field. */
+/** The kind of the workspace at `rel` (repo-relative, `/`-separated) by its folder. */
+function kindOf(rel) {
+  if (rel.startsWith('services/')) return 'service';
+  if (rel.startsWith('shared/')) return 'shared';
+  if (TOOLING_DIRS.some((d) => (d.endsWith('/') ? rel.startsWith(d) : rel === d))) return 'tooling';
+  return 'unknown';
+}
+
+/** Reads every workspace package: name, kind (service/shared/tooling/unknown), declared deps by field. */
 export function readWorkspace(root) {
   return workspaceDirs(root).map((dir) => {
     const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
     const rel = relative(root, dir).split(sep).join('/');
-    const kind = TOOLING_PACKAGES.includes(pkg.name)
-      ? 'tooling'
-      : rel.startsWith('services/')
-        ? 'service'
-        : rel.startsWith('shared/')
-          ? 'shared'
-          : 'tooling';
+    const kind = kindOf(rel);
     const runtime = new Set(RUNTIME_FIELDS.flatMap((f) => Object.keys(pkg[f] ?? {})));
     const dev = new Set(Object.keys(pkg.devDependencies ?? {}));
     return { name: pkg.name, dir, rel, kind, runtime, dev };
@@ -109,6 +112,9 @@ export function checkDependencyGraph(root = REPO_ROOT) {
     if (pkg.kind === 'shared' && !SHARED_GRAPH[pkg.name]) {
       violations.push(`${pkg.rel}: ${pkg.name} is not in SHARED_GRAPH — add it to scripts/check-deps.mjs and the README table`);
     }
+    if (pkg.kind === 'unknown') {
+      violations.push(`${pkg.rel}: a workspace outside services/, shared/ and ${TOOLING_DIRS.join(', ')} — move it, or add its folder to TOOLING_DIRS in scripts/check-deps.mjs and the README table`);
+    }
     const internal = (names) => [...names].filter((n) => byName.has(n));
     for (const [field, names] of [
       ['dependencies', internal(pkg.runtime)],
@@ -121,8 +127,8 @@ export function checkDependencyGraph(root = REPO_ROOT) {
           violations.push(`${pkg.rel}: ${field} has ${dep} — nothing may depend on a service; share code through shared/*`);
           continue;
         }
-        if (dep === TEST_HARNESS) {
-          if (field === 'dependencies' && pkg.kind !== 'tooling') violations.push(`${pkg.rel}: ${dep} must be a devDependency (test code only)`);
+        if (target.kind === 'tooling') {
+          if (field === 'dependencies' && pkg.kind !== 'tooling') violations.push(`${pkg.rel}: ${dep} must be a devDependency (test tooling is for test code only)`);
           continue;
         }
         if (pkg.kind === 'shared') {
@@ -150,8 +156,8 @@ export function checkDependencyGraph(root = REPO_ROOT) {
           const target = byName.get(name);
           if (target?.kind === 'service') {
             violations.push(`${relFile}: imports ${name} — no package may import a service`);
-          } else if (area === 'src' && name === TEST_HARNESS && pkg.kind !== 'tooling') {
-            violations.push(`${relFile}: imports ${name} from src/ — the test harness is for tests only`);
+          } else if (area === 'src' && target?.kind === 'tooling' && pkg.kind !== 'tooling') {
+            violations.push(`${relFile}: imports ${name} from src/ — test tooling is for tests only`);
           } else if (area === 'src' && !pkg.runtime.has(name) && !(pkg.kind === 'tooling' && pkg.dev.has(name))) {
             violations.push(`${relFile}: imports ${name}, which is not in ${pkg.rel}/package.json dependencies`);
           } else if (area === 'test' && !pkg.runtime.has(name) && !pkg.dev.has(name)) {

@@ -26,8 +26,8 @@ export const CATALOGUES = [
   { module: 'shared/platform/dist/errors.js', export: 'PLATFORM_ERRORS', doc: 'shared/platform/README.md', status: true },
   { module: 'shared/token-verifier/dist/errors.js', export: 'TOKEN_ERRORS', doc: 'docs/api.md', status: true },
   { module: 'shared/display-sdk/dist/errors.js', export: 'SDK_ERRORS', doc: 'shared/display-sdk/README.md', status: false },
-  { module: 'shared/test-harness/dist/errors.js', export: 'HarnessErrorCode', doc: 'shared/test-harness/README.md', status: false },
-  { module: 'shared/observability-checks/dist/errors.js', export: 'CheckErrorCode', doc: 'shared/observability-checks/README.md', status: false },
+  { module: 'testing/test-harness/dist/errors.js', export: 'HarnessErrorCode', doc: 'testing/test-harness/README.md', status: false },
+  { module: 'testing/observability-checks/dist/errors.js', export: 'CheckErrorCode', doc: 'testing/observability-checks/README.md', status: false },
 ];
 
 const CODE_PREFIX = 'ORDERWIRE_ERR_';

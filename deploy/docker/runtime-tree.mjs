@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The two steps of an Orderwire image that are not plain `npm ci` / `turbo run build`, in ONE
-// script that deploy/docker/Dockerfile runs and shared/system-tests/test/runtime-tree.test.ts
+// script that deploy/docker/Dockerfile runs and testing/system-tests/test/runtime-tree.test.ts
 // runs too (so what the test starts is what the image holds):
 //
 //   prune   <service> --out <dir>              `turbo prune @orderwire/<service> --docker`

@@ -12,7 +12,7 @@ after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 function repo(packages) {
   const root = mkdtempSync(join(tmpdir(), 'ow-deps-'));
   dirs.push(root);
-  writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'root', workspaces: ['shared/*', 'services/*'] }));
+  writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'root', workspaces: ['shared/*', 'services/*', 'testing/*'] }));
   for (const [dir, { pkg, files = {} }] of Object.entries(packages)) {
     mkdirSync(join(root, dir), { recursive: true });
     writeFileSync(join(root, dir, 'package.json'), JSON.stringify(pkg));
@@ -30,7 +30,7 @@ const base = () => ({
     pkg: { name: '@orderwire/platform', dependencies: { '@orderwire/contracts': '*', pino: '^10' }, devDependencies: { '@orderwire/test-harness': '*' } },
     files: { 'src/index.ts': "import { x } from '@orderwire/contracts';\nimport pino from 'pino';\n", 'test/a.test.ts': "import { startNats } from '@orderwire/test-harness';\n" },
   },
-  'shared/test-harness': { pkg: { name: '@orderwire/test-harness' } },
+  'testing/test-harness': { pkg: { name: '@orderwire/test-harness' } },
   'services/auth': {
     pkg: { name: '@orderwire/auth', dependencies: { '@orderwire/platform': '*', '@orderwire/contracts': '*' }, devDependencies: { '@orderwire/test-harness': '*' } },
     files: { 'src/main.ts': "import { loadConfig } from '@orderwire/platform';\nimport type { Claims } from '@orderwire/contracts/claims';\n" },
@@ -62,13 +62,19 @@ describe('checkDependencyGraph', () => {
     assert.ok(violations.some((v) => /shared\/contracts: dependencies has @orderwire\/platform, but @orderwire\/contracts may only depend on no other package/.test(v)));
   });
 
-  test('keeps the test harness a devDependency and out of src/', () => {
+  test('keeps test tooling (the harness, any testing/ package) a devDependency and out of src/', () => {
     const r = base();
+    r['testing/observability-checks'] = { pkg: { name: '@orderwire/observability-checks', dependencies: { '@orderwire/platform': '*' } } };
     r['services/auth'].pkg.dependencies['@orderwire/test-harness'] = '*';
     r['services/auth'].files['src/boot.ts'] = "import { startNats } from '@orderwire/test-harness';\n";
+    r['shared/platform'].pkg.dependencies['@orderwire/observability-checks'] = '*';
+    r['shared/platform'].files['src/metrics.ts'] = "import { check } from '@orderwire/observability-checks';\n";
     const { violations } = checkDependencyGraph(repo(r));
-    assert.ok(violations.some((v) => /services\/auth: @orderwire\/test-harness must be a devDependency/.test(v)));
+    assert.ok(violations.some((v) => /services\/auth: @orderwire\/test-harness must be a devDependency/.test(v)), violations.join('\n'));
     assert.ok(violations.some((v) => /services\/auth\/src\/boot\.ts: imports @orderwire\/test-harness from src\//.test(v)));
+    assert.ok(violations.some((v) => /shared\/platform: @orderwire\/observability-checks must be a devDependency/.test(v)));
+    assert.ok(violations.some((v) => /shared\/platform\/src\/metrics\.ts: imports @orderwire\/observability-checks from src\//.test(v)));
+    assert.ok(!violations.some((v) => v.startsWith('testing/observability-checks')), violations.join('\n'));
   });
 
   test('rejects undeclared imports, src/ imports of devDependencies and relative escapes', () => {
@@ -94,7 +100,7 @@ describe('checkDependencyGraph', () => {
       pkg: { name: '@orderwire/load-tests', dependencies: { '@orderwire/test-harness': '*', '@orderwire/contracts': '*', '@orderwire/auth': '*' } },
       files: { 'src/stack.ts': "import { startNats } from '@orderwire/test-harness';\nimport { x } from '@orderwire/contracts';\n" },
     };
-    r['shared/system-tests'] = {
+    r['testing/system-tests'] = {
       pkg: { name: '@orderwire/system-tests', devDependencies: { '@orderwire/test-harness': '*', '@orderwire/contracts': '*', '@orderwire/auth': '*' } },
       files: {
         'src/stack.ts': "import { startNats } from '@orderwire/test-harness';\nimport { x } from '@orderwire/contracts';\n",
@@ -102,11 +108,11 @@ describe('checkDependencyGraph', () => {
       },
     };
     const root = repo(r);
-    writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'root', workspaces: ['shared/*', 'services/*', 'load-tests'] }));
+    writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'root', workspaces: ['shared/*', 'services/*', 'testing/*', 'load-tests'] }));
     const { violations } = checkDependencyGraph(root);
     assert.deepEqual(violations.sort(), [
       'load-tests: dependencies has @orderwire/auth — nothing may depend on a service; share code through shared/*',
-      'shared/system-tests/test/e2e.test.ts: imports @orderwire/auth — no package may import a service',
+      'testing/system-tests/test/e2e.test.ts: imports @orderwire/auth — no package may import a service',
     ]);
   });
 
@@ -115,6 +121,15 @@ describe('checkDependencyGraph', () => {
     r['shared/metrics'] = { pkg: { name: '@orderwire/metrics', dependencies: { '@orderwire/contracts': '*' } } };
     const { violations } = checkDependencyGraph(repo(r));
     assert.ok(violations.some((v) => /@orderwire\/metrics is not in SHARED_GRAPH/.test(v)));
+  });
+
+  test('a workspace outside services/, shared/ and the tooling folders is rejected', () => {
+    const root = repo({ ...base(), 'tools/gen': { pkg: { name: '@orderwire/gen' } } });
+    writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'root', workspaces: ['shared/*', 'services/*', 'testing/*', 'tools/*'] }));
+    const { violations } = checkDependencyGraph(root);
+    assert.deepEqual(violations, [
+      'tools/gen: a workspace outside services/, shared/ and testing/, load-tests — move it, or add its folder to TOOLING_DIRS in scripts/check-deps.mjs and the README table',
+    ]);
   });
 });
 

@@ -45,7 +45,7 @@ import { AUTH_ERRORS } from './errors.js';
 import { createKeyManager } from './keys/key-manager.js';
 import { openAuthBuckets } from './kv.js';
 import { migrateLegacyMailboxes, summarizeMigration } from './mailbox-migration.js';
-import { createDisplayStore, type DisplayStore } from './stores/displays.js';
+import { createDisplayStore, type DisplayStore } from './stores/display-store.js';
 import { createClientStore } from './stores/clients.js';
 import { createTenantStore, type TenantQuotas } from './stores/tenants.js';
 import { authTopologyRequirements } from './topology.js';

@@ -9,7 +9,7 @@ import type { KeyManager } from './keys/key-manager.js';
 import type { AuthMetrics } from './metrics.js';
 import type { RevocationAnnouncer } from './revocation.js';
 import type { ClientStore } from './stores/clients.js';
-import type { DisplayStore } from './stores/displays.js';
+import type { DisplayStore } from './stores/display-store.js';
 import type { EnrollmentStore } from './stores/enrollments.js';
 import type { RefreshFamilyStore } from './stores/refresh-families.js';
 import type { TenantStore } from './stores/tenants.js';

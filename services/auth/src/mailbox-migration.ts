@@ -34,7 +34,7 @@ import {
 } from '@orderwire/contracts';
 import { STREAMS, displayConsumerConfig, displayConsumerOwner } from '@orderwire/platform';
 import type { Logger } from 'pino';
-import type { DisplayStore } from './stores/displays.js';
+import type { DisplayStore } from './stores/display-store.js';
 
 export type MailboxMigrationOutcome =
   /** New consumer created at the old ack floor + 1, old one deleted. */

@@ -19,7 +19,7 @@
 import { CAS_CONFLICT, compareAndSet } from '@orderwire/platform';
 import type { AuthContext, RequestInfo } from './context.js';
 import { digestEquals, randomSecret, sha256 } from './crypto/secrets.js';
-import { revokeFamily, type DisplayTokens } from './displays.js';
+import { revokeFamily, type DisplayTokens } from './display-lifecycle.js';
 import { AUTH_ERRORS } from './errors.js';
 import { recordFailure, type AuthFailureReason } from './failures.js';
 import type { RefreshFamilyRecord } from './stores/refresh-families.js';

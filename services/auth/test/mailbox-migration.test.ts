@@ -20,7 +20,7 @@ import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { deleteLegacyMailbox, migrateDisplayMailbox, migrateLegacyMailbox, migrateLegacyMailboxes, type MailboxMigrationDeps } from '../src/mailbox-migration.js';
-import { createDisplayStore } from '../src/stores/displays.js';
+import { createDisplayStore } from '../src/stores/display-store.js';
 
 const logger = pino({ level: 'silent' });
 const NS = 1_000_000;

@@ -2,7 +2,7 @@
  * The display SDK runs in the browser unchanged: the web app (and everything it bundles, the SDK
  * and socket.io-client included) builds with Vite with no Node polyfills, and the build refuses
  * any Node built-in import — shown by a build that tries one. The browser system test
- * (shared/system-tests/test/display-app.test.ts) then runs that bundle in Chromium.
+ * (testing/system-tests/test/display-app.test.ts) then runs that bundle in Chromium.
  */
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

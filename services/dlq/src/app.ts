@@ -32,7 +32,7 @@ import { createEntryStore } from './entry-store.js';
 import { createDlqMetrics, type DlqMetrics } from './metrics.js';
 import { DLQ_ERRORS } from './errors.js';
 import { createDlqOperations, type DlqOperations } from './operations.js';
-import { createReceiptWriter } from './receipts.js';
+import { createReceiptWriter } from './dead-letter-receipts.js';
 import { createResolver } from './resolve.js';
 import { registerDlqRoutes } from './routes/dlq.js';
 

@@ -16,7 +16,7 @@ import { classify, parseAdvisory, receiptReason, type Advisory } from './advisor
 import { entryIdFor, FAILURES_KEPT, isEntryId, type DlqEntry, type Failure } from './entry.js';
 import type { EntryStore, Mutation } from './entry-store.js';
 import type { AdvisoryResult, DlqMetrics } from './metrics.js';
-import type { ReceiptWriter } from './receipts.js';
+import type { ReceiptWriter } from './dead-letter-receipts.js';
 import { isDisplayMailbox, type Original, type Resolver, type Target } from './resolve.js';
 
 /** First retry delay of a failed advisory; doubles per delivery up to the configured max. */

@@ -21,7 +21,7 @@ import { unavailable, type EntryStore } from './entry-store.js';
 import { DLQ_ERRORS } from './errors.js';
 import type { DlqMetrics } from './metrics.js';
 import { page, replaySelection, type EntryFilter, type Page, type PageRequest } from './query.js';
-import type { ReceiptWriter } from './receipts.js';
+import type { ReceiptWriter } from './dead-letter-receipts.js';
 import type { Resolver } from './resolve.js';
 
 /** Statuses a replay starts from: `discarded` too, so a mistaken discard can be undone. */

@@ -24,7 +24,7 @@ import { createTokenVerifier, type TokenVerifier } from '@orderwire/token-verifi
 import type { FastifyInstance } from 'fastify';
 import type { EdgeConfig } from './config.js';
 import { createDeliveryEngine, type DeliveryEngine } from './delivery/engine.js';
-import { createReceiptWriter } from './delivery/receipts.js';
+import { createReceiptWriter } from './delivery/receipt-writer.js';
 import { createEdgeMetrics, type EdgeMetrics } from './metrics.js';
 import { createPresence, type Presence } from './socket/presence.js';
 import { createRedisAdapter, type RedisAdapterHandle } from './socket/redis-adapter.js';

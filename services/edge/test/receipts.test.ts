@@ -7,7 +7,7 @@ import { connect } from '@nats-io/transport-node';
 import { receiptSubject, type Receipt } from '@orderwire/contracts';
 import { createLogger, STREAMS, writeReceipt, type ReceiptStream } from '@orderwire/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createReceiptWriter, type ReceiptWriter } from '../src/delivery/receipts.js';
+import { createReceiptWriter, type ReceiptWriter } from '../src/delivery/receipt-writer.js';
 import { createReplyMux, type ReplyMux } from '../src/delivery/reply-mux.js';
 import { startInfra, type Infra } from './support/infra.js';
 

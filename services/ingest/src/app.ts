@@ -37,7 +37,7 @@ import { trackConnection, type ConnectionState } from './nats-connection-state.j
 import { createOrderPublisher, type OrderPublisher } from './order-publisher.js';
 import { createOrderQuota } from './order-quota.js';
 import { createRateLimitStore } from './rate-limit-store.js';
-import { createReceiptStore } from './receipts.js';
+import { createReceiptStore } from './receipt-store.js';
 import type { RouteDeps } from './routes/common.js';
 import { registerOrderStatusRoute } from './routes/order-status.js';
 import { registerOrderRoute } from './routes/orders.js';

@@ -17,7 +17,7 @@ import { INGEST_ERRORS, type UnavailableReason } from './errors.js';
 import { BODY_HASH_HEADER, orderHash, stationMsgId, targetMsgId } from './idempotency.js';
 import type { IngestMetrics, OrderOutcome, OrderReason } from './metrics.js';
 import type { OrderPublisher } from './order-publisher.js';
-import type { ReceiptStore, ReceiptTarget } from './receipts.js';
+import type { ReceiptStore, ReceiptTarget } from './receipt-store.js';
 import type { RequestLog } from './request-log.js';
 import type { TraceContext } from './trace.js';
 
@@ -104,7 +104,7 @@ const FAILED_REASONS = new Set<string>(['breaker_open', 'disconnected', 'timeout
 /**
  * `JSON.stringify(envelope)` from the order's JSON, so an order is serialized once per request
  * (size check, then each publish of it) instead of once per use. The keys and their order are
- * those of {@link OrderEnvelope}; unit.test.ts pins the bytes to `JSON.stringify`.
+ * those of {@link OrderEnvelope}; test/idempotency.test.ts pins the bytes to `JSON.stringify`.
  */
 export function envelopeJson(tenant: string, orderJson: string, acceptedAt: number, traceId: string): string {
   return `{"v":${ORDER_ENVELOPE_VERSION},"tenant":${JSON.stringify(tenant)},"order":${orderJson},"acceptedAt":${JSON.stringify(acceptedAt)},"traceId":${JSON.stringify(traceId)}}`;

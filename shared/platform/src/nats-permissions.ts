@@ -3,7 +3,7 @@
  * subscribe to, JetStream API subjects included. `renderNatsAuthorization` turns it into the
  * nats-server `authorization { users: [...] }` block (NKEY users), `scripts/nats-auth.mjs` writes
  * that block and one seed per identity, and the system test
- * `shared/system-tests/test/nats-permissions.test.ts` runs every service's normal flow against a
+ * `testing/system-tests/test/nats-permissions.test.ts` runs every service's normal flow against a
  * server using it (a missing grant fails naming the service and the subject).
  *
  * Adding a subject is one line in the identity's list below. What the JetStream client sends:

@@ -2,7 +2,7 @@
  * A service's NATS identity and TLS (NATS_NKEY_SEED_FILE, NATS_USER/NATS_PASSWORD, NATS_TLS_*),
  * its private inbox prefix, the rendered authorization block, and Redis TLS options — against
  * real nats-server processes. The full per-service flows are in
- * shared/system-tests/test/nats-permissions.test.ts.
+ * testing/system-tests/test/nats-permissions.test.ts.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

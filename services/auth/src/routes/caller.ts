@@ -6,7 +6,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Scope } from '@orderwire/contracts';
 import type { AuthContext, RequestInfo } from '../context.js';
-import type { Caller } from '../displays.js';
+import type { Caller } from '../display-lifecycle.js';
 import { AUTH_ERRORS } from '../errors.js';
 import { recordFailure } from '../failures.js';
 

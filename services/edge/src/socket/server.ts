@@ -12,7 +12,7 @@ import { EDGE_SUBJECT_PREFIXES } from '@orderwire/platform';
 import type { Logger } from 'pino';
 import { Server } from 'socket.io';
 import type { DeliveryEngine } from '../delivery/engine.js';
-import type { ReceiptWriter } from '../delivery/receipts.js';
+import type { ReceiptWriter } from '../delivery/receipt-writer.js';
 import { EDGE_ERRORS } from '../errors.js';
 import type { EdgeMetrics } from '../metrics.js';
 import { bindConsumer, createHandshake } from './handshake.js';

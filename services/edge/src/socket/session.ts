@@ -18,7 +18,7 @@ import type { DeliveryEngine } from '../delivery/engine.js';
 import type { PulledMessage } from '../delivery/js-message.js';
 import type { Mailbox, MailboxSink } from '../delivery/mailbox.js';
 import type { PullResult } from '../delivery/puller.js';
-import type { ReceiptWriter } from '../delivery/receipts.js';
+import type { ReceiptWriter } from '../delivery/receipt-writer.js';
 import type { EdgeMetrics, ForeignField } from '../metrics.js';
 import type { EdgeSocket } from './types.js';
 

@@ -13,7 +13,7 @@ import type { Intake } from '../intake.js';
 import type { IngestMetrics } from '../metrics.js';
 import type { OrderPublisher } from '../order-publisher.js';
 import type { OrderQuota } from '../order-quota.js';
-import type { ReceiptStore } from '../receipts.js';
+import type { ReceiptStore } from '../receipt-store.js';
 import { bindLog, type RequestLog } from '../request-log.js';
 import type { Checked } from '../validation.js';
 

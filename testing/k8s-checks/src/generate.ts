@@ -87,7 +87,7 @@ export function alertmanagerConfig(): GeneratedFile {
   const dir = 'deploy/alertmanager';
   const source = readFileSync(join(REPO_ROOT, dir, 'alertmanager.yml'), 'utf8');
   if (!source.includes(LOCAL_TEMPLATES) || !source.includes(LOCAL_SECRETS_DIR)) {
-    throw new Error(`${dir}/alertmanager.yml no longer has "${LOCAL_TEMPLATES.trim()}" and ${LOCAL_SECRETS_DIR} paths; update k8s-checks/src/generate.ts`);
+    throw new Error(`${dir}/alertmanager.yml no longer has "${LOCAL_TEMPLATES.trim()}" and ${LOCAL_SECRETS_DIR} paths; update testing/k8s-checks/src/generate.ts`);
   }
   const config = source
     .replace(LOCAL_TEMPLATES, `  - ${OPERATOR_TEMPLATE_DIR}/*.tmpl`)

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ID_PATTERN, type DisplayRecord } from '@orderwire/contracts';
 import type { AuthContext } from '../context.js';
-import { decommissionDisplay, enrollDisplay, getDisplay, registerDisplay, type RegisterDisplayInput } from '../displays.js';
+import { decommissionDisplay, enrollDisplay, getDisplay, registerDisplay, type RegisterDisplayInput } from '../display-lifecycle.js';
 import type { PresenceReader } from '../presence.js';
 import { ipKey, type RateLimiter } from '../rate-limit.js';
 import { authenticateCaller, requestInfo } from './caller.js';

@@ -1,9 +1,9 @@
-/** Where things are: this file is k8s-checks/{src,dist}/paths.{ts,js}. */
+/** Where things are: this file is testing/k8s-checks/{src,dist}/paths.{ts,js}. */
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-export const REPO_ROOT = resolve(PACKAGE_DIR, '..');
+export const REPO_ROOT = resolve(PACKAGE_DIR, '..', '..');
 export const K8S_DIR = join(REPO_ROOT, 'k8s');
 /** kustomize and kubectl from Debian forky, fetched by scripts/bootstrap-tools.mjs. */
 export const TOOLS_BIN = join(REPO_ROOT, '.tools', 'bin');

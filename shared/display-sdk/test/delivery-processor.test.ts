@@ -1,12 +1,9 @@
-/** Pure pieces: dedupe window, backoff, JWT payload reading, the event hub. */
+/** The delivery processor's dedupe window and its acks. */
 import { describe, expect, it } from 'vitest';
 import type { Delivery, DeliveryAck } from '@orderwire/contracts';
 import { createDeliveryProcessor } from '../src/delivery.js';
-import { EventHub } from '../src/emitter.js';
 import type { DisplaySdkError } from '../src/errors.js';
-import { decodeJwtPayload } from '../src/jwt.js';
 import { LruSet } from '../src/lru.js';
-import { backoffDelay } from '../src/timing.js';
 
 function d(seq: number, orderId = `o-${seq}`): Delivery {
   return { deliveryId: `ORDERS:${seq}`, orderId, seq, deliveryCount: 1, acceptedAt: 0, order: {} };
@@ -68,62 +65,5 @@ describe('dedupe window', () => {
     });
     const reply = await answer(processor, [d(1)]);
     expect(reply.reject?.[0]?.reason.length).toBe(500);
-  });
-});
-
-describe('backoffDelay', () => {
-  const policy = { baseMs: 100, maxMs: 1_000 };
-  it('doubles per failure within [d/2, d] and stops at maxMs', () => {
-    expect([1, 2, 3, 4, 5, 6].map((n) => backoffDelay(n, policy, () => 0))).toEqual([50, 100, 200, 400, 500, 500]);
-    expect([1, 2, 3, 4, 5, 6].map((n) => backoffDelay(n, policy, () => 1))).toEqual([100, 200, 400, 800, 1_000, 1_000]);
-  });
-});
-
-describe('decodeJwtPayload', () => {
-  it('reads a base64url payload, including non-ASCII text', () => {
-    const payload = { sub: 'd-1', exp: 123, note: 'Küche ✓' };
-    const token = `e30.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.sig`;
-    expect(decodeJwtPayload(token)).toEqual(payload);
-  });
-
-  it('returns undefined for anything that is not a JWT with an object payload', () => {
-    expect(decodeJwtPayload('opaque')).toBeUndefined();
-    expect(decodeJwtPayload('a.b')).toBeUndefined();
-    expect(decodeJwtPayload('a.!!!.c')).toBeUndefined();
-    expect(decodeJwtPayload(`a.${Buffer.from('[1]').toString('base64url')}.c`)).toBeUndefined();
-  });
-});
-
-describe('EventHub', () => {
-  it('reports a throwing or rejecting listener on error instead of breaking the emitter', async () => {
-    const hub = new EventHub<{ ping: () => void | Promise<void>; error: (err: DisplaySdkError) => void }>();
-    const errors: DisplaySdkError[] = [];
-    let after = 0;
-    hub.on('error', (e) => void errors.push(e));
-    hub.on('ping', () => {
-      throw new Error('boom');
-    });
-    hub.on('ping', async () => {
-      await Promise.resolve();
-      throw new Error('async boom');
-    });
-    hub.on('ping', () => void after++);
-    hub.emit('ping');
-    await new Promise((r) => setTimeout(r, 0));
-    expect(after).toBe(1);
-    expect(errors.map((e) => [e.code, e.message])).toEqual([
-      ['ORDERWIRE_ERR_SDK_LISTENER_FAILED', 'a ping listener threw: boom'],
-      ['ORDERWIRE_ERR_SDK_LISTENER_FAILED', 'a ping listener threw: async boom'],
-    ]);
-  });
-
-  it('on() returns an unsubscribe function', () => {
-    const hub = new EventHub<{ ping: () => void; error: (err: DisplaySdkError) => void }>();
-    let n = 0;
-    const off = hub.on('ping', () => void n++);
-    hub.emit('ping');
-    off();
-    hub.emit('ping');
-    expect(n).toBe(1);
   });
 });

@@ -1,0 +1,66 @@
+/** Small pieces of the delivery engine: ack-subject parsing, the limiter, the doorbell's store wildcard. */
+import { describe, expect, it } from 'vitest';
+import { storeWildcard } from '../src/delivery/doorbell.js';
+import { parseAckSubject } from '../src/delivery/js-message.js';
+import { createLimiter } from '../src/delivery/limiter.js';
+
+describe('parseAckSubject', () => {
+  it('reads the v1 layout', () => {
+    expect(parseAckSubject('$JS.ACK.ORDERS.display_t1_d1.3.42.7.1795852027990362053.5')).toEqual({
+      stream: 'ORDERS',
+      consumer: 'display_t1_d1',
+      deliveryCount: 3,
+      streamSeq: 42,
+      deliverySeq: 7,
+      storedAt: 1795852027990,
+      pending: 5,
+    });
+  });
+  it('reads the v2 layout with domain and account hash', () => {
+    expect(parseAckSubject('$JS.ACK.hub.ACCHASH.ORDERS.c.1.2.3.1795852027990362053.0.rnd')).toMatchObject({
+      stream: 'ORDERS',
+      consumer: 'c',
+      deliveryCount: 1,
+      streamSeq: 2,
+      pending: 0,
+    });
+  });
+  it('rejects anything else', () => {
+    expect(parseAckSubject('_INBOX.abc.def')).toBeUndefined();
+    expect(parseAckSubject('$JS.ACK.ORDERS.c.1.2')).toBeUndefined();
+    expect(parseAckSubject('$JS.ACK.ORDERS.c.x.y.z.notanumber.0')).toBeUndefined();
+  });
+});
+
+describe('limiter', () => {
+  it('grants up to max at once, then FIFO; a cancelled waiter is skipped', () => {
+    const l = createLimiter(2);
+    const order: string[] = [];
+    const w = (name: string) => ({ onSlot: () => order.push(name) });
+    const [a, b, c, d, e] = ['a', 'b', 'c', 'd', 'e'].map(w);
+    l.acquire(a!);
+    l.acquire(b!);
+    l.acquire(c!);
+    l.acquire(d!);
+    l.acquire(d!); // queued once only
+    l.acquire(e!);
+    expect(order).toEqual(['a', 'b']);
+    expect(l.queued).toBe(3);
+    expect(l.cancel(d!)).toBe(true);
+    l.release();
+    l.release();
+    expect(order).toEqual(['a', 'b', 'c', 'e']);
+    expect(l.active).toBe(2);
+    expect(l.queued).toBe(0);
+  });
+  it('refuses a nonsensical size', () => {
+    expect(() => createLimiter(0)).toThrow(RangeError);
+  });
+});
+
+describe('storeWildcard', () => {
+  it('maps station and display subjects to their store', () => {
+    expect(storeWildcard('orders.t1.s1.grill')).toBe('ow.ring.orders.t1.s1.>');
+    expect(storeWildcard('orders.t1.s1.display.d9')).toBe('ow.ring.orders.t1.s1.>');
+  });
+});
