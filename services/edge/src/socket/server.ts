@@ -6,7 +6,7 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { SIGNALS, SOCKET_PATH, displayConsumerName, isValidId, type DisconnectReason } from '@orderwire/contracts';
-import { clientAddressOf, type AuditAggregator, type TrustedProxies } from '@orderwire/platform';
+import { AUTH_FAILURES_EVENT, clientAddressOf, type AuditAggregator, type TrustedProxies } from '@orderwire/platform';
 import type { TokenVerifier } from '@orderwire/token-verifier';
 import { EDGE_SUBJECT_PREFIXES } from '@orderwire/platform';
 import type { Logger } from 'pino';
@@ -187,6 +187,17 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
       } catch {
         return 'unknown';
       }
+    },
+    onRefreshRefused(socket: EdgeSocket, reason: DisconnectReason, code: string | undefined): void {
+      const claims = socket.data.claims;
+      options.audit?.note({
+        event: AUTH_FAILURES_EVENT,
+        tenant: claims.tid,
+        source: clientAddress(socket),
+        actor: { type: 'display', id: claims.sub },
+        reason: code ?? reason,
+        sample: claims.sub,
+      });
     },
     onClosed(s: DisplaySession): void {
       options.presence?.offline(s.socketId);

@@ -57,6 +57,8 @@ export interface SessionContext {
   consumerExists(name: string): Promise<'present' | 'missing' | 'unknown'>;
   /** Called once when the session is closed. */
   onClosed(session: DisplaySession): void;
+  /** A refused in-band `auth:refresh` (bad, expired, foreign or revoked token): audited, aggregated. */
+  onRefreshRefused?(socket: EdgeSocket, reason: DisconnectReason, code: string | undefined): void;
 }
 
 interface Held {
@@ -369,16 +371,19 @@ export class DisplaySession implements MailboxSink {
       const reason: DisconnectReason = isTokenError(err) ? err.reason : 'internal_error';
       metrics.refreshes.inc({ outcome: reason });
       this.log.info({ code: isTokenError(err) ? err.code : undefined, reason }, 'auth:refresh rejected');
+      if (reason !== 'internal_error') this.ctx.onRefreshRefused?.(this.socket, reason, isTokenError(err) ? err.code : undefined);
       return { ok: false, reason, message: isTokenError(err) ? err.message : 'token could not be verified' };
     }
     const current = this.socket.data.claims;
     if (claims.sub !== current.sub || claims.tid !== current.tid) {
       metrics.refreshes.inc({ outcome: 'unauthorized' });
       this.log.warn({ otherDisplay: claims.sub }, 'auth:refresh with a token of another display');
+      this.ctx.onRefreshRefused?.(this.socket, 'unauthorized', 'foreign_display_token');
       return { ok: false, reason: 'unauthorized', message: 'token belongs to another display' };
     }
     if (this.ctx.isRevokedFamily(claims.fam)) {
       metrics.refreshes.inc({ outcome: 'token_revoked' });
+      this.ctx.onRefreshRefused?.(this.socket, 'token_revoked', undefined);
       return { ok: false, reason: 'token_revoked', message: 'token family was revoked' };
     }
     if (this.closed) return { ok: false, reason: 'unauthorized', message: 'session ended' };
