@@ -438,3 +438,33 @@ export function loadTopologyApplyConfig(env: Readonly<Record<string, string | un
   const c = loadConfig(TOPOLOGY_APPLY_SPEC, env);
   return Object.freeze({ natsUrl: c.natsUrl, natsIdentity: c, logLevel: c.logLevel, topology: loadTopologyConfig(env, authTopologyLifetimes(c)) });
 }
+
+/** Complete backups kept in the backup root by `orderwire-backup backup`. @default 7 */
+export const DEFAULT_BACKUP_KEEP = 7;
+
+/** What `orderwire-backup` reads: NATS only (no KEK: the signing keys are backed up still encrypted). */
+const BACKUP_SPEC = {
+  ...natsConfig(),
+  logLevel: AUTH_CONFIG_SPEC.logLevel,
+  backupKeep: {
+    env: 'BACKUP_KEEP',
+    type: 'int',
+    default: DEFAULT_BACKUP_KEEP,
+    min: 0,
+    doc: 'complete backups kept in the backup root after a successful run (older ones are deleted); 0 keeps all',
+  },
+} as const;
+
+export interface BackupConfig {
+  readonly natsUrl: string;
+  /** NATS_USER / NATS_NKEY_SEED_FILE / NATS_TLS_*: an identity allowed to snapshot and restore streams. */
+  readonly natsIdentity: NatsIdentityConfig;
+  readonly logLevel: AuthConfig['logLevel'];
+  readonly backupKeep: number;
+}
+
+/** @throws ConfigError naming every bad variable */
+export function loadBackupConfig(env: Readonly<Record<string, string | undefined>> = process.env): BackupConfig {
+  const c = loadConfig(BACKUP_SPEC, env);
+  return Object.freeze({ natsUrl: c.natsUrl, natsIdentity: c, logLevel: c.logLevel, backupKeep: c.backupKeep });
+}

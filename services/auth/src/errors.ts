@@ -49,6 +49,7 @@ export const AUTH_ERRORS = defineErrors({
     message: 'rotating now would drop key {kid} while tokens it signed may still be valid (until {until}); pass --force to do it anyway',
   },
   ORDERWIRE_ERR_AUTH_CLI_USAGE: { status: 400, message: '{reason}' },
+  ORDERWIRE_ERR_AUTH_BACKUP_DAMAGED: { status: 500, message: 'backup {dir} is damaged: {file}: {reason}' },
 });
 
 export type AuthErrorCode = (typeof AUTH_ERRORS.codes)[number];

@@ -122,6 +122,12 @@ export const PLATFORM_ERRORS = defineErrors({
     status: 503,
     message: 'jetstream topology does not provide what {service} needs: {summary} (the topology owner applies it: orderwire-auth topology apply)',
   },
+  ORDERWIRE_ERR_SNAPSHOT_FAILED: { status: 500, message: 'snapshot of stream {stream} failed: {reason}' },
+  ORDERWIRE_ERR_RESTORE_FAILED: { status: 500, message: 'restore of stream {stream} failed: {reason}' },
+  ORDERWIRE_ERR_RESTORE_STREAM_EXISTS: {
+    status: 409,
+    message: 'stream {stream} already exists on the server; restore refuses to overwrite it unless told to replace it',
+  },
   ORDERWIRE_ERR_PACKAGE_VERSION: { status: 500, message: 'cannot read the package version: {reason}' },
   ORDERWIRE_ERR_SHUTDOWN_TIMEOUT: { status: 500, message: 'shutdown exceeded {deadlineMs} ms; step {step} did not finish' },
   ORDERWIRE_ERR_RECEIPT_CONFLICT: { status: 503, message: 'receipt {subject} ({status}) lost every compare-and-set round to other writers' },

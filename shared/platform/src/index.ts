@@ -232,3 +232,15 @@ export type { RevocationWatcher, RevocationWatcherOptions, RevokedClientRecord }
 
 export { createAuthGuard, AUTH_FAILURES_EVENT } from './auth-guard.js';
 export type { AuthGuard, AuthGuardOptions, AuthRefusal } from './auth-guard.js';
+
+export {
+  snapshotStream,
+  snapshotStreamToFile,
+  restoreStream,
+  fileChunks,
+  DEFAULT_SNAPSHOT_CHUNK_BYTES,
+  DEFAULT_SNAPSHOT_IDLE_TIMEOUT_MS,
+  DEFAULT_RESTORE_FINISH_TIMEOUT_MS,
+  PARTIAL_SUFFIX,
+} from './jetstream-snapshot.js';
+export type { SnapshotOptions, SnapshotProgress, SnapshotResult, SnapshotFileResult, RestoreOptions } from './jetstream-snapshot.js';

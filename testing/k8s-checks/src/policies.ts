@@ -29,20 +29,22 @@ export interface Workload {
   object: K8sObject;
   name: string;
   template: IPodTemplateSpec;
-  /** Long-running (Deployment, StatefulSet, DaemonSet), as opposed to a Job's run-to-completion pod. */
+  /** Long-running (Deployment, StatefulSet, DaemonSet), as opposed to a Job's or CronJob's run-to-completion pod. */
   longRunning: boolean;
 }
 
-const WORKLOAD_KINDS: Record<string, boolean> = { Deployment: true, StatefulSet: true, DaemonSet: true, Job: false };
+const WORKLOAD_KINDS: Record<string, boolean> = { Deployment: true, StatefulSet: true, DaemonSet: true, Job: false, CronJob: false };
 
 export function workloads(objects: readonly K8sObject[]): Workload[] {
   const out: Workload[] = [];
   for (const o of objects) {
     const longRunning = WORKLOAD_KINDS[o.kind];
     if (longRunning === undefined) continue;
-    const spec = o.spec as { template?: IPodTemplateSpec } | undefined;
-    if (spec?.template === undefined) continue;
-    out.push({ object: o, name: objectName(o), template: spec.template, longRunning });
+    // A CronJob's pod template sits one level deeper, in its Job template.
+    const spec = o.spec as { template?: IPodTemplateSpec; jobTemplate?: { spec?: { template?: IPodTemplateSpec } } } | undefined;
+    const template = spec?.template ?? spec?.jobTemplate?.spec?.template;
+    if (template === undefined) continue;
+    out.push({ object: o, name: objectName(o), template, longRunning });
   }
   return out;
 }

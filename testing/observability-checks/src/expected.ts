@@ -50,8 +50,12 @@ export const DEFAULT_OWNERSHIP: readonly OwnershipRule[] = [
 export const EXTERNAL_SOURCES: ReadonlyArray<{ readonly match: RegExp; readonly source: ExternalSource }> = [
   { match: /^(?:gnatsd|jetstream)_/, source: 'nats-exporter' },
   { match: /^(?:up|scrape_[a-z_]+|ALERTS|ALERTS_FOR_STATE)$/, source: 'prometheus' },
+  // The backup CronJob's runs, as kube-state-metrics reports them.
+  { match: /^kube_cronjob_/, source: 'kube-state-metrics' },
+  // Written by `orderwire-backup` (a CLI, no /metrics) for node-exporter's textfile collector.
+  { match: /^orderwire_backup_/, source: 'backup-textfile' },
 ];
-export type ExternalSource = 'nats-exporter' | 'prometheus';
+export type ExternalSource = 'nats-exporter' | 'prometheus' | 'kube-state-metrics' | 'backup-textfile';
 
 export interface MetricUse {
   readonly kind: 'panel' | 'variable' | 'alert' | 'record';
