@@ -70,7 +70,7 @@ async function withNats<T>(config: BackupConfig, logger: Logger, fn: (nc: Awaite
     name: `orderwire-backup/${hostname()}`,
     logger,
     timeoutMs: BACKUP_NATS_TIMEOUT_MS,
-    ...natsIdentityOptions(config.natsIdentity, 'topology'),
+    ...natsIdentityOptions(config.natsIdentity, 'backup'),
   });
   try {
     return await fn(nc);

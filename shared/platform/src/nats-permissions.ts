@@ -34,7 +34,7 @@ import { serviceInboxPrefix } from './nats.js';
 import { KV_BUCKETS, STREAMS, kvStreamName, type KvBucketName } from './topology.js';
 
 /** Identities with their own NATS user: the four services, and the one that applies the topology. */
-export const NATS_IDENTITIES = ['auth', 'ingest', 'edge', 'dlq', 'topology'] as const;
+export const NATS_IDENTITIES = ['auth', 'ingest', 'edge', 'dlq', 'topology', 'backup'] as const;
 export type NatsIdentity = (typeof NATS_IDENTITIES)[number];
 
 export interface NatsPermissions {
@@ -199,6 +199,24 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
       ...ALL_STREAM_NAMES.flatMap((s) => [`${API}.STREAM.CREATE.${s}`, `${API}.STREAM.UPDATE.${s}`, js.streamInfo(s)]),
     ],
     subscribe: [inbox('topology')],
+  },
+  // `orderwire-backup`: snapshots and restores the declared streams and buckets, nothing else.
+  // Snapshot chunks are acked, and restore chunks sent, on `$JS.SNAPSHOT.ACK.<stream>.…` /
+  // `$JS.SNAPSHOT.RESTORE.<stream>.…` (subjects the server hands out per operation).
+  backup: {
+    publish: [
+      js.account,
+      ...ALL_STREAM_NAMES.flatMap((s) => [
+        js.streamInfo(s),
+        `${API}.STREAM.SNAPSHOT.${s}`,
+        `${API}.STREAM.RESTORE.${s}`,
+        // `restore --replace` deletes the stream it replaces.
+        `${API}.STREAM.DELETE.${s}`,
+        `$JS.SNAPSHOT.ACK.${s}.>`,
+        `$JS.SNAPSHOT.RESTORE.${s}.>`,
+      ]),
+    ],
+    subscribe: [inbox('backup')],
   },
 } satisfies Record<NatsIdentity, NatsPermissions>);
 

@@ -156,7 +156,7 @@ describe('the declaration', () => {
       expect(p.some((s) => /GET\.KV_ow_signing_keys/.test(s)), `${i} reads signing keys`).toBe(i === 'auth');
     }
     const infoOfAll = (i: (typeof NATS_IDENTITIES)[number]): boolean => declaredStreamNames().every((s) => NATS_PERMISSIONS[i].publish.includes(`$JS.API.STREAM.INFO.${s}`));
-    expect(NATS_IDENTITIES.filter(infoOfAll)).toEqual(['dlq', 'topology']);
+    expect(NATS_IDENTITIES.filter(infoOfAll)).toEqual(['dlq', 'topology', 'backup']);
     // Ingest and the edge write only their own audit event.
     for (const i of ['ingest', 'edge'] as const) expect(NATS_PERMISSIONS[i].publish.filter((s) => s.startsWith('audit.'))).toEqual(['audit.*.auth_failures']);
   });

@@ -14,7 +14,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -28,7 +28,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpJson, lostOrders, makeOrder, metricValue, rawSocket, startStack, waitValue, type Stack } from '../src/stack.js';
 
 const run = promisify(execFile);
-const IDENTITIES = ['auth', 'ingest', 'edge', 'dlq', 'topology'] as const;
+const IDENTITIES = ['auth', 'ingest', 'edge', 'dlq', 'topology', 'backup'] as const;
+/** The run folders `orderwire-backup` writes (RUN_PREFIX of services/auth/src/backup.ts; tooling never imports a service). */
+const BACKUP_RUN_PREFIX = 'orderwire-backup-';
 type Identity = (typeof IDENTITIES)[number];
 /** @default 5 s for a refused operation to be refused (and logged by the server). */
 const REFUSAL_TIMEOUT_MS = 5_000;
@@ -423,6 +425,35 @@ describe('what each identity must never do is refused', () => {
       // Nor read a message of a stream it applies.
       await expect(jsm.streams.getMessage(STREAMS.ORDERS, { seq: 1 })).rejects.toThrow();
       await refused(probe, 'publish', /^\$JS\.API\.STREAM\.MSG\.GET\.ORDERS$/);
+    } finally {
+      await probe.close();
+    }
+  });
+
+  it('orderwire-backup backs up and verifies every declared stream as `backup`, which may change or read nothing else', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'orderwire-perm-backup-'));
+    try {
+      const cli = join(findRepoRoot()!, 'services/auth/dist/backup-cli.js');
+      const env = { ...process.env, NATS_URL: stack.nats.url, NATS_NKEY_SEED_FILE: seedFile('backup'), LOG_LEVEL: 'warn' };
+      const backup = await run(process.execPath, [cli, 'backup', root], { env });
+      const runs = (await readdir(root)).filter((d) => d.startsWith(BACKUP_RUN_PREFIX));
+      expect(runs, backup.stdout + backup.stderr).toHaveLength(1);
+      await run(process.execPath, [cli, 'verify', join(root, runs[0]!)], { env });
+      // A restore over the live streams is refused without --replace (and nothing is deleted).
+      await expect(run(process.execPath, [cli, 'restore', join(root, runs[0]!)], { env })).rejects.toMatchObject({ code: 1 });
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+    const probe = await connectAs('backup', 'perm-backup-probe');
+    try {
+      const jsm = await jetstreamManager(probe.nc, { timeout: 2_000 });
+      await expect(jsm.streams.update(STREAMS.ORDERS, { max_age: 1_000_000_000 })).rejects.toThrow();
+      await refused(probe, 'publish', /^\$JS\.API\.STREAM\.UPDATE\.ORDERS$/);
+      await expect(jsm.streams.getMessage(`KV_${KV_BUCKETS.SIGNING_KEYS}`, { seq: 1 })).rejects.toThrow();
+      await refused(probe, 'publish', /^\$JS\.API\.STREAM\.MSG\.GET\.KV_ow_signing_keys$/);
+      probe.nc.publish('orders.t.s.grill', '{}');
+      await probe.nc.flush();
+      await refused(probe, 'publish', /^orders\.t\.s\.grill$/);
     } finally {
       await probe.close();
     }
