@@ -50,6 +50,7 @@ export const DOCS_PREFIX = '/docs';
 export type AppConfig = Pick<
   IngestConfig,
   | 'publishTimeoutMs'
+  | 'publishRetryWindowMs'
   | 'bodyLimit'
   | 'batchBodyLimit'
   | 'breakerErrorThreshold'
@@ -162,6 +163,7 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<IngestApp> {
       resetTimeoutMs: config.breakerResetTimeoutMs,
       windowMs: config.breakerWindowMs,
     },
+    retryWindowMs: config.publishRetryWindowMs,
     retryAfterMs: config.retryAfterMs,
     metrics,
     logger,

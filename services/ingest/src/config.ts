@@ -20,6 +20,13 @@ import {
 export const DEFAULT_PORT = 3002;
 /** A PubAck takes well under 1 ms here; anything this slow is an outage. */
 export const DEFAULT_PUBLISH_TIMEOUT = '2s';
+/**
+ * Retries of a publish during a JetStream leader election or reconnect. Measured in
+ * test/replicas.test.ts: killing the ORDERS leader of a 3-node cluster leaves the stream without a
+ * leader for up to ~8.5 s on a loaded 2-core box (12 runs); a request takes at most this plus the
+ * publish timeout (14 s), well under the 30 s of typical HTTP clients.
+ */
+export const DEFAULT_PUBLISH_RETRY_WINDOW = '12s';
 /** The ORDERS stream's max message size, so a body that fits is publishable. */
 export const DEFAULT_BODY_LIMIT = 256 * 1024;
 /** A batch of up to ORDER_BATCH_MAX typical orders. */
@@ -66,6 +73,14 @@ export const CONFIG_SPEC = {
     min: '50ms',
     max: '30s',
     doc: 'wait for a PubAck before answering 503',
+  },
+  publishRetryWindowMs: {
+    env: 'INGEST_PUBLISH_RETRY_WINDOW',
+    type: 'duration',
+    default: DEFAULT_PUBLISH_RETRY_WINDOW,
+    min: '0ms',
+    max: '20s',
+    doc: 'retry a publish failed by a leader election, timeout or reconnect (same msg id) for this long before answering 503',
   },
   bodyLimit: { env: 'INGEST_BODY_LIMIT', type: 'int', default: DEFAULT_BODY_LIMIT, min: 1024, doc: 'max bytes of POST /v1/orders' },
   batchBodyLimit: {

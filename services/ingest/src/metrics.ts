@@ -27,6 +27,7 @@ export type BreakerState = keyof typeof BREAKER_STATE_VALUE;
 export interface IngestMetrics {
   orders: Counter<'outcome' | 'reason'>;
   publishDuration: Histogram<'result'>;
+  publishRetries: Counter<'reason'>;
   breakerState: Gauge;
   batchSize: Histogram;
   rateLimited: Counter<'service' | 'route'>;
@@ -52,6 +53,11 @@ export function createIngestMetrics(metrics: Metrics): IngestMetrics {
       help: 'Time from publish to PubAck on ORDERS (result ok or error)',
       labelNames: ['result'] as const,
       buckets: PUBLISH_BUCKETS,
+    }),
+    publishRetries: metrics.counter({
+      name: 'orderwire_ingest_publish_retries_total',
+      help: 'Publishes sent again with the same msg id after a retriable failure, by reason (no_responders, timeout, cluster_unavailable, disconnected)',
+      labelNames: ['reason'] as const,
     }),
     breakerState: metrics.gauge({
       name: 'orderwire_ingest_breaker_state',

@@ -1,11 +1,21 @@
 /**
  * Publishes order messages to ORDERS and returns only with a PubAck. An opossum circuit breaker
  * wraps the publish: after enough failures it opens and every publish fails fast (503 with
- * `Retry-After`) instead of queueing requests behind a broker that does not answer. While the
- * connection is down publishes are refused without touching the breaker.
+ * `Retry-After`) instead of queueing requests behind a broker that does not answer.
+ *
+ * Inside the breaker, a publish that fails in a way a JetStream cluster recovers from by itself —
+ * the stream has no leader during an election (no responders, API status 503), no PubAck in time,
+ * the connection is reconnecting to another node — is sent again with the same `Nats-Msg-Id`
+ * after a short backoff, until the retry window has passed since the first attempt. The stream's
+ * duplicate window makes the repeat safe: a message the old leader did store is answered
+ * `duplicate: true` with its original sequence. So the loss of one node of a 3-node cluster costs
+ * a request a few seconds, not a 503, and the breaker sees one success. When the window runs out
+ * the breaker counts one failure, so a dead or frozen broker still opens it, and an open breaker
+ * refuses at once without waiting the window.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { errors as natsErrors, type MsgHdrs } from '@nats-io/nats-core';
-import type { PubAck } from '@nats-io/jetstream';
+import { JetStreamApiError, JetStreamError, type PubAck } from '@nats-io/jetstream';
 import type { OrderwireError } from '@orderwire/platform';
 import CircuitBreaker from 'opossum';
 import type { Logger } from 'pino';
@@ -33,6 +43,11 @@ export interface OrderPublisherOptions {
   js: Pick<JsPublisher, 'publish'>;
   connection: ConnectionState;
   breaker: BreakerOptions;
+  /**
+   * How long after the first attempt a retriable failure is retried (0: never). A request takes
+   * at most this plus one publish timeout.
+   */
+  retryWindowMs: number;
   /** `Retry-After` (ms) for refusals not caused by the open breaker. */
   retryAfterMs: number;
   metrics: IngestMetrics;
@@ -51,9 +66,37 @@ export interface OrderPublisher {
   shutdown(): void;
 }
 
-/** opossum's error codes for a rejected fire (open breaker) and its own timeout. */
+/** opossum's error code for a rejected fire (open breaker). */
 const OPOSSUM_OPEN = 'EOPENBREAKER';
-const OPOSSUM_TIMEOUT = 'ETIMEDOUT';
+/**
+ * The API status of JetStream errors that say "not now" rather than "no": a stream or the meta
+ * group without a leader (JSClusterNotAvailErr, JSStreamOfflineErr, JSClusterNotLeaderErr … in
+ * nats-server `server/errors.json` all carry HTTP-like code 503).
+ */
+const JS_STATUS_SERVICE_UNAVAILABLE = 503;
+/** First backoff between attempts; doubled up to the cap (an election takes seconds). */
+const RETRY_BACKOFF_FIRST_MS = 50;
+const RETRY_BACKOFF_MAX_MS = 400;
+/** An attempt with less than this left of the window is not started. */
+const RETRY_MIN_ATTEMPT_MS = 50;
+
+/** Refusal reason of a publish failure, or undefined when it is not worth retrying. */
+export type RetriableFailure = 'no_responders' | 'timeout' | 'cluster_unavailable' | 'disconnected';
+
+/** Why a failed publish may succeed if sent again shortly (see the module comment). */
+export function retriableFailure(err: unknown, connected: boolean): RetriableFailure | undefined {
+  if (!connected) return 'disconnected';
+  if (err instanceof natsErrors.TimeoutError) return 'timeout';
+  if (err instanceof JetStreamApiError) return err.status === JS_STATUS_SERVICE_UNAVAILABLE ? 'cluster_unavailable' : undefined;
+  if (err instanceof JetStreamError && err.cause instanceof natsErrors.NoRespondersError) return 'no_responders';
+  if (err instanceof natsErrors.NoRespondersError) return 'no_responders';
+  // The request was cancelled because the connection dropped under it.
+  if (err instanceof natsErrors.RequestError || err instanceof natsErrors.ClosedConnectionError) return 'disconnected';
+  return undefined;
+}
+
+/** Failure of the retry loop after the window ran out while disconnected (no attempt was sent). */
+class DisconnectedError extends Error {}
 
 function unavailable(reason: UnavailableReason, retryAfterMs: number, cause?: unknown): OrderwireError {
   const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
@@ -65,12 +108,45 @@ export function createOrderPublisher(options: OrderPublisherOptions): OrderPubli
   const b = options.breaker;
   let openedAt = 0;
 
+  const windowMs = options.retryWindowMs;
+
+  /** Publishes, retrying retriable failures with the same msg id until the window has passed. */
+  async function publishWithRetry(req: PublishRequest): Promise<PubAck> {
+    const deadline = performance.now() + windowMs;
+    let backoff = RETRY_BACKOFF_FIRST_MS;
+    let attempt = 0;
+    for (;;) {
+      const left = deadline - performance.now();
+      let err: unknown;
+      if (connection.connected()) {
+        // Later attempts fit in the window, so a request ends by window + one publish timeout.
+        const timeoutMs = attempt === 0 ? b.timeoutMs : Math.min(b.timeoutMs, Math.max(RETRY_MIN_ATTEMPT_MS, left));
+        attempt++;
+        try {
+          return await js.publish(req.subject, req.data, { msgID: req.msgId, headers: req.headers, timeoutMs });
+        } catch (e) {
+          err = e;
+        }
+      } else {
+        err = new DisconnectedError('NATS connection is down');
+      }
+      const failure = retriableFailure(err, connection.connected());
+      const wait = Math.min(backoff, deadline - performance.now() - RETRY_MIN_ATTEMPT_MS);
+      if (failure === undefined || wait <= 0) throw err;
+      metrics.publishRetries.inc({ reason: failure });
+      if (attempt === 1 || failure !== 'disconnected') logger.debug({ err, subject: req.subject, failure, attempt }, 'publish retried');
+      await sleep(wait);
+      backoff = Math.min(backoff * 2, RETRY_BACKOFF_MAX_MS);
+    }
+  }
+
   const breaker = new CircuitBreaker(
-    (req: PublishRequest) =>
-      js.publish(req.subject, req.data, { msgID: req.msgId, headers: req.headers, timeoutMs: b.timeoutMs }),
+    publishWithRetry,
     {
       name: 'orders-publish',
-      timeout: b.timeoutMs,
+      // publishWithRetry bounds every attempt by the publish timeout and the loop by the window;
+      // an opossum timeout would answer while an attempt is still in flight.
+      timeout: false,
       errorThresholdPercentage: b.errorThresholdPercentage,
       volumeThreshold: b.volumeThreshold,
       resetTimeout: b.resetTimeoutMs,
@@ -109,7 +185,9 @@ export function createOrderPublisher(options: OrderPublisherOptions): OrderPubli
   return {
     assertAvailable,
     async publish(req) {
-      assertAvailable();
+      // Not assertAvailable(): a connection that is reconnecting gets the retry window to come back.
+      if (breaker.opened) throw unavailable('breaker_open', openRetryAfterMs());
+      if (windowMs === 0 && !connection.connected()) throw unavailable('disconnected', options.retryAfterMs);
       const started = performance.now();
       try {
         const ack = await breaker.fire(req);
@@ -119,10 +197,8 @@ export function createOrderPublisher(options: OrderPublisherOptions): OrderPubli
         metrics.publishDuration.observe({ result: 'error' }, (performance.now() - started) / 1000);
         const code = (err as { code?: unknown }).code;
         if (code === OPOSSUM_OPEN) throw unavailable('breaker_open', openRetryAfterMs(), err);
-        if (code === OPOSSUM_TIMEOUT || err instanceof natsErrors.TimeoutError) {
-          throw unavailable('timeout', options.retryAfterMs, err);
-        }
-        if (!connection.connected()) throw unavailable('disconnected', options.retryAfterMs, err);
+        if (err instanceof natsErrors.TimeoutError) throw unavailable('timeout', options.retryAfterMs, err);
+        if (err instanceof DisconnectedError || !connection.connected()) throw unavailable('disconnected', options.retryAfterMs, err);
         logger.error({ err, subject: req.subject }, 'publish to ORDERS failed');
         throw unavailable('publish_error', options.retryAfterMs, err);
       }

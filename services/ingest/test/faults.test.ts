@@ -1,7 +1,7 @@
 /**
  * Broker faults: the breaker turns an unresponsive broker into fast 503s and recovers; NATS
  * SIGKILLed and restarted with its store in the middle of a stream of orders loses none that
- * were answered 202, never hangs a request past the publish timeout, and retries with the same
+ * were answered 202, never hangs a request past the retry window plus one publish timeout, and retries with the same
  * key end with every order stored exactly once.
  */
 import { readFileSync } from 'node:fs';
@@ -13,6 +13,11 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { bearer, buildTestApp, inspector, order, startJwks, type Jwks, type TestApp } from './helpers.js';
 
 const PUBLISH_TIMEOUT_MS = 400;
+/**
+ * Retriable failures (timeout, reconnect) are retried this long before the 503: a request may
+ * take the window plus one publish timeout. Shorter than the default so the breaker opens soon.
+ */
+const RETRY_WINDOW_MS = 500;
 /** Slack for event-loop scheduling on a busy 2-core box. */
 const LATENCY_SLACK_MS = 600;
 
@@ -80,6 +85,7 @@ describe('publish circuit breaker', () => {
   it('opens on timeouts of an unresponsive broker (fast 503 + Retry-After), then closes once it answers again', async () => {
     const { token } = await setup({
       INGEST_PUBLISH_TIMEOUT: `${PUBLISH_TIMEOUT_MS}ms`,
+      INGEST_PUBLISH_RETRY_WINDOW: `${RETRY_WINDOW_MS}ms`,
       INGEST_BREAKER_VOLUME_THRESHOLD: '2',
       INGEST_BREAKER_ERROR_THRESHOLD: '50',
       INGEST_BREAKER_RESET_TIMEOUT: '1s',
@@ -99,7 +105,7 @@ describe('publish circuit breaker', () => {
         code: 'ORDERWIRE_ERR_INGEST_UNAVAILABLE',
         details: { reason: 'timeout' },
       });
-      expect(ms).toBeLessThan(PUBLISH_TIMEOUT_MS + LATENCY_SLACK_MS);
+      expect(ms).toBeLessThan(RETRY_WINDOW_MS + PUBLISH_TIMEOUT_MS + LATENCY_SLACK_MS);
     }
     expect(t!.publisher.state()).toBe('open');
     const { res: fast, ms } = await timed(() => post(order()));
@@ -126,6 +132,7 @@ describe('NATS SIGKILLed during a stream of publishes', () => {
   it('never answers 2xx for an order it did not persist, never hangs, and loses nothing after restart', async () => {
     const { token } = await setup({
       INGEST_PUBLISH_TIMEOUT: `${PUBLISH_TIMEOUT_MS}ms`,
+      INGEST_PUBLISH_RETRY_WINDOW: `${RETRY_WINDOW_MS}ms`,
       INGEST_BREAKER_RESET_TIMEOUT: '500ms',
       INGEST_RECEIPT_TIMEOUT: '300ms',
       INGEST_RETRY_AFTER: '1s',
@@ -176,7 +183,7 @@ describe('NATS SIGKILLed during a stream of publishes', () => {
     stop = true;
     await Promise.all(workers);
 
-    expect(maxMs).toBeLessThan(PUBLISH_TIMEOUT_MS + LATENCY_SLACK_MS);
+    expect(maxMs).toBeLessThan(RETRY_WINDOW_MS + PUBLISH_TIMEOUT_MS + LATENCY_SLACK_MS);
     expect(refused.size).toBeGreaterThan(0);
     expect([...statuses.keys()].sort()).toEqual([202, 503]);
     // Most refusals are immediate: the client saw the connection drop.

@@ -15,8 +15,14 @@ const OUTAGE_MS = 2_000;
 
 let stack: Stack;
 
+/**
+ * Ingest retries a publish through a reconnect for this long; shorter than the outage, so requests
+ * caught in it are refused (503) rather than held until NATS is back, which this test is about.
+ */
+const RETRY_WINDOW = '500ms';
+
 beforeAll(async () => {
-  stack = await startStack({ edges: 2, dlq: false, env: { ingest: { INGEST_PUBLISH_TIMEOUT: '1s' } } });
+  stack = await startStack({ edges: 2, dlq: false, env: { ingest: { INGEST_PUBLISH_TIMEOUT: '1s', INGEST_PUBLISH_RETRY_WINDOW: RETRY_WINDOW } } });
 });
 
 afterAll(async () => {
