@@ -21,8 +21,14 @@ const READY_POLL_MS = 25;
 const HEALTH_POLL_MAX_MS = 250;
 /** 30 log lines quoted in a start error */
 const LOG_TAIL_LINES = 30;
-/** 3 attempts to start a cluster when a pre-picked route port was taken */
+/**
+ * 3 attempts to start a cluster: when a pre-picked route port was taken, or when the JetStream
+ * meta group formed short (nats-server 2.10 can settle on a 2-peer meta group when a route is
+ * replaced while the nodes start together; it never grows to 3 by itself).
+ */
 const CLUSTER_START_ATTEMPTS = 3;
+/** How a start failure of a short meta group reads (see `waitForMetaLeader`). */
+const META_NOT_FORMED = 'JetStream meta group not formed';
 
 /**
  * What "ready" means when (re)starting a node.
@@ -392,7 +398,7 @@ class NatsCluster implements NatsClusterHandle {
       if (Date.now() > deadline) {
         throw new HarnessError(
           HarnessErrorCode.StartTimeout,
-          `cluster ${this.name}: JetStream meta group not formed within ${timeoutMs} ms (${state.detail})\n${this.logsTail(15)}`,
+          `cluster ${this.name}: ${META_NOT_FORMED} within ${timeoutMs} ms (${state.detail})\n${this.logsTail(15)}`,
         );
       }
       await sleep(READY_POLL_MS * 2);
@@ -531,7 +537,10 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
     } catch (err) {
       lastError = err;
       await cluster.dispose();
-      if (!(err instanceof HarnessError && err.code === HarnessErrorCode.PortInUse)) throw err;
+      const retriable =
+        err instanceof HarnessError &&
+        (err.code === HarnessErrorCode.PortInUse || (err.code === HarnessErrorCode.StartTimeout && err.message.includes(META_NOT_FORMED)));
+      if (!retriable) throw err;
     }
   }
   throw lastError;
