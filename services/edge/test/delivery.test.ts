@@ -25,6 +25,26 @@ afterAll(async () => {
 });
 
 describe('delivery', () => {
+  it('an ack followed at once by the display disconnecting is honoured: acked in JetStream, never handed back', async () => {
+    // The ack and the disconnect arrive in one read: the answer must claim its deliveries before
+    // the session's close hands back what is still held (a lost ack here meant a duplicate on a
+    // restarted display).
+    for (let round = 0; round < 5; round++) {
+      const d = newDisplay();
+      const consumer = await registerDisplay(infra, d);
+      const display = new TestDisplay(await infra.jwks.sign(d), { disconnectAfterAnswer: true });
+      await display.connect(edge.url);
+      const { seq } = await publishOrder(infra, d);
+      await waitFor(() => display.shown.size === 1 && !display.connected, { timeoutMs: 5_000 });
+      await waitFor(async () => (await consumerState(infra, consumer)).ackFloor === seq, {
+        timeoutMs: 5_000,
+        message: `round ${round}: the acked delivery was handed back instead of acked`,
+      });
+      const state = await consumerState(infra, consumer);
+      expect(state).toMatchObject({ ackPending: 0, pending: 0 });
+    }
+  });
+
   it('delivers an order, acks it in JetStream and writes a delivered receipt', async () => {
     const d = newDisplay();
     const consumer = await registerDisplay(infra, d);

@@ -68,7 +68,14 @@ interface Held {
   bytes: number;
 }
 
-type Answer = { kind: 'answer'; answer: unknown; at: number } | { kind: 'timeout' } | { kind: 'closed' };
+/**
+ * `claimed`: the acked deliveries, taken out of `held` in the tick the answer arrived — so a
+ * disconnect read in the same tick (the display acks, then closes) cannot hand them back.
+ */
+type Answer =
+  | { kind: 'answer'; acked: ReadonlySet<Held>; rejected: ReadonlyMap<string, string>; at: number }
+  | { kind: 'timeout' }
+  | { kind: 'closed' };
 
 export class DisplaySession implements MailboxSink {
   readonly tenant: string;
@@ -277,7 +284,20 @@ export class DisplaySession implements MailboxSink {
         .emit(
           'orders',
           batch.map((h) => h.delivery),
-          (err: Error | null, reply: unknown) => settle(err ? { kind: 'timeout' } : { kind: 'answer', answer: reply, at: performance.now() }),
+          (err: Error | null, reply: unknown) => {
+            if (settled) return;
+            if (err) return settle({ kind: 'timeout' });
+            const at = performance.now();
+            const { acked, rejected } = parseAnswer(reply);
+            const claimed = new Set<Held>();
+            for (const h of batch) {
+              const seq = h.msg.info.streamSeq;
+              if (!acked.has(h.delivery.deliveryId) || this.held.get(seq) !== h) continue;
+              this.held.delete(seq);
+              claimed.add(h);
+            }
+            settle({ kind: 'answer', acked: claimed, rejected, at });
+          },
         );
     });
     if (answer.kind === 'closed') return;
@@ -287,21 +307,19 @@ export class DisplaySession implements MailboxSink {
       return;
     }
     metrics.ackLatency.observe((answer.at - emittedAt) / 1000);
-    const { acked, rejected } = parseAnswer(answer.answer);
+    const { acked, rejected } = answer;
     await Promise.all(
       batch.map((h) => {
-        if (acked.has(h.delivery.deliveryId)) return this.acknowledge(h);
+        if (acked.has(h)) return this.acknowledge(h);
         this.fail(h, 'rejected', rejected.get(h.delivery.deliveryId) ?? 'not_acknowledged');
         return Promise.resolve();
       }),
     );
   }
 
+  /** Confirms a delivery the display acked; the caller already took it out of `held`. */
   private async acknowledge(h: Held): Promise<void> {
     const seq = h.msg.info.streamSeq;
-    // Handed back meanwhile (socket closed): the ack cannot overtake the nak already sent.
-    if (this.held.get(seq) !== h) return;
-    this.held.delete(seq);
     this.failures.delete(seq);
     const { metrics, settings, engine } = this.ctx;
     try {

@@ -23,6 +23,8 @@ export interface DisplayOptions {
   answerDelayMs?: number;
   /** Extra handshake headers (e.g. a browser's Origin). */
   headers?: Record<string, string>;
+  /** Disconnect right after answering a batch, in the same tick (an app closing right after its ack). @default false */
+  disconnectAfterAnswer?: boolean;
 }
 
 export interface ConnectError extends Error {
@@ -42,6 +44,7 @@ export class TestDisplay {
   policy: (d: Delivery) => Answer;
   answerDelayMs: number;
   readonly headers: Record<string, string> | undefined;
+  readonly disconnectAfterAnswer: boolean;
 
   constructor(
     public token: string,
@@ -50,6 +53,7 @@ export class TestDisplay {
     this.policy = options.policy ?? (() => 'ack');
     this.answerDelayMs = options.answerDelayMs ?? 0;
     this.headers = options.headers;
+    this.disconnectAfterAnswer = options.disconnectAfterAnswer ?? false;
   }
 
   get connected(): boolean {
@@ -88,6 +92,7 @@ export class TestDisplay {
           } else if (typeof a === 'object') answer.reject!.push({ deliveryId: d.deliveryId, reason: a.reject });
         }
         ack(answer);
+        if (this.disconnectAfterAnswer) socket.disconnect();
       };
       if (this.answerDelayMs > 0) setTimeout(reply, this.answerDelayMs);
       else reply();
