@@ -18,7 +18,7 @@ import { REPO_ROOT } from './lib/repo.mjs';
 
 /** Severities in rising order (npm's names). */
 export const SEVERITIES = ['info', 'low', 'moderate', 'high', 'critical'];
-/** @default high — the level the issue asks CI to fail on. */
+/** High — the level the issue asks CI to fail on. */
 export const DEFAULT_LEVEL = 'high';
 export const DEFAULT_ALLOWLIST = join(REPO_ROOT, '.ci', 'audit-allowlist.json');
 /** Longest an allowlist entry may be valid for, in days: accepted risks are reviewed at least this often. */

@@ -634,7 +634,7 @@ export async function ensureTools({
 
 /** Debian's Chromium: the browser the display app's system tests drive (never a downloaded build). */
 export const CHROMIUM_PATH = '/usr/bin/chromium';
-/** @default 20 minutes — Chromium and its libraries are a few hundred MB. */
+/** 20 minutes — Chromium and its libraries are a few hundred MB. */
 const CHROMIUM_INSTALL_TIMEOUT_MS = 20 * 60_000;
 
 /**

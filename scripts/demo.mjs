@@ -14,7 +14,7 @@ import { REPO_ROOT } from './lib/repo.mjs';
 const STORE = 'store-1';
 const STATION = 'grill';
 const DISPLAY_APP_URL = 'http://127.0.0.1:3005/';
-/** @default 10 s per HTTP call: the stack is local. */
+/** 10 s per HTTP call: the stack is local. */
 const HTTP_TIMEOUT_MS = 10_000;
 
 function fail(message) {

@@ -23,9 +23,9 @@ import { REPO_ROOT } from './lib/repo.mjs';
 const P = '[images]';
 const SERVICES = ['auth', 'ingest', 'edge', 'dlq', 'display'];
 const DOCKERFILE = join(REPO_ROOT, 'deploy', 'docker', 'Dockerfile');
-/** @default 120 s for an image to answer /readyz in the smoke test */
+/** 120 s for an image to answer /readyz in the smoke test */
 const READY_TIMEOUT_S = 120;
-/** @default 40 s SIGTERM grace (the services' own SHUTDOWN_GRACE is 25 s) */
+/** 40 s SIGTERM grace (the services' own SHUTDOWN_GRACE is 25 s) */
 const STOP_TIMEOUT_S = 40;
 
 const { values: opts } = parseArgs({

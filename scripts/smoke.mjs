@@ -19,9 +19,9 @@ import { parseArgs } from 'node:util';
 import { io } from 'socket.io-client';
 
 const P = '[smoke]';
-/** @default 10 s per HTTP call */
+/** 10 s per HTTP call */
 const HTTP_TIMEOUT_MS = 10_000;
-/** @default 500 ms between delivery-status polls */
+/** 500 ms between delivery-status polls */
 const POLL_MS = 500;
 const CREDENTIAL_VARS = ['SMOKE_UPSTREAM_CLIENT_ID', 'SMOKE_UPSTREAM_CLIENT_SECRET', 'SMOKE_OPS_CLIENT_ID', 'SMOKE_OPS_CLIENT_SECRET'];
 

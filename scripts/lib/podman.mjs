@@ -16,7 +16,7 @@ export const STAND_IN_BASE = 'docker.io/library/node:24-slim';
 export const STAND_IN_SUITE = 'forky';
 export const PODMAN_CONF = join(REPO_ROOT, 'deploy', 'docker', 'podman', 'containers.conf');
 const PREFIX = '[podman]';
-/** @default 20 min for apt-get / mmdebstrap on a slow mirror */
+/** 20 min for apt-get / mmdebstrap on a slow mirror */
 const INSTALL_TIMEOUT_MS = 20 * 60_000;
 
 function has(cmd) {

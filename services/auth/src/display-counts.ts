@@ -8,7 +8,7 @@
 import { type DisplayRecord } from '@orderwire/contracts';
 import { createKvMirror, KV_BUCKETS, type Logger, type NatsConnection } from '@orderwire/platform';
 
-/** @default 30000 ms for the first full read of the registry at start. */
+/** 30000 ms for the first full read of the registry at start. */
 export const DISPLAY_COUNTS_SYNC_TIMEOUT_MS = 30_000;
 
 export interface DisplayCounts {

@@ -256,7 +256,7 @@ export function summarizeMigration(results: readonly MailboxMigrationResult[]): 
   return out;
 }
 
-/** @default 60 s between runs while some legacy mailbox is busy. */
+/** 60 s between runs while some legacy mailbox is busy. */
 export const MAILBOX_MIGRATION_RETRY_MS = 60_000;
 
 /**

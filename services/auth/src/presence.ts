@@ -11,9 +11,9 @@ import { presenceLiveKey, presenceSeenKey, type DisplayRecord, type PresenceLive
 import { STREAMS, type Logger } from '@orderwire/platform';
 import type { Redis } from 'ioredis';
 
-/** @default 16 consumer-info requests in flight while listing. */
+/** 16 consumer-info requests in flight while listing. */
 const BACKLOG_CONCURRENCY = 16;
-/** @default 500 keys per MGET. */
+/** 500 keys per MGET. */
 const MGET_CHUNK = 500;
 
 export interface DisplayBacklog {

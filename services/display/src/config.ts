@@ -6,21 +6,20 @@
  */
 import { ConfigError, listenConfig, loadConfig, logConfig, shutdownConfig, type Config } from '@orderwire/platform';
 
-/** @default 3005 */
 export const DEFAULT_DISPLAY_PORT = 3005;
 /** The local auth service of `npm start`. */
 export const DEFAULT_AUTH_URL = 'http://127.0.0.1:3001';
 /** The two local edge nodes of `npm start`. */
 export const DEFAULT_EDGE_URLS = ['http://127.0.0.1:3003', 'http://127.0.0.1:3013'] as const;
-/** @default 5 min — what kitchen display users expect for "getting late" (yellow). */
+/** 5 min — what kitchen display users expect for "getting late" (yellow). */
 export const DEFAULT_AGE_WARN = '5m';
-/** @default 8 min — "late" (red). */
+/** 8 min — "late" (red). */
 export const DEFAULT_AGE_LATE = '8m';
-/** @default 15 s without any reachable edge before the screen says it is offline and shows the banner. */
+/** 15 s without any reachable edge before the screen says it is offline and shows the banner. */
 export const DEFAULT_OFFLINE_AFTER = '15s';
-/** @default 10 — bumped tickets "Recall" can bring back. */
+/** 10 — bumped tickets "Recall" can bring back. */
 export const DEFAULT_RECALL_HISTORY = 10;
-/** @default 5 s — longest pause between reconnect attempts: a kitchen screen should come back fast. */
+/** 5 s — longest pause between reconnect attempts: a kitchen screen should come back fast. */
 export const DEFAULT_RECONNECT_MAX = '5s';
 
 const HTTP_URL = ['http', 'https'] as const;

@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 const pkgDir = fileURLToPath(new URL('..', import.meta.url));
 const configFile = join(pkgDir, 'vite.config.mjs');
-/** @default 120 kB — the SDK with socket.io-client is ~67 kB minified; the app must stay small. */
+/** 120 kB — the SDK with socket.io-client is ~67 kB minified; the app must stay small. */
 const BUNDLE_BUDGET_BYTES = 120 * 1024;
 const dirs: string[] = [];
 

@@ -64,7 +64,7 @@ const replayMax = {
   doc: 'most entries one filtered replay touches',
 } as const;
 
-/** @default 16 KiB — the largest DLQ body is a replay filter of a few ids. */
+/** 16 KiB — the largest DLQ body is a replay filter of a few ids. */
 export const DEFAULT_DLQ_BODY_LIMIT = 16 * 1024;
 
 export const CONFIG_SPEC = {

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ISSUER, startJwks, type Jwks } from './helpers.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
-/** @default 15 s for the process to become ready */
+/** 15 s for the process to become ready */
 const READY_TIMEOUT_MS = 15_000;
 const NATS_PASSWORD = 'nats-Pa55-7f3a9c';
 const REDIS_PASSWORD = 'redis-Pa55-41be0d';

@@ -23,13 +23,13 @@ import { AUDIT_SUBJECT_PREFIX, isValidId } from '@orderwire/contracts';
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics.js';
 
-/** @default 60000 ms — one aggregated event per key per minute. */
+/** 60000 ms — one aggregated event per key per minute. */
 export const DEFAULT_AUDIT_WINDOW_MS = 60_000;
-/** @default 1000 distinct (tenant, event, source, actor) keys per window before the overflow bucket. */
+/** 1000 distinct (tenant, event, source, actor) keys per window before the overflow bucket. */
 export const DEFAULT_AUDIT_MAX_KEYS = 1_000;
-/** @default 20 sample ids (client ids, display ids, entry ids) kept per aggregated event. */
+/** 20 sample ids (client ids, display ids, entry ids) kept per aggregated event. */
 export const DEFAULT_AUDIT_MAX_SAMPLES = 20;
-/** @default 5000 ms to wait for each PubAck at flush. */
+/** 5000 ms to wait for each PubAck at flush. */
 export const DEFAULT_AUDIT_PUBLISH_TIMEOUT_MS = 5_000;
 /** Tenant token of events that belong to no (known) tenant. */
 export const AUDIT_SYSTEM_TENANT = '_system';

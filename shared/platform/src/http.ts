@@ -28,16 +28,16 @@ export const HTTP_DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0
 /** Route label of requests that matched no route (keeps scanners from minting series). */
 export const UNMATCHED_ROUTE = '(unmatched)';
 
-/** @default 30 s: the whole request, headers and body; a slow-body (slowloris) client is cut by it. */
+/** 30 s: the whole request, headers and body; a slow-body (slowloris) client is cut by it. */
 export const DEFAULT_HTTP_REQUEST_TIMEOUT_MS = 30_000;
-/** @default 10 s: the request line and headers. */
+/** 10 s: the request line and headers. */
 export const DEFAULT_HTTP_HEADERS_TIMEOUT_MS = 10_000;
 /**
  * @default 65 s: an idle keep-alive connection is closed after this. Above the 60 s idle timeout
  * of common proxies/balancers, so the proxy (not us) closes first and never reuses a dead socket.
  */
 export const DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS = 65_000;
-/** @default 120 s: a socket with no traffic at all is destroyed (0 disables). */
+/** 120 s: a socket with no traffic at all is destroyed (0 disables). */
 export const DEFAULT_HTTP_CONNECTION_TIMEOUT_MS = 120_000;
 /**
  * How often Node checks in-flight requests against the request and headers timeouts (Node's
@@ -126,7 +126,7 @@ const HELMET_OPTIONS = {
 const CORS_ALLOWED_HEADERS = ['content-type', 'authorization', 'idempotency-key', 'x-request-id'];
 /** Response headers a browser caller may read. */
 const CORS_EXPOSED_HEADERS = ['x-request-id', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'];
-/** @default 10 min: how long a browser may cache a preflight answer. */
+/** 10 min: how long a browser may cache a preflight answer. */
 const CORS_MAX_AGE_S = 600;
 
 export function genRequestId(req: IncomingMessage): string {

@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { PLATFORM_ERRORS } from './errors.js';
 import { kvStreamName } from './topology.js';
 
-/** @default 1000 ms between watch restarts. */
+/** 1000 ms between watch restarts. */
 export const KV_MIRROR_RESTART_MS = 1_000;
 
 export interface KvMirror<T> {

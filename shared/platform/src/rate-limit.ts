@@ -14,7 +14,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
-/** @default 10000 keys counted per process before expired windows are swept / the oldest dropped. */
+/** 10000 keys counted per process before expired windows are swept / the oldest dropped. */
 export const DEFAULT_LOCAL_LIMITER_CAPACITY = 10_000;
 
 // One round trip: count, start the window on the first hit, report the window's remaining ms.
@@ -248,9 +248,8 @@ export function addressKey(ip: string): string {
     .join(':')}::/64`;
 }
 
-/** @default 100 failed authentications per address per window before the address is refused unread. */
+/** 100 failed authentications per address per window before the address is refused unread. */
 export const DEFAULT_AUTH_FAILURE_MAX = 100;
-/** @default 60000 ms */
 export const DEFAULT_AUTH_FAILURE_WINDOW_MS = 60_000;
 
 export interface FailureGateOptions {

@@ -122,7 +122,7 @@ export function authClientConfig(docs: { issuer: string; jwksUrl?: string }) {
   } as const;
 }
 
-/** @default 0.0.0.0 — the admin port is reached by Prometheus and the kubelet from outside the pod. */
+/** 0.0.0.0 — the admin port is reached by Prometheus and the kubelet from outside the pod. */
 export const DEFAULT_ADMIN_HOST = '0.0.0.0';
 
 /** Origins of `npm start`'s display web app (port 3005), the only browser caller in local development. */

@@ -522,7 +522,7 @@ async function apply(jsm: JetStreamManager, plan: StreamPlan): Promise<TopologyI
  * @default 20 s
  */
 export const DEFAULT_DISPLAY_ACK_WAIT_MS = 20 * SECOND;
-/** @default 256 unacked messages per display. */
+/** 256 unacked messages per display. */
 export const DEFAULT_DISPLAY_MAX_ACK_PENDING = 256;
 /**
  * Safety net only: the edge terminates messages a connected display rejects, and an offline

@@ -58,9 +58,9 @@ export const DEFAULT_VERIFIED_TOKEN_CACHE_SIZE = 10_000;
 /** Longest token accepted, in characters; longer input is refused before any parsing */
 export const MAX_TOKEN_LENGTH = 8192;
 
-/** @default 256 — characters of a token's protected header; ours is ~80 (`alg`, `kid`, `typ`). */
+/** 256 — characters of a token's protected header; ours is ~80 (`alg`, `kid`, `typ`). */
 export const MAX_TOKEN_HEADER_LENGTH = 256;
-/** @default 128 — characters of a `kid` (ours are RFC 7638 thumbprints, 43). */
+/** 128 — characters of a `kid` (ours are RFC 7638 thumbprints, 43). */
 export const MAX_KID_LENGTH = 128;
 
 /**

@@ -57,7 +57,7 @@ function processSpecs(p: ConfigProcess): { specs: ModuleExport[]; validate: Modu
   return { specs: [spec], validate: { ...spec, kind: 'spec' } };
 }
 
-/** @default 30 s — importing a config module takes milliseconds; bounds a hung child. */
+/** 30 s — importing a config module takes milliseconds; bounds a hung child. */
 const DESCRIBE_TIMEOUT_MS = 30_000;
 
 const DESCRIBE_SCRIPT = `

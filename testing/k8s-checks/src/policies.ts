@@ -580,7 +580,7 @@ export function parseNatsSize(text: string): number | undefined {
   return Number(m[1]) * (m[3]?.toUpperCase().startsWith('I') === true ? 1024 : 1000) ** exp;
 }
 
-/** @default 1.25 — the volume holds max_file_store plus room for compaction and the Raft logs. */
+/** 1.25 — the volume holds max_file_store plus room for compaction and the Raft logs. */
 const NATS_VOLUME_HEADROOM = 1.25;
 
 /**

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { REPO_ROOT, TOOLS_BIN } from './paths.js';
 
-/** @default 60 s — a render takes well under a second; this bounds a hung binary. */
+/** 60 s — a render takes well under a second; this bounds a hung binary. */
 const RENDER_TIMEOUT_MS = 60_000;
 
 export interface ObjectMeta {

@@ -32,7 +32,7 @@ const IDENTITIES = ['auth', 'ingest', 'edge', 'dlq', 'topology', 'backup'] as co
 /** The run folders `orderwire-backup` writes (RUN_PREFIX of services/auth/src/backup.ts; tooling never imports a service). */
 const BACKUP_RUN_PREFIX = 'orderwire-backup-';
 type Identity = (typeof IDENTITIES)[number];
-/** @default 5 s for a refused operation to be refused (and logged by the server). */
+/** 5 s for a refused operation to be refused (and logged by the server). */
 const REFUSAL_TIMEOUT_MS = 5_000;
 
 const logger = createLogger({ service: 'nats-permissions-test', version: '0', level: 'silent' });

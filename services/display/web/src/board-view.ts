@@ -9,9 +9,9 @@ import { hhmm, type Strings } from './i18n.js';
 import type { Chime } from './sound.js';
 import { ageLevel, formatAge, type Ticket, type TicketBoard } from './tickets.js';
 
-/** @default 4 s — how long a new ticket stays highlighted. */
+/** 4 s — how long a new ticket stays highlighted. */
 export const NEW_TICKET_HIGHLIGHT_MS = 4_000;
-/** @default 1 s — age refresh. */
+/** 1 s — age refresh. */
 const TICK_MS = 1_000;
 
 export interface BoardViewOptions {

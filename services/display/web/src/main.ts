@@ -26,9 +26,9 @@ import { createChime, type Chime } from './sound.js';
 import { storageKey, TicketBoard } from './tickets.js';
 import './style.css';
 
-/** @default 250 ms — first reconnect pause; doubles up to `reconnectMaxMs`. */
+/** 250 ms — first reconnect pause; doubles up to `reconnectMaxMs`. */
 const RECONNECT_BASE_MS = 250;
-/** @default 5 s — a handshake to a dead edge fails fast (refused); this bounds a silent one. */
+/** 5 s — a handshake to a dead edge fails fast (refused); this bounds a silent one. */
 const CONNECT_TIMEOUT_MS = 5_000;
 
 const strings = pickStrings(navigator.languages.length > 0 ? navigator.languages : [navigator.language]);

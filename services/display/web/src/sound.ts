@@ -7,7 +7,7 @@
 import type { StorageLike } from './tickets.js';
 
 export const MUTE_KEY = 'orderwire.display.muted';
-/** @default 880 Hz (A5): audible over a kitchen hood. */
+/** 880 Hz (A5): audible over a kitchen hood. */
 const BEEP_HZ = 880;
 const BEEP_S = 0.12;
 const GAP_S = 0.08;

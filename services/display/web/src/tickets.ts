@@ -57,7 +57,7 @@ export interface IncomingDelivery {
 }
 
 export const STATE_VERSION = 1;
-/** @default 5000 ids remembered as shown (a day of a busy kitchen); older ones can no longer come back. */
+/** 5000 ids remembered as shown (a day of a busy kitchen); older ones can no longer come back. */
 export const SEEN_MAX = 5_000;
 
 interface PersistedState {
