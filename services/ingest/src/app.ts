@@ -13,23 +13,26 @@ import {
   createAuditAggregator,
   createAuthGuard,
   createHttpServer,
+  createKvMirror,
   httpServerOptions,
+  KV_BUCKETS,
   natsHealthCheck,
   STREAMS,
   type AuditAggregator,
   type Health,
   type HttpConfigValues,
+  type KvMirror,
   type Logger,
   type Metrics,
   type NatsConnection,
   type RevocationWatcher,
 } from '@orderwire/platform';
 import { bearerAuth, type TokenVerifier } from '@orderwire/token-verifier';
+import type { DisplayRecord } from '@orderwire/contracts';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { IngestConfig } from './config.js';
-import { createDisplayIndex, type DisplayIndex } from './display-index.js';
-import { startRegistryWatcher, type RegistryWatcher } from './display-registry-watcher.js';
+import { createDisplayIndex, parseDisplayRecord, type DisplayIndex } from './display-index.js';
 import { createIntake } from './intake.js';
 import { createJsPublisher, type JsPublisher } from './jetstream-publish.js';
 import { createIngestMetrics, type IngestMetrics } from './metrics.js';
@@ -91,7 +94,7 @@ export interface AppDeps {
 export interface IngestApp {
   app: FastifyInstance;
   index: DisplayIndex;
-  registry: RegistryWatcher;
+  registry: KvMirror<DisplayRecord>;
   publisher: OrderPublisher;
   metrics: IngestMetrics;
   /** Aggregated audit of refused authentications (`auth_failures`). */
@@ -118,11 +121,16 @@ export async function createApp(deps: AppDeps): Promise<IngestApp> {
   );
 
   const index = createDisplayIndex();
-  const registry = await startRegistryWatcher({
+  // The index answers "which displays does this station have"; the mirror keeps it current.
+  const registry = await createKvMirror<DisplayRecord>({
     nc,
-    index,
+    bucket: KV_BUCKETS.DISPLAYS,
     logger,
-    onChange: () => metrics.registryDisplays.set(index.size()),
+    parse: (_key, value) => parseDisplayRecord(value),
+    onChange: (key, record) => {
+      index.apply(key, record);
+      metrics.registryDisplays.set(index.size());
+    },
   });
   // Every publish (orders, pending receipts) goes through one reply inbox: see jetstream-publish.ts.
   const js = createJsPublisher(nc, logger);
@@ -146,7 +154,7 @@ interface Parts {
   readJsm: JetStreamManager;
   maxMessageBytes: number;
   index: DisplayIndex;
-  registry: RegistryWatcher;
+  registry: KvMirror<DisplayRecord>;
 }
 
 async function assemble(deps: AppDeps, parts: Parts): Promise<IngestApp> {
@@ -265,7 +273,7 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<IngestApp> {
   health.register(
     'display-registry',
     async () =>
-      registry.isWatching() ? { ok: true, detail: `${index.size()} displays` } : { ok: false, detail: 'watch restarting' },
+      registry.watching() ? { ok: true, detail: `${index.size()} displays` } : { ok: false, detail: 'watch restarting' },
     { critical: false },
   );
   health.register(

@@ -1,6 +1,6 @@
 /**
  * In-memory index of the display registry: which displays show a tenant's store station.
- * Fed by a KV watch (see display-registry-watcher.ts), so computing an order's targets is a map
+ * Fed by a KV mirror of `ow_displays` (app.ts), so computing an order's targets is a map
  * lookup, not a scan of the bucket per request.
  */
 import { isValidId, type DisplayRecord } from '@orderwire/contracts';

@@ -29,7 +29,6 @@ export const INGEST_ERRORS = defineErrors({
   },
   ORDERWIRE_ERR_INGEST_ORDER_NOT_FOUND: { status: 404, message: 'no delivery status known for order {orderId}' },
   ORDERWIRE_ERR_INGEST_UNAVAILABLE: { status: 503, message: 'order intake unavailable ({reason}); retry with the same idempotency key' },
-  ORDERWIRE_ERR_INGEST_REGISTRY_SYNC_TIMEOUT: { status: 503, message: 'display registry not synced after {timeoutMs} ms' },
 });
 
 export type IngestErrorCode = (typeof INGEST_ERRORS.codes)[number];
