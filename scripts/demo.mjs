@@ -10,12 +10,12 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { REPO_ROOT } from './lib/repo.mjs';
+import { callJson } from './lib/http.mjs';
 
 const STORE = 'store-1';
 const STATION = 'grill';
 const DISPLAY_APP_URL = 'http://127.0.0.1:3005/';
 /** 10 s per HTTP call: the stack is local. */
-const HTTP_TIMEOUT_MS = 10_000;
 
 function fail(message) {
   console.error(`[demo] ${message}`);
@@ -31,23 +31,12 @@ function credentials() {
   }
 }
 
-async function call(method, url, { token, body } = {}) {
-  const headers = { 'content-type': 'application/json' };
-  if (token) headers.authorization = `Bearer ${token}`;
-  let res;
+async function call(method, url, options) {
   try {
-    res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+    return await callJson(method, url, options);
   } catch (err) {
-    fail(`${method} ${url}: ${err.cause?.code ?? err.message} — is \`npm start\` running?`);
+    fail(`${err.message} — is \`npm start\` running?`);
   }
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: res.status, body: json };
 }
 
 async function clientToken(urls, client, scope) {

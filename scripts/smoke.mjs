@@ -17,10 +17,10 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { io } from 'socket.io-client';
+import { callJson } from './lib/http.mjs';
 
 const P = '[smoke]';
 /** 10 s per HTTP call */
-const HTTP_TIMEOUT_MS = 10_000;
 /** 500 ms between delivery-status polls */
 const POLL_MS = 500;
 const CREDENTIAL_VARS = ['SMOKE_UPSTREAM_CLIENT_ID', 'SMOKE_UPSTREAM_CLIENT_SECRET', 'SMOKE_OPS_CLIENT_ID', 'SMOKE_OPS_CLIENT_SECRET'];
@@ -89,24 +89,6 @@ export function parseSmokeArgs(argv, env = process.env) {
   return config;
 }
 
-async function call(method, url, { token, body } = {}) {
-  const headers = { 'content-type': 'application/json' };
-  if (token) headers.authorization = `Bearer ${token}`;
-  let res;
-  try {
-    res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
-  } catch (err) {
-    throw new Error(`${method} ${url}: ${err.cause?.code ?? err.cause?.message ?? err.message}`);
-  }
-  const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: res.status, body: json };
-}
 
 function expectStatus(what, res, status) {
   if (res.status !== status) throw new Error(`${what}: HTTP ${res.status} (expected ${status}) ${JSON.stringify(res.body).slice(0, 300)}`);
@@ -115,11 +97,11 @@ function expectStatus(what, res, status) {
 
 /** GET /healthz and /readyz of one service; the error names the endpoint and the answer. */
 export async function checkHealth({ name, url }) {
-  for (const path of ['/healthz', '/readyz']) expectStatus(`${name} ${path}`, await call('GET', `${url}${path}`), 200);
+  for (const path of ['/healthz', '/readyz']) expectStatus(`${name} ${path}`, await callJson('GET', `${url}${path}`), 200);
 }
 
 async function clientToken(authUrl, client, scope) {
-  const body = expectStatus(`token (${scope})`, await call('POST', `${authUrl}/v1/oauth/token`, { body: { grant_type: 'client_credentials', client_id: client.id, client_secret: client.secret, scope } }), 200);
+  const body = expectStatus(`token (${scope})`, await callJson('POST', `${authUrl}/v1/oauth/token`, { body: { grant_type: 'client_credentials', client_id: client.id, client_secret: client.secret, scope } }), 200);
   return body.access_token;
 }
 
@@ -139,11 +121,11 @@ export async function syntheticOrder(o, timeoutMs, log = () => {}) {
   const deadline = Date.now() + timeoutMs;
   const [ops, upstream] = await Promise.all([clientToken(o.authUrl, o.ops, 'displays:manage'), clientToken(o.authUrl, o.upstream, 'orders:write orders:read')]);
   const reg = { displayId: o.display, storeId: o.store, stations: [o.station] };
-  let res = await call('POST', `${o.authUrl}/v1/displays`, { token: ops, body: reg });
+  let res = await callJson('POST', `${o.authUrl}/v1/displays`, { token: ops, body: reg });
   // The canary exists from the previous release: a fresh code for it (its mailbox is kept).
-  if (res.status === 409) res = await call('POST', `${o.authUrl}/v1/displays?reissue=true`, { token: ops, body: reg });
+  if (res.status === 409) res = await callJson('POST', `${o.authUrl}/v1/displays?reissue=true`, { token: ops, body: reg });
   const { enrollmentCode } = expectStatus(`register canary display ${o.display}`, res, 201);
-  const { accessToken } = expectStatus('enroll canary display', await call('POST', `${o.authUrl}/v1/displays/enroll`, { body: { enrollmentCode } }), 200);
+  const { accessToken } = expectStatus('enroll canary display', await callJson('POST', `${o.authUrl}/v1/displays/enroll`, { body: { enrollmentCode } }), 200);
   const socket = await connectDisplay(o.edgeUrl, accessToken, Math.max(1000, deadline - Date.now()));
   log(`canary display ${o.display} connected to ${o.edgeUrl}`);
   try {
@@ -165,14 +147,14 @@ export async function syntheticOrder(o, timeoutMs, log = () => {}) {
       (err) => err,
     );
     const order = { orderId, storeId: o.store, station: o.station, displayIds: [o.display], items: [{ name: 'Smoke test', qty: 1 }] };
-    expectStatus(`POST /v1/orders ${orderId}`, await call('POST', `${o.ingestUrl}/v1/orders`, { token: upstream, body: order }), 202);
+    expectStatus(`POST /v1/orders ${orderId}`, await callJson('POST', `${o.ingestUrl}/v1/orders`, { token: upstream, body: order }), 202);
     log(`order ${orderId} accepted`);
     const err = await outcome;
     clearTimeout(timer);
     if (err !== undefined) throw err;
     log(`order ${orderId} received and acknowledged on the socket`);
     for (;;) {
-      const status = expectStatus(`GET /v1/orders/${orderId}`, await call('GET', `${o.ingestUrl}/v1/orders/${encodeURIComponent(orderId)}`, { token: upstream }), 200);
+      const status = expectStatus(`GET /v1/orders/${orderId}`, await callJson('GET', `${o.ingestUrl}/v1/orders/${encodeURIComponent(orderId)}`, { token: upstream }), 200);
       const mine = status.displays?.find((d) => d.displayId === o.display);
       if (mine?.status === 'delivered') return orderId;
       if (Date.now() >= deadline) throw new Error(`order ${orderId}: status for ${o.display} is ${mine?.status ?? 'missing'}, not delivered, after ${timeoutMs} ms`);
