@@ -95,6 +95,8 @@ export interface StackControl {
   serviceNames(): string[];
   /** Pid of a running service. */
   pid(name: string): number | undefined;
+  /** Base URL of a service (`/readyz`, `/metrics`). */
+  url(name: string): string;
   /** Sends a signal without changing what the stack expects (SIGSTOP / SIGCONT). */
   signal(name: string, signal: NodeJS.Signals): void;
   /** Stops a service as a deploy does (SIGTERM and its grace, then SIGKILL); no crash is reported. */
@@ -374,6 +376,7 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
         redis: redisHandle,
         serviceNames: () => services.map((s) => s.name),
         pid: (name) => byName(name).child?.pid,
+        url: (name) => byName(name).url,
         signal(name, signal) {
           byName(name).child?.kill(signal);
         },

@@ -10,8 +10,10 @@ import type { CaseContext, ChaosCase } from './run-case.js';
 
 /** 3 s a killed node stays down before it is started again */
 const NODE_DOWN_MS = 3_000;
-/** 10 s lame-duck duration (nats-server's default is 2 min; a rolling upgrade sets its own) */
-const LAME_DUCK = 'lame_duck_duration: "10s"\nlame_duck_grace_period: "2s"';
+/** 30 s lame-duck duration, nats-server's minimum (its default is 2 min) */
+const LAME_DUCK = 'lame_duck_duration: "30s"\nlame_duck_grace_period: "5s"';
+/** 20 s partition */
+const PARTITION_MS = 20_000;
 /** 64 MiB filesystem under one node's store */
 const SMALL_DISK_BYTES = 64 * 1024 * 1024;
 /** 256 KiB left free when the disk is "full" */
@@ -59,7 +61,7 @@ const rollingRestart: ChaosCase = {
     ctx.faultStarted();
     for (const node of ctx.cluster.servers) {
       ctx.note(`lame-duck ${node.name}`);
-      await lameDuck(node, 60_000);
+      await lameDuck(node, 90_000);
       ctx.note(`${node.name} exited; starting it`);
       await node.start();
       await waitClusterWhole(ctx.cluster);
@@ -103,9 +105,11 @@ const partition: ChaosCase = {
     const cut = partitionNode(node.pid, node.clusterPort ?? 0, peers);
     ctx.note(`${node.name} partitioned (route traffic dropped both ways; clients still reach it)`);
     try {
-      await sleep(20_000);
-      const leader = await orderLeaderNode(ctx.cluster, ctx.consumers).catch(() => undefined);
-      ctx.observe('orderLeaderDuringPartition', leader?.node.name ?? 'none');
+      const until = Date.now() + PARTITION_MS;
+      // Asked of the majority side: the partitioned node still believes what it last knew.
+      const leader = await orderLeaderNode(ctx.cluster, ctx.consumers, { exclude: node, timeoutMs: PARTITION_MS }).catch(() => undefined);
+      ctx.observe('orderLeaderDuringPartition', leader === undefined ? 'none' : `${leader.node.name} after ${Math.round((PARTITION_MS - (until - Date.now())) / 100) / 10} s`);
+      await sleep(Math.max(0, until - Date.now()));
     } finally {
       cut.heal();
     }
@@ -291,4 +295,12 @@ export function allCases(): ChaosCase[] {
 /** The short subset in `npm test`: one order-stream leader kill. */
 export function quickCase(): ChaosCase {
   return leaderKill({ rounds: 1, meta: false, id: '1q', quick: true });
+}
+
+/**
+ * The soak's faults, taken in turn: the cases that keep every service's process (a restarted
+ * service would start a new memory series), need no root and lose no quorum for long.
+ */
+export function soakFaults(): ChaosCase[] {
+  return [leaderKill({ rounds: 1, meta: true }), nodePause('3a', 10), edgePause, redis];
 }

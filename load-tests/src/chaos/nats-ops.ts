@@ -33,10 +33,13 @@ async function jsz(node: NatsServerHandle): Promise<JszStreams | undefined> {
   }
 }
 
-/** Streams of the cluster as the first answering running node sees them. */
-async function streams(cluster: NatsClusterHandle): Promise<NonNullable<NonNullable<JszStreams['account_details']>[number]['stream_detail']>> {
+/** Streams of the cluster as the first answering running node (not `exclude`, e.g. a partitioned one) sees them. */
+async function streams(
+  cluster: NatsClusterHandle,
+  exclude?: NatsServerHandle,
+): Promise<NonNullable<NonNullable<JszStreams['account_details']>[number]['stream_detail']>> {
   for (const node of cluster.servers) {
-    if (!node.running) continue;
+    if (!node.running || node === exclude) continue;
     const j = await jsz(node);
     const details = (j?.account_details ?? []).flatMap((a) => a.stream_detail ?? []);
     if (details.length > 0) return details;
@@ -49,30 +52,40 @@ async function streams(cluster: NatsClusterHandle): Promise<NonNullable<NonNulla
  * partition once orders are partitioned), with their leaders. Found by consumer, so the suite
  * never names an order stream itself.
  */
-export async function orderStreamLeaders(cluster: NatsClusterHandle, consumerNames: readonly string[]): Promise<Map<string, string | undefined>> {
+export async function orderStreamLeaders(
+  cluster: NatsClusterHandle,
+  consumerNames: readonly string[],
+  exclude?: NatsServerHandle,
+): Promise<Map<string, string | undefined>> {
   const wanted = new Set(consumerNames);
   const out = new Map<string, string | undefined>();
-  for (const s of await streams(cluster)) {
+  for (const s of await streams(cluster, exclude)) {
     if ((s.consumer_detail ?? []).some((c) => wanted.has(c.name))) out.set(s.name, s.cluster?.leader);
   }
   return out;
 }
 
 /** The node leading most order streams (the one to hurt). */
-export async function orderLeaderNode(cluster: NatsClusterHandle, consumerNames: readonly string[]): Promise<{ node: NatsServerHandle; streams: string[] }> {
+export async function orderLeaderNode(
+  cluster: NatsClusterHandle,
+  consumerNames: readonly string[],
+  options: { exclude?: NatsServerHandle; timeoutMs?: number } = {},
+): Promise<{ node: NatsServerHandle; streams: string[] }> {
   let found: { node: NatsServerHandle; streams: string[] } | undefined;
   await waitFor(
     async () => {
-      const leaders = await orderStreamLeaders(cluster, consumerNames);
+      const leaders = await orderStreamLeaders(cluster, consumerNames, options.exclude);
       const count = new Map<string, string[]>();
-      for (const [stream, leader] of leaders) if (leader !== undefined && leader !== '') count.set(leader, [...(count.get(leader) ?? []), stream]);
+      for (const [stream, leader] of leaders) {
+        if (leader !== undefined && leader !== '' && leader !== options.exclude?.name) count.set(leader, [...(count.get(leader) ?? []), stream]);
+      }
       const best = [...count.entries()].sort((a, b) => b[1].length - a[1].length)[0];
       const node = best === undefined ? undefined : cluster.servers.find((n) => n.name === best[0] && n.running);
       if (node === undefined || best === undefined) return false;
       found = { node, streams: best[1] };
       return true;
     },
-    { timeoutMs: CLUSTER_HEAL_TIMEOUT_MS, intervalMs: 250, message: 'an elected leader of the order streams' },
+    { timeoutMs: options.timeoutMs ?? CLUSTER_HEAL_TIMEOUT_MS, intervalMs: 250, message: 'an elected leader of the order streams' },
   );
   if (found === undefined) throw new BenchError('ORDERWIRE_ERR_BENCH_FAULT', 'no order stream leader');
   return found;
