@@ -11,8 +11,8 @@ import { open, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BenchError } from '../errors.js';
 
-/** Our iptables chain, jumped to from OUTPUT (loopback traffic passes OUTPUT once per packet). */
-export const CHAOS_CHAIN = 'ORDERWIRE_CHAOS';
+/** Our iptables chain (one per run, so two runs on one machine cannot undo each other's), jumped to from OUTPUT (loopback traffic passes OUTPUT once per packet). */
+export const CHAOS_CHAIN = `ORDERWIRE_CHAOS_${process.pid}`;
 /** 1 MiB written at a time when filling a filesystem */
 const FILL_CHUNK = 1024 * 1024;
 

@@ -17,6 +17,7 @@ import { Ledger } from '../ledger.js';
 import { displayPlacement, newRunId, type Fleet } from '../plan.js';
 import { runPublisher, type PublisherResult } from '../publisher.js';
 import { startOwnStack, type Stack, type StackControl, type StackServiceKind } from '../stack.js';
+import { cleanupHost } from './host-ops.js';
 import { ChaosRecorder, type Availability } from './recorder.js';
 
 /** The steady load every case runs under (the report states it). */
@@ -345,6 +346,8 @@ export async function runCase(c: ChaosCase, load: ChaosLoad, log: (line: string)
         // Gone.
       }
     }
+    // Mounts and firewall rules first: a store dir under a mount cannot be removed.
+    cleanupHost();
     await stack.dispose();
   }
 }
