@@ -158,3 +158,21 @@ export async function killAllAndRestart(cluster: NatsClusterHandle, downMs: numb
   await sleep(downMs);
   await cluster.restart();
 }
+
+/** How each running node sees the given consumers (for a loss report): delivered, ack floor, pending. */
+export async function consumerStates(cluster: NatsClusterHandle, consumerNames: readonly string[]): Promise<Record<string, unknown>> {
+  const wanted = new Set(consumerNames);
+  const out: Record<string, unknown> = {};
+  for (const node of cluster.servers) {
+    if (!node.running) continue;
+    const j = await jsz(node);
+    for (const s of (j?.account_details ?? []).flatMap((a) => a.stream_detail ?? [])) {
+      for (const c of (s.consumer_detail ?? []) as Array<Record<string, unknown> & { name: string }>) {
+        if (!wanted.has(c.name)) continue;
+        const { name, delivered, ack_floor, num_ack_pending, num_redelivered, num_pending, num_waiting, cluster: cl } = c as Record<string, unknown>;
+        out[`${node.name} ${s.name}/${String(name)}`] = { delivered, ack_floor, num_ack_pending, num_redelivered, num_pending, num_waiting, leader: (cl as { leader?: string } | undefined)?.leader };
+      }
+    }
+  }
+  return out;
+}

@@ -16,8 +16,10 @@ import { createHttpClient } from '../http.js';
 import { Ledger } from '../ledger.js';
 import { displayPlacement, newRunId, type Fleet } from '../plan.js';
 import { runPublisher, type PublisherResult } from '../publisher.js';
+import { explainLost } from '../run.js';
 import { startOwnStack, type Stack, type StackControl, type StackServiceKind } from '../stack.js';
 import { cleanupHost } from './host-ops.js';
+import { consumerStates } from './nats-ops.js';
 import { ChaosRecorder, type Availability } from './recorder.js';
 
 /** The steady load every case runs under (the report states it). */
@@ -276,6 +278,18 @@ export async function runCase(c: ChaosCase, load: ChaosLoad, log: (line: string)
       }
       if (Date.now() - lastProgress > load.drainQuietS * 1000 || Date.now() > drainCap) break;
       await Promise.race([sleep(POLL_MS * 2), activeFleet.failed]);
+    }
+    // A loss is a bug to fix: say what ingest and every node know about it while the stack still runs.
+    const sBefore = ledger.summary();
+    if (sBefore.lost > 0) {
+      observed.lostDetail = JSON.stringify({
+        ingest: await explainLost(http, stack.ingestUrl, upstream, sBefore.lostSample.slice(0, 5)),
+        consumers: await consumerStates(
+          cluster,
+          [...new Set(sBefore.lostSample.slice(0, 5).map((p) => p.displayId))].map((d) => displayConsumerName(tenant, d)),
+        ),
+      });
+      note(`LOST ${sBefore.lost}: ${String(observed.lostDetail).slice(0, 2000)}`);
     }
     const progress = activeFleet.progress();
     const final = await activeFleet.stop();
