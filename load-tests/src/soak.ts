@@ -15,7 +15,7 @@ import { resolveOut } from './bench.js';
 import { soakFaults } from './chaos/cases.js';
 import { growthPerHour, median, scrapeValues, spanAfter, type Point } from './chaos/growth.js';
 import { cleanupHost } from './chaos/host-ops.js';
-import { runCase, type CaseContext, type ChaosCase } from './chaos/run-case.js';
+import { DEFAULT_LOAD, runCase, type CaseContext, type ChaosCase } from './chaos/run-case.js';
 import { sampleProcess } from './proc-stats.js';
 
 /** Growth bound of a service's RSS and heap after warm-up: 5 % of its mean per hour. */
@@ -161,7 +161,7 @@ async function main(argv: readonly string[]): Promise<number> {
   };
   let result;
   try {
-    result = await runCase(soakCase, { rate: o.rate, displays: 16, fanout: 2, warmupS: 5, tailS: 5, drainQuietS: 30 }, log);
+    result = await runCase(soakCase, { ...DEFAULT_LOAD, rate: o.rate, warmupS: 5, tailS: 5 }, log);
   } finally {
     cleanupHost();
   }

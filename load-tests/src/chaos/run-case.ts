@@ -37,7 +37,13 @@ export interface ChaosLoad {
   drainQuietS: number;
 }
 
-export const DEFAULT_LOAD: Readonly<ChaosLoad> = Object.freeze({ rate: 40, displays: 16, fanout: 2, warmupS: 8, tailS: 10, drainQuietS: 30 });
+/**
+ * The drain waits 75 s without a new delivery before it calls a missing pair lost: an order
+ * delivered into a fault (its ack unconfirmed, or its pull answer lost) comes back after the
+ * consumer's ack_wait (20 s) and is pulled by the edge's next safety sweep of an idle mailbox
+ * (30 s ± 50 %) — up to 65 s after it was last handed out.
+ */
+export const DEFAULT_LOAD: Readonly<ChaosLoad> = Object.freeze({ rate: 40, displays: 16, fanout: 2, warmupS: 8, tailS: 10, drainQuietS: 75 });
 
 /** 512 ingest requests in flight: an election may hold each for the ingest retry window */
 const CONCURRENCY = 512;
@@ -45,8 +51,8 @@ const CONCURRENCY = 512;
 const MAX_CASE_S = 900;
 /** 90 s for the displays to connect */
 const CONNECT_TIMEOUT_MS = 90_000;
-/** The drain never exceeds 4 quiet periods */
-const DRAIN_CAP_FACTOR = 4;
+/** The drain never exceeds 3 quiet periods */
+const DRAIN_CAP_FACTOR = 3;
 /** 16 registrations in flight */
 const REGISTER_CONCURRENCY = 16;
 /** 250 ms between progress checks */
