@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseChaosArgs } from '../src/chaos-cli.js';
 import { growthPerHour, median, scrapeValues } from '../src/chaos/growth.js';
+import { parseSsConnections } from '../src/chaos/host-ops.js';
 import { ChaosRecorder } from '../src/chaos/recorder.js';
 import { formatTable, type ChaosReport } from '../src/chaos/report.js';
 import type { Fleet } from '../src/plan.js';
@@ -125,5 +126,21 @@ describe('npm run chaos arguments and table', () => {
     expect(table).toMatch(/9 redis-pause-kill\s+10\s+19\/20\s+1\s+0\s+2\s+75% \/ 25% of 4\s+1500 ms\s+12\.3 s\s+80 ms\s+FAIL: 1 \(order, display\) pairs lost/);
     expect(table).toContain('9: note=x');
     expect(table).toContain('chaos: 1 case(s) failed');
+  });
+});
+
+describe('partition: the node\'s route connections from ss', () => {
+  it('takes the port pairs of the given pid only', () => {
+    const out = [
+      '0      0      127.0.0.1:41234    127.0.0.1:6222   users:(("nats-server",pid=123,fd=9))',
+      '0      0      127.0.0.1:6222     127.0.0.1:50000  users:(("nats-server",pid=123,fd=10))',
+      '0      0      127.0.0.1:41235    127.0.0.1:6223   users:(("nats-server",pid=1234,fd=9))',
+      '0      0      [::1]:5000         [::1]:6000       users:(("node",pid=123,fd=3))',
+    ].join('\n');
+    expect(parseSsConnections(out, 123)).toEqual([
+      { local: 41234, remote: 6222 },
+      { local: 6222, remote: 50000 },
+      { local: 5000, remote: 6000 },
+    ]);
   });
 });

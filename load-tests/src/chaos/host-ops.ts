@@ -72,14 +72,18 @@ function cgroup2Root(): string | undefined {
   return undefined;
 }
 
-interface RouteConnection {
+export interface RouteConnection {
   local: number;
   remote: number;
 }
 
 /** Established TCP connections of `pid` (from `ss`), as local/remote port pairs. */
 function connectionsOf(pid: number): RouteConnection[] {
-  const out = run('ss', ['-Htnp', 'state', 'established']);
+  return parseSsConnections(run('ss', ['-Htnp', 'state', 'established']), pid);
+}
+
+/** The local/remote ports of `pid`'s lines in `ss -Htnp state established` output. */
+export function parseSsConnections(out: string, pid: number): RouteConnection[] {
   const conns: RouteConnection[] = [];
   for (const line of out.split('\n')) {
     if (!line.includes(`pid=${pid},`)) continue;
