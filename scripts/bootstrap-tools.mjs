@@ -15,6 +15,10 @@
 //   node scripts/bootstrap-tools.mjs --with-podman   also install podman + runc (apt-get: a system
 //                                                    change, so only on request) and the stand-in
 //                                                    base image for `npm run images` (scripts/lib/podman.mjs)
+//   node scripts/bootstrap-tools.mjs --with-nats-latest   also fetch the newest nats-server Debian ships
+//                                                    (forky) into .tools/nats-latest/bin — its own folder:
+//                                                    .tools/bin/nats-server stays the default everyone uses;
+//                                                    `npm run chaos -- --nats latest` runs against it
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
@@ -100,6 +104,20 @@ export const BUNDLES = {
     suite: FORKY,
     packages: [`kustomize/${FORKY}`],
     provides: { kustomize: { exe: 'usr/bin/kustomize' } },
+  },
+};
+
+/**
+ * Opt-in bundles, fetched only on request and linked into their own folder under `.tools`
+ * (`binDir`), never `.tools/bin`: a second nats-server must not replace the default one.
+ */
+export const OPTIONAL_BUNDLES = {
+  // The newest nats-server Debian ships, for the chaos suite's version comparison (issue 18).
+  'nats-latest': {
+    suite: FORKY,
+    packages: [`nats-server/${FORKY}`],
+    provides: { 'nats-server': { exe: 'usr/sbin/nats-server' } },
+    binDir: 'nats-latest/bin',
   },
 };
 
@@ -302,18 +320,18 @@ function libDirs(pkgDir) {
 }
 
 /** Links (or wraps) every tool a bundle provides from its unpacked folder into `.tools/bin`. */
-function linkBundle(p, bundleName) {
-  const bundle = BUNDLES[bundleName];
+function linkBundle(p, bundleName, bundle = BUNDLES[bundleName], binDir = p.bin) {
   const pkgDir = join(p.pkgs, bundleName);
+  mkdirSync(binDir, { recursive: true });
   for (const [name, spec] of Object.entries(bundle.provides)) {
     const exe = join(pkgDir, spec.exe);
     if (!existsSync(exe)) throw new Error(`${bundleName}: ${spec.exe} missing after unpacking`);
     if (!spec.argv0 && !spec.libs) {
-      linkTo(p.bin, name, relative(p.bin, exe));
+      linkTo(binDir, name, relative(binDir, exe));
       continue;
     }
     // Paths are relative to the wrapper so a moved checkout keeps working.
-    const rel = relative(p.tools, pkgDir);
+    const rel = relative(dirname(binDir), pkgDir);
     const libs = spec.libs ? libDirs(pkgDir).map((d) => `$d/${d}`).join(':') : '';
     const lines = [
       '#!/bin/bash',
@@ -323,7 +341,7 @@ function linkBundle(p, bundleName) {
       `exec ${spec.argv0 ? `-a ${spec.argv0} ` : ''}"$d/${spec.exe}" "$@"`,
       '',
     ].filter((l, i, all) => l !== '' || i === all.length - 1);
-    placeLink(p.bin, name, (tmp) => {
+    placeLink(binDir, name, (tmp) => {
       writeFileSync(tmp, lines.join('\n'));
       chmodSync(tmp, 0o755);
     });
@@ -414,7 +432,7 @@ function sh(label, cmd, args, options = {}) {
 }
 
 /** Downloads and unpacks the given bundles of one suite. Returns { fetched: [...], errors: {bundle: msg} }. */
-function fetchSuite(p, suite, bundleNames, os, arch, log) {
+function fetchSuite(p, suite, bundleNames, os, arch, log, catalog = BUNDLES) {
   const errors = {};
   const src = sourcesFor(suite, os, arch);
   if (src.error) {
@@ -436,7 +454,7 @@ function fetchSuite(p, suite, bundleNames, os, arch, log) {
   }
   const fetched = [];
   for (const bundleName of bundleNames) {
-    const bundle = BUNDLES[bundleName];
+    const bundle = catalog[bundleName];
     const work = join(p.pkgs, `.${bundleName}.${process.pid}`);
     rmSync(work, { recursive: true, force: true });
     const debs = join(work, 'debs');
@@ -457,7 +475,7 @@ function fetchSuite(p, suite, bundleNames, os, arch, log) {
       if (existsSync(dest)) renameSync(dest, old);
       renameSync(root, dest);
       rmSync(old, { recursive: true, force: true });
-      linkBundle(p, bundleName);
+      linkBundle(p, bundleName, bundle, bundle.binDir ? join(p.tools, bundle.binDir) : p.bin);
       fetched.push(bundleName);
     } catch (err) {
       errors[bundleName] = err.message;
@@ -632,6 +650,31 @@ export async function ensureTools({
   return check ? work() : withLock(p, work);
 }
 
+/**
+ * The opt-in newest nats-server (`--with-nats-latest`): `.tools/nats-latest/bin/nats-server`,
+ * fetched from Debian forky when missing. Resolves with `{ ok, path, version?, message? }`.
+ */
+export async function ensureNatsLatest({ root = REPO_ROOT, check = false, quiet = false } = {}) {
+  const p = paths(root);
+  const bundle = OPTIONAL_BUNDLES['nats-latest'];
+  const path = join(p.tools, bundle.binDir, 'nats-server');
+  const log = (msg) => {
+    if (!quiet) console.log(`${PREFIX} ${msg}`);
+  };
+  const present = () => (existsSync(path) ? probeVersion(path) : null);
+  const have = present();
+  if (have) return { ok: true, path, version: have };
+  if (check) return { ok: false, path, message: `${path} missing: npm run tools -- --with-nats-latest` };
+  if (process.platform !== 'linux' || !hasCommand('apt-get') || !hasCommand('dpkg')) {
+    return { ok: false, path, message: 'not a Debian/Ubuntu system (apt-get and dpkg needed)' };
+  }
+  const arch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
+  const { errors } = await withLock(p, async () => fetchSuite(p, bundle.suite, ['nats-latest'], readOsRelease(), arch, log, OPTIONAL_BUNDLES));
+  const version = present();
+  if (version) return { ok: true, path, version };
+  return { ok: false, path, message: errors['nats-latest'] ?? `${path} reports no version` };
+}
+
 /** Debian's Chromium: the browser the display app's system tests drive (never a downloaded build). */
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 /** 20 minutes — Chromium and its libraries are a few hundred MB. */
@@ -704,6 +747,14 @@ async function main(argv) {
     // The browser tests fail without it (and say so); everything else works.
     console.error(`${PREFIX} ${browser.message}`);
     if (check) process.exit(1);
+  }
+  if (argv.includes('--with-nats-latest')) {
+    const latest = await ensureNatsLatest({ check });
+    if (latest.ok) console.log(`${PREFIX} ${'nats-latest'.padEnd(13)} ${latest.version.padEnd(8)} ${latest.path}`);
+    else {
+      console.error(`${PREFIX} nats-latest: ${latest.message}`);
+      process.exit(1);
+    }
   }
   if (argv.includes('--with-podman') && !check) {
     const { ensurePodman, ensureStandInBase } = await import('./lib/podman.mjs');

@@ -26,7 +26,26 @@ export interface PublisherOptions {
   /** Current upstream token; `refresh` gets a new one after a 401. */
   token(): string;
   refresh(): Promise<void>;
-  onAccepted(n: number): void;
+  /** Order n has its 202; `acceptedAt` is ingest's epoch ms from the answer, when it gave one. */
+  onAccepted(n: number, acceptedAt?: number): void;
+  /**
+   * Every answer (or transport failure) of every attempt, with its epoch ms — the chaos suite
+   * measures availability during a fault from these. `retryAfter`: the answer carried the header.
+   */
+  onAttempt?(attempt: PublishAttempt): void;
+  /** Stops scheduling new orders before `durationS` is over; orders already started still finish (with their retries). */
+  until?: AbortSignal;
+}
+
+export interface PublishAttempt {
+  n: number;
+  attempt: number;
+  /** HTTP status, or 'network' for a transport failure. */
+  status: number | 'network';
+  retryAfter: boolean;
+  /** Epoch ms when the request was sent and when its answer (or failure) came. */
+  sentAt: number;
+  answeredAt: number;
 }
 
 export interface PublisherResult {
@@ -79,6 +98,7 @@ export async function runPublisher(o: PublisherOptions, abort?: AbortSignal): Pr
     const firstAttempt = performance.now();
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
+      const sentAt = Date.now();
       let status: string;
       let delay = RETRY_DELAY_DEFAULT_MS;
       try {
@@ -86,12 +106,14 @@ export async function runPublisher(o: PublisherOptions, abort?: AbortSignal): Pr
           body,
           headers: { authorization: `Bearer ${o.token()}` },
         });
+        o.onAttempt?.({ n, attempt, status: res.status, retryAfter: res.headers['retry-after'] !== undefined, sentAt, answeredAt: Date.now() });
         if (res.status === 202) {
           if (attempt === 1) result.httpLatency.add(performance.now() - started);
           else result.retried++;
-          if ((res.body as { duplicate?: unknown } | undefined)?.duplicate === true) result.acceptedDuplicate++;
+          const answer = res.body as { duplicate?: unknown; acceptedAt?: unknown } | undefined;
+          if (answer?.duplicate === true) result.acceptedDuplicate++;
           result.accepted++;
-          o.onAccepted(n);
+          o.onAccepted(n, typeof answer?.acceptedAt === 'number' ? answer.acceptedAt : undefined);
           return;
         }
         status = String(res.status);
@@ -108,6 +130,7 @@ export async function runPublisher(o: PublisherOptions, abort?: AbortSignal): Pr
         }
       } catch {
         status = 'network';
+        o.onAttempt?.({ n, attempt, status: 'network', retryAfter: false, sentAt, answeredAt: Date.now() });
       }
       count(status);
       if (abort?.aborted === true || performance.now() + delay - firstAttempt > ORDER_GIVE_UP_MS) {
@@ -121,8 +144,9 @@ export async function runPublisher(o: PublisherOptions, abort?: AbortSignal): Pr
   const t0 = performance.now();
   const interval = 1000 / o.rate;
   const inFlight = new Set<Promise<void>>();
-  for (let n = 0; n < total; n++) {
-    if (abort?.aborted === true) break;
+  let n = 0;
+  for (; n < total; n++) {
+    if (abort?.aborted === true || o.until?.aborted === true) break;
     const dueAt = t0 + n * interval;
     const wait = dueAt - performance.now();
     if (wait > 1) await sleep(wait);
@@ -132,6 +156,7 @@ export async function runPublisher(o: PublisherOptions, abort?: AbortSignal): Pr
     inFlight.add(p);
   }
   await Promise.all(inFlight);
+  result.scheduled = n;
   result.elapsedS = (performance.now() - t0) / 1000;
   return result;
 }

@@ -372,7 +372,7 @@ async function runFault(options: BenchOptions, stack: Stack, fleet: DisplayFleet
 }
 
 /** Asks ingest what it knows about each lost pair (`GET /v1/orders/:orderId`): pending = still in the mailbox. */
-async function explainLost(
+export async function explainLost(
   http: ReturnType<typeof createHttpClient>,
   ingestUrl: string,
   token: string,

@@ -16,8 +16,11 @@ import {
   runBeforeStart,
   freePort,
   startNats,
+  startNatsCluster,
   startRedis,
   waitFor,
+  type NatsClusterHandle,
+  type NatsClusterOptions,
   type NatsServerHandle,
   type RedisServerHandle,
 } from '@orderwire/test-harness';
@@ -63,6 +66,8 @@ export interface Stack {
   processes(): ProcessRef[];
   /** Own stack only: fault injection. */
   readonly faults: StackFaults | undefined;
+  /** Own stack only: every process by name, for the chaos suite's faults. */
+  readonly control: StackControl | undefined;
   /** Last output lines of every service (for a failure report). */
   tails(): Record<string, string[]>;
   dispose(): Promise<void>;
@@ -75,6 +80,29 @@ export interface StackFaults {
   startNats(): Promise<void>;
   killRedis(): Promise<void>;
   startRedis(): Promise<void>;
+}
+
+/** Service processes a stack can run; `edge` covers `edge-1`, `edge-2`, … */
+export type StackServiceKind = 'auth' | 'ingest' | 'edge' | 'dlq';
+
+/** The own stack's processes, addressed by name (`auth`, `ingest`, `edge-1`, …, `dlq`). */
+export interface StackControl {
+  /** The single NATS node, when the stack runs one. */
+  readonly nats: NatsServerHandle | undefined;
+  /** The JetStream cluster, when the stack runs one. */
+  readonly cluster: NatsClusterHandle | undefined;
+  readonly redis: RedisServerHandle;
+  serviceNames(): string[];
+  /** Pid of a running service. */
+  pid(name: string): number | undefined;
+  /** Base URL of a service (`/readyz`, `/metrics`). */
+  url(name: string): string;
+  /** Sends a signal without changing what the stack expects (SIGSTOP / SIGCONT). */
+  signal(name: string, signal: NodeJS.Signals): void;
+  /** Stops a service as a deploy does (SIGTERM and its grace, then SIGKILL); no crash is reported. */
+  stop(name: string, signal?: NodeJS.Signals): Promise<void>;
+  /** Starts a stopped service with its environment and waits for /readyz. */
+  start(name: string): Promise<void>;
 }
 
 function repoRoot(): string {
@@ -181,6 +209,14 @@ export interface OwnStackOptions {
   onCrash?: (name: string, detail: string) => void;
   /** Extra node options for every service, e.g. `['--cpu-prof', '--cpu-prof-dir=/tmp/prof']`. */
   nodeArgs?: string[];
+  /** A JetStream cluster instead of one node; every service is given all of its URLs. */
+  cluster?: NatsClusterOptions;
+  /** Lines inside the single node's `jetstream {}` block (a cluster takes `cluster.jetstreamConfig`). */
+  jetstreamConfig?: string;
+  /** Start the DLQ service too. @default false */
+  dlq?: boolean;
+  /** Environment of one kind of service, on top of `env`. */
+  serviceEnv?: Partial<Record<StackServiceKind, Record<string, string>>>;
 }
 
 export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
@@ -190,6 +226,7 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
     cli: join(root, 'services/auth/dist/cli.js'),
     ingest: join(root, 'services/ingest/dist/main.js'),
     edge: join(root, 'services/edge/dist/main.js'),
+    ...(options.dlq === true ? { dlq: join(root, 'services/dlq/dist/main.js') } : {}),
   };
   for (const [name, path] of Object.entries(mains)) {
     if (!existsSync(path)) throw new BenchError('ORDERWIRE_ERR_BENCH_NOT_BUILT', `${name}: ${path} missing — run \`npm run build\``);
@@ -212,6 +249,7 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
     await Promise.race([ready(svc.url, SERVICE_READY_TIMEOUT_MS, svc.name), died]);
   };
   let nats: NatsServerHandle | undefined;
+  let cluster: NatsClusterHandle | undefined;
   let redis: RedisServerHandle | undefined;
   const services: Service[] = [];
   const expectedDown = new Set<string>();
@@ -226,17 +264,20 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
     await Promise.all([...services].reverse().map((s) => stopService(s, 'SIGTERM', SERVICE_STOP_GRACE_MS)));
     await redis?.dispose();
     await nats?.dispose();
+    await cluster?.dispose();
     await rm(dir, { recursive: true, force: true });
   };
 
   try {
-    nats = await startNats();
+    if (options.cluster !== undefined) cluster = await startNatsCluster(options.cluster);
+    else nats = await startNats(options.jetstreamConfig === undefined ? {} : { jetstreamConfig: options.jetstreamConfig });
     redis = await startRedis();
+    const natsUrl = cluster !== undefined ? cluster.urls.join(',') : (nats?.url ?? '');
     const authPort = await freePort();
     const authUrl = `http://127.0.0.1:${authPort}`;
     const common: Record<string, string> = {
       HOST: '127.0.0.1',
-      NATS_URL: nats.url,
+      NATS_URL: natsUrl,
       REDIS_URL: redis.url,
       AUTH_KEK: randomBytes(32).toString('base64'),
       AUTH_ISSUER: 'orderwire-auth',
@@ -246,11 +287,11 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
       ...OWN_STACK_LIMITS,
       ...options.env,
     };
-    const service = (name: string, main: string, port: number): Service => {
+    const service = (name: string, main: string, port: number, kind: StackServiceKind): Service => {
       const svc: Service = {
         name,
         main,
-        env: { ...common, PORT: String(port), INSTANCE_ID: name },
+        env: { ...common, ...options.serviceEnv?.[kind], PORT: String(port), INSTANCE_ID: name },
         url: `http://127.0.0.1:${port}`,
         child: undefined,
         tail: [],
@@ -262,21 +303,40 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
 
     // What npm start does first: the topology owner applies every stream and bucket.
     await runBeforeStart({ ...common, LOG_LEVEL: 'warn' }, { root });
-    const auth = service('auth', mains.auth, authPort);
+    const auth = service('auth', mains.auth, authPort, 'auth');
     launch(auth, nodeArgs, onExit);
     await readyOrExited(auth);
     const credsFile = join(dir, 'dev-credentials.json');
-    await runOnce(mains.cli, ['seed-dev', '--out', credsFile], { ...common, LOG_LEVEL: 'warn' }, SERVICE_READY_TIMEOUT_MS);
+    await runOnce(mains.cli, ['seed-dev', '--out', credsFile], { ...common, ...options.serviceEnv?.auth, LOG_LEVEL: 'warn' }, SERVICE_READY_TIMEOUT_MS);
     const credentials = await readCredentials(credsFile);
 
-    const ingest = service('ingest', mains.ingest, await freePort());
+    const ingest = service('ingest', mains.ingest, await freePort(), 'ingest');
     const edges: Service[] = [];
-    for (let i = 0; i < options.edges; i++) edges.push(service(`edge-${i + 1}`, mains.edge, await freePort()));
+    for (let i = 0; i < options.edges; i++) edges.push(service(`edge-${i + 1}`, mains.edge, await freePort(), 'edge'));
     for (const s of [ingest, ...edges]) launch(s, nodeArgs, onExit);
     await Promise.all([ingest, ...edges].map(readyOrExited));
+    if (mains.dlq !== undefined) {
+      const dlq = service('dlq', mains.dlq, await freePort(), 'dlq');
+      launch(dlq, nodeArgs, onExit);
+      await readyOrExited(dlq);
+    }
 
     const natsHandle = nats;
+    const clusterHandle = cluster;
     const redisHandle = redis;
+    const byName = (name: string): Service => {
+      const svc = services.find((s) => s.name === name);
+      if (svc === undefined) throw new BenchError('ORDERWIRE_ERR_BENCH_FAULT', `no service ${name} (the stack has ${services.map((s) => s.name).join(', ')})`);
+      return svc;
+    };
+    const singleNats = (): NatsServerHandle => {
+      if (natsHandle === undefined) throw new BenchError('ORDERWIRE_ERR_BENCH_FAULT', 'this fault needs a single NATS node (the stack runs a cluster)');
+      return natsHandle;
+    };
+    const natsProcesses = (): ProcessRef[] =>
+      clusterHandle !== undefined
+        ? clusterHandle.servers.map((n, i) => ({ name: `nats-${i}`, pid: n.running ? n.pid : undefined }))
+        : [{ name: 'nats-server', pid: natsHandle?.running === true ? natsHandle.pid : undefined }];
     const edgeAt = (index: number): Service => {
       const e = edges[index];
       if (e === undefined) throw new BenchError('ORDERWIRE_ERR_BENCH_FAULT', `no edge ${index + 1} (the stack has ${edges.length})`);
@@ -289,7 +349,7 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
       edgeUrls: edges.map((e) => e.url),
       credentials,
       processes: () => [
-        { name: 'nats-server', pid: natsHandle.running ? natsHandle.pid : undefined },
+        ...natsProcesses(),
         { name: 'redis-server', pid: redisHandle.running ? redisHandle.pid : undefined },
         ...services.map((s) => ({ name: s.name, pid: s.child?.pid })),
       ],
@@ -305,10 +365,32 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
           launch(e, nodeArgs, onExit);
           await readyOrExited(e);
         },
-        killNats: () => natsHandle.kill(),
-        startNats: () => natsHandle.start(),
+        killNats: () => singleNats().kill(),
+        startNats: () => singleNats().start(),
         killRedis: () => redisHandle.kill(),
         startRedis: () => redisHandle.start(),
+      },
+      control: {
+        nats: natsHandle,
+        cluster: clusterHandle,
+        redis: redisHandle,
+        serviceNames: () => services.map((s) => s.name),
+        pid: (name) => byName(name).child?.pid,
+        url: (name) => byName(name).url,
+        signal(name, signal) {
+          byName(name).child?.kill(signal);
+        },
+        async stop(name, signal = 'SIGTERM') {
+          const svc = byName(name);
+          expectedDown.add(svc.name);
+          await stopService(svc, signal, SERVICE_STOP_GRACE_MS);
+        },
+        async start(name) {
+          const svc = byName(name);
+          expectedDown.delete(svc.name);
+          launch(svc, nodeArgs, onExit);
+          await readyOrExited(svc);
+        },
       },
       tails: () => Object.fromEntries(services.map((s) => [s.name, [...s.tail]])),
       dispose,
@@ -385,6 +467,7 @@ export async function connectLocalStack(options: LocalStackOptions): Promise<Sta
     credentials,
     processes: () => procs,
     faults: undefined,
+    control: undefined,
     tails: () => ({}),
     dispose: async () => {},
   };

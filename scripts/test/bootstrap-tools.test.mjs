@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { CHROMIUM_PATH, TOOLS, aptOptions, compareVersions, ensureChromium, ensureTools, instructions, parseVersion, sourcesFor, toolVersion } from '../bootstrap-tools.mjs';
+import { CHROMIUM_PATH, OPTIONAL_BUNDLES, TOOLS, aptOptions, compareVersions, ensureChromium, ensureNatsLatest, ensureTools, instructions, parseVersion, sourcesFor, toolVersion } from '../bootstrap-tools.mjs';
 import { REPO_ROOT } from '../lib/repo.mjs';
 
 const dirs = [];
@@ -176,5 +176,31 @@ describe("ensureChromium (system package for the browser tests)", () => {
     const r = await ensureChromium({ exists: () => false, isRoot: false, quiet: true, runApt: () => assert.fail('no apt as non-root') });
     assert.equal(r.ok, false);
     assert.match(r.message, /sudo apt-get install chromium/);
+  });
+});
+
+describe('--with-nats-latest', () => {
+  test('the newest nats-server comes from forky into its own folder, never .tools/bin', () => {
+    const b = OPTIONAL_BUNDLES['nats-latest'];
+    assert.equal(b.suite, 'forky');
+    assert.deepEqual(b.packages, ['nats-server/forky']);
+    assert.equal(b.binDir, 'nats-latest/bin');
+  });
+
+  test('--check reports a missing binary with the command that fetches it, and fetches nothing', async () => {
+    const root = temp('ow-natslatest-');
+    const res = await ensureNatsLatest({ root, check: true, quiet: true });
+    assert.equal(res.ok, false);
+    assert.equal(res.path, join(root, '.tools', 'nats-latest', 'bin', 'nats-server'));
+    assert.match(res.message, /npm run tools -- --with-nats-latest/);
+  });
+
+  test('an existing binary is used as it is', async () => {
+    const root = temp('ow-natslatest-');
+    const bin = join(root, '.tools', 'nats-latest', 'bin');
+    mkdirSync(bin, { recursive: true });
+    fakeTool(bin, 'nats-server', 'nats-server: v2.15.1');
+    const res = await ensureNatsLatest({ root, quiet: true });
+    assert.deepEqual(res, { ok: true, path: join(bin, 'nats-server'), version: '2.15.1' });
   });
 });

@@ -82,6 +82,8 @@ export {
   DEFAULT_NATS_RECONNECT_JITTER_MS,
   DEFAULT_NATS_DIAL_TIMEOUT_MS,
   DEFAULT_NATS_DRAIN_TIMEOUT_MS,
+  DEFAULT_NATS_PING_INTERVAL_MS,
+  DEFAULT_NATS_MAX_PINGS_OUT,
 } from './nats.js';
 export type { ConnectNatsOptions, NatsConnection, NatsIdentityConfig } from './nats.js';
 

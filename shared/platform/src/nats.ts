@@ -26,6 +26,16 @@ export const DEFAULT_NATS_RECONNECT_WAIT_MS = 2_000;
 export const DEFAULT_NATS_RECONNECT_JITTER_MS = 1_000;
 /** 5000 ms per dial attempt. */
 export const DEFAULT_NATS_DIAL_TIMEOUT_MS = 5_000;
+/**
+ * 5000 ms between client PINGs. nats.js defaults to 2 minutes: a server that stops answering
+ * without closing its sockets (a paused process, a partitioned host) held every service
+ * connected to it for minutes — the chaos suite's 60 s node pause kept ingest answering 503 for
+ * the whole pause. With 5 s × `DEFAULT_NATS_MAX_PINGS_OUT` the client gives up on such a
+ * server within ~15–20 s and reconnects to another node of the cluster.
+ */
+export const DEFAULT_NATS_PING_INTERVAL_MS = 5_000;
+/** 3 unanswered PINGs mark the connection stale. */
+export const DEFAULT_NATS_MAX_PINGS_OUT = 3;
 /** 10000 ms for `closeNats` to drain before it closes hard. */
 export const DEFAULT_NATS_DRAIN_TIMEOUT_MS = 10_000;
 
@@ -55,6 +65,10 @@ export interface ConnectNatsOptions {
   reconnectJitterMs?: number;
   /** @default DEFAULT_NATS_DIAL_TIMEOUT_MS */
   dialTimeoutMs?: number;
+  /** @default DEFAULT_NATS_PING_INTERVAL_MS */
+  pingIntervalMs?: number;
+  /** @default DEFAULT_NATS_MAX_PINGS_OUT */
+  maxPingsOut?: number;
   /** Aborts the first-connect loop (e.g. SIGTERM during startup). */
   signal?: AbortSignal;
 }
@@ -257,6 +271,8 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
         reconnectTimeWait: waitMs,
         reconnectJitter: jitterMs,
         reconnectJitterTLS: jitterMs,
+        pingInterval: options.pingIntervalMs ?? DEFAULT_NATS_PING_INTERVAL_MS,
+        maxPingOut: options.maxPingsOut ?? DEFAULT_NATS_MAX_PINGS_OUT,
         timeout: Math.max(1, Math.min(options.dialTimeoutMs ?? DEFAULT_NATS_DIAL_TIMEOUT_MS, deadline - Date.now())),
         waitOnFirstConnect: false,
       });

@@ -3,7 +3,7 @@ import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrderwireError } from '../src/errors.js';
 import { createLogger } from '../src/logger.js';
-import { closeNats, connectNats, isNatsConnected, natsHealthCheck } from '../src/nats.js';
+import { DEFAULT_NATS_MAX_PINGS_OUT, DEFAULT_NATS_PING_INTERVAL_MS, closeNats, connectNats, isNatsConnected, natsHealthCheck } from '../src/nats.js';
 
 function capture() {
   const lines: { level: string; msg: string; nats?: string }[] = [];
@@ -150,4 +150,32 @@ describe('connectNats against a real nats-server', () => {
     expect((err as OrderwireError).message).toContain('aborted');
     expect(Date.now() - t0).toBeLessThan(2_000);
   });
+});
+
+describe('a server that stops answering without closing its sockets (SIGSTOP)', () => {
+  it('is given up after the unanswered PINGs and the connection moves to another listed server', async () => {
+    // Production: 5 s × 3 PINGs (nats.js alone waits 2 min × 2); the test runs the same path faster.
+    expect(DEFAULT_NATS_PING_INTERVAL_MS).toBe(5_000);
+    expect(DEFAULT_NATS_MAX_PINGS_OUT).toBe(3);
+    const [a, b] = await Promise.all([startNats({ jetstream: false }), startNats({ jetstream: false })]);
+    const { lines, logger } = capture();
+    let paused: number | undefined;
+    try {
+      const nc = await connectNats({ servers: [a.url, b.url], name: 'ping-test', logger, pingIntervalMs: 300, maxPingsOut: 2, reconnectTimeWaitMs: 100, reconnectJitterMs: 0 });
+      const first = nc.getServer();
+      const stuck = first.endsWith(`:${a.port}`) ? a : b;
+      const other = stuck === a ? b : a;
+      paused = stuck.pid;
+      process.kill(paused, 'SIGSTOP');
+      const t0 = Date.now();
+      await until(() => isNatsConnected(nc) && nc.getServer().endsWith(`:${other.port}`), 10_000);
+      // 2 PINGs of 300 ms, a reconnect wait of 100 ms: well under the 10 s bound even on a loaded box.
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(lines.some((l) => l.nats === 'staleConnection' || l.nats === 'disconnect')).toBe(true);
+      await nc.close();
+    } finally {
+      if (paused !== undefined) process.kill(paused, 'SIGCONT');
+      await Promise.all([a.dispose(), b.dispose()]);
+    }
+  }, 30_000);
 });

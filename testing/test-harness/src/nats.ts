@@ -52,6 +52,11 @@ export interface NatsServerOptions {
   /** Extra command line arguments for nats-server (e.g. `['-DV']`). */
   args?: string[];
   /**
+   * Extra lines inside the generated `jetstream {}` block (e.g. `sync_interval: always`), which
+   * `config` cannot add without repeating the block and losing the per-node `store_dir`.
+   */
+  jetstreamConfig?: string;
+  /**
    * Extra configuration text appended to the generated file. A top-level block repeated
    * here (e.g. `jetstream {}`) replaces the generated one, so include `store_dir` then.
    */
@@ -106,6 +111,7 @@ interface NodeSpec {
   readonly dir: string;
   readonly args: readonly string[];
   readonly config: string | undefined;
+  readonly jetstreamConfig: string | undefined;
   readonly cluster: ClusterSpec | undefined;
   readonly startTimeoutMs: number;
   readonly stopTimeoutMs: number;
@@ -246,7 +252,11 @@ function renderConfig(spec: NodeSpec): string {
     `listen: ${q(`127.0.0.1:${spec.port}`)}`,
     `http: ${q(`127.0.0.1:${spec.monitorPort}`)}`,
   ];
-  if (spec.jetstream) lines.push(`jetstream {`, `  store_dir: ${q(spec.storeDir)}`, `}`);
+  if (spec.jetstream) {
+    lines.push(`jetstream {`, `  store_dir: ${q(spec.storeDir)}`);
+    if (spec.jetstreamConfig !== undefined) lines.push(spec.jetstreamConfig);
+    lines.push(`}`);
+  }
   if (spec.cluster !== undefined) {
     const routes = spec.cluster.routes.map((p) => q(`nats-route://127.0.0.1:${p}`)).join(', ');
     lines.push(
@@ -279,6 +289,7 @@ async function createNode(
     dir,
     args: options.args ?? [],
     config: options.config,
+    jetstreamConfig: options.jetstreamConfig,
     cluster,
     startTimeoutMs: options.startTimeoutMs ?? DEFAULT_NATS_START_TIMEOUT_MS,
     stopTimeoutMs: options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS,
@@ -309,6 +320,8 @@ export interface NatsClusterOptions {
   args?: string[];
   /** Extra config text for every node. */
   config?: string;
+  /** Extra lines inside every node's `jetstream {}` block (see {@link NatsServerOptions.jetstreamConfig}). */
+  jetstreamConfig?: string;
   /** @default {@link DEFAULT_NATS_START_TIMEOUT_MS} per node */
   startTimeoutMs?: number;
   /** @default 10000 */
@@ -521,6 +534,7 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
             name: `${name}-n${i}`,
             args: options.args,
             config: options.config,
+            jetstreamConfig: options.jetstreamConfig,
             startTimeoutMs,
             stopTimeoutMs: options.stopTimeoutMs,
             logLines: options.logLines,

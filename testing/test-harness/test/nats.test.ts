@@ -137,6 +137,14 @@ describe('startNats', () => {
     }
   });
 
+  it('puts jetstreamConfig inside the generated jetstream block, next to its store dir', async () => {
+    const n = await nats({ jetstreamConfig: 'sync_interval: always' });
+    const res = await fetch(`${n.monitorUrl}/varz`);
+    const varz = (await res.json()) as { jetstream?: { config?: { store_dir?: string; sync_always?: boolean } } };
+    expect(varz.jetstream?.config?.sync_always).toBe(true);
+    expect(varz.jetstream?.config?.store_dir).toContain(n.storeDir);
+  });
+
   it('fails with ExitedEarly and the server output when the config is invalid', async () => {
     const err = await startNats({ config: 'this is { not valid' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(HarnessError);
