@@ -140,6 +140,7 @@ export const PLATFORM_ERRORS = defineErrors({
   ORDERWIRE_ERR_PAYLOAD_TOO_LARGE: { status: 413, message: 'request body exceeds {limit} bytes' },
   ORDERWIRE_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'unsupported content type {contentType}' },
   ORDERWIRE_ERR_INTERNAL: { status: 500, message: 'internal server error' },
+  ORDERWIRE_ERR_SHUTTING_DOWN: { status: 503, message: 'this instance is shutting down; retry (Retry-After)' },
   ORDERWIRE_ERR_TOO_MANY_AUTH_FAILURES: {
     status: 429,
     message: 'too many failed authentications from this address; retry after {after}',

@@ -125,6 +125,8 @@ const HELMET_OPTIONS = {
 /** Request headers a browser caller may send cross-origin. */
 const CORS_ALLOWED_HEADERS = ['content-type', 'authorization', 'idempotency-key', 'x-request-id'];
 /** Response headers a browser caller may read. */
+/** 1 s: a replacement replica (or this one's successor) is normally ready by then. */
+export const SHUTTING_DOWN_RETRY_AFTER_S = 1;
 const CORS_EXPOSED_HEADERS = ['x-request-id', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'];
 /** 10 min: how long a browser may cache a preflight answer. */
 const CORS_MAX_AGE_S = 600;
@@ -210,6 +212,8 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
     loggerInstance: options.logger,
     genReqId: genRequestId,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
+    // Requests that reach a closing server get the error shape with Retry-After (onRequest below).
+    return503OnClosing: false,
     bodyLimit,
     trustProxy: trustProxyOption(options),
     requestTimeout,
@@ -243,8 +247,21 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
     buckets: HTTP_DURATION_BUCKETS,
   });
 
+  // A closing server still receives requests on connections kept alive before the close (a
+  // client, or a proxy, that has not seen the `Connection: close` yet). Fastify's own answer to
+  // them is a bare 503; ours carries the error shape and `Retry-After`, so an upstream retries
+  // (on another replica or on this one's successor) instead of counting a failure.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onRequest', async (request, reply) => {
     void reply.header(REQUEST_ID_HEADER, request.id);
+    if (closing) {
+      const err = PLATFORM_ERRORS.create('ORDERWIRE_ERR_SHUTTING_DOWN', {});
+      void reply.header('connection', 'close').header('retry-after', String(SHUTTING_DOWN_RETRY_AFTER_S));
+      return reply.code(err.statusCode).send(errorBody(err));
+    }
   });
   app.addHook('onResponse', async (request, reply) => {
     duration.observe(

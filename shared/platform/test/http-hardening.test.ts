@@ -207,3 +207,41 @@ describe('admin listener', () => {
     await expect(listen(second)).rejects.toThrow(/EADDRINUSE/);
   });
 });
+
+describe('a closing server', () => {
+  it('answers a request that reaches it after the close began with 503, the error shape and Retry-After, and finishes the one in flight', async () => {
+    const app = build();
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    app.get('/v1/slow', async () => {
+      await held;
+      return { done: true };
+    });
+    const port = await listen(app);
+    apps.splice(apps.indexOf(app), 1);
+    // A kept-alive client sends its next request on the connection the moment the previous answer
+    // arrives — here, after the close began (the server no longer accepts connections, but this one
+    // was busy, so the close did not reap it).
+    const socket = connect({ host: '127.0.0.1', port });
+    sockets.push(socket);
+    let received = '';
+    socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    const ended = new Promise<void>((r) => socket.on('close', () => r()));
+    await new Promise<void>((r) => socket.on('connect', () => r()));
+    socket.write(`GET /v1/slow HTTP/1.1\r\nHost: x\r\n\r\n`);
+    socket.once('data', () => socket.write(`GET /v1/ip HTTP/1.1\r\nHost: x\r\n\r\n`));
+    await new Promise((r) => setTimeout(r, 100));
+    const closed = app.close();
+    await new Promise((r) => setTimeout(r, 50));
+    release();
+    await closed;
+    await ended;
+    const [first, second] = received.split(/(?=HTTP\/1\.1 )/);
+    expect(first).toMatch(/^HTTP\/1\.1 200/);
+    expect(first).toContain('{"done":true}');
+    expect(second).toMatch(/^HTTP\/1\.1 503/);
+    expect(second).toMatch(/\r\nretry-after: 1\r\n/i);
+    expect(second).toMatch(/\r\nconnection: close\r\n/i);
+    expect(second).toContain('"code":"ORDERWIRE_ERR_SHUTTING_DOWN"');
+  });
+});
