@@ -31,7 +31,7 @@ import { signingSecrets, webhookHeaders } from './signature.js';
 /** ±20 % of each wait, so endpoints failing together do not retry in lockstep. */
 const JITTER = 0.2;
 /** A claim lasts the request timeout plus this, so a live attempt's claim never lapses first. */
-const CLAIM_MARGIN_MS = 5_000;
+const CLAIM_MARGIN_MS = 2_000;
 /** Attempts kept in a record (the schedule's 8 plus manual retries). */
 const ATTEMPTS_KEPT = 50;
 /** opossum's error code for a fire refused by an open breaker. */
