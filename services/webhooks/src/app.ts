@@ -9,6 +9,7 @@ import { Kvm } from '@nats-io/kv';
 import {
   addressPolicyOf,
   createHttpServer,
+  httpServerOptions,
   KV_BUCKETS,
   natsHealthCheck,
   type Health,
@@ -129,7 +130,7 @@ export async function createApp(deps: AppDeps): Promise<WebhooksApp> {
     throw err;
   }
 
-  const app = createHttpServer({ logger, health, metrics: deps.metrics });
+  const app = createHttpServer({ logger, health, metrics: deps.metrics, ...httpServerOptions(config) });
   health.register('nats', natsHealthCheck(nc));
   health.register('endpoints', async () => (eps.watching() ? { ok: true, detail: `${eps.counts().enabled} enabled` } : { ok: false, detail: 'watch restarting' }));
   health.register('deliveries', async () =>

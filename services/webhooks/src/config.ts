@@ -5,6 +5,7 @@
 import {
   ConfigError,
   addressPolicyOf,
+  httpConfig,
   listenConfig,
   loadConfig,
   logConfig,
@@ -65,6 +66,7 @@ export const CONFIG_SPEC = {
   ...redisConfig('display presence (display.offline / display.online events)'),
   ...logConfig('instance name in logs, metrics and delivery claims'),
   ...shutdownConfig('shutdown deadline'),
+  ...httpConfig(),
   ...webhookTargetConfig(),
   natsTimeoutMs: { env: 'WEBHOOKS_NATS_TIMEOUT', type: 'duration', default: DEFAULT_NATS_TIMEOUT, min: '100ms', max: '60s', doc: 'bound on JetStream requests' },
   receiptsConsumer: {

@@ -123,8 +123,8 @@ export const TOPOLOGY_DEFAULTS = Object.freeze({
     ow_signing_keys: 16 * MIB,
     ow_leases: 16 * MIB,
     ow_revoked_clients: 16 * MIB,
-    ow_webhooks: 64 * MIB,
-    ow_webhook_deliveries: 1 * GIB,
+    ow_webhooks: 16 * MIB,
+    ow_webhook_deliveries: 512 * MIB,
   }),
   /**
    * Lifetime of a revoked-client entry: longer than the longest client token can live
