@@ -15,9 +15,11 @@ import {
   startEnv,
   startReceiver,
   verifyStandardWebhook,
+  type Answer,
   type Env,
   type Receiver,
   type TestApp,
+  waitValue,
 } from './helpers.js';
 
 let env: Env;
@@ -164,13 +166,13 @@ describe('retries', () => {
 
   it('Retry-After lengthens the wait; a redirect is a failure and is not followed', async () => {
     const r = await receiver();
-    r.answer = (_req, n) => (n === 1 ? { status: 503, headers: { 'retry-after': '2' } } : n === 2 ? { status: 302, headers: { location: 'http://127.0.0.1:1/elsewhere' } } : { status: 200 });
+    r.answer = (_req, n): Answer => (n === 1 ? { status: 503, headers: { 'retry-after': '2' } } : n === 2 ? { status: 302, headers: { location: 'http://127.0.0.1:1/elsewhere' } } : { status: 200 });
     const ep = await addEndpoint(env, 't-ra', r.url, ['order.displayed']);
     app = await buildApp(env);
     await publishReceipt(env, { tenant: 't-ra', orderId: nextOrder(), displayId: 'd1', status: 'delivered', seq: 1 });
     await waitFor(() => r.received.length === 3, { timeoutMs: 10_000 });
     expect(r.received[1]!.at - r.received[0]!.at).toBeGreaterThanOrEqual(1_900);
-    const rec = await waitFor(async () => {
+    const rec = await waitValue(async (): Promise<WebhookDeliveryRecord | undefined> => {
       const d = await readDelivery(env, 't-ra', ep.id, r.received[0]!.headers['webhook-id'] as string);
       return d?.state === 'succeeded' ? d : undefined;
     });
@@ -184,7 +186,7 @@ describe('retries', () => {
     app = await buildApp(env, { WEBHOOKS_RETRY_SCHEDULE: '100ms', WEBHOOKS_BREAKER_VOLUME_THRESHOLD: '100' });
     await publishReceipt(env, { tenant: 't-ex', orderId: nextOrder(), displayId: 'd1', status: 'delivered', seq: 1 });
     await waitFor(() => r.received.length === 2, { timeoutMs: 10_000 });
-    const rec = await waitFor(async () => {
+    const rec = await waitValue(async (): Promise<WebhookDeliveryRecord | undefined> => {
       const d = await readDelivery(env, 't-ex', ep.id, r.received[0]!.headers['webhook-id'] as string);
       return d?.state === 'failed' ? d : undefined;
     });

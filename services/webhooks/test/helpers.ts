@@ -19,7 +19,7 @@ import {
   type WebhookSecret,
 } from '@orderwire/contracts';
 import { createHealth, createLogger, createMetrics, ensureTopology, KV_BUCKETS, type Metrics } from '@orderwire/platform';
-import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
+import { startNats, waitFor, type NatsServerHandle, type WaitForOptions } from '@orderwire/test-harness';
 import type { Redis } from 'ioredis';
 import { createApp, type AppConfig, type WebhooksApp } from '../src/app.js';
 import { loadWebhooksConfig } from '../src/config.js';
@@ -219,4 +219,9 @@ export function verifyStandardWebhook(secret: string, headers: http.IncomingHttp
     const given = Buffer.from(sig, 'base64');
     return given.length === expected.length && timingSafeEqual(given, expected);
   });
+}
+
+/** `waitFor` for a value: resolves with the first defined one (typed without `undefined`). */
+export async function waitValue<T>(fn: () => Promise<T | undefined>, options?: WaitForOptions): Promise<T> {
+  return (await waitFor(fn, options)) as T;
 }

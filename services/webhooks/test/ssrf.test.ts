@@ -4,11 +4,11 @@
  * to the loopback is refused exactly like the literal).
  */
 import { lookup } from 'node:dns/promises';
+import type { WebhookDeliveryRecord } from '@orderwire/contracts';
 import { createAddressPolicy, checkWebhookUrl } from '@orderwire/platform';
-import { waitFor } from '@orderwire/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSender } from '../src/sender.js';
-import { addEndpoint, buildApp, publishReceipt, readDelivery, startEnv, startReceiver, type Env, type Receiver } from './helpers.js';
+import { addEndpoint, buildApp, publishReceipt, readDelivery, startEnv, startReceiver, waitValue, type Env, type Receiver } from './helpers.js';
 
 describe('address policy', () => {
   const none = createAddressPolicy([]);
@@ -123,13 +123,13 @@ describe('the dispatcher with the loopback not allowlisted', () => {
     const app = await buildApp(env, { WEBHOOKS_ALLOWED_CIDRS: '', WEBHOOKS_RETRY_SCHEDULE: '100ms' });
     try {
       await publishReceipt(env, { tenant: 't-ssrf', orderId: 'o-1', displayId: 'd1', status: 'delivered', seq: 1 });
-      const keys = await waitFor(async () => {
+      const keys = await waitValue(async (): Promise<string[] | undefined> => {
         const k: string[] = [];
         for await (const key of await env.deliveriesKv.keys(`d.t-ssrf.${ep.id}.*`)) k.push(key);
         return k.length === 1 ? k : undefined;
       });
       const id = keys[0]!.split('.').at(-1)!;
-      const rec = await waitFor(async () => {
+      const rec = await waitValue(async (): Promise<WebhookDeliveryRecord | undefined> => {
         const d = await readDelivery(env, 't-ssrf', ep.id, id);
         return d?.state === 'failed' ? d : undefined;
       });
