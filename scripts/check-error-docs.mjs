@@ -22,6 +22,7 @@ export const CATALOGUES = [
   { module: 'services/auth/dist/errors.js', export: 'AUTH_ERRORS', doc: 'docs/auth.md', status: true },
   { module: 'services/ingest/dist/errors.js', export: 'INGEST_ERRORS', doc: 'docs/api.md', status: true },
   { module: 'services/dlq/dist/errors.js', export: 'DLQ_ERRORS', doc: 'docs/dlq.md', status: true },
+  { module: 'services/webhooks/dist/errors.js', export: 'WEBHOOKS_ERRORS', doc: 'docs/webhooks.md', status: true },
   { module: 'services/edge/dist/errors.js', export: 'EDGE_ERRORS', doc: 'services/edge/README.md', status: false },
   { module: 'shared/platform/dist/errors.js', export: 'PLATFORM_ERRORS', doc: 'shared/platform/README.md', status: true },
   { module: 'shared/token-verifier/dist/errors.js', export: 'TOKEN_ERRORS', doc: 'docs/api.md', status: true },

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run images`: builds the five service images `orderwire/<service>:<tag>` from
+// `npm run images`: builds the six service images `orderwire/<service>:<tag>` from
 // deploy/docker/Dockerfile with docker or podman, whichever works here, and says clearly when
 // neither does. `npm run images:smoke` (= `--smoke`) then runs each image with `--network host`
 // against a test NATS and Redis (the test harness), waits for /readyz, stops it with SIGTERM and
@@ -21,7 +21,7 @@ import { PODMAN_CONF, STAND_IN_BASE } from './lib/podman.mjs';
 import { REPO_ROOT } from './lib/repo.mjs';
 
 const P = '[images]';
-const SERVICES = ['auth', 'ingest', 'edge', 'dlq', 'display'];
+const SERVICES = ['auth', 'ingest', 'edge', 'dlq', 'webhooks', 'display'];
 const DOCKERFILE = join(REPO_ROOT, 'deploy', 'docker', 'Dockerfile');
 /** 120 s for an image to answer /readyz in the smoke test */
 const READY_TIMEOUT_S = 120;

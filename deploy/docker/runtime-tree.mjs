@@ -21,7 +21,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, realpathSync, r
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 
-export const SERVICES = ['auth', 'ingest', 'edge', 'dlq', 'display'];
+export const SERVICES = ['auth', 'ingest', 'edge', 'dlq', 'webhooks', 'display'];
 const SCOPE = '@orderwire/';
 /** Root files the workspaces' builds read that `turbo prune` does not copy (tsconfig `extends`). */
 const ROOT_BUILD_FILES = ['tsconfig.base.json'];

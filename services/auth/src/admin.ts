@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { isScope, type Scope } from '@orderwire/contracts';
+import { SCOPES, isScope, type Scope } from '@orderwire/contracts';
 import type { KV } from '@nats-io/kv';
 import type { RevokedClientRecord } from '@orderwire/platform';
 import type { AuditLog } from './audit.js';
@@ -40,7 +40,8 @@ export const DEV_URLS = Object.freeze({
 });
 
 export const DEMO_TENANT = 'demo';
-export const UPSTREAM_SCOPES: readonly Scope[] = ['orders:write', 'orders:read'];
+/** The upstream client manages its own webhook endpoints (docs/webhooks.md). */
+export const UPSTREAM_SCOPES: readonly Scope[] = ['orders:write', 'orders:read', 'webhooks:manage'];
 export const OPERATOR_SCOPES: readonly Scope[] = ['displays:manage', 'dlq:read', 'dlq:replay'];
 
 export function parseScopes(text: string): Scope[] {
@@ -51,7 +52,7 @@ export function parseScopes(text: string): Scope[] {
   const bad = items.filter((s) => !isScope(s));
   if (items.length === 0 || bad.length > 0) {
     throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_CLI_USAGE', {
-      reason: `--scopes must list one or more of orders:write, orders:read, dlq:read, dlq:replay, displays:manage${bad.length > 0 ? ` (unknown: ${bad.join(', ')})` : ''}`,
+      reason: `--scopes must list one or more of ${SCOPES.join(', ')}${bad.length > 0 ? ` (unknown: ${bad.join(', ')})` : ''}`,
     });
   }
   return [...new Set(items)] as Scope[];

@@ -115,7 +115,7 @@ describe('auth service over HTTP, with the admin CLI', () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(creds).toMatchObject({
       tenant: 'demo',
-      upstream: { scopes: ['orders:write', 'orders:read'] },
+      upstream: { scopes: ['orders:write', 'orders:read', 'webhooks:manage'] },
       operator: { scopes: ['displays:manage', 'dlq:read', 'dlq:replay'] },
       urls: {
         auth: base,

@@ -10,6 +10,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { millis } from '@nats-io/nats-core';
 import { jetstream } from '@nats-io/jetstream';
 import {
+  addressPolicyOf,
   createAuditAggregator,
   createAuthGuard,
   createHttpServer,
@@ -45,6 +46,8 @@ import type { RouteDeps } from './routes/common.js';
 import { registerOrderStatusRoute } from './routes/order-status.js';
 import { registerOrderRoute } from './routes/orders.js';
 import { registerOrderBatchRoute } from './routes/orders-batch.js';
+import { registerWebhookRoutes } from './routes/webhooks.js';
+import { createWebhookStore } from './webhook-store.js';
 
 /** Redis keys of the rate limiter. */
 export const RATE_LIMIT_KEY_PREFIX = 'ow:rl:ingest:';
@@ -71,6 +74,10 @@ export type AppConfig = Pick<
   | 'authFailureWindowMs'
   | 'auditWindowMs'
   | 'auditMaxKeys'
+  | 'webhooksAllowHttp'
+  | 'webhooksAllowedCidrs'
+  | 'webhooksMaxEndpoints'
+  | 'webhooksSecretGraceMs'
 > &
   Partial<HttpConfigValues>;
 
@@ -234,7 +241,10 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<IngestApp> {
           version: deps.version,
           description: 'Order intake for upstream systems. Human guide: docs/api.md.',
         },
-        tags: [{ name: 'orders', description: 'Submit orders and read their delivery status' }],
+        tags: [
+          { name: 'orders', description: 'Submit orders and read their delivery status' },
+          { name: 'webhooks', description: 'Signed event deliveries to your endpoints (Standard Webhooks v1; docs/webhooks.md)' },
+        ],
         components: {
           securitySchemes: {
             bearerAuth: {
@@ -268,6 +278,15 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<IngestApp> {
   registerOrderRoute(app, routeDeps);
   registerOrderBatchRoute(app, routeDeps);
   registerOrderStatusRoute(app, routeDeps);
+  const webhookStore = await createWebhookStore({ nc, retryAfterMs: config.retryAfterMs });
+  registerWebhookRoutes(app, routeDeps, {
+    store: webhookStore,
+    auth: bearerAuth(deps.verifier, { scopes: ['webhooks:manage'], onReject }),
+    policy: addressPolicyOf(config),
+    allowHttp: config.webhooksAllowHttp,
+    maxEndpoints: config.webhooksMaxEndpoints,
+    secretGraceMs: config.webhooksSecretGraceMs,
+  });
 
   health.register('nats', natsHealthCheck(nc));
   health.register(

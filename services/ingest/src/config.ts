@@ -13,11 +13,16 @@ import {
   natsConfig,
   redisConfig,
   shutdownConfig,
+  webhookTargetConfig,
   type Config,
 } from '@orderwire/platform';
 
 /** The port of the external contract (docs/api.md). */
 export const DEFAULT_PORT = 3002;
+/** Webhook endpoints per tenant: each costs the dispatcher a breaker and a share of its attempts. */
+export const DEFAULT_WEBHOOKS_MAX_ENDPOINTS = 20;
+/** A rotated-out webhook secret signs for a day, time for the receiver to deploy the new one. */
+export const DEFAULT_WEBHOOKS_SECRET_GRACE = '24h';
 /** A PubAck takes well under 1 ms here; anything this slow is an outage. */
 export const DEFAULT_PUBLISH_TIMEOUT = '2s';
 /**
@@ -170,6 +175,23 @@ export const CONFIG_SPEC = {
   },
   ...authFailureGateConfig(),
   ...auditAggregateConfig(),
+  ...webhookTargetConfig(),
+  webhooksMaxEndpoints: {
+    env: 'WEBHOOKS_MAX_ENDPOINTS',
+    type: 'int',
+    default: DEFAULT_WEBHOOKS_MAX_ENDPOINTS,
+    min: 1,
+    max: 1000,
+    doc: 'webhook endpoints per tenant (POST /v1/webhooks answers 409 beyond it)',
+  },
+  webhooksSecretGraceMs: {
+    env: 'WEBHOOKS_SECRET_GRACE',
+    type: 'duration',
+    default: DEFAULT_WEBHOOKS_SECRET_GRACE,
+    min: 0,
+    max: '30d',
+    doc: 'how long a rotated-out webhook secret keeps signing next to the new one',
+  },
 } as const;
 
 export type IngestConfig = Omit<Config<typeof CONFIG_SPEC>, 'docsEnabled'> & { readonly docsEnabled: boolean };

@@ -29,6 +29,14 @@ export const INGEST_ERRORS = defineErrors({
   },
   ORDERWIRE_ERR_INGEST_ORDER_NOT_FOUND: { status: 404, message: 'no delivery status known for order {orderId}' },
   ORDERWIRE_ERR_INGEST_UNAVAILABLE: { status: 503, message: 'order intake unavailable ({reason}); retry with the same idempotency key' },
+  ORDERWIRE_ERR_INGEST_WEBHOOK_INVALID: { status: 400, message: 'webhook endpoint failed validation: {summary}' },
+  ORDERWIRE_ERR_INGEST_WEBHOOK_URL_REFUSED: { status: 400, message: 'webhook url refused: {reason}' },
+  ORDERWIRE_ERR_INGEST_WEBHOOK_NOT_FOUND: { status: 404, message: 'no webhook endpoint {endpointId}' },
+  ORDERWIRE_ERR_INGEST_WEBHOOK_DELIVERY_NOT_FOUND: { status: 404, message: 'no delivery {deliveryId} for webhook endpoint {endpointId}' },
+  ORDERWIRE_ERR_INGEST_WEBHOOK_QUOTA_EXCEEDED: { status: 409, message: 'tenant already has {max} webhook endpoints (the per-tenant limit)' },
+  ORDERWIRE_ERR_INGEST_WEBHOOK_CONFLICT: { status: 409, message: 'webhook endpoint {endpointId} changed concurrently; retry the request' },
+  ORDERWIRE_ERR_INGEST_WEBHOOK_DELIVERY_PENDING: { status: 409, message: 'delivery {deliveryId} is being attempted right now; retry shortly' },
+  ORDERWIRE_ERR_INGEST_WEBHOOK_STORE_UNAVAILABLE: { status: 503, message: 'webhook store unavailable ({reason}); retry later' },
 });
 
 export type IngestErrorCode = (typeof INGEST_ERRORS.codes)[number];

@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     // RECEIPTS is read by subject with direct get (order status).
     topology: {
       streams: [STREAMS.ORDERS, { name: STREAMS.RECEIPTS, allowDirect: true }, STREAMS.AUDIT],
-      buckets: [KV_BUCKETS.DISPLAYS, KV_BUCKETS.TENANTS, KV_BUCKETS.REVOKED_CLIENTS],
+      buckets: [KV_BUCKETS.DISPLAYS, KV_BUCKETS.TENANTS, KV_BUCKETS.REVOKED_CLIENTS, KV_BUCKETS.WEBHOOKS, KV_BUCKETS.WEBHOOK_DELIVERIES],
     },
   });
 

@@ -85,7 +85,7 @@ export async function buildTestApp(opts: {
   await ensureTopology(nc, {
     ...opts.topology,
     streams: [STREAMS.ORDERS, STREAMS.RECEIPTS, STREAMS.AUDIT],
-    buckets: [KV_BUCKETS.DISPLAYS, KV_BUCKETS.TENANTS, KV_BUCKETS.REVOKED_CLIENTS],
+    buckets: [KV_BUCKETS.DISPLAYS, KV_BUCKETS.TENANTS, KV_BUCKETS.REVOKED_CLIENTS, KV_BUCKETS.WEBHOOKS, KV_BUCKETS.WEBHOOK_DELIVERIES],
   });
   const redis =
     opts.redisUrl === undefined

@@ -91,7 +91,18 @@ describe('OpenAPI', () => {
       components: { securitySchemes: Record<string, { type: string; scheme: string }> };
     }>();
     expect(doc.openapi).toMatch(/^3\./);
-    expect(Object.keys(doc.paths).sort()).toEqual(['/v1/orders', '/v1/orders/batch', '/v1/orders/{orderId}']);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/v1/orders',
+      '/v1/orders/batch',
+      '/v1/orders/{orderId}',
+      '/v1/webhooks',
+      '/v1/webhooks/{id}',
+      '/v1/webhooks/{id}/deliveries',
+      '/v1/webhooks/{id}/deliveries/{deliveryId}/retry',
+      '/v1/webhooks/{id}/rotate-secret',
+    ]);
+    expect(doc.paths['/v1/webhooks']!.post!.security).toEqual([{ bearerAuth: ['webhooks:manage'] }]);
+    expect(Object.keys(doc.paths['/v1/webhooks/{id}']!).sort()).toEqual(['delete', 'get', 'patch']);
     expect(doc.paths['/v1/orders']!.post!.security).toEqual([{ bearerAuth: ['orders:write'] }]);
     expect(doc.paths['/v1/orders/{orderId}']!.get!.security).toEqual([{ bearerAuth: ['orders:read'] }]);
     expect(Object.keys(doc.paths['/v1/orders']!.post!.responses)).toEqual(

@@ -3,7 +3,7 @@
  * Short claim names keep tokens small on the wire; the meaning is documented here once.
  */
 
-export const SCOPES = ['orders:write', 'orders:read', 'dlq:read', 'dlq:replay', 'displays:manage'] as const;
+export const SCOPES = ['orders:write', 'orders:read', 'dlq:read', 'dlq:replay', 'displays:manage', 'webhooks:manage'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** Audience of display tokens (edge nodes). */

@@ -46,6 +46,36 @@ export type { Scope, DisplayTokenClaims, ClientTokenClaims, AccessTokenClaims } 
 export { displayRegistryKey } from './display.js';
 export { PRESENCE_KEY_PREFIX, presenceLiveKey, presenceSeenKey } from './presence.js';
 export type { PresenceLive, PresenceSeen } from './presence.js';
+export {
+  WEBHOOK_EVENT_TYPES,
+  RECEIPT_STATUS_EVENTS,
+  WEBHOOK_ATTEMPT_OUTCOMES,
+  WEBHOOK_ENDPOINT_ID_PATTERN,
+  WEBHOOK_MESSAGE_ID_PATTERN,
+  WEBHOOK_SECRET_PREFIX,
+  WEBHOOK_HEADERS,
+  isWebhookEventType,
+  isWebhookEndpointId,
+  isWebhookMessageId,
+  webhookEndpointKey,
+  webhookEndpointsFilter,
+  webhookDeliveryKey,
+  webhookDeliveriesFilter,
+  webhookPresenceKey,
+} from './webhooks.js';
+export type {
+  WebhookEventType,
+  WebhookOrderEventData,
+  WebhookDisplayEventData,
+  WebhookEvent,
+  WebhookSecret,
+  WebhookEndpointRecord,
+  WebhookAttempt,
+  WebhookAttemptOutcome,
+  WebhookDeliveryState,
+  WebhookDeliveryRecord,
+  WebhookPresenceRecord,
+} from './webhooks.js';
 export type { DisplayRecord } from './display.js';
 export {
   OrderSchema,

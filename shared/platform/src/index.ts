@@ -246,3 +246,13 @@ export {
   PARTIAL_SUFFIX,
 } from './jetstream-snapshot.js';
 export type { SnapshotOptions, SnapshotProgress, SnapshotResult, SnapshotFileResult, RestoreOptions } from './jetstream-snapshot.js';
+
+export {
+  createAddressPolicy,
+  addressPolicyOf,
+  checkWebhookUrl,
+  webhookTargetConfig,
+  CIDR_PATTERN,
+  WEBHOOK_URL_MAX,
+} from './webhook-target.js';
+export type { AddressPolicy, AddressVerdict, WebhookUrlVerdict } from './webhook-target.js';

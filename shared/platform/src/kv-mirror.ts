@@ -28,8 +28,12 @@ export interface KvMirrorOptions<T> {
   nc: NatsConnection;
   bucket: string;
   logger: Logger;
-  /** The value kept for an entry (`value` undefined when it is not JSON); undefined drops it (logged as malformed). */
-  parse(key: string, value: unknown): T | undefined;
+  /**
+   * The value kept for an entry (`value` undefined when it is not JSON); undefined drops it
+   * (logged as malformed), null drops it silently (an entry this mirror does not keep).
+   * `revision` is the entry's KV revision, for callers that update it by compare-and-set.
+   */
+  parse(key: string, value: unknown, revision: number): T | undefined | null;
   /** After each applied entry (metrics, logs); `synced` tells initial reads from live changes. */
   onChange?(key: string, value: T | undefined, synced: boolean, size: number): void;
 }
@@ -62,8 +66,9 @@ export async function createKvMirror<T>(options: KvMirrorOptions<T>): Promise<Kv
       } catch {
         json = undefined; // not JSON: `parse` decides what a garbled entry means
       }
-      value = options.parse(e.key, json);
-      if (value === undefined) log.warn({ key: e.key, revision: e.revision }, 'ignoring malformed entry');
+      const parsed = options.parse(e.key, json, e.revision);
+      if (parsed === undefined) log.warn({ key: e.key, revision: e.revision }, 'ignoring malformed entry');
+      value = parsed ?? undefined;
     }
     if (value === undefined) values.delete(e.key);
     else values.set(e.key, value);

@@ -33,8 +33,8 @@ import { AUTH_FAILURES_EVENT } from './auth-guard.js';
 import { serviceInboxPrefix } from './nats.js';
 import { KV_BUCKETS, STREAMS, kvStreamName, type KvBucketName } from './topology.js';
 
-/** Identities with their own NATS user: the four services, and the one that applies the topology. */
-export const NATS_IDENTITIES = ['auth', 'ingest', 'edge', 'dlq', 'topology', 'backup'] as const;
+/** Identities with their own NATS user: the services, the one that applies the topology, and backup. */
+export const NATS_IDENTITIES = ['auth', 'ingest', 'edge', 'dlq', 'webhooks', 'topology', 'backup'] as const;
 export type NatsIdentity = (typeof NATS_IDENTITIES)[number];
 
 export interface NatsPermissions {
@@ -146,6 +146,14 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
       ...kv.watch(KV_BUCKETS.TENANTS), // per-tenant order quotas
       ...kv.watch(KV_BUCKETS.REVOKED_CLIENTS), // revoked API clients are refused at once
       authFailuresAudit,
+      // Webhook endpoint management: endpoints by compare-and-set, keys() lists a tenant's; the
+      // deliveries of an endpoint are listed (a filtered watch) and a manual retry rewrites one.
+      ...kv.read(KV_BUCKETS.WEBHOOKS),
+      kv.write(KV_BUCKETS.WEBHOOKS),
+      ...kv.watch(KV_BUCKETS.WEBHOOKS),
+      ...kv.read(KV_BUCKETS.WEBHOOK_DELIVERIES),
+      kv.write(KV_BUCKETS.WEBHOOK_DELIVERIES),
+      ...kv.watch(KV_BUCKETS.WEBHOOK_DELIVERIES),
     ],
     subscribe: [inbox('ingest')],
   },
@@ -191,6 +199,26 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
       ...kv.watch(KV_BUCKETS.REVOKED_CLIENTS), // revoked API clients are refused at once
     ],
     subscribe: [inbox('dlq')],
+  },
+  // The webhooks dispatcher: receipts in (its durable consumer), deliveries' state in its bucket,
+  // endpoints read (and disabled by compare-and-set), presence of displays for display.* events.
+  webhooks: {
+    publish: [
+      ...verify([STREAMS.RECEIPTS, STREAMS.ORDERS], [KV_BUCKETS.WEBHOOKS, KV_BUCKETS.WEBHOOK_DELIVERIES, KV_BUCKETS.DISPLAYS]),
+      ...js.consumerManage(STREAMS.RECEIPTS), // its durable consumer (created if missing)
+      js.pull(STREAMS.RECEIPTS),
+      js.ack(STREAMS.RECEIPTS),
+      ...kv.read(KV_BUCKETS.WEBHOOKS),
+      kv.write(KV_BUCKETS.WEBHOOKS), // disables an endpoint (410, sustained failure)
+      ...kv.watch(KV_BUCKETS.WEBHOOKS),
+      ...kv.read(KV_BUCKETS.WEBHOOK_DELIVERIES),
+      kv.write(KV_BUCKETS.WEBHOOK_DELIVERIES),
+      ...kv.watch(KV_BUCKETS.WEBHOOK_DELIVERIES),
+      ...kv.read(KV_BUCKETS.DISPLAYS),
+      ...kv.watch(KV_BUCKETS.DISPLAYS), // display.* events: which displays a tenant has
+      js.consumerInfo(STREAMS.ORDERS), // a gone display's backlog (display.offline)
+    ],
+    subscribe: [inbox('webhooks')],
   },
   topology: {
     publish: [

@@ -96,6 +96,17 @@ export const TOPOLOGY_CONFIG_SPEC = {
   signingKeysMaxBytes: sizeVar(kvMaxBytesEnv(KV_BUCKETS.SIGNING_KEYS), formatSize(D.kvMaxBytes.ow_signing_keys), 'ow_signing_keys size limit'),
   leasesMaxBytes: sizeVar(kvMaxBytesEnv(KV_BUCKETS.LEASES), formatSize(D.kvMaxBytes.ow_leases), 'ow_leases size limit'),
   revokedClientsMaxBytes: sizeVar(kvMaxBytesEnv(KV_BUCKETS.REVOKED_CLIENTS), formatSize(D.kvMaxBytes.ow_revoked_clients), 'ow_revoked_clients size limit'),
+  webhooksMaxBytes: sizeVar(kvMaxBytesEnv(KV_BUCKETS.WEBHOOKS), formatSize(D.kvMaxBytes.ow_webhooks), 'ow_webhooks size limit (webhook endpoints)'),
+  webhookDeliveriesMaxBytes: sizeVar(
+    kvMaxBytesEnv(KV_BUCKETS.WEBHOOK_DELIVERIES),
+    formatSize(D.kvMaxBytes.ow_webhook_deliveries),
+    'ow_webhook_deliveries size limit (delivery records of the last JETSTREAM_KV_WEBHOOK_DELIVERIES_TTL)',
+  ),
+  webhookDeliveriesTtlMs: ageVar(
+    'JETSTREAM_KV_WEBHOOK_DELIVERIES_TTL',
+    D.webhookDeliveriesTtlMs,
+    'how long a webhook delivery record is kept after its last change; must outlast WEBHOOKS_RETRY_SCHEDULE',
+  ),
 } as const;
 
 /**
@@ -176,6 +187,7 @@ export function loadTopologyConfig(
     signingKeysHistory: raw.signingKeysHistory,
     // Bound by the longest client-token lifetime (24 h), not a deployment choice.
     revokedClientsTtlMs: TOPOLOGY_DEFAULTS.revokedClientsTtlMs,
+    webhookDeliveriesTtlMs: raw.webhookDeliveriesTtlMs,
     streamMaxBytes: Object.freeze({
       ORDERS: size('ordersMaxBytes'),
       RECEIPTS: size('receiptsMaxBytes'),
@@ -192,6 +204,8 @@ export function loadTopologyConfig(
       [KV_BUCKETS.SIGNING_KEYS]: size('signingKeysMaxBytes'),
       [KV_BUCKETS.LEASES]: size('leasesMaxBytes'),
       [KV_BUCKETS.REVOKED_CLIENTS]: size('revokedClientsMaxBytes'),
+      [KV_BUCKETS.WEBHOOKS]: size('webhooksMaxBytes'),
+      [KV_BUCKETS.WEBHOOK_DELIVERIES]: size('webhookDeliveriesMaxBytes'),
     }),
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -64,6 +64,10 @@ export const KV_BUCKETS = Object.freeze({
   LEASES: 'ow_leases',
   /** Revoked OAuth clients (key = client id), watched by every API that verifies client tokens. */
   REVOKED_CLIENTS: 'ow_revoked_clients',
+  /** Webhook endpoints (key `<tenant>.<endpointId>`): ingest manages them, the dispatcher reads them. */
+  WEBHOOKS: 'ow_webhooks',
+  /** Webhook deliveries and their retry state, written by the webhooks dispatcher (contracts webhooks.ts). */
+  WEBHOOK_DELIVERIES: 'ow_webhook_deliveries',
 } as const);
 export type KvBucketName = (typeof KV_BUCKETS)[keyof typeof KV_BUCKETS];
 
@@ -119,6 +123,8 @@ export const TOPOLOGY_DEFAULTS = Object.freeze({
     ow_signing_keys: 16 * MIB,
     ow_leases: 16 * MIB,
     ow_revoked_clients: 16 * MIB,
+    ow_webhooks: 16 * MIB,
+    ow_webhook_deliveries: 512 * MIB,
   }),
   /**
    * Lifetime of a revoked-client entry: longer than the longest client token can live
@@ -126,6 +132,12 @@ export const TOPOLOGY_DEFAULTS = Object.freeze({
    * @default 25 h
    */
   revokedClientsTtlMs: 25 * HOUR,
+  /**
+   * How long a webhook delivery's record (its attempts, for `GET /v1/webhooks/:id/deliveries`) is
+   * kept after its last change: longer than the whole retry schedule (about 28 h by default).
+   * @default 3 d
+   */
+  webhookDeliveriesTtlMs: 3 * DAY,
 });
 
 export interface TopologyOptions {
@@ -148,6 +160,7 @@ export interface TopologyOptions {
   /** max_bytes of each KV bucket. @default TOPOLOGY_DEFAULTS.kvMaxBytes */
   kvMaxBytes?: Readonly<Record<KvBucketName, number>>;
   revokedClientsTtlMs?: number;
+  webhookDeliveriesTtlMs?: number;
   /** Restrict `ensureTopology` to these streams. @default all */
   streams?: readonly StreamName[];
   /** Restrict `ensureTopology` to these buckets. @default all */
@@ -256,6 +269,8 @@ export function kvDeclarations(opts: TopologyOptions = {}): KvDeclaration[] {
     kv(KV_BUCKETS.SIGNING_KEYS, 'Encrypted signing keys', 0, o.signingKeysHistory),
     kv(KV_BUCKETS.LEASES, 'Leader leases', o.leaseTtlMs),
     kv(KV_BUCKETS.REVOKED_CLIENTS, 'Revoked OAuth clients', o.revokedClientsTtlMs),
+    kv(KV_BUCKETS.WEBHOOKS, 'Webhook endpoints'),
+    kv(KV_BUCKETS.WEBHOOK_DELIVERIES, 'Webhook deliveries and retry state', o.webhookDeliveriesTtlMs),
   ];
 }
 

@@ -55,7 +55,7 @@ async function expectConflict(p: Promise<unknown>): Promise<OrderwireError> {
 describe('ensureTopology', () => {
   it('creates every stream and bucket as declared, then is idempotent', async () => {
     const first = await ensureTopology(nc, { logger });
-    expect(first.items).toHaveLength(13);
+    expect(first.items).toHaveLength(15);
     expect(first.items.every((i) => i.action === 'created')).toBe(true);
 
     const orders = (await jsm.streams.info(STREAMS.ORDERS)).config;
@@ -106,7 +106,7 @@ describe('ensureTopology', () => {
     for await (const si of jsm.streams.list()) expect(si.config.max_bytes, si.config.name).toBeGreaterThan(0);
 
     const second = await ensureTopology(nc, { logger });
-    expect(second.items.map((i) => i.action)).toEqual(Array(13).fill('unchanged'));
+    expect(second.items.map((i) => i.action)).toEqual(Array(15).fill('unchanged'));
     expect(second.streams.ORDERS).toBe('unchanged');
     expect(second.buckets.ow_displays).toBe('unchanged');
 
@@ -226,7 +226,7 @@ describe('ensureTopology', () => {
       for (const bucket of Object.values(KV_BUCKETS)) {
         expect(results.every((r) => r.buckets[bucket] === 'created' || r.buckets[bucket] === 'unchanged')).toBe(true);
       }
-      expect(await streamNames()).toHaveLength(13); // 5 streams + 8 KV buckets
+      expect(await streamNames()).toHaveLength(15); // 5 streams + 10 KV buckets
       expect((await jsm.streams.info(STREAMS.ORDERS)).config.max_age).toBe(3 * 24 * 3600 * 1000 * NS);
       expect((await jsm.streams.info(kvStreamName(KV_BUCKETS.REFRESH_TOKENS))).config.max_age).toBe(60 * 24 * 3600 * 1000 * NS);
       // Idempotent: applying the same configuration again changes nothing.

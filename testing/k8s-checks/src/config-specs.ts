@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { ConfigVarDescription } from '@orderwire/platform';
 import { REPO_ROOT } from './paths.js';
 
-export const ORDERWIRE_SERVICES = ['auth', 'ingest', 'edge', 'dlq', 'display'] as const;
+export const ORDERWIRE_SERVICES = ['auth', 'ingest', 'edge', 'dlq', 'webhooks', 'display'] as const;
 export type OrderwireService = (typeof ORDERWIRE_SERVICES)[number];
 
 /**
@@ -24,6 +24,7 @@ export const CONFIG_SPEC_EXPORTS: Readonly<Record<OrderwireService, string>> = {
   ingest: 'CONFIG_SPEC',
   edge: 'EDGE_CONFIG_SPEC',
   dlq: 'CONFIG_SPEC',
+  webhooks: 'CONFIG_SPEC',
   display: 'DISPLAY_CONFIG_SPEC',
 };
 

@@ -4,7 +4,7 @@ import { ORDERWIRE_SERVICES, processConfigVars, serviceConfigVars } from '../src
 describe('the services’ configuration specs, read from their build output', () => {
   test('each service declares its contract port as the PORT default, and auth requires its KEK', () => {
     const ports = Object.fromEntries(ORDERWIRE_SERVICES.map((s) => [s, serviceConfigVars(s).find((v) => v.env === 'PORT')?.default]));
-    expect(ports).toEqual({ auth: '3001', ingest: '3002', edge: '3003', dlq: '3004', display: '3005' });
+    expect(ports).toEqual({ auth: '3001', ingest: '3002', edge: '3003', dlq: '3004', webhooks: '3006', display: '3005' });
     expect(serviceConfigVars('auth').filter((v) => v.required).map((v) => v.env)).toContain('AUTH_KEK');
   });
 

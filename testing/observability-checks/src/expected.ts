@@ -8,7 +8,7 @@ import { extractSelectors, extractVariableSelectors, type ExtractedSelector, typ
 import { loadRules, type LoadedRule } from './rules.js';
 
 /** Services that serve `/metrics`, by the value of their `service` label. */
-export const SERVICES = ['auth', 'ingest', 'edge', 'dlq'] as const;
+export const SERVICES = ['auth', 'ingest', 'edge', 'dlq', 'webhooks'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 /**
@@ -33,6 +33,7 @@ export const DEFAULT_OWNERSHIP: readonly OwnershipRule[] = [
   { match: 'orderwire_ingest_', services: ['ingest'], requirement: 'each' },
   { match: 'orderwire_edge_', services: ['edge'], requirement: 'each' },
   { match: 'orderwire_dlq_', services: ['dlq'], requirement: 'each' },
+  { match: 'orderwire_webhooks_', services: ['webhooks'], requirement: 'each' },
   // Stream and bucket disk use against max_bytes: sampled by the dlq (trackStreamUsage in platform).
   { match: 'orderwire_jetstream_', services: ['dlq'], requirement: 'each' },
   // Accept → display ack is observed where the display ack arrives.

@@ -58,11 +58,11 @@ describe('expectedMetricsFrom', () => {
     ]);
     const e = expectedMetricsFrom({ dashboards: [d], rules: [] });
     const byName = new Map(e.metrics.map((m) => [m.name, m]));
-    expect(byName.get('orderwire_http_request_duration_seconds')).toMatchObject({ requirement: 'each', services: ['auth', 'dlq', 'edge', 'ingest'] });
+    expect(byName.get('orderwire_http_request_duration_seconds')).toMatchObject({ requirement: 'each', services: ['auth', 'dlq', 'edge', 'ingest', 'webhooks'] });
     expect(byName.get('orderwire_rate_limited_total')).toMatchObject({ requirement: 'each', services: ['auth', 'edge', 'ingest'] });
     expect(byName.get('orderwire_redis_connected')).toMatchObject({ requirement: 'any' });
     // `$svc` names no service: the ownership rule (every service) applies.
-    expect(byName.get('orderwire_nats_connected')).toMatchObject({ requirement: 'each', services: ['auth', 'dlq', 'edge', 'ingest'] });
+    expect(byName.get('orderwire_nats_connected')).toMatchObject({ requirement: 'each', services: ['auth', 'dlq', 'edge', 'ingest', 'webhooks'] });
     expect(e.anyService).toEqual(['orderwire_redis_connected']);
   });
 

@@ -67,6 +67,7 @@ describe('missingMetrics', () => {
     }
     const problems = missingMetrics(expectedFor(['min by (service) (orderwire_nats_connected)']), texts);
     expect(problems.map((p) => [p.kind, p.service, p.metric])).toEqual([
+      ['service_not_scraped', 'webhooks', ''],
       ['service_not_scraped', 'dlq', ''],
       ['absent', 'edge', 'orderwire_nats_connected'],
     ]);

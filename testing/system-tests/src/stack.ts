@@ -73,7 +73,7 @@ export const STACK_LIMITS: Readonly<Record<string, string>> = Object.freeze({
   AUTH_SCRYPT_LOG_N: '12',
 });
 
-export type ServiceName = 'auth' | 'ingest' | 'edge' | 'dlq';
+export type ServiceName = 'auth' | 'ingest' | 'edge' | 'dlq' | 'webhooks';
 export type Env = Record<string, string>;
 
 export interface StackOptions {
@@ -81,6 +81,8 @@ export interface StackOptions {
   edges?: number;
   /** Start the DLQ service. @default true */
   dlq?: boolean;
+  /** Start the webhooks dispatcher. @default false */
+  webhooks?: boolean;
   /**
    * Environment overrides: `all` for every service, then per service (edge: every edge);
    * `topology` on top of auth's for `orderwire-auth topology apply` (e.g. its own NATS identity).
@@ -210,6 +212,7 @@ export interface Stack {
   readonly ingest: ServiceProcessHandle;
   readonly edges: readonly ServiceProcessHandle[];
   readonly dlq: ServiceProcessHandle | undefined;
+  readonly webhooks: ServiceProcessHandle | undefined;
   readonly edgeUrls: readonly string[];
   readonly credentials: DevCredentials;
   readonly tenant: string;
@@ -232,7 +235,7 @@ export interface Stack {
   request<T = unknown>(method: string, url: string, options?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<HttpResult<T>>;
   /** `GET /metrics` of every running service. */
   scrape(): Promise<{ service: string; name: string; text: string }[]>;
-  /** Running service handles: auth, ingest, edges, dlq. */
+  /** Running service handles: auth, ingest, edges, dlq, webhooks. */
   services(): ServiceProcessHandle[];
   /** Log tails of every process, for failure messages. */
   tails(lines?: number): string;
@@ -322,6 +325,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const root = repoRoot();
   const edgeCount = options.edges ?? 2;
   const withDlq = options.dlq ?? true;
+  const withWebhooks = options.webhooks ?? false;
   const overrides = options.env ?? {};
   const mains = {
     auth: 'services/auth/dist/main.js',
@@ -329,6 +333,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ingest: 'services/ingest/dist/main.js',
     edge: 'services/edge/dist/main.js',
     dlq: 'services/dlq/dist/main.js',
+    webhooks: 'services/webhooks/dist/main.js',
   };
 
   const dir = await mkdtemp(join(tmpdir(), 'orderwire-system-'));
@@ -392,10 +397,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     // Everything after auth needs only its JWKS URL: seed and start the rest side by side.
     const credsFile = join(dir, 'dev-credentials.json');
-    const [, ingest, dlq, ...edges] = await Promise.all([
+    const [, ingest, dlq, webhooks, ...edges] = await Promise.all([
       runNode(mains.authCli, ['seed-dev', '--out', credsFile], cliEnv, CLI_TIMEOUT_MS),
       spawnService('ingest', 'ingest', mains.ingest, envFor('ingest', 'ingest')),
       withDlq ? spawnService('dlq', 'dlq', mains.dlq, envFor('dlq', 'dlq')) : Promise.resolve(undefined),
+      withWebhooks ? spawnService('webhooks', 'webhooks', mains.webhooks, envFor('webhooks', 'webhooks')) : Promise.resolve(undefined),
       ...Array.from({ length: edgeCount }, (_, i) => spawnService('edge', `edge-${i + 1}`, mains.edge, envFor('edge', `edge-${i + 1}`))),
     ]);
     const credentials = JSON.parse(await readFile(credsFile, 'utf8')) as DevCredentials;
@@ -405,7 +411,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     const tokenCache = new Map<string, { token: string; expiresAt: number }>();
     const clientFor = (scopes: Scope[]): ClientCredentials => {
-      const upstreamScopes = new Set(['orders:write', 'orders:read']);
+      const upstreamScopes = new Set(['orders:write', 'orders:read', 'webhooks:manage']);
       return scopes.every((s) => upstreamScopes.has(s)) ? credentials.upstream : credentials.operator;
     };
 
@@ -416,6 +422,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ingest,
       edges,
       dlq,
+      webhooks,
       edgeUrls,
       credentials,
       tenant: credentials.tenant,
@@ -510,7 +517,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         );
       },
 
-      services: () => [auth, ingest, ...edges, ...(dlq === undefined ? [] : [dlq])],
+      services: () => [auth, ingest, ...edges, ...(dlq === undefined ? [] : [dlq]), ...(webhooks === undefined ? [] : [webhooks])],
 
       tails(lines = 40) {
         const all: { name: string; logs(): string }[] = [...stack.services(), nats!, redis!];

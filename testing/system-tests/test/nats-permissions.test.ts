@@ -6,14 +6,17 @@
  * at start and runs its flows (auth enrol + refresh, legacy mailbox migration, presence with
  * backlog, client revocation and tenant quotas through KV; ingest publish + status + quota +
  * revocation watch; edge deliver + ack with the receipt compare-and-set; dlq capture + replay +
- * revocation watch + size gauges of every stream; aggregated audit from ingest and the edge)
+ * revocation watch + size gauges of every stream; webhooks endpoint on ingest + signed delivery by
+ * the dispatcher; aggregated audit from ingest and the edge)
  * without a single permission violation; and for each identity what it must never do is refused.
  *
  * A violation fails the test naming the service (its NATS connection name) and the subject: add
  * the grant to NATS_PERMISSIONS, one line.
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +31,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpJson, lostOrders, makeOrder, metricValue, rawSocket, startStack, waitValue, type Stack } from '../src/stack.js';
 
 const run = promisify(execFile);
-const IDENTITIES = ['auth', 'ingest', 'edge', 'dlq', 'topology', 'backup'] as const;
+const IDENTITIES = ['auth', 'ingest', 'edge', 'dlq', 'webhooks', 'topology', 'backup'] as const;
 /** The run folders `orderwire-backup` writes (RUN_PREFIX of services/auth/src/backup.ts; tooling never imports a service). */
 const BACKUP_RUN_PREFIX = 'orderwire-backup-';
 type Identity = (typeof IDENTITIES)[number];
@@ -118,6 +121,7 @@ beforeAll(async () => {
   stack = await startStack({
     edges: 2,
     dlq: true,
+    webhooks: true,
     nats: { config: authorization },
     redis: { port: redisPort, args: ['--requirepass', redisPassword] },
     env: {
@@ -127,9 +131,10 @@ beforeAll(async () => {
       // service) applies it with its own identity; services only verify.
       topology: seedEnv('topology'),
       auth: seedEnv('auth'),
-      ingest: seedEnv('ingest'),
       edge: { ...seedEnv('edge'), EDGE_MAX_FAILURES: '2', EDGE_NAK_DELAY: '100ms', EDGE_NAK_DELAY_MAX: '200ms', EDGE_ACK_TIMEOUT: '3s' },
       dlq: seedEnv('dlq'),
+      webhooks: { ...seedEnv('webhooks'), WEBHOOKS_ALLOW_HTTP: 'true', WEBHOOKS_ALLOWED_CIDRS: '127.0.0.1/32', WEBHOOKS_TICK: '50ms' },
+      ingest: { ...seedEnv('ingest'), WEBHOOKS_ALLOW_HTTP: 'true', WEBHOOKS_ALLOWED_CIDRS: '127.0.0.1/32' },
     },
   });
 }, 180_000);
@@ -227,7 +232,7 @@ describe('every service with its own NATS identity', () => {
       ),
     );
     const byName = (prefix: string) => connz.connections.filter((c) => c.name?.startsWith(prefix) === true);
-    for (const [prefix, identity] of [['auth/', 'auth'], ['ingest-', 'ingest'], ['edge/', 'edge'], ['dlq-', 'dlq']] as const) {
+    for (const [prefix, identity] of [['auth/', 'auth'], ['ingest-', 'ingest'], ['edge/', 'edge'], ['dlq-', 'dlq'], ['webhooks-', 'webhooks']] as const) {
       const conns = byName(prefix);
       expect(conns.length, `${identity} connections in connz`).toBeGreaterThan(0);
       for (const c of conns) expect(c.nkey ?? c.authorized_user, `${c.name} user`).toBe(keys[identity]);
@@ -332,6 +337,49 @@ describe('the flows of topology ownership, mailboxes, abuse controls and presenc
     expect(describeViolations(violations())).toBe('');
   });
 
+  it('webhooks: an endpoint managed on ingest receives a signed order.displayed, read from RECEIPTS by the dispatcher', async () => {
+    const received: { headers: Record<string, string | string[] | undefined>; body: string }[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const d = await stack.newDisplay({ displayId: 'perm-webhook', storeId: 'st-perm-wh', stations: ['grill'] });
+    try {
+      const token = await stack.clientToken(['webhooks:manage']);
+      const made = await stack.request<{ id: string; secret: string }>('POST', `${stack.ingest.url}/v1/webhooks`, {
+        token,
+        body: { url: `http://127.0.0.1:${port}/hook`, events: ['order.displayed'] },
+      });
+      expect(made.status, JSON.stringify(made.body)).toBe(201);
+      // The dispatcher's endpoint mirror picks it up within milliseconds; the order comes after.
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await stack.postOrder(makeOrder('perm-wh-1', 'st-perm-wh', 'grill'))).status).toBe(202);
+      await waitFor(() => received.length > 0 || undefined, {
+        timeoutMs: 20_000,
+        message: () => `a webhook delivery; violations:\n${describeViolations(violations())}\n${stack.tails(20)}`,
+      });
+      const got = received[0]!;
+      expect(JSON.parse(got.body)).toMatchObject({ type: 'order.displayed', data: { tenant: stack.tenant, orderId: 'perm-wh-1', displayId: 'perm-webhook' } });
+      const id = got.headers['webhook-id'] as string;
+      const ts = got.headers['webhook-timestamp'] as string;
+      const expected = createHmac('sha256', Buffer.from(made.body.secret.slice('whsec_'.length), 'base64')).update(`${id}.${ts}.${got.body}`).digest('base64');
+      expect(got.headers['webhook-signature']).toBe(`v1,${expected}`);
+      const deliveries = await stack.request<{ deliveries: { state: string }[] }>('GET', `${stack.ingest.url}/v1/webhooks/${made.body.id}/deliveries`, { token });
+      expect(deliveries.body.deliveries[0]?.state).toBe('succeeded');
+    } finally {
+      d.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    expect(describeViolations(violations())).toBe('');
+  }, 60_000);
+
   it('the dlq exports the size of every declared stream, KV buckets included', async () => {
     const text = await metricsOf(stack.dlq!.url);
     for (const stream of declaredStreamNames()) {
@@ -353,6 +401,19 @@ describe('what each identity must never do is refused', () => {
       await nc.flush();
       await refused(probe, 'publish', /^orders\./);
       expect((await jsm.streams.info(STREAMS.ORDERS)).state.last_seq, 'nothing stored').toBe(before);
+    } finally {
+      await probe.close();
+    }
+  });
+
+  it('the webhooks dispatcher cannot publish orders or receipts', async () => {
+    const probe = await connectAs('webhooks', 'perm-webhooks-probe');
+    try {
+      probe.nc.publish('orders.t1.st-perm.grill', JSON.stringify({ forged: true }));
+      probe.nc.publish(`receipts.${stack.tenant}.o.d`, JSON.stringify({ forged: true }));
+      await probe.nc.flush();
+      await refused(probe, 'publish', /^orders\./);
+      await refused(probe, 'publish', /^receipts\./);
     } finally {
       await probe.close();
     }
