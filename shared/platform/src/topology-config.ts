@@ -96,6 +96,11 @@ export const TOPOLOGY_CONFIG_SPEC = {
   signingKeysMaxBytes: sizeVar(kvMaxBytesEnv(KV_BUCKETS.SIGNING_KEYS), formatSize(D.kvMaxBytes.ow_signing_keys), 'ow_signing_keys size limit'),
   leasesMaxBytes: sizeVar(kvMaxBytesEnv(KV_BUCKETS.LEASES), formatSize(D.kvMaxBytes.ow_leases), 'ow_leases size limit'),
   revokedClientsMaxBytes: sizeVar(kvMaxBytesEnv(KV_BUCKETS.REVOKED_CLIENTS), formatSize(D.kvMaxBytes.ow_revoked_clients), 'ow_revoked_clients size limit'),
+  expiredNoticesMaxBytes: sizeVar(
+    kvMaxBytesEnv(KV_BUCKETS.EXPIRED_NOTICES),
+    formatSize(D.kvMaxBytes.ow_expired_notices),
+    'ow_expired_notices size limit (orders that expired unseen, per display, until told)',
+  ),
 } as const;
 
 /**
@@ -160,6 +165,15 @@ export function loadTopologyConfig(
       reason: `must be <= JETSTREAM_ORDERS_MAX_AGE (${raw.ordersMaxAgeMs} ms)`,
     });
   }
+  // An order's acceptance record (RECEIPTS) must outlive the order (ORDERS): else its status
+  // vanishes first and the expiry detector never sees the order expire.
+  if (raw.receiptsMaxAgeMs > 0 && (raw.ordersMaxAgeMs === 0 || raw.receiptsMaxAgeMs <= raw.ordersMaxAgeMs)) {
+    problems.push({
+      key: 'receiptsMaxAgeMs',
+      env: TOPOLOGY_CONFIG_SPEC.receiptsMaxAgeMs.env,
+      reason: `must be 0 (forever) or longer than JETSTREAM_ORDERS_MAX_AGE (${raw.ordersMaxAgeMs} ms; 0 = forever): order status and expiry detection read RECEIPTS after the order is gone`,
+    });
+  }
   const config: TopologyConfig = {
     replicas: raw.replicas,
     ordersMaxAgeMs: raw.ordersMaxAgeMs,
@@ -192,6 +206,7 @@ export function loadTopologyConfig(
       [KV_BUCKETS.SIGNING_KEYS]: size('signingKeysMaxBytes'),
       [KV_BUCKETS.LEASES]: size('leasesMaxBytes'),
       [KV_BUCKETS.REVOKED_CLIENTS]: size('revokedClientsMaxBytes'),
+      [KV_BUCKETS.EXPIRED_NOTICES]: size('expiredNoticesMaxBytes'),
     }),
   };
   if (problems.length > 0) throw new ConfigError(problems);
