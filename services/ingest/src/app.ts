@@ -169,7 +169,7 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<IngestApp> {
     logger,
   });
   const receipts = createReceiptStore({
-    js,
+    publisher,
     jsm: readJsm,
     connection,
     timeoutMs: config.receiptTimeoutMs,

@@ -41,6 +41,8 @@ export interface Receipt {
   deliveryCount?: number;
   /** Why the order was dead-lettered or rejected by the display, or why it expired. */
   reason?: string;
+  /** Trace id of the order's acceptance, where the writer has it. */
+  traceId?: string;
 }
 
 export interface ReceiptTransitionRule {
