@@ -1,0 +1,117 @@
+/**
+ * Orders that expire unseen (issue 16 §2–3), through the real processes: ingest records each
+ * order's targets, ORDERS keeps orders 3 s (JETSTREAM_ORDERS_MAX_AGE), the DLQ service's expiry
+ * detector marks what a display never acknowledged `expired`, and the edge tells that display on
+ * its next connection — once — through the SDK's `orders_expired` event. The display that was
+ * online the whole time got every order and is never told anything; GET /v1/orders/:orderId says
+ * the same as the receipts.
+ */
+import { waitFor } from '@orderwire/test-harness';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeOrder, metricValue, startStack, type Stack, type TestDisplay } from '../src/stack.js';
+
+/** How long ORDERS keeps an order: short, so the test waits seconds, not days. */
+const ORDERS_MAX_AGE = '3s';
+/** Max age + the server's expiry tick + the detector's recheck, with room for a loaded machine. */
+const EXPIRY_TIMEOUT_MS = 30_000;
+/** After a reconnect, how long an `orders:expired` that should not come is waited for. */
+const QUIET_MS = 1_500;
+
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack({
+    edges: 1,
+    dlq: true,
+    env: { topology: { JETSTREAM_ORDERS_MAX_AGE: ORDERS_MAX_AGE, JETSTREAM_ORDERS_DUPLICATE_WINDOW: '1s' } },
+  });
+});
+
+afterAll(async () => {
+  await stack?.dispose();
+});
+
+async function statusOf(orderId: string, displayId: string): Promise<string | undefined> {
+  const res = await stack.orderStatus(orderId);
+  return res.body.displays?.find((d) => d.displayId === displayId)?.status;
+}
+
+async function reconnect(display: TestDisplay): Promise<void> {
+  display.client.stop();
+  display.client.start();
+  await display.waitConnected();
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('orders that expire unseen', () => {
+  it('a display offline past retention is told exactly once (not on each reconnect), an online one never; status and receipts agree', async () => {
+    const storeId = 'store-expiry';
+    const online = await stack.newDisplay({ displayId: 'exp-online', storeId, stations: ['grill'] });
+    const offline = await stack.newDisplay({ displayId: 'exp-offline', storeId, stations: ['grill'] });
+    offline.client.stop();
+
+    const ids = ['exp-1', 'exp-2', 'exp-3'];
+    for (const id of ids) {
+      const { createdAt: _omitted, ...order } = makeOrder(id, storeId, 'grill'); // createdAt is optional
+      const res = await stack.postOrder(order);
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+    }
+    await waitFor(() => ids.every((id) => online.shownIds().has(id)) || undefined, { timeoutMs: 10_000, message: 'the online display shows every order' });
+
+    // Accepted, owed to the offline display: pending until the order ages out, then expired.
+    const before = await stack.orderStatus('exp-1');
+    expect(before.status).toBe(200);
+    expect(before.body).toMatchObject({ status: 'accepted', targetCount: 2 });
+    await waitFor(
+      async () => {
+        const all = await Promise.all(ids.map((id) => statusOf(id, 'exp-offline')));
+        return all.every((s) => s === 'expired') || undefined;
+      },
+      { timeoutMs: EXPIRY_TIMEOUT_MS, message: () => `every order expired for the offline display\n${stack.tails(30)}` },
+    );
+    for (const id of ids) {
+      const res = await stack.orderStatus(id);
+      expect(res.body.summary).toMatchObject({ delivered: 1, expired: 1, pending: 0 });
+      const expired = res.body.displays.find((d) => d.displayId === 'exp-offline')!;
+      expect(expired).toMatchObject({ status: 'expired', reason: 'max_age', stream: 'ORDERS' });
+      expect(res.body.displays.find((d) => d.displayId === 'exp-online')!.status).toBe('delivered');
+    }
+
+    // Back online: told once, with the orders, then never again — reconnects and an app restart.
+    offline.client.start();
+    await offline.waitConnected();
+    await waitFor(() => offline.count('orders_expired') === 1 || undefined, { timeoutMs: 10_000, message: 'orders:expired after the handshake' });
+    const told = offline.events.find((e) => e.type === 'orders_expired');
+    expect(told).toMatchObject({ total: 3 });
+    expect(told?.type === 'orders_expired' ? [...told.orderIds].sort() : []).toEqual(ids);
+    expect(offline.shown).toEqual([]);
+
+    await reconnect(offline);
+    await reconnect(offline);
+    offline.restartClient();
+    await offline.waitConnected();
+    await sleep(QUIET_MS);
+    expect(offline.count('orders_expired')).toBe(1);
+
+    // The display that was online the whole time: never told, also after a reconnect.
+    await reconnect(online);
+    await sleep(QUIET_MS);
+    expect(online.count('orders_expired')).toBe(0);
+
+    const scraped = await stack.scrape();
+    const dlq = scraped.find((s) => s.service.startsWith('dlq'))!.text;
+    const edge = scraped.find((s) => s.service.startsWith('edge'))!.text;
+    expect(metricValue(dlq, 'orderwire_dlq_expired_orders_total')).toBe(3);
+    expect(metricValue(edge, 'orderwire_edge_expired_notices_total', { outcome: 'acked' })).toBe(1);
+  });
+
+  it('an accepted order no display receives answers 200 with zero targets; a never-accepted one 404', async () => {
+    const res = await stack.postOrder(makeOrder('exp-nobody', 'store-without-displays', 'grill'));
+    expect(res.status).toBe(202);
+    const status = await stack.orderStatus('exp-nobody');
+    expect(status.status).toBe(200);
+    expect(status.body).toMatchObject({ orderId: 'exp-nobody', status: 'accepted', targetCount: 0, displays: [] });
+    expect((await stack.orderStatus('exp-never-sent')).status).toBe(404);
+  });
+});
