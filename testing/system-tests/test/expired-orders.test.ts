@@ -4,9 +4,16 @@
  * detector marks what a display never acknowledged `expired`, and the edge tells that display on
  * its next connection — once — through the SDK's `orders_expired` event. The display that was
  * online the whole time got every order and is never told anything; GET /v1/orders/:orderId says
- * the same as the receipts.
+ * the same as the receipts. Every service runs as its own NATS identity (the generated
+ * authorization), so the new subjects — the detector's consumer on RECEIPTS, the notices bucket
+ * written by the dlq and cleared by the edge — are exercised under least privilege.
  */
-import { waitFor } from '@orderwire/test-harness';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { findRepoRoot, waitFor } from '@orderwire/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeOrder, metricValue, startStack, type Stack, type TestDisplay } from '../src/stack.js';
 
@@ -18,18 +25,35 @@ const EXPIRY_TIMEOUT_MS = 30_000;
 const QUIET_MS = 1_500;
 
 let stack: Stack;
+let dir: string;
 
 beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'orderwire-expiry-'));
+  await promisify(execFile)(process.execPath, [join(findRepoRoot()!, 'scripts/nats-auth.mjs'), '--out', dir]);
+  const seed = (identity: string) => ({ NATS_NKEY_SEED_FILE: join(dir, `${identity}.seed`) });
   stack = await startStack({
     edges: 1,
     dlq: true,
-    env: { topology: { JETSTREAM_ORDERS_MAX_AGE: ORDERS_MAX_AGE, JETSTREAM_ORDERS_DUPLICATE_WINDOW: '1s' } },
+    nats: { config: await readFile(join(dir, 'auth.conf'), 'utf8') },
+    env: {
+      topology: { ...seed('topology'), JETSTREAM_ORDERS_MAX_AGE: ORDERS_MAX_AGE, JETSTREAM_ORDERS_DUPLICATE_WINDOW: '1s' },
+      auth: seed('auth'),
+      ingest: seed('ingest'),
+      edge: seed('edge'),
+      dlq: seed('dlq'),
+    },
   });
-});
+}, 180_000);
 
 afterAll(async () => {
   await stack?.dispose();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
+
+/** Lines where the server refused a service something (a missing grant in NATS_PERMISSIONS). */
+function permissionViolations(): string[] {
+  return stack.services().flatMap((h) => h.logs().split('\n').filter((l) => l.includes('PermissionViolationError') || l.includes('Permissions Violation')).map((l) => `${h.name}: ${l.slice(0, 300)}`));
+}
 
 async function statusOf(orderId: string, displayId: string): Promise<string | undefined> {
   const res = await stack.orderStatus(orderId);
@@ -104,6 +128,7 @@ describe('orders that expire unseen', () => {
     const edge = scraped.find((s) => s.service.startsWith('edge'))!.text;
     expect(metricValue(dlq, 'orderwire_dlq_expired_orders_total')).toBe(3);
     expect(metricValue(edge, 'orderwire_edge_expired_notices_total', { outcome: 'acked' })).toBe(1);
+    expect(permissionViolations()).toEqual([]);
   });
 
   it('an accepted order no display receives answers 200 with zero targets; a never-accepted one 404', async () => {
