@@ -47,7 +47,7 @@ afterAll(async () => {
 function detector(consumer = 'dlq_expiry_test'): { d: ExpiryDetector; metrics: DlqMetrics; registry: ReturnType<typeof createMetrics> } {
   const registry = createMetrics({ service: 'dlq' });
   const metrics = createDlqMetrics(registry);
-  const logger = createLogger({ service: 'dlq', level: 'silent' });
+  const logger = createLogger({ service: 'dlq', version: '0', level: 'silent' });
   const receipts = createReceiptWriter({ js, jsm, timeoutMs: 5_000, metrics });
   const d = createExpiryDetector({
     js,
