@@ -124,7 +124,7 @@ export async function createApp(deps: AppDeps): Promise<IngestApp> {
     logger,
     onChange: () => metrics.registryDisplays.set(index.size()),
   });
-  // Every publish (orders, pending receipts) goes through one reply inbox: see jetstream-publish.ts.
+  // Every publish (orders, acceptance records) goes through one reply inbox: see jetstream-publish.ts.
   const js = createJsPublisher(nc, logger);
   try {
     await registry.synced(config.registrySyncTimeoutMs);
