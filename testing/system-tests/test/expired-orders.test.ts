@@ -6,15 +6,17 @@
  * online the whole time got every order and is never told anything; GET /v1/orders/:orderId says
  * the same as the receipts. Every service runs as its own NATS identity (the generated
  * authorization), so the new subjects — the detector's consumer on RECEIPTS, the notices bucket
- * written by the dlq and cleared by the edge — are exercised under least privilege.
+ * written by the dlq and cleared by the edge — are exercised under least privilege. Last, the
+ * display web app in Debian's Chromium shows "2 orders expired while this screen was offline".
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { findRepoRoot, waitFor } from '@orderwire/test-harness';
+import { findRepoRoot, freePort, waitFor } from '@orderwire/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumAvailable, startDisplayApp } from '../src/browser.js';
 import { makeOrder, metricValue, startStack, type Stack, type TestDisplay } from '../src/stack.js';
 
 /** How long ORDERS keeps an order: short, so the test waits seconds, not days. */
@@ -26,20 +28,24 @@ const QUIET_MS = 1_500;
 
 let stack: Stack;
 let dir: string;
+/** Port of the display web app (its origin must pass CORS on auth and the edge's origin check). */
+let appPort: number;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'orderwire-expiry-'));
   await promisify(execFile)(process.execPath, [join(findRepoRoot()!, 'scripts/nats-auth.mjs'), '--out', dir]);
   const seed = (identity: string) => ({ NATS_NKEY_SEED_FILE: join(dir, `${identity}.seed`) });
+  appPort = await freePort();
+  const origin = `http://127.0.0.1:${appPort}`;
   stack = await startStack({
     edges: 1,
     dlq: true,
     nats: { config: await readFile(join(dir, 'auth.conf'), 'utf8') },
     env: {
       topology: { ...seed('topology'), JETSTREAM_ORDERS_MAX_AGE: ORDERS_MAX_AGE, JETSTREAM_ORDERS_DUPLICATE_WINDOW: '1s' },
-      auth: seed('auth'),
+      auth: { ...seed('auth'), CORS_ALLOWED_ORIGINS: origin },
       ingest: seed('ingest'),
-      edge: seed('edge'),
+      edge: { ...seed('edge'), EDGE_ALLOWED_ORIGINS: origin },
       dlq: seed('dlq'),
     },
   });
@@ -138,5 +144,44 @@ describe('orders that expire unseen', () => {
     expect(status.status).toBe(200);
     expect(status.body).toMatchObject({ orderId: 'exp-nobody', status: 'accepted', targetCount: 0, displays: [] });
     expect((await stack.orderStatus('exp-never-sent')).status).toBe(404);
+  });
+  it.runIf(chromiumAvailable())('the display web app says how many orders expired while the screen was offline, once', async () => {
+    const STORE = 'store-web-expiry';
+    const app = await startDisplayApp(stack, { port: appPort, env: { DISPLAY_RECONNECT_MAX: '1s' } });
+    try {
+      const page = app.page;
+      const code = await stack.registerDisplay({ displayId: 'kds-expiry-1', storeId: STORE, stations: ['grill'] });
+      await page.goto(app.url);
+      await page.getByLabel('Enrollment code').fill(code);
+      await page.getByRole('button', { name: 'Enroll' }).click();
+      await page.getByRole('status').filter({ hasText: 'Connected' }).waitFor({ state: 'visible', timeout: 15_000 });
+
+      // The screen's only edge is down while two orders arrive and age out.
+      await stack.edges[0]!.kill();
+      for (const id of ['web-exp-1', 'web-exp-2']) expect((await stack.postOrder(makeOrder(id, STORE, 'grill'))).status).toBe(202);
+      await waitFor(
+        async () => {
+          const all = await Promise.all(['web-exp-1', 'web-exp-2'].map(async (id) => (await stack.orderStatus(id)).body.displays?.[0]?.status));
+          return all.every((s) => s === 'expired') || undefined;
+        },
+        { timeoutMs: EXPIRY_TIMEOUT_MS, message: 'both orders expired for the screen' },
+      );
+      await stack.edges[0]!.start();
+
+      const notice = page.getByRole('alert').filter({ hasText: '2 orders expired while this screen was offline' });
+      await notice.waitFor({ state: 'visible', timeout: 20_000 });
+      await app.screenshot('expired-orders');
+      expect(await page.getByRole('article').count()).toBe(0);
+      await notice.getByRole('button', { name: 'Dismiss' }).click();
+      await notice.waitFor({ state: 'hidden', timeout: 5_000 });
+
+      // Told once: a reload connects again and is not told again.
+      await page.reload();
+      await page.getByRole('status').filter({ hasText: 'Connected' }).waitFor({ state: 'visible', timeout: 15_000 });
+      await sleep(QUIET_MS);
+      expect(await page.getByRole('alert').filter({ hasText: 'expired while this screen was offline' }).count()).toBe(0);
+    } finally {
+      await app.dispose();
+    }
   });
 });
