@@ -1,12 +1,16 @@
 /**
  * Builds the DLQ service from its dependencies (tests call this with a real NATS): the entry
- * index, the capture consumer on ADVISORIES, the operations and the HTTP routes on the platform's
- * Fastify base. Start order: index synced → capture → routes ready; `close()` stops in reverse.
+ * index, the capture consumer on ADVISORIES, the expiry detector on RECEIPTS (orders that aged
+ * out unseen, expiry.ts), the operations and the HTTP routes on the platform's Fastify base.
+ * Start order: index synced → capture → expiry → routes ready; `close()` stops in reverse.
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { DLQ_SUBJECT_PREFIX } from '@orderwire/contracts';
 import {
+  KV_BUCKETS,
   createAuditAggregator,
+  createExpiredNotices,
   createAuthGuard,
   createHttpServer,
   createRateLimiter,
@@ -26,13 +30,20 @@ import { bearerAuth, requirePrincipal, type TokenVerifier } from '@orderwire/tok
 import type { FastifyInstance } from 'fastify';
 import { createAuditLog } from './audit.js';
 import { createCapture, type Capture } from './capture.js';
-import { DEFAULT_DLQ_BODY_LIMIT, type DlqConfig } from './config.js';
+import {
+  DEFAULT_DLQ_BODY_LIMIT,
+  DEFAULT_EXPIRY_BATCH,
+  DEFAULT_EXPIRY_CONSUMER,
+  DEFAULT_EXPIRY_MAX_PENDING,
+  type DlqConfig,
+} from './config.js';
 import { createEntryIndex, type EntryIndex } from './entry-index.js';
 import { createEntryStore } from './entry-store.js';
+import { createExpiryDetector, type ExpiryDetector } from './expiry.js';
 import { createDlqMetrics, type DlqMetrics } from './metrics.js';
 import { DLQ_ERRORS } from './errors.js';
 import { createDlqOperations, type DlqOperations } from './operations.js';
-import { createReceiptWriter } from './dead-letter-receipts.js';
+import { createReceiptWriter, type ReceiptWriter } from './dead-letter-receipts.js';
 import { createResolver } from './resolve.js';
 import { registerDlqRoutes } from './routes/dlq.js';
 
@@ -56,8 +67,11 @@ export type ApiLimitsConfig = Pick<
   'rateLimitMax' | 'rateLimitWindowMs' | 'authFailureMax' | 'authFailureWindowMs' | 'auditWindowMs' | 'auditMaxKeys'
 >;
 
+/** The expiry detector's settings; the defaults of config.ts when not given. */
+export type ExpiryConfig = Partial<Pick<DlqConfig, 'expiryConsumer' | 'expiryBatch' | 'expiryMaxPending'>>;
+
 export interface AppDeps {
-  config: AppConfig & ApiLimitsConfig;
+  config: AppConfig & ApiLimitsConfig & ExpiryConfig;
   logger: Logger;
   metrics: Metrics;
   health: Health;
@@ -69,12 +83,15 @@ export interface AppDeps {
   instance: string;
   /** Start the capture consumer. Tests that drive capture themselves pass false. @default true */
   capture?: boolean;
+  /** Start the expiry detector. @default true */
+  expiry?: boolean;
 }
 
 export interface DlqApp {
   app: FastifyInstance;
   index: EntryIndex;
   capture: Capture;
+  expiry: ExpiryDetector;
   ops: DlqOperations;
   metrics: DlqMetrics;
   /** Aggregated audit events: refused authentications (`auth_failures`) and reads (`dlq_reads`). */
@@ -88,6 +105,7 @@ export interface DlqCore {
   ops: DlqOperations;
   metrics: DlqMetrics;
   capture: Capture;
+  receipts: ReceiptWriter;
 }
 
 /** The parts shared by the service and the CLI (which passes a one-tenant index filter). */
@@ -141,7 +159,29 @@ export async function createDlqCore(deps: {
     timeoutMs: config.natsTimeoutMs,
     statsIntervalMs: config.statsIntervalMs,
   });
-  return { index, ops, metrics, capture };
+  return { index, ops, metrics, capture, receipts };
+}
+
+/** The expiry detector (the service only; the CLI does not run it). */
+async function createExpiry(deps: { nc: NatsConnection; logger: Logger; config: AppConfig & ExpiryConfig }, core: DlqCore): Promise<ExpiryDetector> {
+  const { config } = deps;
+  const js = jetstream(deps.nc, { timeout: config.natsTimeoutMs });
+  const jsm = await jetstreamManager(deps.nc, { timeout: config.natsTimeoutMs });
+  const notices = createExpiredNotices(await new Kvm(js).open(KV_BUCKETS.EXPIRED_NOTICES));
+  return createExpiryDetector({
+    js,
+    jsm,
+    receipts: core.receipts,
+    notices,
+    metrics: core.metrics,
+    logger: deps.logger,
+    consumer: config.expiryConsumer ?? DEFAULT_EXPIRY_CONSUMER,
+    batch: config.expiryBatch ?? DEFAULT_EXPIRY_BATCH,
+    maxAckPending: config.expiryMaxPending ?? DEFAULT_EXPIRY_MAX_PENDING,
+    ackWaitMs: config.captureAckWaitMs,
+    retryMaxMs: config.captureRetryMaxMs,
+    timeoutMs: config.natsTimeoutMs,
+  });
 }
 
 export async function createApp(deps: AppDeps): Promise<DlqApp> {
@@ -151,9 +191,14 @@ export async function createApp(deps: AppDeps): Promise<DlqApp> {
 
   await index.start(config.indexSyncTimeoutMs);
   const runCapture = deps.capture ?? true;
+  const runExpiry = deps.expiry ?? true;
+  let expiry: ExpiryDetector;
   try {
+    expiry = await createExpiry(deps, core);
     if (runCapture) await capture.start();
+    if (runExpiry) await expiry.start();
   } catch (err) {
+    if (runCapture) await capture.stop();
     await index.stop();
     throw err;
   }
@@ -238,6 +283,14 @@ export async function createApp(deps: AppDeps): Promise<DlqApp> {
     },
     { critical: false },
   );
+  health.register(
+    'expiry-detector',
+    async () => {
+      if (!runExpiry) return { ok: true, detail: 'disabled' };
+      return expiry.running() ? { ok: true, detail: 'running' } : { ok: false, detail: 'expiry detector stopped' };
+    },
+    { critical: false },
+  );
 
   await app.ready();
 
@@ -245,6 +298,7 @@ export async function createApp(deps: AppDeps): Promise<DlqApp> {
     app,
     index,
     capture,
+    expiry,
     ops,
     metrics,
     audit,
@@ -253,6 +307,7 @@ export async function createApp(deps: AppDeps): Promise<DlqApp> {
       usage.stop();
       // After the server: the last requests' reads and refusals are in the final window.
       await audit.stop();
+      if (runExpiry) await expiry.stop();
       if (runCapture) await capture.stop();
       await index.stop();
     },

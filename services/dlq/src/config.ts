@@ -38,6 +38,14 @@ export const DEFAULT_READ_BARRIER_TIMEOUT = '2s';
 export const DEFAULT_RATE_LIMIT_MAX = 600;
 /** The rate-limit window. */
 export const DEFAULT_RATE_LIMIT_WINDOW = '1m';
+export const DEFAULT_EXPIRY_CONSUMER = 'dlq_expiry';
+/** Acceptance records per pull of the expiry detector. */
+export const DEFAULT_EXPIRY_BATCH = 64;
+/**
+ * Acceptance records held (handed out, waiting to come due) at once, all replicas together: the
+ * bound on the detector's memory and the consumer's pending state, whatever the max age.
+ */
+export const DEFAULT_EXPIRY_MAX_PENDING = 4_096;
 /** 5 s between reads of the capture consumer's backlog (metrics, readiness detail). */
 export const DEFAULT_STATS_INTERVAL = '5s';
 
@@ -106,6 +114,22 @@ export const CONFIG_SPEC = {
     default: DEFAULT_CAPTURE_RETRY_MAX,
     min: '100ms',
     doc: 'longest backoff before a failed advisory is retried',
+  },
+  expiryConsumer: {
+    env: 'DLQ_EXPIRY_CONSUMER',
+    type: 'string',
+    default: DEFAULT_EXPIRY_CONSUMER,
+    pattern: CONSUMER_NAME_RE,
+    doc: 'durable consumer name of the expiry detector on RECEIPTS (order acceptance records)',
+  },
+  expiryBatch: { env: 'DLQ_EXPIRY_BATCH', type: 'int', default: DEFAULT_EXPIRY_BATCH, min: 1, max: 1000, doc: 'acceptance records per pull' },
+  expiryMaxPending: {
+    env: 'DLQ_EXPIRY_MAX_PENDING',
+    type: 'int',
+    default: DEFAULT_EXPIRY_MAX_PENDING,
+    min: 1,
+    max: 1_000_000,
+    doc: 'acceptance records held at once (waiting to come due), all replicas together',
   },
   replayMax,
   indexSyncTimeoutMs: {

@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     identity: natsIdentityOptions(config, 'dlq'),
     topology: {
       streams: [STREAMS.ORDERS, STREAMS.ADVISORIES, STREAMS.DLQ, STREAMS.AUDIT, STREAMS.RECEIPTS],
-      buckets: [KV_BUCKETS.DISPLAYS, KV_BUCKETS.REVOKED_CLIENTS],
+      buckets: [KV_BUCKETS.DISPLAYS, KV_BUCKETS.REVOKED_CLIENTS, KV_BUCKETS.EXPIRED_NOTICES],
     },
   });
 

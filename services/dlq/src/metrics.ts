@@ -6,6 +6,8 @@ import type { Metrics } from '@orderwire/platform';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 
 export type AdvisoryResult = 'captured' | 'reopened' | 'duplicate' | 'ignored' | 'retried';
+/** What the expiry detector found in an acceptance record. */
+export type ExpiryResult = 'expired' | 'settled' | 'no_targets' | 'waiting' | 'malformed' | 'retried';
 
 export interface DlqMetrics {
   entries: Counter<'reason'>;
@@ -18,6 +20,9 @@ export interface DlqMetrics {
   receipts: Counter<'status' | 'result'>;
   auditFailures: Counter;
   rateLimited: Counter<'route'>;
+  expired: Counter;
+  expiryRecords: Counter<'result'>;
+  expiryLag: Histogram;
 }
 
 /** 10 ms … 1 h: normally well under a second; minutes or hours after the service was down. */
@@ -52,8 +57,22 @@ export function createDlqMetrics(metrics: Metrics): DlqMetrics {
     }),
     receipts: metrics.counter({
       name: 'orderwire_dlq_receipts_total',
-      help: 'Receipts the DLQ writes (dead_lettered, replayed) by result: written, unchanged, superseded, failed',
+      help: 'Receipts the DLQ writes (dead_lettered, replayed, expired) by result: written, unchanged, superseded, failed',
       labelNames: ['status', 'result'] as const,
+    }),
+    expired: metrics.counter({
+      name: 'orderwire_dlq_expired_orders_total',
+      help: 'Orders found expired before a target display acknowledged them (one per order and display)',
+    }),
+    expiryRecords: metrics.counter({
+      name: 'orderwire_dlq_expiry_records_total',
+      help: 'Acceptance records the expiry detector looked at, by result: expired, settled, no_targets, waiting (not due), malformed, retried',
+      labelNames: ['result'] as const,
+    }),
+    expiryLag: metrics.histogram({
+      name: 'orderwire_dlq_expiry_lag_seconds',
+      help: 'Time from when an order aged out (accepted + max age) to its expired receipt being written',
+      buckets: LAG_BUCKETS,
     }),
     auditFailures: metrics.counter({
       name: 'orderwire_dlq_audit_failures_total',

@@ -5,11 +5,14 @@
  */
 import type { AddressInfo } from 'node:net';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DISPLAY_AUDIENCE } from '@orderwire/contracts';
 import {
+  KV_BUCKETS,
   STREAMS,
   createAuditAggregator,
+  createExpiredNotices,
   createHealth,
   createHttpServer,
   createMetrics,
@@ -172,6 +175,7 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
     connectTimeoutMs: config.connectTimeoutMs,
     ...(redis === undefined ? {} : { adapter: redis.adapter }),
     ...(presence === undefined ? {} : { presence }),
+    notices: createExpiredNotices(await new Kvm(nc).open(KV_BUCKETS.EXPIRED_NOTICES)),
   });
 
   edgeMetrics.bind({

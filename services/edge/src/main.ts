@@ -5,7 +5,7 @@
  * readiness off, drain (displays told to reconnect elsewhere, in-flight messages handed back),
  * close Socket.IO/HTTP/Redis, then drain NATS — all within SHUTDOWN_GRACE.
  */
-import { natsIdentityOptions, packageVersion, redactConfig, runService, startService, STREAMS } from '@orderwire/platform';
+import { KV_BUCKETS, natsIdentityOptions, packageVersion, redactConfig, runService, startService, STREAMS } from '@orderwire/platform';
 import { createApp } from './app.js';
 import { EDGE_CONFIG_SPEC, loadEdgeConfig } from './config.js';
 
@@ -27,8 +27,8 @@ async function main(): Promise<void> {
     name: `edge/${config.instanceId}`,
     identity: natsIdentityOptions(config, 'edge'),
     // ORDERS with its doorbell republish (the pull loop sleeps until a doorbell rings); RECEIPTS
-    // for the delivery receipts it writes.
-    topology: { streams: [{ name: STREAMS.ORDERS, republish: true }, STREAMS.RECEIPTS] },
+    // for the delivery receipts it writes; the notices of orders that expired while a display was away.
+    topology: { streams: [{ name: STREAMS.ORDERS, republish: true }, STREAMS.RECEIPTS], buckets: [KV_BUCKETS.EXPIRED_NOTICES] },
   });
 
   const edge = await createApp({ config, logger, nc, metrics, health });

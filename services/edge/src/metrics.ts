@@ -69,6 +69,7 @@ export interface EdgeMetrics {
   sessionReplaced: Counter;
   sessionEnded: Counter<'reason'>;
   receiptFailures: Counter;
+  expiredNotices: Counter<'outcome'>;
   refreshes: Counter<'outcome'>;
   redisErrors: Counter<'op'>;
   /** Sources read at scrape time; set once the app exists. */
@@ -171,6 +172,11 @@ export function createEdgeMetrics(metrics: Metrics): EdgeMetrics {
     receiptFailures: metrics.counter({
       name: 'orderwire_edge_receipt_failures_total',
       help: 'Delivery receipts that could not be written (the order itself was acked)',
+    }),
+    expiredNotices: metrics.counter({
+      name: 'orderwire_edge_expired_notices_total',
+      help: 'orders:expired notices after the handshake, by outcome: acked (recorded as told), unanswered (told again next time), failed (could not be read or cleared)',
+      labelNames: ['outcome'],
     }),
     refreshes: metrics.counter({
       name: 'orderwire_edge_token_refreshes_total',

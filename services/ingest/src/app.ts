@@ -139,7 +139,7 @@ export async function createApp(deps: AppDeps): Promise<IngestApp> {
       metrics.registryDisplays.set(index.size());
     },
   });
-  // Every publish (orders, pending receipts) goes through one reply inbox: see jetstream-publish.ts.
+  // Every publish (orders, acceptance records) goes through one reply inbox: see jetstream-publish.ts.
   const js = createJsPublisher(nc, logger);
   try {
     await registry.synced(config.registrySyncTimeoutMs);
@@ -184,7 +184,7 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<IngestApp> {
     logger,
   });
   const receipts = createReceiptStore({
-    js,
+    publisher,
     jsm: readJsm,
     connection,
     timeoutMs: config.receiptTimeoutMs,

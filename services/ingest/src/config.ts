@@ -54,7 +54,7 @@ export const DEFAULT_RATE_LIMIT_WINDOW = '1m';
 export const DEFAULT_RATE_LIMIT_REDIS_TIMEOUT = '250ms';
 /** 30000 order publishes per tenant per minute (500/s; a targeted order costs one per display). */
 export const DEFAULT_TENANT_ORDERS_PER_MINUTE = 30_000;
-/** 1 s bound on pending-receipt writes and receipt reads. */
+/** 1 s bound on each attempt to write an acceptance record, and on receipt reads. */
 export const DEFAULT_RECEIPT_TIMEOUT = '1s';
 /** 30 s for the first full read of the display registry at start. */
 export const DEFAULT_REGISTRY_SYNC_TIMEOUT = '30s';
@@ -151,7 +151,7 @@ export const CONFIG_SPEC = {
     type: 'duration',
     default: DEFAULT_RECEIPT_TIMEOUT,
     min: '50ms',
-    doc: 'bound on pending-receipt writes and receipt reads',
+    doc: 'bound on each attempt to write an acceptance record, and on receipt reads',
   },
   registrySyncTimeoutMs: {
     env: 'INGEST_REGISTRY_SYNC_TIMEOUT',

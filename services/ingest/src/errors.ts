@@ -27,7 +27,7 @@ export const INGEST_ERRORS = defineErrors({
     status: 429,
     message: 'tenant {tenant} reached its quota of {quota} order publishes per minute (one per target display); retry after {after}',
   },
-  ORDERWIRE_ERR_INGEST_ORDER_NOT_FOUND: { status: 404, message: 'no delivery status known for order {orderId}' },
+  ORDERWIRE_ERR_INGEST_ORDER_NOT_FOUND: { status: 404, message: 'order {orderId} was never accepted (or is older than order status is kept)' },
   ORDERWIRE_ERR_INGEST_UNAVAILABLE: { status: 503, message: 'order intake unavailable ({reason}); retry with the same idempotency key' },
   ORDERWIRE_ERR_INGEST_WEBHOOK_INVALID: { status: 400, message: 'webhook endpoint failed validation: {summary}' },
   ORDERWIRE_ERR_INGEST_WEBHOOK_URL_REFUSED: { status: 400, message: 'webhook url refused: {reason}' },
@@ -42,4 +42,12 @@ export const INGEST_ERRORS = defineErrors({
 export type IngestErrorCode = (typeof INGEST_ERRORS.codes)[number];
 
 /** Why a publish could not be confirmed; the `reason` detail of ORDERWIRE_ERR_INGEST_UNAVAILABLE. */
-export type UnavailableReason = 'breaker_open' | 'disconnected' | 'timeout' | 'publish_error' | 'verify_failed' | 'read_failed';
+export type UnavailableReason =
+  | 'breaker_open'
+  | 'disconnected'
+  | 'timeout'
+  | 'publish_error'
+  | 'verify_failed'
+  | 'read_failed'
+  /** Published, but the order's acceptance record (RECEIPTS) was not written: retry with the same key. */
+  | 'record_failed';

@@ -1,6 +1,7 @@
 /**
  * Accepting an order: envelope + headers, publish to ORDERS through the breaker, PubAck, then
- * idempotency bookkeeping and pending receipts. Nothing here answers 2xx without a PubAck.
+ * idempotency bookkeeping and the order's acceptance record on RECEIPTS (its target displays).
+ * Nothing here answers 2xx without the PubAck(s) and the record.
  *
  * Targeted orders (`displayIds`) are published once per display on its own subject. The first
  * target is published alone: if it turns out to be a duplicate, its stored message tells whether
@@ -10,14 +11,14 @@
  */
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type PubAck } from '@nats-io/jetstream';
-import { HEADERS, ORDER_ENVELOPE_VERSION, displaySubject, stationSubject, type Order, type OrderEnvelope } from '@orderwire/contracts';
+import { HEADERS, ORDER_ENVELOPE_VERSION, displaySubject, stationSubject, type Order, type OrderEnvelope, type OrderTarget } from '@orderwire/contracts';
 import { OrderwireError, STREAMS } from '@orderwire/platform';
 import type { DisplayIndex } from './display-index.js';
 import { INGEST_ERRORS, type UnavailableReason } from './errors.js';
 import { BODY_HASH_HEADER, orderHash, stationMsgId, targetMsgId } from './idempotency.js';
 import type { IngestMetrics, OrderOutcome, OrderReason } from './metrics.js';
 import type { OrderPublisher } from './order-publisher.js';
-import type { ReceiptStore, ReceiptTarget } from './receipt-store.js';
+import type { ReceiptStore } from './receipt-store.js';
 import type { RequestLog } from './request-log.js';
 import type { TraceContext } from './trace.js';
 
@@ -99,7 +100,7 @@ const REASON_BY_CODE: Record<string, OrderReason> = {
   ORDERWIRE_ERR_PAYLOAD_TOO_LARGE: 'too_large',
   ORDERWIRE_ERR_INGEST_DUPLICATE_IN_BATCH: 'duplicate_in_batch',
 };
-const FAILED_REASONS = new Set<string>(['breaker_open', 'disconnected', 'timeout', 'publish_error', 'verify_failed']);
+const FAILED_REASONS = new Set<string>(['breaker_open', 'disconnected', 'timeout', 'publish_error', 'verify_failed', 'record_failed']);
 
 /**
  * `JSON.stringify(envelope)` from the order's JSON, so an order is serialized once per request
@@ -195,8 +196,10 @@ export function createIntake(options: IntakeOptions): Intake {
       const first = await original(ack.seq, hash, req.key, req.log);
       if (first !== undefined) ({ acceptedAt, traceId } = first);
     }
-    const targets: ReceiptTarget[] = index.stationTargets(tenant, order.storeId, order.station).map((displayId) => ({ displayId, seq: ack.seq }));
-    await receipts.writePending(tenant, order.orderId, targets, acceptedAt, req.log);
+    const targets: OrderTarget[] = index
+      .stationTargets(tenant, order.storeId, order.station)
+      .map((displayId) => ({ displayId, stream: ack.stream, seq: ack.seq }));
+    await receipts.recordAccepted({ kind: 'order_accepted', tenant, orderId: order.orderId, at: acceptedAt, traceId, targets }, req.log);
     return { orderId: order.orderId, duplicate: ack.duplicate, seq: ack.seq, acceptedAt, traceId };
   }
 
@@ -224,12 +227,23 @@ export function createIntake(options: IntakeOptions): Intake {
       if (r.status === 'rejected') throw r.reason;
       return r.value;
     });
-    const targets: TargetResult[] = [firstAck, ...restAcks].map((ack, i) => ({
+    const acks = [firstAck, ...restAcks];
+    const targets: TargetResult[] = acks.map((ack, i) => ({
       displayId: displayIds[i]!,
       seq: ack.seq,
       duplicate: ack.duplicate,
     }));
-    await receipts.writePending(tenant, order.orderId, targets, acceptedAt, req.log);
+    await receipts.recordAccepted(
+      {
+        kind: 'order_accepted',
+        tenant,
+        orderId: order.orderId,
+        at: acceptedAt,
+        traceId,
+        targets: acks.map((ack, i) => ({ displayId: displayIds[i]!, stream: ack.stream, seq: ack.seq })),
+      },
+      req.log,
+    );
     return {
       orderId: order.orderId,
       duplicate: targets.every((t) => t.duplicate),

@@ -18,7 +18,8 @@ export type OrderReason =
   | 'disconnected'
   | 'timeout'
   | 'publish_error'
-  | 'verify_failed';
+  | 'verify_failed'
+  | 'record_failed';
 
 /** Breaker state as a number, for `orderwire_ingest_breaker_state`. */
 export const BREAKER_STATE_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
@@ -32,7 +33,7 @@ export interface IngestMetrics {
   batchSize: Histogram;
   rateLimited: Counter<'service' | 'route'>;
   rateLimitDegraded: Gauge;
-  pendingReceipts: Counter<'result'>;
+  acceptanceRecords: Counter<'result'>;
   registryDisplays: Gauge;
   quotaExceeded: Counter<'quota'>;
 }
@@ -77,9 +78,9 @@ export function createIngestMetrics(metrics: Metrics): IngestMetrics {
       name: 'orderwire_ingest_rate_limit_degraded',
       help: '1 while Redis is unreachable and the per-process limiter decides',
     }),
-    pendingReceipts: metrics.counter({
-      name: 'orderwire_ingest_pending_receipts_total',
-      help: 'Pending receipts: written, already present (never overwritten), or failed',
+    acceptanceRecords: metrics.counter({
+      name: 'orderwire_ingest_acceptance_records_total',
+      help: 'Order acceptance records on RECEIPTS (one per order): written, already present (a repeat), or failed (the request answers 503)',
       labelNames: ['result'] as const,
     }),
     registryDisplays: metrics.gauge({

@@ -28,7 +28,10 @@ export interface PublishRequest {
   subject: string;
   data: Uint8Array;
   headers: MsgHdrs;
-  msgId: string;
+  /** `Nats-Msg-Id` (orders); absent for a record written with an expectation instead. */
+  msgId?: string;
+  /** `Nats-Expected-Last-Subject-Sequence`: a repeat after a lost PubAck is refused, not stored twice. */
+  expectLastSubjectSequence?: number;
 }
 
 export interface BreakerOptions {
@@ -60,6 +63,12 @@ export interface OrderPublisher {
    * @throws ORDERWIRE_ERR_INGEST_UNAVAILABLE with `details.reason` and `details.retryAfterSeconds`
    */
   publish(req: PublishRequest): Promise<PubAck>;
+  /**
+   * Publishes to another stream (an order's acceptance record on RECEIPTS) with the same retries
+   * through elections and reconnects, outside the ORDERS breaker. Rejects with the last error
+   * (a wrong-last-sequence error when `expectLastSubjectSequence` did not hold).
+   */
+  publishRetrying(req: PublishRequest, timeoutMs: number): Promise<PubAck>;
   /** Throws ORDERWIRE_ERR_INGEST_UNAVAILABLE when a publish would be refused right now. */
   assertAvailable(): void;
   state(): BreakerState;
@@ -110,8 +119,11 @@ export function createOrderPublisher(options: OrderPublisherOptions): OrderPubli
 
   const windowMs = options.retryWindowMs;
 
-  /** Publishes, retrying retriable failures with the same msg id until the window has passed. */
-  async function publishWithRetry(req: PublishRequest): Promise<PubAck> {
+  /**
+   * Publishes, retrying retriable failures with the same msg id (or expectation) until the window
+   * has passed.
+   */
+  async function publishWithRetry(req: PublishRequest, publishTimeoutMs = b.timeoutMs): Promise<PubAck> {
     const deadline = performance.now() + windowMs;
     let backoff = RETRY_BACKOFF_FIRST_MS;
     let attempt = 0;
@@ -120,10 +132,15 @@ export function createOrderPublisher(options: OrderPublisherOptions): OrderPubli
       let err: unknown;
       if (connection.connected()) {
         // Later attempts fit in the window, so a request ends by window + one publish timeout.
-        const timeoutMs = attempt === 0 ? b.timeoutMs : Math.min(b.timeoutMs, Math.max(RETRY_MIN_ATTEMPT_MS, left));
+        const timeoutMs = attempt === 0 ? publishTimeoutMs : Math.min(publishTimeoutMs, Math.max(RETRY_MIN_ATTEMPT_MS, left));
         attempt++;
         try {
-          return await js.publish(req.subject, req.data, { msgID: req.msgId, headers: req.headers, timeoutMs });
+          return await js.publish(req.subject, req.data, {
+            ...(req.msgId === undefined ? {} : { msgID: req.msgId }),
+            ...(req.expectLastSubjectSequence === undefined ? {} : { expect: { lastSubjectSequence: req.expectLastSubjectSequence } }),
+            headers: req.headers,
+            timeoutMs,
+          });
         } catch (e) {
           err = e;
         }
@@ -141,7 +158,7 @@ export function createOrderPublisher(options: OrderPublisherOptions): OrderPubli
   }
 
   const breaker = new CircuitBreaker(
-    publishWithRetry,
+    (req: PublishRequest) => publishWithRetry(req),
     {
       name: 'orders-publish',
       // publishWithRetry bounds every attempt by the publish timeout and the loop by the window;
@@ -203,6 +220,7 @@ export function createOrderPublisher(options: OrderPublisherOptions): OrderPubli
         throw unavailable('publish_error', options.retryAfterMs, err);
       }
     },
+    publishRetrying: (req, timeoutMs) => publishWithRetry(req, timeoutMs),
     state: () => state,
     shutdown: () => breaker.shutdown(),
   };

@@ -102,20 +102,34 @@ export const OrderIdParamsSchema = Type.Object({
 
 export const DisplayStatusSchema = Type.Object({
   displayId: Type.String(),
-  status: Type.Union(RECEIPT_STATUSES.map((s) => Type.Literal(s))),
-  at: Type.Integer({ description: 'Epoch ms of the latest state change' }),
-  seq: Type.Integer({ description: 'ORDERS sequence of the message this display receives' }),
+  status: Type.Union(
+    RECEIPT_STATUSES.map((s) => Type.Literal(s)),
+    {
+      description:
+        'pending (accepted, not yet acknowledged by the display), delivered (the display acked and JetStream confirmed it), ' +
+        'dead_lettered (in the DLQ), replayed (a DLQ replay is on its way), expired (aged out of the stream before the display acked it)',
+    },
+  ),
+  at: Type.Integer({ description: 'Epoch ms of the latest state change (pending: the acceptance)' }),
+  seq: Type.Integer({ description: 'Stream sequence of the message this display receives' }),
+  stream: Type.Optional(Type.String({ description: 'The stream `seq` belongs to' })),
   edge: Type.Optional(Type.String({ description: 'Edge instance that delivered it' })),
   deliveryCount: Type.Optional(Type.Integer()),
-  reason: Type.Optional(Type.String({ description: 'Why it was dead-lettered' })),
+  reason: Type.Optional(Type.String({ description: 'Why it was dead-lettered or expired' })),
 });
 
 export const OrderStatusSchema = Type.Object(
   {
     orderId: Type.String(),
-    displays: Type.Array(DisplayStatusSchema),
+    status: Type.Literal('accepted', { description: 'Always `accepted`: an order that was never accepted is a 404' }),
+    acceptedAt: Type.Optional(Type.Integer({ description: 'Epoch ms of the (first) acceptance' })),
+    targetCount: Type.Integer({
+      minimum: 0,
+      description: 'How many displays the order targets; 0 is a valid answer (e.g. a station with no display yet)',
+    }),
+    summary: Type.Record(Type.String(), Type.Integer(), { description: 'Number of displays per status (every status, zeros included)' }),
+    displays: Type.Array(DisplayStatusSchema, { description: 'One entry per target display, sorted by displayId' }),
   },
-  { description: 'Latest delivery status per target display' },
-
+  { description: 'An accepted order and its latest delivery status per target display' },
 );
 export type OrderStatusBody = Static<typeof OrderStatusSchema>;

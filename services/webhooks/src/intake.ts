@@ -11,7 +11,7 @@
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { nanos } from '@nats-io/nats-core';
-import { RECEIPTS_SUBJECT_PREFIX, webhookDeliveryKey, type WebhookDeliveryRecord } from '@orderwire/contracts';
+import { DISPLAY_RECEIPTS_FILTER, webhookDeliveryKey, type WebhookDeliveryRecord } from '@orderwire/contracts';
 import { isJetStreamApiError, isWrongLastSequence, JS_API_CODES, STREAMS, type Logger } from '@orderwire/platform';
 import type { Endpoints } from './endpoints.js';
 import { eventOfReceipt, type SourcedEvent } from './events.js';
@@ -80,14 +80,19 @@ export function createIntake(deps: {
 
   async function ensureConsumer(): Promise<void> {
     try {
-      await jsm.consumers.info(STREAMS.RECEIPTS, deps.consumer);
+      const info = await jsm.consumers.info(STREAMS.RECEIPTS, deps.consumer);
+      // Display receipts only: the acceptance records (three tokens) are never events.
+      if (info.config.filter_subject !== DISPLAY_RECEIPTS_FILTER) {
+        await jsm.consumers.update(STREAMS.RECEIPTS, deps.consumer, { filter_subject: DISPLAY_RECEIPTS_FILTER });
+        log.info({ filter: DISPLAY_RECEIPTS_FILTER }, 'receipts consumer filter updated');
+      }
     } catch (err) {
       if (!isJetStreamApiError(err, JS_API_CODES.ConsumerNotFound)) throw err;
       await jsm.consumers.add(STREAMS.RECEIPTS, {
         durable_name: deps.consumer,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.New,
-        filter_subject: `${RECEIPTS_SUBJECT_PREFIX}.>`,
+        filter_subject: DISPLAY_RECEIPTS_FILTER,
         ack_wait: nanos(INTAKE_ACK_WAIT_MS),
         // Never give up on a receipt: a failure that outlasts every retry is an outage to fix.
         max_deliver: -1,

@@ -3,6 +3,7 @@ export type { IdKind } from './ids.js';
 export {
   ORDERS_SUBJECT_PREFIX,
   RECEIPTS_SUBJECT_PREFIX,
+  DISPLAY_RECEIPTS_FILTER,
   AUDIT_SUBJECT_PREFIX,
   DLQ_SUBJECT_PREFIX,
   stationSubject,
@@ -23,12 +24,15 @@ export {
   orderIdFromKey,
   receiptSubject,
   receiptsForOrderFilter,
+  orderAcceptedSubject,
+  parseOrderAcceptedSubject,
+  ORDER_ACCEPTED_FILTER,
   parseReceiptSubject,
   SIGNALS,
   HEADERS,
 } from './subjects.js';
 export type { ParsedOrderSubject, ParsedReceiptSubject, DisplayRevokedSignal } from './subjects.js';
-export { SOCKET_PATH } from './socket-events.js';
+export { SOCKET_PATH, EXPIRED_NOTICE_MAX } from './socket-events.js';
 export type {
   Delivery,
   DeliveryAck,
@@ -40,6 +44,9 @@ export type {
   ServerToClientEvents,
   ClientToServerEvents,
   HandshakeErrorData,
+  ExpiredOrder,
+  OrdersExpired,
+  OrdersExpiredAck,
 } from './socket-events.js';
 export { SCOPES, DISPLAY_AUDIENCE, API_AUDIENCE, isScope } from './claims.js';
 export type { Scope, DisplayTokenClaims, ClientTokenClaims, AccessTokenClaims } from './claims.js';
@@ -127,6 +134,10 @@ export {
   receiptTransition,
   receiptOnlyStartsSubject,
   receiptState,
+  SETTLED_RECEIPT_STATUSES,
+  parseOrderAcceptedRecord,
 } from './receipt.js';
-export type { Receipt, ReceiptStatus, ReceiptTransitionRule, ReceiptState, ReceiptDecision } from './receipt.js';
+export type { Receipt, ReceiptStatus, ReceiptTransitionRule, ReceiptState, ReceiptDecision, OrderTarget, OrderAcceptedRecord } from './receipt.js';
 export type { ErrorBody } from './http.js';
+export { expiredNoticeKey, parseExpiredNotice, addExpiredOrders, removeToldOrders } from './expired-notice.js';
+export type { ExpiredNoticeRecord } from './expired-notice.js';

@@ -97,7 +97,9 @@ export const OrderSchema = Type.Object(
       }),
     ),
     priority: OrderPrioritySchema,
-    createdAt: Type.String({ format: 'date-time', description: 'When the upstream system created the order (RFC 3339)' }),
+    createdAt: Type.Optional(
+      Type.String({ format: 'date-time', description: 'When the upstream system created the order (RFC 3339); absent: the acceptance time (`acceptedAt`)' }),
+    ),
     customer: Type.Optional(
       Type.Object({ name: Type.Optional(Type.String({ maxLength: CUSTOMER_NAME_MAX })) }, { additionalProperties: false }),
     ),

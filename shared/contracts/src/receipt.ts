@@ -1,18 +1,24 @@
 /**
- * Delivery receipts: one message per (order, display) on the RECEIPTS stream, subject
- * `receiptSubject(tenant, orderId, displayId)`, the stream keeping only the latest. Ingest writes
- * `pending` when it accepts an order and reads them to answer `GET /v1/orders/:orderId`; the edge
- * writes `delivered`; the DLQ service writes `dead_lettered` and `replayed`.
+ * What RECEIPTS holds about an order (the stream keeps the latest message per subject):
+ *
+ * - ONE acceptance record per order, subject `orderAcceptedSubject(tenant, orderId)`, written by
+ *   ingest before it answers 2xx: when, and which displays the order targets (possibly none),
+ *   each with the stream and sequence of the message it will receive. Until a display has a
+ *   receipt of its own, its status is `pending` (derived from this record, not stored).
+ * - One receipt per (order, display), subject `receiptSubject(tenant, orderId, displayId)`: the
+ *   edge writes `delivered`; the DLQ service writes `dead_lettered`, `replayed`, and `expired`
+ *   (an order that aged out of its stream while still owed to the display). Stored `pending`
+ *   receipts were written per display by earlier versions of ingest; they are still read.
  *
  * Which receipt may replace which is decided here, once, for every writer (`receiptTransition`);
  * the compare-and-set write that applies it is `writeReceipt` in @orderwire/platform.
  *
- *   (empty) ──► pending ──► delivered ◄──┐
- *                  │            ▲         │ a late ack the server confirmed
- *                  └──► dead_lettered ────┘
- *                             │ replay: a NEW copy of the order (higher ORDERS sequence)
- *                             ▼
- *                         replayed ──► delivered / dead_lettered (of the copy)
+ *   (none) ──► delivered ◄──────────────────┐ a late ack the server confirmed
+ *     │  └───► dead_lettered ───────────────┤
+ *     │              │ replay: a NEW copy of the order (higher sequence)
+ *     │              ▼                      │
+ *     │          replayed ──► delivered / dead_lettered / expired (of the copy)
+ *     └──────► expired (aged out unseen) ───┘
  */
 
 export interface Receipt {
@@ -20,16 +26,23 @@ export interface Receipt {
   orderId: string;
   displayId: string;
   status: ReceiptStatus;
-  /** ORDERS stream sequence of the delivered message. */
+  /** Stream sequence of the message this receipt is about. */
   seq: number;
+  /**
+   * The stream `seq` belongs to. Optional here; helper "partition" makes it required when
+   * orders are spread over partition streams (the lead merges the two).
+   */
+  stream?: string;
   /** Epoch ms of the state change. */
   at: number;
   /** INSTANCE_ID of the edge node that delivered (status `delivered`). */
   edge?: string;
   /** JetStream delivery count when the state changed. */
   deliveryCount?: number;
-  /** Why the order was dead-lettered or rejected by the display. */
+  /** Why the order was dead-lettered or rejected by the display, or why it expired. */
   reason?: string;
+  /** Trace id of the order's acceptance, where the writer has it. */
+  traceId?: string;
 }
 
 export interface ReceiptTransitionRule {
@@ -55,12 +68,18 @@ export interface ReceiptTransitionRule {
  * - `dead_lettered` never hides `delivered` of the same message.
  * - `replayed` carries the sequence of the replayed copy, so the copy's own `delivered` or
  *   `dead_lettered` may land first and must not be hidden by it.
+ * - `expired`: the message aged out of its stream while the display still owed an ack. It never
+ *   hides a final state of the same message (`delivered`, `dead_lettered`), and both replace it:
+ *   an ack the server confirmed just before the message was removed, or a max-deliveries
+ *   advisory captured late, are what really happened. It replaces `replayed` of the same
+ *   message: the replayed copy itself aged out unseen.
  */
 const TRANSITION_ROWS = {
   pending: { replaces: [], replacesOlderMessage: false },
-  delivered: { replaces: ['pending', 'replayed', 'dead_lettered'], replacesOlderMessage: true },
-  dead_lettered: { replaces: ['pending', 'replayed'], replacesOlderMessage: true },
+  delivered: { replaces: ['pending', 'replayed', 'dead_lettered', 'expired'], replacesOlderMessage: true },
+  dead_lettered: { replaces: ['pending', 'replayed', 'expired'], replacesOlderMessage: true },
   replayed: { replaces: ['pending'], replacesOlderMessage: true },
+  expired: { replaces: ['pending', 'replayed'], replacesOlderMessage: true },
 } as const;
 
 export type ReceiptStatus = keyof typeof TRANSITION_ROWS;
@@ -116,4 +135,49 @@ export function receiptState(value: unknown): ReceiptState | undefined {
   const r = value as { status?: unknown; seq?: unknown };
   if (typeof r.status !== 'string' || typeof r.seq !== 'number') return undefined;
   return { status: r.status, seq: r.seq };
+}
+
+/** Statuses after which a display no longer owes an ack for the message (nothing to expire). */
+export const SETTLED_RECEIPT_STATUSES: readonly ReceiptStatus[] = Object.freeze(['delivered', 'dead_lettered', 'expired']);
+
+/** One display an accepted order targets, and the message it will receive. */
+export interface OrderTarget {
+  displayId: string;
+  /** Stream holding the display's copy of the order. */
+  stream: string;
+  /** Sequence of that message in `stream`. */
+  seq: number;
+}
+
+/**
+ * The acceptance record of an order (subject `orderAcceptedSubject`): written once, by ingest,
+ * after the PubAck(s) and before the 2xx. Told apart from a receipt by `kind` (it has no
+ * `status`, so `receiptState` never mistakes it for one).
+ */
+export interface OrderAcceptedRecord {
+  kind: 'order_accepted';
+  tenant: string;
+  orderId: string;
+  /** Epoch ms of the (first) acceptance. */
+  at: number;
+  traceId?: string;
+  /** Displays it targets when accepted; empty when none (a station with no display yet). */
+  targets: OrderTarget[];
+}
+
+function isTarget(v: unknown): v is OrderTarget {
+  if (v === null || typeof v !== 'object') return false;
+  const t = v as Partial<OrderTarget>;
+  return typeof t.displayId === 'string' && typeof t.stream === 'string' && typeof t.seq === 'number' && Number.isSafeInteger(t.seq) && t.seq > 0;
+}
+
+/** The record, or `undefined` when `value` is not an acceptance record. */
+export function parseOrderAcceptedRecord(value: unknown): OrderAcceptedRecord | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const r = value as Partial<OrderAcceptedRecord>;
+  if (r.kind !== 'order_accepted' || typeof r.tenant !== 'string' || typeof r.orderId !== 'string' || typeof r.at !== 'number') return undefined;
+  if (!Array.isArray(r.targets) || !r.targets.every(isTarget)) return undefined;
+  const out: OrderAcceptedRecord = { kind: 'order_accepted', tenant: r.tenant, orderId: r.orderId, at: r.at, targets: r.targets };
+  if (typeof r.traceId === 'string') out.traceId = r.traceId;
+  return out;
 }

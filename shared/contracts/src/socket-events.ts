@@ -57,8 +57,35 @@ export interface SessionEnd {
   message?: string;
 }
 
+/** One order that aged out of the display's mailbox before the display acknowledged it. */
+export interface ExpiredOrder {
+  orderId: string;
+  /** Epoch ms when it was found expired (the `expired` receipt's `at`). */
+  expiredAt: number;
+  /** Epoch ms when ingest accepted it. */
+  acceptedAt: number;
+}
+
+/**
+ * `orders:expired`: sent once after the handshake when orders expired while the display was
+ * away. `orders` lists at most EXPIRED_NOTICE_MAX of them (oldest first); `total` counts all.
+ */
+export interface OrdersExpired {
+  orders: ExpiredOrder[];
+  total: number;
+}
+
+/** The display's answer: the notice is recorded as told and not sent again. */
+export interface OrdersExpiredAck {
+  ok: true;
+}
+
+/** Expired orders listed by name in one notice; more are only counted (`total`). */
+export const EXPIRED_NOTICE_MAX = 200;
+
 export interface ServerToClientEvents {
   orders: (batch: Delivery[], ack: (answer: DeliveryAck) => void) => void;
+  'orders:expired': (notice: OrdersExpired, ack: (answer: OrdersExpiredAck) => void) => void;
   'session:end': (info: SessionEnd) => void;
 }
 

@@ -197,6 +197,30 @@ export function receiptSubject(tenant: string, orderId: string, displayId: strin
   return `${RECEIPTS_SUBJECT_PREFIX}.${assertId('tenant', tenant)}.${orderKey(orderId)}.${assertId('display', displayId)}`;
 }
 
+/*
+ * An order's acceptance record: receipts.<tenant>.<orderKey> — three tokens, so it can never be
+ * taken for a display's receipt (four tokens), and `receipts.*.*` selects exactly the records.
+ */
+export function orderAcceptedSubject(tenant: string, orderId: string): string {
+  return `${RECEIPTS_SUBJECT_PREFIX}.${assertId('tenant', tenant)}.${orderKey(orderId)}`;
+}
+
+/** Every acceptance record, of every tenant (the expiry detector's consumer filter). */
+export const ORDER_ACCEPTED_FILTER = `${RECEIPTS_SUBJECT_PREFIX}.*.*`;
+
+/** Inverse of `orderAcceptedSubject`; undefined for anything else. */
+export function parseOrderAcceptedSubject(subject: string): { tenant: string; orderId: string } | undefined {
+  const t = subject.split('.');
+  if (t.length !== 3 || t[0] !== RECEIPTS_SUBJECT_PREFIX) return undefined;
+  const [, tenant, key] = t as [string, string, string];
+  const orderId = orderIdFromKey(key);
+  if (orderId === undefined || !isValidId(tenant)) return undefined;
+  return { tenant, orderId };
+}
+
+/** Every display's receipt, of every tenant (four tokens: never an acceptance record). */
+export const DISPLAY_RECEIPTS_FILTER = `${RECEIPTS_SUBJECT_PREFIX}.*.*.*`;
+
 /** Every receipt of one order (all its displays). */
 export function receiptsForOrderFilter(tenant: string, orderId: string): string {
   return `${RECEIPTS_SUBJECT_PREFIX}.${assertId('tenant', tenant)}.${orderKey(orderId)}.*`;

@@ -46,6 +46,13 @@ describe('validateOrder', () => {
     expect(input).not.toHaveProperty('metadata');
   });
 
+  it('accepts an order without createdAt and does not invent one (consumers use the envelope acceptedAt)', () => {
+    const { createdAt: _omitted, ...input } = validOrder();
+    const r = validateOrder(input);
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.order).not.toHaveProperty('createdAt');
+  });
+
   it('accepts every optional field at its bound', () => {
     const order = {
       ...validOrder(),
@@ -89,7 +96,6 @@ describe('validateOrder', () => {
     ['displayIds too many', ['displayIds'], Array.from({ length: 51 }, (_, i) => `d${i}`), '/displayIds'],
     ['displayIds empty', ['displayIds'], [], '/displayIds'],
     ['priority unknown', ['priority'], 'urgent', '/priority'],
-    ['createdAt missing', ['createdAt'], undefined, '/createdAt'],
     ['createdAt not a date-time', ['createdAt'], '2026-03-01 12:30', '/createdAt'],
     ['createdAt impossible date', ['createdAt'], '2026-02-30T12:00:00Z', '/createdAt'],
     ['customer name too long', ['customer'], { name: 'c'.repeat(101) }, '/customer/name'],

@@ -7,6 +7,8 @@ import type {
   AuthRefreshResult,
   ClientToServerEvents,
   HandshakeErrorData,
+  OrdersExpired,
+  OrdersExpiredAck,
   ServerToClientEvents,
   SessionEnd,
 } from '@orderwire/contracts';
@@ -38,6 +40,21 @@ export const DEFAULT_AUTH_REFRESH_TIMEOUT_MS = 10_000;
 export const EDGE_SOCKET_PATH = '/socket.io';
 
 type EdgeSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/** The `orders:expired` payload's shape (checked here: contracts' checkers would pull TypeBox in). */
+function isOrdersExpired(v: unknown): v is OrdersExpired {
+  if (v === null || typeof v !== 'object') return false;
+  const n = v as Partial<OrdersExpired>;
+  return (
+    typeof n.total === 'number' &&
+    Array.isArray(n.orders) &&
+    n.total >= n.orders.length &&
+    n.orders.every((o: unknown) => {
+      const e = o as { orderId?: unknown; expiredAt?: unknown; acceptedAt?: unknown } | null;
+      return e !== null && typeof e === 'object' && typeof e.orderId === 'string' && typeof e.expiredAt === 'number' && typeof e.acceptedAt === 'number';
+    })
+  );
+}
 
 /** socket.io-client's `io()` (injectable for tests or a custom build). */
 export type IoFactory = (uri: string, opts: Partial<ManagerOptions & SocketOptions>) => Socket;
@@ -83,6 +100,11 @@ export interface SessionEndInfo extends SessionEnd {
   url: string;
 }
 
+/** Orders that expired while this display was away (`orders:expired`), told once. */
+export interface OrdersExpiredInfo extends OrdersExpired {
+  url: string;
+}
+
 export interface DisplayClientEvents<TOrder = unknown> {
   /**
    * A new order to show. Awaited: return (or resolve) once it is on screen; throw (or reject) to
@@ -95,6 +117,12 @@ export interface DisplayClientEvents<TOrder = unknown> {
   session_end: (info: SessionEndInfo) => void;
   /** The display's identity is no longer accepted; the client has stopped. Enroll again. */
   reenroll_required: (info: ReenrollInfo) => void;
+  /**
+   * Orders that aged out of this display's mailbox before it acknowledged them (it was offline
+   * longer than the orders are kept): `orders` (at most 200, oldest first) and `total`. Sent once
+   * after a connection; the client acknowledges it after the listeners ran, so it is not repeated.
+   */
+  orders_expired: (info: OrdersExpiredInfo) => void;
   error: (err: DisplaySdkError) => void;
 }
 
@@ -261,6 +289,19 @@ class DisplayClientImpl<TOrder> implements DisplayClient<TOrder> {
       // handleBatch never rejects: failures become rejects or error events inside it.
       void this.processor.handleBatch(batch, ack);
     });
+    socket.on('orders:expired', (notice, ack) => this.onOrdersExpired(session, notice, ack));
+  }
+
+  /** Surfaces the notice, then acks it (listener errors are reported by the hub, not thrown). */
+  private onOrdersExpired(session: Session, notice: unknown, ack: unknown): void {
+    if (session !== this.session) return;
+    if (!isOrdersExpired(notice)) {
+      // Not acked: the edge tells it again on the next connection.
+      this.hub.emitError(new DisplaySdkError('ORDERWIRE_ERR_SDK_MALFORMED_DELIVERY', { reason: 'orders:expired without a valid notice' }));
+      return;
+    }
+    this.hub.emit('orders_expired', { orders: notice.orders, total: notice.total, url: session.url });
+    if (typeof ack === 'function') (ack as (answer: OrdersExpiredAck) => void)({ ok: true });
   }
 
   /** Socket.IO's `auth` callback: runs on every handshake, so it always sends the current token. */

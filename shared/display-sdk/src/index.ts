@@ -38,6 +38,7 @@ export type {
   ConnectedInfo,
   DisconnectedInfo,
   SessionEndInfo,
+  OrdersExpiredInfo,
   IoFactory,
 } from './display-client.js';
 export { DEFAULT_DEDUPE_WINDOW, MAX_REJECT_REASON_LENGTH, NO_HANDLER_REASON, MALFORMED_REASON } from './delivery.js';
@@ -47,4 +48,4 @@ export type { SdkErrorCode } from './errors.js';
 export type { Timers, BackoffPolicy } from './timing.js';
 export type { FetchFn } from './http.js';
 export type { Subscribable } from './emitter.js';
-export type { Delivery, DeliveryAck, DeliveryReject, SessionEnd, DisconnectReason } from '@orderwire/contracts';
+export type { Delivery, DeliveryAck, DeliveryReject, SessionEnd, DisconnectReason, ExpiredOrder, OrdersExpired } from '@orderwire/contracts';

@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDisplayClient, createTokenManager, memoryTokenStore } from '../src/index.js';
 import type {
+  OrdersExpired,
   Delivery,
   DisplayClient,
   DisplayClientOptions,
@@ -393,5 +394,33 @@ describe('DisplayClient: deliveries', () => {
     await connected(r, r.edges[1]);
     expect(await r.edges[1]!.send([delivery(7, { deliveryCount: 2 }), delivery(8)])).toEqual({ ack: ['ORDERS:7', 'ORDERS:8'] });
     expect(r.shown.map((s) => s.delivery.seq)).toEqual([7, 8]);
+  });
+});
+
+describe('DisplayClient: orders:expired', () => {
+  it('surfaces the notice as a typed orders_expired event, then acks it', async () => {
+    const r = await rig();
+    const seen: unknown[] = [];
+    r.client.on('orders_expired', (info) => seen.push(info));
+    r.client.start();
+    await connected(r);
+    const [socket] = r.edges[0]!.sockets();
+    const notice = { orders: [{ orderId: 'A-1', expiredAt: 2_000, acceptedAt: 1_000 }], total: 3 };
+    const answer = await socket!.timeout(5_000).emitWithAck('orders:expired', notice);
+    expect(answer).toEqual({ ok: true });
+    expect(seen).toEqual([{ ...notice, url: r.client.url }]);
+  });
+
+  it('does not ack a malformed notice (the edge tells it again) and reports it', async () => {
+    const r = await rig();
+    const seen: unknown[] = [];
+    r.client.on('orders_expired', (info) => seen.push(info));
+    r.client.start();
+    await connected(r);
+    const [socket] = r.edges[0]!.sockets();
+    const bad = { orders: [{ orderId: 'A-1' }], total: 1 } as unknown as OrdersExpired;
+    await expect(socket!.timeout(300).emitWithAck('orders:expired', bad)).rejects.toThrow();
+    expect(seen).toEqual([]);
+    expect(r.errors.map((e) => e.code)).toContain('ORDERWIRE_ERR_SDK_MALFORMED_DELIVERY');
   });
 });

@@ -131,6 +131,7 @@ export const PLATFORM_ERRORS = defineErrors({
   ORDERWIRE_ERR_PACKAGE_VERSION: { status: 500, message: 'cannot read the package version: {reason}' },
   ORDERWIRE_ERR_SHUTDOWN_TIMEOUT: { status: 500, message: 'shutdown exceeded {deadlineMs} ms; step {step} did not finish' },
   ORDERWIRE_ERR_RECEIPT_CONFLICT: { status: 503, message: 'receipt {subject} ({status}) lost every compare-and-set round to other writers' },
+  ORDERWIRE_ERR_EXPIRED_NOTICE_CONFLICT: { status: 503, message: 'expired-order notice {key} lost every compare-and-set round to other writers' },
   ORDERWIRE_ERR_NATS_CONNECT: { status: 503, message: 'could not connect to NATS at {servers}: {reason}' },
   ORDERWIRE_ERR_METRIC_NAME: { status: 500, message: 'metric name {name} is invalid: {reason}' },
   ORDERWIRE_ERR_HEALTH_CHECK_DUPLICATE: { status: 500, message: 'health check {name} is already registered' },

@@ -116,6 +116,8 @@ export {
 export type { JsApiCodeName, CasConflict, CompareAndSetOptions, StoredMessage } from './jetstream.js';
 
 export { writeReceipt } from './receipt-write.js';
+export { createExpiredNotices } from './expired-notices.js';
+export type { ExpiredNotices } from './expired-notices.js';
 export type { ReceiptStream, ReceiptWriteOutcome, WriteReceiptOptions } from './receipt-write.js';
 
 export { trackNatsConnection, trackRedisConnection } from './dependencies.js';

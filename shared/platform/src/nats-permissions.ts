@@ -139,7 +139,7 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
     publish: [
       ...verify([STREAMS.ORDERS, STREAMS.RECEIPTS, STREAMS.AUDIT], [KV_BUCKETS.DISPLAYS, KV_BUCKETS.TENANTS, KV_BUCKETS.REVOKED_CLIENTS]),
       `${ORDERS_SUBJECT_PREFIX}.>`,
-      `${RECEIPTS_SUBJECT_PREFIX}.>`, // "pending" receipts of an accepted order's target displays (compare-and-set)
+      `${RECEIPTS_SUBJECT_PREFIX}.>`, // an accepted order's acceptance record (its target displays), expecting an empty subject
       ...js.msgGet(STREAMS.ORDERS), // the stored copy of a duplicate
       ...js.msgGet(STREAMS.RECEIPTS), // GET /v1/orders/:id; the receipt compare-and-set reads the last by subject
       ...kv.watch(KV_BUCKETS.DISPLAYS), // target displays of an order (watched, never read by key)
@@ -159,8 +159,10 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
   },
   edge: {
     publish: [
-      ...verify([STREAMS.ORDERS, STREAMS.RECEIPTS], []),
+      ...verify([STREAMS.ORDERS, STREAMS.RECEIPTS], [KV_BUCKETS.EXPIRED_NOTICES]),
       js.consumerInfo(STREAMS.ORDERS), // a display's mailbox exists (handshake; legacy-named ones too)
+      ...kv.read(KV_BUCKETS.EXPIRED_NOTICES), // orders that expired while the display was away (after the handshake)
+      kv.write(KV_BUCKETS.EXPIRED_NOTICES), // ... cleared once the display acked `orders:expired`
       js.pull(STREAMS.ORDERS),
       js.ack(STREAMS.ORDERS),
       `${RECEIPTS_SUBJECT_PREFIX}.>`,
@@ -193,7 +195,14 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
       ...js.msgGet(STREAMS.ORDERS), // the original message, by sequence
       `${ORDERS_SUBJECT_PREFIX}.*.*.display.*`, // replay: only to one display's own subject
       ...js.msgGet(STREAMS.RECEIPTS), // the receipt compare-and-set reads the last by subject
-      `${RECEIPTS_SUBJECT_PREFIX}.>`,
+      `${RECEIPTS_SUBJECT_PREFIX}.>`, // dead_lettered, replayed, expired
+      // Expiry detector: its durable consumer on the acceptance records of RECEIPTS, and the
+      // per-display notices of orders that expired unseen.
+      ...js.consumerManage(STREAMS.RECEIPTS),
+      js.pull(STREAMS.RECEIPTS),
+      js.ack(STREAMS.RECEIPTS),
+      ...kv.read(KV_BUCKETS.EXPIRED_NOTICES),
+      kv.write(KV_BUCKETS.EXPIRED_NOTICES),
       `${AUDIT_SUBJECT_PREFIX}.>`, // dlq_replayed, dlq_discarded, dlq_reads, auth_failures
       ...kv.read(KV_BUCKETS.DISPLAYS),
       ...kv.watch(KV_BUCKETS.REVOKED_CLIENTS), // revoked API clients are refused at once

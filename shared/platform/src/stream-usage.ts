@@ -2,7 +2,7 @@
  * Disk use of every declared stream and KV bucket against its max_bytes, for the alert that
  * fires before one fills up (ORDERS full = new orders refused). One service exports it (the
  * dlq, which already watches JetStream for operators); labels are the declared stream names
- * only (5 streams + 8 KV backing streams), so no tenant or display can mint a series.
+ * only (the streams and the KV buckets' backing streams), so no tenant or display can mint a series.
  */
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';

@@ -107,6 +107,11 @@ export const TOPOLOGY_CONFIG_SPEC = {
     D.webhookDeliveriesTtlMs,
     'how long a webhook delivery record is kept after its last change; must outlast WEBHOOKS_RETRY_SCHEDULE',
   ),
+  expiredNoticesMaxBytes: sizeVar(
+    kvMaxBytesEnv(KV_BUCKETS.EXPIRED_NOTICES),
+    formatSize(D.kvMaxBytes.ow_expired_notices),
+    'ow_expired_notices size limit (orders that expired unseen, per display, until told)',
+  ),
 } as const;
 
 /**
@@ -171,6 +176,15 @@ export function loadTopologyConfig(
       reason: `must be <= JETSTREAM_ORDERS_MAX_AGE (${raw.ordersMaxAgeMs} ms)`,
     });
   }
+  // An order's acceptance record (RECEIPTS) must outlive the order (ORDERS): else its status
+  // vanishes first and the expiry detector never sees the order expire.
+  if (raw.receiptsMaxAgeMs > 0 && (raw.ordersMaxAgeMs === 0 || raw.receiptsMaxAgeMs <= raw.ordersMaxAgeMs)) {
+    problems.push({
+      key: 'receiptsMaxAgeMs',
+      env: TOPOLOGY_CONFIG_SPEC.receiptsMaxAgeMs.env,
+      reason: `must be 0 (forever) or longer than JETSTREAM_ORDERS_MAX_AGE (${raw.ordersMaxAgeMs} ms; 0 = forever): order status and expiry detection read RECEIPTS after the order is gone`,
+    });
+  }
   const config: TopologyConfig = {
     replicas: raw.replicas,
     ordersMaxAgeMs: raw.ordersMaxAgeMs,
@@ -206,6 +220,7 @@ export function loadTopologyConfig(
       [KV_BUCKETS.REVOKED_CLIENTS]: size('revokedClientsMaxBytes'),
       [KV_BUCKETS.WEBHOOKS]: size('webhooksMaxBytes'),
       [KV_BUCKETS.WEBHOOK_DELIVERIES]: size('webhookDeliveriesMaxBytes'),
+      [KV_BUCKETS.EXPIRED_NOTICES]: size('expiredNoticesMaxBytes'),
     }),
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -68,6 +68,11 @@ export const KV_BUCKETS = Object.freeze({
   WEBHOOKS: 'ow_webhooks',
   /** Webhook deliveries and their retry state, written by the webhooks dispatcher (contracts webhooks.ts). */
   WEBHOOK_DELIVERIES: 'ow_webhook_deliveries',
+  /**
+   * Orders that expired unseen, per display (key `<tenant>.<displayId>`), until the display has
+   * been told: written by the DLQ service's expiry detector, read and cleared by the edge.
+   */
+  EXPIRED_NOTICES: 'ow_expired_notices',
 } as const);
 export type KvBucketName = (typeof KV_BUCKETS)[keyof typeof KV_BUCKETS];
 
@@ -92,8 +97,11 @@ export const TOPOLOGY_DEFAULTS = Object.freeze({
    * @default 100,000
    */
   ordersMaxConsumers: 100_000,
-  /** @default 7 d */
-  receiptsMaxAgeMs: 7 * DAY,
+  /**
+   * Longer than `ordersMaxAgeMs`: an order's acceptance record must outlive the order, so its
+   * status can say `expired` and the expiry detector still finds the record. @default 8 d
+   */
+  receiptsMaxAgeMs: 8 * DAY,
   /** @default 7 d */
   advisoriesMaxAgeMs: 7 * DAY,
   /** A dead letter nobody replays or discards is dropped after this; 0 = forever. @default 30 d */
@@ -125,6 +133,7 @@ export const TOPOLOGY_DEFAULTS = Object.freeze({
     ow_revoked_clients: 16 * MIB,
     ow_webhooks: 16 * MIB,
     ow_webhook_deliveries: 512 * MIB,
+    ow_expired_notices: 64 * MIB,
   }),
   /**
    * Lifetime of a revoked-client entry: longer than the longest client token can live
@@ -271,6 +280,8 @@ export function kvDeclarations(opts: TopologyOptions = {}): KvDeclaration[] {
     kv(KV_BUCKETS.REVOKED_CLIENTS, 'Revoked OAuth clients', o.revokedClientsTtlMs),
     kv(KV_BUCKETS.WEBHOOKS, 'Webhook endpoints'),
     kv(KV_BUCKETS.WEBHOOK_DELIVERIES, 'Webhook deliveries and retry state', o.webhookDeliveriesTtlMs),
+    // A display away longer than its refresh token lives must enroll again; its notice goes too.
+    kv(KV_BUCKETS.EXPIRED_NOTICES, 'Orders that expired unseen, per display, until told', o.refreshTokenTtlMs),
   ];
 }
 

@@ -157,6 +157,12 @@ describe('the declaration', () => {
     }
     const infoOfAll = (i: (typeof NATS_IDENTITIES)[number]): boolean => declaredStreamNames().every((s) => NATS_PERMISSIONS[i].publish.includes(`$JS.API.STREAM.INFO.${s}`));
     expect(NATS_IDENTITIES.filter(infoOfAll)).toEqual(['dlq', 'topology', 'backup']);
+    // Orders that expired unseen: the DLQ's detector adds to a display's notice, the edge clears it.
+    for (const i of NATS_IDENTITIES) {
+      expect(NATS_PERMISSIONS[i].publish.includes('$KV.ow_expired_notices.>'), `${i} writes expired notices`).toBe(['auth', 'edge', 'dlq'].includes(i));
+    }
+    expect(NATS_PERMISSIONS.dlq.publish).toContain('$JS.API.CONSUMER.MSG.NEXT.RECEIPTS.*');
+    expect(NATS_PERMISSIONS.edge.publish.some((s) => s.startsWith('$JS.API.CONSUMER.') && s.includes('RECEIPTS'))).toBe(false);
     // Ingest and the edge write only their own audit event.
     for (const i of ['ingest', 'edge'] as const) expect(NATS_PERMISSIONS[i].publish.filter((s) => s.startsWith('audit.'))).toEqual(['audit.*.auth_failures']);
   });

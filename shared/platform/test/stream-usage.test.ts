@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createMetrics } from '../src/metrics.js';
 import { closeNats, connectNats, type NatsConnection } from '../src/nats.js';
-import { trackStreamUsage } from '../src/stream-usage.js';
+import { declaredStreamNames, trackStreamUsage } from '../src/stream-usage.js';
 import { loadTopologyConfig } from '../src/topology-config.js';
 import { ensureTopology, STREAMS } from '../src/topology.js';
 
@@ -36,7 +36,7 @@ it('exports bytes and max_bytes per declared stream, one series per stream name,
     expect(value(text, 'orderwire_jetstream_stream_max_bytes', 'DLQ')).toBe(1024 * 1024);
     expect(value(text, 'orderwire_jetstream_stream_bytes', 'DLQ')).toBeGreaterThan(10_000);
     expect(value(text, 'orderwire_jetstream_stream_max_bytes', 'KV_ow_refresh_tokens')).toBe(512 * 1024 * 1024);
-    expect(text.match(/^orderwire_jetstream_stream_bytes\{/gm)).toHaveLength(15); // 5 streams + 10 KV buckets
+    expect(text.match(/^orderwire_jetstream_stream_bytes\{/gm)).toHaveLength(declaredStreamNames().length); // the streams + the KV buckets' streams
 
     // An operator's own stream is not exported; a declared one deleted loses its series.
     const jsm = await jetstreamManager(nc);
@@ -46,7 +46,7 @@ it('exports bytes and max_bytes per declared stream, one series per stream name,
     text = await metrics.text();
     expect(text).not.toContain('stream="OTHER"');
     expect(value(text, 'orderwire_jetstream_stream_bytes', 'ADVISORIES')).toBeUndefined();
-    expect(text.match(/^orderwire_jetstream_stream_bytes\{/gm)).toHaveLength(14); // one fewer
+    expect(text.match(/^orderwire_jetstream_stream_bytes\{/gm)).toHaveLength(declaredStreamNames().length - 1); // one fewer
   } finally {
     usage.stop();
   }

@@ -17,11 +17,16 @@ import {
   displayConsumerMetadata,
   ensureDisplayConsumer,
   ensureTopology,
+  kvDeclarations,
   kvStreamName,
+  streamDeclarations,
   verifyTopology,
 } from '../src/topology.js';
 import { formatSize, loadTopologyConfig, parseSize } from '../src/topology-config.js';
 import { ConfigError } from '../src/config.js';
+
+/** Streams and KV buckets the topology declares (each bucket is a stream too). */
+const DECLARED = streamDeclarations().length + kvDeclarations().length;
 
 const NS = 1_000_000;
 const logger = pino({ level: 'silent' });
@@ -55,7 +60,7 @@ async function expectConflict(p: Promise<unknown>): Promise<OrderwireError> {
 describe('ensureTopology', () => {
   it('creates every stream and bucket as declared, then is idempotent', async () => {
     const first = await ensureTopology(nc, { logger });
-    expect(first.items).toHaveLength(15);
+    expect(first.items).toHaveLength(DECLARED);
     expect(first.items.every((i) => i.action === 'created')).toBe(true);
 
     const orders = (await jsm.streams.info(STREAMS.ORDERS)).config;
@@ -106,7 +111,7 @@ describe('ensureTopology', () => {
     for await (const si of jsm.streams.list()) expect(si.config.max_bytes, si.config.name).toBeGreaterThan(0);
 
     const second = await ensureTopology(nc, { logger });
-    expect(second.items.map((i) => i.action)).toEqual(Array(15).fill('unchanged'));
+    expect(second.items.map((i) => i.action)).toEqual(Array(DECLARED).fill('unchanged'));
     expect(second.streams.ORDERS).toBe('unchanged');
     expect(second.buckets.ow_displays).toBe('unchanged');
 
@@ -226,7 +231,7 @@ describe('ensureTopology', () => {
       for (const bucket of Object.values(KV_BUCKETS)) {
         expect(results.every((r) => r.buckets[bucket] === 'created' || r.buckets[bucket] === 'unchanged')).toBe(true);
       }
-      expect(await streamNames()).toHaveLength(15); // 5 streams + 10 KV buckets
+      expect(await streamNames()).toHaveLength(DECLARED); // the streams + the KV buckets' streams
       expect((await jsm.streams.info(STREAMS.ORDERS)).config.max_age).toBe(3 * 24 * 3600 * 1000 * NS);
       expect((await jsm.streams.info(kvStreamName(KV_BUCKETS.REFRESH_TOKENS))).config.max_age).toBe(60 * 24 * 3600 * 1000 * NS);
       // Idempotent: applying the same configuration again changes nothing.
@@ -354,6 +359,19 @@ describe('loadTopologyConfig', () => {
         { refreshTokenTtlMs: { ms: 60 * 24 * 3600_000, env: 'AUTH_REFRESH_TTL' } },
       ),
     ).toThrow(/JETSTREAM_KV_REFRESH_TOKENS_TTL: must be 0 \(forever\) or >= AUTH_REFRESH_TTL[\s\S]*JETSTREAM_ORDERS_DUPLICATE_WINDOW|JETSTREAM_ORDERS_DUPLICATE_WINDOW[\s\S]*JETSTREAM_KV_REFRESH_TOKENS_TTL: must be 0 \(forever\) or >= AUTH_REFRESH_TTL/);
+  });
+
+  it('refuses RECEIPTS that do not outlive ORDERS: order status and expiry detection read them after the order is gone', () => {
+    expect(() => loadTopologyConfig({ JETSTREAM_ORDERS_MAX_AGE: '7d', JETSTREAM_RECEIPTS_MAX_AGE: '7d' })).toThrow(
+      /JETSTREAM_RECEIPTS_MAX_AGE: must be 0 \(forever\) or longer than JETSTREAM_ORDERS_MAX_AGE/,
+    );
+    expect(() => loadTopologyConfig({ JETSTREAM_ORDERS_MAX_AGE: '0', JETSTREAM_RECEIPTS_MAX_AGE: '30d' })).toThrow(/JETSTREAM_RECEIPTS_MAX_AGE/);
+    expect(loadTopologyConfig({ JETSTREAM_ORDERS_MAX_AGE: '7d', JETSTREAM_RECEIPTS_MAX_AGE: '0' }).receiptsMaxAgeMs).toBe(0);
+    const c = loadTopologyConfig({});
+    expect(c.receiptsMaxAgeMs).toBeGreaterThan(c.ordersMaxAgeMs);
+    // The notices of orders that expired unseen live as long as a display can stay enrolled offline.
+    const notices = kvDeclarations(c).find((k) => k.bucket === 'ow_expired_notices');
+    expect(notices).toMatchObject({ ttlMs: c.refreshTokenTtlMs, history: 1 });
   });
 
   it('parses and formats sizes', () => {

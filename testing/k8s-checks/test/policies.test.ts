@@ -168,7 +168,7 @@ describe('each policy names the object that breaks it', () => {
     expect(natsStorageProblems(rendered('dev'))).toEqual([]);
     const tooBig = mutated((o) => ((find(o, 'ConfigMap', 'orderwire-topology') as K8sObject & { data: Record<string, string> }).data.JETSTREAM_ORDERS_MAX_BYTES = '6GiB'));
     expect(natsStorageProblems(tooBig)).toEqual([
-      { object: 'Deployment/auth', message: `Deployment/auth container topology-apply: the JETSTREAM_*_MAX_BYTES add up to ${13_639_876_608} B, more than the NATS max_file_store ${12 * 2 ** 30} B` },
+      { object: 'Deployment/auth', message: `Deployment/auth container topology-apply: the JETSTREAM_*_MAX_BYTES add up to ${13_706_985_472} B, more than the NATS max_file_store ${12 * 2 ** 30} B` },
     ]);
     const small = mutated((o) => {
       const sts = find(o, 'StatefulSet', 'nats').spec as { volumeClaimTemplates: { spec: { resources: { requests: Record<string, string> } } }[] };

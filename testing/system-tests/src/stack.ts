@@ -119,7 +119,7 @@ export interface HttpResult<T = unknown> {
 }
 
 /** An order as an upstream system sends it (defaults are applied by ingest). */
-export type OrderInput = Pick<Order, 'orderId' | 'storeId' | 'station' | 'items' | 'createdAt'> & Partial<Omit<Order, 'orderId'>>;
+export type OrderInput = Pick<Order, 'orderId' | 'storeId' | 'station' | 'items'> & Partial<Omit<Order, 'orderId'>>;
 
 export interface ShownOrder {
   orderId: string;
@@ -145,6 +145,7 @@ export type DisplayEvent =
   | { type: 'connected'; url: string; at: number; socketId: string | undefined }
   | { type: 'disconnected'; url: string; reason: string; at: number }
   | { type: 'session_end'; url: string; reason: string; reconnect: boolean; at: number }
+  | { type: 'orders_expired'; url: string; orderIds: string[]; total: number; at: number }
   | { type: 'reenroll_required'; reason: string; at: number; source: 'client' | 'tokens' }
   | { type: 'error'; code: string; serverCode: string | undefined; message: string; at: number }
   | { type: 'tokens'; at: number };
@@ -244,7 +245,11 @@ export interface Stack {
 
 export interface OrderStatus {
   orderId: string;
-  displays: { displayId: string; status: string; at: number; seq: number; edge?: string; deliveryCount?: number; reason?: string }[];
+  status: 'accepted';
+  acceptedAt?: number;
+  targetCount: number;
+  summary: Record<string, number>;
+  displays: { displayId: string; status: string; at: number; seq: number; stream?: string; edge?: string; deliveryCount?: number; reason?: string }[];
 }
 
 function repoRoot(): string {
@@ -621,6 +626,9 @@ function createTestDisplay(args: {
     c.on('connected', ({ url }) => events.push({ type: 'connected', url, at: now(), socketId: sockets.at(-1)?.id }));
     c.on('disconnected', ({ url, reason }) => events.push({ type: 'disconnected', url, reason, at: now() }));
     c.on('session_end', ({ url, reason, reconnect }) => events.push({ type: 'session_end', url, reason, reconnect, at: now() }));
+    c.on('orders_expired', ({ url, orders, total }) =>
+      events.push({ type: 'orders_expired', url, orderIds: orders.map((o) => o.orderId), total, at: now() }),
+    );
     c.on('reenroll_required', (info: ReenrollInfo) => events.push({ type: 'reenroll_required', reason: info.reason, at: now(), source: 'client' }));
     c.on('error', (err: DisplaySdkError) =>
       events.push({ type: 'error', code: err.code, serverCode: err.serverCode, message: err.message, at: now() }),

@@ -28,6 +28,11 @@ export interface BoardView {
   /** A ticket that just arrived live: highlight it and chime. */
   announce(orderId: string): void;
   connection(view: ConnectionView): void;
+  /**
+   * Orders that expired while the screen was offline (the SDK's `orders_expired`): an alert that
+   * stays until someone dismisses it (further notices add up).
+   */
+  ordersExpired(total: number): void;
   destroy(): void;
 }
 
@@ -40,6 +45,14 @@ export function createBoardView(options: BoardViewOptions): BoardView {
   const recallButton = h('button', { type: 'button', class: 'recall', 'aria-keyshortcuts': 'R' }, t.recall);
   const muteButton = h('button', { type: 'button', class: 'mute' });
   const banner = h('div', { role: 'alert', class: 'banner', hidden: true });
+  let expiredCount = 0;
+  const expiredText = h('span', {});
+  const dismissExpired = h('button', { type: 'button', class: 'dismiss' }, t.dismiss);
+  const expiredAlert = h('div', { role: 'alert', class: 'expired', hidden: true }, expiredText, dismissExpired);
+  dismissExpired.addEventListener('click', () => {
+    expiredCount = 0;
+    expiredAlert.hidden = true;
+  });
   const grid = h('main', { class: 'tickets', 'aria-label': t.title });
   const allDayList = h('ul', { class: 'allday-list' });
   const allDay = h('aside', { class: 'allday', 'aria-label': t.allDay }, h('h2', {}, t.allDay), allDayList);
@@ -48,6 +61,7 @@ export function createBoardView(options: BoardViewOptions): BoardView {
     { class: 'board' },
     h('header', { class: 'bar' }, h('span', { class: 'title' }, t.display(options.displayId)), status, recallButton, muteButton),
     banner,
+    expiredAlert,
     h('div', { class: 'layout' }, grid, allDay),
     h('footer', { class: 'help' }, t.keyboardHelp),
   );
@@ -214,6 +228,12 @@ export function createBoardView(options: BoardViewOptions): BoardView {
       banner.hidden = view.state !== 'offline';
       banner.textContent = view.state === 'offline' ? t.offlineBanner(since) : '';
       document.body.dataset.connection = view.state;
+    },
+    ordersExpired(total) {
+      if (total <= 0) return;
+      expiredCount += total;
+      expiredText.textContent = t.ordersExpired(expiredCount);
+      expiredAlert.hidden = false;
     },
     destroy() {
       clearInterval(ticker);

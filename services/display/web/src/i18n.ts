@@ -17,6 +17,9 @@ export interface Strings {
   reconnecting: string;
   offlineSince: (hhmm: string) => string;
   offlineBanner: (hhmm: string) => string;
+  /** `orders:expired`: orders that aged out before this screen could show them. */
+  ordersExpired: (count: number) => string;
+  dismiss: string;
   bump: string;
   recall: string;
   recallNothing: string;
@@ -50,6 +53,11 @@ const en: Strings = {
   reconnecting: 'Reconnecting…',
   offlineSince: (hhmm) => `Offline since ${hhmm}`,
   offlineBanner: (hhmm) => `No connection since ${hhmm}: new orders cannot reach this screen. Check the network.`,
+  ordersExpired: (count) =>
+    count === 1
+      ? '1 order expired while this screen was offline. Check with the front of house.'
+      : `${count} orders expired while this screen was offline. Check with the front of house.`,
+  dismiss: 'Dismiss',
   bump: 'Bump',
   recall: 'Recall',
   recallNothing: 'Nothing to recall',
@@ -83,6 +91,8 @@ const ko: Strings = {
   reconnecting: '다시 연결 중…',
   offlineSince: (hhmm) => `${hhmm}부터 오프라인`,
   offlineBanner: (hhmm) => `${hhmm}부터 연결이 끊겼습니다. 새 주문이 이 화면에 표시되지 않습니다. 네트워크를 확인하세요.`,
+  ordersExpired: (count) => `이 화면이 오프라인인 동안 주문 ${count}건이 만료되었습니다. 홀에 확인하세요.`,
+  dismiss: '닫기',
   bump: '완료',
   recall: '되돌리기',
   recallNothing: '되돌릴 주문이 없습니다',

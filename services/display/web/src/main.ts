@@ -129,6 +129,7 @@ function startBoard(settings: Settings, tokens: TokenManager, chime: Chime, disp
   client.on('order', (delivery) => {
     if (board.add(delivery, Date.now()) === 'added') view.announce(delivery.orderId);
   });
+  client.on('orders_expired', (info) => view.ordersExpired(info.total));
   client.on('connected', () => tracker.connected());
   client.on('disconnected', () => tracker.disconnected());
 

@@ -5,8 +5,8 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
-import { SIGNALS, SOCKET_PATH, displayConsumerName, isValidId, type DisconnectReason } from '@orderwire/contracts';
-import { AUTH_FAILURES_EVENT, clientAddressOf, type AuditAggregator, type TrustedProxies } from '@orderwire/platform';
+import { SIGNALS, SOCKET_PATH, displayConsumerName, isValidId, type DisconnectReason, type OrdersExpired } from '@orderwire/contracts';
+import { AUTH_FAILURES_EVENT, clientAddressOf, type AuditAggregator, type ExpiredNotices, type TrustedProxies } from '@orderwire/platform';
 import type { TokenVerifier } from '@orderwire/token-verifier';
 import { EDGE_SUBJECT_PREFIXES } from '@orderwire/platform';
 import type { Logger } from 'pino';
@@ -81,6 +81,8 @@ export interface EdgeSocketServerOptions {
   connectTimeoutMs: number;
   /** Display presence in Redis (for auth's GET /v1/displays); none when absent. */
   presence?: Presence;
+  /** Orders that expired while a display was away (`orders:expired` after the handshake); none when absent. */
+  notices?: ExpiredNotices;
   /** Refused handshakes are counted into the aggregated `auth_failures` audit event. */
   audit?: AuditAggregator;
   /** Socket.IO adapter factory (the Redis adapter); in-memory when absent. */
@@ -301,7 +303,47 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
       session.close(reason);
     });
     session.start();
+    tellExpired(socket, session).catch((err: unknown) => session.log.error({ err }, 'orders:expired failed'));
   });
+
+  /**
+   * Tells a display that just connected which orders expired while it was away, once: the
+   * notice is cleared only after the display acked it (a display that does not answer, or
+   * disconnects first, is told on its next connection). Orders delivery is not held up by it.
+   */
+  async function tellExpired(socket: EdgeSocket, session: DisplaySession): Promise<void> {
+    const notices = options.notices;
+    if (notices === undefined) return;
+    let notice: OrdersExpired | undefined;
+    try {
+      notice = await notices.get(session.tenant, session.displayId);
+    } catch (err) {
+      metrics.expiredNotices.inc({ outcome: 'failed' });
+      session.log.warn({ err }, 'expired-order notice not read; the display is told on its next connection');
+      return;
+    }
+    if (notice === undefined || socket.disconnected) return;
+    let answer: unknown;
+    try {
+      answer = await socket.timeout(options.settings.ackTimeoutMs).emitWithAck('orders:expired', notice);
+    } catch {
+      answer = undefined;
+    }
+    if ((answer as { ok?: unknown } | undefined)?.ok !== true) {
+      metrics.expiredNotices.inc({ outcome: 'unanswered' });
+      session.log.info({ total: notice.total }, 'orders:expired not acknowledged; told again on the next connection');
+      return;
+    }
+    try {
+      await notices.acknowledge(session.tenant, session.displayId, notice);
+    } catch (err) {
+      metrics.expiredNotices.inc({ outcome: 'failed' });
+      session.log.warn({ err, total: notice.total }, 'expired-order notice not cleared; the display may be told again');
+      return;
+    }
+    metrics.expiredNotices.inc({ outcome: 'acked' });
+    session.log.info({ total: notice.total }, 'display told about orders that expired while it was away');
+  }
 
   const takeoverSub: Subscription = nc.subscribe(`${TAKEOVER_SUBJECT_PREFIX}.*`, {
     callback: (err, msg) => {
