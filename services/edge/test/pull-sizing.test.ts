@@ -29,7 +29,11 @@ afterAll(async () => {
 async function rawPull(stream: string, consumer: string, batch: number, ms = 300): Promise<Msg[]> {
   const inbox = createInbox();
   const got: Msg[] = [];
-  const sub = infra.nc.subscribe(inbox, { callback: (_err, m) => got.push(m) });
+  const sub = infra.nc.subscribe(inbox, {
+    callback: (_err, m) => {
+      got.push(m);
+    },
+  });
   infra.nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, JSON.stringify({ batch, no_wait: true }), { reply: inbox });
   await new Promise((r) => setTimeout(r, ms));
   sub.unsubscribe();
