@@ -59,6 +59,8 @@ export interface Stack {
   readonly authUrl: string;
   readonly ingestUrl: string;
   readonly edgeUrls: string[];
+  /** Client URL of the stack's nats-server (the raw-publish floor of the capacity mode). */
+  readonly natsUrl: string;
   readonly credentials: DevCredentials;
   processes(): ProcessRef[];
   /** Own stack only: fault injection. */
@@ -71,6 +73,8 @@ export interface Stack {
 export interface StackFaults {
   killEdge(index: number): Promise<void>;
   startEdge(index: number): Promise<void>;
+  /** Edge processes of the stack. */
+  readonly edgeCount: number;
   killNats(): Promise<void>;
   startNats(): Promise<void>;
   killRedis(): Promise<void>;
@@ -287,6 +291,7 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
       authUrl,
       ingestUrl: ingest.url,
       edgeUrls: edges.map((e) => e.url),
+      natsUrl: natsHandle.url,
       credentials,
       processes: () => [
         { name: 'nats-server', pid: natsHandle.running ? natsHandle.pid : undefined },
@@ -294,6 +299,7 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
         ...services.map((s) => ({ name: s.name, pid: s.child?.pid })),
       ],
       faults: {
+        edgeCount: edges.length,
         async killEdge(index) {
           const e = edgeAt(index);
           expectedDown.add(e.name);
@@ -382,6 +388,7 @@ export async function connectLocalStack(options: LocalStackOptions): Promise<Sta
     authUrl,
     ingestUrl,
     edgeUrls,
+    natsUrl: urls.nats ?? 'nats://127.0.0.1:4222',
     credentials,
     processes: () => procs,
     faults: undefined,
