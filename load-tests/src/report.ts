@@ -21,7 +21,8 @@ export interface BenchResult {
   machine: { cpus: number; cpuModel: string; memoryGB: number; node: string; kernel: string };
   options: BenchOptions;
   stack: { target: 'own' | 'local'; edges: string[] };
-  phases: { registerS: number; connectS: number; connectPerS: number };
+  /** `connectCpuMsPerDisplay`: CPU ms per display of each process while registering, enrolling and connecting (sampler start → all connected). */
+  phases: { registerS: number; connectS: number; connectPerS: number; connectCpuMsPerDisplay?: Record<string, number> };
   connections: {
     target: number;
     heldAtStart: number;
@@ -190,6 +191,12 @@ export function formatResult(r: BenchResult): string {
     table(
       [
         ['registered + connected in', `${fmt(r.phases.connectS, ' s')} (${fmt(r.phases.connectPerS)}/s)`],
+        [
+          'CPU ms per display to get there',
+          Object.entries(r.phases.connectCpuMsPerDisplay ?? {})
+            .map(([name, ms]) => `${name} ${fmt(ms)}`)
+            .join(', ') || '—',
+        ],
         ['held at start / min / end', `${r.connections.heldAtStart} / ${r.connections.heldMin} / ${r.connections.heldAtEnd} of ${r.connections.target}`],
         ['reconnects / disconnects', `${r.connections.reconnects} / ${r.connections.disconnects}${r.connections.flapCycles > 0 ? ` (flap cycles ${r.connections.flapCycles})` : ''}`],
       ],

@@ -157,6 +157,10 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
     }
     await registering;
     const connectS = (performance.now() - t0) / 1000;
+    // CPU each process spent per display while registering, enrolling and connecting them all.
+    const connectCpuMsPerDisplay = Object.fromEntries(
+      Object.entries(sampler.cpuSinceMark()).map(([name, pct]) => [name, ((pct / 100) * connectS * 1000) / options.displays]),
+    );
     log(`all ${options.displays} displays connected in ${connectS.toFixed(1)} s (registration ${(registerS ?? connectS).toFixed(1)} s)`);
     sampler.mark();
     await sleep(SETTLE_MS);
@@ -251,7 +255,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
       machine: machine(),
       options,
       stack: { target: stack.target, edges: stack.edgeUrls },
-      phases: { registerS: registerS ?? connectS, connectS, connectPerS: options.displays / connectS },
+      phases: { registerS: registerS ?? connectS, connectS, connectPerS: options.displays / connectS, connectCpuMsPerDisplay },
       connections: {
         target: options.displays,
         heldAtStart,
