@@ -96,29 +96,6 @@ describe('handshake', () => {
   });
 });
 
-describe('session memory', () => {
-  it('a live session keeps neither the upgrade request nor the access token; delivery and in-band refresh still work', async () => {
-    const d = newDisplay();
-    await registerDisplay(infra, d);
-    const display = new TestDisplay(await infra.jwks.sign(d));
-    await display.connect(edge.url);
-    try {
-      const sockets = await edge.app.sockets.io.fetchSockets();
-      const mine = sockets.find((s) => s.data.claims.sub === d.displayId);
-      expect(mine).toBeDefined();
-      const local = edge.app.sockets.io.sockets.sockets.get(mine!.id)!;
-      expect(local.conn.request).toBeNull();
-      expect(local.handshake.auth).toEqual({});
-      expect(local.handshake.headers).toEqual({});
-      const { orderId } = await publishOrder(infra, d);
-      await waitFor(() => display.shownOrderIds().includes(orderId), { timeoutMs: 5_000 });
-      expect(await display.refresh(await infra.jwks.sign(d))).toMatchObject({ ok: true });
-    } finally {
-      display.disconnect();
-    }
-  });
-});
-
 describe('token lifecycle on a live socket', () => {
   it('disconnects with token_expired when the token expires unrefreshed', async () => {
     const d = newDisplay();

@@ -154,12 +154,8 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
     addressOf.set(conn, address);
     cap.trackTransport(conn, address);
   });
-  const clientAddress = (socket: EdgeSocket): string => {
-    const known = addressOf.get(socket.conn);
-    if (known !== undefined) return known;
-    const req = socket.conn.request as IncomingMessage | null;
-    return req === null ? 'unknown' : requestAddress(req);
-  };
+  const clientAddress = (socket: EdgeSocket): string =>
+    addressOf.get(socket.conn) ?? requestAddress(socket.conn.request);
 
   io.use(
     createHandshake({
@@ -253,7 +249,6 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
     io.serverSideEmit('takeover', binding.key, socket.id, at);
     void socket.join(room);
 
-    releaseHandshake(socket);
     const session = new DisplaySession(socket, sessionContext, log);
     socket.data.session = session;
     sessions.add(session);
@@ -399,17 +394,4 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
       await io.close();
     },
   };
-}
-
-/**
- * Lets go of what only the handshake needed, for the rest of the session: the upgrade request
- * (its headers, raw headers and response stub — engine.io keeps it for the connection's life) and
- * the access token in `handshake.auth` (later tokens arrive in-band). About 3 KB per connected
- * display in a heap snapshot at 1,000 (issue 14); the client address is kept in `addressOf`.
- */
-export function releaseHandshake(socket: EdgeSocket): void {
-  (socket.conn as { request: IncomingMessage | null }).request = null;
-  socket.handshake.headers = {};
-  socket.handshake.query = {};
-  socket.handshake.auth = {};
 }
