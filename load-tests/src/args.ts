@@ -1,10 +1,32 @@
 /** Command line of `npm run bench`: parsed once, validated, frozen. */
+import { ORDER_BATCH_MAX } from '@orderwire/contracts';
 import { BenchError } from './errors.js';
 
-export const FAULTS = ['kill-edge', 'restart-nats', 'kill-redis', 'flap'] as const;
+export const FAULTS = ['kill-edge', 'restart-nats', 'kill-redis', 'flap', 'storm'] as const;
 export type Fault = (typeof FAULTS)[number];
 export const TARGETS = ['own', 'local'] as const;
 export type Target = (typeof TARGETS)[number];
+export const MODES = ['delivery', 'ingest-capacity'] as const;
+export type Mode = (typeof MODES)[number];
+
+/**
+ * Named runs of issue 14's table: each sets the defaults of the options it names (an option given
+ * on the command line still wins). `standard` is the plain default run.
+ */
+export const PROFILES = Object.freeze({
+  standard: {},
+  /** 10,000 displays, one per station, 1,000 deliveries/s offered, one edge. */
+  scale: { displays: 10_000, rate: 1000, edges: 1, 'connect-timeout': '900' },
+  /** 10,000 displays, 10 per station, 100 orders/s = 1,000 deliveries/s, one edge. */
+  'scale-fanout': { displays: 10_000, rate: 100, fanout: 10, edges: 1, 'connect-timeout': '900' },
+  /** 20,000 displays over two edges, 10 per station, 1,000 deliveries/s. */
+  'fleet-20k': { displays: 20_000, rate: 100, fanout: 10, edges: 2, 'connect-timeout': '1200' },
+  /** 10,000 displays on one edge; the edge is killed and restarted, every display reconnects at once. */
+  storm: { displays: 10_000, rate: 50, edges: 1, fault: 'storm', duration: '60', 'fault-at': '15', 'fault-for': '1', 'connect-timeout': '900' },
+  /** Ingest's sustained maximum: single orders, batches, raw JetStream publish (same run). */
+  'ingest-capacity': { mode: 'ingest-capacity', duration: '15' },
+} as const satisfies Record<string, Record<string, string | number>>);
+export type ProfileName = keyof typeof PROFILES;
 
 export interface BenchOptions {
   /** Displays enrolled and connected. @default 1000 */
@@ -47,6 +69,14 @@ export interface BenchOptions {
   flapFraction: number;
   /** Log level of the services of the own stack. @default warn */
   serviceLogLevel: string;
+  /** The preset the defaults came from. @default standard */
+  profile: ProfileName;
+  /** What is measured: delivery to displays, or ingest's capacity. @default delivery */
+  mode: Mode;
+  /** Orders per request in the ingest-capacity batch phase. @default 50 */
+  batchSize: number;
+  /** Print the result as JSON on stdout instead of the table. */
+  json: boolean;
   help: boolean;
 }
 
@@ -54,9 +84,15 @@ export const USAGE = `usage: npm run bench -- [options]
 
   --displays N          displays enrolled and connected (default 1000)
   --rate M              orders per second (default 500)
+  --profile P           a named run of issue 14 (sets the defaults below; flags still win):
+                        standard | scale | scale-fanout | fleet-20k | storm | ingest-capacity
+  --mode M              delivery (default) | ingest-capacity (single vs batch vs raw publish;
+                        --duration is then per phase)
+  --batch-size B        orders per batch request in ingest-capacity mode (default 50)
   --duration D          seconds of publishing (default 60; also 90s, 2m)
   --edges E             edge processes of the own stack (default 2)
-  --fault F             kill-edge | restart-nats | kill-redis | flap
+  --fault F             kill-edge | restart-nats | kill-redis | flap | storm (every edge
+                        SIGKILLed, restarted after --fault-for; every display reconnects at once)
   --fault-at S          seconds into the run when the fault starts (default duration/3)
   --fault-for S         seconds the component stays down / displays flap (default duration/3; restart-nats 2)
   --flap-fraction X     share of displays that flap (default 0.1)
@@ -73,6 +109,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --edge-urls U1,U2     edge URLs of the local target
   --floor               measure plain JetStream and Socket.IO round trips and print ratios
   --out FILE            write the result as JSON (results/<name>.json → load-tests/results/)
+  --json                print the result as JSON on stdout instead of the table
   --log-level L         log level of the own stack's services (default warn)
 
 Exit code: 0 when nothing was lost, 1 when anything was lost or the run failed, 2 on usage errors.`;
@@ -108,8 +145,9 @@ function oneOf<T extends string>(name: string, value: string, allowed: readonly 
   return value as T;
 }
 
-const FLAGS = new Set(['floor', 'help']);
+const FLAGS = new Set(['floor', 'help', 'json']);
 const VALUED = new Set([
+  'profile', 'mode', 'batch-size',
   'displays', 'rate', 'duration', 'edges', 'fault', 'fault-at', 'fault-for', 'flap-fraction', 'fanout', 'stations-per-store',
   'connect-rate', 'concurrency', 'workers', 'drain', 'connect-timeout', 'target', 'credentials', 'edge-urls', 'out', 'log-level',
 ]);
@@ -138,8 +176,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     if (values.has(name)) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `--${name} given twice`);
     values.set(name, value);
   }
+  const profile = oneOf<ProfileName>('profile', values.get('profile') ?? 'standard', Object.keys(PROFILES) as ProfileName[]);
+  const preset: Readonly<Record<string, string | number>> = PROFILES[profile];
   const get = <T>(name: string, parse: (v: string) => T, fallback: T): T => {
-    const v = values.get(name);
+    const v = values.get(name) ?? (preset[name] === undefined ? undefined : String(preset[name]));
     return v === undefined ? fallback : parse(v);
   };
 
@@ -160,6 +200,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   if (fault !== undefined && fault !== 'flap' && target === 'local') {
     throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `--fault ${fault} needs --target own (the harness owns those processes)`);
   }
+  const mode = get<Mode>('mode', (v) => oneOf('mode', v, MODES), 'delivery');
+  if (mode === 'ingest-capacity' && fault !== undefined) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--fault applies to delivery runs only');
+  const batchSize = get('batch-size', (v) => positiveInt('batch-size', v), 50);
+  if (batchSize > ORDER_BATCH_MAX) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `--batch-size must be at most ${ORDER_BATCH_MAX} (ingest's limit)`);
   const fanout = get('fanout', (v) => positiveInt('fanout', v), 1);
   if (fanout > displays) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--fanout cannot exceed --displays');
   const logLevel = get('log-level', (v) => oneOf('log-level', v, ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), 'warn');
@@ -195,6 +239,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     ),
     flapFraction,
     serviceLogLevel: logLevel,
+    profile,
+    mode,
+    batchSize,
+    json: flags.has('json'),
     help: flags.has('help'),
   });
 }

@@ -15,7 +15,7 @@ export interface DevCredentials {
   tenant: string;
   upstream: ClientCredentials;
   operator: ClientCredentials;
-  urls?: { auth?: string; ingest?: string; edge?: string[]; dlq?: string; jwks?: string };
+  urls?: { auth?: string; ingest?: string; edge?: string[]; dlq?: string; jwks?: string; nats?: string };
 }
 
 /** 5 attempts on 429/5xx for setup calls (token, register, delete) */

@@ -1,15 +1,15 @@
 #!/usr/bin/env node
 /**
- * `npm run bench -- [options]`: the Orderwire load harness. Prints a table, writes JSON with
- * `--out`, exits 1 when anything was lost (or the run failed), 2 on a usage error.
+ * `npm run bench -- [options]`: the Orderwire load harness. Prints a table (or the JSON with
+ * `--json`), writes JSON with `--out`, exits 1 when anything was lost (or the run failed), 2 on a usage error.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { USAGE, parseBenchArgs, type BenchOptions } from './args.js';
 import { isBenchError } from './errors.js';
-import { formatResult } from './report.js';
-import { runBench } from './run.js';
+import { formatCapacityResult, formatResult } from './report.js';
+import { runBench, runCapacityBench } from './run.js';
 
 const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -35,8 +35,10 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`[bench] ${line}\n`);
   };
   try {
-    const result = await runBench(options, { log, command: `npm run bench -- ${argv.join(' ')}`.trim() });
-    process.stdout.write(`${formatResult(result)}\n`);
+    const context = { log, command: `npm run bench -- ${argv.join(' ')}`.trim() };
+    const result = options.mode === 'ingest-capacity' ? await runCapacityBench(options, context) : await runBench(options, context);
+    if (options.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    else process.stdout.write(`${'kind' in result ? formatCapacityResult(result) : formatResult(result)}\n`);
     if (options.out !== undefined) {
       const file = resolveOut(options.out);
       await mkdir(dirname(file), { recursive: true });

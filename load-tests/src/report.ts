@@ -1,5 +1,6 @@
 /** The bench result: its JSON shape, the issue's targets checked against it, and the printed table. */
 import type { BenchOptions } from './args.js';
+import { CAPACITY_TARGETS, type CapacityResult } from './capacity.js';
 import type { FloorResult } from './floor.js';
 import type { MachineUsage, ProcessUsage } from './proc-stats.js';
 import type { PublisherResult } from './publisher.js';
@@ -20,7 +21,8 @@ export interface BenchResult {
   machine: { cpus: number; cpuModel: string; memoryGB: number; node: string; kernel: string };
   options: BenchOptions;
   stack: { target: 'own' | 'local'; edges: string[] };
-  phases: { registerS: number; connectS: number; connectPerS: number };
+  /** `connectCpuMsPerDisplay`: CPU ms per display of each process while registering, enrolling and connecting (sampler start → all connected). */
+  phases: { registerS: number; connectS: number; connectPerS: number; connectCpuMsPerDisplay?: Record<string, number> };
   connections: {
     target: number;
     heldAtStart: number;
@@ -61,10 +63,60 @@ export interface BenchResult {
   /** Machine-wide CPU during publishing + drain; `otherPercent` > a few % means the figures were taken under contention. */
   machineLoad: (MachineUsage & { loadAverage1m: number }) | undefined;
   harness: { workers: number; workerLoopDelayP99Ms: number; workerLoopDelayMaxMs: number; benchLoopDelayP99Ms: number };
+  /**
+   * CPU (utime+stime from /proc over publishing + drain) per order × display pair shown: the stack
+   * (nats-server, redis-server, auth, ingest, edges), each process, and the harness.
+   */
+  cpuPerDeliveryMs: CpuPerDelivery | undefined;
+  /** The `storm` fault: every edge killed and restarted, every display reconnecting at once. */
+  storm: StormResult | undefined;
   errors: Record<string, number>;
   errorExamples: Record<string, string>;
   targets: TargetCheck[];
   ok: boolean;
+}
+
+export interface CpuPerDelivery {
+  /** Sum over the stack's processes. */
+  stack: number;
+  /** The bench process and its display workers. */
+  harness: number;
+  byProcess: Record<string, number>;
+}
+
+export interface StormResult {
+  displays: number;
+  edges: number;
+  /** Kill → every edge answering /readyz again. */
+  edgesDownS: number;
+  /** Edges ready → every display connected again (the bound to publish). */
+  reconnectS: number;
+  /** Kill → every display connected again. */
+  totalS: number;
+  /** Connected when the wait ended (all of them unless the cap was hit). */
+  connectedAtEnd: number;
+  /** Handshakes refused with `rate_limited` during the storm (client errors). */
+  rateLimited: number;
+}
+
+/** The harness's own processes; everything else a run samples is the stack. */
+export function isHarnessProcess(name: string): boolean {
+  return name === 'bench' || name.startsWith('display-worker');
+}
+
+/** CPU ms per delivered pair, from the sampled processes' CPU seconds over the same window. */
+export function cpuPerDelivery(processes: ReadonlyArray<{ name: string; cpuSeconds: number }>, delivered: number): CpuPerDelivery | undefined {
+  if (delivered <= 0) return undefined;
+  const byProcess: Record<string, number> = {};
+  let stack = 0;
+  let harness = 0;
+  for (const p of processes) {
+    const ms = (p.cpuSeconds * 1000) / delivered;
+    byProcess[p.name] = ms;
+    if (isHarnessProcess(p.name)) harness += ms;
+    else stack += ms;
+  }
+  return { stack, harness, byProcess };
 }
 
 const fmt = (v: number | undefined, unit = ''): string => (v === undefined || Number.isNaN(v) ? '—' : `${round(v)}${unit}`);
@@ -97,6 +149,18 @@ export function checkTargets(r: Omit<BenchResult, 'targets' | 'ok'>): TargetChec
   if (o.fault === undefined && o.displays >= 10_000 && deliveriesPerS >= 1000 && l !== undefined) {
     checks.push({ name: 'e2e p99 @10k displays, 1,000/s', target: '≤ 100 ms', measured: fmt(l.p99, ' ms'), ok: l.p99 <= 100 });
   }
+  const cpu = r.cpuPerDeliveryMs;
+  if (o.fault === undefined && o.displays === 1000 && deliveriesPerS === 500 && cpu !== undefined) {
+    checks.push({ name: 'whole-stack CPU per delivered order @500/s', target: '≤ 1.5 ms', measured: fmt(cpu.stack, ' ms'), ok: cpu.stack <= 1.5 });
+  }
+  if (o.displays >= 10_000) {
+    checks.push({
+      name: `${o.displays} displays enrolled and connected`,
+      target: o.displays === 10_000 ? '≤ 30 s' : `≤ ${(30 * o.displays) / 10_000} s (30 s per 10,000)`,
+      measured: fmt(r.phases.connectS, ' s'),
+      ok: r.phases.connectS <= (30 * o.displays) / 10_000,
+    });
+  }
   if (r.stack.target === 'own' && r.stack.edges.length === 1 && o.displays >= 10_000) {
     const edge = r.processes.find((p) => p.name === 'edge-1');
     if (edge !== undefined) {
@@ -127,6 +191,12 @@ export function formatResult(r: BenchResult): string {
     table(
       [
         ['registered + connected in', `${fmt(r.phases.connectS, ' s')} (${fmt(r.phases.connectPerS)}/s)`],
+        [
+          'CPU ms per display to get there',
+          Object.entries(r.phases.connectCpuMsPerDisplay ?? {})
+            .map(([name, ms]) => `${name} ${fmt(ms)}`)
+            .join(', ') || '—',
+        ],
         ['held at start / min / end', `${r.connections.heldAtStart} / ${r.connections.heldMin} / ${r.connections.heldAtEnd} of ${r.connections.target}`],
         ['reconnects / disconnects', `${r.connections.reconnects} / ${r.connections.disconnects}${r.connections.flapCycles > 0 ? ` (flap cycles ${r.connections.flapCycles})` : ''}`],
       ],
@@ -192,6 +262,35 @@ export function formatResult(r: BenchResult): string {
       'Processes (CPU 100% = one core, publishing + drain; idle = all connected, no orders)',
     ),
   );
+  if (r.cpuPerDeliveryMs !== undefined) {
+    const c = r.cpuPerDeliveryMs;
+    parts.push(
+      table(
+        [
+          ['whole stack (nats, redis, auth, ingest, edges)', fmt(c.stack, ' ms')],
+          ...Object.entries(c.byProcess).map(([name, ms]): [string, string] => [`  ${name}`, fmt(ms, ' ms')]),
+          ['harness (bench + workers, not in the stack figure)', fmt(c.harness, ' ms')],
+        ],
+        'CPU per delivered order × display (utime+stime, publishing + drain)',
+      ),
+    );
+  }
+  if (r.storm !== undefined) {
+    const st = r.storm;
+    parts.push(
+      table(
+        [
+          ['displays / edges', `${st.displays} / ${st.edges}`],
+          ['kill → edges ready', fmt(st.edgesDownS, ' s')],
+          ['edges ready → all reconnected', fmt(st.reconnectS, ' s')],
+          ['kill → all reconnected', fmt(st.totalS, ' s')],
+          ['connected at the end of the wait', `${st.connectedAtEnd} of ${st.displays}`],
+          ['handshakes refused rate_limited', String(st.rateLimited)],
+        ],
+        'Reconnection storm',
+      ),
+    );
+  }
   if (r.machineLoad !== undefined) {
     const m = r.machineLoad;
     parts.push(
@@ -221,5 +320,60 @@ export function formatResult(r: BenchResult): string {
   }
   parts.push(table(r.targets.map((t) => [t.name, `${t.ok ? 'ok  ' : 'MISS'} ${t.measured} (target ${t.target})`]), 'Targets'));
   parts.push(`\n${r.ok ? 'OK: nothing lost' : `FAILED: ${r.deliveries.lost} lost${r.connections.heldAtStart < r.connections.target ? ', not all displays connected' : ''}`}\n`);
+  return parts.join('\n');
+}
+
+/** `--mode ingest-capacity`: ingest's sustained maximum, three ways in one run. */
+export interface CapacityBenchResult {
+  version: 1;
+  kind: 'ingest-capacity';
+  runId: string;
+  startedAt: string;
+  command: string;
+  machine: BenchResult['machine'];
+  options: BenchOptions;
+  stack: { target: 'own' | 'local'; edges: string[] };
+  capacity: CapacityResult;
+  machineLoad: BenchResult['machineLoad'];
+  targets: TargetCheck[];
+  ok: boolean;
+}
+
+export function checkCapacityTargets(c: CapacityResult): TargetCheck[] {
+  return [
+    { name: 'ingest single-order requests / raw publish', target: `≥ ${CAPACITY_TARGETS.single}×`, measured: `${round(c.ratios.single)}×`, ok: c.ratios.single >= CAPACITY_TARGETS.single },
+    { name: 'ingest batches / raw publish', target: `≥ ${CAPACITY_TARGETS.batch}×`, measured: `${round(c.ratios.batch)}×`, ok: c.ratios.batch >= CAPACITY_TARGETS.batch },
+  ];
+}
+
+export function formatCapacityResult(r: CapacityBenchResult): string {
+  const c = r.capacity;
+  const parts: string[] = [
+    `Orderwire ingest capacity ${r.runId} — ${r.startedAt} — ${r.machine.cpus} × ${r.machine.cpuModel}, node ${r.machine.node}` +
+      `\n  ${r.options.displays} displays registered (not connected), ${r.options.durationS} s per phase, ${c.concurrency} in flight, batches of ${c.batchSize}, target ${r.stack.target}`,
+  ];
+  for (const p of c.phases) {
+    const cpu = Object.entries(p.cpuMsPerOrder)
+      .filter(([name]) => !isHarnessProcess(name))
+      .map(([name, ms]) => `${name} ${fmt(ms)}`)
+      .join(', ');
+    parts.push(
+      table(
+        [
+          ['orders/s', fmt(p.ordersPerS)],
+          ['orders / failed', `${p.orders} / ${p.failed}`],
+          ['latency per request (ms)', latencyRow(p.latencyMs)],
+          ['CPU ms per order', cpu],
+        ],
+        `Phase ${p.name}`,
+      ),
+    );
+  }
+  parts.push(table([['single / raw', `${fmt(c.ratios.single)}×`], ['batch / raw', `${fmt(c.ratios.batch)}×`]], 'Ratios'));
+  if (r.machineLoad !== undefined) {
+    parts.push(table([['busy / other load', `${fmt(r.machineLoad.busyPercent, '%')} / ${fmt(r.machineLoad.otherPercent, '%')}`]], `Machine (${r.machineLoad.cores} cores)`));
+  }
+  parts.push(table(r.targets.map((t) => [t.name, `${t.ok ? 'ok  ' : 'MISS'} ${t.measured} (target ${t.target})`]), 'Targets'));
+  parts.push(`\n${r.ok ? 'OK' : 'FAILED: a phase accepted nothing'}\n`);
   return parts.join('\n');
 }

@@ -14,7 +14,8 @@ import { createHttpClient } from './http.js';
 import { Ledger } from './ledger.js';
 import { startProcessSampler } from './proc-stats.js';
 import { runPublisher, type PublisherResult } from './publisher.js';
-import { checkTargets, type BenchResult } from './report.js';
+import { runCapacity } from './capacity.js';
+import { checkCapacityTargets, checkTargets, cpuPerDelivery, type BenchResult, type CapacityBenchResult, type StormResult } from './report.js';
 import { connectLocalStack, startOwnStack, type Stack } from './stack.js';
 import { displayPlacement, newRunId, type Fleet } from './plan.js';
 import { Samples } from './stats.js';
@@ -34,6 +35,8 @@ const POLL_MS = 250;
 /** down 1 s / up 2 s per flap cycle (jittered ×0.5–1.5 in the worker) */
 export const FLAP_DOWN_MS = 1_000;
 export const FLAP_UP_MS = 2_000;
+/** 10 min at most waiting for every display to come back after a storm */
+export const STORM_RECONNECT_CAP_MS = 600_000;
 
 export type Log = (line: string) => void;
 
@@ -77,18 +80,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
   }
 
   const crashes: string[] = [];
-  log(options.target === 'own' ? `starting own stack (NATS, Redis, auth, ingest, ${options.edges} edge${options.edges === 1 ? '' : 's'})…` : 'connecting to the local stack…');
-  const stack: Stack =
-    options.target === 'own'
-      ? await startOwnStack({
-          edges: options.edges,
-          logLevel: options.serviceLogLevel,
-          onCrash: (name, detail) => {
-            crashes.push(`${name} ${detail}`);
-            log(`!! ${name} ${detail}`);
-          },
-        })
-      : await connectLocalStack({ credentialsFile: options.credentials, edgeUrls: options.edgeUrls });
+  const stack = await openStack(options, log, crashes);
   const http = createHttpClient(options.concurrency + REGISTER_CONCURRENCY);
   let fleet: DisplayFleet | undefined;
   const registered: string[] = [];
@@ -165,6 +157,10 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
     }
     await registering;
     const connectS = (performance.now() - t0) / 1000;
+    // CPU each process spent per display while registering, enrolling and connecting them all.
+    const connectCpuMsPerDisplay = Object.fromEntries(
+      Object.entries(sampler.cpuSinceMark()).map(([name, pct]) => [name, ((pct / 100) * connectS * 1000) / options.displays]),
+    );
     log(`all ${options.displays} displays connected in ${connectS.toFixed(1)} s (registration ${(registerS ?? connectS).toFixed(1)} s)`);
     sampler.mark();
     await sleep(SETTLE_MS);
@@ -184,7 +180,8 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
       events.push({ atS: at(), what });
       log(`  [t=${at()} s] ${what}`);
     };
-    const fault = runFault(options, stack, fleet, fleetPlan, note).catch((err: unknown) => {
+    let storm: StormResult | undefined;
+    const fault = runFault(options, stack, fleet, fleetPlan, note, (st) => (storm = st)).catch((err: unknown) => {
       crashes.push(`fault injection failed: ${err instanceof Error ? err.message : String(err)}`);
       note(`fault injection failed: ${err instanceof Error ? err.message : String(err)}`);
     });
@@ -258,7 +255,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
       machine: machine(),
       options,
       stack: { target: stack.target, edges: stack.edgeUrls },
-      phases: { registerS: registerS ?? connectS, connectS, connectPerS: options.displays / connectS },
+      phases: { registerS: registerS ?? connectS, connectS, connectPerS: options.displays / connectS, connectCpuMsPerDisplay },
       connections: {
         target: options.displays,
         heldAtStart,
@@ -306,6 +303,8 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
         workerLoopDelayMaxMs: final.loopDelayMaxMs,
         benchLoopDelayP99Ms: benchLoop.percentile(99) / 1e6,
       },
+      cpuPerDeliveryMs: cpuPerDelivery(usage, s.displayed),
+      storm,
       errors: { ...final.errors, ...Object.fromEntries(crashes.map((c, i) => [`service_crash_${i + 1}`, 1])) },
       errorExamples: { ...final.errorExamples, ...Object.fromEntries(crashes.map((c, i) => [`service_crash_${i + 1}`, c])) },
     };
@@ -326,8 +325,107 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
   }
 }
 
+/** The own stack (or the running local one), with crashes logged and collected. */
+async function openStack(options: BenchOptions, log: Log, crashes: string[]): Promise<Stack> {
+  log(options.target === 'own' ? `starting own stack (NATS, Redis, auth, ingest, ${options.edges} edge${options.edges === 1 ? '' : 's'})…` : 'connecting to the local stack…');
+  return options.target === 'own'
+    ? startOwnStack({
+        edges: options.edges,
+        logLevel: options.serviceLogLevel,
+        onCrash: (name, detail) => {
+          crashes.push(`${name} ${detail}`);
+          log(`!! ${name} ${detail}`);
+        },
+      })
+    : connectLocalStack({ credentialsFile: options.credentials, edgeUrls: options.edgeUrls });
+}
+
+/**
+ * `--mode ingest-capacity`: registers the displays (their consumers and receipts are part of an
+ * order's cost) without connecting them, then runs the three capacity phases on one stack.
+ */
+export async function runCapacityBench(options: BenchOptions, ctx: RunContext): Promise<CapacityBenchResult> {
+  const { log } = ctx;
+  const runId = newRunId();
+  const startedAt = new Date().toISOString();
+  const fleetPlan: Fleet = { runId, displays: options.displays, fanout: options.fanout, stationsPerStore: options.stationsPerStore };
+  const crashes: string[] = [];
+  const stack = await openStack(options, log, crashes);
+  const http = createHttpClient(options.concurrency + REGISTER_CONCURRENCY);
+  const registered: string[] = [];
+  let operatorToken = '';
+  try {
+    operatorToken = await clientToken(http, stack.authUrl, stack.credentials.operator, 'displays:manage');
+    const upstreamToken = await clientToken(http, stack.authUrl, stack.credentials.upstream, UPSTREAM_SCOPE);
+    log(`registering ${options.displays} displays (not connected)…`);
+    await mapLimit(
+      Array.from({ length: options.displays }, (_, i) => i),
+      REGISTER_CONCURRENCY,
+      async (slot) => {
+        const p = displayPlacement(fleetPlan, slot);
+        await registerDisplay(http, stack.authUrl, operatorToken, p);
+        registered.push(p.displayId);
+      },
+    );
+    const sampler = startProcessSampler(() => [{ name: 'bench', pid: process.pid }, ...stack.processes()]);
+    const capacity = await runCapacity({
+      http,
+      ingestUrl: stack.ingestUrl,
+      natsUrl: stack.natsUrl,
+      fleet: fleetPlan,
+      tenant: stack.credentials.tenant,
+      token: () => upstreamToken,
+      seconds: options.durationS,
+      concurrency: options.concurrency,
+      batchSize: options.batchSize,
+      sampler,
+      log,
+    });
+    sampler.stop();
+    const machineUsage = sampler.machine();
+    const targets = checkCapacityTargets(capacity);
+    return {
+      version: 1,
+      kind: 'ingest-capacity',
+      runId,
+      startedAt,
+      command: ctx.command,
+      machine: machine(),
+      options,
+      stack: { target: stack.target, edges: stack.edgeUrls },
+      capacity,
+      machineLoad: machineUsage === undefined ? undefined : { ...machineUsage, loadAverage1m: loadavg()[0] ?? 0 },
+      targets,
+      ok: crashes.length === 0 && capacity.phases.every((p) => p.orders > 0),
+    };
+  } finally {
+    if (stack.target === 'local' && registered.length > 0 && operatorToken !== '') {
+      log(`decommissioning ${registered.length} displays…`);
+      await mapLimit(registered, REGISTER_CONCURRENCY, async (id) => {
+        await deleteDisplay(http, stack.authUrl, operatorToken, id).catch(() => false);
+      });
+    }
+    http.close();
+    await stack.dispose();
+  }
+}
+
+/** Client errors whose server reason was `rate_limited` (the edge's handshake limits). */
+function rateLimitedHandshakes(errors: Record<string, number>): number {
+  let n = 0;
+  for (const [key, count] of Object.entries(errors)) if (key.includes('rate_limited')) n += count;
+  return n;
+}
+
 /** Runs the chosen fault on the publishing clock; resolves when it is over (component back). */
-async function runFault(options: BenchOptions, stack: Stack, fleet: DisplayFleet, plan: Fleet, note: (what: string) => void): Promise<void> {
+async function runFault(
+  options: BenchOptions,
+  stack: Stack,
+  fleet: DisplayFleet,
+  plan: Fleet,
+  note: (what: string) => void,
+  recordStorm: (s: StormResult) => void,
+): Promise<void> {
   if (options.fault === undefined) return;
   await sleep(options.faultAtS * 1000);
   const forMs = options.faultForS * 1000;
@@ -360,6 +458,33 @@ async function runFault(options: BenchOptions, stack: Stack, fleet: DisplayFleet
       await faults.startNats();
       note('nats-server restarted (same port and store) and healthy');
       return;
+    case 'storm': {
+      if (faults === undefined) throw new BenchError('ORDERWIRE_ERR_BENCH_FAULT', 'storm needs the own stack');
+      const edges = Array.from({ length: faults.edgeCount }, (_, i) => i);
+      const rateLimitedBefore = rateLimitedHandshakes(fleet.errors());
+      note(`storm: SIGKILL every edge (${edges.length}) with ${plan.displays} displays connected`);
+      const killedAt = performance.now();
+      await Promise.all(edges.map((i) => faults.killEdge(i)));
+      await sleep(forMs);
+      await Promise.all(edges.map((i) => faults.startEdge(i)));
+      const readyAt = performance.now();
+      note('storm: edges restarted and ready; waiting for every display');
+      const cap = readyAt + STORM_RECONNECT_CAP_MS;
+      while (fleet.progress().connected < plan.displays && performance.now() < cap) await sleep(POLL_MS / 5);
+      const backAt = performance.now();
+      const connectedAtEnd = fleet.progress().connected;
+      recordStorm({
+        displays: plan.displays,
+        edges: edges.length,
+        edgesDownS: (readyAt - killedAt) / 1000,
+        reconnectS: (backAt - readyAt) / 1000,
+        totalS: (backAt - killedAt) / 1000,
+        connectedAtEnd,
+        rateLimited: rateLimitedHandshakes(fleet.errors()) - rateLimitedBefore,
+      });
+      note(`storm: ${connectedAtEnd} of ${plan.displays} displays back ${((backAt - readyAt) / 1000).toFixed(1)} s after the edges were ready`);
+      return;
+    }
     case 'kill-redis':
       if (faults === undefined) throw new BenchError('ORDERWIRE_ERR_BENCH_FAULT', 'kill-redis needs the own stack');
       note('SIGKILL redis-server');

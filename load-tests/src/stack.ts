@@ -62,6 +62,8 @@ export interface Stack {
   readonly authUrl: string;
   readonly ingestUrl: string;
   readonly edgeUrls: string[];
+  /** Client URL(s) of the stack's NATS (comma-separated for a cluster; the raw-publish floor of the capacity mode). */
+  readonly natsUrl: string;
   readonly credentials: DevCredentials;
   processes(): ProcessRef[];
   /** Own stack only: fault injection. */
@@ -76,6 +78,8 @@ export interface Stack {
 export interface StackFaults {
   killEdge(index: number): Promise<void>;
   startEdge(index: number): Promise<void>;
+  /** Edge processes of the stack. */
+  readonly edgeCount: number;
   killNats(): Promise<void>;
   startNats(): Promise<void>;
   killRedis(): Promise<void>;
@@ -347,6 +351,7 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
       authUrl,
       ingestUrl: ingest.url,
       edgeUrls: edges.map((e) => e.url),
+      natsUrl,
       credentials,
       processes: () => [
         ...natsProcesses(),
@@ -354,6 +359,7 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
         ...services.map((s) => ({ name: s.name, pid: s.child?.pid })),
       ],
       faults: {
+        edgeCount: edges.length,
         async killEdge(index) {
           const e = edgeAt(index);
           expectedDown.add(e.name);
@@ -464,6 +470,7 @@ export async function connectLocalStack(options: LocalStackOptions): Promise<Sta
     authUrl,
     ingestUrl,
     edgeUrls,
+    natsUrl: urls.nats ?? 'nats://127.0.0.1:4222',
     credentials,
     processes: () => procs,
     faults: undefined,

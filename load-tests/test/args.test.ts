@@ -58,4 +58,17 @@ describe('bench arguments', () => {
     expect(workerCount({ workers: 0, displays: 10_000 })).toBe(4);
     expect(workerCount({ workers: 3, displays: 2 })).toBe(2);
   });
+
+  it('profiles set the defaults of the issue’s runs; flags still win', () => {
+    expect(parseBenchArgs(['--profile', 'scale'])).toMatchObject({ profile: 'scale', displays: 10_000, rate: 1000, edges: 1, connectTimeoutS: 900 });
+    expect(parseBenchArgs(['--profile', 'fleet-20k'])).toMatchObject({ displays: 20_000, edges: 2, fanout: 10, rate: 100 });
+    expect(parseBenchArgs(['--profile', 'storm'])).toMatchObject({ fault: 'storm', displays: 10_000, edges: 1, faultAtS: 15, faultForS: 1 });
+    expect(parseBenchArgs(['--profile', 'storm', '--displays', '500', '--fault-at', '5'])).toMatchObject({ fault: 'storm', displays: 500, faultAtS: 5 });
+    expect(parseBenchArgs(['--profile', 'ingest-capacity'])).toMatchObject({ mode: 'ingest-capacity', durationS: 15, batchSize: 50 });
+    expect(parseBenchArgs(['--json'])).toMatchObject({ json: true, profile: 'standard', mode: 'delivery' });
+    expect(() => parseBenchArgs(['--profile', 'huge'])).toThrow(/--profile huge must be one of/);
+    expect(() => parseBenchArgs(['--mode', 'ingest-capacity', '--fault', 'flap'])).toThrow(/delivery runs only/);
+    expect(() => parseBenchArgs(['--batch-size', '101'])).toThrow(/at most 100/);
+    expect(() => parseBenchArgs(['--fault', 'storm', '--target', 'local'])).toThrow(/needs --target own/);
+  });
 });

@@ -2,7 +2,9 @@
  * Server-side costs behind ADR 0002, measured on a real nats-server with N display consumers:
  *
  *   1. CPU the server spends per `no_wait` pull that finds one message, for the platform's
- *      multi-filter display consumer vs a single literal filter subject;
+ *      multi-filter display consumer vs a single literal filter subject, asking for 32 (ended by
+ *      a 408 status after the one message) or for exactly 1 (what the mailbox asks for after one
+ *      doorbell: no status, no further walk of the stream);
  *   2. publish throughput (PubAck awaited, 256 in flight) to consumers with and without a
  *      pull request parked on them (what `consume()` keeps on every consumer).
  *
@@ -12,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { pino } from 'pino';
+import { stationSubject } from '@orderwire/contracts';
 import { displayConsumerConfig, ensureTopology, STREAMS } from '@orderwire/platform';
 import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
 import { createAcker } from '../src/delivery/js-message.js';
@@ -33,7 +36,7 @@ const PULL_CONCURRENCY = 64;
 const PAYLOAD = 'x'.repeat(400);
 const log = pino({ level: 'warn' });
 
-const subjectOf = (k: number): string => `orders.bench.s${Math.floor(k / 10)}.st${k}`;
+const subjectOf = (k: number): string => stationSubject('bench', `s${Math.floor(k / 10)}`, `st${k}`);
 
 function serverCpuMs(server: NatsServerHandle): number {
   const stat = readFileSync(`/proc/${server.pid}/stat`, 'utf8');
@@ -52,6 +55,9 @@ async function parallel(count: number, width: number, fn: (k: number) => Promise
   return performance.now() - t0;
 }
 
+/** Consumer name of display k (the platform names it; see displayConsumerConfig). */
+const names: string[] = [];
+
 async function setup(filter: Filter): Promise<{ server: NatsServerHandle; nc: NatsConnection; mux: ReplyMux }> {
   const server = await startNats();
   const nc = await connect({ servers: server.url });
@@ -59,6 +65,7 @@ async function setup(filter: Filter): Promise<{ server: NatsServerHandle; nc: Na
   const jsm = await jetstreamManager(nc);
   await parallel(N, PARALLEL_CREATE, async (k) => {
     const cfg = displayConsumerConfig({ tenant: 'bench', store: `s${Math.floor(k / 10)}`, displayId: `d${k}`, stations: [`st${k}`] });
+    names[k] = cfg.durable_name;
     await jsm.consumers.add(STREAMS.ORDERS, filter === 'single' ? { ...cfg, filter_subjects: undefined, filter_subject: subjectOf(k) } : cfg);
   });
   return { server, nc, mux: createReplyMux(nc, log) };
@@ -71,7 +78,7 @@ async function publishTo(mux: ReplyMux, keys: number[]): Promise<number> {
   return keys.length / (ms / 1000);
 }
 
-async function deliveringPullCost(filter: Filter): Promise<string> {
+async function deliveringPullCost(filter: Filter, batch: number): Promise<string> {
   const { server, nc, mux } = await setup(filter);
   try {
     await publishTo(mux, Array.from({ length: N }, (_, k) => k));
@@ -79,11 +86,11 @@ async function deliveringPullCost(filter: Filter): Promise<string> {
     const cpu0 = serverCpuMs(server);
     let got = 0;
     const ms = await parallel(N, PULL_CONCURRENCY, async (k) => {
-      const r = await puller.pull({ stream: STREAMS.ORDERS, consumer: `display_bench_d${k}`, batch: 32 });
+      const r = await puller.pull({ stream: STREAMS.ORDERS, consumer: names[k]!, batch });
       got += r.messages.length;
     });
     const cpu = (serverCpuMs(server) - cpu0) / N;
-    return `| ${filter} | ${N} | ${(N / (ms / 1000)).toFixed(0)} | ${cpu.toFixed(3)} | ${got} |`;
+    return `| ${filter} | ${N} | ${batch} | ${(N / (ms / 1000)).toFixed(0)} | ${cpu.toFixed(3)} | ${got} |`;
   } finally {
     await nc.close();
     await server.dispose();
@@ -99,7 +106,7 @@ async function parkedPublishCost(filter: Filter): Promise<string[]> {
     const inbox = createInbox();
     nc.subscribe(`${inbox}.*`, { callback: () => undefined });
     for (const k of parked) {
-      nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${STREAMS.ORDERS}.display_bench_d${k}`, JSON.stringify({ batch: 32, expires: 120e9 }), {
+      nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${STREAMS.ORDERS}.${names[k]!}`, JSON.stringify({ batch: 32, expires: 120e9 }), {
         reply: `${inbox}.${k}`,
       });
     }
@@ -113,8 +120,8 @@ async function parkedPublishCost(filter: Filter): Promise<string[]> {
   }
 }
 
-const rows = ['| consumer filter | consumers | delivering pulls/s | server CPU ms per pull | delivered |', '|---|---|---|---|---|'];
-for (const f of ['multi', 'single'] as const) rows.push(await deliveringPullCost(f));
+const rows = ['| consumer filter | consumers | batch asked | delivering pulls/s | server CPU ms per pull | delivered |', '|---|---|---|---|---|---|'];
+for (const f of ['multi', 'single'] as const) for (const batch of [32, 1]) rows.push(await deliveringPullCost(f, batch));
 rows.push('', '| consumer filter | target consumer | publishes/s |', '|---|---|---|');
 for (const f of ['multi', 'single'] as const) rows.push(...(await parkedPublishCost(f)));
 console.log(rows.join('\n'));

@@ -165,6 +165,7 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
     allowedOrigins: config.allowedOrigins,
     handshakeRate: config.handshakeRate,
     handshakeBurst: config.handshakeBurst,
+    handshakeConsumerReads: config.handshakeConsumerReads,
     trustedProxies: httpOptions.trustedProxies!,
     maxConnectionsPerAddress: config.maxConnectionsPerAddress,
     maxMessageBytes: config.maxMessageBytes,

@@ -134,6 +134,14 @@ export const EDGE_CONFIG_SPEC = {
   },
   ...httpConfig(),
   pullConcurrency: { env: 'EDGE_PULL_CONCURRENCY', type: 'int', default: 256, min: 1, max: 10_000, doc: 'pull requests in flight, process-wide' },
+  handshakeConsumerReads: {
+    env: 'EDGE_HANDSHAKE_CONSUMER_READS',
+    type: 'int',
+    default: 64,
+    min: 1,
+    max: 10_000,
+    doc: 'consumer reads (JetStream API) of handshakes in flight, process-wide; more wait in a FIFO (a reconnection storm)',
+  },
   sweepIntervalMs: { env: 'EDGE_SWEEP_INTERVAL', type: 'duration', default: '30s', min: '100ms', doc: 'safety pull interval per idle display (jittered)' },
   sweepMaxRate: { env: 'EDGE_SWEEP_MAX_RATE', type: 'int', default: 500, min: 1, doc: 'safety pulls per second, process-wide' },
   presenceRefreshMs: {

@@ -167,3 +167,20 @@ describe('client address behind proxies', () => {
     expect(await handshakeRefusal(edge.url, token, { 'x-forwarded-for': '198.51.100.8' })).toBeUndefined();
   });
 });
+
+describe('reconnection storm', () => {
+  it('handshakes of many displays at once all get through a consumer-read bound of 1', async () => {
+    const e = await edgeWith({ EDGE_HANDSHAKE_CONSUMER_READS: '1' });
+    const displays = await Promise.all(
+      Array.from({ length: 30 }, async () => {
+        const d = newDisplay();
+        await registerDisplay(infra, d);
+        const display = new TestDisplay(await infra.jwks.sign(d));
+        clients.push(display);
+        return display;
+      }),
+    );
+    await Promise.all(displays.map((d) => d.connect(e.url)));
+    await waitFor(() => e.app.sockets.sessions === 30, { timeoutMs: 10_000 });
+  });
+});

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { storeWildcard } from '../src/delivery/doorbell.js';
 import { parseAckSubject } from '../src/delivery/js-message.js';
-import { createLimiter } from '../src/delivery/limiter.js';
+import { createLimiter, withSlot } from '../src/delivery/limiter.js';
 
 describe('parseAckSubject', () => {
   it('reads the v1 layout', () => {
@@ -55,6 +55,30 @@ describe('limiter', () => {
   });
   it('refuses a nonsensical size', () => {
     expect(() => createLimiter(0)).toThrow(RangeError);
+  });
+});
+
+describe('withSlot', () => {
+  it('runs at most max tasks at once, the rest in arrival order, and frees the slot when a task fails', async () => {
+    const limiter = createLimiter(2);
+    let running = 0;
+    let peak = 0;
+    const started: number[] = [];
+    const task = (i: number) => async (): Promise<number> => {
+      started.push(i);
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setTimeout(r, 5));
+      running--;
+      if (i === 1) throw new Error('boom');
+      return i;
+    };
+    const results = await Promise.allSettled([0, 1, 2, 3, 4, 5].map((i) => withSlot(limiter, task(i))));
+    expect(peak).toBe(2);
+    expect(started).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect(limiter.active).toBe(0);
+    expect(limiter.queued).toBe(0);
   });
 });
 

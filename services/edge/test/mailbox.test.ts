@@ -111,6 +111,56 @@ describe('mailbox', () => {
     expect(h.puller.requests).toHaveLength(2);
   });
 
+  it('sizes each pull from what it knows waits: rings since the last pull or the reported backlog; batchMax when it cannot know', async () => {
+    const h = harness(8);
+    h.box.wake('connect');
+    expect(h.puller.requests.at(-1)!.batch).toBe(8); // connect: the backlog is unknown
+    h.puller.answer({ code: 404 });
+    await h.tick();
+    h.box.ring();
+    expect(h.puller.requests.at(-1)!.batch).toBe(1); // one ring, one stored message
+    h.puller.answer({ messages: [msg(1)] });
+    await h.tick();
+    h.box.ring();
+    h.box.ring();
+    h.box.ring();
+    h.settle.shift()!();
+    await h.tick();
+    expect(h.puller.requests.at(-1)!.batch).toBe(3); // three rings while delivering
+    h.puller.answer({ messages: [msg(2), msg(3), msg(4, 6)] });
+    await h.tick();
+    h.settle.shift()!();
+    await h.tick();
+    expect(h.puller.requests.at(-1)!.batch).toBe(6); // the last message reported 6 more
+    h.puller.answer({ messages: [msg(5), msg(6), msg(7), msg(8), msg(9), msg(10, 20)] });
+    await h.tick();
+    h.settle.shift()!();
+    await h.tick();
+    expect(h.puller.requests.at(-1)!.batch).toBe(8); // capped at batchMax
+    h.puller.answer({ code: 404 });
+    await h.tick();
+    for (const reason of ['handback', 'timer', 'sweep', 'reconnect'] as const) {
+      h.box.wake(reason);
+      expect(h.puller.requests.at(-1)!.batch, reason).toBe(8);
+      h.puller.answer({ code: 404 });
+      await h.tick();
+    }
+  });
+
+  it('a filled pull that asked for fewer than batchMax is not followed up when nothing more is pending', async () => {
+    const h = harness(8);
+    h.box.wake('connect');
+    h.puller.answer({ code: 404 });
+    await h.tick();
+    h.box.ring();
+    h.puller.answer({ messages: [msg(1, 0)] });
+    await h.tick();
+    h.settle.shift()!();
+    await h.tick();
+    expect(h.box.state).toBe('idle');
+    expect(h.puller.requests).toHaveLength(2);
+  });
+
   it('a ring whose message was not stored yet is retried on the short ladder, never parking a pull', async () => {
     const h = harness();
     h.box.ring();

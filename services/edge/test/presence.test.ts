@@ -85,6 +85,22 @@ describe('edge presence', () => {
     expect(Date.now() - started).toBeLessThan(1_500);
   });
 
+  it('refreshes with the scripts’ SHA: its text goes to Redis once per connection, not once per display per tick', async () => {
+    await redis.config('RESETSTAT');
+    const e = node('edge-sha', 50, 400);
+    for (let i = 0; i < 20; i++) e.online(session(`sha-${i}`, `sock-sha-${i}`));
+    await new Promise((r) => setTimeout(r, 400));
+    e.offline('sock-sha-0');
+    await waitFor(async () => (await live('sha-0')) === undefined, { timeoutMs: 2_000 });
+    const info = await redis.info('commandstats');
+    const calls = (cmd: string): number => Number(new RegExp(`^cmdstat_${cmd}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+    // 20 displays × several ticks + a release: over a hundred script runs, at most two texts sent.
+    expect(calls('evalsha')).toBeGreaterThanOrEqual(60);
+    expect(calls('eval')).toBeLessThanOrEqual(2);
+    expect((await live('sha-1'))?.edge).toBe('edge-sha');
+    e.close();
+  });
+
   it('caps the per-store rows of the metric and sums the rest under _other', () => {
     const d = node('edge-d', 60_000, 120_000);
     for (let i = 0; i < 5; i++) d.online(session(`m${i}`, `m-sock-${i}`, 'big'));

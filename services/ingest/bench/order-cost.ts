@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { findRepoRoot, startNats, startRedis, startServiceProcess, type ServiceProcessHandle } from '@orderwire/test-harness';
+import { findRepoRoot, runBeforeStart, startNats, startRedis, startServiceProcess, type ServiceProcessHandle } from '@orderwire/test-harness';
 import { summarizeProfile } from './profile-top.js';
 
 const { values: args } = parseArgs({
@@ -143,6 +143,8 @@ async function main(): Promise<void> {
       AUTH_SCRYPT_LOG_N: '12',
     };
     const kek = randomBytes(32).toString('base64');
+    // What npm start does first: the topology owner applies every stream and bucket.
+    await runBeforeStart({ ...common, AUTH_KEK: kek }, { root: root! });
     const auth = await startServiceProcess({ name: 'auth', main: 'services/auth/dist/main.js', env: { ...common, AUTH_KEK: kek }, startTimeoutMs: 60_000 });
     handles.push(auth);
     const jwksUrl = `${auth.url}/.well-known/jwks.json`;

@@ -112,13 +112,14 @@ export {
   DEFAULT_CAS_ATTEMPTS,
   parsePubAck,
   parseMsgGetReply,
+  parseDirectGetReply,
 } from './jetstream.js';
 export type { JsApiCodeName, CasConflict, CompareAndSetOptions, StoredMessage } from './jetstream.js';
 
 export { writeReceipt } from './receipt-write.js';
 export { createExpiredNotices } from './expired-notices.js';
 export type { ExpiredNotices } from './expired-notices.js';
-export type { ReceiptStream, ReceiptWriteOutcome, WriteReceiptOptions } from './receipt-write.js';
+export type { ReceiptStream, ReceiptWriteHint, ReceiptWriteOutcome, WriteReceiptOptions } from './receipt-write.js';
 
 export { trackNatsConnection, trackRedisConnection } from './dependencies.js';
 export type { RedisStatusSource } from './dependencies.js';

@@ -10,7 +10,8 @@
  * Services that talk to the JetStream API over the shared reply mux (ADR 0002) read its raw
  * replies with `parsePubAck` and `parseMsgGetReply`, which answer as the client library would.
  */
-import { JetStreamApiCodes, JetStreamApiError, JetStreamError, type ApiError, type PubAck } from '@nats-io/jetstream';
+import type { MsgHdrs } from '@nats-io/nats-core';
+import { DirectMsgHeaders, JetStreamApiCodes, JetStreamApiError, JetStreamError, type ApiError, type PubAck } from '@nats-io/jetstream';
 
 /**
  * JetStream API error codes (`err_code`) the services branch on: the client library's
@@ -106,4 +107,21 @@ export function parseMsgGetReply(data: Uint8Array): StoredMessage | null {
   const m = v.message;
   if (m === undefined || typeof m.seq !== 'number') throw new JetStreamError('invalid stream message response');
   return { seq: m.seq, data: typeof m.data === 'string' ? new Uint8Array(Buffer.from(m.data, 'base64')) : new Uint8Array(0) };
+}
+
+/** Status the server answers a direct get with when the subject (or sequence) holds nothing. */
+const DIRECT_GET_NOT_FOUND = 404;
+
+/**
+ * The message of a raw `$JS.API.DIRECT.GET.<stream>.<subject>` reply (the last message on the
+ * subject, served by any replica of a stream with `allow_direct`, possibly lagging the leader):
+ * `null` for the server's 404, any other status thrown as the library's JetStreamError.
+ */
+export function parseDirectGetReply(msg: { data: Uint8Array; headers?: MsgHdrs | undefined }): StoredMessage | null {
+  const code = msg.headers?.code ?? 0;
+  if (code === DIRECT_GET_NOT_FOUND) return null;
+  if (code !== 0) throw new JetStreamError(`direct get failed: ${code} ${msg.headers?.description ?? ''}`.trim());
+  const seq = Number(msg.headers?.get(DirectMsgHeaders.Sequence));
+  if (!Number.isSafeInteger(seq) || seq <= 0) throw new JetStreamError('invalid direct get response');
+  return { seq, data: msg.data };
 }

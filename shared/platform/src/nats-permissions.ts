@@ -167,6 +167,7 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
       js.ack(STREAMS.ORDERS),
       `${RECEIPTS_SUBJECT_PREFIX}.>`,
       `${API}.STREAM.MSG.GET.${STREAMS.RECEIPTS}`, // the receipt compare-and-set reads the last by subject
+      `${API}.DIRECT.GET.${STREAMS.RECEIPTS}.>`, // … its optimistic first read (a direct get by subject)
       authFailuresAudit, // refused handshakes
       EDGE_SUBJECTS.handback,
       EDGE_SUBJECTS.takeover,

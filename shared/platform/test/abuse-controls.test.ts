@@ -135,6 +135,29 @@ describe('rate limiter', () => {
     await redisServer.start();
   });
 
+  it('sends each counting script once per connection, then only its SHA — also after Redis forgot it (SCRIPT FLUSH)', async () => {
+    const redis = new Redis(redisServer.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    await new Promise<void>((r) => redis.once('ready', () => r()));
+    const calls = async (): Promise<{ eval: number; evalsha: number }> => {
+      const info = await redis.info('commandstats');
+      const n = (cmd: string): number => Number(new RegExp(`^cmdstat_${cmd}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+      return { eval: n('eval'), evalsha: n('evalsha') };
+    };
+    await redis.config('RESETSTAT');
+    const limiter = createRateLimiter({ redis, keyPrefix: 'sha:', logger });
+    for (let i = 1; i <= 20; i++) expect(await limiter.hit('k', 60_000)).toMatchObject({ current: i });
+    for (let i = 0; i < 5; i++) expect((await limiter.take('q', 1, 10, 60_000)).allowed).toBe(true);
+    const before = await calls();
+    // The script text went over the wire at most once per script; every other count was an EVALSHA.
+    expect(before.eval).toBeLessThanOrEqual(2);
+    expect(before.evalsha).toBeGreaterThanOrEqual(23);
+    await redis.script('FLUSH');
+    expect(await limiter.hit('k', 60_000)).toMatchObject({ current: 21 });
+    expect(await limiter.take('q', 6, 10, 60_000)).toMatchObject({ allowed: false, used: 5 });
+    expect(limiter.degraded()).toBe(false);
+    redis.disconnect();
+  });
+
   it('address keys: IPv4 as is, IPv6 by its /64, mapped IPv4 as IPv4', () => {
     expect(addressKey('203.0.113.7')).toBe('203.0.113.7');
     expect(addressKey('::ffff:203.0.113.7')).toBe('203.0.113.7');

@@ -132,6 +132,11 @@ describe('security headers', () => {
       expect(res.headers['content-security-policy'], url).not.toContain('upgrade-insecure-requests');
       expect(res.headers['x-frame-options'], url).toBe('DENY');
       expect(res.headers['x-powered-by'], url).toBeUndefined();
+      // Helmet's whole set, computed once at start (not per request), still reaches every response.
+      expect(res.headers['cross-origin-resource-policy'], url).toBe('same-site');
+      expect(res.headers['strict-transport-security'], url).toMatch(/^max-age=\d+/);
+      expect(res.headers['referrer-policy'], url).toBe('no-referrer');
+      expect(res.headers['x-dns-prefetch-control'], url).toBe('off');
     }
   });
 });

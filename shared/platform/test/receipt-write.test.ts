@@ -11,9 +11,9 @@ import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrderwireError } from '../src/errors.js';
-import { isWrongLastSequence } from '../src/jetstream.js';
+import { isWrongLastSequence, parseDirectGetReply, type StoredMessage } from '../src/jetstream.js';
 import { closeNats, connectNats } from '../src/nats.js';
-import { writeReceipt, type ReceiptStream } from '../src/receipt-write.js';
+import { writeReceipt, type ReceiptStream, type ReceiptWriteHint } from '../src/receipt-write.js';
 import { STREAMS } from '../src/topology.js';
 
 const logger = pino({ level: 'silent' });
@@ -36,6 +36,32 @@ afterAll(async () => {
   for (const nc of conns) await closeNats(nc, logger);
   await server.dispose();
 });
+
+/** A ReceiptStream with a direct-get `peek`, counting leader reads, peeks and publishes. */
+function optimistic(js: JetStreamClient, nc: NatsConnection, stale?: (subject: string) => StoredMessage | null): ReceiptStream & { reads: number; peeks: number; publishes: number; lost: number } {
+  const base = instrumented(js);
+  const s = {
+    get reads() {
+      return base.reads;
+    },
+    get lost() {
+      return base.lost;
+    },
+    peeks: 0,
+    publishes: 0,
+    last: (subject: string) => base.last(subject),
+    async peek(subject: string) {
+      s.peeks++;
+      if (stale !== undefined) return stale(subject);
+      return parseDirectGetReply(await nc.request(`$JS.API.DIRECT.GET.${STREAMS.RECEIPTS}.${subject}`, new Uint8Array(0)));
+    },
+    async publish(subject: string, data: Uint8Array, expected: number) {
+      s.publishes++;
+      return base.publish(subject, data, expected);
+    },
+  };
+  return s;
+}
 
 /** A ReceiptStream over one connection that counts reads and lost races. */
 function instrumented(js: JetStreamClient): ReceiptStream & { reads: number; lost: number } {
@@ -153,5 +179,64 @@ describe('writeReceipt', () => {
     expect(err).toBeInstanceOf(OrderwireError);
     expect((err as OrderwireError).code).toBe('ORDERWIRE_ERR_RECEIPT_CONFLICT');
     expect(s.lost).toBe(3);
+  });
+
+  it('optimistic: one publish on an empty subject once the hint says so; a direct get + publish over one prior receipt', async () => {
+    const s = optimistic(clients[0]!, conns[0]!);
+    const hint: ReceiptWriteHint = { expectEmpty: true };
+    expect(await writeReceipt(s, receipt('o-opt-empty', 'delivered', 4), { hint })).toBe('written');
+    expect({ reads: s.reads, peeks: s.peeks, publishes: s.publishes }).toEqual({ reads: 0, peeks: 0, publishes: 1 });
+    expect(hint.expectEmpty).toBe(true);
+
+    // A pending precedes the delivered (ingest today): the bet is lost once, the hint flips…
+    await writeReceipt(s, receipt('o-opt-prior-1', 'pending', 6));
+    await writeReceipt(s, receipt('o-opt-prior-2', 'pending', 7));
+    const before = { reads: s.reads, peeks: s.peeks, publishes: s.publishes };
+    expect(await writeReceipt(s, receipt('o-opt-prior-1', 'delivered', 6), { hint })).toBe('written');
+    expect(hint.expectEmpty).toBe(false);
+    // …and the next write reads with a direct get (no leader read) and publishes once.
+    expect(await writeReceipt(s, receipt('o-opt-prior-2', 'delivered', 7), { hint })).toBe('written');
+    expect({ reads: s.reads - before.reads, peeks: s.peeks - before.peeks, publishes: s.publishes - before.publishes }).toEqual({
+      reads: 1, // the round after the lost bet on o-opt-prior-1
+      peeks: 1,
+      publishes: 3, // lost bet + retry, then one for o-opt-prior-2
+    });
+    expect((await history('o-opt-prior-2')).map((r) => r.status)).toEqual(['pending', 'delivered']);
+    // An empty subject seen by the read turns the bet back on.
+    expect(await writeReceipt(s, receipt('o-opt-empty-2', 'delivered', 8), { hint })).toBe('written');
+    expect(hint.expectEmpty).toBe(true);
+  });
+
+  it('optimistic writers racing every status keep every step legal; a lagging direct get never drops a receipt', async () => {
+    const statuses: ReceiptStatus[] = ['pending', 'delivered', 'dead_lettered', 'replayed'];
+    // Two writers peek a replica that saw nothing yet, one peeks the real stream.
+    const streams = [
+      optimistic(clients[0]!, conns[0]!, () => null),
+      optimistic(clients[1]!, conns[1]!),
+      optimistic(clients[2]!, conns[2]!, () => null),
+    ];
+    for (let round = 0; round < 12; round++) {
+      const orderId = `o-opt-race-${round}`;
+      const order = statuses.map((_, i) => statuses[(i + round) % statuses.length]!);
+      const hints = order.map((): ReceiptWriteHint => ({ expectEmpty: round % 2 === 0 }));
+      const outcomes = await Promise.all(order.map((status, i) => writeReceipt(streams[i % streams.length]!, receipt(orderId, status, 10), { hint: hints[i]! })));
+      const h = await history(orderId);
+      expectLegalHistory(h);
+      expect(h.at(-1)?.status, `round ${round}`).toBe('delivered');
+      expect(outcomes[order.indexOf('delivered')]).toBe('written');
+      expect(h.filter((r) => r.status === 'delivered')).toHaveLength(1);
+    }
+    expect(streams.reduce((n, s) => n + s.lost, 0)).toBeGreaterThan(0);
+  });
+
+  it('a decision not to write taken on a lagging read is confirmed on the leader first', async () => {
+    const s0 = instrumented(clients[0]!);
+    await writeReceipt(s0, receipt('o-opt-stale', 'dead_lettered', 40));
+    await writeReceipt(s0, receipt('o-opt-stale', 'replayed', 50));
+    // The lagging copy still shows a delivered of the replayed copy that never happened there.
+    const fake = { seq: 1, data: new TextEncoder().encode(JSON.stringify(receipt('o-opt-stale', 'delivered', 50))) };
+    const s = optimistic(clients[0]!, conns[0]!, () => fake);
+    expect(await writeReceipt(s, receipt('o-opt-stale', 'delivered', 50), { hint: { expectEmpty: false } })).toBe('written');
+    expect((await history('o-opt-stale')).at(-1)).toMatchObject({ status: 'delivered', seq: 50 });
   });
 });

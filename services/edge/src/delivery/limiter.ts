@@ -58,3 +58,16 @@ export function createLimiter(max: number): Limiter {
     max,
   };
 }
+
+/**
+ * Runs `fn` holding one slot of `limiter` — at once when one is free, else after the waiters
+ * before it (FIFO) — and releases the slot when `fn` settles.
+ */
+export async function withSlot<T>(limiter: Limiter, fn: () => Promise<T>): Promise<T> {
+  await new Promise<void>((resolve) => limiter.acquire({ onSlot: resolve }));
+  try {
+    return await fn();
+  } finally {
+    limiter.release();
+  }
+}

@@ -11,6 +11,15 @@
  * After a batch settles it pulls again at once if the pull filled its batch or the server
  * reported more pending; otherwise it waits for the next doorbell, timer or sweep.
  *
+ * A pull asks for as many messages as the mailbox knows are there: one per doorbell rung since
+ * the last pull (a ring is one stored message on the consumer's subjects), or the backlog the
+ * last message reported, whichever is larger. A pull that gets exactly what it asked for ends
+ * without a status reply, and the server does not walk the stream once more looking for a
+ * message that is not there — the 404/408 that ended every one-message pull of `batchMax`.
+ * Wake-ups that say nothing about the count (connect, hand-back, timers, sweep, reconnect) ask
+ * for `batchMax`. Asking for too few costs a follow-up pull (the last message reports what is
+ * left); too many, the status reply.
+ *
  * Every pull is `no_wait`: it never parks a waiting request on the server. Measured on
  * nats-server 2.10 (ADR 0002), a publish to a consumer with a waiting pull request is 40–70×
  * slower than to one without, so parked requests (what `consume()` keeps on every consumer)
@@ -117,6 +126,10 @@ export class MailboxImpl implements Mailbox, SlotWaiter, Ringable {
   /** A ring (or hand-back) announced a message no pull has found yet. */
   private ringOwed = false;
   private raceRetries = 0;
+  /** Doorbells rung since the last pull started: messages stored for this consumer since then. */
+  private rings = 0;
+  /** A wake-up that does not say how many messages wait (connect, hand-back, timer, …): pull `batchMax`. */
+  private countUnknown = true;
   private raceTimer: NodeJS.Timeout | undefined;
   private queuedReason: WakeReason = 'connect';
   private failures = 0;
@@ -142,6 +155,8 @@ export class MailboxImpl implements Mailbox, SlotWaiter, Ringable {
       this.ringOwed = true;
       this.raceRetries = 0;
     }
+    if (reason === 'doorbell') this.rings++;
+    else if (reason !== 'followup' && reason !== 'race') this.countUnknown = true;
     if (this.state === 'idle') this.enqueue(reason);
     else if (this.state === 'pulling' || this.state === 'delivering') this.wanted = true;
   }
@@ -186,9 +201,12 @@ export class MailboxImpl implements Mailbox, SlotWaiter, Ringable {
     clearTimeout(this.raceTimer);
     this.raceTimer = undefined;
     const reason = this.queuedReason;
+    const batch = this.batchSize();
+    this.rings = 0;
+    this.countUnknown = false;
     const started = performance.now();
     this.ctx.puller
-      .pull({ stream: this.ctx.stream, consumer: this.consumer, batch: this.ctx.batchMax })
+      .pull({ stream: this.ctx.stream, consumer: this.consumer, batch })
       .then((result) => {
         this.ctx.limiter.release();
         this.ctx.onPull?.({
@@ -249,6 +267,12 @@ export class MailboxImpl implements Mailbox, SlotWaiter, Ringable {
         this.state = 'idle';
         if (full || this.backlog > 0 || this.wanted) this.enqueue('followup');
       });
+  }
+
+  /** See the header: what the mailbox knows is waiting, at least 1, at most `batchMax`. */
+  private batchSize(): number {
+    if (this.countUnknown) return this.ctx.batchMax;
+    return Math.min(this.ctx.batchMax, Math.max(1, this.rings, this.backlog));
   }
 
   private raceRetry(): void {

@@ -4,14 +4,25 @@
  * display's ack was confirmed by JetStream and never affects the order itself.
  *
  * Written with the shared compare-and-set (`writeReceipt`, the contracts' receipt state machine),
- * so a `delivered` never hides the state of a newer copy of the order (a replay). Both the read
- * (from the stream leader) and the publish go over the shared request/reply inbox, like the
- * double acks (ADR 0002).
+ * so a `delivered` never hides the state of a newer copy of the order (a replay). The reads
+ * (a direct get first, the stream leader after a lost race) and the publish go over the shared
+ * request/reply inbox, like the double acks (ADR 0002). The writer keeps one hint for all its
+ * writes: while its subjects turn out empty (no per-display `pending` before the `delivered`), it
+ * publishes without reading — one round trip per receipt.
  */
 import { headers } from '@nats-io/nats-core';
 import { PubHeaders } from '@nats-io/jetstream';
 import { receiptSubject, type Receipt } from '@orderwire/contracts';
-import { STREAMS, parseMsgGetReply, parsePubAck, writeReceipt, type ReceiptStream, type ReceiptWriteOutcome } from '@orderwire/platform';
+import {
+  STREAMS,
+  parseDirectGetReply,
+  parseMsgGetReply,
+  parsePubAck,
+  writeReceipt,
+  type ReceiptStream,
+  type ReceiptWriteHint,
+  type ReceiptWriteOutcome,
+} from '@orderwire/platform';
 import { EDGE_ERRORS } from '../errors.js';
 import type { ReplyMux } from './reply-mux.js';
 
@@ -39,13 +50,19 @@ export interface ReceiptWriterOptions {
 
 /** The RECEIPTS stream's leader-read API subject (the default JetStream API prefix, as the puller uses). */
 const RECEIPTS_MSG_GET = `$JS.API.STREAM.MSG.GET.${STREAMS.RECEIPTS}`;
+/** The direct-get prefix: `<prefix>.<subject>` answers the subject's last message. */
+const RECEIPTS_DIRECT_GET = `$JS.API.DIRECT.GET.${STREAMS.RECEIPTS}`;
+const EMPTY = new Uint8Array(0);
 
-/** A ReceiptStream over the reply mux: STREAM.MSG.GET for the read, a plain publish with the expectation header. */
+/** A ReceiptStream over the reply mux: a direct get, STREAM.MSG.GET from the leader, a plain publish with the expectation header. */
 function muxReceiptStream(mux: ReplyMux, timeoutMs: number): ReceiptStream {
   return {
     async last(subject) {
       const reply = await mux.request(RECEIPTS_MSG_GET, JSON.stringify({ last_by_subj: subject }), { timeoutMs });
       return parseMsgGetReply(reply.data);
+    },
+    async peek(subject) {
+      return parseDirectGetReply(await mux.request(`${RECEIPTS_DIRECT_GET}.${subject}`, EMPTY, { timeoutMs }));
     },
     async publish(subject, data, expected) {
       const h = headers();
@@ -59,6 +76,8 @@ function muxReceiptStream(mux: ReplyMux, timeoutMs: number): ReceiptStream {
 export function createReceiptWriter(options: ReceiptWriterOptions): ReceiptWriter {
   const { instanceId } = options;
   const stream = muxReceiptStream(options.mux, options.timeoutMs);
+  // Starts by reading: today ingest writes a `pending` before every `delivered`.
+  const hint: ReceiptWriteHint = { expectEmpty: false };
   return {
     async delivered(r) {
       const receipt: Receipt = {
@@ -72,7 +91,7 @@ export function createReceiptWriter(options: ReceiptWriterOptions): ReceiptWrite
         deliveryCount: r.deliveryCount,
       };
       try {
-        return await writeReceipt(stream, receipt);
+        return await writeReceipt(stream, receipt, { hint });
       } catch (err) {
         const subject = receiptSubject(r.tenant, r.orderId, r.displayId);
         const reason = err instanceof Error ? err.message : String(err);

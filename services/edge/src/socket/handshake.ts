@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { ANY_ORIGIN } from '../config.js';
 import { EDGE_ERRORS } from '../errors.js';
 import type { EdgeMetrics, HandshakeOutcome } from '../metrics.js';
+import { withSlot, type Limiter } from '../delivery/limiter.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { ConsumerBinding, EdgeSocket } from './types.js';
 
@@ -41,6 +42,12 @@ export interface HandshakeDeps {
   admit(socket: EdgeSocket, address: string): boolean;
   /** Refusals for a bad, expired or revoked token are counted here (aggregated audit). */
   audit?: AuditAggregator;
+  /**
+   * Bounds the consumer reads (JetStream API requests) of handshakes in flight, process-wide: a
+   * reconnection storm of every display of a node becomes a FIFO queue, not thousands of API
+   * requests at once. The per-address rate limit does not bound a whole fleet reconnecting.
+   */
+  consumerReads: Limiter;
 }
 
 /** Handshake refusals that are failed authentications (audited), as opposed to capacity or policy. */
@@ -136,7 +143,7 @@ export function createHandshake(deps: HandshakeDeps): (socket: EdgeSocket, next:
     }
     let binding: ConsumerBinding | undefined;
     try {
-      binding = await bindDisplayConsumer(jsm, stream, { tenant: claims.tid, store: claims.sid, displayId: claims.sub });
+      binding = await withSlot(deps.consumerReads, () => bindDisplayConsumer(jsm, stream, { tenant: claims.tid, store: claims.sid, displayId: claims.sub }));
     } catch (err) {
       throw refuse('internal_error', EDGE_ERRORS.create('ORDERWIRE_ERR_EDGE_UNAVAILABLE', { detail: 'consumer lookup failed' }, { cause: err }));
     }

@@ -43,6 +43,23 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`;
 
+/** The presence scripts as commands on the edge's Redis client (EVALSHA: the text goes once per connection). */
+interface PresenceScripts {
+  owPresenceRefresh(live: string, seen: string, value: string, ttlMs: number, displayId: string, seenValue: string, seenTtlMs: number): Promise<number>;
+  owPresenceRelease(live: string, seen: string, value: string, ttlMs: number, displayId: string, seenValue: string, seenTtlMs: number): Promise<number>;
+}
+
+/**
+ * Registers both scripts on `redis` once. `eval` sent a script's whole text for every display on
+ * every refresh tick (10,000 scripts per tick at 10,000 displays) and Redis hashed each one.
+ */
+function presenceScripts(redis: Redis): Redis & PresenceScripts {
+  const r = redis as Redis & Partial<PresenceScripts>;
+  if (typeof r.owPresenceRefresh !== 'function') redis.defineCommand('owPresenceRefresh', { numberOfKeys: 2, lua: REFRESH_LUA });
+  if (typeof r.owPresenceRelease !== 'function') redis.defineCommand('owPresenceRelease', { numberOfKeys: 2, lua: RELEASE_LUA });
+  return redis as Redis & PresenceScripts;
+}
+
 export interface PresenceSession {
   tenant: string;
   displayId: string;
@@ -83,27 +100,28 @@ interface Entry {
 }
 
 export function createPresence(options: PresenceOptions): Presence {
-  const { redis, instanceId, ttlMs } = options;
+  const { instanceId, ttlMs } = options;
+  const redis = presenceScripts(options.redis);
   const now = options.now ?? Date.now;
   const entries = new Map<string, Entry>();
   const seen = (): string => JSON.stringify({ at: now(), edge: instanceId } satisfies PresenceSeen);
   const fail = (err: unknown): void => options.onError(err);
 
-  const run = (lua: string, e: Entry): void => {
+  const release = (e: Entry): void => {
     const { tenant, displayId } = e.session;
     redis
-      .eval(lua, 2, presenceLiveKey(tenant, displayId), presenceSeenKey(tenant), e.value, ttlMs, displayId, seen(), PRESENCE_SEEN_TTL_MS)
+      .owPresenceRelease(presenceLiveKey(tenant, displayId), presenceSeenKey(tenant), e.value, ttlMs, displayId, seen(), PRESENCE_SEEN_TTL_MS)
       .then(() => undefined, fail);
   };
 
   const refreshAll = (): void => {
     if (redis.status !== 'ready' || entries.size === 0) return;
     // One pipeline per tick: 10,000 displays are one round trip's worth of small scripts.
-    const pipe = redis.pipeline();
+    const pipe = redis.pipeline() as ReturnType<Redis['pipeline']> & { owPresenceRefresh: (...args: Array<string | number>) => unknown };
     const seenValue = seen();
     for (const e of entries.values()) {
       const { tenant, displayId } = e.session;
-      pipe.eval(REFRESH_LUA, 2, presenceLiveKey(tenant, displayId), presenceSeenKey(tenant), e.value, ttlMs, displayId, seenValue, PRESENCE_SEEN_TTL_MS);
+      pipe.owPresenceRefresh(presenceLiveKey(tenant, displayId), presenceSeenKey(tenant), e.value, ttlMs, displayId, seenValue, PRESENCE_SEEN_TTL_MS);
     }
     pipe.exec().then(
       (results) => {
@@ -135,7 +153,7 @@ export function createPresence(options: PresenceOptions): Presence {
       const e = entries.get(socketId);
       if (e === undefined) return;
       entries.delete(socketId);
-      run(RELEASE_LUA, e);
+      release(e);
     },
     storeCounts(cap) {
       const counts = new Map<string, StoreCount>();

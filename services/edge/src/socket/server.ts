@@ -19,6 +19,7 @@ import { bindConsumer, createHandshake } from './handshake.js';
 import type { Presence } from './presence.js';
 import { createConnectionCap } from './connection-cap.js';
 import { createRateLimiter, createTokenBucket } from './rate-limit.js';
+import { createLimiter, withSlot } from '../delivery/limiter.js';
 import { DisplaySession, type SessionSettings } from './session.js';
 import { displayRoom, type EdgeServer, type EdgeSocket } from './types.js';
 
@@ -67,6 +68,8 @@ export interface EdgeSocketServerOptions {
   allowedOrigins: readonly string[];
   handshakeRate: number;
   handshakeBurst: number;
+  /** Consumer reads of handshakes in flight, process-wide (`EDGE_HANDSHAKE_CONSUMER_READS`). */
+  handshakeConsumerReads: number;
   /** Proxies whose X-Forwarded-For hop is trusted (TRUSTED_PROXIES). */
   trustedProxies: TrustedProxies;
   /** Live sessions per client address (0: no cap). */
@@ -128,6 +131,7 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
   pruneTimer.unref();
 
   const rateLimiter = createRateLimiter({ perSecond: options.handshakeRate, burst: options.handshakeBurst });
+  const consumerReads = createLimiter(options.handshakeConsumerReads);
   const cap = createConnectionCap(options.maxConnectionsPerAddress);
   /** Client address of each transport connection, computed once from its upgrade request. */
   const addressOf = new WeakMap<object, string>();
@@ -172,6 +176,7 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
       rateLimiter,
       clientAddress,
       admit: (socket, address) => cap.admit(socket.conn, address),
+      consumerReads,
       ...(options.audit === undefined ? {} : { audit: options.audit }),
     }),
   );
@@ -185,7 +190,7 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
     isRevokedFamily,
     async consumerExists(name: string): Promise<'present' | 'missing' | 'unknown'> {
       try {
-        return (await bindConsumer(options.jsm, options.stream, name)) === undefined ? 'missing' : 'present';
+        return (await withSlot(consumerReads, () => bindConsumer(options.jsm, options.stream, name))) === undefined ? 'missing' : 'present';
       } catch {
         return 'unknown';
       }
