@@ -95,9 +95,10 @@ describe('ingest process (dist/main.js)', () => {
     const body = (await res.json()) as { orderId: string; traceId: string; duplicate: boolean };
     expect(body).toMatchObject({ orderId: o.orderId, duplicate: false });
 
-    // No display is registered for this store: nothing to report yet.
+    // No display is registered for this store: accepted, with zero targets (not a 404).
     const status = await fetch(`${base}/v1/orders/${encodeURIComponent(String(o.orderId))}`, { headers: { authorization: `Bearer ${token}` } });
-    expect(status.status).toBe(404);
+    expect(status.status).toBe(200);
+    expect(await status.json()).toMatchObject({ orderId: o.orderId, status: 'accepted', targetCount: 0, displays: [] });
 
     await waitFor(() => logged('order accepted').length > 0, { message: 'accept log line' });
     expect(logged('order accepted')[0]).toMatchObject({
