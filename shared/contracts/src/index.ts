@@ -5,6 +5,12 @@ export {
   RECEIPTS_SUBJECT_PREFIX,
   AUDIT_SUBJECT_PREFIX,
   DLQ_SUBJECT_PREFIX,
+  ORDER_VIRTUAL_PARTITIONS,
+  fnv1a32,
+  orderPartition,
+  orderPartitionSubject,
+  parseOrderPartitionSubject,
+  storeOrdersWildcard,
   stationSubject,
   displaySubject,
   displayFilterSubjects,
@@ -16,6 +22,7 @@ export {
   LEGACY_DISPLAY_CONSUMER_PREFIX,
   DISPLAY_CONSUMER_METADATA,
   parseOrderSubject,
+  parseLegacyOrderSubject,
   ORDER_RING_PREFIX,
   ringSubject,
   orderSubjectOfRing,
@@ -27,7 +34,7 @@ export {
   SIGNALS,
   HEADERS,
 } from './subjects.js';
-export type { ParsedOrderSubject, ParsedReceiptSubject, DisplayRevokedSignal } from './subjects.js';
+export type { ParsedOrderSubject, ParsedLegacyOrderSubject, ParsedReceiptSubject, DisplayRevokedSignal } from './subjects.js';
 export { SOCKET_PATH } from './socket-events.js';
 export type {
   Delivery,
