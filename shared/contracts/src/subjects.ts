@@ -113,6 +113,14 @@ export const DISPLAY_CONSUMER_METADATA = {
   /** Legacy consumer this one was migrated from, and the stream sequence it started at. */
   migratedFrom: 'orderwire.migrated_from',
   migratedAtSeq: 'orderwire.migrated_at_seq',
+  /**
+   * A partition move (ADR 0003, `topology repartition`) gives a display a second mailbox on the
+   * stream its vp moved to. The old one records where it retires to, the new one where it comes
+   * from; the edge binds the old one until it is drained, then the new one, so the display's
+   * backlog keeps its order.
+   */
+  retiringTo: 'orderwire.retiring_to',
+  retiringFrom: 'orderwire.retiring_from',
 } as const;
 
 /** Durable consumer name of a display's mailbox; injective in (tenant, displayId). */

@@ -113,6 +113,26 @@ export {
 } from './jetstream.js';
 export type { JsApiCodeName, CasConflict, CompareAndSetOptions, StoredMessage } from './jetstream.js';
 
+export {
+  ORDER_STREAM_PREFIX,
+  LEGACY_ORDERS_STREAM,
+  RETIRED_ORDERS_SUBJECT,
+  DEFAULT_ORDER_STREAM_MAP_MAX_AGE_MS,
+  orderStreamName,
+  parseOrderStreamName,
+  isOrderStream,
+  isValidPartitionCount,
+  declaredOrderStream,
+  declaredPartitionVps,
+  allOrderStreamNames,
+  readOrderStreamAssignment,
+  listOrderStreams,
+  legacyCapturesOrders,
+  orderStreamFor,
+  createOrderStreamLocator,
+} from './order-streams.js';
+export type { OrderStreamAssignment, OrderStreamLocator } from './order-streams.js';
+
 export { writeReceipt } from './receipt-write.js';
 export type { ReceiptStream, ReceiptWriteOutcome, WriteReceiptOptions } from './receipt-write.js';
 
@@ -125,6 +145,7 @@ export {
   ADVISORY_SUBJECTS,
   TOPOLOGY_DEFAULTS,
   streamDeclarations,
+  orderStreamDeclarationFor,
   kvDeclarations,
   kvStreamName,
   ensureTopology,

@@ -36,7 +36,8 @@ it('exports bytes and max_bytes per declared stream, one series per stream name,
     expect(value(text, 'orderwire_jetstream_stream_max_bytes', 'DLQ')).toBe(1024 * 1024);
     expect(value(text, 'orderwire_jetstream_stream_bytes', 'DLQ')).toBeGreaterThan(10_000);
     expect(value(text, 'orderwire_jetstream_stream_max_bytes', 'KV_ow_refresh_tokens')).toBe(512 * 1024 * 1024);
-    expect(text.match(/^orderwire_jetstream_stream_bytes\{/gm)).toHaveLength(13); // 5 streams + 8 KV buckets
+    expect(text.match(/^orderwire_jetstream_stream_bytes\{/gm)).toHaveLength(14); // 2 order partitions + 4 streams + 8 KV buckets
+    expect(value(text, 'orderwire_jetstream_stream_max_bytes', 'ORDERS_P1')).toBe(2 * 1024 ** 3);
 
     // An operator's own stream is not exported; a declared one deleted loses its series.
     const jsm = await jetstreamManager(nc);
@@ -46,7 +47,7 @@ it('exports bytes and max_bytes per declared stream, one series per stream name,
     text = await metrics.text();
     expect(text).not.toContain('stream="OTHER"');
     expect(value(text, 'orderwire_jetstream_stream_bytes', 'ADVISORIES')).toBeUndefined();
-    expect(text.match(/^orderwire_jetstream_stream_bytes\{/gm)).toHaveLength(12); // one fewer
+    expect(text.match(/^orderwire_jetstream_stream_bytes\{/gm)).toHaveLength(13); // one fewer
   } finally {
     usage.stop();
   }
