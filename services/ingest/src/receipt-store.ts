@@ -26,7 +26,9 @@ export const RECEIPT_READ_CONCURRENCY = 32;
 
 export interface ReceiptTarget {
   displayId: string;
-  /** ORDERS sequence of the message this display will receive. */
+  /** Order stream (`ORDERS_P<i>`) of the message this display will receive. */
+  stream: string;
+  /** Its sequence in `stream`. */
   seq: number;
 }
 
@@ -35,6 +37,8 @@ export interface DisplayStatus {
   status: ReceiptStatus;
   /** Epoch ms of the state change. */
   at: number;
+  /** Order stream of `seq`; absent on receipts written before partitioning. */
+  stream?: string;
   seq: number;
   edge?: string;
   deliveryCount?: number;
@@ -73,6 +77,7 @@ function toDisplayStatus(displayId: string, value: unknown): DisplayStatus | und
   if (!isReceiptStatus(r.status)) return undefined;
   if (typeof r.at !== 'number' || typeof r.seq !== 'number') return undefined;
   const out: DisplayStatus = { displayId, status: r.status, at: r.at, seq: r.seq };
+  if (typeof r.stream === 'string') out.stream = r.stream;
   if (typeof r.edge === 'string') out.edge = r.edge;
   if (typeof r.deliveryCount === 'number') out.deliveryCount = r.deliveryCount;
   if (typeof r.reason === 'string') out.reason = r.reason;
@@ -106,7 +111,7 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
       }
       await Promise.all(
         targets.map(async (t) => {
-          const receipt: Receipt = { tenant, orderId, displayId: t.displayId, status: 'pending', seq: t.seq, at };
+          const receipt: Receipt = { tenant, orderId, displayId: t.displayId, status: 'pending', stream: t.stream, seq: t.seq, at };
           try {
             if ((await writeReceipt(stream, receipt)) === 'written') {
               summary.written++;

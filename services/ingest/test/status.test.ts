@@ -83,7 +83,7 @@ describe('pending receipts and GET /v1/orders/:orderId', () => {
     const o = order();
     const res = await post(o);
     expect(res.statusCode).toBe(202);
-    const { seq, acceptedAt } = res.json<{ seq: number; acceptedAt: number }>();
+    const { stream, seq, acceptedAt } = res.json<{ stream: string; seq: number; acceptedAt: number }>();
     const status = await get(String(o.orderId));
     expect(status.statusCode).toBe(200);
     const body = status.json<Status>();
@@ -91,8 +91,8 @@ describe('pending receipts and GET /v1/orders/:orderId', () => {
     expect(body).toEqual({
       orderId: o.orderId,
       displays: [
-        { displayId: 'd1', status: 'pending', seq, at: acceptedAt },
-        { displayId: 'd2', status: 'pending', seq, at: acceptedAt },
+        { displayId: 'd1', status: 'pending', stream, seq, at: acceptedAt },
+        { displayId: 'd2', status: 'pending', stream, seq, at: acceptedAt },
       ],
     });
   });
@@ -100,12 +100,13 @@ describe('pending receipts and GET /v1/orders/:orderId', () => {
   it('reflects the edge’s delivered receipt, and a late pending never overwrites it', async () => {
     const o = order();
     const res = await post(o);
-    const { seq } = res.json<{ seq: number }>();
+    const { stream, seq } = res.json<{ stream: string; seq: number }>();
     const delivered: Receipt = {
       tenant: 't1',
       orderId: String(o.orderId),
       displayId: 'd1',
       status: 'delivered',
+      stream,
       seq,
       at: Date.now(),
       edge: 'edge-1',
@@ -118,7 +119,7 @@ describe('pending receipts and GET /v1/orders/:orderId', () => {
     expect(retry.json<{ duplicate: boolean }>().duplicate).toBe(true);
     const body = (await get(String(o.orderId))).json<Status>();
     expect(body.displays).toEqual([
-      { displayId: 'd1', status: 'delivered', seq, at: delivered.at, edge: 'edge-1', deliveryCount: 1 },
+      { displayId: 'd1', status: 'delivered', stream, seq, at: delivered.at, edge: 'edge-1', deliveryCount: 1 },
       expect.objectContaining({ displayId: 'd2', status: 'pending', seq }),
     ]);
     const metrics = await t.metricsRegistry.text();
@@ -128,7 +129,7 @@ describe('pending receipts and GET /v1/orders/:orderId', () => {
     const dead: Receipt = { ...delivered, displayId: 'd2', status: 'dead_lettered', reason: 'display rejected: bad item', edge: undefined };
     await ins.js.publish(receiptSubject('t1', String(o.orderId), 'd2'), JSON.stringify(dead));
     const after = (await get(String(o.orderId))).json<Status>();
-    expect(after.displays[1]).toEqual({ displayId: 'd2', status: 'dead_lettered', seq, at: dead.at, deliveryCount: 1, reason: 'display rejected: bad item' });
+    expect(after.displays[1]).toEqual({ displayId: 'd2', status: 'dead_lettered', stream, seq, at: dead.at, deliveryCount: 1, reason: 'display rejected: bad item' });
   });
 
   it('writes pending receipts for the target displays of a targeted order', async () => {
