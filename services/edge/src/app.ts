@@ -8,7 +8,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { DISPLAY_AUDIENCE } from '@orderwire/contracts';
 import {
-  STREAMS,
+  createOrderStreamLocator,
   createAuditAggregator,
   createHealth,
   createHttpServer,
@@ -91,7 +91,6 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
   const engine = createDeliveryEngine({
     nc,
     logger: logger.child({ component: 'delivery' }),
-    stream: STREAMS.ORDERS,
     batchMax: config.batchMax,
     maxOutstandingPulls: config.pullConcurrency,
     sweepIntervalMs: config.sweepIntervalMs,
@@ -142,7 +141,7 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
     httpServer: http.server,
     nc,
     jsm,
-    stream: STREAMS.ORDERS,
+    streams: createOrderStreamLocator(jsm),
     engine,
     receipts,
     verifier,

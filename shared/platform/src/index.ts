@@ -133,6 +133,9 @@ export {
 } from './order-streams.js';
 export type { OrderStreamAssignment, OrderStreamLocator } from './order-streams.js';
 
+export { repartitionOrderStreams, finishRepartition, retiredStreamSubject } from './repartition.js';
+export type { RepartitionOptions, RepartitionMove, RepartitionResult, FinishResult } from './repartition.js';
+
 export { writeReceipt } from './receipt-write.js';
 export type { ReceiptStream, ReceiptWriteOutcome, WriteReceiptOptions } from './receipt-write.js';
 

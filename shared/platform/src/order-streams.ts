@@ -109,6 +109,8 @@ export async function readOrderStreamAssignment(jsm: JetStreamManager): Promise<
     if (parseOrderStreamName(name) === undefined) continue;
     const vps: number[] = [];
     for (const subject of si.config.subjects ?? []) {
+      // A stream that lost all its vps to a repartition is parked on `ow.retired.<name>`.
+      if (!subject.startsWith(`${ORDERS_SUBJECT_PREFIX}.`)) continue;
       const vp = parseOrderPartitionSubject(subject);
       if (vp === undefined) out.foreign.push({ stream: name, subject });
       else {

@@ -821,11 +821,8 @@ async function ensureDisplayConsumerOn(
     const want = cfg as unknown as Record<string, unknown>;
     // A mailbox migrated from a legacy name resumes at a stream sequence; that is its
     // deliver policy from then on, and the same mailbox.
-    // So is a mailbox a repartition created on the stream its vp moved to.
-    const md = existing.config.metadata;
-    const migrated =
-      existing.config.deliver_policy === DeliverPolicy.StartSequence &&
-      (md?.[DISPLAY_CONSUMER_METADATA.migratedFrom] !== undefined || md?.[DISPLAY_CONSUMER_METADATA.retiringFrom] !== undefined);
+    // So is a mailbox a repartition created on the stream its vp moved to (its owner is checked above).
+    const migrated = existing.config.deliver_policy === DeliverPolicy.StartSequence;
     const conflicts: TopologyConflict[] = IMMUTABLE_CONSUMER_FIELDS.filter(
       (f) => !sameValue(have[f], want[f]) && !(migrated && f === 'deliver_policy'),
     ).map((f) => ({
