@@ -77,11 +77,16 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
   }
 
   const crashes: string[] = [];
-  log(options.target === 'own' ? `starting own stack (NATS, Redis, auth, ingest, ${options.edges} edge${options.edges === 1 ? '' : 's'})…` : 'connecting to the local stack…');
+  log(
+    options.target === 'own'
+      ? `starting own stack (NATS, Redis, auth, ingest, ${options.edges} edge${options.edges === 1 ? '' : 's'}${options.partitions === undefined ? '' : `, ${options.partitions} order partitions`})…`
+      : 'connecting to the local stack…',
+  );
   const stack: Stack =
     options.target === 'own'
       ? await startOwnStack({
           edges: options.edges,
+          ...(options.partitions === undefined ? {} : { env: { JETSTREAM_ORDER_PARTITIONS: String(options.partitions) } }),
           logLevel: options.serviceLogLevel,
           onCrash: (name, detail) => {
             crashes.push(`${name} ${detail}`);
@@ -257,7 +262,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
       command: ctx.command,
       machine: machine(),
       options,
-      stack: { target: stack.target, edges: stack.edgeUrls },
+      stack: { target: stack.target, edges: stack.edgeUrls, ...(options.partitions === undefined ? {} : { partitions: options.partitions }) },
       phases: { registerS: registerS ?? connectS, connectS, connectPerS: options.displays / connectS },
       connections: {
         target: options.displays,
