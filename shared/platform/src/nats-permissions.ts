@@ -220,6 +220,7 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
   backup: {
     publish: [
       js.account,
+      ...orderStreamLookup, // which order partition streams exist (P is the server's)
       ...ALL_STREAM_NAMES.flatMap((s) => [
         js.streamInfo(s),
         `${API}.STREAM.SNAPSHOT.${s}`,

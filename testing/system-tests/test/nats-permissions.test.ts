@@ -28,7 +28,9 @@ import {
   declaredStreamNames,
   displayConsumerConfig,
   finishRepartition,
+  isOrderStream,
   isOrderwireError,
+  listOrderStreams,
   KV_BUCKETS,
   natsIdentityOptions,
   orderStreamFor,
@@ -337,7 +339,12 @@ describe('the flows of topology ownership, mailboxes, abuse controls and presenc
 
   it('the dlq exports the size of every declared stream, KV buckets included', async () => {
     const text = await metricsOf(stack.dlq!.url);
-    for (const stream of declaredStreamNames()) {
+    // The order partition streams present (P of 256 possible names) and every other declared one.
+    const reader = await connectAs('dlq', 'perm-usage-reader');
+    const present = [...(await listOrderStreams(await jetstreamManager(reader.nc))), ...declaredStreamNames().filter((n) => !isOrderStream(n))];
+    await reader.close();
+    expect(present).toContain('ORDERS_P1');
+    for (const stream of present) {
       // A series per stream (absent when its STREAM.INFO is refused or the stream is missing).
       expect(text, stream).toMatch(new RegExp(`^orderwire_jetstream_stream_bytes\\{[^}]*stream="${stream}"[^}]*\\} \\d`, 'm'));
     }
