@@ -37,6 +37,8 @@ export interface BenchOptions {
   durationS: number;
   /** Edge processes (own stack) the displays are spread over. @default 2 */
   edges: number;
+  /** Order partition streams of the own stack (JETSTREAM_ORDER_PARTITIONS); undefined = the topology default. */
+  partitions: number | undefined;
   fault: Fault | undefined;
   /** Seconds into the publishing window when the fault starts. @default a third of the duration */
   faultAtS: number;
@@ -91,6 +93,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --batch-size B        orders per batch request in ingest-capacity mode (default 50)
   --duration D          seconds of publishing (default 60; also 90s, 2m)
   --edges E             edge processes of the own stack (default 2)
+  --partitions P        order partition streams of the own stack (JETSTREAM_ORDER_PARTITIONS: a power
+                        of two up to 256; default the topology's, 2; production runs 16)
   --fault F             kill-edge | restart-nats | kill-redis | flap | storm (every edge
                         SIGKILLed, restarted after --fault-for; every display reconnects at once)
   --fault-at S          seconds into the run when the fault starts (default duration/3)
@@ -148,7 +152,7 @@ function oneOf<T extends string>(name: string, value: string, allowed: readonly 
 const FLAGS = new Set(['floor', 'help', 'json']);
 const VALUED = new Set([
   'profile', 'mode', 'batch-size',
-  'displays', 'rate', 'duration', 'edges', 'fault', 'fault-at', 'fault-for', 'flap-fraction', 'fanout', 'stations-per-store',
+  'displays', 'rate', 'duration', 'edges', 'partitions', 'fault', 'fault-at', 'fault-for', 'flap-fraction', 'fanout', 'stations-per-store',
   'connect-rate', 'concurrency', 'workers', 'drain', 'connect-timeout', 'target', 'credentials', 'edge-urls', 'out', 'log-level',
 ]);
 
@@ -197,6 +201,13 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   if (flapFraction > 1) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--flap-fraction must be at most 1');
   const target = get<Target>('target', (v) => oneOf('target', v, TARGETS), 'own');
   const edges = get('edges', (v) => positiveInt('edges', v), 2);
+  const partitions = values.has('partitions') ? positiveInt('partitions', values.get('partitions')!) : undefined;
+  if (partitions !== undefined && (partitions > 256 || (partitions & (partitions - 1)) !== 0)) {
+    throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--partitions must be a power of two from 1 to 256');
+  }
+  if (partitions !== undefined && target === 'local') {
+    throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--partitions needs --target own (the local stack has its own topology)');
+  }
   if (fault !== undefined && fault !== 'flap' && target === 'local') {
     throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `--fault ${fault} needs --target own (the harness owns those processes)`);
   }
@@ -213,6 +224,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     rate: get('rate', (v) => positiveNumber('rate', v), 500),
     durationS,
     edges,
+    partitions,
     fault,
     faultAtS,
     faultForS,

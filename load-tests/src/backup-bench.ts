@@ -38,13 +38,13 @@ function arg(name: string, fallback: number): number {
   return v;
 }
 
-function run(main: string, args: string[], natsUrl: string): Promise<{ ms: number; stdout: string; stderr: string }> {
+function run(main: string, args: string[], natsUrl: string, env: Record<string, string> = {}): Promise<{ ms: number; stdout: string; stderr: string }> {
   const t0 = Date.now();
   return new Promise((res, rej) => {
     execFile(
       process.execPath,
       [main, ...args],
-      { env: { PATH: process.env.PATH, NATS_URL: natsUrl, LOG_LEVEL: 'info' }, timeout: CLI_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 },
+      { env: { PATH: process.env.PATH, NATS_URL: natsUrl, LOG_LEVEL: 'info', ...env }, timeout: CLI_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {
         if (err !== null) rej(new Error(`${main} ${args.join(' ')}: ${err.message}\n${stderr.slice(-2000)}`));
         else res({ ms: Date.now() - t0, stdout, stderr });
@@ -61,7 +61,9 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'orderwire-backup-bench-'));
   const nats = await startNats({ config: 'max_payload: 1MB' });
   try {
-    await run(AUTH_CLI, ['topology', 'apply'], nats.url);
+    // One order partition: the bench follows one order stream through backup and restore.
+    const ORDERS = 'ORDERS_P0'; // the one partition stream with P = 1 (platform orderStreamName(0))
+    await run(AUTH_CLI, ['topology', 'apply'], nats.url, { JETSTREAM_ORDER_PARTITIONS: '1' });
     const nc = await connect({ servers: nats.url, name: 'backup-bench' });
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
@@ -71,7 +73,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < displays; i += CONSUMER_WINDOW) {
       await Promise.all(
         ids.slice(i, i + CONSUMER_WINDOW).map((d) =>
-          jsm.consumers.add('ORDERS', {
+          jsm.consumers.add(ORDERS, {
             durable_name: displayConsumerName(TENANT, d.displayId),
             filter_subjects: displayFilterSubjects(TENANT, d.store, d.displayId, ['grill']),
             ack_policy: AckPolicy.Explicit,
@@ -101,7 +103,7 @@ async function main(): Promise<void> {
       if (i % 100_000 === 0) log(`published ${i}`);
     }
     const fillMs = Date.now() - t;
-    const before = await jsm.streams.info('ORDERS');
+    const before = await jsm.streams.info(ORDERS);
     log(`${orders} orders (${before.state.bytes} bytes) in ${fillMs} ms`);
     await nc.close();
 
@@ -120,10 +122,10 @@ async function main(): Promise<void> {
     log(`restore ${restore.ms} ms`);
     // Per-stream times from the CLI's own log lines.
     for (const line of [...backup.stderr.split('\n'), ...restore.stderr.split('\n')]) {
-      if (/"stream":"ORDERS".*"msg":"stream (backed up|restored)"/.test(line)) log(line);
+      if (/"stream":"ORDERS_P0".*"msg":"stream (backed up|restored)"/.test(line)) log(line);
     }
     const nc2 = await connect({ servers: nats.url, name: 'backup-bench-check' });
-    const after = await (await jetstreamManager(nc2)).streams.info('ORDERS');
+    const after = await (await jetstreamManager(nc2)).streams.info(ORDERS);
     await nc2.close();
     if (after.state.messages !== before.state.messages || after.state.consumer_count !== displays) {
       throw new Error(`restored ${after.state.messages} orders / ${after.state.consumer_count} consumers, expected ${before.state.messages} / ${displays}`);

@@ -254,7 +254,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
       command: ctx.command,
       machine: machine(),
       options,
-      stack: { target: stack.target, edges: stack.edgeUrls },
+      stack: { target: stack.target, edges: stack.edgeUrls, ...(options.partitions === undefined ? {} : { partitions: options.partitions }) },
       phases: { registerS: registerS ?? connectS, connectS, connectPerS: options.displays / connectS, connectCpuMsPerDisplay },
       connections: {
         target: options.displays,
@@ -327,10 +327,15 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
 
 /** The own stack (or the running local one), with crashes logged and collected. */
 async function openStack(options: BenchOptions, log: Log, crashes: string[]): Promise<Stack> {
-  log(options.target === 'own' ? `starting own stack (NATS, Redis, auth, ingest, ${options.edges} edge${options.edges === 1 ? '' : 's'})…` : 'connecting to the local stack…');
+  log(
+    options.target === 'own'
+      ? `starting own stack (NATS, Redis, auth, ingest, ${options.edges} edge${options.edges === 1 ? '' : 's'}${options.partitions === undefined ? '' : `, ${options.partitions} order partitions`})…`
+      : 'connecting to the local stack…',
+  );
   return options.target === 'own'
     ? startOwnStack({
         edges: options.edges,
+        ...(options.partitions === undefined ? {} : { env: { JETSTREAM_ORDER_PARTITIONS: String(options.partitions) } }),
         logLevel: options.serviceLogLevel,
         onCrash: (name, detail) => {
           crashes.push(`${name} ${detail}`);

@@ -72,3 +72,12 @@ describe('bench arguments', () => {
     expect(() => parseBenchArgs(['--fault', 'storm', '--target', 'local'])).toThrow(/needs --target own/);
   });
 });
+
+describe('--partitions', () => {
+  it('is the own stack’s JETSTREAM_ORDER_PARTITIONS: a power of two up to 256, unset by default', () => {
+    expect(parseBenchArgs([]).partitions).toBeUndefined();
+    expect(parseBenchArgs(['--partitions', '16']).partitions).toBe(16);
+    for (const bad of ['3', '0', '512', 'x']) expect(() => parseBenchArgs(['--partitions', bad])).toThrow(/partitions/);
+    expect(() => parseBenchArgs(['--partitions', '4', '--target', 'local'])).toThrow(/--target own/);
+  });
+});

@@ -9,11 +9,14 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { StreamConfig, StreamState } from '@nats-io/jetstream';
+import { jetstreamManager, type StreamConfig, type StreamState } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import {
+  LEGACY_ORDERS_STREAM,
   PARTIAL_SUFFIX,
   fileChunks,
+  isOrderStream,
+  readOrderStreamAssignment,
   kvDeclarations,
   kvStreamName,
   restoreStream,
@@ -60,11 +63,20 @@ export interface Manifest {
   streams: ManifestStream[];
 }
 
-/** Every stream the topology declares, KV buckets' streams first (restored before the streams that refer to them). */
-export function durableStreams(): { name: string; kind: 'stream' | 'kv' }[] {
+/**
+ * Every durable stream, KV buckets' streams first (restored before the streams that refer to
+ * them): the order partition streams the server has (P is the server's, not this process's
+ * configuration; a legacy ORDERS still draining too), and every other declared stream.
+ */
+export async function durableStreams(nc: NatsConnection): Promise<{ name: string; kind: 'stream' | 'kv' }[]> {
+  const orders = await readOrderStreamAssignment(await jetstreamManager(nc));
   return [
     ...kvDeclarations().map((k) => ({ name: kvStreamName(k.bucket), kind: 'kv' as const })),
-    ...streamDeclarations().map((s) => ({ name: s.name, kind: 'stream' as const })),
+    ...(orders.legacy === undefined ? [] : [{ name: LEGACY_ORDERS_STREAM, kind: 'stream' as const }]),
+    ...[...orders.streams.keys()].map((name) => ({ name, kind: 'stream' as const })),
+    ...streamDeclarations()
+      .filter((s) => !isOrderStream(s.name))
+      .map((s) => ({ name: s.name, kind: 'stream' as const })),
   ];
 }
 
@@ -108,7 +120,7 @@ export async function backupAll(nc: NatsConnection, root: string, opts: BackupOp
   await mkdir(work, { recursive: true });
   try {
     const streams: ManifestStream[] = [];
-    for (const { name, kind } of durableStreams()) {
+    for (const { name, kind } of await durableStreams(nc)) {
       const file = `${name}.tar.s2`;
       const t0 = Date.now();
       const snap = await snapshotStreamToFile(nc, name, join(work, file), { onProgress: progressLogger(logger, 'snapshot') });

@@ -14,12 +14,16 @@ import {
   connectNats,
   createLogger,
   ensureTopology,
+  finishRepartition,
+  isValidPartitionCount,
+  repartitionOrderStreams,
   formatSize,
   isOrderwireError,
   natsIdentityOptions,
   kvDeclarations,
   packageVersion,
   streamDeclarations,
+  STREAMS,
   verifyTopology,
   type Logger,
   type TopologyConfig,
@@ -53,6 +57,10 @@ import { authTopologyRequirements } from './topology.js';
 const CLI_USAGE = `usage: node dist/cli.js <command>
 
   topology apply                  create/update every stream and KV bucket from JETSTREAM_* (the one owner)
+  topology repartition [--partitions <P>] [--dry-run] [--finish]
+                                  move order vps to P partition streams (default JETSTREAM_ORDER_PARTITIONS)
+                                  with the display mailboxes, or adopt a legacy ORDERS stream; --finish
+                                  only retires drained old mailboxes (run again until none are left)
   tenant create <tenantId> [--name <name>] [--max-displays <n>] [--orders-per-minute <n>]
   tenant update <tenantId> [--max-displays <n|default>] [--orders-per-minute <n|default>]
                                   per-tenant quotas; "default" clears the override
@@ -136,8 +144,11 @@ async function withContext<T>(config: AuthConfig, logger: Logger, fn: (ctx: Admi
     ...natsIdentityOptions(config.natsIdentity, 'auth'),
   });
   try {
-    // `topology apply` creates the buckets; every other command only checks they fit.
-    await verifyTopology(nc, { service: 'auth-cli', ...authTopologyRequirements(config) });
+    // `topology apply` creates the buckets; every other command only checks they fit. The order
+    // streams are not the admin commands' business — and `consumers migrate` must run on a system
+    // still on the legacy ORDERS stream, before `topology repartition` adopts it.
+    const required = authTopologyRequirements(config);
+    await verifyTopology(nc, { service: 'auth-cli', ...required, streams: (required.streams ?? []).filter((s) => s !== STREAMS.ORDERS) });
     const buckets = await openAuthBuckets(nc);
     const audit = createAuditLog({ js: jetstream(nc), instance: operatorName(), logger });
     const keys = createKeyManager({
@@ -233,6 +244,52 @@ async function applyTopology(): Promise<void> {
   }
 }
 
+/**
+ * `topology repartition`: changes the number of order partition streams on a running system, or
+ * adopts a legacy single ORDERS stream (docs/topology.md#changing-the-partition-count). Moves the
+ * vps and the display mailboxes, applies the rest of the declaration for the new P, then retires
+ * the old mailboxes that are already drained; `--finish` does only the last step.
+ */
+async function repartitionTopology(argv: readonly string[]): Promise<void> {
+  const args = parseArgs(argv);
+  const { natsUrl, natsIdentity, logLevel, topology } = loadTopologyApplyConfig();
+  const logger = cliLogger(logLevel);
+  const given = flag(args, 'partitions');
+  const partitions = given === undefined ? topology.orderPartitions : Number(given);
+  if (!isValidPartitionCount(partitions)) throw usage(`--partitions must be a power of two from 1 to 256, got ${given}`);
+  const nc = await connectNats({
+    servers: natsUrl,
+    name: `auth-cli/${hostname()}`,
+    logger,
+    timeoutMs: CLI_NATS_TIMEOUT_MS,
+    ...natsIdentityOptions(natsIdentity, 'topology'),
+  });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const out: string[] = [];
+    if (args.flags.get('finish') !== true) {
+      const result = await repartitionOrderStreams(jsm, { partitions, topology, logger, dryRun: args.flags.get('dry-run') === true });
+      if (result.legacyAdopted) out.push('legacy ORDERS adopted: parked on its retired subject, its mailboxes retire into the partition streams');
+      for (const m of result.moves) {
+        out.push(`${m.to.padEnd(11)} ← ${String(m.vps.length).padStart(3)} vps from ${m.from.join(', ') || '(none)'}${m.mailboxes === undefined ? '' : `, ${m.mailboxes} mailboxes twinned`}`);
+      }
+      if (result.moves.length === 0) out.push(`already ${partitions} partition streams: nothing to move`);
+      if (args.flags.get('dry-run') === true) {
+        process.stdout.write(`repartition plan (dry run)\n${out.map((l) => `  ${l}`).join('\n')}\n`);
+        return;
+      }
+      await ensureTopology(nc, { ...topology, orderPartitions: partitions, logger });
+    }
+    const fin = await finishRepartition(jsm, { logger });
+    out.push(`retired ${fin.retired} drained mailboxes; ${fin.remaining.length} still draining`);
+    for (const r of fin.remaining.slice(0, 20)) out.push(`  ${r.stream}/${r.consumer}: ${r.pending} pending, ${r.ackPending} in flight`);
+    if (fin.remaining.length > 0) out.push('run `topology repartition --finish` again once those displays have connected and drained');
+    process.stdout.write(`repartitioned to ${partitions} order streams\n${out.map((l) => `  ${l}`).join('\n')}\n`);
+  } finally {
+    await closeNats(nc, logger);
+  }
+}
+
 async function runCommand(argv: readonly string[], config: AuthConfig, logger: Logger): Promise<unknown> {
   const args = parseArgs(argv);
   const [group, action, target] = args.positional;
@@ -311,15 +368,17 @@ async function main(): Promise<number> {
     return argv.length === 0 ? 2 : 0;
   }
   if (argv[0] === 'topology') {
-    if (argv[1] !== 'apply' || argv.length > 2) {
-      process.stderr.write(`usage: node dist/cli.js topology apply\n`);
+    const sub = argv[1];
+    if (!((sub === 'apply' && argv.length === 2) || sub === 'repartition')) {
+      process.stderr.write(`usage: node dist/cli.js topology apply | topology repartition [--partitions <P>] [--dry-run] [--finish]\n`);
       return 2;
     }
     try {
-      await applyTopology();
+      if (sub === 'apply') await applyTopology();
+      else await repartitionTopology(argv.slice(2));
       return 0;
     } catch (err) {
-      process.stderr.write(`topology apply failed: ${isOrderwireError(err) ? `${err.code}: ` : ''}${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`topology ${sub} failed: ${isOrderwireError(err) ? `${err.code}: ` : ''}${err instanceof Error ? err.message : String(err)}\n`);
       return 1;
     }
   }

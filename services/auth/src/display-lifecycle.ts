@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { assertId, displayConsumerName, type DisplayRecord } from '@orderwire/contracts';
-import { ensureDisplayConsumer, deleteDisplayConsumer } from '@orderwire/platform';
+import { ensureDisplayConsumer, deleteDisplayConsumer, orderStreamFor } from '@orderwire/platform';
 import type { AuthContext, RequestInfo } from './context.js';
 import { normalizeEnrollmentCode, randomEnrollmentCode, randomSecret, sha256 } from './crypto/secrets.js';
 import { AUTH_ERRORS } from './errors.js';
@@ -71,11 +71,18 @@ export async function registerDisplay(
   // A mailbox still under its legacy name moves first, with its backlog (in-flight messages are
   // redelivered: an operator re-registering the display is the moment to move it).
   await migrateDisplayMailbox({ jsm: ctx.jsm, displays: ctx.displays, logger: ctx.logger }, tenant, displayId, { force: true });
-  await ensureDisplayConsumer(
+  const mailbox = await ensureDisplayConsumer(
     ctx.jsm,
     { tenant, store: storeId, displayId, stations },
     { ackWaitMs, maxAckPending, maxDeliver, ...(backoffMs === undefined ? {} : { backoffMs }) },
   );
+  // A display moved to a store of another partition stream has a new mailbox there; its old one
+  // would keep the old store's orders coming. Within one stream the filters are updated in place,
+  // which drops the old store's backlog the same way.
+  if (live && existing.value.storeId !== storeId) {
+    const old = await orderStreamFor(ctx.jsm, tenant, existing.value.storeId);
+    if (old !== undefined && old !== mailbox.stream) await deleteDisplayConsumer(ctx.jsm, tenant, displayId, { stream: old });
+  }
 
   const now = new Date().toISOString();
   const record: DisplayRecord =

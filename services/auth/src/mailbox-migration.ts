@@ -16,6 +16,11 @@
  * (`busy`) unless `force` is given, and then at most `max_ack_pending` acknowledged messages
  * may come again. Without in flight messages the floor is exact and nothing is redelivered.
  *
+ * Legacy names exist only on the pre-partition `ORDERS` stream (`LEGACY_ORDERS_STREAM`), whose
+ * subjects have no vp token: the renamed consumer keeps the legacy filter subjects, and
+ * `topology repartition` moves it to its partition stream like every other mailbox there (it runs
+ * this migration first). Without a legacy stream there is nothing to do.
+ *
  * Ownership of a legacy consumer is proven by its own display subject among its filter
  * subjects (`orders.<tenant>.<store>.display.<id>`), whose legacy name must be the consumer's,
  * and every other filter subject must be of the same tenant and store. A legacy name two live
@@ -30,9 +35,9 @@ import {
   displayConsumerName,
   legacyDisplayConsumerName,
   legacyDisplayConsumerSplits,
-  parseOrderSubject,
+  parseLegacyOrderSubject,
 } from '@orderwire/contracts';
-import { STREAMS, displayConsumerConfig, displayConsumerOwner } from '@orderwire/platform';
+import { LEGACY_ORDERS_STREAM, displayConsumerConfig, displayConsumerOwner } from '@orderwire/platform';
 import type { Logger } from 'pino';
 import type { DisplayStore } from './stores/display-store.js';
 
@@ -69,7 +74,7 @@ export interface MailboxMigrationDeps {
   jsm: JetStreamManager;
   displays: DisplayStore;
   logger: Logger;
-  /** @default STREAMS.ORDERS */
+  /** @default LEGACY_ORDERS_STREAM */
   stream?: string;
 }
 
@@ -81,7 +86,7 @@ export interface MailboxMigrationOptions {
 }
 
 function isNotFound(err: unknown): boolean {
-  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
+  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.ConsumerNotFound || err.code === JetStreamApiCodes.StreamNotFound);
 }
 
 async function consumerInfo(jsm: JetStreamManager, stream: string, name: string): Promise<ConsumerInfo | undefined> {
@@ -104,7 +109,7 @@ interface LegacyOwner {
 function legacyOwner(info: ConsumerInfo): LegacyOwner | undefined {
   const cfg = info.config;
   const subjects = cfg.filter_subjects ?? (cfg.filter_subject === undefined ? [] : [cfg.filter_subject]);
-  const parsed = subjects.map((s) => parseOrderSubject(s));
+  const parsed = subjects.map((s) => parseLegacyOrderSubject(s));
   const own = parsed.filter((p) => p?.kind === 'display');
   if (own.length !== 1) return undefined;
   const mine = own[0]!;
@@ -133,6 +138,8 @@ function migratedConfig(legacy: ConsumerInfo, owner: LegacyOwner, startSeq: numb
   const old = legacy.config;
   return {
     ...base,
+    // The legacy stream's messages carry the legacy subjects.
+    filter_subjects: old.filter_subjects ?? (old.filter_subject === undefined ? [] : [old.filter_subject]),
     deliver_policy: DeliverPolicy.StartSequence,
     opt_start_seq: startSeq,
     ack_wait: old.ack_wait ?? base.ack_wait,
@@ -154,7 +161,7 @@ export async function migrateLegacyMailbox(
   options: MailboxMigrationOptions = {},
 ): Promise<MailboxMigrationResult> {
   const { jsm, logger } = deps;
-  const stream = deps.stream ?? STREAMS.ORDERS;
+  const stream = deps.stream ?? LEGACY_ORDERS_STREAM;
   const name = legacy.name;
   const owner = legacyOwner(legacy);
   if (owner === undefined) return { consumer: name, outcome: 'unowned', reason: 'filter subjects do not name exactly one display of this name' };
@@ -218,9 +225,15 @@ async function deleteIfPresent(jsm: JetStreamManager, stream: string, name: stri
 
 /** Migrates every legacy display consumer of the stream. */
 export async function migrateLegacyMailboxes(deps: MailboxMigrationDeps, options: MailboxMigrationOptions = {}): Promise<MailboxMigrationResult[]> {
-  const stream = deps.stream ?? STREAMS.ORDERS;
+  const stream = deps.stream ?? LEGACY_ORDERS_STREAM;
   const legacy: ConsumerInfo[] = [];
-  for await (const info of deps.jsm.consumers.list(stream)) if (info.name.startsWith(LEGACY_DISPLAY_CONSUMER_PREFIX)) legacy.push(info);
+  try {
+    for await (const info of deps.jsm.consumers.list(stream)) if (info.name.startsWith(LEGACY_DISPLAY_CONSUMER_PREFIX)) legacy.push(info);
+  } catch (err) {
+    // No legacy stream (a system created partitioned, or one whose legacy stream is gone): nothing to migrate.
+    if (isNotFound(err)) return [];
+    throw err;
+  }
   const out: MailboxMigrationResult[] = [];
   for (const info of legacy) {
     try {
@@ -241,7 +254,7 @@ export async function migrateDisplayMailbox(
   displayId: string,
   options: MailboxMigrationOptions = {},
 ): Promise<MailboxMigrationResult | undefined> {
-  const info = await consumerInfo(deps.jsm, deps.stream ?? STREAMS.ORDERS, legacyDisplayConsumerName(tenant, displayId));
+  const info = await consumerInfo(deps.jsm, deps.stream ?? LEGACY_ORDERS_STREAM, legacyDisplayConsumerName(tenant, displayId));
   if (info === undefined) return undefined;
   const owner = legacyOwner(info);
   // The legacy name may be another display's (the collision): only ever migrate our own.
@@ -302,7 +315,7 @@ export function startMailboxMigration(deps: MailboxMigrationDeps, retryMs = MAIL
  * filter subjects prove it is this display's — the legacy name may be another tenant's mailbox.
  */
 export async function deleteLegacyMailbox(deps: MailboxMigrationDeps, tenant: string, displayId: string): Promise<boolean> {
-  const stream = deps.stream ?? STREAMS.ORDERS;
+  const stream = deps.stream ?? LEGACY_ORDERS_STREAM;
   const name = legacyDisplayConsumerName(tenant, displayId);
   const info = await consumerInfo(deps.jsm, stream, name);
   if (info === undefined) return false;

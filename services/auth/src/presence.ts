@@ -8,7 +8,7 @@
  */
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { presenceLiveKey, presenceSeenKey, type DisplayRecord, type PresenceLive, type PresenceSeen } from '@orderwire/contracts';
-import { STREAMS, type Logger } from '@orderwire/platform';
+import { createOrderStreamLocator, type Logger } from '@orderwire/platform';
 import type { Redis } from 'ioredis';
 
 /** 16 consumer-info requests in flight while listing. */
@@ -53,11 +53,13 @@ const iso = (ms: number | undefined): string | null => (typeof ms === 'number' &
 
 export function createPresenceReader(deps: { redis: Redis; jsm: JetStreamManager; logger: Logger }): PresenceReader {
   const { redis, jsm, logger } = deps;
+  // The mailbox is on its store's partition stream; the map is cached (one list per 30 s).
+  const streams = createOrderStreamLocator(jsm);
 
   async function backlog(record: DisplayRecord): Promise<DisplayBacklog | null> {
     if (record.status === 'decommissioned') return null;
     try {
-      const info = await jsm.consumers.info(STREAMS.ORDERS, record.consumer);
+      const info = await jsm.consumers.info(await streams.streamFor(record.tenant, record.storeId), record.consumer);
       return { pending: info.num_pending, ackPending: info.num_ack_pending, total: info.num_pending + info.num_ack_pending };
     } catch (err) {
       logger.warn({ err, displayId: record.displayId }, 'display backlog not readable');

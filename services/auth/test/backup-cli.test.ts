@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { closeNats, connectNats, ensureTopology, kvDeclarations, kvStreamName, streamDeclarations, type NatsConnection } from '@orderwire/platform';
+import { closeNats, connectNats, ensureTopology, kvDeclarations, kvStreamName, orderStreamFor, streamDeclarations, type NatsConnection } from '@orderwire/platform';
+import { displaySubject } from '@orderwire/contracts';
 import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -32,12 +33,16 @@ function cli(args: string[], natsUrl = server.url): Promise<{ code: number; stdo
   });
 }
 
+/** The order stream of store t1/s1 (its partition). */
+let ORDERS_T1_S1: string;
+
 beforeAll(async () => {
   server = await startNats();
   nc = await connectNats({ servers: server.url, name: 'backup-cli-test', logger });
   await ensureTopology(nc);
+  ORDERS_T1_S1 = (await orderStreamFor(await jetstreamManager(nc), 't1', 's1'))!;
   const js = jetstream(nc);
-  for (let i = 0; i < 50; i++) await js.publish(`orders.t1.s1.display.d${i % 5}`, JSON.stringify({ i }));
+  for (let i = 0; i < 50; i++) await js.publish(displaySubject('t1', 's1', `d${i % 5}`), JSON.stringify({ i }));
   await js.publish('audit.t1.test', 'audited');
   const kv = await new Kvm(nc).open('ow_clients');
   await kv.put('c1', 'client one');
@@ -56,13 +61,13 @@ it('backs up every declared stream and bucket with a checksummed manifest and st
   const out = JSON.parse(first.stdout) as { dir: string; streams: { name: string; messages: number }[] };
   const declared = [...kvDeclarations().map((k) => kvStreamName(k.bucket)), ...streamDeclarations().map((s) => s.name)];
   expect(out.streams.map((s) => s.name).sort()).toEqual(declared.sort());
-  expect(out.streams.find((s) => s.name === 'ORDERS')?.messages).toBe(50);
+  expect(out.streams.find((s) => s.name === ORDERS_T1_S1)?.messages).toBe(50);
   const manifest = JSON.parse(readFileSync(join(out.dir, 'manifest.json'), 'utf8')) as {
     server: { version: string };
     streams: { name: string; sha256: string; firstSeq: number; lastSeq: number; consumers: number; fileBytes: number }[];
   };
   expect(manifest.server.version).toMatch(/^2\./);
-  const orders = manifest.streams.find((s) => s.name === 'ORDERS')!;
+  const orders = manifest.streams.find((s) => s.name === ORDERS_T1_S1)!;
   expect(orders).toMatchObject({ firstSeq: 1, lastSeq: 50, consumers: 0 });
   expect(orders.sha256).toMatch(/^[0-9a-f]{64}$/);
   const status = JSON.parse(readFileSync(join(root, 'last-success.json'), 'utf8')) as { dir: string };
@@ -109,12 +114,12 @@ it('restore refuses a server that has the streams, and with --replace brings bac
   expect(refused.stderr).toMatch(/ORDERWIRE_ERR_RESTORE_STREAM_EXISTS: stream \S+ already exists/);
 
   const js = jetstream(nc);
-  await js.publish('orders.t1.s1.display.d1', 'after the backup');
+  await js.publish(displaySubject('t1', 's1', 'd1'), 'after the backup');
   const ok = await cli(['restore', dir, '--replace']);
   expect(ok.stderr).toContain('stream restored');
   expect(ok.code).toBe(0);
   const jsm = await jetstreamManager(nc);
-  expect((await jsm.streams.info('ORDERS')).state.messages).toBe(50);
+  expect((await jsm.streams.info(ORDERS_T1_S1)).state.messages).toBe(50);
   const audit = await jsm.streams.info('AUDIT');
   expect(audit.config).toMatchObject({ deny_delete: true, deny_purge: true });
   await expect(jsm.streams.deleteMessage('AUDIT', 1)).rejects.toThrow(/delete/i);

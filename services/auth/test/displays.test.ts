@@ -1,8 +1,8 @@
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type ConsumerInfo, type JetStreamManager } from '@nats-io/jetstream';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DISPLAY_AUDIENCE, SIGNALS, displayConsumerName, displayRegistryKey, type DisplayRecord } from '@orderwire/contracts';
-import { KV_BUCKETS, STREAMS } from '@orderwire/platform';
+import { KV_BUCKETS, listOrderStreams } from '@orderwire/platform';
 import { Kvm } from '@nats-io/kv';
 import { nanos } from '@nats-io/nats-core';
 import { waitFor } from '@orderwire/test-harness';
@@ -41,10 +41,19 @@ afterAll(async () => {
   await infra?.dispose();
 });
 
+/** A display mailbox's info, on whichever order stream holds it (its store's partition). */
+async function mailboxInfo(jsm: JetStreamManager, name: string): Promise<ConsumerInfo> {
+  for (const stream of await listOrderStreams(jsm)) {
+    const info = await jsm.consumers.info(stream, name).catch(() => undefined);
+    if (info !== undefined) return info;
+  }
+  throw new Error(`consumer not found: ${name}`);
+}
+
 async function consumerExists(tenant: string, displayId: string): Promise<boolean> {
   const jsm = await jetstreamManager(t.nc);
   try {
-    await jsm.consumers.info(STREAMS.ORDERS, displayConsumerName(tenant, displayId));
+    await mailboxInfo(jsm, displayConsumerName(tenant, displayId));
     return true;
   } catch {
     return false;
@@ -107,7 +116,7 @@ describe('display registration', () => {
     } finally {
       await first.close();
     }
-    expect((await jsm.consumers.info(STREAMS.ORDERS, name)).config).toMatchObject({ ack_wait: nanos(7_000), max_ack_pending: 9, max_deliver: 11 });
+    expect((await mailboxInfo(jsm, name)).config).toMatchObject({ ack_wait: nanos(7_000), max_ack_pending: 9, max_deliver: 11 });
 
     const second = await startAuth(infra, { AUTH_CONSUMER_BACKOFF: '3s,30s', AUTH_CONSUMER_MAX_DELIVER: '6' });
     try {
@@ -115,7 +124,7 @@ describe('display registration', () => {
     } finally {
       await second.close();
     }
-    const updated = (await jsm.consumers.info(STREAMS.ORDERS, name)).config;
+    const updated = (await mailboxInfo(jsm, name)).config;
     expect(updated).toMatchObject({ ack_wait: nanos(3_000), max_ack_pending: 256, max_deliver: 6, backoff: [nanos(3_000), nanos(30_000)] });
   });
 

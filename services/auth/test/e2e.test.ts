@@ -11,8 +11,8 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { DISPLAY_AUDIENCE, displayConsumerName, displayFilterSubjects, legacyDisplayConsumerName, stationSubject } from '@orderwire/contracts';
-import { kvDeclarations, STREAMS, streamDeclarations } from '@orderwire/platform';
+import { DISPLAY_AUDIENCE, displayConsumerName, legacyDisplayConsumerName } from '@orderwire/contracts';
+import { kvDeclarations, listOrderStreams, streamDeclarations } from '@orderwire/platform';
 import { freePort, startNats, waitFor } from '@orderwire/test-harness';
 import { TEST_KEK, startInfra, type Infra } from './helpers.js';
 
@@ -68,7 +68,8 @@ beforeAll(async () => {
   const applied = await cli(['topology', 'apply']);
   expect(applied.code, applied.stderr).toBe(0);
   expect(applied.stdout).toMatch(/^topology applied\n/);
-  expect(applied.stdout).toMatch(/stream ORDERS +created/);
+  expect(applied.stdout).toMatch(/stream ORDERS_P0 +created/);
+  expect(applied.stdout).toMatch(/stream ORDERS_P1 +created/);
   expect(applied.stdout).toMatch(/kv +ow_refresh_tokens +created/);
   const again = await cli(['topology', 'apply']);
   expect(again.code, again.stderr).toBe(0);
@@ -217,35 +218,45 @@ describe('auth service over HTTP, with the admin CLI', () => {
     expect(listed.keys).toHaveLength(3);
   });
 
-  it('consumers migrate moves a legacy-named mailbox with its backlog (dry run first)', async () => {
-    const nc = await connect({ servers: infra.nats.url });
+  it('consumers migrate moves a legacy-named mailbox with its backlog (dry run first), on a system still on the legacy ORDERS', async () => {
+    const other = await startNats();
+    const nc = await connect({ servers: other.url });
     try {
+      // A pre-partition system: the buckets, and ORDERS on orders.> with the old subject layout.
+      expect((await cli(['topology', 'apply'], { NATS_URL: other.url, AUTH_KEK: '' })).code).toBe(0);
       const jsm = await jetstreamManager(nc);
+      for (const name of await listOrderStreams(jsm)) await jsm.streams.delete(name);
+      await jsm.streams.add({ name: 'ORDERS', subjects: ['orders.>'], storage: StorageType.File });
       const js = jetstream(nc);
       const legacy = legacyDisplayConsumerName('demo', 'old-kds');
-      await jsm.consumers.add(STREAMS.ORDERS, {
+      await jsm.consumers.add('ORDERS', {
         durable_name: legacy,
-        filter_subjects: displayFilterSubjects('demo', 's1', 'old-kds', ['grill']),
+        filter_subjects: ['orders.demo.s1.grill', 'orders.demo.s1.display.old-kds'],
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.New,
       });
-      for (let i = 1; i <= 3; i++) await js.publish(stationSubject('demo', 's1', 'grill'), `o${i}`);
+      for (let i = 1; i <= 3; i++) await js.publish('orders.demo.s1.grill', `o${i}`);
 
-      const dry = await cli(['consumers', 'migrate', '--dry-run']);
+      const dry = await cli(['consumers', 'migrate', '--dry-run'], { NATS_URL: other.url });
       expect(dry.code, dry.stderr).toBe(0);
       expect(JSON.parse(dry.stdout)).toMatchObject({ summary: { migrated: 1 }, results: [{ consumer: legacy, outcome: 'migrated' }] });
-      await jsm.consumers.info(STREAMS.ORDERS, legacy);
+      await jsm.consumers.info('ORDERS', legacy);
+      // The repartition refuses while a legacy name is left.
+      const early = await cli(['topology', 'repartition'], { NATS_URL: other.url, AUTH_KEK: '' });
+      expect(early.code).toBe(1);
+      expect(early.stderr).toContain('consumers migrate --force');
 
-      const run = await cli(['consumers', 'migrate']);
+      const run = await cli(['consumers', 'migrate'], { NATS_URL: other.url });
       expect(run.code, run.stderr).toBe(0);
       expect(JSON.parse(run.stdout)).toMatchObject({ summary: { migrated: 1 }, results: [{ newName: displayConsumerName('demo', 'old-kds') }] });
-      await expect(jsm.consumers.info(STREAMS.ORDERS, legacy)).rejects.toThrow(/consumer not found/);
-      const c = await js.consumers.get(STREAMS.ORDERS, displayConsumerName('demo', 'old-kds'));
+      await expect(jsm.consumers.info('ORDERS', legacy)).rejects.toThrow(/consumer not found/);
+      const c = await js.consumers.get('ORDERS', displayConsumerName('demo', 'old-kds'));
       const got: string[] = [];
       for await (const m of await c.fetch({ max_messages: 10, expires: 1_000 })) got.push(m.string());
       expect(got).toEqual(['o1', 'o2', 'o3']);
     } finally {
       await nc.close();
+      await other.dispose();
     }
   });
 
@@ -262,17 +273,51 @@ describe('auth service over HTTP, with the admin CLI', () => {
     try {
       const nc = await connect({ servers: other.url });
       const jsm = await jetstreamManager(nc);
-      await jsm.streams.add({ name: 'ORDERS', subjects: ['orders.>'], storage: StorageType.Memory });
+      await jsm.streams.add({ name: 'ORDERS_P0', subjects: ['orders.0.>'], storage: StorageType.Memory });
       const res = await cli(['topology', 'apply'], { NATS_URL: other.url, AUTH_KEK: '' });
       expect(res.code).toBe(1);
-      expect(res.stderr).toMatch(/topology apply failed: ORDERWIRE_ERR_TOPOLOGY_CONFLICT: .*ORDERS.*storage: existing memory, declared file/);
+      // Another P on the server is refused first, pointing at the repartition.
+      expect(res.stderr).toMatch(/topology apply failed: ORDERWIRE_ERR_TOPOLOGY_PARTITIONS: .*topology repartition --partitions 2/);
+      await jsm.streams.update('ORDERS_P0', { ...(await jsm.streams.info('ORDERS_P0')).config, subjects: Array.from({ length: 128 }, (_, i) => `orders.${2 * i}.>`) });
+      const conflict = await cli(['topology', 'apply'], { NATS_URL: other.url, AUTH_KEK: '' });
+      expect(conflict.code).toBe(1);
+      expect(conflict.stderr).toMatch(/topology apply failed: ORDERWIRE_ERR_TOPOLOGY_CONFLICT: .*ORDERS_P0.*storage: existing memory, declared file/);
       const names: string[] = [];
       for await (const n of jsm.streams.names()) names.push(n);
-      expect(names).toEqual(['ORDERS']);
+      expect(names).toEqual(['ORDERS_P0']);
       // A bad setting is named before anything is touched.
       const bad = await cli(['topology', 'apply'], { NATS_URL: other.url, AUTH_REFRESH_TTL: '60d', JETSTREAM_KV_REFRESH_TOKENS_TTL: '30d' });
       expect(bad.code).toBe(1);
       expect(bad.stderr).toContain('JETSTREAM_KV_REFRESH_TOKENS_TTL: must be 0 (forever) or >= AUTH_REFRESH_TTL');
+      await nc.close();
+    } finally {
+      await other.dispose();
+    }
+  });
+
+  it('topology repartition adopts a legacy ORDERS, then moves 2 → 4 partitions; apply agrees with the new P only', async () => {
+    const other = await startNats();
+    try {
+      const nc = await connect({ servers: other.url });
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: 'ORDERS', subjects: ['orders.>'], storage: StorageType.File });
+      const refused = await cli(['topology', 'apply'], { NATS_URL: other.url, AUTH_KEK: '' });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/ORDERWIRE_ERR_TOPOLOGY_LEGACY_ORDERS: .*orderwire-auth topology repartition/);
+      const plan = await cli(['topology', 'repartition', '--dry-run'], { NATS_URL: other.url, AUTH_KEK: '' });
+      expect(plan.code, plan.stderr).toBe(0);
+      expect(plan.stdout).toContain('legacy ORDERS adopted');
+      expect((await jsm.streams.info('ORDERS')).config.subjects).toEqual(['orders.>']); // a dry run changes nothing
+      const adopt = await cli(['topology', 'repartition'], { NATS_URL: other.url, AUTH_KEK: '' });
+      expect(adopt.code, adopt.stderr).toBe(0);
+      expect(adopt.stdout).toMatch(/ORDERS_P1 +← 128 vps from ORDERS/);
+      const grow = await cli(['topology', 'repartition', '--partitions', '4'], { NATS_URL: other.url, AUTH_KEK: '' });
+      expect(grow.code, grow.stderr).toBe(0);
+      expect(grow.stdout).toMatch(/ORDERS_P3 +← +64 vps from ORDERS_P1/);
+      expect((await cli(['topology', 'apply'], { NATS_URL: other.url, AUTH_KEK: '' })).code).toBe(1);
+      expect((await cli(['topology', 'apply'], { NATS_URL: other.url, AUTH_KEK: '', JETSTREAM_ORDER_PARTITIONS: '4' })).code).toBe(0);
+      const bad = await cli(['topology', 'repartition', '--partitions', '3'], { NATS_URL: other.url, AUTH_KEK: '' });
+      expect(bad.code).not.toBe(0);
       await nc.close();
     } finally {
       await other.dispose();

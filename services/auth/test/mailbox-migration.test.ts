@@ -6,16 +6,8 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import {
-  displayConsumerName,
-  displayFilterSubjects,
-  displayRegistryKey,
-  displaySubject,
-  legacyDisplayConsumerName,
-  stationSubject,
-  type DisplayRecord,
-} from '@orderwire/contracts';
-import { KV_BUCKETS, STREAMS, closeNats, connectNats, ensureDisplayConsumer, ensureTopology } from '@orderwire/platform';
+import { displayConsumerName, displayRegistryKey, legacyDisplayConsumerName, type DisplayRecord } from '@orderwire/contracts';
+import { KV_BUCKETS, LEGACY_ORDERS_STREAM, closeNats, connectNats, ensureDisplayConsumer, ensureTopology } from '@orderwire/platform';
 import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -34,8 +26,10 @@ let deps: MailboxMigrationDeps;
 beforeEach(async () => {
   server = await startNats();
   nc = await connectNats({ servers: server.url, name: 'migration-test', logger });
-  await ensureTopology(nc, { logger, streams: [STREAMS.ORDERS], buckets: [KV_BUCKETS.DISPLAYS] });
+  await ensureTopology(nc, { logger, streams: [], buckets: [KV_BUCKETS.DISPLAYS] });
   jsm = await jetstreamManager(nc);
+  // Legacy names only exist on the pre-partition ORDERS stream, with the pre-partition subjects.
+  await jsm.streams.add({ name: LEGACY_ORDERS_STREAM, subjects: ['orders.>'], storage: 'file' });
   js = jetstream(nc);
   const kv = await new Kvm(nc).open(KV_BUCKETS.DISPLAYS);
   deps = { jsm, displays: createDisplayStore(kv), logger };
@@ -45,10 +39,21 @@ afterEach(async () => {
   await server.dispose();
 });
 
+/*
+ * The pre-partition subject layout (contracts parses it with parseLegacyOrderSubject; nothing
+ * builds it any more, so this fixture spells it out).
+ */
+const stationSubject = (t: string, s: string, st: string): string => `orders.${t}.${s}.${st}`;
+const displaySubject = (t: string, s: string, d: string): string => `orders.${t}.${s}.display.${d}`;
+const displayFilterSubjects = (t: string, s: string, d: string, stations: string[]): string[] => [
+  ...stations.map((st) => stationSubject(t, s, st)),
+  displaySubject(t, s, d),
+];
+
 /** A mailbox exactly as the code before the migration created it. */
 async function legacyMailbox(tenant: string, store: string, displayId: string, stations: string[]): Promise<string> {
   const name = legacyDisplayConsumerName(tenant, displayId);
-  await jsm.consumers.add(STREAMS.ORDERS, {
+  await jsm.consumers.add(LEGACY_ORDERS_STREAM, {
     durable_name: name,
     filter_subjects: displayFilterSubjects(tenant, store, displayId, stations),
     ack_policy: AckPolicy.Explicit,
@@ -77,7 +82,7 @@ async function publish(subject: string, body: string): Promise<number> {
 
 /** Pulls up to `n` messages; acks those `ack` says to, leaves the rest in flight. */
 async function pull(consumer: string, n: number, ack: (body: string) => boolean): Promise<string[]> {
-  const c = await js.consumers.get(STREAMS.ORDERS, consumer);
+  const c = await js.consumers.get(LEGACY_ORDERS_STREAM, consumer);
   const got: string[] = [];
   const batch = await c.fetch({ max_messages: n, expires: 1_000 });
   for await (const m of batch) {
@@ -102,10 +107,10 @@ describe('legacy mailbox migration', () => {
 
     const [result] = await migrateLegacyMailboxes(deps);
     expect(result).toMatchObject({ consumer: legacy, outcome: 'migrated', tenant: 't1', displayId: 'kds-1', inFlight: 0 });
-    await expect(jsm.consumers.info(STREAMS.ORDERS, legacy)).rejects.toThrow(/consumer not found/);
+    await expect(jsm.consumers.info(LEGACY_ORDERS_STREAM, legacy)).rejects.toThrow(/consumer not found/);
 
     const name = displayConsumerName('t1', 'kds-1');
-    const info = await jsm.consumers.info(STREAMS.ORDERS, name);
+    const info = await jsm.consumers.info(LEGACY_ORDERS_STREAM, name);
     expect(info.config.metadata).toMatchObject({ 'orderwire.tenant': 't1', 'orderwire.display': 'kds-1', 'orderwire.migrated_from': legacy });
     expect(await pull(name, 20, () => true)).toEqual(['m5', 'm6', 'm7', 'm8', 'm9', 'm10']);
     // New orders keep arriving, and the registry names the new mailbox.
@@ -114,7 +119,7 @@ describe('legacy mailbox migration', () => {
     expect((await deps.displays.get('t1', 'kds-1'))?.value.consumer).toBe(name);
 
     // Registering the display again is an ordinary update of the migrated mailbox, not a conflict.
-    const again = await ensureDisplayConsumer(jsm, { tenant: 't1', store: 's1', displayId: 'kds-1', stations: ['grill', 'fry'] });
+    const again = await ensureDisplayConsumer(jsm, { tenant: 't1', store: 's1', displayId: 'kds-1', stations: ['grill', 'fry'] }, { stream: LEGACY_ORDERS_STREAM });
     expect(again).toMatchObject({ action: 'updated', changed: ['filter_subjects'] });
     expect(await migrateLegacyMailboxes(deps)).toEqual([]);
   });
@@ -125,9 +130,9 @@ describe('legacy mailbox migration', () => {
     // m1 acked; m2, m3 delivered and not acked (an edge died holding them).
     expect(await pull(legacy, 3, (b) => b === 'm1')).toEqual(['m1', 'm2', 'm3']);
 
-    const busy = await migrateLegacyMailbox(deps, await jsm.consumers.info(STREAMS.ORDERS, legacy));
+    const busy = await migrateLegacyMailbox(deps, await jsm.consumers.info(LEGACY_ORDERS_STREAM, legacy));
     expect(busy).toMatchObject({ outcome: 'busy', inFlight: 2 });
-    expect((await jsm.consumers.info(STREAMS.ORDERS, legacy)).num_ack_pending).toBe(2);
+    expect((await jsm.consumers.info(LEGACY_ORDERS_STREAM, legacy)).num_ack_pending).toBe(2);
 
     const forced = await migrateLegacyMailboxes(deps, { force: true });
     expect(forced).toMatchObject([{ outcome: 'migrated', inFlight: 2 }]);
@@ -136,19 +141,19 @@ describe('legacy mailbox migration', () => {
 
   it('a dry run changes nothing', async () => {
     const legacy = await legacyMailbox('t1', 's1', 'kds-3', ['grill']);
-    const before = JSON.stringify((await jsm.consumers.info(STREAMS.ORDERS, legacy)).config);
+    const before = JSON.stringify((await jsm.consumers.info(LEGACY_ORDERS_STREAM, legacy)).config);
     expect(await migrateLegacyMailboxes(deps, { dryRun: true })).toMatchObject([{ outcome: 'migrated', startSeq: 1 }]);
-    expect(JSON.stringify((await jsm.consumers.info(STREAMS.ORDERS, legacy)).config)).toBe(before);
-    await expect(jsm.consumers.info(STREAMS.ORDERS, displayConsumerName('t1', 'kds-3'))).rejects.toThrow(/consumer not found/);
+    expect(JSON.stringify((await jsm.consumers.info(LEGACY_ORDERS_STREAM, legacy)).config)).toBe(before);
+    await expect(jsm.consumers.info(LEGACY_ORDERS_STREAM, displayConsumerName('t1', 'kds-3'))).rejects.toThrow(/consumer not found/);
   });
 
   it('finishes an interrupted run, and two runs at once leave one mailbox with the backlog', async () => {
     const legacy = await legacyMailbox('t1', 's1', 'kds-4', ['grill']);
     for (let i = 1; i <= 5; i++) await publish(stationSubject('t1', 's1', 'grill'), `m${i}`);
-    const info = await jsm.consumers.info(STREAMS.ORDERS, legacy);
+    const info = await jsm.consumers.info(LEGACY_ORDERS_STREAM, legacy);
     const results = await Promise.all([migrateLegacyMailbox(deps, info), migrateLegacyMailbox(deps, info)]);
     expect(results.map((r) => r.outcome).sort()).toEqual(['migrated', 'migrated']);
-    expect((await jsm.consumers.list(STREAMS.ORDERS).next()).map((c) => c.name)).toEqual([displayConsumerName('t1', 'kds-4')]);
+    expect((await jsm.consumers.list(LEGACY_ORDERS_STREAM).next()).map((c) => c.name)).toEqual([displayConsumerName('t1', 'kds-4')]);
     expect(await pull(displayConsumerName('t1', 'kds-4'), 10, () => true)).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
   });
 
@@ -159,23 +164,23 @@ describe('legacy mailbox migration', () => {
       { v: 1, tenant: 'acme', displayId: 'x_1', storeId: 'evil', stations: [], consumer: legacy, status: 'registered', createdAt: new Date().toISOString() },
       undefined,
     );
-    const before = JSON.stringify((await jsm.consumers.info(STREAMS.ORDERS, legacy)).config);
+    const before = JSON.stringify((await jsm.consumers.info(LEGACY_ORDERS_STREAM, legacy)).config);
     expect(await migrateLegacyMailboxes(deps, { force: true })).toMatchObject([{ outcome: 'contested' }]);
     // Registration of the attacker's display migrates nothing of the victim's.
     expect(await migrateDisplayMailbox(deps, 'acme', 'x_1', { force: true })).toBeUndefined();
     // Nor does decommissioning the attacker's display delete the victim's mailbox.
     expect(await deleteLegacyMailbox(deps, 'acme', 'x_1')).toBe(false);
-    expect(JSON.stringify((await jsm.consumers.info(STREAMS.ORDERS, legacy)).config)).toBe(before);
+    expect(JSON.stringify((await jsm.consumers.info(LEGACY_ORDERS_STREAM, legacy)).config)).toBe(before);
 
     // Filters that do not match the name (planted or rewritten): never migrated.
-    await jsm.consumers.add(STREAMS.ORDERS, {
+    await jsm.consumers.add(LEGACY_ORDERS_STREAM, {
       durable_name: legacyDisplayConsumerName('t9', 'd9'),
       filter_subjects: [displaySubject('t8', 's', 'd9')],
       ack_policy: AckPolicy.Explicit,
     });
     const all = await migrateLegacyMailboxes(deps, { force: true });
     expect(all.find((r) => r.consumer === 'display_t9_d9')).toMatchObject({ outcome: 'unowned' });
-    await jsm.consumers.info(STREAMS.ORDERS, 'display_t9_d9');
+    await jsm.consumers.info(LEGACY_ORDERS_STREAM, 'display_t9_d9');
   });
 
   it('keeps the registry key layout the edge and ingest read', () => {

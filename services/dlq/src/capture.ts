@@ -11,7 +11,7 @@
  */
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/nats-core';
-import { JS_API_CODES, STREAMS, isJetStreamApiError, type Logger } from '@orderwire/platform';
+import { JS_API_CODES, LEGACY_ORDERS_STREAM, STREAMS, isJetStreamApiError, isOrderStream, type Logger } from '@orderwire/platform';
 import { classify, parseAdvisory, receiptReason, type Advisory } from './advisory.js';
 import { entryIdFor, FAILURES_KEPT, isEntryId, type DlqEntry, type Failure } from './entry.js';
 import type { EntryStore, Mutation } from './entry-store.js';
@@ -56,13 +56,23 @@ export interface ProcessResult {
   tenant?: string;
 }
 
-function lastFailureSeq(e: DlqEntry): number {
-  return e.failures.reduce((max, f) => Math.max(max, f.seq), e.seq);
+/** Highest failed sequence the entry knows in `stream` (sequences of two streams do not compare). */
+function lastFailureSeq(e: DlqEntry, stream: string): number {
+  const streamOf = (f: Failure): string => f.stream ?? e.stream ?? LEGACY_ORDERS_STREAM;
+  return e.failures.reduce((max, f) => (streamOf(f) === stream ? Math.max(max, f.seq) : max), (e.stream ?? LEGACY_ORDERS_STREAM) === stream ? e.seq : 0);
 }
 
 function failureOf(a: Advisory): Failure {
   const { reason, detail } = classify(a);
-  const f: Failure = { seq: a.streamSeq, consumer: a.consumer, reason, deliveries: a.deliveries, at: new Date(a.at).toISOString(), advisoryId: a.id };
+  const f: Failure = {
+    stream: a.stream,
+    seq: a.streamSeq,
+    consumer: a.consumer,
+    reason,
+    deliveries: a.deliveries,
+    at: new Date(a.at).toISOString(),
+    advisoryId: a.id,
+  };
   if (detail !== undefined) f.detail = detail;
   return f;
 }
@@ -77,6 +87,7 @@ function newEntry(id: string, a: Advisory, target: Target, original: Original | 
     displayId: target.displayId,
     orderId: original?.orderId ?? null,
     subject: original?.stored.subject ?? null,
+    stream: a.stream,
     seq: a.streamSeq,
     consumer: a.consumer,
     reason: f.reason,
@@ -165,14 +176,14 @@ export function createCapture(options: CaptureOptions): Capture {
     if (original?.dlqId !== null && original?.dlqId !== undefined && isEntryId(original.dlqId)) {
       const linked = await store.mutate(target.tenant, original.dlqId, (cur): Mutation<Recorded | undefined> => {
         if (cur === undefined) return { result: undefined }; // entry gone: record as a new one
-        if (a.streamSeq <= lastFailureSeq(cur.entry)) return { result: { result: 'duplicate', entry: cur.entry } };
+        if (a.streamSeq <= lastFailureSeq(cur.entry, a.stream)) return { result: { result: 'duplicate', entry: cur.entry } };
         const next = reopened(cur.entry, a, now);
         return { write: next, result: { result: 'reopened', entry: next } };
       });
       if (linked.result !== undefined) return linked.result;
     }
-    const created = await resolver.ordersCreated();
-    const id = entryIdFor(STREAMS.ORDERS, created, a.streamSeq, a.consumer);
+    const created = await resolver.ordersCreated(a.stream);
+    const id = entryIdFor(a.stream, created, a.streamSeq, a.consumer);
     const outcome = await store.mutate(target.tenant, id, (cur): Decision => {
       if (cur !== undefined) return { result: { result: 'duplicate', entry: cur.entry } };
       const e = newEntry(id, a, target, original, now);
@@ -190,14 +201,15 @@ export function createCapture(options: CaptureOptions): Capture {
     }
     const a = parsed.advisory;
     const alog = log.child({ advisoryId: a.id, advisoryConsumer: a.consumer, streamSeq: a.streamSeq });
-    if (a.stream !== STREAMS.ORDERS) {
-      alog.warn({ stream: a.stream }, 'advisory ignored: not about ORDERS');
+    // ADVISORIES captures every stream's advisories (the stream token is a wildcard): only order streams' are ours.
+    if (!isOrderStream(a.stream)) {
+      alog.debug({ stream: a.stream }, 'advisory ignored: not about an order stream');
       return { result: 'ignored' };
     }
-    let original = await resolver.original(a.streamSeq);
-    // An advisory older than the stream names a message of a previous incarnation of ORDERS.
-    if (original !== undefined && Date.parse(await resolver.ordersCreated()) > a.at) original = undefined;
-    const target = await resolver.target(a.consumer, original);
+    let original = await resolver.original(a.stream, a.streamSeq);
+    // An advisory older than the stream names a message of a previous incarnation of that stream.
+    if (original !== undefined && Date.parse(await resolver.ordersCreated(a.stream)) > a.at) original = undefined;
+    const target = await resolver.target(a.stream, a.consumer, original);
     if (target === undefined) {
       if (isDisplayMailbox(a.consumer) && original !== undefined) {
         // A foreign message an edge terminated (another tenant's, or another display's own
@@ -228,6 +240,7 @@ export function createCapture(options: CaptureOptions): Capture {
         orderId: entry.orderId,
         displayId: entry.displayId,
         status: 'dead_lettered' as const,
+        stream: latest.stream ?? entry.stream,
         seq: latest.seq,
         at: Date.parse(latest.at),
         deliveryCount: latest.deliveries,

@@ -36,7 +36,9 @@ export interface Actor {
 
 /** One time a message of this entry was given up on. */
 export interface Failure {
-  /** ORDERS sequence of the message that failed (the original, or a replayed copy). */
+  /** Order stream of `seq` (absent on failures recorded before partitioning: the entry's). */
+  stream?: string;
+  /** Sequence of the message that failed (the original, or a replayed copy) in its stream. */
   seq: number;
   consumer: string;
   reason: EntryReason;
@@ -65,7 +67,9 @@ export interface ReplayRecord {
   at: string;
   by: Actor;
   subject: string;
-  /** ORDERS sequence of the replayed copy. */
+  /** Order stream that stored the replayed copy (the display's partition stream at replay time). */
+  stream?: string;
+  /** Sequence of the replayed copy in `stream`. */
   seq: number;
   msgId: string;
   note?: string;
@@ -88,7 +92,9 @@ export interface DlqEntry {
   orderId: string | null;
   /** ORDERS subject of the original (null when expired). */
   subject: string | null;
-  /** ORDERS sequence of the original. */
+  /** Order stream (`ORDERS_P<i>`, or the legacy `ORDERS`) that holds the original. */
+  stream: string;
+  /** Sequence of the original in `stream`. */
   seq: number;
   /** Durable consumer (the display's mailbox) that gave up. */
   consumer: string;

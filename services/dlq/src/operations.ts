@@ -13,7 +13,7 @@
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { HEADERS } from '@orderwire/contracts';
-import { isOrderwireError, type Logger } from '@orderwire/platform';
+import { LEGACY_ORDERS_STREAM, isOrderwireError, type Logger } from '@orderwire/platform';
 import type { AuditLog } from './audit.js';
 import { truncateReason, type Actor, type DlqEntry, type EntryStatus, type EntrySummary, type ReplayRecord, summarize } from './entry.js';
 import type { EntryIndex } from './entry-index.js';
@@ -39,7 +39,9 @@ export interface ActionContext {
 export interface ReplayInfo {
   n: number;
   subject: string;
-  /** ORDERS sequence of the replayed copy. */
+  /** Order stream that stored the replayed copy. */
+  stream: string;
+  /** Sequence of the replayed copy in `stream`. */
   seq: number;
   msgId: string;
   /** True when this replay had already been published (a concurrent or repeated request). */
@@ -58,9 +60,12 @@ export interface BulkItem {
   storeId: string | null;
   displayId: string;
   orderId: string | null;
+  /** Stream and sequence of the original. */
+  stream: string;
   seq: number;
   status: EntryStatus;
   result: BulkItemResult;
+  replayStream?: string;
   replaySeq?: number;
   error?: { code: string; message: string };
 }
@@ -119,7 +124,9 @@ function replayHeaders(e: DlqEntry) {
     if (k.toLowerCase() === HEADERS.replayOf.toLowerCase() || k.toLowerCase() === HEADERS.dlqId.toLowerCase()) continue;
     for (const v of values) h.append(k, v);
   }
-  h.set(HEADERS.replayOf, String(e.seq));
+  // `<stream>:<seq>`: a sequence names the original only with its stream.
+  // Entries recorded before partitioning name no stream: theirs was the legacy ORDERS.
+  h.set(HEADERS.replayOf, `${e.stream ?? LEGACY_ORDERS_STREAM}:${e.seq}`);
   h.set(HEADERS.dlqId, e.id);
   return h;
 }
@@ -168,7 +175,7 @@ export function createDlqOperations(options: DlqOperationsOptions): DlqOperation
       throw unavailable('publish_failed', err);
     }
     const now = new Date().toISOString();
-    const record: ReplayRecord = { n, at: now, by: ctx.actor, subject: mailbox.subject, seq: ack.seq, msgId };
+    const record: ReplayRecord = { n, at: now, by: ctx.actor, subject: mailbox.subject, stream: ack.stream, seq: ack.seq, msgId };
     if (ctx.note !== undefined) record.note = truncateReason(ctx.note);
     const outcome = await store.mutate(tenant, id, (cur) => {
       if (cur === undefined) throw notFound(id);
@@ -177,7 +184,7 @@ export function createDlqOperations(options: DlqOperationsOptions): DlqOperation
       return { write: next, result: { entry: next, duplicate: false } };
     });
     const { entry, duplicate } = outcome.result;
-    const info: ReplayInfo = { n, subject: mailbox.subject, seq: ack.seq, msgId, duplicate: duplicate || ack.duplicate };
+    const info: ReplayInfo = { n, subject: mailbox.subject, stream: ack.stream, seq: ack.seq, msgId, duplicate: duplicate || ack.duplicate };
     if (duplicate) {
       log.info({ replaySeq: ack.seq }, 'replay already recorded by a concurrent request');
       return { entry: summarize(entry), replay: info };
@@ -201,7 +208,7 @@ export function createDlqOperations(options: DlqOperationsOptions): DlqOperation
     if (e.orderId !== null) {
       try {
         await receipts.write(
-          { tenant, orderId: e.orderId, displayId: e.displayId, status: 'replayed', seq: ack.seq, at: Date.parse(now) },
+          { tenant, orderId: e.orderId, displayId: e.displayId, status: 'replayed', stream: ack.stream, seq: ack.seq, at: Date.parse(now) },
           log,
         );
       } catch (err) {
@@ -232,6 +239,7 @@ export function createDlqOperations(options: DlqOperationsOptions): DlqOperation
         storeId: s.storeId,
         displayId: s.displayId,
         orderId: s.orderId,
+        stream: s.stream,
         seq: s.seq,
         status: s.status,
         result: ctx.dryRun ? 'would_replay' : 'not_attempted',
@@ -243,6 +251,7 @@ export function createDlqOperations(options: DlqOperationsOptions): DlqOperation
             const r = await replay(tenant, item.id, ctx);
             item.result = 'replayed';
             item.status = r.entry.status;
+            item.replayStream = r.replay.stream;
             item.replaySeq = r.replay.seq;
             replayed++;
           } catch (err) {

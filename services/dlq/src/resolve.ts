@@ -34,10 +34,13 @@ import {
   legacyDisplayConsumerName,
   legacyDisplayConsumerSplits,
   parseDisplayConsumerName,
+  displaySubject,
+  parseLegacyOrderSubject,
   parseOrderSubject,
   type DisplayRecord,
+  type ParsedLegacyOrderSubject,
 } from '@orderwire/contracts';
-import { KV_BUCKETS, STREAMS } from '@orderwire/platform';
+import { KV_BUCKETS, LEGACY_ORDERS_STREAM, listOrderStreams } from '@orderwire/platform';
 import type { StoredOriginal } from './entry.js';
 
 /** Whether a consumer name is a display mailbox (current or legacy layout). */
@@ -63,11 +66,12 @@ export interface Original {
 }
 
 export interface Resolver {
-  /** The ORDERS message at `seq`, or undefined when it is gone. */
-  original(seq: number): Promise<Original | undefined>;
-  target(consumer: string, original: Original | undefined): Promise<Target | undefined>;
-  /** Creation time of ORDERS (its incarnation); cached for `ORDERS_INFO_TTL_MS`. */
-  ordersCreated(): Promise<string>;
+  /** The message at `seq` of order stream `stream`, or undefined when it is gone. */
+  original(stream: string, seq: number): Promise<Original | undefined>;
+  /** Whose the failure on `consumer` of order stream `stream` is. */
+  target(stream: string, consumer: string, original: Original | undefined): Promise<Target | undefined>;
+  /** Creation time of an order stream (its incarnation); cached for `ORDERS_INFO_TTL_MS`. */
+  ordersCreated(stream: string): Promise<string>;
   /** Subject of a display's own mailbox, from its consumer's filter subjects; undefined when it has no consumer. */
   displayMailbox(tenant: string, displayId: string): Promise<{ subject: string; storeId: string } | undefined>;
 }
@@ -98,16 +102,21 @@ function envelopeField(data: Uint8Array, pick: (env: Record<string, unknown>) =>
 }
 
 function isNotFound(err: unknown): boolean {
-  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
+  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.ConsumerNotFound || err.code === JetStreamApiCodes.StreamNotFound);
 }
 
 /** Every way to read a legacy `display_<tenant>_<displayId>` as two valid ids. */
 export const candidateSplits = legacyDisplayConsumerSplits;
 
+/** An order subject of `stream`: the legacy `ORDERS` stream holds the pre-partition layout. */
+function parseSubjectOf(stream: string, subject: string): ParsedLegacyOrderSubject | undefined {
+  return stream === LEGACY_ORDERS_STREAM ? parseLegacyOrderSubject(subject) : parseOrderSubject(subject);
+}
+
 /** The display's own subject among a consumer's filter subjects. */
-function mailboxIn(subjects: readonly string[]): { tenant: string; store: string; displayId: string; subject: string } | undefined {
+function mailboxIn(stream: string, subjects: readonly string[]): { tenant: string; store: string; displayId: string; subject: string } | undefined {
   for (const subject of subjects) {
-    const p = parseOrderSubject(subject);
+    const p = parseSubjectOf(stream, subject);
     if (p?.kind === 'display') return { tenant: p.tenant, store: p.store, displayId: p.displayId, subject };
   }
   return undefined;
@@ -120,7 +129,7 @@ export interface ResolverOptions {
 
 export function createResolver(options: ResolverOptions): Resolver {
   const { jsm } = options;
-  let created: { value: string; at: number } | undefined;
+  const created = new Map<string, { value: string; at: number }>();
   let registry: KV | undefined;
 
   async function kv(): Promise<KV> {
@@ -128,9 +137,9 @@ export function createResolver(options: ResolverOptions): Resolver {
     return registry;
   }
 
-  async function consumerSubjects(consumer: string): Promise<string[] | undefined> {
+  async function consumerSubjects(stream: string, consumer: string): Promise<string[] | undefined> {
     try {
-      const info = await jsm.consumers.info(STREAMS.ORDERS, consumer);
+      const info = await jsm.consumers.info(stream, consumer);
       const c = info.config;
       return c.filter_subjects ?? (c.filter_subject === undefined ? [] : [c.filter_subject]);
     } catch (err) {
@@ -141,19 +150,20 @@ export function createResolver(options: ResolverOptions): Resolver {
 
   /** A current mailbox names its display; only the store is looked up. */
   async function mailboxTarget(
+    stream: string,
     consumer: string,
     mailbox: { tenant: string; displayId: string },
     original: Original | undefined,
   ): Promise<Target | undefined> {
     const { tenant, displayId } = mailbox;
     if (original !== undefined) {
-      const p = parseOrderSubject(original.stored.subject);
+      const p = parseSubjectOf(stream, original.stored.subject);
       // Foreign: another tenant's order, or another display's own subject. Not this tenant's DLQ.
       if (p === undefined || p.tenant !== tenant || (p.kind === 'display' && p.displayId !== displayId)) return undefined;
       return { tenant, storeId: p.store, displayId, via: 'subject' };
     }
-    const subjects = await consumerSubjects(consumer);
-    const own = subjects === undefined ? undefined : mailboxIn(subjects);
+    const subjects = await consumerSubjects(stream, consumer);
+    const own = subjects === undefined ? undefined : mailboxIn(stream, subjects);
     if (own !== undefined && own.tenant === tenant && own.displayId === displayId) return { tenant, storeId: own.store, displayId, via: 'consumer' };
     const e = await (await kv()).get(displayRegistryKey(tenant, displayId));
     let storeId: string | null = null;
@@ -169,16 +179,18 @@ export function createResolver(options: ResolverOptions): Resolver {
   }
 
   return {
-    async ordersCreated() {
-      if (created === undefined || Date.now() - created.at > ORDERS_INFO_TTL_MS) {
-        const info = await jsm.streams.info(STREAMS.ORDERS);
-        created = { value: info.created, at: Date.now() };
+    async ordersCreated(stream) {
+      let c = created.get(stream);
+      if (c === undefined || Date.now() - c.at > ORDERS_INFO_TTL_MS) {
+        const info = await jsm.streams.info(stream);
+        c = { value: info.created, at: Date.now() };
+        created.set(stream, c);
       }
-      return created.value;
+      return c.value;
     },
 
-    async original(seq) {
-      const m = await jsm.streams.getMessage(STREAMS.ORDERS, { seq });
+    async original(stream, seq) {
+      const m = await jsm.streams.getMessage(stream, { seq });
       if (m === null) return undefined;
       const headers = headersOf(m);
       const stored: StoredOriginal = {
@@ -201,12 +213,12 @@ export function createResolver(options: ResolverOptions): Resolver {
       return { stored, orderId, traceId, dlqId: first(headers, HEADERS.dlqId), headerTenant: first(headers, HEADERS.tenant) };
     },
 
-    async target(consumer, original) {
+    async target(stream, consumer, original) {
       const mailbox = parseDisplayConsumerName(consumer);
-      if (mailbox !== undefined) return mailboxTarget(consumer, mailbox, original);
+      if (mailbox !== undefined) return mailboxTarget(stream, consumer, mailbox, original);
       if (!consumer.startsWith(LEGACY_DISPLAY_CONSUMER_PREFIX)) return undefined;
       if (original !== undefined) {
-        const p = parseOrderSubject(original.stored.subject);
+        const p = parseSubjectOf(stream, original.stored.subject);
         if (p?.kind === 'display' && legacyDisplayConsumerName(p.tenant, p.displayId) === consumer) {
           return { tenant: p.tenant, storeId: p.store, displayId: p.displayId, via: 'subject' };
         }
@@ -218,8 +230,8 @@ export function createResolver(options: ResolverOptions): Resolver {
           }
         }
       }
-      const subjects = await consumerSubjects(consumer);
-      const own = subjects === undefined ? undefined : mailboxIn(subjects);
+      const subjects = await consumerSubjects(stream, consumer);
+      const own = subjects === undefined ? undefined : mailboxIn(stream, subjects);
       if (own !== undefined && legacyDisplayConsumerName(own.tenant, own.displayId) === consumer) {
         return { tenant: own.tenant, storeId: own.store, displayId: own.displayId, via: 'consumer' };
       }
@@ -250,14 +262,20 @@ export function createResolver(options: ResolverOptions): Resolver {
     },
 
     async displayMailbox(tenant, displayId) {
-      // A mailbox not migrated yet is still under its legacy name; its own subject (checked
-      // below) proves whose it is.
-      const subjects =
-        (await consumerSubjects(displayConsumerName(tenant, displayId))) ?? (await consumerSubjects(legacyDisplayConsumerName(tenant, displayId)));
-      if (subjects === undefined) return undefined;
-      const mailbox = mailboxIn(subjects);
-      if (mailbox === undefined || mailbox.tenant !== tenant || mailbox.displayId !== displayId) return undefined;
-      return { subject: mailbox.subject, storeId: mailbox.store };
+      // The mailbox is on its store's partition stream — or, while a repartition retires it, on
+      // two (the legacy one with the old subject layout, or a mailbox not migrated yet under its
+      // legacy name). Its own subject (checked below) proves whose it is; the replay goes to the
+      // display subject contracts builds, which lands in the stream that owns its vp now.
+      for (const stream of [...(await listOrderStreams(jsm)), LEGACY_ORDERS_STREAM]) {
+        const subjects =
+          (await consumerSubjects(stream, displayConsumerName(tenant, displayId))) ??
+          (await consumerSubjects(stream, legacyDisplayConsumerName(tenant, displayId)));
+        if (subjects === undefined) continue;
+        const mailbox = mailboxIn(stream, subjects);
+        if (mailbox === undefined || mailbox.tenant !== tenant || mailbox.displayId !== displayId) return undefined;
+        return { subject: displaySubject(tenant, mailbox.store, displayId), storeId: mailbox.store };
+      }
+      return undefined;
     },
   };
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../src/audit.js';
 import type { EntrySummary, EntryView } from '../src/entry.js';
 import type { BulkReplayResult, ReplayResult } from '../src/operations.js';
-import { addDisplay, buildApp, metricValue, publishOrder, pull, reject, startEnv, waitForEntries, type Env, type TestApp } from './helpers.js';
+import { ORDER_STREAM, addDisplay, buildApp, metricValue, publishOrder, pull, reject, startEnv, waitForEntries, type Env, type TestApp } from './helpers.js';
 
 let env: Env;
 let app: TestApp;
@@ -80,7 +80,7 @@ describe('replay', () => {
     expect(m).not.toBeNull();
     expect(m!.subject).toBe(displaySubject('rp', 's1', 'kds-1'));
     expect(m!.seq).toBe(body.replay.seq);
-    expect(m!.headers?.get(HEADERS.replayOf)).toBe(String(seq));
+    expect(m!.headers?.get(HEADERS.replayOf)).toBe(`${ORDER_STREAM}:${seq}`);
     expect(m!.headers?.get(HEADERS.dlqId)).toBe(e!.id);
     expect(m!.headers?.get(HEADERS.orderId)).toBe('P-1');
     expect(m!.headers?.get(HEADERS.msgId)).toBe(`!replay:${e!.id}:1`);
@@ -169,7 +169,7 @@ describe('replay', () => {
     for (let i = 0; i < 3; i++) {
       const m = await pull(env, 'bulk', 'kds-1');
       got.push(m!.headers!.get(HEADERS.orderId));
-      expect(m!.headers!.get(HEADERS.replayOf)).toBe(String(seqs[i]));
+      expect(m!.headers!.get(HEADERS.replayOf)).toBe(`${ORDER_STREAM}:${seqs[i]}`);
       m!.ack();
     }
     expect(got).toEqual(['B-1', 'B-2', 'B-3']);
@@ -216,7 +216,7 @@ describe('replay', () => {
     await app.close();
     await reject(env, 'gone', 'kds-1', 'rejected: a');
     await reject(env, 'gone', 'kds-2', 'rejected: b');
-    await env.jsm.streams.deleteMessage(STREAMS.ORDERS, seq);
+    await env.jsm.streams.deleteMessage(ORDER_STREAM, seq);
     app = await buildApp(env);
     const entries = await waitForEntries(app, 'gone', 2);
     const expired = await call('gone', 'POST', `/v1/dlq/${entries[0]!.id}/replay`);
@@ -227,7 +227,7 @@ describe('replay', () => {
     await publishOrder(env, 'gone', 's1', 'G-2', { station: 'fryer' });
     await reject(env, 'gone', 'kds-3', 'rejected: c');
     const e3 = (await waitForEntries(app, 'gone', 3)).find((e) => e.displayId === 'kds-3')!;
-    await env.jsm.consumers.delete(STREAMS.ORDERS, displayConsumerName('gone', 'kds-3'));
+    await env.jsm.consumers.delete(ORDER_STREAM, displayConsumerName('gone', 'kds-3'));
     const noMailbox = await call('gone', 'POST', `/v1/dlq/${e3.id}/replay`);
     expect(noMailbox.statusCode).toBe(409);
     expect(errorCode(noMailbox)).toBe('ORDERWIRE_ERR_DLQ_DISPLAY_GONE');

@@ -1,10 +1,10 @@
 import { AckPolicy } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { displayConsumerName, displayRegistryKey, receiptSubject, type DisplayRecord, type Receipt } from '@orderwire/contracts';
+import { displayConsumerName, displayRegistryKey, displaySubject, receiptSubject, stationSubject, type DisplayRecord, type Receipt } from '@orderwire/contracts';
 import { createLogger, KV_BUCKETS, STREAMS } from '@orderwire/platform';
 import { waitFor } from '@orderwire/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { entriesOf, type Env, addDisplay, buildApp, captureIdle, exhaust, metricValue, publishOrder, reject, startEnv, waitForEntries, type TestApp } from './helpers.js';
+import { ORDER_STREAM, entriesOf, type Env, addDisplay, buildApp, captureIdle, exhaust, metricValue, publishOrder, reject, startEnv, waitForEntries, type TestApp } from './helpers.js';
 
 let env: Env;
 const silentLog = createLogger({ service: 'dlq', version: 'test', level: 'silent' });
@@ -44,7 +44,7 @@ describe('capture', () => {
       storeId: 's1',
       displayId: 'kds-1',
       orderId: 'A-100',
-      subject: 'orders.acme.s1.grill',
+      subject: stationSubject('acme', 's1', 'grill'),
       seq,
       consumer: displayConsumerName('acme', 'kds-1'),
       reason: 'rejected',
@@ -99,7 +99,7 @@ describe('capture', () => {
     const duplicatesBefore = await metricValue(app, 'orderwire_dlq_advisories_total', { result: 'duplicate' });
 
     // The same advisory again, byte for byte, on its own subject: the stream captures it again.
-    const subject = `$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.ORDERS.${displayConsumerName('dup', 'kds-1')}`;
+    const subject = `$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.${ORDER_STREAM}.${displayConsumerName('dup', 'kds-1')}`;
     const original = await env.jsm.streams.getMessage(STREAMS.ADVISORIES, { last_by_subj: subject });
     expect(original).not.toBeNull();
     env.nc.publish(subject, original!.data);
@@ -142,7 +142,7 @@ describe('capture', () => {
     await app.close();
     const seq = await publishOrder(env, 'exp_t', 's9', 'E-1', { station: 'grill' });
     await reject(env, 'exp_t', 'kds_9', 'rejected: gone soon');
-    await env.jsm.streams.deleteMessage(STREAMS.ORDERS, seq);
+    await env.jsm.streams.deleteMessage(ORDER_STREAM, seq);
 
     app = await buildApp(env);
     const [e] = await waitForEntries(app, 'exp_t', 1);
@@ -165,8 +165,8 @@ describe('capture', () => {
     await app.close();
     const seq = await publishOrder(env, 'reg_a', 's3', 'R-1', { station: 'grill' });
     await reject(env, 'reg_a', 'b_c', 'rejected: x');
-    await env.jsm.streams.deleteMessage(STREAMS.ORDERS, seq);
-    await env.jsm.consumers.delete(STREAMS.ORDERS, displayConsumerName('reg_a', 'b_c'));
+    await env.jsm.streams.deleteMessage(ORDER_STREAM, seq);
+    await env.jsm.consumers.delete(ORDER_STREAM, displayConsumerName('reg_a', 'b_c'));
     // A decoy: tenant `reg` display `a_b_c` would produce the same consumer name.
     const kv = await new Kvm(env.nc).open(KV_BUCKETS.DISPLAYS);
     const record: DisplayRecord = {
@@ -191,8 +191,8 @@ describe('capture', () => {
     await addDisplay(env, 'iso', 's1', 'kds-1', ['grill']);
     const name = displayConsumerName('iso', 'kds-1');
     // Filters rewritten by someone with JetStream access: another tenant's station leaks in.
-    await env.jsm.consumers.update(STREAMS.ORDERS, name, {
-      filter_subjects: ['orders.iso.s1.grill', 'orders.iso.s1.display.kds-1', 'orders.iso_x.s1.grill'],
+    await env.jsm.consumers.update(ORDER_STREAM, name, {
+      filter_subjects: [stationSubject('iso', 's1', 'grill'), displaySubject('iso', 's1', 'kds-1'), stationSubject('iso_x', 's1', 'grill')],
     });
     const ignoredBefore = await metricValue(app, 'orderwire_dlq_advisories_total', { result: 'ignored' });
     await publishOrder(env, 'iso_x', 's1', 'FOREIGN-1', { station: 'grill' });
@@ -205,9 +205,9 @@ describe('capture', () => {
 
   it('ignores advisories of consumers that are not display mailboxes', async () => {
     const ignoredBefore = await metricValue(app, 'orderwire_dlq_advisories_total', { result: 'ignored' });
-    await env.jsm.consumers.add(STREAMS.ORDERS, { durable_name: 'audit_tool', filter_subject: 'orders.tool.s1.grill', ack_policy: AckPolicy.Explicit });
+    await env.jsm.consumers.add(ORDER_STREAM, { durable_name: 'audit_tool', filter_subject: stationSubject('tool', 's1', 'grill'), ack_policy: AckPolicy.Explicit });
     await publishOrder(env, 'tool', 's1', 'O-1', { station: 'grill' });
-    const c = await env.js.consumers.get(STREAMS.ORDERS, 'audit_tool');
+    const c = await env.js.consumers.get(ORDER_STREAM, 'audit_tool');
     const m = await c.next({ expires: 2_000 });
     m!.term('whatever');
     await env.nc.flush();
@@ -224,7 +224,7 @@ describe('capture', () => {
         await publishOrder(env, 'rep', 's1', `RP-${i}`, { station: `st-${d}` });
         const m = await reject(env, 'rep', d, `rejected: ${i}`);
         // Every advisory twice: the copies race across the two replicas.
-        const subject = `$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.ORDERS.${displayConsumerName('rep', d)}`;
+        const subject = `$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.${ORDER_STREAM}.${displayConsumerName('rep', d)}`;
         const adv = await waitFor(async () => {
           const last = await env.jsm.streams.getMessage(STREAMS.ADVISORIES, { last_by_subj: subject });
           return last !== null && last.json<{ stream_seq: number }>().stream_seq === m.seq ? last : undefined;

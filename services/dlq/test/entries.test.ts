@@ -40,6 +40,7 @@ function entry(i: number, overrides: Partial<DlqEntry> = {}): DlqEntry {
     displayId: 'd',
     orderId: `O-${i}`,
     subject: 'orders.t.s0.grill',
+    stream: 'ORDERS_P0',
     seq: 100 + i,
     consumer: 'display_t_d',
     reason: 'rejected',

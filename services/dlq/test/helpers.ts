@@ -15,7 +15,10 @@ import {
   type OrderEnvelope,
   type Scope,
 } from '@orderwire/contracts';
-import { createHealth, createLogger, createMetrics, ensureDisplayConsumer, ensureTopology, STREAMS, type Health, type Metrics } from '@orderwire/platform';
+import { createHealth, createLogger, createMetrics, ensureDisplayConsumer, ensureTopology, orderStreamName, STREAMS, type Health, type Metrics } from '@orderwire/platform';
+
+/** The one order stream of the test topology (P = 1). */
+export const ORDER_STREAM = orderStreamName(0);
 import { startJwks, startNats, waitFor, type NatsServerHandle } from '@orderwire/test-harness';
 import { createTokenVerifier, type TokenVerifier } from '@orderwire/token-verifier';
 import { createApp, type ApiLimitsConfig, type AppConfig, type DlqApp } from '../src/app.js';
@@ -57,7 +60,9 @@ let jtiCounter = 0;
 export async function startEnv(): Promise<Env> {
   const nats = await startNats();
   const nc = await connect({ servers: nats.url });
-  await ensureTopology(nc);
+  // One order partition: these tests address THE order stream; the multi-stream paths are the
+  // system tests' (default P) and the edge's repartition test.
+  await ensureTopology(nc, { orderPartitions: 1 });
   const jwks = await startJwks();
   const verifier = createTokenVerifier({ jwksUrl: jwks.url, issuer: ISSUER, audience: API_AUDIENCE });
   return {
@@ -156,7 +161,7 @@ export async function publishOrder(
 
 /** Pulls the next message of a display's mailbox (as the edge does). */
 export async function pull(env: Env, tenant: string, displayId: string, expiresMs = 2_000): Promise<JsMsg | null> {
-  const c = await env.js.consumers.get(STREAMS.ORDERS, displayConsumerName(tenant, displayId));
+  const c = await env.js.consumers.get(ORDER_STREAM, displayConsumerName(tenant, displayId));
   return c.next({ expires: expiresMs });
 }
 

@@ -326,7 +326,6 @@ async function attachMailboxes(nc: NatsConnection, ds: Display[], rec: Recorder,
   const engine: DeliveryEngine = createDeliveryEngine({
     nc,
     logger: silent,
-    stream: ds[0]!.stream,
     batchMax: BATCH,
     ...(MAX_PULLS === undefined ? {} : { maxOutstandingPulls: MAX_PULLS }),
     onPull: (o) => {
@@ -344,6 +343,7 @@ async function attachMailboxes(nc: NatsConnection, ds: Display[], rec: Recorder,
   });
   for (const d of ds) {
     engine.open({
+      stream: d.stream,
       consumer: d.consumer,
       filterSubjects: d.filterSubjects,
       sink: {

@@ -51,11 +51,15 @@ async function parallel(count: number, width: number, fn: (k: number) => Promise
   );
 }
 
+/** The order stream the receipts name (the receipts' cost does not depend on it). */
+const BENCH_STREAM = 'ORDERS_P0';
+
 const receipt = (run: string, k: number, status: Receipt['status']): Receipt => ({
   tenant: 'bench',
   orderId: `${run}-${k}`,
   displayId: 'd1',
   status,
+  stream: BENCH_STREAM,
   seq: k + 1,
   at: Date.now(),
   edge: 'bench',
@@ -120,10 +124,10 @@ async function main(): Promise<void> {
   const writer = createReceiptWriter({ mux, instanceId: 'bench', timeoutMs: TIMEOUT_MS });
   await seed('c');
   await measure(server, 'edge writer: delivered over a pending receipt', async (k) => {
-    await writer.delivered({ tenant: 'bench', orderId: `c-${k}`, displayId: 'd1', seq: k + 1, deliveryCount: 1 });
+    await writer.delivered({ tenant: 'bench', orderId: `c-${k}`, displayId: 'd1', stream: BENCH_STREAM, seq: k + 1, deliveryCount: 1 });
   });
   await measure(server, 'edge writer: delivered on an empty subject', async (k) => {
-    await writer.delivered({ tenant: 'bench', orderId: `d-${k}`, displayId: 'd1', seq: k + 1, deliveryCount: 1 });
+    await writer.delivered({ tenant: 'bench', orderId: `d-${k}`, displayId: 'd1', stream: BENCH_STREAM, seq: k + 1, deliveryCount: 1 });
   });
   // The platform's generic path (leader read first), for comparison.
   await seed('e');

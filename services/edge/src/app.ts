@@ -10,7 +10,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { DISPLAY_AUDIENCE } from '@orderwire/contracts';
 import {
   KV_BUCKETS,
-  STREAMS,
+  createOrderStreamLocator,
   createAuditAggregator,
   createExpiredNotices,
   createHealth,
@@ -94,7 +94,6 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
   const engine = createDeliveryEngine({
     nc,
     logger: logger.child({ component: 'delivery' }),
-    stream: STREAMS.ORDERS,
     batchMax: config.batchMax,
     maxOutstandingPulls: config.pullConcurrency,
     sweepIntervalMs: config.sweepIntervalMs,
@@ -145,7 +144,7 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
     httpServer: http.server,
     nc,
     jsm,
-    stream: STREAMS.ORDERS,
+    streams: createOrderStreamLocator(jsm),
     engine,
     receipts,
     verifier,

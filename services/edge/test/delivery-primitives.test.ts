@@ -1,4 +1,5 @@
 /** Small pieces of the delivery engine: ack-subject parsing, the limiter, the doorbell's store wildcard. */
+import { displaySubject, orderPartition, stationSubject } from '@orderwire/contracts';
 import { describe, expect, it } from 'vitest';
 import { storeWildcard } from '../src/delivery/doorbell.js';
 import { parseAckSubject } from '../src/delivery/js-message.js';
@@ -84,7 +85,10 @@ describe('withSlot', () => {
 
 describe('storeWildcard', () => {
   it('maps station and display subjects to their store', () => {
-    expect(storeWildcard('orders.t1.s1.grill')).toBe('ow.ring.orders.t1.s1.>');
-    expect(storeWildcard('orders.t1.s1.display.d9')).toBe('ow.ring.orders.t1.s1.>');
+    const vp = orderPartition('t1', 's1');
+    expect(storeWildcard(stationSubject('t1', 's1', 'grill'))).toBe(`ow.ring.orders.${vp}.t1.s1.>`);
+    expect(storeWildcard(displaySubject('t1', 's1', 'd9'))).toBe(`ow.ring.orders.${vp}.t1.s1.>`);
+    // Not a subject contracts builds: it rings on itself only, never a wider wildcard.
+    expect(storeWildcard('orders.t1.s1.grill')).toBe('ow.ring.orders.t1.s1.grill');
   });
 });

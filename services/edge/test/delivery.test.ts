@@ -52,10 +52,10 @@ describe('delivery', () => {
     await display.connect(edge.url);
     try {
       const before = Date.now();
-      const { orderId, seq } = await publishOrder(infra, d);
+      const { orderId, stream, seq } = await publishOrder(infra, d);
       await waitFor(() => display.shown.size === 1, { timeoutMs: 5_000 });
       const [delivery] = display.received;
-      expect(delivery).toMatchObject({ deliveryId: `ORDERS:${seq}`, orderId, seq, deliveryCount: 1 });
+      expect(delivery).toMatchObject({ deliveryId: `${stream}:${seq}`, orderId, seq, deliveryCount: 1 });
       expect(delivery!.acceptedAt).toBeGreaterThanOrEqual(before);
       expect(delivery!.order).toMatchObject({ orderId, storeId: d.store, station: 'grill' });
 
@@ -72,7 +72,7 @@ describe('delivery', () => {
         },
         { timeoutMs: 5_000 },
       );
-      expect(receipt).toMatchObject({ tenant: d.tenant, orderId, displayId: d.displayId, status: 'delivered', seq, edge: edge.instanceId, deliveryCount: 1 });
+      expect(receipt).toMatchObject({ tenant: d.tenant, orderId, displayId: d.displayId, status: 'delivered', stream, seq, edge: edge.instanceId, deliveryCount: 1 });
     } finally {
       display.disconnect();
     }

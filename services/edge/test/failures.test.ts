@@ -37,11 +37,11 @@ afterAll(async () => {
 });
 
 const advisoriesFor = (consumer: string, kind: 'MSG_TERMINATED' | 'MAX_DELIVERIES'): Record<string, unknown>[] =>
-  advisories.filter((a) => a.subject.startsWith(`$JS.EVENT.ADVISORY.CONSUMER.${kind}.ORDERS.${consumer}`)).map((a) => a.body);
+  advisories.filter((a) => a.subject.startsWith(`$JS.EVENT.ADVISORY.CONSUMER.${kind}.ORDERS_P`) && a.subject.endsWith(`.${consumer}`)).map((a) => a.body);
 
 describe('failures of a connected display', () => {
   it('a rejected order is redelivered with the same deliveryId, then terminated after EDGE_MAX_FAILURES (advisory observed)', async () => {
-    expect(ADVISORY_SUBJECTS.terminated).toBe('$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.ORDERS.>');
+    expect(ADVISORY_SUBJECTS.terminated).toBe('$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.*.>');
     const d = newDisplay();
     const consumer = await registerDisplay(infra, d);
     const poison = `poison-${d.displayId}`;
@@ -54,9 +54,9 @@ describe('failures of a connected display', () => {
       const good = await publishOrder(infra, d);
       await waitFor(() => advisoriesFor(consumer, 'MSG_TERMINATED').length === 1, { timeoutMs: 10_000 });
       const attempts = display.received.filter((r) => r.orderId === poison);
-      expect(attempts.map((a) => a.deliveryId)).toEqual(Array(MAX_FAILURES).fill(`ORDERS:${bad.seq}`));
+      expect(attempts.map((a) => a.deliveryId)).toEqual(Array(MAX_FAILURES).fill(`${bad.stream}:${bad.seq}`));
       expect(attempts.map((a) => a.deliveryCount)).toEqual([1, 2, 3]);
-      expect(advisoriesFor(consumer, 'MSG_TERMINATED')[0]).toMatchObject({ stream: 'ORDERS', consumer, stream_seq: bad.seq });
+      expect(advisoriesFor(consumer, 'MSG_TERMINATED')[0]).toMatchObject({ stream: bad.stream, consumer, stream_seq: bad.seq });
       expect(display.shownOrderIds()).toEqual([good.orderId]);
       await waitFor(async () => (await consumerState(infra, consumer)).ackPending === 0, { timeoutMs: 5_000 });
       const text = await (await fetch(`${edge.url}/metrics`)).text();
@@ -82,11 +82,11 @@ describe('failures of a connected display', () => {
     });
     await display.connect(edge.url);
     try {
-      const { seq } = await publishOrder(infra, d);
+      const { stream, seq } = await publishOrder(infra, d);
       await waitFor(() => display.shown.size === 1, { timeoutMs: 5_000 });
       expect(display.received.map((r) => [r.deliveryId, r.deliveryCount])).toEqual([
-        [`ORDERS:${seq}`, 1],
-        [`ORDERS:${seq}`, 2],
+        [`${stream}:${seq}`, 1],
+        [`${stream}:${seq}`, 2],
       ]);
       await waitFor(async () => (await consumerState(infra, consumer)).ackFloor === seq, { timeoutMs: 5_000 });
       expect(advisoriesFor(consumer, 'MSG_TERMINATED')).toEqual([]);

@@ -46,7 +46,6 @@ function harness(batchMax = 2) {
   const delivered: number[][] = [];
   const settle: (() => void)[] = [];
   const ctx: MailboxContext = {
-    stream: 'ORDERS',
     batchMax,
     sweepIntervalMs: 60_000,
     retryBaseMs: 10,
@@ -58,7 +57,7 @@ function harness(batchMax = 2) {
     logger: pino({ level: 'silent' }),
     onClose: () => undefined,
   };
-  const box = new MailboxImpl('c', ['orders.t.s.grill'], {
+  const box = new MailboxImpl('ORDERS', 'c', ['orders.t.s.grill'], {
     deliver: (ms) => {
       delivered.push(ms.map((m) => m.info.streamSeq));
       return new Promise<void>((r) => settle.push(r));

@@ -59,9 +59,10 @@ describe('pull sizing', () => {
     const d = newDisplay();
     const { info } = await ensureDisplayConsumer(infra.jsm, d);
     const pulls: PullObservation[] = [];
-    const e = (engine = createDeliveryEngine({ nc: infra.nc, logger: pino({ level: 'silent' }), stream: info.stream_name, onPull: (o) => pulls.push(o) }));
+    const e = (engine = createDeliveryEngine({ nc: infra.nc, logger: pino({ level: 'silent' }), onPull: (o) => pulls.push(o) }));
     const shown: number[] = [];
     e.open({
+      stream: info.stream_name,
       consumer: info.name,
       filterSubjects: info.config.filter_subjects ?? [],
       sink: {

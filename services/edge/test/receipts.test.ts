@@ -32,7 +32,7 @@ afterAll(async () => {
   await infra?.dispose();
 });
 
-const ids = (orderId: string) => ({ tenant: 't1', orderId, displayId: 'd1' });
+const ids = (orderId: string) => ({ tenant: 't1', orderId, displayId: 'd1', stream: 'ORDERS_P0' });
 
 async function stored(orderId: string): Promise<Receipt | undefined> {
   return (await infra.jsm.streams.getMessage(STREAMS.RECEIPTS, { last_by_subj: receiptSubject('t1', orderId, 'd1') }))?.json<Receipt>();

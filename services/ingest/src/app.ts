@@ -18,7 +18,7 @@ import {
   httpServerOptions,
   KV_BUCKETS,
   natsHealthCheck,
-  STREAMS,
+  listOrderStreams,
   type AuditAggregator,
   type Health,
   type HttpConfigValues,
@@ -118,14 +118,19 @@ export async function createApp(deps: AppDeps): Promise<IngestApp> {
   const verifyJsm = await jetstreamManager(nc, { timeout: config.publishTimeoutMs });
   const readJsm = await jetstreamManager(nc, { timeout: config.receiptTimeoutMs });
 
-  const orders = await verifyJsm.streams.info(STREAMS.ORDERS);
+  // Every order partition stream: an order lands in its store's, so the smallest limit and the
+  // shortest duplicate window are the ones that hold for every order.
+  const orderStreams = await listOrderStreams(verifyJsm);
+  const infos = await Promise.all(orderStreams.map((name) => verifyJsm.streams.info(name)));
   const serverMax = nc.info?.max_payload ?? Number.MAX_SAFE_INTEGER;
-  const streamMax = orders.config.max_msg_size > 0 ? orders.config.max_msg_size : Number.MAX_SAFE_INTEGER;
+  const streamMax = Math.min(...infos.map((i) => (i.config.max_msg_size > 0 ? i.config.max_msg_size : Number.MAX_SAFE_INTEGER)));
   const maxMessageBytes = Math.min(serverMax, streamMax);
+  const windows = infos.map((i) => millis(i.config.duplicate_window));
   logger.info(
-    { maxMessageBytes, duplicateWindowMs: millis(orders.config.duplicate_window) },
-    'ORDERS stream: idempotency window is its duplicate_window',
+    { maxMessageBytes, duplicateWindowMs: Math.min(...windows), orderStreams },
+    'order streams: idempotency window is their duplicate_window',
   );
+  if (new Set(windows).size > 1) logger.warn({ windows: Object.fromEntries(orderStreams.map((n, i) => [n, windows[i]])) }, 'order streams differ in duplicate_window; run topology apply');
 
   const index = createDisplayIndex();
   // The index answers "which displays does this station have"; the mirror keeps it current.

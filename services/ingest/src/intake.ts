@@ -12,7 +12,7 @@
 import { headers as natsHeaders } from '@nats-io/nats-core';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type PubAck } from '@nats-io/jetstream';
 import { HEADERS, ORDER_ENVELOPE_VERSION, displaySubject, stationSubject, type Order, type OrderEnvelope, type OrderTarget } from '@orderwire/contracts';
-import { OrderwireError, STREAMS } from '@orderwire/platform';
+import { OrderwireError } from '@orderwire/platform';
 import type { DisplayIndex } from './display-index.js';
 import { INGEST_ERRORS, type UnavailableReason } from './errors.js';
 import { BODY_HASH_HEADER, orderHash, stationMsgId, targetMsgId } from './idempotency.js';
@@ -24,6 +24,8 @@ import type { TraceContext } from './trace.js';
 
 export interface TargetResult {
   displayId: string;
+  /** Order stream of `seq` (the PubAck's). */
+  stream: string;
   seq: number;
   duplicate: boolean;
 }
@@ -31,6 +33,8 @@ export interface TargetResult {
 export interface AcceptedOrder {
   orderId: string;
   duplicate: boolean;
+  /** Order stream of `seq` (the PubAck's): a sequence names a message only with its stream. */
+  stream: string;
   seq: number;
   acceptedAt: number;
   traceId: string;
@@ -148,10 +152,11 @@ export function createIntake(options: IntakeOptions): Intake {
   }
 
   /** Reads the original of a duplicate publish; checks its body hash. */
-  async function original(seq: number, hash: string, key: string, log: RequestLog): Promise<Original | undefined> {
+  async function original(stream: string, seq: number, hash: string, key: string, log: RequestLog): Promise<Original | undefined> {
     let stored;
     try {
-      stored = await jsm.streams.getMessage(STREAMS.ORDERS, { seq });
+      // The PubAck of a duplicate names the stream that holds the original.
+      stored = await jsm.streams.getMessage(stream, { seq });
     } catch (err) {
       if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.NoMessageFound) stored = null;
       else {
@@ -193,14 +198,14 @@ export function createIntake(options: IntakeOptions): Intake {
     let traceId = req.trace.traceId;
     const ack = await publish(stationSubject(tenant, order.storeId, order.station), stationMsgId(tenant, req.key), req, hash, acceptedAt, traceId);
     if (ack.duplicate) {
-      const first = await original(ack.seq, hash, req.key, req.log);
+      const first = await original(ack.stream, ack.seq, hash, req.key, req.log);
       if (first !== undefined) ({ acceptedAt, traceId } = first);
     }
     const targets: OrderTarget[] = index
       .stationTargets(tenant, order.storeId, order.station)
       .map((displayId) => ({ displayId, stream: ack.stream, seq: ack.seq }));
     await receipts.recordAccepted({ kind: 'order_accepted', tenant, orderId: order.orderId, at: acceptedAt, traceId, targets }, req.log);
-    return { orderId: order.orderId, duplicate: ack.duplicate, seq: ack.seq, acceptedAt, traceId };
+    return { orderId: order.orderId, duplicate: ack.duplicate, stream: ack.stream, seq: ack.seq, acceptedAt, traceId };
   }
 
   async function acceptTargeted(req: IntakeRequest, displayIds: readonly string[], hash: string): Promise<AcceptedOrder> {
@@ -212,14 +217,14 @@ export function createIntake(options: IntakeOptions): Intake {
 
     const firstAck = await publish(subject(firstId), targetMsgId(tenant, firstId, req.key), req, hash, acceptedAt, traceId);
     if (firstAck.duplicate) {
-      const first = await original(firstAck.seq, hash, req.key, req.log);
+      const first = await original(firstAck.stream, firstAck.seq, hash, req.key, req.log);
       if (first !== undefined) ({ acceptedAt, traceId } = first);
     }
     // allSettled: answer only once every publish has finished, whatever failed first.
     const settled = await Promise.allSettled(
       rest.map(async (d) => {
         const ack = await publish(subject(d), targetMsgId(tenant, d, req.key), req, hash, acceptedAt, traceId);
-        if (ack.duplicate) await original(ack.seq, hash, req.key, req.log);
+        if (ack.duplicate) await original(ack.stream, ack.seq, hash, req.key, req.log);
         return ack;
       }),
     );
@@ -230,6 +235,7 @@ export function createIntake(options: IntakeOptions): Intake {
     const acks = [firstAck, ...restAcks];
     const targets: TargetResult[] = acks.map((ack, i) => ({
       displayId: displayIds[i]!,
+      stream: ack.stream,
       seq: ack.seq,
       duplicate: ack.duplicate,
     }));
@@ -247,6 +253,7 @@ export function createIntake(options: IntakeOptions): Intake {
     return {
       orderId: order.orderId,
       duplicate: targets.every((t) => t.duplicate),
+      stream: firstAck.stream,
       seq: firstAck.seq,
       acceptedAt,
       traceId,

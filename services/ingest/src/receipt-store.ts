@@ -43,8 +43,9 @@ export interface DisplayStatus {
   status: ReceiptStatus;
   /** Epoch ms of the state change (`pending`: the acceptance). */
   at: number;
-  seq: number;
+  /** Order stream of `seq`; absent on receipts written before partitioning. */
   stream?: string;
+  seq: number;
   edge?: string;
   deliveryCount?: number;
   reason?: string;

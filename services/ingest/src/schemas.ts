@@ -50,14 +50,16 @@ export const OrderWriteHeadersSchema = Type.Object({
 
 export const TargetAcceptedSchema = Type.Object({
   displayId: Type.String(),
-  seq: Type.Integer({ description: 'ORDERS sequence of the publish to this display' }),
+  stream: Type.String({ description: 'Order stream (ORDERS_P<i>) that stored the publish to this display' }),
+  seq: Type.Integer({ description: 'Sequence of the publish to this display in `stream`' }),
   duplicate: Type.Boolean(),
 });
 
 const acceptedFields = {
   orderId: Type.String(),
   duplicate: Type.Boolean({ description: 'True when the idempotency key was already used: nothing new was published' }),
-  seq: Type.Integer({ description: 'ORDERS stream sequence (of the first target for targeted orders); the same on every repeat' }),
+  stream: Type.String({ description: "Order stream (ORDERS_P<i>, the store's partition) that stored the order (the first target's for targeted orders)" }),
+  seq: Type.Integer({ description: 'Sequence in `stream` (of the first target for targeted orders); the same on every repeat' }),
   acceptedAt: Type.Integer({ description: 'Epoch ms when the order was first accepted' }),
   traceId: Type.String({ description: 'W3C trace id of the accepting request' }),
   targets: Type.Optional(Type.Array(TargetAcceptedSchema, { description: 'Targeted orders: one entry per display' })),
@@ -77,6 +79,7 @@ export const BatchItemResultSchema = Type.Object({
   outcome: Type.Union(BATCH_OUTCOMES.map((o) => Type.Literal(o))),
   orderId: Type.Optional(Type.String()),
   duplicate: Type.Optional(acceptedFields.duplicate),
+  stream: Type.Optional(acceptedFields.stream),
   seq: Type.Optional(acceptedFields.seq),
   acceptedAt: Type.Optional(acceptedFields.acceptedAt),
   traceId: Type.Optional(acceptedFields.traceId),
@@ -111,8 +114,8 @@ export const DisplayStatusSchema = Type.Object({
     },
   ),
   at: Type.Integer({ description: 'Epoch ms of the latest state change (pending: the acceptance)' }),
-  seq: Type.Integer({ description: 'Stream sequence of the message this display receives' }),
-  stream: Type.Optional(Type.String({ description: 'The stream `seq` belongs to' })),
+  stream: Type.Optional(Type.String({ description: 'Order stream (ORDERS_P<i>) of `seq`; absent on receipts written before partitioning' })),
+  seq: Type.Integer({ description: 'Sequence in `stream` of the message this display receives' }),
   edge: Type.Optional(Type.String({ description: 'Edge instance that delivered it' })),
   deliveryCount: Type.Optional(Type.Integer()),
   reason: Type.Optional(Type.String({ description: 'Why it was dead-lettered or expired' })),

@@ -1,8 +1,7 @@
 /**
  * POST /v1/orders/batch: items validated independently, good ones published pipelined.
  */
-import { ORDER_BATCH_MAX } from '@orderwire/contracts';
-import { STREAMS } from '@orderwire/platform';
+import { ORDER_BATCH_MAX, stationSubject } from '@orderwire/contracts';
 import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,6 +34,7 @@ type Item = {
   status: number;
   outcome: string;
   orderId?: string;
+  stream?: string;
   seq?: number;
   duplicate?: boolean;
   error?: { code: string; details?: { field?: string } };
@@ -74,8 +74,8 @@ describe('POST /v1/orders/batch', () => {
     expect(r[5]!.error!.code).toBe('ORDERWIRE_ERR_INGEST_INVALID_ORDER');
     // One message for the station order, one per target display for the targeted one.
     expect(await ins.ordersCount()).toBe(before + 3);
-    const m0 = await ins.jsm.streams.getMessage(STREAMS.ORDERS, { seq: r[0]!.seq! });
-    expect(m0!.subject).toBe('orders.t1.store-1.grill');
+    const m0 = await ins.jsm.streams.getMessage(r[0]!.stream!, { seq: r[0]!.seq! });
+    expect(m0!.subject).toBe(stationSubject('t1', 'store-1', 'grill'));
   });
 
   it('answers a repeated batch with duplicates and the same sequences', async () => {

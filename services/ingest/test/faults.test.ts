@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { Kvm } from '@nats-io/kv';
 import { HEADERS } from '@orderwire/contracts';
-import { KV_BUCKETS, STREAMS } from '@orderwire/platform';
+import { KV_BUCKETS, listOrderStreams } from '@orderwire/platform';
 import { startNats, waitFor, type NatsServerHandle } from '@orderwire/test-harness';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { bearer, buildTestApp, inspector, order, startJwks, type Jwks, type TestApp } from './helpers.js';
@@ -67,15 +67,17 @@ async function timed(fn: () => Promise<{ statusCode: number; headers: Record<str
 
 /** Every Ow-Order-Id stored in ORDERS, with how often it appears. */
 async function storedOrderIds(): Promise<Map<string, number>> {
-  const info = await ins!.jsm.streams.info(STREAMS.ORDERS);
   const out = new Map<string, number>();
-  const seqs = Array.from({ length: info.state.last_seq }, (_, i) => i + 1);
-  for (let i = 0; i < seqs.length; i += 100) {
-    const msgs = await Promise.all(seqs.slice(i, i + 100).map((seq) => ins!.jsm.streams.getMessage(STREAMS.ORDERS, { seq })));
-    for (const m of msgs) {
-      if (m === null) continue;
-      const id = m.header.get(HEADERS.orderId);
-      out.set(id, (out.get(id) ?? 0) + 1);
+  for (const stream of await listOrderStreams(ins!.jsm)) {
+    const info = await ins!.jsm.streams.info(stream);
+    const seqs = Array.from({ length: info.state.last_seq }, (_, i) => i + 1);
+    for (let i = 0; i < seqs.length; i += 100) {
+      const msgs = await Promise.all(seqs.slice(i, i + 100).map((seq) => ins!.jsm.streams.getMessage(stream, { seq })));
+      for (const m of msgs) {
+        if (m === null) continue;
+        const id = m.header.get(HEADERS.orderId);
+        out.set(id, (out.get(id) ?? 0) + 1);
+      }
     }
   }
   return out;

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { API_AUDIENCE, type Scope } from '@orderwire/contracts';
+import { API_AUDIENCE, parseOrderSubject, type Scope } from '@orderwire/contracts';
 import {
   createHealth,
   createLogger,
@@ -14,6 +14,8 @@ import {
   ensureTopology,
   KV_BUCKETS,
   STREAMS,
+  listOrderStreams,
+  orderStreamFor,
   type Metrics,
   type TopologyOptions,
 } from '@orderwire/platform';
@@ -135,8 +137,18 @@ export async function inspector(natsUrl: string): Promise<{
     nc,
     js,
     jsm,
-    ordersCount: async () => (await jsm.streams.info(STREAMS.ORDERS)).state.messages,
-    lastOnSubject: (subject) => jsm.streams.getMessage(STREAMS.ORDERS, { last_by_subj: subject }),
+    // Orders of every partition stream.
+    ordersCount: async () => {
+      let n = 0;
+      for (const name of await listOrderStreams(jsm)) n += (await jsm.streams.info(name)).state.messages;
+      return n;
+    },
+    lastOnSubject: async (subject) => {
+      const p = parseOrderSubject(subject);
+      const stream = p === undefined ? undefined : await orderStreamFor(jsm, p.tenant, p.store);
+      if (stream === undefined) throw new Error(`no order stream for ${subject}`);
+      return jsm.streams.getMessage(stream, { last_by_subj: subject });
+    },
     close: () => nc.close(),
   };
 }

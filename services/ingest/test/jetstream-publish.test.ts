@@ -5,7 +5,8 @@
 import { errors as natsErrors, headers as natsHeaders } from '@nats-io/nats-core';
 import { JetStreamApiCodes, JetStreamApiError, JetStreamError, jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { createLogger, ensureTopology, STREAMS } from '@orderwire/platform';
+import { createLogger, ensureTopology, orderStreamFor, STREAMS } from '@orderwire/platform';
+import { stationSubject } from '@orderwire/contracts';
 import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJsPublisher, type JsPublisher } from '../src/jetstream-publish.js';
@@ -15,6 +16,7 @@ const te = new TextEncoder();
 let server: NatsServerHandle;
 let nc: NatsConnection;
 let js: JetStreamClient;
+let jsm: Awaited<ReturnType<typeof jetstreamManager>>;
 let mux: JsPublisher;
 
 beforeAll(async () => {
@@ -22,6 +24,7 @@ beforeAll(async () => {
   nc = await connect({ servers: server.url });
   await ensureTopology(nc, { streams: [STREAMS.ORDERS, STREAMS.RECEIPTS], buckets: [] });
   js = jetstream(nc);
+  jsm = await jetstreamManager(nc);
   mux = createJsPublisher(nc, logger);
   nc.subscribe('silent.service', { callback: () => undefined }); // listens, never answers
   await nc.flush();
@@ -45,9 +48,9 @@ describe('createJsPublisher', () => {
   it('stores the message with Nats-Msg-Id and the given headers; a repeat is a duplicate with the first seq, as with js.publish', async () => {
     const h = natsHeaders();
     h.set('Ow-Test', 'one');
-    const subject = 'orders.t1.s1.grill';
+    const subject = stationSubject('t1', 's1', 'grill');
     const first = await mux.publish(subject, te.encode('{"a":1}'), { msgID: 'mux-1', headers: h, timeoutMs: 2_000 });
-    expect(first).toMatchObject({ stream: STREAMS.ORDERS, duplicate: false });
+    expect(first).toMatchObject({ stream: await orderStreamFor(jsm, 't1', 's1'), duplicate: false });
     expect(first.seq).toBeGreaterThan(0);
     const repeat = await mux.publish(subject, te.encode('{"a":1}'), { msgID: 'mux-1', timeoutMs: 2_000 });
     expect(repeat).toEqual({ ...first, duplicate: true });
@@ -59,8 +62,7 @@ describe('createJsPublisher', () => {
     expect(mine).toEqual(libRepeat);
     expect(lib.duplicate).toBe(false);
 
-    const jsm = await jetstreamManager(nc);
-    const stored = await jsm.streams.getMessage(STREAMS.ORDERS, { seq: first.seq });
+    const stored = await jsm.streams.getMessage(first.stream, { seq: first.seq });
     expect(stored?.header.get('Nats-Msg-Id')).toBe('mux-1');
     expect(stored?.header.get('Ow-Test')).toBe('one');
   });
@@ -93,7 +95,7 @@ describe('createJsPublisher', () => {
     const own = await connect({ servers: server.url });
     const p = createJsPublisher(own, logger);
     await own.close();
-    const err = await failure(p.publish('orders.t1.s1.grill', te.encode('x'), { timeoutMs: 1_000 }));
+    const err = await failure(p.publish(stationSubject('t1', 's1', 'grill'), te.encode('x'), { timeoutMs: 1_000 }));
     expect(err).toBeInstanceOf(natsErrors.ClosedConnectionError);
     p.close();
   });

@@ -1,8 +1,8 @@
 /**
  * POST /v1/orders against real NATS and Redis (in-process with app.inject()).
  */
-import { STREAMS } from '@orderwire/platform';
-import { HEADERS, validateOrderEnvelope } from '@orderwire/contracts';
+import { listOrderStreams, orderStreamFor } from '@orderwire/platform';
+import { HEADERS, displaySubject, stationSubject, validateOrderEnvelope } from '@orderwire/contracts';
 import { startNats, startRedis, type NatsServerHandle, type RedisServerHandle } from '@orderwire/test-harness';
 import { Value } from '@sinclair/typebox/value';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,14 +47,16 @@ describe('POST /v1/orders', () => {
     const o = order();
     const res = await post(o, { traceparent: `00-${INCOMING_TRACE}-${INCOMING_PARENT}-01` });
     expect(res.statusCode).toBe(202);
-    const body = res.json<{ orderId: string; duplicate: boolean; seq: number; acceptedAt: number; traceId: string }>();
+    const body = res.json<{ orderId: string; duplicate: boolean; stream: string; seq: number; acceptedAt: number; traceId: string }>();
     expect(Value.Check(OrderAcceptedSchema, body)).toBe(true);
     expect(body).toMatchObject({ orderId: o.orderId, duplicate: false, traceId: INCOMING_TRACE });
     expect(Math.abs(body.acceptedAt - Date.now())).toBeLessThan(10_000);
     expect(await ins.ordersCount()).toBe(before + 1);
 
-    const msg = await ins.jsm.streams.getMessage(STREAMS.ORDERS, { seq: body.seq });
-    expect(msg?.subject).toBe('orders.t1.store-1.grill');
+    // The answer names the stream of its sequence: the store's partition stream.
+    expect(body.stream).toBe(await orderStreamFor(ins.jsm, 't1', 'store-1'));
+    const msg = await ins.jsm.streams.getMessage(body.stream, { seq: body.seq });
+    expect(msg?.subject).toBe(stationSubject('t1', 'store-1', 'grill'));
     const h = msg!.header;
     expect(h.get(HEADERS.msgId)).toBe(`t1:${String(o.orderId)}`);
     expect(h.get(HEADERS.orderId)).toBe(o.orderId);
@@ -78,10 +80,10 @@ describe('POST /v1/orders', () => {
     for (const headers of cases) {
       const res = await post(order(), headers);
       expect(res.statusCode).toBe(202);
-      const { traceId, seq } = res.json<{ traceId: string; seq: number }>();
+      const { traceId, seq, stream } = res.json<{ traceId: string; seq: number; stream: string }>();
       expect(traceId).toMatch(/^[0-9a-f]{32}$/);
       expect(traceId).not.toBe('0'.repeat(32));
-      const msg = await ins.jsm.streams.getMessage(STREAMS.ORDERS, { seq });
+      const msg = await ins.jsm.streams.getMessage(stream, { seq });
       expect(msg!.header.get(HEADERS.traceparent)).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
     }
   });
@@ -104,15 +106,15 @@ describe('POST /v1/orders', () => {
     const o1 = order();
     const r1 = await post(o1, { 'idempotency-key': key });
     expect(r1.statusCode).toBe(202);
-    const m1 = await ins.jsm.streams.getMessage(STREAMS.ORDERS, { seq: r1.json<{ seq: number }>().seq });
+    const m1 = await ins.jsm.streams.getMessage(r1.json<{ stream: string }>().stream, { seq: r1.json<{ seq: number }>().seq });
     expect(m1!.header.get(HEADERS.msgId)).toBe(`t1:${key}`);
 
     // Same key, same order, other tenant: a different message.
     const r2 = await post(o1, { 'idempotency-key': key }, writerT2);
     expect(r2.statusCode).toBe(202);
     expect(r2.json<{ duplicate: boolean }>().duplicate).toBe(false);
-    const m2 = await ins.jsm.streams.getMessage(STREAMS.ORDERS, { seq: r2.json<{ seq: number }>().seq });
-    expect(m2!.subject).toBe('orders.t2.store-1.grill');
+    const m2 = await ins.jsm.streams.getMessage(r2.json<{ stream: string }>().stream, { seq: r2.json<{ seq: number }>().seq });
+    expect(m2!.subject).toBe(stationSubject('t2', 'store-1', 'grill'));
     expect(m2!.header.get(HEADERS.msgId)).toBe(`t2:${key}`);
   });
 
@@ -167,8 +169,10 @@ describe('POST /v1/orders', () => {
   it('never takes the tenant from the body: nothing reaches another tenant’s subjects', async () => {
     const res = await post(order({ tenant: 'evil' }));
     expect(res.statusCode).toBe(400);
-    const info = await ins.jsm.streams.info(STREAMS.ORDERS, { subjects_filter: 'orders.evil.>' });
-    expect(Object.keys(info.state.subjects ?? {})).toHaveLength(0);
+    for (const name of await listOrderStreams(ins.jsm)) {
+      const info = await ins.jsm.streams.info(name, { subjects_filter: 'orders.*.evil.>' });
+      expect(Object.keys(info.state.subjects ?? {})).toHaveLength(0);
+    }
   });
 
   it('requires a valid token with orders:write (401/403), publishing nothing', async () => {
@@ -241,15 +245,15 @@ describe('POST /v1/orders', () => {
     const o = order({ displayIds: ['d-a', 'd-b', 'd-c'] });
     const res = await post(o);
     expect(res.statusCode).toBe(202);
-    const body = res.json<{ seq: number; duplicate: boolean; targets: Array<{ displayId: string; seq: number; duplicate: boolean }> }>();
+    const body = res.json<{ seq: number; duplicate: boolean; targets: Array<{ displayId: string; stream: string; seq: number; duplicate: boolean }> }>();
     expect(Value.Check(OrderAcceptedSchema, body)).toBe(true);
     expect(body.targets.map((x) => x.displayId)).toEqual(['d-a', 'd-b', 'd-c']);
     expect(body.seq).toBe(body.targets[0]!.seq);
     expect(new Set(body.targets.map((x) => x.seq)).size).toBe(3);
     expect(await ins.ordersCount()).toBe(before + 3);
     for (const target of body.targets) {
-      const msg = await ins.jsm.streams.getMessage(STREAMS.ORDERS, { seq: target.seq });
-      expect(msg!.subject).toBe(`orders.t1.store-1.display.${target.displayId}`);
+      const msg = await ins.jsm.streams.getMessage(target.stream, { seq: target.seq });
+      expect(msg!.subject).toBe(displaySubject('t1', 'store-1', target.displayId));
       expect(msg!.header.get(HEADERS.msgId)).toBe(`t1/${target.displayId}:${String(o.orderId)}`);
     }
     const again = await post(o);

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { HEADERS } from '@orderwire/contracts';
-import { kvDeclarations, loadTopologyConfig, ensureTopology, streamDeclarations, STREAMS } from '@orderwire/platform';
+import { kvDeclarations, loadTopologyConfig, ensureTopology, orderStreamName, streamDeclarations } from '@orderwire/platform';
 import { startNatsCluster, waitFor, type NatsClusterHandle } from '@orderwire/test-harness';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { bearer, buildTestApp, order, startJwks, type Jwks, type TestApp } from './helpers.js';
@@ -24,6 +24,7 @@ const STEP_TIMEOUT_MS = 15_000;
 /** Upper bound of requests of the whole test (a runaway loop stops). */
 const MAX_REQUESTS = 1_500;
 
+const ORDER_STREAM = orderStreamName(0);
 let cluster: NatsClusterHandle;
 let jwks: Jwks;
 let nc: NatsConnection;
@@ -36,7 +37,8 @@ beforeAll(async () => {
   nc = await connect({ servers: [...cluster.urls], maxReconnectAttempts: -1, reconnectTimeWait: 100 });
   jsm = await jetstreamManager(nc);
   // As `topology apply` with JETSTREAM_REPLICAS=3 does: every stream and bucket.
-  const topology = loadTopologyConfig({ JETSTREAM_REPLICAS: '3' });
+  // One order partition: the test kills the leader of THE order stream.
+  const topology = loadTopologyConfig({ JETSTREAM_REPLICAS: '3', JETSTREAM_ORDER_PARTITIONS: '1' });
   await ensureTopology(nc, topology);
   t = await buildTestApp({ natsUrl: cluster.urls.join(','), jwksUrl: jwks.url, topology });
   token = await jwks.sign({ tenant: 't1', scopes: ['orders:write', 'orders:read'] });
@@ -51,11 +53,11 @@ afterAll(async () => {
 
 /** Every Ow-Order-Id stored in ORDERS, with how often it appears. */
 async function storedOrderIds(): Promise<Map<string, number>> {
-  const info = await jsm.streams.info(STREAMS.ORDERS);
+  const info = await jsm.streams.info(ORDER_STREAM);
   const out = new Map<string, number>();
   for (let first = info.state.first_seq; first <= info.state.last_seq; first += 100) {
     const seqs = Array.from({ length: Math.min(100, info.state.last_seq - first + 1) }, (_, i) => first + i);
-    const msgs = await Promise.all(seqs.map((seq) => jsm.streams.getMessage(STREAMS.ORDERS, { seq })));
+    const msgs = await Promise.all(seqs.map((seq) => jsm.streams.getMessage(ORDER_STREAM, { seq })));
     for (const m of msgs) {
       if (m === null) continue;
       const id = m.header.get(HEADERS.orderId);
@@ -76,7 +78,7 @@ async function ordersHealthy(): Promise<string> {
   let leader = '';
   await waitFor(
     async () => {
-      const info = await jsm.streams.info(STREAMS.ORDERS).catch(() => undefined);
+      const info = await jsm.streams.info(ORDER_STREAM).catch(() => undefined);
       const c = info?.cluster;
       if (c?.leader === undefined || c.replicas?.length !== 2 || !c.replicas.every((r) => r.current && r.offline !== true)) return false;
       leader = c.leader;
@@ -90,7 +92,7 @@ async function ordersHealthy(): Promise<string> {
 it('applies every stream and bucket with 3 replicas; killing the ORDERS leader, then the meta leader, every request is answered 202 and stored', async () => {
   const streams = [];
   for await (const si of jsm.streams.list()) streams.push(si);
-  expect(streams).toHaveLength(streamDeclarations().length + kvDeclarations().length);
+  expect(streams).toHaveLength(streamDeclarations({ orderPartitions: 1 }).length + kvDeclarations().length);
   for (const si of streams) {
     expect(si.config.num_replicas, si.config.name).toBe(3);
     expect(si.cluster?.replicas, si.config.name).toHaveLength(2);

@@ -95,7 +95,8 @@ describe('acceptance records and GET /v1/orders/:orderId', () => {
     const before = (await ins.jsm.streams.info(STREAMS.RECEIPTS)).state.messages;
     const res = await post(o);
     expect(res.statusCode).toBe(202);
-    const { seq, acceptedAt } = res.json<{ seq: number; acceptedAt: number }>();
+    const { stream, seq, acceptedAt } = res.json<{ stream: string; seq: number; acceptedAt: number }>();
+    expect(stream).toMatch(/^ORDERS_P\d+$/);
     expect((await ins.jsm.streams.info(STREAMS.RECEIPTS)).state.messages).toBe(before + 1);
     const record = await lastReceipt(orderAcceptedSubject('t1', String(o.orderId)));
     expect(record?.json()).toEqual({
@@ -105,8 +106,8 @@ describe('acceptance records and GET /v1/orders/:orderId', () => {
       at: acceptedAt,
       traceId: res.json<{ traceId: string }>().traceId,
       targets: [
-        { displayId: 'd1', stream: 'ORDERS', seq },
-        { displayId: 'd2', stream: 'ORDERS', seq },
+        { displayId: 'd1', stream, seq },
+        { displayId: 'd2', stream, seq },
       ],
     });
     const status = await get(String(o.orderId));
@@ -120,8 +121,8 @@ describe('acceptance records and GET /v1/orders/:orderId', () => {
       targetCount: 2,
       summary: { ...ZERO, pending: 2 },
       displays: [
-        { displayId: 'd1', status: 'pending', seq, stream: 'ORDERS', at: acceptedAt },
-        { displayId: 'd2', status: 'pending', seq, stream: 'ORDERS', at: acceptedAt },
+        { displayId: 'd1', status: 'pending', stream, seq, at: acceptedAt },
+        { displayId: 'd2', status: 'pending', stream, seq, at: acceptedAt },
       ],
     });
   });
@@ -158,12 +159,13 @@ describe('acceptance records and GET /v1/orders/:orderId', () => {
   it('reflects delivered, dead_lettered and expired receipts; a retried duplicate never rewrites the record', async () => {
     const o = order();
     const res = await post(o);
-    const { seq, acceptedAt } = res.json<{ seq: number; acceptedAt: number }>();
+    const { stream, seq, acceptedAt } = res.json<{ stream: string; seq: number; acceptedAt: number }>();
     const delivered: Receipt = {
       tenant: 't1',
       orderId: String(o.orderId),
       displayId: 'd1',
       status: 'delivered',
+      stream,
       seq,
       at: Date.now(),
       edge: 'edge-1',
@@ -177,8 +179,8 @@ describe('acceptance records and GET /v1/orders/:orderId', () => {
     expect((await lastReceipt(orderAcceptedSubject('t1', String(o.orderId))))?.seq).toBe(recordBefore?.seq);
     const body = (await get(String(o.orderId))).json<Status>();
     expect(body.displays).toEqual([
-      { displayId: 'd1', status: 'delivered', seq, stream: 'ORDERS', at: delivered.at, edge: 'edge-1', deliveryCount: 1 },
-      { displayId: 'd2', status: 'pending', seq, stream: 'ORDERS', at: acceptedAt },
+      { displayId: 'd1', status: 'delivered', stream, seq, at: delivered.at, edge: 'edge-1', deliveryCount: 1 },
+      { displayId: 'd2', status: 'pending', stream, seq, at: acceptedAt },
     ]);
     expect(body.summary).toEqual({ ...ZERO, pending: 1, delivered: 1 });
     const metrics = await t.metricsRegistry.text();
@@ -188,14 +190,14 @@ describe('acceptance records and GET /v1/orders/:orderId', () => {
     const dead: Receipt = { ...delivered, displayId: 'd2', status: 'dead_lettered', reason: 'display rejected: bad item', edge: undefined };
     await ins.js.publish(receiptSubject('t1', String(o.orderId), 'd2'), JSON.stringify(dead));
     const after = (await get(String(o.orderId))).json<Status>();
-    expect(after.displays[1]).toEqual({ displayId: 'd2', status: 'dead_lettered', seq, stream: 'ORDERS', at: dead.at, deliveryCount: 1, reason: 'display rejected: bad item' });
+    expect(after.displays[1]).toEqual({ displayId: 'd2', status: 'dead_lettered', stream, seq, at: dead.at, deliveryCount: 1, reason: 'display rejected: bad item' });
 
     // Expired (the DLQ service's expiry detector) is reported with its stream and reason.
-    const expired: Receipt = { tenant: 't1', orderId: String(o.orderId), displayId: 'd2', status: 'expired', seq, stream: 'ORDERS', at: Date.now(), reason: 'max_age' };
+    const expired: Receipt = { tenant: 't1', orderId: String(o.orderId), displayId: 'd2', status: 'expired', stream, seq, at: Date.now(), reason: 'max_age' };
     await ins.js.publish(receiptSubject('t1', String(o.orderId), 'd2'), JSON.stringify(expired));
     const last = (await get(String(o.orderId))).json<Status>();
     expect(Value.Check(OrderStatusSchema, last)).toBe(true);
-    expect(last.displays[1]).toEqual({ displayId: 'd2', status: 'expired', seq, stream: 'ORDERS', at: expired.at, reason: 'max_age' });
+    expect(last.displays[1]).toEqual({ displayId: 'd2', status: 'expired', stream, seq, at: expired.at, reason: 'max_age' });
     expect(last.summary).toEqual({ ...ZERO, delivered: 1, expired: 1 });
   });
 
@@ -210,7 +212,8 @@ describe('acceptance records and GET /v1/orders/:orderId', () => {
 
   it('still reads the per-display pending receipts earlier versions wrote (no acceptance record)', async () => {
     const orderId = `legacy-${Date.now()}`;
-    const pending: Receipt = { tenant: 't1', orderId, displayId: 'd1', status: 'pending', seq: 3, at: 1000 };
+    // Written before partitioning too: no stream.
+    const pending: Omit<Receipt, 'stream'> = { tenant: 't1', orderId, displayId: 'd1', status: 'pending', seq: 3, at: 1000 };
     await ins.js.publish(receiptSubject('t1', orderId, 'd1'), JSON.stringify(pending));
     const body = (await get(orderId)).json<Status>();
     expect(body).toEqual({ orderId, status: 'accepted', targetCount: 1, summary: { ...ZERO, pending: 1 }, displays: [{ displayId: 'd1', status: 'pending', seq: 3, at: 1000 }] });

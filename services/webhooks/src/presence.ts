@@ -24,7 +24,7 @@ import {
   type PresenceSeen,
   type WebhookPresenceRecord,
 } from '@orderwire/contracts';
-import { createKvMirror, isWrongLastSequence, KV_BUCKETS, STREAMS, type KvMirror, type Logger, type NatsConnection } from '@orderwire/platform';
+import { createKvMirror, createOrderStreamLocator, isWrongLastSequence, KV_BUCKETS, type KvMirror, type Logger, type NatsConnection } from '@orderwire/platform';
 import type { Redis } from 'ioredis';
 import type { Endpoints } from './endpoints.js';
 import { displayEvent } from './events.js';
@@ -72,13 +72,16 @@ export function createPresenceMonitor(deps: {
   let sweeping: Promise<void> | undefined;
   let redisOk = true;
 
+  // The mailbox lives on the order stream of the display's store (vp → stream, cached).
+  const streams = createOrderStreamLocator(deps.jsm);
+
   async function backlog(d: DisplayRef): Promise<number | undefined> {
     try {
-      // The mailbox stream: ORDERS until the partitioned streams land (then the platform's
-      // stream-for-display helper names it).
-      const info = await deps.jsm.consumers.info(STREAMS.ORDERS, d.consumer);
+      const info = await deps.jsm.consumers.info(await streams.streamFor(d.tenant, d.storeId), d.consumer);
       return info.num_pending + info.num_ack_pending;
     } catch (err) {
+      // A partition move since the map was read: read it again next time.
+      streams.invalidate();
       log.warn({ err, tenant: d.tenant, displayId: d.displayId }, 'display backlog not readable');
       return undefined;
     }

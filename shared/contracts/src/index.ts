@@ -6,6 +6,12 @@ export {
   DISPLAY_RECEIPTS_FILTER,
   AUDIT_SUBJECT_PREFIX,
   DLQ_SUBJECT_PREFIX,
+  ORDER_VIRTUAL_PARTITIONS,
+  fnv1a32,
+  orderPartition,
+  orderPartitionSubject,
+  parseOrderPartitionSubject,
+  storeOrdersWildcard,
   stationSubject,
   displaySubject,
   displayFilterSubjects,
@@ -17,6 +23,7 @@ export {
   LEGACY_DISPLAY_CONSUMER_PREFIX,
   DISPLAY_CONSUMER_METADATA,
   parseOrderSubject,
+  parseLegacyOrderSubject,
   ORDER_RING_PREFIX,
   ringSubject,
   orderSubjectOfRing,
@@ -31,7 +38,7 @@ export {
   SIGNALS,
   HEADERS,
 } from './subjects.js';
-export type { ParsedOrderSubject, ParsedReceiptSubject, DisplayRevokedSignal } from './subjects.js';
+export type { ParsedOrderSubject, ParsedLegacyOrderSubject, ParsedReceiptSubject, DisplayRevokedSignal } from './subjects.js';
 export { SOCKET_PATH, EXPIRED_NOTICE_MAX } from './socket-events.js';
 export type {
   Delivery,

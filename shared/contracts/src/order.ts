@@ -191,6 +191,8 @@ export function validateOrderEnvelope(value: unknown): ValidationResult<OrderEnv
 /** Target display of a targeted order, with the ORDERS sequence of its own publish. */
 export interface OrderTargetAccepted {
   displayId: string;
+  /** Order stream (`ORDERS_P<i>`) that stored the publish to this display. */
+  stream: string;
   seq: number;
   duplicate: boolean;
 }
@@ -200,7 +202,9 @@ export interface OrderAccepted {
   orderId: string;
   /** True when the order was already accepted (same idempotency key); nothing new was published. */
   duplicate: boolean;
-  /** ORDERS stream sequence of the publish (for a targeted order, of its first target). */
+  /** Order stream (`ORDERS_P<i>`, the store's partition) that stored the order: `seq` is a sequence of it. */
+  stream: string;
+  /** Sequence of the publish in `stream` (for a targeted order, of its first target). */
   seq: number;
   /** Epoch ms when ingest accepted the order. */
   acceptedAt: number;

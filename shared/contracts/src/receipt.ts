@@ -26,13 +26,10 @@ export interface Receipt {
   orderId: string;
   displayId: string;
   status: ReceiptStatus;
-  /** Stream sequence of the message this receipt is about. */
+  /** Order stream (`ORDERS_P<i>`) holding the message `seq` numbers: a sequence names a message only with its stream. */
+  stream: string;
+  /** Sequence of the message in `stream`. */
   seq: number;
-  /**
-   * The stream `seq` belongs to. Optional here; helper "partition" makes it required when
-   * orders are spread over partition streams (the lead merges the two).
-   */
-  stream?: string;
   /** Epoch ms of the state change. */
   at: number;
   /** INSTANCE_ID of the edge node that delivered (status `delivered`). */
@@ -94,6 +91,8 @@ export const RECEIPT_TRANSITIONS: { readonly [S in ReceiptStatus]: ReceiptTransi
 export interface ReceiptState {
   status: string;
   seq: number;
+  /** Absent on receipts written before partitioning (then the sequences compare as before). */
+  stream?: string;
 }
 
 /**
@@ -114,9 +113,18 @@ export function isReceiptStatus(value: unknown): value is ReceiptStatus {
  * when the subject is empty or holds something that is not a receipt). A stored status this
  * version does not know (written by a newer one) is never replaced for the same message.
  */
-export function receiptTransition(current: ReceiptState | undefined, next: { status: ReceiptStatus; seq: number }): ReceiptDecision {
+export function receiptTransition(
+  current: ReceiptState | undefined,
+  next: { status: ReceiptStatus; seq: number; stream?: string },
+): ReceiptDecision {
   if (current === undefined) return 'write';
   const rule = RECEIPT_TRANSITIONS[next.status];
+  // Sequences of two streams do not compare. A copy of the order in another stream only exists
+  // after its store's vp moved (a replay or a re-sent order lands in the new stream), so it is
+  // the newer message.
+  if (current.stream !== undefined && next.stream !== undefined && current.stream !== next.stream) {
+    return rule.replacesOlderMessage ? 'write' : 'superseded';
+  }
   if (next.seq < current.seq) return 'superseded';
   if (next.seq > current.seq) return rule.replacesOlderMessage ? 'write' : 'superseded';
   if (current.status === next.status) return 'unchanged';
@@ -132,9 +140,9 @@ export function receiptOnlyStartsSubject(status: ReceiptStatus): boolean {
 /** The stored receipt's status and sequence, or `undefined` when `value` is not a receipt. */
 export function receiptState(value: unknown): ReceiptState | undefined {
   if (value === null || typeof value !== 'object') return undefined;
-  const r = value as { status?: unknown; seq?: unknown };
+  const r = value as { status?: unknown; seq?: unknown; stream?: unknown };
   if (typeof r.status !== 'string' || typeof r.seq !== 'number') return undefined;
-  return { status: r.status, seq: r.seq };
+  return typeof r.stream === 'string' ? { status: r.status, seq: r.seq, stream: r.stream } : { status: r.status, seq: r.seq };
 }
 
 /** Statuses after which a display no longer owes an ack for the message (nothing to expire). */

@@ -1,23 +1,72 @@
 import { InvalidIdError, assertId, isValidId, isValidOrderId } from './ids.js';
 
 /**
- * Subject layout of the ORDERS stream (stream subjects `orders.>`):
- *   orders.<tenant>.<store>.<station>             station-wide order, 4 tokens
- *   orders.<tenant>.<store>.display.<displayId>   targeted delivery / DLQ replay, 5 tokens
- * The token counts differ, so a station literally named `display` cannot collide with a
- * display subject: consumer filters are exact subjects, never wildcards.
+ * Subject layout of the order streams (ADR 0003). Every store's orders carry its *virtual
+ * partition* `vp = orderPartition(tenant, store)` right after `orders`:
+ *   orders.<vp>.<tenant>.<store>.<station>             station-wide order, 5 tokens
+ *   orders.<vp>.<tenant>.<store>.display.<displayId>   targeted delivery / DLQ replay, 6 tokens
+ * The partition streams `ORDERS_P<i>` own whole vps (`orders.<vp>.>`), so a store's orders and
+ * all its displays' consumers live in one stream. V is fixed: changing the number of streams
+ * moves vps between streams and never changes a subject. The token counts differ, so a station
+ * literally named `display` cannot collide with a display subject: consumer filters are exact
+ * subjects, never wildcards.
  */
 export const ORDERS_SUBJECT_PREFIX = 'orders';
 export const RECEIPTS_SUBJECT_PREFIX = 'receipts';
 export const AUDIT_SUBJECT_PREFIX = 'audit';
 export const DLQ_SUBJECT_PREFIX = 'dlq';
 
+/**
+ * Number of virtual partitions V (a contract: it is in every order subject, so it can never change
+ * without a subject change). 256 reaches ~180,000 displays at ~700 per stream (ADR 0003).
+ */
+export const ORDER_VIRTUAL_PARTITIONS = 256;
+
+const FNV_OFFSET_BASIS = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
+/** FNV-1a, 32 bits, of the UTF-8 bytes of `text` (Go's `hash/fnv` New32a gives the same value). */
+export function fnv1a32(text: string): number {
+  let hash = FNV_OFFSET_BASIS;
+  for (const byte of new TextEncoder().encode(text)) {
+    hash ^= byte;
+    hash = Math.imul(hash, FNV_PRIME) >>> 0;
+  }
+  return hash >>> 0;
+}
+
+/** The virtual partition of a store: FNV-1a-32("<tenant>.<store>") mod V. */
+export function orderPartition(tenant: string, store: string): number {
+  return fnv1a32(`${assertId('tenant', tenant)}.${assertId('store', store)}`) % ORDER_VIRTUAL_PARTITIONS;
+}
+
+/** `orders.<vp>.>`: every order subject of one virtual partition (a partition stream's subject). */
+export function orderPartitionSubject(vp: number): string {
+  if (!Number.isInteger(vp) || vp < 0 || vp >= ORDER_VIRTUAL_PARTITIONS) throw new RangeError(`virtual partition ${vp} is not in 0..${ORDER_VIRTUAL_PARTITIONS - 1}`);
+  return `${ORDERS_SUBJECT_PREFIX}.${vp}.>`;
+}
+
+const VP_TOKEN_RE = /^(0|[1-9][0-9]{0,2})$/;
+
+/** The vp of a partition stream subject `orders.<vp>.>`; undefined for anything else. */
+export function parseOrderPartitionSubject(subject: string): number | undefined {
+  const t = subject.split('.');
+  if (t.length !== 3 || t[0] !== ORDERS_SUBJECT_PREFIX || t[2] !== '>' || !VP_TOKEN_RE.test(t[1]!)) return undefined;
+  const vp = Number(t[1]);
+  return vp < ORDER_VIRTUAL_PARTITIONS ? vp : undefined;
+}
+
+/** `orders.<vp>.<tenant>.<store>.>`: every order subject of one store. */
+export function storeOrdersWildcard(tenant: string, store: string): string {
+  return `${ORDERS_SUBJECT_PREFIX}.${orderPartition(tenant, store)}.${tenant}.${store}.>`;
+}
+
 export function stationSubject(tenant: string, store: string, station: string): string {
-  return `${ORDERS_SUBJECT_PREFIX}.${assertId('tenant', tenant)}.${assertId('store', store)}.${assertId('station', station)}`;
+  return `${ORDERS_SUBJECT_PREFIX}.${orderPartition(tenant, store)}.${tenant}.${store}.${assertId('station', station)}`;
 }
 
 export function displaySubject(tenant: string, store: string, displayId: string): string {
-  return `${ORDERS_SUBJECT_PREFIX}.${assertId('tenant', tenant)}.${assertId('store', store)}.display.${assertId('display', displayId)}`;
+  return `${ORDERS_SUBJECT_PREFIX}.${orderPartition(tenant, store)}.${tenant}.${store}.display.${assertId('display', displayId)}`;
 }
 
 /** Filter subjects of a display's durable consumer: its stations plus its own subject. */
@@ -64,6 +113,14 @@ export const DISPLAY_CONSUMER_METADATA = {
   /** Legacy consumer this one was migrated from, and the stream sequence it started at. */
   migratedFrom: 'orderwire.migrated_from',
   migratedAtSeq: 'orderwire.migrated_at_seq',
+  /**
+   * A partition move (ADR 0003, `topology repartition`) gives a display a second mailbox on the
+   * stream its vp moved to. The old one records where it retires to, the new one where it comes
+   * from; the edge binds the old one until it is drained, then the new one, so the display's
+   * backlog keeps its order.
+   */
+  retiringTo: 'orderwire.retiring_to',
+  retiringFrom: 'orderwire.retiring_from',
 } as const;
 
 /** Durable consumer name of a display's mailbox; injective in (tenant, displayId). */
@@ -109,14 +166,36 @@ export function legacyDisplayConsumerSplits(name: string): { tenant: string; dis
 }
 
 export type ParsedOrderSubject =
-  | { kind: 'station'; tenant: string; store: string; station: string }
-  | { kind: 'display'; tenant: string; store: string; displayId: string };
+  | { kind: 'station'; vp: number; tenant: string; store: string; station: string }
+  | { kind: 'display'; vp: number; tenant: string; store: string; displayId: string };
 
 export function parseOrderSubject(subject: string): ParsedOrderSubject | undefined {
   const t = subject.split('.');
-  if (t[0] !== ORDERS_SUBJECT_PREFIX) return undefined;
+  if (t[0] !== ORDERS_SUBJECT_PREFIX || !VP_TOKEN_RE.test(t[1] ?? '')) return undefined;
   // Every token is checked: a subject is untrusted input (a message's subject, a consumer's
-  // filters), and a caller comparing the parsed ids must never see one no builder would make.
+  // filters), and a caller comparing the parsed ids must never see one no builder would make —
+  // including a vp token that is not the store's partition.
+  const [, vpToken, tenant, store] = t as [string, string, string, string];
+  if (!isValidId(tenant) || !isValidId(store)) return undefined;
+  const vp = Number(vpToken);
+  if (vp !== orderPartition(tenant, store)) return undefined;
+  if (t.length === 5 && isValidId(t[4])) return { kind: 'station', vp, tenant, store, station: t[4] };
+  if (t.length === 6 && t[4] === 'display' && isValidId(t[5])) return { kind: 'display', vp, tenant, store, displayId: t[5] };
+  return undefined;
+}
+
+/**
+ * The pre-partition layout (`orders.<tenant>.<store>.<station>`, `orders.<tenant>.<store>.display.<id>`),
+ * still found in a legacy `ORDERS` stream until the first repartition has drained it. Only for
+ * reading messages and consumer filters of that stream; nothing builds these subjects any more.
+ */
+export type ParsedLegacyOrderSubject =
+  | { kind: 'station'; tenant: string; store: string; station: string }
+  | { kind: 'display'; tenant: string; store: string; displayId: string };
+
+export function parseLegacyOrderSubject(subject: string): ParsedLegacyOrderSubject | undefined {
+  const t = subject.split('.');
+  if (t[0] !== ORDERS_SUBJECT_PREFIX) return undefined;
   if (!isValidId(t[1]) || !isValidId(t[2])) return undefined;
   if (t.length === 4 && isValidId(t[3])) return { kind: 'station', tenant: t[1], store: t[2], station: t[3] };
   if (t.length === 5 && t[3] === 'display' && isValidId(t[4])) return { kind: 'display', tenant: t[1], store: t[2], displayId: t[4] };
@@ -131,12 +210,12 @@ export function parseOrderSubject(subject: string): ParsedOrderSubject | undefin
  */
 export const ORDER_RING_PREFIX = 'ow.ring';
 
-/** `orders.t.s.grill` → `ow.ring.orders.t.s.grill` */
+/** `orders.7.t.s.grill` → `ow.ring.orders.7.t.s.grill` */
 export function ringSubject(orderSubject: string): string {
   return `${ORDER_RING_PREFIX}.${orderSubject}`;
 }
 
-/** `ow.ring.orders.t.s.grill` → `orders.t.s.grill`; undefined for anything else. */
+/** `ow.ring.orders.7.t.s.grill` → `orders.7.t.s.grill`; undefined for anything else. */
 export function orderSubjectOfRing(ring: string): string | undefined {
   return ring.startsWith(`${ORDER_RING_PREFIX}.${ORDERS_SUBJECT_PREFIX}.`) ? ring.slice(ORDER_RING_PREFIX.length + 1) : undefined;
 }
@@ -157,6 +236,7 @@ export const HEADERS = {
   orderId: 'Ow-Order-Id',
   tenant: 'Ow-Tenant',
   acceptedAt: 'Ow-Accepted-At',
+  /** `<stream>:<seq>` of the dead-lettered original a replay copies (a bare `<seq>` from before partitioning). */
   replayOf: 'Ow-Replay-Of',
   dlqId: 'Ow-Dlq-Id',
 } as const;

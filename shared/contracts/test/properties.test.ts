@@ -18,6 +18,7 @@ import {
   orderKey,
   parseDisplayConsumerName,
   parseOrderSubject,
+  orderPartition,
   parseReceiptSubject,
   receiptSubject,
   stationSubject,
@@ -128,8 +129,10 @@ describe('order subjects', () => {
   it('parse inverts the builders, and station and display subjects never coincide', () => {
     fc.assert(
       fc.property(idArb, idArb, idArb, idArb, (t, s, st, d) => {
-        expect(parseOrderSubject(stationSubject(t, s, st))).toEqual({ kind: 'station', tenant: t, store: s, station: st });
-        expect(parseOrderSubject(displaySubject(t, s, d))).toEqual({ kind: 'display', tenant: t, store: s, displayId: d });
+        const vp = orderPartition(t, s);
+        expect(parseOrderSubject(stationSubject(t, s, st))).toEqual({ kind: 'station', vp, tenant: t, store: s, station: st });
+        expect(parseOrderSubject(displaySubject(t, s, d))).toEqual({ kind: 'display', vp, tenant: t, store: s, displayId: d });
+        expect(stationSubject(t, s, st).startsWith(`orders.${vp}.`)).toBe(true);
         expect(stationSubject(t, s, st)).not.toBe(displaySubject(t, s, d));
       }),
       RUNS,
@@ -155,6 +158,21 @@ describe('order subjects', () => {
       fc.property(tokens, (ts) => {
         const subject = ts.join('.');
         const p = parseOrderSubject(subject);
+        if (p === undefined) return;
+        const rebuilt = p.kind === 'station' ? stationSubject(p.tenant, p.store, p.station) : displaySubject(p.tenant, p.store, p.displayId);
+        expect(rebuilt).toBe(subject);
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it('with a well-formed prefix, only the store’s own vp parses, and the rest is checked as before', () => {
+    const rest = fc.array(fc.oneof(idArb, anyString, fc.constantFrom('display', '*', '>', '')), { minLength: 0, maxLength: 3 });
+    fc.assert(
+      fc.property(idArb, idArb, fc.integer({ min: -1, max: 300 }), rest, (t, s, vp, tail) => {
+        const subject = ['orders', String(vp), t, s, ...tail].join('.');
+        const p = parseOrderSubject(subject);
+        if (vp !== orderPartition(t, s)) expect(p).toBeUndefined();
         if (p === undefined) return;
         const rebuilt = p.kind === 'station' ? stationSubject(p.tenant, p.store, p.station) : displaySubject(p.tenant, p.store, p.displayId);
         expect(rebuilt).toBe(subject);

@@ -73,6 +73,13 @@ describe('receipt state machine: every (stored, written) pair', () => {
     });
   });
 
+  it('treats a receipt of another stream as a newer copy of the order (a moved partition)', () => {
+    expect(receiptTransition({ status: 'delivered', seq: 90, stream: 'ORDERS_P0' }, { status: 'replayed', seq: 3, stream: 'ORDERS_P1' })).toBe(W);
+    expect(receiptTransition({ status: 'delivered', seq: 2, stream: 'ORDERS_P0' }, { status: 'pending', seq: 9, stream: 'ORDERS_P1' })).not.toBe(W);
+    expect(receiptTransition({ status: 'pending', seq: 5, stream: 'ORDERS_P0' }, { status: 'delivered', seq: 5, stream: 'ORDERS_P0' })).toBe(W);
+    expect(receiptState({ status: 'delivered', seq: 3, stream: 'ORDERS_P2' })).toEqual({ status: 'delivered', seq: 3, stream: 'ORDERS_P2' });
+  });
+
   it('never overwrites delivered with pending, whatever the sequences', () => {
     for (const seq of [SEQ - 1, SEQ, SEQ + 1]) {
       expect(receiptTransition({ status: 'delivered', seq: SEQ }, { status: 'pending', seq })).not.toBe(W);

@@ -11,6 +11,15 @@ import {
   stationSubject,
   displaySubject,
   displayConsumerName,
+  displayFilterSubjects,
+  fnv1a32,
+  orderPartition,
+  orderPartitionSubject,
+  parseOrderPartitionSubject,
+  parseOrderSubject,
+  parseLegacyOrderSubject,
+  storeOrdersWildcard,
+  ORDER_VIRTUAL_PARTITIONS,
 } from '../src/index.js';
 
 const injections = ['a.b', '*', '>', 'a b', 'a\tb', 'a\r\nb', 'a\u0000', '', 'x'.repeat(65), 'orders.>'];
@@ -41,11 +50,59 @@ describe('subject builders', () => {
   });
 });
 
+describe('virtual partitions (ADR 0003)', () => {
+  it('FNV-1a-32 matches the reference vectors (Go hash/fnv New32a)', () => {
+    expect(fnv1a32('')).toBe(0x811c9dc5);
+    expect(fnv1a32('a')).toBe(0xe40c292c);
+    expect(fnv1a32('foobar')).toBe(0xbf9cf968);
+  });
+
+  it('vp = FNV-1a-32("<tenant>.<store>") mod 256, and it is the second token of every order subject', () => {
+    expect(ORDER_VIRTUAL_PARTITIONS).toBe(256);
+    const vp = fnv1a32('acme.store-1') % 256;
+    expect(orderPartition('acme', 'store-1')).toBe(vp);
+    expect(stationSubject('acme', 'store-1', 'grill')).toBe(`orders.${vp}.acme.store-1.grill`);
+    expect(displaySubject('acme', 'store-1', 'd1')).toBe(`orders.${vp}.acme.store-1.display.d1`);
+    expect(storeOrdersWildcard('acme', 'store-1')).toBe(`orders.${vp}.acme.store-1.>`);
+    expect(displayFilterSubjects('acme', 'store-1', 'd1', ['grill', 'grill'])).toEqual([
+      `orders.${vp}.acme.store-1.grill`,
+      `orders.${vp}.acme.store-1.display.d1`,
+    ]);
+  });
+
+  it('spreads stores over the partitions', () => {
+    const seen = new Set<number>();
+    for (let i = 0; i < 2_000; i++) seen.add(orderPartition('t', `store-${i}`));
+    expect(seen.size).toBeGreaterThan(240);
+  });
+
+  it('partition subjects round-trip; anything else is not one', () => {
+    expect(orderPartitionSubject(0)).toBe('orders.0.>');
+    expect(orderPartitionSubject(255)).toBe('orders.255.>');
+    expect(() => orderPartitionSubject(256)).toThrow(RangeError);
+    expect(() => orderPartitionSubject(-1)).toThrow(RangeError);
+    for (let vp = 0; vp < 256; vp++) expect(parseOrderPartitionSubject(orderPartitionSubject(vp))).toBe(vp);
+    for (const bad of ['orders.>', 'orders.256.>', 'orders.01.>', 'orders.1.*', 'orders.1', 'x.1.>', 'orders.a.>']) {
+      expect(parseOrderPartitionSubject(bad)).toBeUndefined();
+    }
+  });
+
+  it('parses a subject only with its store’s vp; the legacy parser reads the old layout', () => {
+    const vp = orderPartition('t1', 's1');
+    expect(parseOrderSubject(`orders.${vp}.t1.s1.grill`)).toEqual({ kind: 'station', vp, tenant: 't1', store: 's1', station: 'grill' });
+    expect(parseOrderSubject(`orders.${(vp + 1) % 256}.t1.s1.grill`)).toBeUndefined();
+    expect(parseOrderSubject('orders.t1.s1.grill')).toBeUndefined();
+    expect(parseLegacyOrderSubject('orders.t1.s1.grill')).toEqual({ kind: 'station', tenant: 't1', store: 's1', station: 'grill' });
+    expect(parseLegacyOrderSubject('orders.t1.s1.display.d1')).toEqual({ kind: 'display', tenant: 't1', store: 's1', displayId: 'd1' });
+    expect(parseLegacyOrderSubject('orders.t1.s1')).toBeUndefined();
+  });
+});
+
 describe('ring subjects', () => {
   it('prefix an order subject and map back; anything else is not a ring', () => {
-    expect(ringSubject('orders.t1.s1.grill')).toBe('ow.ring.orders.t1.s1.grill');
-    expect(orderSubjectOfRing('ow.ring.orders.t1.s1.display.d1')).toBe('orders.t1.s1.display.d1');
-    expect(orderSubjectOfRing('orders.t1.s1.grill')).toBeUndefined();
+    expect(ringSubject('orders.7.t1.s1.grill')).toBe('ow.ring.orders.7.t1.s1.grill');
+    expect(orderSubjectOfRing('ow.ring.orders.7.t1.s1.display.d1')).toBe('orders.7.t1.s1.display.d1');
+    expect(orderSubjectOfRing('orders.7.t1.s1.grill')).toBeUndefined();
     expect(orderSubjectOfRing('ow.ring.receipts.t1.x.d1')).toBeUndefined();
   });
 });

@@ -122,6 +122,20 @@ export const PLATFORM_ERRORS = defineErrors({
     status: 503,
     message: 'jetstream topology does not provide what {service} needs: {summary} (the topology owner applies it: orderwire-auth topology apply)',
   },
+  ORDERWIRE_ERR_TOPOLOGY_NO_ORDER_STREAM: {
+    status: 503,
+    message: 'no order stream owns virtual partition {vp} right now (a partition move is in progress, or the topology is not applied); retry',
+  },
+  ORDERWIRE_ERR_TOPOLOGY_LEGACY_ORDERS: {
+    status: 409,
+    message:
+      'the legacy stream ORDERS still captures {subjects}, which overlaps the order partition streams; adopt it with `orderwire-auth topology repartition` (docs/topology.md#changing-the-partition-count), which moves it aside and drains it',
+  },
+  ORDERWIRE_ERR_TOPOLOGY_PARTITIONS: {
+    status: 409,
+    message:
+      'the order streams on the server ({found}) do not match the declared {declared} partition streams; ensureTopology never moves partitions: run `orderwire-auth topology repartition --partitions {declared}` (docs/topology.md#changing-the-partition-count)',
+  },
   ORDERWIRE_ERR_SNAPSHOT_FAILED: { status: 500, message: 'snapshot of stream {stream} failed: {reason}' },
   ORDERWIRE_ERR_RESTORE_FAILED: { status: 500, message: 'restore of stream {stream} failed: {reason}' },
   ORDERWIRE_ERR_RESTORE_STREAM_EXISTS: {

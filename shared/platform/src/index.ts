@@ -116,6 +116,29 @@ export {
 } from './jetstream.js';
 export type { JsApiCodeName, CasConflict, CompareAndSetOptions, StoredMessage } from './jetstream.js';
 
+export {
+  ORDER_STREAM_PREFIX,
+  LEGACY_ORDERS_STREAM,
+  RETIRED_ORDERS_SUBJECT,
+  DEFAULT_ORDER_STREAM_MAP_MAX_AGE_MS,
+  orderStreamName,
+  parseOrderStreamName,
+  isOrderStream,
+  isValidPartitionCount,
+  declaredOrderStream,
+  declaredPartitionVps,
+  allOrderStreamNames,
+  readOrderStreamAssignment,
+  listOrderStreams,
+  legacyCapturesOrders,
+  orderStreamFor,
+  createOrderStreamLocator,
+} from './order-streams.js';
+export type { OrderStreamAssignment, OrderStreamLocator } from './order-streams.js';
+
+export { repartitionOrderStreams, finishRepartition, retiredStreamSubject } from './repartition.js';
+export type { RepartitionOptions, RepartitionMove, RepartitionResult, FinishResult } from './repartition.js';
+
 export { writeReceipt } from './receipt-write.js';
 export { createExpiredNotices } from './expired-notices.js';
 export type { ExpiredNotices } from './expired-notices.js';
@@ -130,6 +153,7 @@ export {
   ADVISORY_SUBJECTS,
   TOPOLOGY_DEFAULTS,
   streamDeclarations,
+  orderStreamDeclarationFor,
   kvDeclarations,
   kvStreamName,
   ensureTopology,

@@ -31,6 +31,7 @@ import {
 } from '@orderwire/contracts';
 import { AUTH_FAILURES_EVENT } from './auth-guard.js';
 import { serviceInboxPrefix } from './nats.js';
+import { allOrderStreamNames } from './order-streams.js';
 import { KV_BUCKETS, STREAMS, kvStreamName, type KvBucketName } from './topology.js';
 
 /** Identities with their own NATS user: the services, the one that applies the topology, and backup. */
@@ -90,8 +91,19 @@ const kv = {
 const inbox = (identity: NatsIdentity): string => `${serviceInboxPrefix(identity)}.>`;
 
 const ALL_BUCKETS = Object.values(KV_BUCKETS);
-/** Every stream the topology declares: the streams and the buckets' backing streams. */
-const ALL_STREAM_NAMES = [...Object.values(STREAMS), ...ALL_BUCKETS.map(kvStreamName)];
+/**
+ * Every name an order stream can have: `ORDERS_P0`…`ORDERS_P255` and the legacy `ORDERS` (ADR
+ * 0003). Granted for all 256, not for today's partition count: a repartition changes P on a
+ * running system without a new NATS authorization. `ORDERS_P*` is no NATS wildcard (wildcards are
+ * whole tokens), hence the list.
+ */
+const ORDER_STREAMS = allOrderStreamNames();
+/** The declared streams other than the order group. */
+const OTHER_STREAMS = Object.values(STREAMS).filter((s) => s !== STREAMS.ORDERS);
+/** Every stream the topology declares: the order streams, the other streams, the buckets' backing streams. */
+const ALL_STREAM_NAMES = [...ORDER_STREAMS, ...OTHER_STREAMS, ...ALL_BUCKETS.map(kvStreamName)];
+/** Which stream owns which vp (`readOrderStreamAssignment`, `orderStreamFor`): listing, filtered by subject. */
+const orderStreamLookup = [`${API}.STREAM.LIST`, `${API}.STREAM.NAMES`];
 
 /**
  * A service verifies the JetStream topology it needs at start (`STREAM.INFO` of each stream and
@@ -101,7 +113,7 @@ const ALL_STREAM_NAMES = [...Object.values(STREAMS), ...ALL_BUCKETS.map(kvStream
  */
 const verify = (streams: readonly string[], buckets: readonly KvBucketName[]): string[] => [
   js.account,
-  ...streams.map((s) => js.streamInfo(s)),
+  ...streams.flatMap((s) => (s === STREAMS.ORDERS ? [...orderStreamLookup, ...ORDER_STREAMS.map((o) => js.streamInfo(o))] : [js.streamInfo(s)])),
   ...buckets.map((b) => js.streamInfo(kvStreamName(b))),
 ];
 
@@ -129,8 +141,8 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
       `${AUDIT_SUBJECT_PREFIX}.>`, // every audit event of the control plane
       // Display mailboxes: created at registration, deleted at decommission; info for the backlog
       // in GET /v1/displays; the legacy-name migration lists, creates and deletes.
-      ...js.consumerManage(STREAMS.ORDERS),
-      `${API}.CONSUMER.LIST.${STREAMS.ORDERS}`, // mailbox migration finds the legacy-named consumers
+      ...ORDER_STREAMS.flatMap((s) => js.consumerManage(s)),
+      ...ORDER_STREAMS.map((s) => `${API}.CONSUMER.LIST.${s}`), // mailbox migration finds the legacy-named consumers
       SIGNALS.displayRevokedAll, // edges disconnect revoked displays
     ],
     subscribe: [inbox('auth')],
@@ -140,7 +152,7 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
       ...verify([STREAMS.ORDERS, STREAMS.RECEIPTS, STREAMS.AUDIT], [KV_BUCKETS.DISPLAYS, KV_BUCKETS.TENANTS, KV_BUCKETS.REVOKED_CLIENTS]),
       `${ORDERS_SUBJECT_PREFIX}.>`,
       `${RECEIPTS_SUBJECT_PREFIX}.>`, // an accepted order's acceptance record (its target displays), expecting an empty subject
-      ...js.msgGet(STREAMS.ORDERS), // the stored copy of a duplicate
+      ...ORDER_STREAMS.flatMap((s) => js.msgGet(s)), // the stored copy of a duplicate
       ...js.msgGet(STREAMS.RECEIPTS), // GET /v1/orders/:id; the receipt compare-and-set reads the last by subject
       ...kv.watch(KV_BUCKETS.DISPLAYS), // target displays of an order (watched, never read by key)
       ...kv.watch(KV_BUCKETS.TENANTS), // per-tenant order quotas
@@ -160,11 +172,10 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
   edge: {
     publish: [
       ...verify([STREAMS.ORDERS, STREAMS.RECEIPTS], [KV_BUCKETS.EXPIRED_NOTICES]),
-      js.consumerInfo(STREAMS.ORDERS), // a display's mailbox exists (handshake; legacy-named ones too)
+      // A display's mailbox exists (handshake; on its stream, and the one it retires from); pulls and acks.
+      ...ORDER_STREAMS.flatMap((s) => [js.consumerInfo(s), js.pull(s), js.ack(s)]),
       ...kv.read(KV_BUCKETS.EXPIRED_NOTICES), // orders that expired while the display was away (after the handshake)
       kv.write(KV_BUCKETS.EXPIRED_NOTICES), // ... cleared once the display acked `orders:expired`
-      js.pull(STREAMS.ORDERS),
-      js.ack(STREAMS.ORDERS),
       `${RECEIPTS_SUBJECT_PREFIX}.>`,
       `${API}.STREAM.MSG.GET.${STREAMS.RECEIPTS}`, // the receipt compare-and-set reads the last by subject
       `${API}.DIRECT.GET.${STREAMS.RECEIPTS}.>`, // … its optimistic first read (a direct get by subject)
@@ -192,9 +203,9 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
       js.pull(STREAMS.DLQ),
       ...js.msgGet(STREAMS.DLQ),
       `${DLQ_SUBJECT_PREFIX}.>`,
-      js.consumerInfo(STREAMS.ORDERS), // which display a dead consumer belongs to; never creates one
-      ...js.msgGet(STREAMS.ORDERS), // the original message, by sequence
-      `${ORDERS_SUBJECT_PREFIX}.*.*.display.*`, // replay: only to one display's own subject
+      // Which display a dead consumer belongs to (never creates one); the original message, by sequence.
+      ...ORDER_STREAMS.flatMap((s) => [js.consumerInfo(s), ...js.msgGet(s)]),
+      `${ORDERS_SUBJECT_PREFIX}.*.*.*.display.*`, // replay: only to one display's own subject
       ...js.msgGet(STREAMS.RECEIPTS), // the receipt compare-and-set reads the last by subject
       `${RECEIPTS_SUBJECT_PREFIX}.>`, // dead_lettered, replayed, expired
       // Expiry detector: its durable consumer on the acceptance records of RECEIPTS, and the
@@ -226,7 +237,7 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
       ...kv.watch(KV_BUCKETS.WEBHOOK_DELIVERIES),
       ...kv.read(KV_BUCKETS.DISPLAYS),
       ...kv.watch(KV_BUCKETS.DISPLAYS), // display.* events: which displays a tenant has
-      js.consumerInfo(STREAMS.ORDERS), // a gone display's backlog (display.offline)
+      ...ORDER_STREAMS.map((s) => js.consumerInfo(s)), // a gone display's backlog (display.offline), on whichever order stream holds its mailbox
     ],
     subscribe: [inbox('webhooks')],
   },
@@ -235,6 +246,9 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
       js.account,
       // Only the declared streams and buckets: it cannot make or change anything else.
       ...ALL_STREAM_NAMES.flatMap((s) => [`${API}.STREAM.CREATE.${s}`, `${API}.STREAM.UPDATE.${s}`, js.streamInfo(s)]),
+      ...orderStreamLookup,
+      // `topology repartition` moves display mailboxes with their vps: list, create, read, delete.
+      ...ORDER_STREAMS.flatMap((s) => [...js.consumerManage(s), `${API}.CONSUMER.LIST.${s}`]),
     ],
     subscribe: [inbox('topology')],
   },
@@ -244,6 +258,7 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
   backup: {
     publish: [
       js.account,
+      ...orderStreamLookup, // which order partition streams exist (P is the server's)
       ...ALL_STREAM_NAMES.flatMap((s) => [
         js.streamInfo(s),
         `${API}.STREAM.SNAPSHOT.${s}`,

@@ -2,12 +2,14 @@
  * Disk use of every declared stream and KV bucket against its max_bytes, for the alert that
  * fires before one fills up (ORDERS full = new orders refused). One service exports it (the
  * dlq, which already watches JetStream for operators); labels are the declared stream names
- * only (the streams and the KV buckets' backing streams), so no tenant or display can mint a series.
+ * only (the order partition streams present, at most 256, the other streams and the KV backing
+ * streams), so no tenant or display can mint a series.
  */
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics.js';
+import { allOrderStreamNames, isOrderStream, readOrderStreamAssignment } from './order-streams.js';
 import { KV_BUCKETS, STREAMS, kvStreamName, streamInfo } from './topology.js';
 
 /** 30 s between samples: a stream's fill level moves over hours; the alert waits 10 minutes anyway. */
@@ -27,9 +29,12 @@ export interface StreamUsage {
   stop(): void;
 }
 
-/** Every stream the topology declares: the streams and the KV buckets' backing streams. */
+/**
+ * Every stream the topology may hold: every possible order stream name (`ORDERS_P0`…`ORDERS_P255`,
+ * legacy `ORDERS`), the other streams and the KV buckets' backing streams.
+ */
 export function declaredStreamNames(): string[] {
-  return [...Object.values(STREAMS), ...Object.values(KV_BUCKETS).map(kvStreamName)];
+  return [...allOrderStreamNames(), ...Object.values(STREAMS).filter((s) => s !== STREAMS.ORDERS), ...Object.values(KV_BUCKETS).map(kvStreamName)];
 }
 
 /**
@@ -50,9 +55,20 @@ export async function trackStreamUsage(metrics: Metrics, nc: NatsConnection, opt
   });
   const jsm: JetStreamManager = await jetstreamManager(nc, { timeout: STREAM_INFO_TIMEOUT_MS });
   let failing = false;
+  let orderStreamsSeen = new Set<string>();
   const sample = async (): Promise<void> => {
     try {
-      for (const stream of declaredStreamNames()) {
+      // Order streams: those present now (P of 256 possible names); series of streams a
+      // repartition removed go away.
+      const assignment = await readOrderStreamAssignment(jsm);
+      const orderStreams = new Set([...assignment.streams.keys(), ...(assignment.legacy === undefined ? [] : [assignment.legacy.config.name])]);
+      for (const gone of orderStreamsSeen) {
+        if (orderStreams.has(gone)) continue;
+        bytes.remove(gone);
+        maxBytes.remove(gone);
+      }
+      orderStreamsSeen = orderStreams;
+      for (const stream of [...orderStreams, ...declaredStreamNames().filter((n) => !isOrderStream(n))]) {
         const info = await streamInfo(jsm, stream);
         // A stream not applied (yet) has no series rather than a misleading zero.
         if (info === undefined) {

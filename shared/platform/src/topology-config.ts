@@ -5,6 +5,8 @@
  * they need (`verifyTopology`). docs/topology.md lists every variable.
  */
 import { ConfigError, loadConfig, type ConfigProblem, type Config } from './config.js';
+import { ORDER_VIRTUAL_PARTITIONS } from '@orderwire/contracts';
+import { isValidPartitionCount } from './order-streams.js';
 import { KV_BUCKETS, TOPOLOGY_DEFAULTS, type KvBucketName, type TopologyOptions } from './topology.js';
 
 const SIZE_RE = /^(\d+)\s*(B|KiB|MiB|GiB|TiB)?$/;
@@ -46,6 +48,14 @@ export function kvMaxBytesEnv(bucket: KvBucketName): string {
  */
 export const TOPOLOGY_CONFIG_SPEC = {
   replicas: { env: 'JETSTREAM_REPLICAS', type: 'int', default: D.replicas, min: 1, max: 5, doc: 'replicas of every stream and KV bucket (3 in a 3-node cluster)' },
+  orderPartitions: {
+    env: 'JETSTREAM_ORDER_PARTITIONS',
+    type: 'int',
+    default: D.orderPartitions,
+    min: 1,
+    max: ORDER_VIRTUAL_PARTITIONS,
+    doc: 'order partition streams ORDERS_P<i> (a power of two up to 256; ~700 displays per stream: 16 for 10,000 displays); changed on a running system only with `orderwire-auth topology repartition`',
+  },
   ordersMaxAgeMs: ageVar('JETSTREAM_ORDERS_MAX_AGE', D.ordersMaxAgeMs, 'how long an order waits in ORDERS for an offline display'),
   ordersDuplicateWindowMs: {
     env: 'JETSTREAM_ORDERS_DUPLICATE_WINDOW',
@@ -62,7 +72,11 @@ export const TOPOLOGY_CONFIG_SPEC = {
     min: 1,
     doc: 'display mailboxes (one consumer each); fixed when ORDERS is created',
   },
-  ordersMaxBytes: sizeVar('JETSTREAM_ORDERS_MAX_BYTES', formatSize(D.streamMaxBytes.ORDERS), 'ORDERS size limit; when full, new orders are refused (ingest answers 503), none are dropped'),
+  ordersMaxBytes: sizeVar(
+    'JETSTREAM_ORDERS_MAX_BYTES',
+    formatSize(D.streamMaxBytes.ORDERS),
+    'size limit of all order partition streams together (each gets 1/P); when full, new orders are refused (ingest answers 503), none are dropped',
+  ),
   receiptsMaxAgeMs: ageVar('JETSTREAM_RECEIPTS_MAX_AGE', D.receiptsMaxAgeMs, 'how long delivery receipts (order status) are kept'),
   receiptsMaxBytes: sizeVar('JETSTREAM_RECEIPTS_MAX_BYTES', formatSize(D.streamMaxBytes.RECEIPTS), 'RECEIPTS size limit; the oldest receipts go first'),
   advisoriesMaxAgeMs: ageVar('JETSTREAM_ADVISORIES_MAX_AGE', D.advisoriesMaxAgeMs, 'how long captured max-delivery advisories are kept'),
@@ -185,8 +199,12 @@ export function loadTopologyConfig(
       reason: `must be 0 (forever) or longer than JETSTREAM_ORDERS_MAX_AGE (${raw.ordersMaxAgeMs} ms; 0 = forever): order status and expiry detection read RECEIPTS after the order is gone`,
     });
   }
+  if (!isValidPartitionCount(raw.orderPartitions)) {
+    problems.push({ key: 'orderPartitions', env: TOPOLOGY_CONFIG_SPEC.orderPartitions.env, reason: 'must be a power of two from 1 to 256' });
+  }
   const config: TopologyConfig = {
     replicas: raw.replicas,
+    orderPartitions: raw.orderPartitions,
     ordersMaxAgeMs: raw.ordersMaxAgeMs,
     ordersDuplicateWindowMs: raw.ordersDuplicateWindowMs,
     ordersMaxMsgSize: size('ordersMaxMsgSize'),

@@ -30,10 +30,23 @@ import {
   ORDERS_SUBJECT_PREFIX,
   displayConsumerName,
   displayFilterSubjects,
+  orderPartition,
+  orderPartitionSubject,
 } from '@orderwire/contracts';
 import type { Logger } from 'pino';
 import { PLATFORM_ERRORS } from './errors.js';
 import { JS_API_CODES, isJetStreamApiError } from './jetstream.js';
+import {
+  declaredPartitionVps,
+  isValidPartitionCount,
+  legacyCapturesOrders,
+  listOrderStreams,
+  orderStreamFor,
+  orderStreamName,
+  parseOrderStreamName,
+  readOrderStreamAssignment,
+  LEGACY_ORDERS_STREAM,
+} from './order-streams.js';
 
 const MS = 1;
 const SECOND = 1_000 * MS;
@@ -43,7 +56,13 @@ const DAY = 24 * HOUR;
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
 
-/** Stream names (contract: services address streams by these). */
+/**
+ * Stream names (contract: services address streams by these). `ORDERS` is not one stream: it
+ * names the group of order partition streams `ORDERS_P<i>` (ADR 0003) in the selections of
+ * `ensureTopology` / `verifyTopology` and in `streamMaxBytes` (their total). To read or write
+ * orders, name the stream with `orderStreamFor` / `createOrderStreamLocator` (order-streams.ts),
+ * or take it from what the server said (a PubAck, a message's info, an advisory).
+ */
 export const STREAMS = Object.freeze({
   ORDERS: 'ORDERS',
   RECEIPTS: 'RECEIPTS',
@@ -76,15 +95,27 @@ export const KV_BUCKETS = Object.freeze({
 } as const);
 export type KvBucketName = (typeof KV_BUCKETS)[keyof typeof KV_BUCKETS];
 
-/** Advisory subjects captured by the ADVISORIES stream (advisories are core NATS, at-most-once). */
+/**
+ * Advisory subjects captured by the ADVISORIES stream (advisories are core NATS, at-most-once).
+ * The stream token is a wildcard: it captures every order partition stream, whatever the
+ * partition count and across a repartition, and the DLQ keeps only advisories of order streams
+ * (`isOrderStream`). NATS wildcards are whole tokens, so `ORDERS_P*` cannot be written.
+ */
 export const ADVISORY_SUBJECTS = Object.freeze({
-  maxDeliveries: `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${STREAMS.ORDERS}.>`,
-  terminated: `$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.${STREAMS.ORDERS}.>`,
+  maxDeliveries: '$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.*.>',
+  terminated: '$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.*.>',
 } as const);
 
 /** Defaults of `TopologyOptions` (ms unless named otherwise). */
 export const TOPOLOGY_DEFAULTS = Object.freeze({
   replicas: 1,
+  /**
+   * Order partition streams P (ADR 0003). Small by default so a development stack and the test
+   * suites stay quick to apply while still spreading stores over more than one stream;
+   * production sets 16 (k8s overlay): ~700 displays per stream at 10,000 displays.
+   * @default 2
+   */
+  orderPartitions: 2,
   /** @default 7 d */
   ordersMaxAgeMs: 7 * DAY,
   /** Window in which a repeated `Nats-Msg-Id` is dropped as a duplicate. @default 2 h */
@@ -152,6 +183,8 @@ export const TOPOLOGY_DEFAULTS = Object.freeze({
 export interface TopologyOptions {
   /** Replicas of every stream and bucket (3 in a production cluster). @default 1 */
   replicas?: number;
+  /** Order partition streams P, a power of two up to 256. @default TOPOLOGY_DEFAULTS.orderPartitions */
+  orderPartitions?: number;
   ordersMaxAgeMs?: number;
   ordersDuplicateWindowMs?: number;
   ordersMaxMsgSize?: number;
@@ -164,7 +197,7 @@ export interface TopologyOptions {
   refreshTokenTtlMs?: number;
   leaseTtlMs?: number;
   signingKeysHistory?: number;
-  /** max_bytes of each stream. @default TOPOLOGY_DEFAULTS.streamMaxBytes */
+  /** max_bytes of each stream; `ORDERS` is the total of the partition streams, split evenly. @default TOPOLOGY_DEFAULTS.streamMaxBytes */
   streamMaxBytes?: Readonly<Record<StreamName, number>>;
   /** max_bytes of each KV bucket. @default TOPOLOGY_DEFAULTS.kvMaxBytes */
   kvMaxBytes?: Readonly<Record<KvBucketName, number>>;
@@ -201,24 +234,16 @@ export function streamDeclarations(opts: TopologyOptions = {}): StreamDeclaratio
       reason: 'duplicate window must not exceed max age',
     });
   }
-  const common = { storage: StorageType.File, retention: RetentionPolicy.Limits, num_replicas: o.replicas };
-  const decls: StreamDeclaration[] = [
-    {
-      ...common,
+  if (!isValidPartitionCount(o.orderPartitions)) {
+    throw PLATFORM_ERRORS.create('ORDERWIRE_ERR_TOPOLOGY_FAILED', {
+      kind: 'stream',
       name: STREAMS.ORDERS,
-      description: 'Orders for displays: station-wide and per-display subjects',
-      subjects: ['orders.>'],
-      max_age: nanos(o.ordersMaxAgeMs),
-      duplicate_window: nanos(o.ordersDuplicateWindowMs),
-      // Full by size: refuse new orders (ingest answers 503, the caller retries) rather than
-      // silently drop undelivered ones. Expiry by max age still removes the oldest.
-      discard: DiscardPolicy.New,
-      allow_direct: true,
-      max_msg_size: o.ordersMaxMsgSize,
-      max_consumers: o.ordersMaxConsumers,
-      // Doorbells for the edges, sent after the store (see ORDER_RING_PREFIX in contracts).
-      republish: { src: `${ORDERS_SUBJECT_PREFIX}.>`, dest: `${ORDER_RING_PREFIX}.${ORDERS_SUBJECT_PREFIX}.>`, headers_only: true },
-    },
+      reason: `order partitions must be a power of two from 1 to 256, got ${o.orderPartitions}`,
+    });
+  }
+  const common = { storage: StorageType.File, retention: RetentionPolicy.Limits, num_replicas: o.replicas };
+  const partitions = Array.from({ length: o.orderPartitions }, (_, i) => orderStreamDeclaration(i, o, common));
+  const decls: StreamDeclaration[] = [
     {
       ...common,
       name: STREAMS.RECEIPTS,
@@ -254,7 +279,49 @@ export function streamDeclarations(opts: TopologyOptions = {}): StreamDeclaratio
       max_age: nanos(o.auditMaxAgeMs),
     },
   ];
-  return decls.map((d) => ({ ...d, max_bytes: o.streamMaxBytes[d.name as StreamName] }));
+  return [...partitions, ...decls.map((d) => ({ ...d, max_bytes: o.streamMaxBytes[d.name as StreamName] }))];
+}
+
+interface ResolvedOptions {
+  orderPartitions: number;
+  ordersMaxAgeMs: number;
+  ordersDuplicateWindowMs: number;
+  ordersMaxMsgSize: number;
+  ordersMaxConsumers: number;
+  streamMaxBytes: Readonly<{ ORDERS: number }>;
+}
+
+/** Partition stream `index` of P: the vps `vp mod P = index`, the rest as the one ORDERS stream was. */
+function orderStreamDeclaration(
+  index: number,
+  o: ResolvedOptions,
+  common: Pick<StreamDeclaration, 'storage' | 'retention' | 'num_replicas'>,
+): StreamDeclaration {
+  return {
+    ...common,
+    name: orderStreamName(index),
+    description: `Orders for displays, partition ${index} of ${o.orderPartitions}: station-wide and per-display subjects`,
+    subjects: declaredPartitionVps(index, o.orderPartitions).map(orderPartitionSubject),
+    max_age: nanos(o.ordersMaxAgeMs),
+    duplicate_window: nanos(o.ordersDuplicateWindowMs),
+    // Full by size: refuse new orders (ingest answers 503, the caller retries) rather than
+    // silently drop undelivered ones. Expiry by max age still removes the oldest.
+    discard: DiscardPolicy.New,
+    allow_direct: true,
+    max_msg_size: o.ordersMaxMsgSize,
+    max_consumers: o.ordersMaxConsumers,
+    // Doorbells for the edges, sent after the store (see ORDER_RING_PREFIX in contracts). The
+    // source is every order subject: it need not change when vps move between streams.
+    republish: { src: `${ORDERS_SUBJECT_PREFIX}.>`, dest: `${ORDER_RING_PREFIX}.${ORDERS_SUBJECT_PREFIX}.>`, headers_only: true },
+    // The configured size is for all order streams together, as one volume reserves it.
+    max_bytes: Math.floor(o.streamMaxBytes.ORDERS / o.orderPartitions),
+  };
+}
+
+/** The declaration of one order partition stream with P = `opts.orderPartitions` (for repartition). */
+export function orderStreamDeclarationFor(index: number, opts: TopologyOptions = {}): StreamDeclaration {
+  const o = { ...TOPOLOGY_DEFAULTS, ...stripUndefined(opts) };
+  return orderStreamDeclaration(index, o, { storage: StorageType.File, retention: RetentionPolicy.Limits, num_replicas: o.replicas });
 }
 
 /** The KV bucket declarations for the given options. */
@@ -439,9 +506,13 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions =
   const wantStreams = opts.streams === undefined ? undefined : new Set<string>(opts.streams);
   const wantBuckets = opts.buckets === undefined ? undefined : new Set<string>(opts.buckets);
 
+  const decls = streamDeclarations(opts);
+  if (wantStreams === undefined || wantStreams.has(STREAMS.ORDERS)) {
+    await checkOrderPartitions(jsm, opts.orderPartitions ?? TOPOLOGY_DEFAULTS.orderPartitions, log);
+  }
   const plans: StreamPlan[] = [];
-  for (const decl of streamDeclarations(opts)) {
-    if (wantStreams !== undefined && !wantStreams.has(decl.name)) continue;
+  for (const decl of decls) {
+    if (wantStreams !== undefined && !wantStreams.has(streamGroup(decl.name))) continue;
     plans.push({
       kind: 'stream',
       name: decl.name,
@@ -506,12 +577,58 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions =
     if (result.action !== 'unchanged') log?.info({ topology: result }, `jetstream ${plan.kind} ${result.action}`);
   }
   const summary: TopologySummary = { items, streams: {}, buckets: {} };
+  const rank: Record<TopologyAction, number> = { unchanged: 0, updated: 1, created: 2 };
   for (const it of items) {
-    if (it.kind === 'stream') summary.streams[it.name as StreamName] = it.action;
-    else summary.buckets[it.name as KvBucketName] = it.action;
+    if (it.kind === 'kv') summary.buckets[it.name as KvBucketName] = it.action;
+    else {
+      // The partition streams report as their group: the most that happened to any of them.
+      const group = streamGroup(it.name) as StreamName;
+      const before = summary.streams[group];
+      if (before === undefined || rank[it.action] > rank[before]) summary.streams[group] = it.action;
+    }
   }
   log?.debug({ items }, 'jetstream topology ensured');
   return summary;
+}
+
+/** The selection name of a declared stream: `ORDERS` for every partition stream, else its own name. */
+function streamGroup(name: string): string {
+  return parseOrderStreamName(name) === undefined ? name : STREAMS.ORDERS;
+}
+
+/**
+ * `ensureTopology` creates missing partition streams and updates their limits, but never moves a
+ * vp: a legacy `ORDERS` that still captures `orders.>`, or partition streams owning other vps than
+ * `vp mod P` declares, are refused before anything changes — moving vps is
+ * `orderwire-auth topology repartition`'s job (it also moves the display consumers).
+ */
+async function checkOrderPartitions(jsm: JetStreamManager, partitions: number, log: Logger | undefined): Promise<void> {
+  let assignment;
+  try {
+    assignment = await readOrderStreamAssignment(jsm);
+  } catch (err) {
+    throw failed('stream', STREAMS.ORDERS, err);
+  }
+  if (legacyCapturesOrders(assignment.legacy)) {
+    const err = PLATFORM_ERRORS.create('ORDERWIRE_ERR_TOPOLOGY_LEGACY_ORDERS', { subjects: (assignment.legacy?.config.subjects ?? []).join(', ') });
+    log?.error({ err }, 'jetstream topology: legacy ORDERS stream');
+    throw err;
+  }
+  const wrong: string[] = [];
+  for (const [name, vps] of assignment.streams) {
+    const index = parseOrderStreamName(name)!;
+    const want = index < partitions ? declaredPartitionVps(index, partitions) : [];
+    if (vps.length !== want.length || vps.some((v, i) => v !== want[i])) wrong.push(`${name} owns ${vps.length} vps, declared ${want.length}`);
+  }
+  for (const f of assignment.foreign) wrong.push(`${f.stream} captures ${f.subject}`);
+  if (wrong.length === 0) return;
+  const err = PLATFORM_ERRORS.create(
+    'ORDERWIRE_ERR_TOPOLOGY_PARTITIONS',
+    { found: `${assignment.streams.size} streams; ${wrong.slice(0, 4).join('; ')}${wrong.length > 4 ? '; …' : ''}`, declared: String(partitions) },
+    { details: { streams: Object.fromEntries(assignment.streams), wrong } },
+  );
+  log?.error({ err }, 'jetstream topology: order partitions differ');
+  throw err;
 }
 
 async function apply(jsm: JetStreamManager, plan: StreamPlan): Promise<TopologyItemResult> {
@@ -576,8 +693,30 @@ export interface DisplayConsumerOptions {
    * the ack wait (JetStream's rule). @default none (ack_wait each time)
    */
   backoffMs?: readonly number[];
-  /** @default STREAMS.ORDERS */
+  /**
+   * The order stream to create the consumer on, when the caller knows it (a repartition).
+   * @default the stream owning the display's store's vp now (`orderStreamFor`)
+   */
   stream?: string;
+  /** Deliver from this stream sequence instead of new messages only (a repartition's new mailbox). */
+  optStartSeq?: number;
+  /** More owner metadata to record (a repartition's `retiringFrom`). */
+  extraMetadata?: Readonly<Record<string, string>>;
+}
+
+/** The order stream a display's mailbox belongs on: `opts.stream`, else the owner of its vp now. */
+async function displayStream(jsm: JetStreamManager, display: Pick<DisplayRef, 'tenant' | 'store' | 'displayId'>, stream: string | undefined): Promise<string> {
+  if (stream !== undefined) return stream;
+  let found: string | undefined;
+  try {
+    found = await orderStreamFor(jsm, display.tenant, display.store);
+  } catch (err) {
+    throw failed('consumer', displayConsumerName(display.tenant, display.displayId), err);
+  }
+  if (found === undefined) {
+    throw PLATFORM_ERRORS.create('ORDERWIRE_ERR_TOPOLOGY_NO_ORDER_STREAM', { vp: orderPartitionSubject(orderPartition(display.tenant, display.store)) });
+  }
+  return found;
 }
 
 export type DisplayConsumerConfig = Partial<ConsumerConfig> &
@@ -637,6 +776,11 @@ export function displayConsumerConfig(display: DisplayRef, opts: DisplayConsumer
     max_ack_pending: opts.maxAckPending ?? DEFAULT_DISPLAY_MAX_ACK_PENDING,
     max_deliver: maxDeliver,
   };
+  if (opts.optStartSeq !== undefined) {
+    cfg.deliver_policy = DeliverPolicy.StartSequence;
+    cfg.opt_start_seq = opts.optStartSeq;
+  }
+  if (opts.extraMetadata !== undefined) cfg.metadata = { ...opts.extraMetadata, ...cfg.metadata };
   if (opts.backoffMs !== undefined && opts.backoffMs.length > 0) {
     if (maxDeliver !== -1 && opts.backoffMs.length >= maxDeliver) {
       throw PLATFORM_ERRORS.create('ORDERWIRE_ERR_TOPOLOGY_FAILED', {
@@ -671,8 +815,17 @@ export async function ensureDisplayConsumer(
   jsm: JetStreamManager,
   display: DisplayRef,
   opts: DisplayConsumerOptions = {},
+): Promise<EnsureConsumerResult & { stream: string }> {
+  const stream = await displayStream(jsm, display, opts.stream);
+  return { ...(await ensureDisplayConsumerOn(jsm, stream, display, opts)), stream };
+}
+
+async function ensureDisplayConsumerOn(
+  jsm: JetStreamManager,
+  stream: string,
+  display: DisplayRef,
+  opts: DisplayConsumerOptions,
 ): Promise<EnsureConsumerResult> {
-  const stream = opts.stream ?? STREAMS.ORDERS;
   const cfg = displayConsumerConfig(display, opts);
   const name = cfg.durable_name;
   let existing: ConsumerInfo | undefined;
@@ -694,8 +847,8 @@ export async function ensureDisplayConsumer(
     const want = cfg as unknown as Record<string, unknown>;
     // A mailbox migrated from a legacy name resumes at a stream sequence; that is its
     // deliver policy from then on, and the same mailbox.
-    const migrated =
-      existing.config.deliver_policy === DeliverPolicy.StartSequence && existing.config.metadata?.[DISPLAY_CONSUMER_METADATA.migratedFrom] !== undefined;
+    // So is a mailbox a repartition created on the stream its vp moved to (its owner is checked above).
+    const migrated = existing.config.deliver_policy === DeliverPolicy.StartSequence;
     const conflicts: TopologyConflict[] = IMMUTABLE_CONSUMER_FIELDS.filter(
       (f) => !sameValue(have[f], want[f]) && !(migrated && f === 'deliver_policy'),
     ).map((f) => ({
@@ -729,6 +882,8 @@ export async function ensureDisplayConsumer(
 /**
  * Deletes a display's consumer; returns false if it did not exist. A consumer under the name
  * whose owner metadata names someone else is refused (ORDERWIRE_ERR_TOPOLOGY_CONSUMER_OWNER).
+ * Without `opts.stream` it deletes the display's mailbox on every order stream (a display has
+ * two for a while after a partition move, and its record may name a store it has left).
  */
 export async function deleteDisplayConsumer(
   jsm: JetStreamManager,
@@ -736,13 +891,25 @@ export async function deleteDisplayConsumer(
   displayId: string,
   opts: { stream?: string } = {},
 ): Promise<boolean> {
+  if (opts.stream !== undefined) return deleteDisplayConsumerOn(jsm, opts.stream, tenant, displayId);
+  let streams: string[];
+  try {
+    streams = [...(await listOrderStreams(jsm)), LEGACY_ORDERS_STREAM];
+  } catch (err) {
+    throw failed('consumer', displayConsumerName(tenant, displayId), err);
+  }
+  let deleted = false;
+  for (const stream of streams) if (await deleteDisplayConsumerOn(jsm, stream, tenant, displayId)) deleted = true;
+  return deleted;
+}
+
+async function deleteDisplayConsumerOn(jsm: JetStreamManager, stream: string, tenant: string, displayId: string): Promise<boolean> {
   const name = displayConsumerName(tenant, displayId);
-  const stream = opts.stream ?? STREAMS.ORDERS;
   try {
     assertOwner(await jsm.consumers.info(stream, name), name, tenant, displayId);
     return await jsm.consumers.delete(stream, name);
   } catch (err) {
-    if (isJetStreamApiError(err, JS_API_CODES.ConsumerNotFound)) return false;
+    if (isJetStreamApiError(err, JS_API_CODES.ConsumerNotFound) || isJetStreamApiError(err, JS_API_CODES.StreamNotFound)) return false;
     if (PLATFORM_ERRORS.is(err)) throw err;
     throw failed('consumer', name, err);
   }
@@ -826,6 +993,40 @@ function checkBucket(req: BucketRequirement, cfg: StreamConfig, out: TopologyMis
   }
 }
 
+/** The order partition streams as a service needs them: adopted (no legacy `ORDERS` on `orders.>`), present, each compatible. */
+async function checkOrderStreams(jsm: JetStreamManager, req: StreamRequirement, out: TopologyMismatch[]): Promise<void> {
+  let assignment;
+  try {
+    assignment = await readOrderStreamAssignment(jsm);
+  } catch (err) {
+    throw failed('stream', STREAMS.ORDERS, err);
+  }
+  if (legacyCapturesOrders(assignment.legacy)) {
+    out.push({
+      kind: 'stream',
+      name: LEGACY_ORDERS_STREAM,
+      field: 'subjects',
+      existing: assignment.legacy?.config.subjects,
+      required: 'adopted into partition streams (orderwire-auth topology repartition)',
+    });
+  }
+  if (assignment.streams.size === 0) {
+    out.push({ kind: 'stream', name: STREAMS.ORDERS, field: 'exists', existing: 'missing', required: 'present' });
+    return;
+  }
+  const template = orderStreamDeclarationFor(0);
+  for (const name of assignment.streams.keys()) {
+    const cfg = await jsm.streams.info(name).then(
+      (i) => i.config,
+      (err: unknown) => {
+        throw failed('stream', name, err);
+      },
+    );
+    // Which vps a stream owns is the repartition's business; every other requirement holds per stream.
+    checkStream({ ...req, name: name as StreamName, subjects: cfg.subjects }, { ...template, name }, cfg, out);
+  }
+}
+
 /**
  * Checks that every stream and bucket a service needs exists with settings it can work with,
  * and changes nothing. Settings the service does not depend on (replicas, max ages of data it
@@ -848,6 +1049,10 @@ export async function verifyTopology(nc: NatsConnection, requirements: TopologyR
   };
   for (const r of requirements.streams ?? []) {
     const req: StreamRequirement = typeof r === 'string' ? { name: r } : r;
+    if (req.name === STREAMS.ORDERS) {
+      await checkOrderStreams(jsm, req, mismatches);
+      continue;
+    }
     const cfg = await info('stream', req.name, req.name);
     if (cfg !== undefined) checkStream(req, decls.get(req.name)!, cfg, mismatches);
   }

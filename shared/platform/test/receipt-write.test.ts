@@ -85,7 +85,7 @@ function instrumented(js: JetStreamClient): ReceiptStream & { reads: number; los
 }
 
 function receipt(orderId: string, status: ReceiptStatus, seq: number): Receipt {
-  return { tenant: TENANT, orderId, displayId: 'd1', status, seq, at: Date.now() };
+  return { tenant: TENANT, orderId, displayId: 'd1', status, stream: 'ORDERS_P0', seq, at: Date.now() };
 }
 
 /** Every receipt ever stored on the order's subject, oldest first. */

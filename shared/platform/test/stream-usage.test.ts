@@ -4,9 +4,12 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createMetrics } from '../src/metrics.js';
 import { closeNats, connectNats, type NatsConnection } from '../src/nats.js';
-import { declaredStreamNames, trackStreamUsage } from '../src/stream-usage.js';
+import { trackStreamUsage } from '../src/stream-usage.js';
 import { loadTopologyConfig } from '../src/topology-config.js';
-import { ensureTopology, STREAMS } from '../src/topology.js';
+import { ensureTopology, kvDeclarations, streamDeclarations, STREAMS } from '../src/topology.js';
+
+/** What the default topology creates: P = 2 order partitions, the other streams, the buckets. */
+const DECLARED = streamDeclarations().length + kvDeclarations().length;
 
 const logger = pino({ level: 'silent' });
 let server: NatsServerHandle;
@@ -36,7 +39,8 @@ it('exports bytes and max_bytes per declared stream, one series per stream name,
     expect(value(text, 'orderwire_jetstream_stream_max_bytes', 'DLQ')).toBe(1024 * 1024);
     expect(value(text, 'orderwire_jetstream_stream_bytes', 'DLQ')).toBeGreaterThan(10_000);
     expect(value(text, 'orderwire_jetstream_stream_max_bytes', 'KV_ow_refresh_tokens')).toBe(512 * 1024 * 1024);
-    expect(text.match(/^orderwire_jetstream_stream_bytes\{/gm)).toHaveLength(declaredStreamNames().length); // the streams + the KV buckets' streams
+    expect(text.match(/^orderwire_jetstream_stream_bytes\{/gm)).toHaveLength(DECLARED); // the order partitions present + the other streams + the KV buckets' streams
+    expect(value(text, 'orderwire_jetstream_stream_max_bytes', 'ORDERS_P1')).toBe(2 * 1024 ** 3);
 
     // An operator's own stream is not exported; a declared one deleted loses its series.
     const jsm = await jetstreamManager(nc);
@@ -46,7 +50,7 @@ it('exports bytes and max_bytes per declared stream, one series per stream name,
     text = await metrics.text();
     expect(text).not.toContain('stream="OTHER"');
     expect(value(text, 'orderwire_jetstream_stream_bytes', 'ADVISORIES')).toBeUndefined();
-    expect(text.match(/^orderwire_jetstream_stream_bytes\{/gm)).toHaveLength(declaredStreamNames().length - 1); // one fewer
+    expect(text.match(/^orderwire_jetstream_stream_bytes\{/gm)).toHaveLength(DECLARED - 1); // one fewer
   } finally {
     usage.stop();
   }

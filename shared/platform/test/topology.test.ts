@@ -1,5 +1,6 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { displayConsumerName } from '@orderwire/contracts';
+import { displayConsumerName, displaySubject, orderPartition, stationSubject } from '@orderwire/contracts';
+import { orderStreamFor, readOrderStreamAssignment } from '../src/order-streams.js';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
@@ -47,6 +48,13 @@ afterEach(async () => {
   await server.dispose();
 });
 
+/** The order stream that owns (tenant, store)'s vp now. */
+async function ordersOf(tenant: string, store: string): Promise<string> {
+  const stream = await orderStreamFor(jsm, tenant, store);
+  if (stream === undefined) throw new Error(`no order stream for ${tenant}/${store}`);
+  return stream;
+}
+
 async function expectConflict(p: Promise<unknown>): Promise<OrderwireError> {
   const err = await p.then(
     () => undefined,
@@ -60,19 +68,28 @@ async function expectConflict(p: Promise<unknown>): Promise<OrderwireError> {
 describe('ensureTopology', () => {
   it('creates every stream and bucket as declared, then is idempotent', async () => {
     const first = await ensureTopology(nc, { logger });
+    // P = 2 order partition streams (the default) + the other streams + the buckets.
     expect(first.items).toHaveLength(DECLARED);
     expect(first.items.every((i) => i.action === 'created')).toBe(true);
+    expect(first.streams.ORDERS).toBe('created');
 
-    const orders = (await jsm.streams.info(STREAMS.ORDERS)).config;
-    expect(orders).toMatchObject({
-      subjects: ['orders.>'],
+    const p0 = (await jsm.streams.info('ORDERS_P0')).config;
+    const p1 = (await jsm.streams.info('ORDERS_P1')).config;
+    // vp mod P: the even vps in ORDERS_P0, the odd ones in ORDERS_P1.
+    expect(p0.subjects).toHaveLength(128);
+    expect(p0.subjects).toContain('orders.0.>');
+    expect(p0.subjects).toContain('orders.254.>');
+    expect(p1.subjects).toContain('orders.255.>');
+    expect(p1.subjects).not.toContain('orders.0.>');
+    expect(p0).toMatchObject({
       storage: 'file',
       retention: 'limits',
       max_age: 7 * 24 * 3600 * 1000 * NS,
       duplicate_window: 2 * 3600 * 1000 * NS,
       // Full by size: new orders are refused, undelivered ones are never dropped.
       discard: 'new',
-      max_bytes: 4 * 1024 ** 3,
+      // JETSTREAM_ORDERS_MAX_BYTES is for all partitions together.
+      max_bytes: 2 * 1024 ** 3,
       allow_direct: true,
       max_msg_size: 256 * 1024,
       num_replicas: 1,
@@ -125,10 +142,11 @@ describe('ensureTopology', () => {
     await ensureTopology(nc);
     const summary = await ensureTopology(nc, { ordersMaxAgeMs: 3 * 24 * 3600 * 1000, enrollmentTtlMs: 60_000, logger });
     expect(summary.streams.ORDERS).toBe('updated');
-    expect(summary.items.find((i) => i.name === 'ORDERS')?.changed).toEqual(['max_age']);
+    expect(summary.items.find((i) => i.name === 'ORDERS_P0')?.changed).toEqual(['max_age']);
+    expect(summary.items.find((i) => i.name === 'ORDERS_P1')?.changed).toEqual(['max_age']);
     expect(summary.buckets.ow_enrollments).toBe('updated');
     expect(summary.streams.RECEIPTS).toBe('unchanged');
-    expect((await jsm.streams.info(STREAMS.ORDERS)).config.max_age).toBe(3 * 24 * 3600 * 1000 * NS);
+    expect((await jsm.streams.info('ORDERS_P1')).config.max_age).toBe(3 * 24 * 3600 * 1000 * NS);
     // A TTL shorter than the bucket's duplicate window is fixed up, not rejected.
     const enr = (await jsm.streams.info(kvStreamName(KV_BUCKETS.ENROLLMENTS))).config;
     expect(enr.max_age).toBe(60_000 * NS);
@@ -147,41 +165,83 @@ describe('ensureTopology', () => {
 
   it('rings ow.ring.<subject> with the headers of every stored order, after the store', async () => {
     await ensureTopology(nc, { streams: [STREAMS.ORDERS], buckets: [] });
-    const sub = nc.subscribe('ow.ring.orders.t1.s1.>', { max: 1 });
+    const subject = stationSubject('t1', 's1', 'grill');
+    const sub = nc.subscribe(`ow.ring.orders.${orderPartition('t1', 's1')}.t1.s1.>`, { max: 1 });
     const js = jetstream(nc);
-    const ack = await js.publish('orders.t1.s1.grill', new TextEncoder().encode('{"big":"payload"}'));
+    const ack = await js.publish(subject, new TextEncoder().encode('{"big":"payload"}'));
+    expect(ack.stream).toBe(await orderStreamFor(jsm, 't1', 's1'));
     for await (const m of sub) {
-      expect(m.subject).toBe('ow.ring.orders.t1.s1.grill');
+      expect(m.subject).toBe(`ow.ring.${subject}`);
       expect(m.data).toHaveLength(0); // headers only
       expect(m.headers?.get('Nats-Sequence')).toBe(String(ack.seq));
-      expect(m.headers?.get('Nats-Subject')).toBe('orders.t1.s1.grill');
+      expect(m.headers?.get('Nats-Subject')).toBe(subject);
     }
     // Declared nested settings compare by value: a second run changes nothing.
     const again = await ensureTopology(nc, { streams: [STREAMS.ORDERS], buckets: [] });
-    expect(again.items[0]).toMatchObject({ name: 'ORDERS', action: 'unchanged' });
+    expect(again.items.map((i) => [i.name, i.action])).toEqual([
+      ['ORDERS_P0', 'unchanged'],
+      ['ORDERS_P1', 'unchanged'],
+    ]);
   });
 
-  it('leaves an ORDERS stream created without a consumer limit as it is (the server cannot add one)', async () => {
-    await jsm.streams.add({ name: STREAMS.ORDERS, subjects: ['orders.>'], storage: 'file' });
+  it('leaves an order stream created without a consumer limit as it is (the server cannot add one)', async () => {
+    await jsm.streams.add({ name: 'ORDERS_P0', subjects: Array.from({ length: 128 }, (_, i) => `orders.${2 * i}.>`), storage: 'file' });
     const result = await ensureTopology(nc, { streams: [STREAMS.ORDERS], buckets: [] });
-    expect(result.items[0]).toMatchObject({ name: 'ORDERS', action: 'updated' });
+    expect(result.items[0]).toMatchObject({ name: 'ORDERS_P0', action: 'updated' });
     expect(result.items[0]?.changed).not.toContain('max_consumers');
-    expect((await jsm.streams.info(STREAMS.ORDERS)).config.max_consumers).toBe(-1);
+    expect(result.items[1]).toMatchObject({ name: 'ORDERS_P1', action: 'created' });
+    expect((await jsm.streams.info('ORDERS_P0')).config.max_consumers).toBe(-1);
   });
 
-  it('refuses to touch ORDERS created with memory storage, naming the stream and field, and changes nothing', async () => {
-    await jsm.streams.add({ name: STREAMS.ORDERS, subjects: ['orders.>'], storage: 'memory' });
+  it('refuses to touch an order stream created with memory storage, naming the stream and field, and changes nothing', async () => {
+    await jsm.streams.add({ name: 'ORDERS_P0', subjects: Array.from({ length: 128 }, (_, i) => `orders.${2 * i}.>`), storage: 'memory' });
     const err = await expectConflict(ensureTopology(nc, { logger }));
-    expect(err.message).toContain('ORDERS');
+    expect(err.message).toContain('ORDERS_P0');
     expect(err.message).toContain('storage');
     expect(err.details).toEqual({
-      conflicts: [{ kind: 'stream', name: 'ORDERS', field: 'storage', existing: 'memory', declared: 'file' }],
+      conflicts: [{ kind: 'stream', name: 'ORDERS_P0', field: 'storage', existing: 'memory', declared: 'file' }],
     });
     // Planned first, so nothing else was created.
     const names: string[] = [];
     for await (const n of jsm.streams.names()) names.push(n);
-    expect(names).toEqual([STREAMS.ORDERS]);
-    expect((await jsm.streams.info(STREAMS.ORDERS)).config.storage).toBe('memory');
+    expect(names).toEqual(['ORDERS_P0']);
+    expect((await jsm.streams.info('ORDERS_P0')).config.storage).toBe('memory');
+  });
+
+  it('refuses a legacy ORDERS stream on orders.> with a pointer to the repartition, and changes nothing', async () => {
+    await jsm.streams.add({ name: 'ORDERS', subjects: ['orders.>'], storage: 'file' });
+    const err = await ensureTopology(nc, { logger }).then(
+      () => undefined,
+      (e: unknown) => e as OrderwireError,
+    );
+    expect(err?.code).toBe('ORDERWIRE_ERR_TOPOLOGY_LEGACY_ORDERS');
+    expect(err?.message).toContain('orderwire-auth topology repartition');
+    const names: string[] = [];
+    for await (const n of jsm.streams.names()) names.push(n);
+    expect(names).toEqual(['ORDERS']);
+    // A service verifying the topology is told the same.
+    const mismatch = await verifyTopology(nc, { service: 'ingest', streams: [STREAMS.ORDERS] }).then(
+      () => undefined,
+      (e: unknown) => e as OrderwireError,
+    );
+    expect(mismatch?.code).toBe('ORDERWIRE_ERR_TOPOLOGY_MISMATCH');
+    expect(mismatch?.message).toContain('repartition');
+  });
+
+  it('never moves vps: partition streams of another P are refused, naming the repartition command', async () => {
+    await ensureTopology(nc, { orderPartitions: 2, streams: [STREAMS.ORDERS], buckets: [] });
+    const err = await ensureTopology(nc, { orderPartitions: 4, logger }).then(
+      () => undefined,
+      (e: unknown) => e as OrderwireError,
+    );
+    expect(err?.code).toBe('ORDERWIRE_ERR_TOPOLOGY_PARTITIONS');
+    expect(err?.message).toContain('topology repartition --partitions 4');
+    const a = await readOrderStreamAssignment(jsm);
+    expect([...a.streams.keys()]).toEqual(['ORDERS_P0', 'ORDERS_P1']);
+    expect(a.owner.every((o) => o !== undefined)).toBe(true);
+    // P must be a power of two up to 256.
+    expect(() => loadTopologyConfig({ JETSTREAM_ORDER_PARTITIONS: '3' })).toThrow(ConfigError);
+    expect(loadTopologyConfig({ JETSTREAM_ORDER_PARTITIONS: '16' }).orderPartitions).toBe(16);
   });
 
   it('reports an AUDIT stream without deny_delete / deny_purge as a conflict', async () => {
@@ -211,8 +271,8 @@ describe('ensureTopology', () => {
   it('ORDERS drops a duplicate Nats-Msg-Id inside the window', async () => {
     await ensureTopology(nc, { streams: [STREAMS.ORDERS], buckets: [] });
     const js = jsm.jetstream();
-    const a = await js.publish('orders.t1.s1.grill', 'x', { msgID: 'order-1' });
-    const b = await js.publish('orders.t1.s1.grill', 'x', { msgID: 'order-1' });
+    const a = await js.publish(stationSubject('t1', 's1', 'grill'), 'x', { msgID: 'order-1' });
+    const b = await js.publish(stationSubject('t1', 's1', 'grill'), 'x', { msgID: 'order-1' });
     expect(a.duplicate).toBe(false);
     expect(b.duplicate).toBe(true);
     expect(b.seq).toBe(a.seq);
@@ -231,8 +291,8 @@ describe('ensureTopology', () => {
       for (const bucket of Object.values(KV_BUCKETS)) {
         expect(results.every((r) => r.buckets[bucket] === 'created' || r.buckets[bucket] === 'unchanged')).toBe(true);
       }
-      expect(await streamNames()).toHaveLength(DECLARED); // the streams + the KV buckets' streams
-      expect((await jsm.streams.info(STREAMS.ORDERS)).config.max_age).toBe(3 * 24 * 3600 * 1000 * NS);
+      expect(await streamNames()).toHaveLength(DECLARED); // the order partitions + the other streams + the KV buckets' streams
+      expect((await jsm.streams.info('ORDERS_P1')).config.max_age).toBe(3 * 24 * 3600 * 1000 * NS);
       expect((await jsm.streams.info(kvStreamName(KV_BUCKETS.REFRESH_TOKENS))).config.max_age).toBe(60 * 24 * 3600 * 1000 * NS);
       // Idempotent: applying the same configuration again changes nothing.
       expect((await ensureTopology(nc, config)).items.every((i) => i.action === 'unchanged')).toBe(true);
@@ -279,14 +339,13 @@ describe('verifyTopology (what a service does at start)', () => {
     expect(await streamNames()).toEqual([]);
   });
 
-  it('ORDERS with the wrong subjects, retention or no doorbell republish is named field by field, and left as it is', async () => {
-    await jsm.streams.add({ name: STREAMS.ORDERS, subjects: ['orders.t1.>'], storage: 'file', retention: 'workqueue' });
+  it('an order stream with the wrong retention or no doorbell republish is named field by field, and left as it is', async () => {
+    await jsm.streams.add({ name: 'ORDERS_P0', subjects: ['orders.0.>'], storage: 'file', retention: 'workqueue' });
     const err = await expectMismatch(verifyTopology(nc, { service: 'edge', streams: [{ name: STREAMS.ORDERS, republish: true }] }));
     const fields = (err.details as { mismatches: { name: string; field: string }[] }).mismatches.map((m) => `${m.name}.${m.field}`);
-    expect(fields).toEqual(['ORDERS.subjects', 'ORDERS.retention', 'ORDERS.republish']);
-    expect(err.message).toContain('stream ORDERS subjects: is [orders.t1.>], needs subjects covering orders.>');
-    const after = (await jsm.streams.info(STREAMS.ORDERS)).config;
-    expect(after).toMatchObject({ subjects: ['orders.t1.>'], retention: 'workqueue' });
+    expect(fields).toEqual(['ORDERS_P0.retention', 'ORDERS_P0.republish']);
+    const after = (await jsm.streams.info('ORDERS_P0')).config;
+    expect(after).toMatchObject({ subjects: ['orders.0.>'], retention: 'workqueue' });
     expect(after.republish).toBeUndefined();
   });
 
@@ -395,7 +454,7 @@ describe('display consumers', () => {
     const cfg = displayConsumerConfig(display);
     expect(cfg).toEqual({
       durable_name: 'mailbox_2_t1_kds-1',
-      filter_subjects: ['orders.t1.s1.grill', 'orders.t1.s1.fry', 'orders.t1.s1.display.kds-1'],
+      filter_subjects: [stationSubject('t1', 's1', 'grill'), stationSubject('t1', 's1', 'fry'), displaySubject('t1', 's1', 'kds-1')],
       metadata: { 'orderwire.tenant': 't1', 'orderwire.display': 'kds-1', 'orderwire.store': 's1' },
       ack_policy: 'explicit',
       deliver_policy: 'new',
@@ -424,16 +483,16 @@ describe('display consumers', () => {
     expect(updated.action).toBe('updated');
     expect(updated.changed).toEqual(['filter_subjects']);
     expect(updated.info.config.filter_subjects?.sort()).toEqual(
-      ['orders.t1.s1.expo', 'orders.t1.s1.grill', 'orders.t1.s1.display.kds-1'].sort(),
+      [stationSubject('t1', 's1', 'expo'), stationSubject('t1', 's1', 'grill'), displaySubject('t1', 's1', 'kds-1')].sort(),
     );
 
     // The mailbox receives station and targeted messages only.
     const js = jsm.jetstream();
-    await js.publish('orders.t1.s1.expo', 'a');
-    await js.publish('orders.t1.s1.fry', 'not for me');
-    await js.publish('orders.t1.s1.display.kds-1', 'b');
-    await js.publish('orders.t1.s1.display.kds-2', 'not for me');
-    const consumer = await js.consumers.get(STREAMS.ORDERS, 'mailbox_2_t1_kds-1');
+    await js.publish(stationSubject('t1', 's1', 'expo'), 'a');
+    await js.publish(stationSubject('t1', 's1', 'fry'), 'not for me');
+    await js.publish(displaySubject('t1', 's1', 'kds-1'), 'b');
+    await js.publish(displaySubject('t1', 's1', 'kds-2'), 'not for me');
+    const consumer = await js.consumers.get(await ordersOf('t1', 's1'), 'mailbox_2_t1_kds-1');
     const got: string[] = [];
     const batch = await consumer.fetch({ max_messages: 10, expires: 1_000 });
     for await (const m of batch) {
@@ -453,17 +512,17 @@ describe('display consumers', () => {
     expect(cleared.info.config.ack_wait).toBe(20_000 * NS);
 
     expect(await deleteDisplayConsumer(jsm, 't1', 'kds-1')).toBe(true);
-    await expect(jsm.consumers.info(STREAMS.ORDERS, 'mailbox_2_t1_kds-1')).rejects.toThrow(/consumer not found/);
+    await expect(jsm.consumers.info(await ordersOf('t1', 's1'), 'mailbox_2_t1_kds-1')).rejects.toThrow(/consumer not found/);
     // Deleting again is not an error.
     expect(await deleteDisplayConsumer(jsm, 't1', 'kds-1')).toBe(false);
   });
 
   it('refuses to change an immutable consumer field', async () => {
-    await jsm.consumers.add(STREAMS.ORDERS, {
+    await jsm.consumers.add(await ordersOf('t1', 's1'), {
       durable_name: 'mailbox_2_t1_kds-1',
       ack_policy: 'explicit',
       deliver_policy: 'all',
-      filter_subjects: ['orders.t1.s1.grill'],
+      filter_subjects: [stationSubject('t1', 's1', 'grill')],
       metadata: displayConsumerMetadata({ tenant: 't1', store: 's1', displayId: 'kds-1' }),
     });
     const err = await expectConflict(ensureDisplayConsumer(jsm, display));
@@ -508,16 +567,16 @@ describe('display mailboxes of different tenants never collide', () => {
       const [at, ad] = attacker;
       const v = { tenant: vt, store: 'victim-store', displayId: vd, stations: ['grill'] };
       await ensureDisplayConsumer(jsm, v);
-      const before = (await jsm.consumers.info(STREAMS.ORDERS, displayConsumerName(vt, vd))).config;
+      const before = (await jsm.consumers.info(await ordersOf(vt, 'victim-store'), displayConsumerName(vt, vd))).config;
 
       const a = await ensureDisplayConsumer(jsm, { tenant: at, store: 'attacker-store', displayId: ad, stations: ['fry'] });
       expect(a.action).toBe('created');
       expect(a.info.config.durable_name).not.toBe(before.durable_name);
       expect(await deleteDisplayConsumer(jsm, at, ad)).toBe(true);
 
-      const after = (await jsm.consumers.info(STREAMS.ORDERS, displayConsumerName(vt, vd))).config;
+      const after = (await jsm.consumers.info(await ordersOf(vt, 'victim-store'), displayConsumerName(vt, vd))).config;
       expect(JSON.stringify(after), `victim ${vt}/${vd} vs attacker ${at}/${ad}`).toBe(JSON.stringify(before));
-      await jsm.consumers.delete(STREAMS.ORDERS, displayConsumerName(vt, vd));
+      await jsm.consumers.delete(await ordersOf(vt, 'victim-store'), displayConsumerName(vt, vd));
     }
   });
 
@@ -525,14 +584,14 @@ describe('display mailboxes of different tenants never collide', () => {
     const name = displayConsumerName('acme', 'x_1');
     // Planted by someone else (no owner metadata), then one recording another owner.
     for (const metadata of [undefined, displayConsumerMetadata({ tenant: 'acme_x', store: 's', displayId: '1' })]) {
-      await jsm.consumers.add(STREAMS.ORDERS, {
+      await jsm.consumers.add(await ordersOf('acme', 'evil'), {
         durable_name: name,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.New,
-        filter_subjects: ['orders.acme_x.s.display.1'],
+        filter_subjects: [displaySubject('acme_x', 's', '1')],
         ...(metadata === undefined ? {} : { metadata }),
       });
-      const before = JSON.stringify((await jsm.consumers.info(STREAMS.ORDERS, name)).config);
+      const before = JSON.stringify((await jsm.consumers.info(await ordersOf('acme', 'evil'), name)).config);
       for (const attempt of [
         ensureDisplayConsumer(jsm, { tenant: 'acme', store: 'evil', displayId: 'x_1', stations: ['grill'] }),
         deleteDisplayConsumer(jsm, 'acme', 'x_1'),
@@ -545,16 +604,32 @@ describe('display mailboxes of different tenants never collide', () => {
         expect((err as OrderwireError).code).toBe('ORDERWIRE_ERR_TOPOLOGY_CONSUMER_OWNER');
         expect((err as OrderwireError).message).toContain(name);
       }
-      expect(JSON.stringify((await jsm.consumers.info(STREAMS.ORDERS, name)).config)).toBe(before);
-      await jsm.consumers.delete(STREAMS.ORDERS, name);
+      expect(JSON.stringify((await jsm.consumers.info(await ordersOf('acme', 'evil'), name)).config)).toBe(before);
+      await jsm.consumers.delete(await ordersOf('acme', 'evil'), name);
     }
   });
 
-  it('a display moved to another store updates its recorded store', async () => {
+  it('a display moved to another store of the same partition stream updates its recorded store', async () => {
+    // s1 and the first other store on the same stream.
+    const home = await ordersOf('t1', 's1');
+    let other = 's2';
+    for (let i = 2; (await ordersOf('t1', other)) !== home; i++) other = `s${i}`;
     await ensureDisplayConsumer(jsm, { tenant: 't1', store: 's1', displayId: 'd1', stations: ['grill'] });
-    const moved = await ensureDisplayConsumer(jsm, { tenant: 't1', store: 's2', displayId: 'd1', stations: ['grill'] });
+    const moved = await ensureDisplayConsumer(jsm, { tenant: 't1', store: other, displayId: 'd1', stations: ['grill'] });
     expect(moved.action).toBe('updated');
+    expect(moved.stream).toBe(home);
     expect(moved.changed).toEqual(['filter_subjects', 'metadata']);
-    expect(moved.info.config.metadata).toMatchObject({ 'orderwire.store': 's2', 'orderwire.tenant': 't1', 'orderwire.display': 'd1' });
+    expect(moved.info.config.metadata).toMatchObject({ 'orderwire.store': other, 'orderwire.tenant': 't1', 'orderwire.display': 'd1' });
+  });
+
+  it('a display on another partition stream gets its mailbox there; deleting without a stream removes it everywhere', async () => {
+    const home = await ordersOf('t1', 's1');
+    let other = 's2';
+    for (let i = 2; (await ordersOf('t1', other)) === home; i++) other = `s${i}`;
+    const a = await ensureDisplayConsumer(jsm, { tenant: 't1', store: 's1', displayId: 'd1', stations: ['grill'] });
+    const b = await ensureDisplayConsumer(jsm, { tenant: 't1', store: other, displayId: 'd1', stations: ['grill'] });
+    expect([a.stream, b.stream, b.action]).toEqual([home, await ordersOf('t1', other), 'created']);
+    expect(await deleteDisplayConsumer(jsm, 't1', 'd1')).toBe(true);
+    for (const st of [a.stream, b.stream]) await expect(jsm.consumers.info(st, displayConsumerName('t1', 'd1'))).rejects.toThrow(/consumer not found/);
   });
 });

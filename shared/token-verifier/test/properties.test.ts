@@ -57,8 +57,8 @@ function checkDisplayClaims(payload: JWTPayload): void {
   for (const v of [claims.tid, claims.sid, claims.sub, ...claims.stn]) expect(isValidId(v)).toBe(true);
   // Everything the edge derives from the claims builds, and the mailbox name maps back to them.
   expect(parseDisplayConsumerName(displayConsumerName(claims.tid, claims.sub))).toEqual({ tenant: claims.tid, displayId: claims.sub });
-  expect(displaySubject(claims.tid, claims.sid, claims.sub).split('.')).toHaveLength(5);
-  for (const s of claims.stn) expect(stationSubject(claims.tid, claims.sid, s).split('.')).toHaveLength(4);
+  expect(displaySubject(claims.tid, claims.sid, claims.sub).split('.')).toHaveLength(6);
+  for (const s of claims.stn) expect(stationSubject(claims.tid, claims.sid, s).split('.')).toHaveLength(5);
   expect(claims.aud).toBe('edge');
   expect(claims.typ).toBe('display');
 }

@@ -4,6 +4,7 @@
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { listOrderStreams } from '@orderwire/platform';
 
 /** 2 s per fetch of an ordered consumer */
 const FETCH_EXPIRES_MS = 2_000;
@@ -37,20 +38,24 @@ export async function readStream<T = unknown>(natsUrl: string, stream: string, s
 }
 
 export interface StoredOrder {
+  stream: string;
   seq: number;
   subject: string;
   orderId: string | undefined;
 }
 
-/** The ORDERS messages at `seqs` (absent ones are left out), over one connection. */
-export async function storedOrders(natsUrl: string, seqs: readonly number[]): Promise<Map<number, StoredOrder>> {
+/**
+ * The order messages at `refs` — (stream, seq) as ingest reported them: a sequence names a
+ * message only with its partition stream — keyed `<stream>:<seq>` (absent ones are left out).
+ */
+export async function storedOrders(natsUrl: string, refs: readonly { stream: string; seq: number }[]): Promise<Map<string, StoredOrder>> {
   const nc = await connect({ servers: natsUrl, name: 'system-tests-reader' });
   try {
     const jsm = await jetstreamManager(nc);
-    const out = new Map<number, StoredOrder>();
-    for (const seq of seqs) {
-      const m = await jsm.streams.getMessage('ORDERS', { seq }).catch(() => null);
-      if (m !== null) out.set(seq, { seq: m.seq, subject: m.subject, orderId: m.header?.get('Ow-Order-Id') || undefined });
+    const out = new Map<string, StoredOrder>();
+    for (const { stream, seq } of refs) {
+      const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
+      if (m !== null) out.set(`${stream}:${seq}`, { stream, seq: m.seq, subject: m.subject, orderId: m.header?.get('Ow-Order-Id') || undefined });
     }
     return out;
   } finally {
@@ -66,11 +71,17 @@ export interface ConsumerState {
   numRedelivered: number;
 }
 
-/** Delivery state of a display's mailbox consumer on ORDERS. */
+/** Delivery state of a display's mailbox consumer, on whichever order stream holds it. */
 export async function consumerState(natsUrl: string, consumer: string): Promise<ConsumerState> {
   const nc = await connect({ servers: natsUrl, name: 'system-tests-reader' });
   try {
-    const info = await (await jetstreamManager(nc)).consumers.info('ORDERS', consumer);
+    const jsm = await jetstreamManager(nc);
+    let info;
+    for (const stream of await listOrderStreams(jsm)) {
+      info = await jsm.consumers.info(stream, consumer).catch(() => undefined);
+      if (info !== undefined) break;
+    }
+    if (info === undefined) throw new Error(`consumer ${consumer} is on no order stream`);
     return { numAckPending: info.num_ack_pending, numPending: info.num_pending, numRedelivered: info.num_redelivered };
   } finally {
     await nc.close();

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { displaySubject } from '@orderwire/contracts';
 import { ensureTopology } from '@orderwire/platform';
 import { findRepoRoot, startNatsCluster, waitFor, type NatsClusterHandle } from '@orderwire/test-harness';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -43,13 +44,14 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 
 it('R3 streams of a 3-node cluster come back R3 in an emptied cluster, with messages, consumer state and AUDIT protection', async () => {
   let nc = await connect({ servers: [...cluster.urls], name: 'backup-r3-test' });
-  await ensureTopology(nc, { replicas: 3 });
+  // One order partition: the test follows THE order stream through backup and restore.
+  await ensureTopology(nc, { replicas: 3, orderPartitions: 1 });
   const jsm = await jetstreamManager(nc);
-  await jsm.consumers.add('ORDERS', { durable_name: 'mailbox_r3', ack_policy: AckPolicy.Explicit, filter_subject: 'orders.t1.s1.display.d1', num_replicas: 3 });
+  await jsm.consumers.add('ORDERS_P0', { durable_name: 'mailbox_r3', ack_policy: AckPolicy.Explicit, filter_subject: displaySubject('t1', 's1', 'd1'), num_replicas: 3 });
   const js = jetstream(nc);
-  for (let i = 0; i < ORDERS; i++) await js.publish('orders.t1.s1.display.d1', JSON.stringify({ i }));
+  for (let i = 0; i < ORDERS; i++) await js.publish(displaySubject('t1', 's1', 'd1'), JSON.stringify({ i }));
   await js.publish('audit.t1.test', 'audited');
-  const c = await js.consumers.get('ORDERS', 'mailbox_r3');
+  const c = await js.consumers.get('ORDERS_P0', 'mailbox_r3');
   let acked = 0;
   while (acked < ACKED) {
     for await (const m of await c.fetch({ max_messages: ACKED - acked, expires: 5_000 })) {
@@ -77,14 +79,14 @@ it('R3 streams of a 3-node cluster come back R3 in an emptied cluster, with mess
     expect(restore.code, restore.stderr.slice(-3000)).toBe(0);
     const orders = await waitFor(
       async () => {
-        const info = await jsm2.streams.info('ORDERS');
+        const info = await jsm2.streams.info('ORDERS_P0');
         return info.cluster?.replicas?.length === 2 && info.cluster.replicas.every((r) => r.current) ? info : undefined;
       },
       { timeoutMs: 30_000, message: 'ORDERS restored with a leader and two current replicas' },
     );
     expect(orders!.config.num_replicas).toBe(3);
     expect(orders!.state.messages).toBe(ORDERS);
-    const consumer = await jsm2.consumers.info('ORDERS', 'mailbox_r3');
+    const consumer = await jsm2.consumers.info('ORDERS_P0', 'mailbox_r3');
     expect(consumer.ack_floor.stream_seq).toBe(ACKED);
     expect(consumer.num_pending).toBe(ORDERS - ACKED);
     const audit = await jsm2.streams.info('AUDIT');

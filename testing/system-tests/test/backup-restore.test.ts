@@ -118,14 +118,14 @@ it('restore into an empty server: undelivered orders shown once, nothing shown t
   const tokenBefore = await stack.clientToken(['orders:write']);
 
   // ── backup while orders flow ─────────────────────────────────────────────────────────────────
-  const flowAccepted: { id: string; seq: number }[] = [];
+  const flowAccepted: { id: string; stream: string; seq: number }[] = [];
   let flowing = true;
   let n = 0;
   const flowLoop = (async () => {
     while (flowing) {
       const id = `br-flow-${String(n++).padStart(4, '0')}`;
       const res = await stack.postOrder(makeOrder(id, 'st-br-flow', 'grill'));
-      if (res.status === 202) flowAccepted.push({ id, seq: res.body.seq });
+      if (res.status === 202) flowAccepted.push({ id, stream: res.body.stream, seq: res.body.seq });
       await new Promise((r) => setTimeout(r, FLOW_INTERVAL_MS));
     }
   })();
@@ -138,8 +138,9 @@ it('restore into an empty server: undelivered orders shown once, nothing shown t
   await flowLoop;
   const dir = (JSON.parse(backup.stdout) as { dir: string }).dir;
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { streams: { name: string; lastSeq: number; messages: number }[] };
-  const ordersLastSeq = manifest.streams.find((s) => s.name === 'ORDERS')!.lastSeq;
-  const inBackup = flowAccepted.filter((o) => o.seq <= ordersLastSeq).map((o) => o.id);
+  // Per partition stream: a sequence compares only within its stream.
+  const lastSeqOf = new Map(manifest.streams.filter((s) => s.name.startsWith('ORDERS_P')).map((s) => [s.name, s.lastSeq]));
+  const inBackup = flowAccepted.filter((o) => o.seq <= (lastSeqOf.get(o.stream) ?? 0)).map((o) => o.id);
   expect(inBackup.length, 'flow orders stored before the snapshot').toBeGreaterThan(5);
   expect(flowAccepted.length, 'flow orders accepted').toBeGreaterThan(inBackup.length); // some came after: flowing during the backup
   expect((await backupCli(['verify', dir])).code).toBe(0);
@@ -159,7 +160,7 @@ it('restore into an empty server: undelivered orders shown once, nothing shown t
     // ── restore, then the services ───────────────────────────────────────────────────────────
     const restore = await backupCli(['restore', dir]);
     expect(restore.code, restore.stderr.slice(-3000)).toBe(0);
-    expect((await jsm.streams.info('ORDERS')).state.last_seq).toBe(ordersLastSeq);
+    for (const [stream, lastSeq] of lastSeqOf) expect((await jsm.streams.info(stream)).state.last_seq, stream).toBe(lastSeq);
     const audit = await jsm.streams.info('AUDIT');
     expect(audit.config).toMatchObject({ deny_delete: true, deny_purge: true });
     await expect(jsm.streams.deleteMessage('AUDIT', audit.state.first_seq)).rejects.toThrow(/delete/i);

@@ -32,6 +32,7 @@ afterAll(async () => {
 interface Attempt {
   id: string;
   status: number;
+  stream?: string;
   seq?: number;
   code?: string;
   retryAfter: string | null;
@@ -53,8 +54,8 @@ it('NATS killed and restarted during publishing: no 2xx without persistence, eve
   const post = async (id: string): Promise<Attempt> => {
     const sentAt = Date.now();
     const res = await stack.postOrder(makeOrder(id, 'st-nk', 'grill'), { idempotencyKey: `key-${id}` });
-    const body = res.body as { seq?: number; error?: { code: string } };
-    return { id, status: res.status, seq: body.seq, code: body.error?.code, retryAfter: res.headers.get('retry-after'), sentAt, answeredAt: Date.now() };
+    const body = res.body as { stream?: string; seq?: number; error?: { code: string } };
+    return { id, status: res.status, stream: body.stream, seq: body.seq, code: body.error?.code, retryAfter: res.headers.get('retry-after'), sentAt, answeredAt: Date.now() };
   };
   const worker = async (): Promise<void> => {
     while (publishing) {
@@ -90,8 +91,8 @@ it('NATS killed and restarted during publishing: no 2xx without persistence, eve
 
   // Every 202 is in the stream, at the sequence ingest reported, as that order.
   const accepted = attempts.filter((a) => a.status === 202);
-  const stored = await storedOrders(stack.nats.url, accepted.map((a) => a.seq!));
-  const notPersisted = accepted.filter((a) => stored.get(a.seq!)?.orderId !== a.id).map((a) => a.id);
+  const stored = await storedOrders(stack.nats.url, accepted.map((a) => ({ stream: a.stream!, seq: a.seq! })));
+  const notPersisted = accepted.filter((a) => stored.get(`${a.stream}:${a.seq}`)?.orderId !== a.id).map((a) => a.id);
   expect(notPersisted, 'answered 202 but not in ORDERS').toEqual([]);
 
   // The upstream system retries its refused orders with the same key, as the API says.

@@ -21,11 +21,24 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { displayConsumerName, displayFilterSubjects, legacyDisplayConsumerName } from '@orderwire/contracts';
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { stationSubject } from '@orderwire/contracts';
 import { Kvm } from '@nats-io/kv';
 import { connect, errors, nkeyAuthenticator, nkeys, type NatsConnection } from '@nats-io/transport-node';
-import { createLogger, declaredStreamNames, displayConsumerConfig, connectNats, isOrderwireError, KV_BUCKETS, natsIdentityOptions, STREAMS } from '@orderwire/platform';
+import {
+  connectNats,
+  createLogger,
+  declaredStreamNames,
+  displayConsumerConfig,
+  finishRepartition,
+  isOrderStream,
+  isOrderwireError,
+  listOrderStreams,
+  KV_BUCKETS,
+  natsIdentityOptions,
+  orderStreamFor,
+  repartitionOrderStreams,
+} from '@orderwire/platform';
 import { findRepoRoot, freePort, startServiceProcess, waitFor } from '@orderwire/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpJson, lostOrders, makeOrder, metricValue, rawSocket, startStack, waitValue, type Stack } from '../src/stack.js';
@@ -243,21 +256,13 @@ describe('every service with its own NATS identity', () => {
 const metricsOf = async (url: string): Promise<string> => (await httpJson<string>('GET', `${url}/metrics`)).body;
 
 describe('the flows of topology ownership, mailboxes, abuse controls and presence, with the real identities', () => {
-  it('auth migrates a legacy-named mailbox (consumer list, info, create, delete on ORDERS)', async () => {
-    const probe = await connectAs('auth', 'perm-auth-legacy');
+  it('topology repartitions (stream list, consumer list, create, update, delete on the order streams) with no refusal', async () => {
+    const probe = await connectAs('topology', 'perm-topology-repartition');
     try {
       const jsm = await jetstreamManager(probe.nc, { timeout: 5_000 });
-      const legacy = legacyDisplayConsumerName(stack.tenant, 'perm-legacy');
-      await jsm.consumers.add(STREAMS.ORDERS, {
-        durable_name: legacy,
-        filter_subjects: displayFilterSubjects(stack.tenant, 'st-perm', 'perm-legacy', ['grill']),
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.New,
-      });
-      const out = (await stack.authCli(['consumers', 'migrate'])) as { summary: Record<string, number> };
-      expect(out.summary).toMatchObject({ migrated: 1 });
-      await expect(jsm.consumers.info(STREAMS.ORDERS, legacy)).rejects.toThrow(/consumer not found/);
-      expect((await jsm.consumers.info(STREAMS.ORDERS, displayConsumerName(stack.tenant, 'perm-legacy'))).name).toBe(displayConsumerName(stack.tenant, 'perm-legacy'));
+      const plan = await repartitionOrderStreams(jsm, { partitions: 4, dryRun: true });
+      expect(plan.moves.map((m) => m.to)).toEqual(['ORDERS_P2', 'ORDERS_P3']);
+      expect(await finishRepartition(jsm)).toEqual({ retired: 0, remaining: [] });
       expect(probe.refused).toEqual([]);
     } finally {
       await probe.close();
@@ -382,7 +387,12 @@ describe('the flows of topology ownership, mailboxes, abuse controls and presenc
 
   it('the dlq exports the size of every declared stream, KV buckets included', async () => {
     const text = await metricsOf(stack.dlq!.url);
-    for (const stream of declaredStreamNames()) {
+    // The order partition streams present (P of 256 possible names) and every other declared one.
+    const reader = await connectAs('dlq', 'perm-usage-reader');
+    const present = [...(await listOrderStreams(await jetstreamManager(reader.nc))), ...declaredStreamNames().filter((n) => !isOrderStream(n))];
+    await reader.close();
+    expect(present).toContain('ORDERS_P1');
+    for (const stream of present) {
       // A series per stream (absent when its STREAM.INFO is refused or the stream is missing).
       expect(text, stream).toMatch(new RegExp(`^orderwire_jetstream_stream_bytes\\{[^}]*stream="${stream}"[^}]*\\} \\d`, 'm'));
     }
@@ -396,11 +406,12 @@ describe('what each identity must never do is refused', () => {
     const { nc } = probe;
     try {
       const jsm = await jetstreamManager(nc);
-      const before = (await jsm.streams.info(STREAMS.ORDERS)).state.last_seq;
-      nc.publish('orders.t1.st-perm.grill', JSON.stringify({ forged: true }));
+      const stream = (await orderStreamFor(jsm, 't1', 'st-perm'))!;
+      const before = (await jsm.streams.info(stream)).state.last_seq;
+      nc.publish(stationSubject('t1', 'st-perm', 'grill'), JSON.stringify({ forged: true }));
       await nc.flush();
       await refused(probe, 'publish', /^orders\./);
-      expect((await jsm.streams.info(STREAMS.ORDERS)).state.last_seq, 'nothing stored').toBe(before);
+      expect((await jsm.streams.info(stream)).state.last_seq, 'nothing stored').toBe(before);
     } finally {
       await probe.close();
     }
@@ -445,8 +456,8 @@ describe('what each identity must never do is refused', () => {
     try {
       const jsm = await jetstreamManager(nc, { timeout: 2_000 });
       const cfg = displayConsumerConfig({ tenant: stack.tenant, store: 'st-perm', displayId: 'forged', stations: ['grill'] });
-      await expect(jsm.consumers.add(STREAMS.ORDERS, { ...cfg, ack_policy: AckPolicy.Explicit })).rejects.toThrow();
-      await refused(probe, 'publish', /^\$JS\.API\.CONSUMER\.(DURABLE\.)?CREATE\.ORDERS\./);
+      await expect(jsm.consumers.add('ORDERS_P0', { ...cfg, ack_policy: AckPolicy.Explicit })).rejects.toThrow();
+      await refused(probe, 'publish', /^\$JS\.API\.CONSUMER\.(DURABLE\.)?CREATE\.ORDERS_P0\./);
     } finally {
       await probe.close();
     }
@@ -472,8 +483,8 @@ describe('what each identity must never do is refused', () => {
       const probe = await connectAs(identity, `perm-${identity}-update-probe`);
       try {
         const jsm = await jetstreamManager(probe.nc, { timeout: 2_000 });
-        await expect(jsm.streams.update(STREAMS.ORDERS, { max_age: 1_000_000_000 })).rejects.toThrow();
-        await refused(probe, 'publish', /^\$JS\.API\.STREAM\.UPDATE\.ORDERS$/);
+        await expect(jsm.streams.update('ORDERS_P0', { max_age: 1_000_000_000 })).rejects.toThrow();
+        await refused(probe, 'publish', /^\$JS\.API\.STREAM\.UPDATE\.ORDERS_P0$/);
       } finally {
         await probe.close();
       }
@@ -484,8 +495,8 @@ describe('what each identity must never do is refused', () => {
       await expect(jsm.streams.add({ name: 'ROGUE', subjects: ['rogue.>'] })).rejects.toThrow();
       await refused(probe, 'publish', /^\$JS\.API\.STREAM\.CREATE\.ROGUE$/);
       // Nor read a message of a stream it applies.
-      await expect(jsm.streams.getMessage(STREAMS.ORDERS, { seq: 1 })).rejects.toThrow();
-      await refused(probe, 'publish', /^\$JS\.API\.STREAM\.MSG\.GET\.ORDERS$/);
+      await expect(jsm.streams.getMessage('ORDERS_P0', { seq: 1 })).rejects.toThrow();
+      await refused(probe, 'publish', /^\$JS\.API\.STREAM\.MSG\.GET\.ORDERS_P0$/);
     } finally {
       await probe.close();
     }
@@ -508,13 +519,13 @@ describe('what each identity must never do is refused', () => {
     const probe = await connectAs('backup', 'perm-backup-probe');
     try {
       const jsm = await jetstreamManager(probe.nc, { timeout: 2_000 });
-      await expect(jsm.streams.update(STREAMS.ORDERS, { max_age: 1_000_000_000 })).rejects.toThrow();
-      await refused(probe, 'publish', /^\$JS\.API\.STREAM\.UPDATE\.ORDERS$/);
+      await expect(jsm.streams.update('ORDERS_P0', { max_age: 1_000_000_000 })).rejects.toThrow();
+      await refused(probe, 'publish', /^\$JS\.API\.STREAM\.UPDATE\.ORDERS_P0$/);
       await expect(jsm.streams.getMessage(`KV_${KV_BUCKETS.SIGNING_KEYS}`, { seq: 1 })).rejects.toThrow();
       await refused(probe, 'publish', /^\$JS\.API\.STREAM\.MSG\.GET\.KV_ow_signing_keys$/);
-      probe.nc.publish('orders.t.s.grill', '{}');
+      probe.nc.publish(stationSubject('t', 's', 'grill'), '{}');
       await probe.nc.flush();
-      await refused(probe, 'publish', /^orders\.t\.s\.grill$/);
+      await refused(probe, 'publish', /^orders\.[0-9]+\.t\.s\.grill$/);
     } finally {
       await probe.close();
     }

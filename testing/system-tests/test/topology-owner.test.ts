@@ -114,23 +114,25 @@ describe('one topology owner', () => {
     expect(await configs()).toEqual(before);
   });
 
-  it('ingest and an edge finding ORDERS with the wrong subjects refuse readiness and leave it as it is', async () => {
+  it('ingest and an edge finding an order stream without its retention or doorbells refuse readiness and leave it as it is', async () => {
     await runBeforeStart({ NATS_URL: nats.url, LOG_LEVEL: 'warn' });
-    await jsm.streams.delete('ORDERS');
-    await jsm.streams.add({ name: 'ORDERS', subjects: ['orders.acme.>'], storage: 'file' });
+    const p0 = (await jsm.streams.info('ORDERS_P0')).config;
+    await jsm.streams.delete('ORDERS_P0');
+    await jsm.streams.add({ name: 'ORDERS_P0', subjects: p0.subjects, storage: 'file', retention: 'interest' });
     const before = await configs();
     const env = { NATS_URL: nats.url, REDIS_URL: redis.url, LOG_LEVEL: 'warn' };
 
     const ingest = await refused('ingest', 'services/ingest/dist/main.js', env);
     expect(ingest).toContain('ORDERWIRE_ERR_TOPOLOGY_MISMATCH');
-    expect(ingest).toContain('ingest needs: stream ORDERS subjects: is [orders.acme.>], needs subjects covering orders.>');
+    expect(ingest).toContain('ingest needs: stream ORDERS_P0 retention: is interest, needs limits');
 
     const edge = await refused('edge-1', 'services/edge/dist/main.js', env);
-    expect(edge).toContain('edge needs: stream ORDERS subjects');
-    expect(edge).toContain('stream ORDERS republish: is none');
+    expect(edge).toContain('edge needs: stream ORDERS_P0 retention');
+    expect(edge).toContain('stream ORDERS_P0 republish: is none');
     expect(await configs()).toEqual(before);
 
-    // The owner puts it right (subjects can change in place), and the service starts.
+    // Retention cannot change in place: the owner refuses it too; with the stream recreated it starts.
+    await jsm.streams.delete('ORDERS_P0');
     await runBeforeStart({ NATS_URL: nats.url, LOG_LEVEL: 'warn' });
     await start('ingest', 'services/ingest/dist/main.js', env);
   });

@@ -2,12 +2,12 @@
  * Doorbells. ORDERS republishes the headers of every stored message to
  * `ow.ring.<order subject>` (see `ORDER_RING_PREFIX`), after the store — so a pull woken by a ring
  * finds its message, and the edge receives headers, not whole orders. The edge holds one
- * subscription per store with connected displays (`ow.ring.orders.<tenant>.<store>.>`,
+ * subscription per store with connected displays (`ow.ring.orders.<vp>.<tenant>.<store>.>`,
  * ref-counted) and rings exactly the mailboxes whose consumer filter lists the order subject.
  * Doorbells are at-most-once: a missed ring is caught by the mailbox's follow-up and sweep pulls.
  */
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
-import { orderSubjectOfRing, ringSubject } from '@orderwire/contracts';
+import { orderSubjectOfRing, parseOrderSubject, ringSubject, storeOrdersWildcard } from '@orderwire/contracts';
 import type { Logger } from 'pino';
 
 export interface Ringable {
@@ -23,10 +23,11 @@ export interface Doorbell {
   close(): void;
 }
 
-/** `orders.<tenant>.<store>.<...>` → the store's ring wildcard `ow.ring.orders.<tenant>.<store>.>` */
+/** `orders.<vp>.<tenant>.<store>.<...>` → the store's ring wildcard `ow.ring.orders.<vp>.<tenant>.<store>.>` */
 export function storeWildcard(subject: string): string {
-  const t = subject.split('.');
-  return ringSubject(`${t.slice(0, 3).join('.')}.>`);
+  const p = parseOrderSubject(subject);
+  // Filters are built by contracts; anything else rings on its own subject only.
+  return ringSubject(p === undefined ? subject : storeOrdersWildcard(p.tenant, p.store));
 }
 
 export function createDoorbell(nc: NatsConnection, logger: Logger): Doorbell {

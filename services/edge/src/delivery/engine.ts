@@ -41,7 +41,6 @@ export function handbackSubject(consumer: string): string {
 export interface DeliveryEngineOptions {
   nc: NatsConnection;
   logger: Logger;
-  stream: string;
   /** @default DEFAULT_BATCH_MAX */
   batchMax?: number;
   /** @default DEFAULT_MAX_OUTSTANDING_PULLS */
@@ -66,6 +65,8 @@ export interface DeliveryEngineOptions {
 }
 
 export interface OpenMailboxOptions {
+  /** The order stream of the consumer (each mailbox pulls from its own display's stream). */
+  stream: string;
   consumer: string;
   /** The consumer's filter subjects: its doorbells. */
   filterSubjects: readonly string[];
@@ -121,7 +122,6 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
   let natsUp = true;
 
   const ctx: MailboxContext = {
-    stream: options.stream,
     batchMax: options.batchMax ?? DEFAULT_BATCH_MAX,
     sweepIntervalMs,
     retryBaseMs: options.retryBaseMs ?? DEFAULT_RETRY_BASE_MS,
@@ -179,10 +179,10 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
   sweepTimer.unref();
 
   const engine: DeliveryEngine = {
-    open({ consumer, filterSubjects, sink, ackWaitMs }) {
+    open({ stream, consumer, filterSubjects, sink, ackWaitMs }) {
       if (closed) throw EDGE_ERRORS.create('ORDERWIRE_ERR_EDGE_ENGINE_CLOSED');
       mailboxes.get(consumer)?.close();
-      const m = new MailboxImpl(consumer, [...filterSubjects], sink, ctx, ackWaitMs);
+      const m = new MailboxImpl(stream, consumer, [...filterSubjects], sink, ctx, ackWaitMs);
       mailboxes.set(consumer, m);
       doorbell.register(m, m.filterSubjects);
       m.wake('connect');

@@ -61,6 +61,12 @@ export interface MailboxSink {
   deliver(messages: PulledMessage[]): Promise<void>;
   /** The pull said the consumer is gone (or JetStream is unavailable); the session decides. */
   consumerMissing(result: PullResult): void;
+  /**
+   * A complete pull found no message. `ringUnanswered`: a doorbell announced a message on one of
+   * the consumer's subjects that the pull did not find (stored a moment later — or in another
+   * stream, after a repartition moved the display's vp).
+   */
+  empty?(ringUnanswered: boolean): void;
 }
 
 export interface PullObservation {
@@ -76,7 +82,6 @@ export interface PullObservation {
 
 /** What the engine provides to every mailbox. */
 export interface MailboxContext {
-  stream: string;
   batchMax: number;
   sweepIntervalMs: number;
   retryBaseMs: number;
@@ -136,6 +141,8 @@ export class MailboxImpl implements Mailbox, SlotWaiter, Ringable {
   private readonly timers = new Map<NodeJS.Timeout, number>();
 
   constructor(
+    /** The order stream of the consumer: a partition stream, or the one a retiring mailbox drains. */
+    readonly stream: string,
     readonly consumer: string,
     readonly filterSubjects: readonly string[],
     private readonly sink: MailboxSink,
@@ -206,7 +213,7 @@ export class MailboxImpl implements Mailbox, SlotWaiter, Ringable {
     this.countUnknown = false;
     const started = performance.now();
     this.ctx.puller
-      .pull({ stream: this.ctx.stream, consumer: this.consumer, batch })
+      .pull({ stream: this.stream, consumer: this.consumer, batch })
       .then((result) => {
         this.ctx.limiter.release();
         this.ctx.onPull?.({
@@ -253,7 +260,9 @@ export class MailboxImpl implements Mailbox, SlotWaiter, Ringable {
         return;
       }
       // A ring announced a message this pull did not find: stored too late for it.
-      if ((owedAtStart || this.ringOwed) && result.status === 'complete') this.raceRetry();
+      const ringUnanswered = owedAtStart || this.ringOwed;
+      if (ringUnanswered && result.status === 'complete') this.raceRetry();
+      if (result.status === 'complete') this.sink.empty?.(ringUnanswered);
       return;
     }
     this.raceRetries = 0;

@@ -30,6 +30,8 @@ export interface DeliveredReceipt {
   tenant: string;
   orderId: string;
   displayId: string;
+  /** Order stream of `seq` (the message's own). */
+  stream: string;
   seq: number;
   deliveryCount: number;
 }
@@ -85,6 +87,7 @@ export function createReceiptWriter(options: ReceiptWriterOptions): ReceiptWrite
         orderId: r.orderId,
         displayId: r.displayId,
         status: 'delivered',
+        stream: r.stream,
         seq: r.seq,
         at: Date.now(),
         edge: instanceId,

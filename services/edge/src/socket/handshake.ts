@@ -3,17 +3,20 @@
  * middleware before `connection`; a refusal reaches the display as `connect_error` with
  * `data: { reason, message }` (contracts `HandshakeErrorData`).
  */
-import type { JetStreamManager } from '@nats-io/jetstream';
+import type { ConsumerInfo, JetStreamManager } from '@nats-io/jetstream';
 import { millis, nanos } from '@nats-io/nats-core';
+import { DISPLAY_CONSUMER_METADATA, displayConsumerName, type DisconnectReason, type HandshakeErrorData } from '@orderwire/contracts';
 import {
-  displayConsumerName,
-  displaySubject,
-  legacyDisplayConsumerName,
-  parseOrderSubject,
-  type DisconnectReason,
-  type HandshakeErrorData,
-} from '@orderwire/contracts';
-import { AUTH_FAILURES_EVENT, JS_API_CODES, isJetStreamApiError, type AuditAggregator, type OrderwireError } from '@orderwire/platform';
+  AUTH_FAILURES_EVENT,
+  JS_API_CODES,
+  LEGACY_ORDERS_STREAM,
+  PLATFORM_ERRORS,
+  displayConsumerOwner,
+  isJetStreamApiError,
+  type AuditAggregator,
+  type OrderStreamLocator,
+  type OrderwireError,
+} from '@orderwire/platform';
 import { isTokenError, type TokenVerifier } from '@orderwire/token-verifier';
 import type { Logger } from 'pino';
 import { ANY_ORIGIN } from '../config.js';
@@ -29,7 +32,8 @@ const SERVER_DEFAULT_ACK_WAIT_MS = 30_000;
 export interface HandshakeDeps {
   verifier: TokenVerifier;
   jsm: JetStreamManager;
-  stream: string;
+  /** Which order stream holds a display's mailbox (cached vp → stream map). */
+  streams: OrderStreamLocator;
   metrics: EdgeMetrics;
   logger: Logger;
   allowedOrigins: readonly string[];
@@ -59,54 +63,105 @@ function refuse(reason: DisconnectReason, err: OrderwireError): HandshakeError {
   return Object.assign(err, { data: { reason, message: err.message } });
 }
 
-/** Reads the display's consumer: its filter subjects are the doorbells, its absence means decommissioned. */
-export async function bindConsumer(jsm: JetStreamManager, stream: string, name: string): Promise<ConsumerBinding | undefined> {
+/** Reads the display's consumer on one stream: its filter subjects are the doorbells. */
+export async function bindConsumer(jsm: JetStreamManager, stream: string, name: string): Promise<(ConsumerBinding & { info: ConsumerInfo }) | undefined> {
   try {
     const info = await jsm.consumers.info(stream, name);
     const cfg = info.config;
     const filterSubjects = cfg.filter_subjects ?? (cfg.filter_subject === undefined ? [] : [cfg.filter_subject]);
+    const retiringTo = cfg.metadata?.[DISPLAY_CONSUMER_METADATA.retiringTo];
     return {
       name,
+      stream,
       key: name,
-      legacy: false,
       filterSubjects,
       ackWaitMs: millis(cfg.ack_wait ?? nanos(SERVER_DEFAULT_ACK_WAIT_MS)),
       ackPendingAtConnect: info.num_ack_pending,
+      ...(retiringTo === undefined ? {} : { retiringTo }),
+      info,
     };
   } catch (err) {
-    if (isJetStreamApiError(err, JS_API_CODES.ConsumerNotFound)) return undefined;
+    if (isJetStreamApiError(err, JS_API_CODES.ConsumerNotFound) || isJetStreamApiError(err, JS_API_CODES.StreamNotFound)) return undefined;
     throw err;
   }
 }
 
+/** Messages the mailbox still owes its display: not yet delivered, or delivered and not acked. */
+export function mailboxOwes(info: Pick<ConsumerInfo, 'num_pending' | 'num_ack_pending'>): number {
+  return info.num_pending + info.num_ack_pending;
+}
+
+/** The binding a session keeps: without the consumer info it was read from. */
+function binding(b: ConsumerBinding & { info: ConsumerInfo }): ConsumerBinding {
+  const { info: _info, ...rest } = b;
+  return rest;
+}
+
 /**
- * Binds the display's mailbox: `displayConsumerName(tenant, display)`, or — until auth has
- * migrated it — the legacy-named consumer, but only when its filter subjects are provably this
- * display's (its own display subject, and nothing of another tenant or store): the legacy name
- * alone is ambiguous across tenants.
+ * Binds the display's mailbox `displayConsumerName(tenant, display)` on its store's partition
+ * stream (from the locator's cached map). During a repartition (ADR 0003) the display has two:
+ * the old one, marked `retiringTo`, and its twin, marked `retiringFrom`. Whichever the map
+ * finds, the old one is bound while it still owes messages, else the twin — so the backlog keeps
+ * its order. A token minted before the display moved stores (or a stale map) names another
+ * stream: then every order stream is asked before the display is refused as decommissioned.
  */
 export async function bindDisplayConsumer(
   jsm: JetStreamManager,
-  stream: string,
+  streams: OrderStreamLocator,
   display: { tenant: string; store: string; displayId: string },
 ): Promise<ConsumerBinding | undefined> {
   const name = displayConsumerName(display.tenant, display.displayId);
-  const binding = await bindConsumer(jsm, stream, name);
-  if (binding !== undefined) return binding;
-  const legacy = await bindConsumer(jsm, stream, legacyDisplayConsumerName(display.tenant, display.displayId));
-  if (legacy === undefined) return undefined;
-  const own = displaySubject(display.tenant, display.store, display.displayId);
-  const mine = legacy.filterSubjects.every((s) => {
-    const p = parseOrderSubject(s);
-    return p !== undefined && p.tenant === display.tenant && p.store === display.store && (p.kind === 'station' || s === own);
+  let found: (ConsumerBinding & { info: ConsumerInfo }) | undefined;
+  const expected = await streams.streamFor(display.tenant, display.store).catch((err: unknown) => {
+    // Mid-move no stream owns the vp for a moment: look everywhere below.
+    if (PLATFORM_ERRORS.is(err) && err.code === 'ORDERWIRE_ERR_TOPOLOGY_NO_ORDER_STREAM') return undefined;
+    throw err;
   });
-  if (!mine || !legacy.filterSubjects.includes(own)) return undefined;
-  return { ...legacy, key: name, legacy: true };
+  if (expected !== undefined) found = await bindConsumer(jsm, expected, name);
+  if (found === undefined) {
+    streams.invalidate();
+    for (const stream of [...(await streams.streams()), LEGACY_ORDERS_STREAM]) {
+      if (stream === expected) continue;
+      found = await bindConsumer(jsm, stream, name);
+      if (found !== undefined) break;
+    }
+  }
+  if (found === undefined || !ownedBy(found.info, display)) return undefined;
+  // The old mailbox of a move: bound while it owes messages or its vp has not moved yet, else its twin.
+  if (found.retiringTo !== undefined) {
+    if (mailboxOwes(found.info) > 0 || !(await owns(streams, found.retiringTo, display))) return binding(found);
+    const twin = await bindConsumer(jsm, found.retiringTo, name);
+    return twin !== undefined && ownedBy(twin.info, display) ? binding(twin) : binding(found);
+  }
+  const from = found.info.config.metadata?.[DISPLAY_CONSUMER_METADATA.retiringFrom];
+  if (from !== undefined) {
+    const old = await bindConsumer(jsm, from, name);
+    if (old !== undefined && ownedBy(old.info, display) && (mailboxOwes(old.info) > 0 || !(await owns(streams, found.stream, display)))) {
+      return binding({ ...old, retiringTo: found.stream });
+    }
+  }
+  return binding(found);
+}
+
+/**
+ * Whether `stream` owns the display's vp now (a fresh read): a twin is bound only then — in the
+ * moment between its creation and the subject move, orders still land on the old stream.
+ */
+async function owns(streams: OrderStreamLocator, stream: string, display: { tenant: string; store: string }): Promise<boolean> {
+  streams.invalidate();
+  const owner = await streams.streamFor(display.tenant, display.store).catch(() => undefined);
+  return owner === stream;
+}
+
+/** Its owner metadata names this (tenant, display): a consumer under the name made by anyone else is never bound. */
+function ownedBy(info: ConsumerInfo, display: { tenant: string; displayId: string }): boolean {
+  const owner = displayConsumerOwner(info);
+  return owner?.tenant === display.tenant && owner.displayId === display.displayId;
 }
 
 /** Socket.IO middleware: verifies the token and binds the display's own consumer. */
 export function createHandshake(deps: HandshakeDeps): (socket: EdgeSocket, next: (err?: Error) => void) => void {
-  const { verifier, jsm, stream, metrics, logger } = deps;
+  const { verifier, jsm, streams, metrics, logger } = deps;
 
   async function handshake(socket: EdgeSocket): Promise<void> {
     if (!deps.isAccepting()) {
@@ -143,7 +198,7 @@ export function createHandshake(deps: HandshakeDeps): (socket: EdgeSocket, next:
     }
     let binding: ConsumerBinding | undefined;
     try {
-      binding = await withSlot(deps.consumerReads, () => bindDisplayConsumer(jsm, stream, { tenant: claims.tid, store: claims.sid, displayId: claims.sub }));
+      binding = await withSlot(deps.consumerReads, () => bindDisplayConsumer(jsm, streams, { tenant: claims.tid, store: claims.sid, displayId: claims.sub }));
     } catch (err) {
       throw refuse('internal_error', EDGE_ERRORS.create('ORDERWIRE_ERR_EDGE_UNAVAILABLE', { detail: 'consumer lookup failed' }, { cause: err }));
     }

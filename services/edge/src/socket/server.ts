@@ -6,7 +6,7 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { SIGNALS, SOCKET_PATH, displayConsumerName, isValidId, type DisconnectReason, type OrdersExpired } from '@orderwire/contracts';
-import { AUTH_FAILURES_EVENT, clientAddressOf, type AuditAggregator, type ExpiredNotices, type TrustedProxies } from '@orderwire/platform';
+import { AUTH_FAILURES_EVENT, clientAddressOf, type AuditAggregator, type ExpiredNotices, type OrderStreamLocator, type TrustedProxies } from '@orderwire/platform';
 import type { TokenVerifier } from '@orderwire/token-verifier';
 import { EDGE_SUBJECT_PREFIXES } from '@orderwire/platform';
 import type { Logger } from 'pino';
@@ -15,7 +15,7 @@ import type { DeliveryEngine } from '../delivery/engine.js';
 import type { ReceiptWriter } from '../delivery/receipt-writer.js';
 import { EDGE_ERRORS } from '../errors.js';
 import type { EdgeMetrics } from '../metrics.js';
-import { bindConsumer, createHandshake } from './handshake.js';
+import { bindConsumer, createHandshake, mailboxOwes } from './handshake.js';
 import type { Presence } from './presence.js';
 import { createConnectionCap } from './connection-cap.js';
 import { createRateLimiter, createTokenBucket } from './rate-limit.js';
@@ -56,7 +56,8 @@ export interface EdgeSocketServerOptions {
   httpServer: HttpServer;
   nc: NatsConnection;
   jsm: JetStreamManager;
-  stream: string;
+  /** Which order stream holds a display's mailbox. */
+  streams: OrderStreamLocator;
   engine: DeliveryEngine;
   receipts: ReceiptWriter;
   verifier: TokenVerifier;
@@ -167,7 +168,7 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
     createHandshake({
       verifier: options.verifier,
       jsm: options.jsm,
-      stream: options.stream,
+      streams: options.streams,
       metrics,
       logger: log,
       allowedOrigins: options.allowedOrigins,
@@ -188,11 +189,22 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
     metrics,
     settings: options.settings,
     isRevokedFamily,
-    async consumerExists(name: string): Promise<'present' | 'missing' | 'unknown'> {
+    async consumerExists(stream: string, name: string): Promise<'present' | 'missing' | 'unknown'> {
       try {
-        return (await withSlot(consumerReads, () => bindConsumer(options.jsm, options.stream, name))) === undefined ? 'missing' : 'present';
+        return (await withSlot(consumerReads, () => bindConsumer(options.jsm, stream, name))) === undefined ? 'missing' : 'present';
       } catch {
         return 'unknown';
+      }
+    },
+    async consumerRetiringTo(stream: string, name: string): Promise<string | undefined> {
+      return (await bindConsumer(options.jsm, stream, name))?.retiringTo;
+    },
+    async consumerOwes(stream: string, name: string): Promise<number | undefined> {
+      try {
+        const b = await bindConsumer(options.jsm, stream, name);
+        return b === undefined ? 0 : mailboxOwes(b.info);
+      } catch {
+        return undefined;
       }
     },
     onRefreshRefused(socket: EdgeSocket, reason: DisconnectReason, code: string | undefined): void {

@@ -11,7 +11,8 @@
  * the display elsewhere pulls at once. Failure counts live only as long as the session: a
  * display that drops off Wi-Fi and comes back never accumulates its way into the DLQ.
  */
-import { HEADERS, parseOrderSubject, validateOrderEnvelope, type AuthRefreshResult, type Delivery, type DeliveryAck, type DisconnectReason } from '@orderwire/contracts';
+import { HEADERS, parseLegacyOrderSubject, parseOrderSubject, validateOrderEnvelope, type AuthRefreshResult, type Delivery, type DeliveryAck, type DisconnectReason } from '@orderwire/contracts';
+import { LEGACY_ORDERS_STREAM } from '@orderwire/platform';
 import { isTokenError, type TokenVerifier } from '@orderwire/token-verifier';
 import type { Logger } from 'pino';
 import type { DeliveryEngine } from '../delivery/engine.js';
@@ -54,12 +55,19 @@ export interface SessionContext {
   /** True when this token family was announced revoked. */
   isRevokedFamily(familyId: string): boolean;
   /** Whether the display's consumer exists ('unknown' when JetStream cannot tell now). */
-  consumerExists(name: string): Promise<'present' | 'missing' | 'unknown'>;
+  consumerExists(stream: string, name: string): Promise<'present' | 'missing' | 'unknown'>;
+  /** Messages a consumer still owes (pending + in flight; 0 when it is gone, undefined when JetStream cannot tell now). */
+  consumerOwes(stream: string, name: string): Promise<number | undefined>;
+  /** The stream a repartition is retiring this consumer to, if it is. */
+  consumerRetiringTo(stream: string, name: string): Promise<string | undefined>;
   /** Called once when the session is closed. */
   onClosed(session: DisplaySession): void;
   /** A refused in-band `auth:refresh` (bad, expired, foreign or revoked token): audited, aggregated. */
   onRefreshRefused?(socket: EdgeSocket, reason: DisconnectReason, code: string | undefined): void;
 }
+
+/** At most one "is my mailbox retiring?" check per session in this time (ms), when a ring found nothing. */
+const RETIRING_CHECK_MS = 1_000;
 
 interface Held {
   msg: PulledMessage;
@@ -88,6 +96,7 @@ export class DisplaySession implements MailboxSink {
   private expiryTimer: NodeJS.Timeout | undefined;
   /** Messages pulled for this display and not yet acked, failed or handed back, by stream seq. */
   private readonly held = new Map<number, Held>();
+  private retiringCheckedAt = 0;
   private readonly failures = new Map<number, number>();
   private readonly openEmits = new Set<() => void>();
 
@@ -147,15 +156,21 @@ export class DisplaySession implements MailboxSink {
     const { binding } = this.socket.data;
     this.armExpiry();
     this.mailbox = this.ctx.engine.open({
+      stream: binding.stream,
       consumer: binding.name,
-      filterSubjects: binding.filterSubjects,
+      // A retiring mailbox gets no new messages (its vps moved): no doorbells, its backlog is
+      // pulled by the connect pull and its follow-ups.
+      filterSubjects: binding.retiringTo === undefined ? binding.filterSubjects : [],
       ackWaitMs: binding.ackWaitMs,
       sink: this,
     });
     // Messages another (possibly dead) session holds come back after ack_wait at the latest,
     // with no publish to ring a doorbell.
     if (binding.ackPendingAtConnect > 0) this.mailbox.wakeAfter(binding.ackWaitMs);
-    this.log.info({ consumer: binding.name, ackPendingAtConnect: binding.ackPendingAtConnect }, 'display session started');
+    this.log.info(
+      { consumer: binding.name, stream: binding.stream, retiringTo: binding.retiringTo, ackPendingAtConnect: binding.ackPendingAtConnect },
+      'display session started',
+    );
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -172,16 +187,20 @@ export class DisplaySession implements MailboxSink {
       if (this.closed) return; // close() handed the rest back
       await this.emitBatch(batch);
     }
+    // A retiring mailbox has no doorbells: pull again, and the empty pull that ends its backlog
+    // moves the display to the twin.
+    if (this.socket.data.binding.retiringTo !== undefined) this.mailbox?.wake('followup');
   }
 
   consumerMissing(result: PullResult): void {
+    const { binding } = this.socket.data;
     this.ctx
-      .consumerExists(this.consumer)
+      .consumerExists(binding.stream, this.consumer)
       .then((state) => {
         if (this.closed) return;
-        if (state === 'missing' && this.socket.data.binding.legacy) {
-          // Auth moved the mailbox to its new name: reconnect, and the handshake binds that.
-          this.log.info({ consumer: this.consumer }, 'legacy mailbox migrated; asking the display to reconnect');
+        if (state === 'missing' && binding.retiringTo !== undefined) {
+          // The repartition retired the old mailbox: reconnect, and the handshake binds its twin.
+          this.log.info({ consumer: this.consumer, from: binding.stream, to: binding.retiringTo }, 'retiring mailbox gone; asking the display to reconnect');
           this.end('server_shutdown', true, 'mailbox moved; reconnect');
         } else if (state === 'missing') {
           this.log.warn({ code: result.code, description: result.description }, 'display consumer is gone');
@@ -199,8 +218,45 @@ export class DisplaySession implements MailboxSink {
    * this impossible; it is checked anyway because a mailbox is only as safe as the name and
    * filters someone with JetStream access gave it (issue 12: one tenant rewrote another's).
    */
+  /**
+   * A pull found nothing. On a retiring mailbox (a repartition moved the display's vp) that may
+   * mean it is drained: once the server says it owes nothing and nothing is held here, the session
+   * ends with a reconnect and the handshake binds the twin on the new stream.
+   */
+  empty(ringUnanswered: boolean): void {
+    const { binding } = this.socket.data;
+    if (this.closed) return;
+    if (binding.retiringTo === undefined) {
+      // A session bound before the repartition learns of it from the first order of its store
+      // after the move: the ring comes (B republishes the same subjects), the pull here finds
+      // nothing. Checked at most once per RETIRING_CHECK_MS, so the doorbell race costs little.
+      if (!ringUnanswered || Date.now() - this.retiringCheckedAt < RETIRING_CHECK_MS) return;
+      this.retiringCheckedAt = Date.now();
+      this.ctx
+        .consumerRetiringTo(binding.stream, this.consumer)
+        .then((to) => {
+          if (to === undefined || this.closed) return;
+          binding.retiringTo = to;
+          this.log.info({ consumer: this.consumer, from: binding.stream, to }, 'mailbox is retiring (repartition); draining it first');
+          this.empty(false);
+        })
+        .catch((err: unknown) => this.log.error({ err }, 'retiring mailbox check failed'));
+      return;
+    }
+    if (this.held.size > 0) return;
+    this.ctx
+      .consumerOwes(binding.stream, this.consumer)
+      .then((owes) => {
+        if (this.closed || owes !== 0 || this.held.size > 0) return;
+        this.log.info({ consumer: this.consumer, from: binding.stream, to: binding.retiringTo }, 'retiring mailbox drained; asking the display to reconnect');
+        this.end('server_shutdown', true, 'mailbox moved; reconnect');
+      })
+      .catch((err: unknown) => this.log.error({ err }, 'retiring mailbox check failed'));
+  }
+
   private foreignField(subject: string): ForeignField | undefined {
-    const p = parseOrderSubject(subject);
+    // The legacy stream (retiring after the first repartition) holds the pre-partition layout.
+    const p = this.socket.data.binding.stream === LEGACY_ORDERS_STREAM ? parseLegacyOrderSubject(subject) : parseOrderSubject(subject);
     if (p === undefined) return 'subject';
     if (p.tenant !== this.tenant) return 'tenant';
     if (p.store !== this.storeId) return 'store';
@@ -341,6 +397,7 @@ export class DisplaySession implements MailboxSink {
         tenant: this.tenant,
         orderId: h.delivery.orderId,
         displayId: this.displayId,
+        stream: h.msg.info.stream,
         seq,
         deliveryCount: h.delivery.deliveryCount,
       });

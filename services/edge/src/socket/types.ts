@@ -6,13 +6,19 @@ import type { DisplaySession } from './session.js';
 export interface ConsumerBinding {
   /** The consumer pulled from. */
   name: string;
+  /** The order stream it is on (the display's store's partition stream, or the one it retires from). */
+  stream: string;
   /**
    * The display's identity among sessions (takeover, revocation): its mailbox name
-   * `displayConsumerName(tenant, display)`, also while it is bound to a legacy-named consumer.
+   * `displayConsumerName(tenant, display)`.
    */
   key: string;
-  /** Bound to a consumer still under the legacy name (`display_<tenant>_<display>`), pending migration. */
-  legacy: boolean;
+  /**
+   * Bound to the mailbox a repartition is retiring (ADR 0003): the stream of its twin. The
+   * session ends with a reconnect once this one is drained (or deleted), and the next handshake
+   * binds the twin, so the display's backlog is delivered in order.
+   */
+  retiringTo?: string;
   /** The consumer's filter subjects: the doorbells to listen on. */
   filterSubjects: string[];
   ackWaitMs: number;

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { headers as natsHeaders, connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { HEADERS, ORDER_ENVELOPE_VERSION, displaySubject, stationSubject, type OrderEnvelope } from '@orderwire/contracts';
-import { STREAMS, ensureDisplayConsumer, ensureTopology } from '@orderwire/platform';
+import { ensureDisplayConsumer, ensureTopology, listOrderStreams } from '@orderwire/platform';
 import { startNats, startRedis, type NatsServerHandle, type RedisServerHandle } from '@orderwire/test-harness';
 import { startJwks, type DisplayIdentity, type TestJwks } from './jwks.js';
 
@@ -21,10 +21,11 @@ export interface Infra {
   dispose(): Promise<void>;
 }
 
-export async function startInfra(): Promise<Infra> {
+/** `topology: false` leaves the server empty (a test that builds a legacy system first). */
+export async function startInfra(opts: { topology?: boolean } = {}): Promise<Infra> {
   const [nats, redis, jwks] = await Promise.all([startNats(), startRedis(), startJwks()]);
   const nc = await connect({ servers: nats.url, name: 'edge-test', maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-  await ensureTopology(nc);
+  if (opts.topology !== false) await ensureTopology(nc);
   const jsm = await jetstreamManager(nc);
   return {
     nats,
@@ -56,14 +57,19 @@ export async function registerDisplay(infra: Infra, d: DisplayIdentity, opts: { 
 
 export interface Published {
   orderId: string;
+  /** The order stream the PubAck named. */
+  stream: string;
   seq: number;
 }
 
-/** Publishes one order as ingest does (envelope, headers, Nats-Msg-Id, awaited PubAck). */
+/**
+ * Publishes one order as ingest does (envelope, headers, Nats-Msg-Id, awaited PubAck);
+ * `subject` overrides the subject (a legacy-layout fixture).
+ */
 export async function publishOrder(
   infra: Pick<Infra, 'js'>,
   d: DisplayIdentity,
-  o: { orderId?: string; station?: string; targeted?: boolean } = {},
+  o: { orderId?: string; station?: string; targeted?: boolean; subject?: string } = {},
 ): Promise<Published> {
   const orderId = o.orderId ?? `ord-${randomUUID()}`;
   const station = o.station ?? d.stations[0]!;
@@ -89,13 +95,18 @@ export async function publishOrder(
   h.set(HEADERS.tenant, d.tenant);
   h.set(HEADERS.acceptedAt, String(acceptedAt));
   h.set(HEADERS.traceId, traceId);
-  const subject = o.targeted === true ? displaySubject(d.tenant, d.store, d.displayId) : stationSubject(d.tenant, d.store, station);
+  const subject = o.subject ?? (o.targeted === true ? displaySubject(d.tenant, d.store, d.displayId) : stationSubject(d.tenant, d.store, station));
   const ack = await infra.js.publish(subject, JSON.stringify(envelope), { headers: h, msgID: `${d.tenant}:${orderId}` });
-  return { orderId, seq: ack.seq };
+  return { orderId, stream: ack.stream, seq: ack.seq };
 }
 
 /** The display consumer's ack floor (stream seq) and unacked count. */
-export async function consumerState(infra: Infra, consumer: string): Promise<{ ackFloor: number; ackPending: number; pending: number }> {
-  const info = await infra.jsm.consumers.info(STREAMS.ORDERS, consumer);
+export async function consumerState(infra: Infra, consumer: string, stream?: string): Promise<{ ackFloor: number; ackPending: number; pending: number }> {
+  let info;
+  for (const s of stream === undefined ? await listOrderStreams(infra.jsm) : [stream]) {
+    info = await infra.jsm.consumers.info(s, consumer).catch(() => undefined);
+    if (info !== undefined) break;
+  }
+  if (info === undefined) throw new Error(`consumer ${consumer} not found on any order stream`);
   return { ackFloor: info.ack_floor.stream_seq, ackPending: info.num_ack_pending, pending: info.num_pending };
 }
