@@ -66,7 +66,7 @@ function detector(consumer = 'dlq_expiry_test'): { d: ExpiryDetector; metrics: D
   return { d, metrics, registry };
 }
 
-/** Publishes an order to ORDERS and writes its acceptance record as ingest does. */
+/** Publishes an order to its partition stream and writes its acceptance record as ingest does. */
 async function accept(displayIds: string[], tenant = 't1'): Promise<OrderAcceptedRecord> {
   const orderId = `o-${++n}-${Date.now()}`;
   const ack = await js.publish(stationSubject(tenant, 's1', 'grill'), JSON.stringify({ orderId }));
@@ -87,10 +87,11 @@ async function receipt(r: Pick<Receipt, 'tenant' | 'orderId' | 'displayId'>): Pr
   return m === null ? undefined : m.json<Receipt>();
 }
 
-async function gone(seq: number): Promise<void> {
-  await waitFor(async () => (await jsm.streams.info(STREAMS.ORDERS)).state.first_seq > seq || undefined, {
+/** Waits until `stream` (the order's partition stream) no longer holds `seq`. */
+async function gone(stream: string, seq: number): Promise<void> {
+  await waitFor(async () => (await jsm.streams.info(stream)).state.first_seq > seq || undefined, {
     timeoutMs: 15_000,
-    message: `ORDERS removed seq ${seq} (max age ${MAX_AGE_MS} ms)`,
+    message: `${stream} removed seq ${seq} (max age ${MAX_AGE_MS} ms)`,
   });
 }
 
@@ -98,22 +99,22 @@ describe('expiry detector', () => {
   it('waits for an order still in the stream, then marks only the displays that still owed it', async () => {
     const { d } = detector();
     const rec = await accept(['never-acked', 'acked', 'legacy-pending', 'dead']);
-    const seq = rec.targets[0]!.seq;
+    const { stream, seq } = rec.targets[0]!;
     const early = await d.check(rec);
     expect(early.result).toBe('waiting');
     expect(early.delayMs).toBeGreaterThan(0);
     expect(early.delayMs).toBeLessThanOrEqual(MAX_AGE_MS);
 
-    const base = { tenant: 't1', orderId: rec.orderId, seq, at: Date.now() };
+    const base = { tenant: 't1', orderId: rec.orderId, stream, seq, at: Date.now() };
     await js.publish(receiptSubject('t1', rec.orderId, 'acked'), JSON.stringify({ ...base, displayId: 'acked', status: 'delivered', edge: 'e1' }));
     await js.publish(receiptSubject('t1', rec.orderId, 'legacy-pending'), JSON.stringify({ ...base, displayId: 'legacy-pending', status: 'pending' }));
     await js.publish(receiptSubject('t1', rec.orderId, 'dead'), JSON.stringify({ ...base, displayId: 'dead', status: 'dead_lettered' }));
-    await gone(seq);
+    await gone(stream, seq);
 
     const r = await d.check(rec);
     expect(r).toEqual({ result: 'expired', expired: 2 });
     const expired = await receipt({ tenant: 't1', orderId: rec.orderId, displayId: 'never-acked' });
-    expect(expired).toMatchObject({ status: 'expired', stream: 'ORDERS', seq, reason: EXPIRED_REASON, traceId: rec.traceId, tenant: 't1', orderId: rec.orderId });
+    expect(expired).toMatchObject({ status: 'expired', stream, seq, reason: EXPIRED_REASON, traceId: rec.traceId, tenant: 't1', orderId: rec.orderId });
     expect((await receipt({ tenant: 't1', orderId: rec.orderId, displayId: 'legacy-pending' }))?.status).toBe('expired');
     expect((await receipt({ tenant: 't1', orderId: rec.orderId, displayId: 'acked' }))?.status).toBe('delivered');
     expect((await receipt({ tenant: 't1', orderId: rec.orderId, displayId: 'dead' }))?.status).toBe('dead_lettered');
@@ -133,10 +134,10 @@ describe('expiry detector', () => {
   it('never hides an ack that landed after the order aged out, and leaves orders without targets alone', async () => {
     const { d } = detector();
     const rec = await accept(['late-ack']);
-    const seq = rec.targets[0]!.seq;
-    await gone(seq);
+    const { stream, seq } = rec.targets[0]!;
+    await gone(stream, seq);
     // The display's ack was confirmed just before the removal; its receipt lands before the detector.
-    await js.publish(receiptSubject('t1', rec.orderId, 'late-ack'), JSON.stringify({ tenant: 't1', orderId: rec.orderId, displayId: 'late-ack', status: 'delivered', seq, at: Date.now() }));
+    await js.publish(receiptSubject('t1', rec.orderId, 'late-ack'), JSON.stringify({ tenant: 't1', orderId: rec.orderId, displayId: 'late-ack', status: 'delivered', stream, seq, at: Date.now() }));
     expect(await d.check(rec)).toEqual({ result: 'settled', expired: 0 });
     expect(await notices.get('t1', 'late-ack')).toBeUndefined();
     expect(await d.check({ ...rec, targets: [] })).toEqual({ result: 'no_targets', expired: 0 });

@@ -2,6 +2,7 @@
  * Dispatcher metrics. Labels are closed sets (event types, attempt outcomes, reasons), never an
  * endpoint, tenant or URL, so no customer can mint a series.
  */
+import { WEBHOOK_ATTEMPT_OUTCOMES } from '@orderwire/contracts';
 import type { Metrics } from '@orderwire/platform';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 
@@ -23,7 +24,7 @@ export interface WebhooksMetrics {
 const ATTEMPT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60];
 
 export function createWebhooksMetrics(metrics: Metrics): WebhooksMetrics {
-  return {
+  const m: WebhooksMetrics = {
     deliveriesCreated: metrics.counter({
       name: 'orderwire_webhooks_deliveries_created_total',
       help: 'Deliveries created (one per event and subscribed endpoint) by event type',
@@ -71,4 +72,8 @@ export function createWebhooksMetrics(metrics: Metrics): WebhooksMetrics {
       labelNames: ['type'] as const,
     }),
   };
+  // Every outcome's series exists from the start: the dashboard's attempts panel and the failure
+  // ratio read 0, not "no data", before the first delivery.
+  for (const outcome of WEBHOOK_ATTEMPT_OUTCOMES) m.attempts.inc({ outcome }, 0);
+  return m;
 }

@@ -35,6 +35,8 @@ interface Attempt {
   stream?: string;
   seq?: number;
   code?: string;
+  /** `error.details.reason` of a refusal (which part of the intake said no). */
+  reason?: string;
   retryAfter: string | null;
   sentAt: number;
   answeredAt: number;
@@ -54,8 +56,8 @@ it('NATS killed and restarted during publishing: no 2xx without persistence, eve
   const post = async (id: string): Promise<Attempt> => {
     const sentAt = Date.now();
     const res = await stack.postOrder(makeOrder(id, 'st-nk', 'grill'), { idempotencyKey: `key-${id}` });
-    const body = res.body as { stream?: string; seq?: number; error?: { code: string } };
-    return { id, status: res.status, stream: body.stream, seq: body.seq, code: body.error?.code, retryAfter: res.headers.get('retry-after'), sentAt, answeredAt: Date.now() };
+    const body = res.body as { stream?: string; seq?: number; error?: { code: string; details?: { reason?: string } } };
+    return { id, status: res.status, stream: body.stream, seq: body.seq, code: body.error?.code, reason: body.error?.details?.reason, retryAfter: res.headers.get('retry-after'), sentAt, answeredAt: Date.now() };
   };
   const worker = async (): Promise<void> => {
     while (publishing) {
@@ -98,12 +100,13 @@ it('NATS killed and restarted during publishing: no 2xx without persistence, eve
   // The upstream system retries its refused orders with the same key, as the API says.
   const retried: string[] = [];
   for (const a of refused) {
+    let last: Attempt | undefined;
     const res = await waitFor(
       async () => {
-        const r = await post(a.id);
-        return r.status === 202 ? r : undefined;
+        last = await post(a.id);
+        return last.status === 202 ? last : undefined;
       },
-      { timeoutMs: 15_000, intervalMs: 500, message: `retry of ${a.id} accepted` },
+      { timeoutMs: 15_000, intervalMs: 500, message: () => `retry of ${a.id} accepted; last answer ${JSON.stringify(last)}\n${stack.tails(20)}` },
     );
     expect(res!.status).toBe(202);
     retried.push(a.id);

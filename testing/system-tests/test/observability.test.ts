@@ -44,6 +44,7 @@ beforeAll(async () => {
   stack = await startStack({
     edges: 2,
     dlq: true,
+    webhooks: true,
     // Debug everywhere: the secret check must also hold for the most verbose logs.
     logLevel: 'debug',
     env: {
@@ -113,7 +114,7 @@ describe('observability', () => {
     expect(expected.unresolved, 'queries whose metric no service is known to own').toEqual([]);
 
     const scraped = await stack.scrape();
-    expect(scraped.map((s) => s.name).sort()).toEqual(['auth', 'dlq', 'edge-1', 'edge-2', 'ingest']);
+    expect(scraped.map((s) => s.name).sort()).toEqual(['auth', 'dlq', 'edge-1', 'edge-2', 'ingest', 'webhooks']);
     const problems = missingMetrics(
       expected,
       scraped.map((s) => ({ text: s.text, service: s.service, source: s.name })),
