@@ -24,11 +24,17 @@ const LOG_TAIL_LINES = 30;
 /**
  * 3 attempts to start a cluster: when a pre-picked route port was taken, or when the JetStream
  * meta group formed short (nats-server 2.10 can settle on a 2-peer meta group when a route is
- * replaced while the nodes start together; it never grows to 3 by itself).
+ * replaced while the nodes start together; it never grows to 3 by itself) or a node never found
+ * the meta leader.
  */
 const CLUSTER_START_ATTEMPTS = 3;
 /** How a start failure of a short meta group reads (see `waitForMetaLeader`). */
 const META_NOT_FORMED = 'JetStream meta group not formed';
+/**
+ * How a node's /healthz reads when it never found the meta leader: the same start race seen from
+ * the node left out (seen on a loaded machine); a fresh start with new route ports forms the group.
+ */
+const NO_META_LEADER = 'has not established contact with a meta leader';
 
 /**
  * What "ready" means when (re)starting a node.
@@ -553,7 +559,8 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
       await cluster.dispose();
       const retriable =
         err instanceof HarnessError &&
-        (err.code === HarnessErrorCode.PortInUse || (err.code === HarnessErrorCode.StartTimeout && err.message.includes(META_NOT_FORMED)));
+        (err.code === HarnessErrorCode.PortInUse ||
+          (err.code === HarnessErrorCode.StartTimeout && (err.message.includes(META_NOT_FORMED) || err.message.includes(NO_META_LEADER))));
       if (!retriable) throw err;
     }
   }
