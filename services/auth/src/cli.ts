@@ -26,6 +26,7 @@ import {
   STREAMS,
   verifyTopology,
   type Logger,
+  type NatsConnection,
   type TopologyConfig,
   type TopologySummary,
 } from '@orderwire/platform';
@@ -223,16 +224,25 @@ function describeSummary(summary: TopologySummary, topology: TopologyConfig): st
  * it needs (NATS_URL, the topology settings, auth's lifetimes), so a Kubernetes Job or init
  * container runs it without the KEK. Summary on stdout; a conflict exits 1 naming each field.
  */
-async function applyTopology(): Promise<void> {
-  const { natsUrl, natsIdentity, logLevel, topology } = loadTopologyApplyConfig();
-  const logger = cliLogger(logLevel);
-  const nc = await connectNats({
+/** The CLI's connection for the topology commands: the `topology` NATS identity when one is configured. */
+async function connectAsTopology(
+  natsUrl: string,
+  natsIdentity: ReturnType<typeof loadTopologyApplyConfig>['natsIdentity'],
+  logger: Logger,
+): Promise<NatsConnection> {
+  return connectNats({
     servers: natsUrl,
     name: `auth-cli/${hostname()}`,
     logger,
     timeoutMs: CLI_NATS_TIMEOUT_MS,
     ...natsIdentityOptions(natsIdentity, 'topology'),
   });
+}
+
+async function applyTopology(): Promise<void> {
+  const { natsUrl, natsIdentity, logLevel, topology } = loadTopologyApplyConfig();
+  const logger = cliLogger(logLevel);
+  const nc = await connectAsTopology(natsUrl, natsIdentity, logger);
   try {
     const summary = await ensureTopology(nc, { ...topology, logger });
     const lines = describeSummary(summary, topology);
@@ -257,13 +267,7 @@ async function repartitionTopology(argv: readonly string[]): Promise<void> {
   const given = flag(args, 'partitions');
   const partitions = given === undefined ? topology.orderPartitions : Number(given);
   if (!isValidPartitionCount(partitions)) throw usage(`--partitions must be a power of two from 1 to 256, got ${given}`);
-  const nc = await connectNats({
-    servers: natsUrl,
-    name: `auth-cli/${hostname()}`,
-    logger,
-    timeoutMs: CLI_NATS_TIMEOUT_MS,
-    ...natsIdentityOptions(natsIdentity, 'topology'),
-  });
+  const nc = await connectAsTopology(natsUrl, natsIdentity, logger);
   try {
     const jsm = await jetstreamManager(nc);
     const out: string[] = [];
