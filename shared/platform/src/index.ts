@@ -64,7 +64,7 @@ export type {
 export { createLogger, defaultInstanceId, REDACT_PATHS, SECRET_KEYS, REDACTED } from './logger.js';
 export type { CreateLoggerOptions, Logger, LogLevel } from './logger.js';
 
-export { createMetrics, assertMetricName, METRIC_PREFIX, NODE_METRIC_PREFIX } from './metrics.js';
+export { createMetrics, assertMetricName, METRIC_PREFIX, NODE_METRIC_PREFIX, HEAP_LIVE_METRIC } from './metrics.js';
 export type { CreateMetricsOptions, Metrics } from './metrics.js';
 
 export {

@@ -13,6 +13,8 @@ import {
   type GaugeConfiguration,
   type HistogramConfiguration,
 } from 'prom-client';
+import { PerformanceObserver, constants as perfConstants, type PerformanceEntry } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import { PLATFORM_ERRORS } from './errors.js';
 
 /** Every Orderwire metric starts with this. */
@@ -54,11 +56,42 @@ export function assertMetricName(name: string): void {
   }
 }
 
+/** The heap's live set: `used_heap_size` right after the latest major (mark-compact) GC. */
+export const HEAP_LIVE_METRIC = `${NODE_METRIC_PREFIX}heap_live_bytes`;
+
+let heapLiveBytes: number | undefined;
+let heapLiveObserver: PerformanceObserver | undefined;
+
+/**
+ * One observer per process, shared by every registry (tests build several apps in one process).
+ * The used heap sampled at a random moment is a sawtooth that a soak's slope cannot judge; what a
+ * major GC leaves behind is what the process really keeps, so a leak shows there and noise does not.
+ */
+function observeHeapLive(): void {
+  if (heapLiveObserver !== undefined) return;
+  heapLiveObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = ((entry as PerformanceEntry & { detail?: { kind?: number } }).detail)?.kind;
+      if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) heapLiveBytes = getHeapStatistics().used_heap_size;
+    }
+  });
+  heapLiveObserver.observe({ entryTypes: ['gc'] });
+}
+
 export function createMetrics(options: CreateMetricsOptions): Metrics {
   const registry = new Registry();
   registry.setDefaultLabels({ service: options.service });
   if (options.defaultMetrics ?? true) {
     collectDefaultMetrics({ register: registry, prefix: NODE_METRIC_PREFIX });
+    observeHeapLive();
+    new Gauge({
+      name: HEAP_LIVE_METRIC,
+      help: 'Heap used right after the latest major GC (the live set; before the first one, the heap used now)',
+      registers: [registry],
+      collect() {
+        this.set(heapLiveBytes ?? getHeapStatistics().used_heap_size);
+      },
+    });
   }
 
   // Returning the existing metric makes factories (createHttpServer, per-app setup) safe to

@@ -1,6 +1,20 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { OrderwireError } from '../src/errors.js';
-import { createMetrics } from '../src/metrics.js';
+import { createMetrics, HEAP_LIVE_METRIC } from '../src/metrics.js';
+
+/** A full GC on demand, without starting the test process with --expose-gc. */
+function majorGc(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+async function heapLiveMB(m: ReturnType<typeof createMetrics>): Promise<number> {
+  const line = (await m.registry.metrics()).split('\n').find((l) => l.startsWith(`${HEAP_LIVE_METRIC}{`));
+  return Number(line?.split(' ')[1]) / 2 ** 20;
+}
 
 describe('createMetrics', () => {
   it('refuses names without the orderwire_ prefix or not in snake case', () => {
@@ -44,6 +58,26 @@ describe('createMetrics', () => {
     // Nothing unprefixed slips in.
     const names = text.split('\n').filter((l) => l.length > 0 && !l.startsWith('#')).map((l) => l.split(/[{ ]/)[0]!);
     expect(names.every((n) => n.startsWith('orderwire_'))).toBe(true);
+  });
+
+  it('reports the live heap after a major GC: retained memory shows, released memory goes', async () => {
+    const m = createMetrics({ service: 'heap' });
+    majorGc();
+    await sleep(20); // the GC observer is told asynchronously
+    const base = await heapLiveMB(m);
+    let kept: number[][] | undefined = Array.from({ length: 64 }, () => Array.from({ length: 100_000 }, (_, i) => i + 0.5));
+    majorGc();
+    await sleep(20);
+    const withKept = await heapLiveMB(m);
+    expect(kept.length).toBe(64);
+    kept = undefined;
+    majorGc();
+    await sleep(20);
+    const released = await heapLiveMB(m);
+    // 64 arrays of 100,000 doubles are ~50 MB.
+    expect(withKept - base).toBeGreaterThan(40);
+    expect(withKept - released).toBeGreaterThan(40);
+    expect(kept).toBeUndefined();
   });
 
   it('returns the already-registered metric for the same name, refuses a different type', () => {
