@@ -6,8 +6,8 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { collectDefaultMetrics } from 'prom-client';
 import { parse } from 'yaml';
+import { createMetrics } from '@orderwire/platform';
 import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -32,7 +32,6 @@ import {
   type LoadedDashboard,
   type LoadedRule,
 } from '../src/index.js';
-import { registry } from './fixtures.js';
 
 const ROOT = findRepoRoot()!;
 const DASHBOARD_FILES = [
@@ -80,9 +79,9 @@ describe('Grafana dashboards', () => {
     expect(Object.keys(expected.byService).sort()).toEqual([...SERVICES].sort());
   });
 
-  it('use Node.js default metrics by the names prom-client really gives them', async () => {
-    const r = registry('edge');
-    collectDefaultMetrics({ register: r, prefix: 'orderwire_node_' });
+  it('use Node.js process metrics by the names the services really expose (prom-client defaults and the live heap)', async () => {
+    // The platform's registry, as every service builds it: prom-client's defaults plus ours.
+    const r = createMetrics({ service: 'edge' }).registry;
     const names = new Set(parseExposition(await r.metrics()).families.keys());
     const used = expected.metrics.map((m) => m.name).filter((n) => n.startsWith('orderwire_node_'));
     expect(used.length).toBeGreaterThan(0);
