@@ -173,7 +173,7 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<AuthApp> {
     clients: createClientStore(buckets.clients, config.scryptLogN),
     displays: createDisplayStore(buckets.displays),
     enrollments: createEnrollmentStore(buckets.enrollments),
-    families: createRefreshFamilyStore(buckets.refreshTokens),
+    families: createRefreshFamilyStore(buckets.refreshTokens, jsm),
     jsm,
     dummySecretHash: await createDummyHash(config.scryptLogN),
   };
