@@ -24,7 +24,11 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 beforeAll(async () => {
   server = await startNats();
   nc = await connect({ servers: server.url });
-  nc.subscribe('echo', { callback: (_err, msg) => msg.respond(msg.data, { headers: msg.headers }) });
+  nc.subscribe('echo', {
+    callback: (_err, msg) => {
+      msg.respond(msg.data, { headers: msg.headers });
+    },
+  });
   nc.subscribe('silent', { callback: () => undefined });
   await nc.flush();
   await new Kvm(nc).create('mux_test', { history: 1 });
@@ -96,7 +100,11 @@ describe('createMuxedConnection', () => {
   it('leaves everything but request() to the connection', async () => {
     muxed = createMuxedConnection(nc, { logger });
     const got: string[] = [];
-    const sub = muxed.nc.subscribe('plain.>', { callback: (_e, m) => got.push(m.subject) });
+    const sub = muxed.nc.subscribe('plain.>', {
+      callback: (_e, m) => {
+        got.push(m.subject);
+      },
+    });
     muxed.nc.publish('plain.a', 'x');
     await muxed.nc.flush();
     await new Promise((r) => setTimeout(r, 20));

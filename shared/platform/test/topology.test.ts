@@ -537,7 +537,11 @@ describe('display consumers', () => {
       const t = subject.split('.');
       return t[3] === 'DURABLE' ? `DURABLE.${t[4]}` : t[3]!;
     };
-    const spy = nc.subscribe('$JS.API.CONSUMER.>', { callback: (_e, m) => requests.push(kind(m.subject)) });
+    const spy = nc.subscribe('$JS.API.CONSUMER.>', {
+      callback: (_e, m) => {
+        requests.push(kind(m.subject));
+      },
+    });
     await nc.flush();
     const seen = async (): Promise<string[]> => {
       await nc.flush();
