@@ -44,7 +44,11 @@ beforeAll(async () => {
   tenant = operator.tenant;
   opToken = await clientToken(t, operator);
   spy = await connect({ servers: infra.nats.url, name: 'request-spy' });
-  for (const subject of ['$JS.API.>', '$KV.>', `${AUDIT_SUBJECT_PREFIX}.>`]) spy.subscribe(subject, { callback: (_e, m) => seen.push(kind(m.subject)) });
+  for (const subject of ['$JS.API.>', '$KV.>', `${AUDIT_SUBJECT_PREFIX}.>`]) spy.subscribe(subject, {
+      callback: (_e, m) => {
+        seen.push(kind(m.subject));
+      },
+    });
   await spy.flush();
   await requests();
 });
