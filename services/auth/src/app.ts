@@ -69,7 +69,7 @@ export interface AuthApp {
 }
 
 export async function createApp(deps: AppDeps): Promise<AuthApp> {
-  const { config, logger, nc } = deps;
+  const { logger, nc } = deps;
   const metrics = deps.metrics ?? createMetrics({ service: 'auth' });
   const health = deps.health ?? createHealth();
   const authMetrics = createAuthMetrics(metrics);
