@@ -11,6 +11,7 @@ import type { Redis } from 'ioredis';
 import {
   createAuditAggregator,
   createHealth,
+  createMuxedConnection,
   createHttpServer,
   httpServerOptions,
   createMetrics,
@@ -18,6 +19,7 @@ import {
   type Health,
   type Logger,
   type Metrics,
+  type MuxedConnection,
 } from '@orderwire/platform';
 import { createAuditLog } from './audit.js';
 import { createDisplayCounts, DISPLAY_COUNTS_SYNC_TIMEOUT_MS, type DisplayCounts } from './display-counts.js';
@@ -67,13 +69,32 @@ export interface AuthApp {
 }
 
 export async function createApp(deps: AppDeps): Promise<AuthApp> {
-  const { config, logger, nc } = deps;
+  const { logger, nc } = deps;
   const metrics = deps.metrics ?? createMetrics({ service: 'auth' });
   const health = deps.health ?? createHealth();
   const authMetrics = createAuthMetrics(metrics);
-  const buckets = await openAuthBuckets(nc);
-  const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
+  // KV and JetStream API requests (about twenty per display registered and enrolled) over one
+  // reply inbox: the library's request() builds stack-capturing errors and a timer for each.
+  const muxed = createMuxedConnection(nc, { logger });
+  try {
+    return await build(deps, { metrics, health, authMetrics, muxed });
+  } catch (err) {
+    muxed.close();
+    throw err;
+  }
+}
+
+async function build(
+  deps: AppDeps,
+  parts: Pick<Parts, 'metrics' | 'health' | 'authMetrics' | 'muxed'>,
+): Promise<AuthApp> {
+  const { config, logger, nc } = deps;
+  const { metrics, health, authMetrics, muxed } = parts;
+  // The managers get the muxed connection; anything keyed by the connection itself (health,
+  // watches, plain publishes) keeps the real one.
+  const buckets = await openAuthBuckets(muxed.nc);
+  const js = jetstream(muxed.nc);
+  const jsm = await jetstreamManager(muxed.nc);
   const audit = createAuditLog({ js, instance: config.instanceId, logger, metrics: authMetrics });
 
   const keys = createKeyManager({
@@ -100,7 +121,7 @@ export async function createApp(deps: AppDeps): Promise<AuthApp> {
   try {
     displayCounts = await createDisplayCounts({ nc, logger });
     await displayCounts.synced(DISPLAY_COUNTS_SYNC_TIMEOUT_MS);
-    return await assemble(deps, { metrics, health, authMetrics, buckets, jsm, audit, keys, displayCounts });
+    return await assemble(deps, { metrics, health, authMetrics, muxed, buckets, jsm, audit, keys, displayCounts });
   } catch (err) {
     keys.stop();
     await displayCounts?.stop();
@@ -112,6 +133,7 @@ interface Parts {
   metrics: Metrics;
   health: Health;
   authMetrics: ReturnType<typeof createAuthMetrics>;
+  muxed: MuxedConnection;
   buckets: Awaited<ReturnType<typeof openAuthBuckets>>;
   jsm: Awaited<ReturnType<typeof jetstreamManager>>;
   audit: ReturnType<typeof createAuditLog>;
@@ -121,9 +143,9 @@ interface Parts {
 
 async function assemble(deps: AppDeps, parts: Parts): Promise<AuthApp> {
   const { config, logger, nc, redis } = deps;
-  const { metrics, health, authMetrics, buckets, jsm, audit, keys, displayCounts } = parts;
+  const { metrics, health, authMetrics, muxed, buckets, jsm, audit, keys, displayCounts } = parts;
   const failures = createAuditAggregator({
-    js: jetstream(nc),
+    js: jetstream(muxed.nc),
     service: 'auth',
     instance: config.instanceId,
     logger,
@@ -151,7 +173,7 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<AuthApp> {
     clients: createClientStore(buckets.clients, config.scryptLogN),
     displays: createDisplayStore(buckets.displays),
     enrollments: createEnrollmentStore(buckets.enrollments),
-    families: createRefreshFamilyStore(buckets.refreshTokens),
+    families: createRefreshFamilyStore(buckets.refreshTokens, jsm),
     jsm,
     dummySecretHash: await createDummyHash(config.scryptLogN),
   };
@@ -207,6 +229,7 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<AuthApp> {
         // After the server: failures of the last requests are in the final window.
         await failures.stop();
         await displayCounts.stop();
+        muxed.close();
       })();
       return closed;
     },

@@ -69,12 +69,17 @@ export async function registerDisplay(
   // a display without a consumer to hold its orders.
   const { ackWaitMs, maxAckPending, maxDeliver, backoffMs } = ctx.config.consumer;
   // A mailbox still under its legacy name moves first, with its backlog (in-flight messages are
-  // redelivered: an operator re-registering the display is the moment to move it).
-  await migrateDisplayMailbox({ jsm: ctx.jsm, displays: ctx.displays, logger: ctx.logger }, tenant, displayId, { force: true });
+  // redelivered: an operator re-registering the display is the moment to move it). Only a display
+  // with a registry record can have one: legacy mailboxes were made by earlier versions of this
+  // registration, and one orphaned without a record is moved by the start-up migration.
+  if (existing !== undefined) {
+    await migrateDisplayMailbox({ jsm: ctx.jsm, displays: ctx.displays, logger: ctx.logger }, tenant, displayId, { force: true });
+  }
   const mailbox = await ensureDisplayConsumer(
     ctx.jsm,
     { tenant, store: storeId, displayId, stations },
-    { ackWaitMs, maxAckPending, maxDeliver, ...(backoffMs === undefined ? {} : { backoffMs }) },
+    // A display never registered has no mailbox: create it in one request (a taken name still gets every check).
+    { ackWaitMs, maxAckPending, maxDeliver, ...(backoffMs === undefined ? {} : { backoffMs }), expectNew: existing === undefined },
   );
   // A display moved to a store of another partition stream has a new mailbox there; its old one
   // would keep the old store's orders coming. Within one stream the filters are updated in place,
@@ -106,7 +111,7 @@ export async function registerDisplay(
 
   const code = randomEnrollmentCode();
   const expiresAt = Date.now() + ctx.config.enrollmentTtlMs;
-  await ctx.enrollments.issue(tenant, displayId, sha256(normalizeEnrollmentCode(code)), expiresAt);
+  await ctx.enrollments.issue(tenant, displayId, sha256(normalizeEnrollmentCode(code)), expiresAt, { firstCode: existing === undefined });
   await ctx.audit.record('display_registered', {
     tenant,
     actor: { type: 'client', id: caller.clientId },
@@ -217,8 +222,12 @@ export async function enrollDisplay(ctx: AuthContext, rawCode: string, info: Req
   };
   await ctx.families.create(family);
 
-  const enrolled = await ctx.displays.mutate(tenant, displayId, (cur) =>
-    cur.status === 'decommissioned' ? undefined : { ...cur, status: 'enrolled', enrolledAt: new Date(now).toISOString() },
+  // From the record read above (a change since then loses the CAS and is read again).
+  const enrolled = await ctx.displays.mutate(
+    tenant,
+    displayId,
+    (cur) => (cur.status === 'decommissioned' ? undefined : { ...cur, status: 'enrolled', enrolledAt: new Date(now).toISOString() }),
+    display,
   );
   if (enrolled === undefined || enrolled.status === 'decommissioned') {
     // Decommissioned while we were enrolling: the family must not outlive the display.

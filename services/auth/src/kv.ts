@@ -4,9 +4,10 @@
  * up as `undefined` from these helpers (never as a silent overwrite), and any other KV failure
  * becomes ORDERWIRE_ERR_AUTH_STORE_UNAVAILABLE (503) so callers can retry.
  */
+import type { JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { CAS_CONFLICT, KV_BUCKETS, compareAndSet, isWrongLastSequence } from '@orderwire/platform';
+import { CAS_CONFLICT, KV_BUCKETS, compareAndSet, isWrongLastSequence, kvStreamName } from '@orderwire/platform';
 import { AUTH_ERRORS } from './errors.js';
 
 export interface AuthBuckets {
@@ -120,19 +121,38 @@ export async function listKeys(kv: KV, filter?: string): Promise<string[]> {
 }
 
 /**
+ * Keys under `filter` (a KV key pattern), from the bucket stream's subject counts: one STREAM.INFO
+ * request, where `kv.keys()` creates an ordered consumer on the server per call (and leaves it to
+ * expire). Unlike `keys()` it also lists a key whose last entry is a delete marker, so it is for
+ * keys that are never deleted (they only expire with the bucket's TTL), or whose callers treat a
+ * record they cannot read as nothing to do.
+ */
+export async function listSubjectKeys(jsm: JetStreamManager, bucket: string, filter: string): Promise<string[]> {
+  const prefix = `$KV.${bucket}.`;
+  try {
+    const info = await jsm.streams.info(kvStreamName(bucket), { subjects_filter: `${prefix}${filter}` });
+    return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
+  } catch (err) {
+    throw unavailable(err);
+  }
+}
+
+/**
  * Read-modify-write with CAS. `change` returns the new value, or `undefined` to leave the
  * record as it is. Returns the final value (changed or not), or `undefined` if the key is absent;
- * ORDERWIRE_ERR_AUTH_CONFLICT after `DEFAULT_CAS_ATTEMPTS` lost races.
+ * ORDERWIRE_ERR_AUTH_CONFLICT after `DEFAULT_CAS_ATTEMPTS` lost races. `current`, when the caller
+ * has just read the record, is the first round's value (no second read); a lost race re-reads.
  */
 export async function mutateJson<T>(
   kv: KV,
   key: string,
   change: (current: T) => T | undefined,
   what = key,
+  current?: Versioned<T>,
 ): Promise<Versioned<T> | undefined> {
   return compareAndSet(
-    async () => {
-      const cur = await readJson<T>(kv, key);
+    async (attempt) => {
+      const cur = attempt === 1 && current !== undefined ? current : await readJson<T>(kv, key);
       if (cur === undefined) return undefined;
       const next = change(cur.value);
       if (next === undefined) return cur;

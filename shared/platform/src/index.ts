@@ -102,6 +102,8 @@ export type { RedisClientConfig } from './redis.js';
 
 export { createReplyMux, DEFAULT_REPLY_MUX_SWEEP_MS } from './reply-mux.js';
 export type { ReplyMux, ReplyMuxOptions, ReplyMuxErrors, ReplyMuxRequestOptions } from './reply-mux.js';
+export { createMuxedConnection, DEFAULT_MUXED_REQUEST_TIMEOUT_MS, LIBRARY_REQUEST_ERRORS } from './nats-mux-connection.js';
+export type { MuxedConnection } from './nats-mux-connection.js';
 
 export {
   JS_API_CODES,

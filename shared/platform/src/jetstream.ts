@@ -21,6 +21,8 @@ export const JS_API_CODES = Object.freeze({
   ...JetStreamApiCodes,
   /** JSStreamNameExistErr: a stream of that name exists with a different configuration. */
   StreamNameInUse: 10058,
+  /** JSConsumerAlreadyExists: a create (`action: create`) found the name taken by a consumer of another configuration. */
+  ConsumerAlreadyExists: 10148,
 } as const);
 export type JsApiCodeName = keyof typeof JS_API_CODES;
 

@@ -702,6 +702,13 @@ export interface DisplayConsumerOptions {
   optStartSeq?: number;
   /** More owner metadata to record (a repartition's `retiringFrom`). */
   extraMetadata?: Readonly<Record<string, string>>;
+  /**
+   * The caller has reason to think the consumer does not exist yet (a display with no registry
+   * record): create it straight away, one API request instead of an info and a create. When the
+   * name is taken after all, it falls back to the checks and updates of an existing consumer.
+   * @default false
+   */
+  expectNew?: boolean;
 }
 
 /** The order stream a display's mailbox belongs on: `opts.stream`, else the owner of its vp now. */
@@ -828,6 +835,20 @@ async function ensureDisplayConsumerOn(
 ): Promise<EnsureConsumerResult> {
   const cfg = displayConsumerConfig(display, opts);
   const name = cfg.durable_name;
+  if (opts.expectNew === true) {
+    let info: ConsumerInfo | undefined;
+    try {
+      // `action: create` succeeds on an absent name, or on one holding exactly this config
+      // (owner metadata included); anything else under the name is refused and checked below.
+      info = await jsm.consumers.add(stream, cfg);
+    } catch (err) {
+      if (!isJetStreamApiError(err, JS_API_CODES.ConsumerAlreadyExists)) throw failed('consumer', name, err);
+    }
+    if (info !== undefined) {
+      assertOwner(info, name, display.tenant, display.displayId);
+      return { action: 'created', info };
+    }
+  }
   let existing: ConsumerInfo | undefined;
   try {
     existing = await jsm.consumers.info(stream, name);

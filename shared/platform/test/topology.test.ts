@@ -529,6 +529,54 @@ describe('display consumers', () => {
     expect(err.message).toContain('mailbox_2_t1_kds-1');
     expect(err.message).toContain('deliver_policy');
   });
+
+  it('expectNew creates with one consumer API request, and a taken name gets the checks and updates of an existing one', async () => {
+    const requests: string[] = [];
+    // `INFO`, `CREATE`, or `DURABLE.CREATE` (the create subject of a consumer with several filters).
+    const kind = (subject: string): string => {
+      const t = subject.split('.');
+      return t[3] === 'DURABLE' ? `DURABLE.${t[4]}` : t[3]!;
+    };
+    const spy = nc.subscribe('$JS.API.CONSUMER.>', {
+      callback: (_e, m) => {
+        requests.push(kind(m.subject));
+      },
+    });
+    await nc.flush();
+    const seen = async (): Promise<string[]> => {
+      await nc.flush();
+      await new Promise((r) => setTimeout(r, 50));
+      return requests.splice(0);
+    };
+
+    const created = await ensureDisplayConsumer(jsm, display, { expectNew: true });
+    expect(created.action).toBe('created');
+    expect(created.info.config).toMatchObject(displayConsumerConfig(display));
+    expect(await seen()).toEqual(['DURABLE.CREATE']);
+    // Without the hint: an info first.
+    expect((await ensureDisplayConsumer(jsm, display)).action).toBe('unchanged');
+    expect(await seen()).toEqual(['INFO']);
+
+    // The same config under the name is this display's mailbox already: accepted as it is.
+    expect((await ensureDisplayConsumer(jsm, display, { expectNew: true })).action).toBe('created');
+    expect(await seen()).toEqual(['DURABLE.CREATE']);
+    // Another config: refused by the create, then updated like any existing mailbox.
+    const moved = await ensureDisplayConsumer(jsm, { ...display, stations: ['grill'] }, { expectNew: true });
+    expect(moved).toMatchObject({ action: 'updated', changed: ['filter_subjects'] });
+    expect((await seen()).slice(0, 2)).toEqual(['DURABLE.CREATE', 'INFO']);
+
+    // Someone else's consumer under the name: refused and left as it is, as without the hint.
+    await jsm.consumers.delete(created.stream, created.info.name);
+    await jsm.consumers.add(created.stream, { ...displayConsumerConfig(display), metadata: displayConsumerMetadata({ tenant: 'other', store: 's1', displayId: 'x' }) });
+    const before = JSON.stringify((await jsm.consumers.info(created.stream, created.info.name)).config);
+    const err = await ensureDisplayConsumer(jsm, display, { expectNew: true }).then(
+      () => expect.unreachable('accepted a consumer owned by someone else'),
+      (e: unknown) => e,
+    );
+    expect((err as OrderwireError).code).toBe('ORDERWIRE_ERR_TOPOLOGY_CONSUMER_OWNER');
+    expect(JSON.stringify((await jsm.consumers.info(created.stream, created.info.name)).config)).toBe(before);
+    spy.unsubscribe();
+  });
 });
 
 /**

@@ -17,5 +17,7 @@ export type { TokenVerifier, TokenVerifierOptions, TokenAlgorithm, VerifierLogge
 export { TokenError, TOKEN_ERRORS, TOKEN_ERROR_CODES, isTokenError } from './errors.js';
 export type { TokenErrorCode, TokenErrorOptions } from './errors.js';
 export { parseScopes } from './claims.js';
+export { createVerifiedCache } from './verified-cache.js';
+export type { VerifiedCache, VerifiedCacheOptions } from './verified-cache.js';
 export { bearerAuth, requirePrincipal, extractBearerToken, JWKS_RETRY_AFTER_SEC } from './fastify.js';
 export type { BearerAuthOptions, BearerAuthHook, ClientPrincipal } from './fastify.js';

@@ -10,7 +10,13 @@ export interface DisplayStore {
   get(tenant: string, displayId: string): Promise<Versioned<DisplayRecord> | undefined>;
   /** Creates the record, or replaces the one at `revision`; undefined when another writer won. */
   write(record: DisplayRecord, revision: number | undefined): Promise<number | undefined>;
-  mutate(tenant: string, displayId: string, change: (cur: DisplayRecord) => DisplayRecord | undefined): Promise<DisplayRecord | undefined>;
+  /** CAS read-modify-write; `current`, when just read, saves the first read. */
+  mutate(
+    tenant: string,
+    displayId: string,
+    change: (cur: DisplayRecord) => DisplayRecord | undefined,
+    current?: Versioned<DisplayRecord>,
+  ): Promise<DisplayRecord | undefined>;
   list(tenant: string): Promise<DisplayRecord[]>;
 }
 
@@ -24,9 +30,9 @@ export function createDisplayStore(kv: KV): DisplayStore {
       const key = displayRegistryKey(record.tenant, record.displayId);
       return revision === undefined ? createJson(kv, key, record) : updateJson(kv, key, record, revision);
     },
-    async mutate(tenant, displayId, change) {
+    async mutate(tenant, displayId, change, current) {
       const key = displayRegistryKey(tenant, displayId);
-      return (await mutateJson<DisplayRecord>(kv, key, change, `display ${key}`))?.value;
+      return (await mutateJson<DisplayRecord>(kv, key, change, `display ${key}`, current))?.value;
     },
     async list(tenant) {
       const keys = await listKeys(kv, `${tenant}.*`);

@@ -31,8 +31,12 @@ export const codeKey = (codeHash: string): string => `c.${codeHash}`;
 export const displayEnrollmentKey = (tenant: string, displayId: string): string => `d.${tenant}.${displayId}`;
 
 export interface EnrollmentStore {
-  /** Stores a fresh code for the display, replacing (and invalidating) any earlier one. */
-  issue(tenant: string, displayId: string, codeHash: string, expiresAt: number): Promise<void>;
+  /**
+   * Stores a fresh code for the display, replacing (and invalidating) any earlier one.
+   * `firstCode`: the display has no registry record before this registration, so it has no
+   * earlier code whose lookup record needs removing (skips reading it).
+   */
+  issue(tenant: string, displayId: string, codeHash: string, expiresAt: number, options?: { firstCode?: boolean }): Promise<void>;
   lookup(codeHash: string): Promise<EnrollmentCodeRecord | undefined>;
   forDisplay(tenant: string, displayId: string): Promise<Versioned<DisplayEnrollmentRecord> | undefined>;
   /** CAS: marks the display's code used. False when another redemption (or a reissue) won. */
@@ -41,10 +45,9 @@ export interface EnrollmentStore {
 
 export function createEnrollmentStore(kv: KV): EnrollmentStore {
   return {
-    async issue(tenant, displayId, codeHash, expiresAt) {
+    async issue(tenant, displayId, codeHash, expiresAt, options = {}) {
       const dkey = displayEnrollmentKey(tenant, displayId);
-      const previous = await readJson<DisplayEnrollmentRecord>(kv, dkey);
-      await putJson(kv, codeKey(codeHash), { v: 1, tenant, displayId } satisfies EnrollmentCodeRecord);
+      const previous = options.firstCode === true ? undefined : await readJson<DisplayEnrollmentRecord>(kv, dkey);
       const record: DisplayEnrollmentRecord = {
         v: 1,
         tenant,
@@ -54,7 +57,9 @@ export function createEnrollmentStore(kv: KV): EnrollmentStore {
         createdAt: new Date().toISOString(),
         expiresAt,
       };
-      await putJson(kv, dkey, record);
+      // Both are written before the code is handed out, and redeeming needs both: their order is free,
+      // so they go out together.
+      await Promise.all([putJson(kv, codeKey(codeHash), { v: 1, tenant, displayId } satisfies EnrollmentCodeRecord), putJson(kv, dkey, record)]);
       // The old code already fails the hash check; removing its lookup is housekeeping.
       if (previous !== undefined && previous.value.codeHash !== codeHash) await deleteKey(kv, codeKey(previous.value.codeHash));
     },

@@ -4,8 +4,10 @@
  *   `i.<tenant>.<displayId>.<familyId>`   → index, so a display's families can be revoked
  * Every change of a family is a CAS on its revision.
  */
+import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { createJson, listKeys, mutateJson, putJson, readJson, updateJson, type Versioned } from '../kv.js';
+import { KV_BUCKETS } from '@orderwire/platform';
+import { createJson, listSubjectKeys, mutateJson, putJson, readJson, updateJson, type Versioned } from '../kv.js';
 
 export type FamilyRevokeReason = 'token_revoked' | 'reuse_detected' | 'display_decommissioned' | 'superseded';
 
@@ -50,7 +52,8 @@ export interface RefreshFamilyStore {
   familyIdsOf(tenant: string, displayId: string): Promise<string[]>;
 }
 
-export function createRefreshFamilyStore(kv: KV): RefreshFamilyStore {
+/** `jsm` lists a display's index keys (`listSubjectKeys`: index keys are never deleted, only expire). */
+export function createRefreshFamilyStore(kv: KV, jsm: JetStreamManager, bucket: string = KV_BUCKETS.REFRESH_TOKENS): RefreshFamilyStore {
   return {
     get: (familyId) => readJson<RefreshFamilyRecord>(kv, familyKey(familyId)),
     async create(record) {
@@ -75,7 +78,7 @@ export function createRefreshFamilyStore(kv: KV): RefreshFamilyStore {
     },
     async familyIdsOf(tenant, displayId) {
       const prefix = `i.${tenant}.${displayId}.`;
-      return (await listKeys(kv, `${prefix}*`)).map((k) => k.slice(prefix.length));
+      return (await listSubjectKeys(jsm, bucket, `${prefix}*`)).map((k) => k.slice(prefix.length));
     },
   };
 }

@@ -11,12 +11,23 @@ import {
   type ClientTokenClaims,
   type DisplayTokenClaims,
 } from '@orderwire/contracts';
+import { createVerifiedCache, isTokenError, type VerifiedCache } from '@orderwire/token-verifier';
 import { AUTH_ERRORS } from '../errors.js';
 import type { KeyManager } from '../keys/key-manager.js';
 import { SIGNING_ALG } from '../keys/keyring.js';
 
 /** 5 s of clock skew tolerated when this service verifies a token. */
 export const CLOCK_SKEW_SECONDS = 5;
+
+/**
+ * A client token verified here is taken as verified again for 60 s (its `exp` still checked):
+ * an operator registering a fleet presents one token per request, and an ES256 verify each time
+ * was most of auth's signature work per display. No window for a withdrawn key: the remembered
+ * tokens are forgotten whenever the keyring (its JWKS ETag) changes.
+ */
+export const VERIFIED_CLIENT_TOKEN_TTL_MS = 60_000;
+/** 1,000 verified client tokens remembered at most; the oldest goes first. */
+export const VERIFIED_CLIENT_TOKEN_CACHE_SIZE = 1_000;
 
 export interface IssuedToken<C> {
   token: string;
@@ -57,13 +68,24 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
   const { keys, issuer } = options;
   const displayTtl = Math.floor(options.displayTtlMs / 1000);
   const clientTtl = Math.floor(options.clientTtlMs / 1000);
-  // Rebuilt only when the keyring changes (the JWKS ETag moves with it).
-  let verifyKeys: { etag: string; get: ReturnType<typeof createLocalJWKSet> } | undefined;
+  // Rebuilt only when the keyring changes (the JWKS ETag moves with it), and the verified
+  // client tokens with them.
+  let verifyKeys: { etag: string; get: ReturnType<typeof createLocalJWKSet>; verified: VerifiedCache | undefined } | undefined;
 
-  function localJwks(): ReturnType<typeof createLocalJWKSet> {
+  function current(): NonNullable<typeof verifyKeys> {
     const doc = keys.jwks();
-    if (verifyKeys?.etag !== doc.etag) verifyKeys = { etag: doc.etag, get: createLocalJWKSet({ keys: doc.keys }) };
-    return verifyKeys.get;
+    if (verifyKeys?.etag !== doc.etag) {
+      verifyKeys = {
+        etag: doc.etag,
+        get: createLocalJWKSet({ keys: doc.keys }),
+        verified: createVerifiedCache({
+          maxTtlMs: VERIFIED_CLIENT_TOKEN_TTL_MS,
+          maxEntries: VERIFIED_CLIENT_TOKEN_CACHE_SIZE,
+          clockToleranceSec: CLOCK_SKEW_SECONDS,
+        }),
+      };
+    }
+    return verifyKeys;
   }
 
   async function sign(claims: object): Promise<string> {
@@ -106,8 +128,17 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
       return { token: await sign(claims), expiresIn: clientTtl, claims };
     },
     async verifyClientToken(token) {
+      const { get: jwks, verified } = current();
       try {
-        const { payload } = await jwtVerify(token, localJwks(), {
+        const hit = verified?.get(token, Date.now());
+        if (hit !== undefined) return hit as unknown as ClientTokenClaims;
+      } catch (err) {
+        // The remembered token failed its time checks now: what jwtVerify says of it.
+        const reason = isTokenError(err) && err.code === 'ORDERWIRE_ERR_TOKEN_EXPIRED' ? 'expired' : 'claim nbf invalid';
+        throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_INVALID_TOKEN', { reason }, { cause: err });
+      }
+      try {
+        const { payload } = await jwtVerify(token, jwks, {
           issuer,
           audience: API_AUDIENCE,
           algorithms: [SIGNING_ALG],
@@ -118,6 +149,7 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
         if (claims.typ !== 'client' || typeof claims.tid !== 'string' || typeof claims.scope !== 'string') {
           throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_INVALID_TOKEN', { reason: 'not a client token' });
         }
+        verified?.set(token, payload, Date.now());
         return claims;
       } catch (err) {
         if (AUTH_ERRORS.is(err)) throw err;
