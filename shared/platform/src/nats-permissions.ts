@@ -133,7 +133,6 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
       ...ALL_BUCKETS.flatMap((b) => kv.read(b)),
       ...ALL_BUCKETS.map((b) => kv.write(b)), // auth is the writer of every bucket (revoked clients too)
       ...kv.watch(KV_BUCKETS.SIGNING_KEYS), // key manager follows rotations
-      ...kv.watch(KV_BUCKETS.REFRESH_TOKENS), // keys(filter) when a display's families are revoked
       ...kv.watch(KV_BUCKETS.DISPLAYS), // live display counts per tenant (quota); keys when listing a tenant's displays
       ...kv.watch(KV_BUCKETS.TENANTS), // keys: tenant list
       ...kv.watch(KV_BUCKETS.CLIENTS), // keys: client list
