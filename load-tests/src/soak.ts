@@ -26,6 +26,11 @@ export const MIN_JUDGED_SPAN_MS = 15 * 60_000;
 export const WARMUP_MAX_MS = 5 * 60_000;
 /** 10 s between samples */
 const SAMPLE_MS = 10_000;
+/** A full GC in every service every 5 minutes, before that sample (gc-signal.ts says why). */
+const FORCED_GC_EVERY_MS = 5 * 60_000;
+/** Time for the forced GC to run and its observer to record the live heap before the sample. */
+const FORCED_GC_SETTLE_MS = 1_500;
+const GC_SIGNAL_PRELOAD = fileURLToPath(new URL('./gc-signal.js', import.meta.url));
 /** A fault every 4 minutes by default */
 const DEFAULT_FAULT_EVERY_MIN = 4;
 /** 20 orders/s: a moderate steady rate this 2-core machine holds beside the cluster */
@@ -119,9 +124,26 @@ async function main(argv: readonly string[]): Promise<number> {
     id: 'soak',
     slug: 'soak',
     title: `soak ${o.minutes} min, a fault every ${o.faultEveryMin} min`,
+    nodeArgs: ['--expose-gc', '--import', GC_SIGNAL_PRELOAD],
     async fault(ctx: CaseContext) {
       const t0 = Date.now();
+      let nextGc = t0;
+      const forceGc = async (): Promise<void> => {
+        for (const p of ctx.stack.processes()) {
+          if (p.pid === undefined || p.name.startsWith('nats-') || p.name === 'redis-server' || p.name.startsWith('display-worker') || p.name === 'bench') continue;
+          try {
+            process.kill(p.pid, 'SIGUSR2');
+          } catch {
+            // Gone (a fault restarted it): its next sample is a new start anyway.
+          }
+        }
+        await sleep(FORCED_GC_SETTLE_MS);
+      };
       const sampleAll = async (): Promise<void> => {
+        if (Date.now() >= nextGc) {
+          await forceGc();
+          nextGc = Date.now() + FORCED_GC_EVERY_MS;
+        }
         const t = Date.now() - t0;
         const procs = [...ctx.stack.processes()];
         for (const p of procs) {
@@ -161,6 +183,7 @@ async function main(argv: readonly string[]): Promise<number> {
         }
         await sleep(Math.min(SAMPLE_MS, Math.max(0, totalMs - (Date.now() - t0))));
       }
+      nextGc = 0; // the last sample follows a forced GC too
       await sampleAll();
       ctx.faultEnded();
     },

@@ -92,6 +92,8 @@ export interface ChaosCase {
   readonly natsConfig?: string;
   readonly jetstreamConfig?: string;
   readonly serviceEnv?: Partial<Record<StackServiceKind, Record<string, string>>>;
+  /** Extra node options for every service (the soak's forced-GC preload). */
+  readonly nodeArgs?: string[];
   /** Before the displays connect (e.g. moving a node's store onto a small filesystem). */
   prepare?(ctx: Omit<CaseContext, 'fleet' | 'faultStarted' | 'faultEnded'>): Promise<void>;
   fault(ctx: CaseContext): Promise<void>;
@@ -175,6 +177,7 @@ export async function runCase(c: ChaosCase, load: ChaosLoad, log: (line: string)
     },
     env: { JETSTREAM_REPLICAS: '3' },
     serviceEnv: c.serviceEnv,
+    ...(c.nodeArgs === undefined ? {} : { nodeArgs: c.nodeArgs }),
     onCrash: (name, detail) => {
       crashes.push(`${name} ${detail}`);
       note(`!! ${name} ${detail.split('\n')[0]}`);
