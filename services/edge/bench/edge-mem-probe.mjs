@@ -12,6 +12,8 @@ if (out && (process.env.INSTANCE_ID ?? '').startsWith('edge')) {
   const v8 = await import('node:v8');
   const { PerformanceObserver, constants } = await import('node:perf_hooks');
   const file = `${out}.${process.pid}`;
+  // EDGE_MEM_PROBE_V8_FLAGS: V8 flags to try on the edge only (NODE_OPTIONS refuses most GC flags).
+  if (process.env.EDGE_MEM_PROBE_V8_FLAGS) v8.setFlagsFromString(process.env.EDGE_MEM_PROBE_V8_FLAGS);
   const MB = 2 ** 20;
   let majors = 0;
   let minors = 0;
