@@ -16,7 +16,7 @@ import { startEdge, type TestEdge } from './support/edge.js';
 import { consumerState, newDisplay, publishOrder, registerDisplay, startInfra, type Infra } from './support/infra.js';
 
 /** The display answers this late: long enough to look at what the edge holds meanwhile. */
-const ANSWER_DELAY_MS = 4_000;
+const ANSWER_DELAY_MS = 8_000;
 const ORDERS = 3;
 
 setFlagsFromString('--expose-gc');
