@@ -26,7 +26,7 @@ import {
 import { createTokenVerifier, type TokenVerifier } from '@orderwire/token-verifier';
 import type { FastifyInstance } from 'fastify';
 import type { EdgeConfig } from './config.js';
-import { createDeliveryEngine, type DeliveryEngine } from './delivery/engine.js';
+import { createDeliveryEngine, type DeliveryEngine, type DeliveryEngineOptions } from './delivery/engine.js';
 import { createReceiptWriter } from './delivery/receipt-writer.js';
 import { createEdgeMetrics, type EdgeMetrics } from './metrics.js';
 import { createPresence, type Presence } from './socket/presence.js';
@@ -53,6 +53,8 @@ export interface EdgeAppDeps {
   verifier?: TokenVerifier;
   /** false: no Redis adapter (single node, in-memory). @default true */
   redis?: boolean;
+  /** The delivery engine's pull transport (a benchmark's or a test's wrapper); the raw single-shot puller when absent. */
+  createPuller?: DeliveryEngineOptions['createPuller'];
 }
 
 export interface EdgeApp {
@@ -98,6 +100,7 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
     maxOutstandingPulls: config.pullConcurrency,
     sweepIntervalMs: config.sweepIntervalMs,
     sweepMaxRate: config.sweepMaxRate,
+    ...(deps.createPuller === undefined ? {} : { createPuller: deps.createPuller }),
     onPull(o) {
       edgeMetrics.pulls.inc({ outcome: o.status });
       edgeMetrics.pullWakeups.inc({ reason: o.reason });

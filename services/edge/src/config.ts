@@ -26,6 +26,16 @@ export const DEFAULT_EDGE_PORT = 3003;
  * `auth:refresh` with a ~1 KiB token. Socket.IO's own default (1 MB) is 16 times that.
  */
 export const DEFAULT_EDGE_MAX_MESSAGE_BYTES = 64 * 1024;
+/**
+ * @default 50 — after a major GC, V8 lets the old generation grow to 1.5× what the GC left
+ * before the next one. Left to itself V8 picks up to 4× when allocation is fast relative to
+ * marking, which is the edge under delivery load: a live heap of ~60 MB (2,000 displays) grew to
+ * ~190 MB of garbage-filled old space between major GCs, and RSS followed it (services/edge/
+ * README.md, "Memory"). At 1.5× the same run peaked ~100 MB lower with no more GC time per
+ * delivery: marking costs what is live, not what died, and major GCs here are incremental and
+ * concurrent.
+ */
+export const DEFAULT_EDGE_HEAP_GROWING_PERCENT = 50;
 /** An EDGE_ALLOWED_ORIGINS entry that allows any browser origin. */
 export const ANY_ORIGIN = '*';
 
@@ -165,6 +175,14 @@ export const EDGE_CONFIG_SPEC = {
     min: 0,
     max: 1_000,
     doc: 'stores with their own series in orderwire_edge_displays_online (largest first); the rest are summed as store="_other"',
+  },
+  heapGrowingPercent: {
+    env: 'EDGE_HEAP_GROWING_PERCENT',
+    type: 'int',
+    default: DEFAULT_EDGE_HEAP_GROWING_PERCENT,
+    min: 0,
+    max: 300,
+    doc: "V8's old-generation growth after a major GC, in % of the heap it left (`--heap-growing-percent`); 0: V8's own choice (up to 300 %)",
   },
   jsAckTimeoutMs: { env: 'EDGE_JS_ACK_TIMEOUT', type: 'duration', default: '5s', min: '100ms', doc: 'server confirmation of an ack; each read and PubAck of a receipt' },
   ...auditAggregateConfig(),

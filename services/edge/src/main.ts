@@ -5,12 +5,16 @@
  * readiness off, drain (displays told to reconnect elsewhere, in-flight messages handed back),
  * close Socket.IO/HTTP/Redis, then drain NATS — all within SHUTDOWN_GRACE.
  */
+import { setFlagsFromString } from 'node:v8';
 import { KV_BUCKETS, natsIdentityOptions, packageVersion, redactConfig, runService, startService, STREAMS } from '@orderwire/platform';
 import { createApp } from './app.js';
 import { EDGE_CONFIG_SPEC, loadEdgeConfig } from './config.js';
 
 async function main(): Promise<void> {
   const config = loadEdgeConfig();
+  // Read by V8 at every major GC to size the next old-generation limit, so setting it here (the
+  // heap is still small) takes effect from the first one. NODE_OPTIONS does not accept the flag.
+  if (config.heapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowingPercent}`);
   const proc = startService({
     service: 'edge',
     version: packageVersion(import.meta.url),

@@ -13,8 +13,15 @@ describe('config', () => {
       maxFailures: 5,
       transports: ['websocket'],
       shutdownGraceMs: 25_000,
+      heapGrowingPercent: 50,
     });
     expect(c.instanceId).toMatch(/-\d+$/);
+  });
+  it("bounds V8's old-generation growth: 0 leaves it to V8, past 300 % (V8's own ceiling) is refused", () => {
+    expect(loadEdgeConfig({ EDGE_HEAP_GROWING_PERCENT: '0' }).heapGrowingPercent).toBe(0);
+    expect(loadEdgeConfig({ EDGE_HEAP_GROWING_PERCENT: '25' }).heapGrowingPercent).toBe(25);
+    expect(() => loadEdgeConfig({ EDGE_HEAP_GROWING_PERCENT: '301' })).toThrow(/EDGE_HEAP_GROWING_PERCENT/);
+    expect(() => loadEdgeConfig({ EDGE_HEAP_GROWING_PERCENT: 'lots' })).toThrow(/EDGE_HEAP_GROWING_PERCENT/);
   });
   it('names every bad variable', () => {
     expect(() => loadEdgeConfig({ EDGE_BATCH_MAX: '0', EDGE_TRANSPORTS: 'carrier-pigeon' })).toThrow(/EDGE_BATCH_MAX[\s\S]*EDGE_TRANSPORTS/);

@@ -15,8 +15,8 @@ let redis: Redis;
 const errors: unknown[] = [];
 const nodes: Presence[] = [];
 
-function node(instanceId: string, refreshMs = 100, ttlMs = 400): Presence {
-  const p = createPresence({ redis, instanceId, refreshMs, ttlMs, onError: (e) => errors.push(e) });
+function node(instanceId: string, refreshMs = 100, ttlMs = 400, refreshChunk?: number): Presence {
+  const p = createPresence({ redis, instanceId, refreshMs, ttlMs, onError: (e) => errors.push(e), ...(refreshChunk === undefined ? {} : { refreshChunk }) });
   nodes.push(p);
   return p;
 }
@@ -99,6 +99,23 @@ describe('edge presence', () => {
     expect(calls('eval')).toBeLessThanOrEqual(2);
     expect((await live('sha-1'))?.edge).toBe('edge-sha');
     e.close();
+  });
+
+  it('refreshes in chunks of pipelines: every display stays online, and one released mid-refresh is not written back', async () => {
+    await redis.config('RESETSTAT');
+    const n = 30;
+    const f = node('edge-chunks', 50, 300, 4);
+    for (let i = 0; i < n; i++) f.online(session(`ch-${i}`, `sock-ch-${i}`));
+    // Several TTLs long: only refreshes keep the keys.
+    await new Promise((r) => setTimeout(r, 1_000));
+    for (let i = 0; i < n; i++) expect((await live(`ch-${i}`))?.edge, `ch-${i}`).toBe('edge-chunks');
+    const info = await redis.info('commandstats');
+    // 30 displays × several ticks, 4 per pipeline: all of them rewritten every tick.
+    expect(Number(/^cmdstat_evalsha:calls=(\d+)/m.exec(info)?.[1] ?? 0)).toBeGreaterThanOrEqual(3 * n);
+    for (let i = 0; i < n; i += 2) f.offline(`sock-ch-${i}`);
+    await new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; i < n; i++) expect((await live(`ch-${i}`))?.edge, `ch-${i}`).toBe(i % 2 === 0 ? undefined : 'edge-chunks');
+    f.close();
   });
 
   it('caps the per-store rows of the metric and sums the rest under _other', () => {

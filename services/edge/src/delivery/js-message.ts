@@ -67,14 +67,17 @@ const ACK = '+ACK';
 const NAK = '-NAK';
 const TERM = '+TERM';
 
+/** What acknowledging a pulled message needs: its ack subject and delivery metadata, not its payload or headers. */
+export type AckHandle = Pick<PulledMessage, 'reply' | 'info'>;
+
 /** Acknowledgement operations on pulled messages, over one connection. */
 export interface Acker {
   /** Double ack: resolves once the server confirmed the ack; rejects on timeout or no connection. */
-  ackAck(msg: PulledMessage, timeoutMs: number): Promise<void>;
+  ackAck(msg: AckHandle, timeoutMs: number): Promise<void>;
   /** Returns the message to the consumer, redelivered after `delayMs` (0 = at once). */
-  nak(msg: PulledMessage, delayMs?: number): void;
+  nak(msg: AckHandle, delayMs?: number): void;
   /** Stops redelivery; the server emits a MSG_TERMINATED advisory (the DLQ captures it). */
-  term(msg: PulledMessage, reason: string): void;
+  term(msg: AckHandle, reason: string): void;
 }
 
 export function createAcker(nc: NatsConnection, mux: ReplyMux): Acker {

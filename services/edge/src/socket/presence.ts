@@ -16,6 +16,13 @@ import type { Redis } from 'ioredis';
 
 /** Seen entries outlive any reasonable outage of a display, and vanish with abandoned tenants. */
 export const PRESENCE_SEEN_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+/**
+ * Live keys rewritten per pipeline. One pipeline of every display (10,000 commands at 10,000
+ * displays: their Command objects, arguments, promises and the encoded request) is alive until Redis
+ * answers all of it, long enough to be promoted to V8's old generation wholesale on every tick;
+ * chunks sent one after the other are each small and answered quickly, and die young.
+ */
+export const PRESENCE_REFRESH_CHUNK = 256;
 /** Store label value that aggregates stores beyond the metric's label cap. */
 export const OTHER_STORES = '_other';
 
@@ -77,6 +84,8 @@ export interface PresenceOptions {
   ttlMs: number;
   onError(err: unknown): void;
   now?: () => number;
+  /** @default PRESENCE_REFRESH_CHUNK */
+  refreshChunk?: number;
 }
 
 export interface StoreCount {
@@ -114,22 +123,41 @@ export function createPresence(options: PresenceOptions): Presence {
       .then(() => undefined, fail);
   };
 
-  const refreshAll = (): void => {
-    if (redis.status !== 'ready' || entries.size === 0) return;
-    // One pipeline per tick: 10,000 displays are one round trip's worth of small scripts.
-    const pipe = redis.pipeline() as ReturnType<Redis['pipeline']> & { owPresenceRefresh: (...args: Array<string | number>) => unknown };
+  const chunk = options.refreshChunk ?? PRESENCE_REFRESH_CHUNK;
+  /** A refresh still sending its chunks: the next tick is skipped rather than run beside it. */
+  let refreshing = false;
+
+  /** Rewrites the live keys of `socketIds` still held, `chunk` per pipeline, one pipeline after the other. */
+  const refreshChunks = async (socketIds: string[]): Promise<void> => {
     const seenValue = seen();
-    for (const e of entries.values()) {
-      const { tenant, displayId } = e.session;
-      pipe.owPresenceRefresh(presenceLiveKey(tenant, displayId), presenceSeenKey(tenant), e.value, ttlMs, displayId, seenValue, PRESENCE_SEEN_TTL_MS);
+    for (let i = 0; i < socketIds.length; i += chunk) {
+      if (redis.status !== 'ready') return;
+      const pipe = redis.pipeline() as ReturnType<Redis['pipeline']> & { owPresenceRefresh: (...args: Array<string | number>) => unknown };
+      let n = 0;
+      for (const socketId of socketIds.slice(i, i + chunk)) {
+        // Looked up now, not at the tick: a display released since must not be written back
+        // (its release went out before this chunk, on the same connection).
+        const e = entries.get(socketId);
+        if (e === undefined) continue;
+        const { tenant, displayId } = e.session;
+        pipe.owPresenceRefresh(presenceLiveKey(tenant, displayId), presenceSeenKey(tenant), e.value, ttlMs, displayId, seenValue, PRESENCE_SEEN_TTL_MS);
+        n++;
+      }
+      if (n === 0) continue;
+      const results = await pipe.exec();
+      const failed = results?.find(([err]) => err !== null);
+      if (failed !== undefined) fail(failed[0]);
     }
-    pipe.exec().then(
-      (results) => {
-        const failed = results?.find(([err]) => err !== null);
-        if (failed !== undefined) fail(failed[0]);
-      },
-      fail,
-    );
+  };
+
+  const refreshAll = (): void => {
+    if (refreshing || redis.status !== 'ready' || entries.size === 0) return;
+    refreshing = true;
+    refreshChunks([...entries.keys()])
+      .catch(fail)
+      .finally(() => {
+        refreshing = false;
+      });
   };
   const timer = setInterval(refreshAll, options.refreshMs);
   timer.unref();

@@ -16,7 +16,7 @@ import { LEGACY_ORDERS_STREAM } from '@orderwire/platform';
 import { isTokenError, type TokenVerifier } from '@orderwire/token-verifier';
 import type { Logger } from 'pino';
 import type { DeliveryEngine } from '../delivery/engine.js';
-import type { PulledMessage } from '../delivery/js-message.js';
+import type { AckHandle, PulledMessage } from '../delivery/js-message.js';
 import type { Mailbox, MailboxSink } from '../delivery/mailbox.js';
 import type { PullResult } from '../delivery/puller.js';
 import type { ReceiptWriter } from '../delivery/receipt-writer.js';
@@ -69,9 +69,21 @@ export interface SessionContext {
 /** At most one "is my mailbox retiring?" check per session in this time (ms), when a ring found nothing. */
 const RETIRING_CHECK_MS = 1_000;
 
+/**
+ * A message held for the display until it is answered. It keeps what the answer needs — the ack
+ * subject and delivery metadata — and the order only until the batch carrying it is encoded, not
+ * the pulled message: its decoded NATS headers (a Map of arrays per message), its payload (a view
+ * that keeps the whole NATS read buffer alive) and the parsed envelope. A held message lives for
+ * the display's round trip plus the double ack and the receipt; under load that outlives two
+ * scavenges, so whatever it references is promoted to the old generation and lingers there, as
+ * garbage, until the next major GC (measured: the edge's RSS peak under delivery load is that
+ * garbage, not live sessions — see services/edge/README.md, "Memory").
+ */
 interface Held {
-  msg: PulledMessage;
-  delivery: Delivery;
+  msg: AckHandle;
+  delivery: Omit<Delivery, 'order'>;
+  /** The order, until the batch carrying it was emitted (encoded); then released. */
+  order: unknown;
   traceId: string | undefined;
   bytes: number;
 }
@@ -176,13 +188,19 @@ export class DisplaySession implements MailboxSink {
   // ---------------------------------------------------------------------------------------------
   // Delivery (MailboxSink)
 
-  async deliver(messages: PulledMessage[]): Promise<void> {
+  deliver(messages: PulledMessage[]): Promise<void> {
+    // Not async on purpose: an async function keeps its arguments for as long as it is
+    // suspended, and the pulled messages must not outlive their conversion (see `Held`).
     const ready: Held[] = [];
     for (const msg of messages) {
       const held = this.toHeld(msg);
       if (held !== undefined) ready.push(held);
     }
     for (const h of ready) this.held.set(h.msg.info.streamSeq, h);
+    return this.deliverHeld(ready);
+  }
+
+  private async deliverHeld(ready: Held[]): Promise<void> {
     for (const batch of this.batches(ready)) {
       if (this.closed) return; // close() handed the rest back
       await this.emitBatch(batch);
@@ -292,16 +310,21 @@ export class DisplaySession implements MailboxSink {
     }
     const env = checked.value;
     const headerAcceptedAt = Number(msg.headers?.get(HEADERS.acceptedAt));
-    const delivery: Delivery = {
+    const delivery: Omit<Delivery, 'order'> = {
       deliveryId,
       orderId: env.order.orderId,
       seq: msg.info.streamSeq,
       deliveryCount: msg.info.deliveryCount,
       acceptedAt: Number.isFinite(headerAcceptedAt) && headerAcceptedAt > 0 ? headerAcceptedAt : env.acceptedAt,
-      order: env.order,
     };
     if (msg.headers?.has(HEADERS.replayOf) === true) delivery.replay = true;
-    return { msg, delivery, traceId: traceId ?? env.traceId, bytes: msg.data.length + DELIVERY_OVERHEAD_BYTES };
+    return {
+      msg: { reply: msg.reply, info: msg.info },
+      delivery,
+      order: env.order,
+      traceId: traceId ?? env.traceId,
+      bytes: msg.data.length + DELIVERY_OVERHEAD_BYTES,
+    };
   }
 
   /** Splits into batches bounded by count and bytes; a single oversized delivery goes alone. */
@@ -339,7 +362,8 @@ export class DisplaySession implements MailboxSink {
         .timeout(settings.ackTimeoutMs)
         .emit(
           'orders',
-          batch.map((h) => h.delivery),
+          // The wire delivery: the metadata with the order.
+          batch.map((h): Delivery => ({ ...h.delivery, order: h.order })),
           (err: Error | null, reply: unknown) => {
             if (settled) return;
             if (err) return settle({ kind: 'timeout' });
@@ -355,6 +379,9 @@ export class DisplaySession implements MailboxSink {
             settle({ kind: 'answer', acked: claimed, rejected, at });
           },
         );
+      // Encoded by now (Socket.IO encodes in emit): the order is on the wire and a held message
+      // no longer needs it — a timeout or reject is redelivered from JetStream, never re-emitted.
+      for (const h of batch) h.order = undefined;
     });
     if (answer.kind === 'closed') return;
     if (answer.kind === 'timeout') {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createLogger } from '@orderwire/platform';
 import { freePort, waitFor } from '@orderwire/test-harness';
-import { createApp, type EdgeApp } from '../../src/app.js';
+import { createApp, type EdgeApp, type EdgeAppDeps } from '../../src/app.js';
 import { loadEdgeConfig } from '../../src/config.js';
 import type { Infra } from './infra.js';
 import { TEST_ISSUER } from './jwks.js';
@@ -41,12 +41,12 @@ export interface TestEdge {
 
 let edgeCounter = 0;
 
-export async function startEdge(infra: Infra, env: Record<string, string> = {}): Promise<TestEdge> {
+export async function startEdge(infra: Infra, env: Record<string, string> = {}, deps: Pick<EdgeAppDeps, 'createPuller'> = {}): Promise<TestEdge> {
   const instanceId = `edge-test-${++edgeCounter}`;
   const config = loadEdgeConfig(edgeEnv(infra, { INSTANCE_ID: instanceId, ...env }));
   const logger = createLogger({ service: 'edge', version: 'test', instance: instanceId, level: config.logLevel });
   const nc = await connect({ servers: infra.nats.url, name: instanceId, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-  const app = await createApp({ config, logger, nc });
+  const app = await createApp({ config, logger, nc, ...deps });
   const url = await app.listen();
   app.health.markStarted();
   let closing: Promise<void> | undefined;
