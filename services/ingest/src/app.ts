@@ -276,6 +276,7 @@ async function assemble(deps: AppDeps, parts: Parts): Promise<IngestApp> {
     },
     gate: guard.gate,
     quota,
+    limiter: limiter.limiter,
     rateLimit: { max: config.rateLimitMax, windowMs: config.rateLimitWindowMs },
     bodyLimit: config.bodyLimit,
     batchBodyLimit: config.batchBodyLimit,

@@ -45,14 +45,36 @@ export function targetMsgId(tenant: string, displayId: string, key: string): str
   return `${tenant}/${displayId}:${key}`;
 }
 
-/** JSON with object keys sorted at every level, so equal orders hash equally whatever the key order. */
+/**
+ * JSON with object keys sorted at every level, so equal orders hash equally whatever the key order.
+ * Built by concatenation, without the entry arrays and closures of a map/filter/sort/join chain
+ * (it runs on every order); the text is pinned, byte for byte, to that chain's by
+ * test/idempotency.test.ts — the hashes of orders already stored depend on it.
+ */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      // As Array.prototype.join writes it: an element JSON cannot write (undefined) is empty.
+      out += (canonicalJson(value[i]) as string | undefined) ?? '';
+    }
+    return `${out}]`;
+  }
+  const record = value as Record<string, unknown>;
+  // The default sort compares UTF-16 code units, as `<` does.
+  const keys = Object.keys(record).sort();
+  let out = '{';
+  let first = true;
+  for (const key of keys) {
+    const v = record[key];
+    if (v === undefined) continue;
+    if (!first) out += ',';
+    first = false;
+    out += `${JSON.stringify(key)}:${canonicalJson(v)}`;
+  }
+  return `${out}}`;
 }
 
 /** `sha256:<base64url>` of the canonical JSON of the validated order (defaults applied). */

@@ -11,7 +11,16 @@
  * continues, `orderwire_ingest_rate_limit_degraded` is 1 and the limiter logs it. A refused
  * request takes nothing from the budget.
  */
-import { createKvMirror, KV_BUCKETS, type KvMirror, type Logger, type NatsConnection, type RateLimiter } from '@orderwire/platform';
+import {
+  createKvMirror,
+  KV_BUCKETS,
+  type KvMirror,
+  type Logger,
+  type NatsConnection,
+  type QuotaResult,
+  type RateLimiter,
+  type TakeSpec,
+} from '@orderwire/platform';
 import type { FastifyReply } from 'fastify';
 import { INGEST_ERRORS } from './errors.js';
 import type { IngestMetrics } from './metrics.js';
@@ -25,6 +34,13 @@ export interface OrderQuota {
    * @throws ORDERWIRE_ERR_INGEST_ORDER_QUOTA_EXCEEDED (429, `Retry-After` set on `reply`)
    */
   take(tenant: string, cost: number, reply: FastifyReply): Promise<void>;
+  /** What `take` takes, for a limiter call that counts something else in the same round trip. */
+  spec(tenant: string, cost: number): TakeSpec;
+  /**
+   * Judges the result of taking `taken` (a `spec(tenant, …)`).
+   * @throws ORDERWIRE_ERR_INGEST_ORDER_QUOTA_EXCEEDED (429, `Retry-After` set on `reply`)
+   */
+  settle(tenant: string, taken: TakeSpec, res: QuotaResult, reply: FastifyReply): void;
   /** The quota that applies to `tenant` now. */
   quotaOf(tenant: string): number;
   synced(timeoutMs: number): Promise<void>;
@@ -60,20 +76,26 @@ export async function createOrderQuota(options: OrderQuotaOptions): Promise<Orde
     },
   });
   const quotaOf = (tenant: string): number => overrides.get(tenant) ?? defaultPerMinute;
+  const spec = (tenant: string, cost: number): TakeSpec => ({ key: `quota:orders:${tenant}`, cost, max: quotaOf(tenant), windowMs: ORDER_QUOTA_WINDOW_MS });
+  function settle(tenant: string, taken: TakeSpec, res: QuotaResult, reply: FastifyReply): void {
+    if (res.allowed) return;
+    const { max: quota, cost } = taken;
+    metrics.quotaExceeded.inc({ quota: 'orders' });
+    const retryAfterSeconds = Math.max(1, Math.ceil(res.ttl / 1000));
+    void reply.header('retry-after', String(retryAfterSeconds));
+    throw INGEST_ERRORS.create(
+      'ORDERWIRE_ERR_INGEST_ORDER_QUOTA_EXCEEDED',
+      { tenant, quota, after: `${retryAfterSeconds}s` },
+      { details: { quota, used: res.used, cost, windowSeconds: ORDER_QUOTA_WINDOW_MS / 1000, retryAfterSeconds } },
+    );
+  }
   return {
     quotaOf,
+    spec,
+    settle,
     async take(tenant, cost, reply) {
-      const quota = quotaOf(tenant);
-      const res = await limiter.take(`quota:orders:${tenant}`, cost, quota, ORDER_QUOTA_WINDOW_MS);
-      if (res.allowed) return;
-      metrics.quotaExceeded.inc({ quota: 'orders' });
-      const retryAfterSeconds = Math.max(1, Math.ceil(res.ttl / 1000));
-      void reply.header('retry-after', String(retryAfterSeconds));
-      throw INGEST_ERRORS.create(
-        'ORDERWIRE_ERR_INGEST_ORDER_QUOTA_EXCEEDED',
-        { tenant, quota, after: `${retryAfterSeconds}s` },
-        { details: { quota, used: res.used, cost, windowSeconds: ORDER_QUOTA_WINDOW_MS / 1000, retryAfterSeconds } },
-      );
+      const s = spec(tenant, cost);
+      settle(tenant, s, await limiter.take(s.key, s.cost, s.max, s.windowMs), reply);
     },
     synced: (timeoutMs) => overrides.synced(timeoutMs),
     watching: () => overrides.watching(),

@@ -1,5 +1,6 @@
 /** Idempotency keys, order hashes, message ids and the order envelope published with them. */
 import { ORDER_ENVELOPE_VERSION, type Order, type OrderEnvelope } from '@orderwire/contracts';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, idempotencyKey, orderHash, stationMsgId, targetMsgId } from '../src/idempotency.js';
 import { envelopeJson } from '../src/intake.js';
@@ -24,6 +25,48 @@ describe('idempotency', () => {
     expect(orderHash({ a: 1, b: 2 })).toBe(orderHash({ b: 2, a: 1 }));
     expect(orderHash({ a: 1 })).not.toBe(orderHash({ a: 2 }));
     expect(orderHash({ a: [1, 2] })).not.toBe(orderHash({ a: [2, 1] }));
+  });
+  it('writes exactly the text of the map/filter/sort/join canonicalization the stored hashes were made with', () => {
+    // The implementation every stored Ow-Body-Hash so far was computed with.
+    const reference = (value: unknown): string => {
+      if (value === null || typeof value !== 'object') return JSON.stringify(value);
+      if (Array.isArray(value)) return `[${value.map((v) => reference(v)).join(',')}]`;
+      const entries = Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${reference(v)}`).join(',')}}`;
+    };
+    const key = fc.string({ unit: fc.oneof(fc.constantFrom('a', 'B', '_', 'é', 'Ключ', '😀', '\u0000', '"'), fc.string({ unit: 'binary', minLength: 1, maxLength: 1 })), maxLength: 4 });
+    const value = fc.letrec((tie) => ({
+      any: fc.oneof(
+        { depthSize: 'small' },
+        fc.constant(null),
+        fc.constant(undefined),
+        fc.boolean(),
+        fc.integer(),
+        fc.double(),
+        fc.string({ maxLength: 5 }),
+        fc.array(tie('any'), { maxLength: 4 }),
+        fc.dictionary(key, tie('any'), { maxKeys: 5 }),
+      ),
+    })).any;
+    fc.assert(
+      fc.property(value, (v) => {
+        expect(canonicalJson(v)).toBe(reference(v));
+      }),
+      { numRuns: 3_000 },
+    );
+    // And a hash computed before this implementation (ingest at 739d21d).
+    expect(
+      orderHash({
+        orderId: 'POS-1',
+        storeId: 's1',
+        station: 'grill',
+        items: [{ name: 'Burger ü', qty: 2, modifiers: ['no onions'] }, { name: 'Fries', qty: 1 }],
+        priority: 'normal',
+        metadata: { table: '7', Ключ: 'x' },
+      }),
+    ).toBe('sha256:RqSBNAZZLJFRxRmScWmP2bi08dG0kmOUiP7-Pr8O1BU');
   });
 });
 

@@ -1,5 +1,10 @@
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { Value } from '@sinclair/typebox/value';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  OrderSchema,
+  VALIDATION_ERRORS_MAX,
   ORDER_BATCH_MAX,
   validateOrder,
   validateOrderBatch,
@@ -33,6 +38,38 @@ function withField(path: (string | number)[], value: unknown): Record<string, un
 }
 
 describe('validateOrder', () => {
+  it('gives exactly what TypeBox’s Value.Default over a deep clone gives, for any input (the shallow-copy fast path)', () => {
+    const check = TypeCompiler.Compile(OrderSchema);
+    const reference = (value: unknown) => {
+      const candidate: unknown = Value.Default(OrderSchema, Value.Clone(value));
+      return check.Check(candidate)
+        ? { ok: true, json: JSON.stringify(candidate) }
+        : { ok: false, errors: [...check.Errors(candidate)].slice(0, VALIDATION_ERRORS_MAX).map((e) => ({ path: e.path, message: e.message })) };
+    };
+    const field = fc.oneof(fc.constant(undefined), fc.constant(null), fc.string({ maxLength: 3 }), fc.integer(), fc.array(fc.string({ maxLength: 3 }), { maxLength: 2 }));
+    const inputArb = fc.record(
+      {
+        base: fc.constantFrom(validOrder(), { ...validOrder(), items: [] }, { ...validOrder(), extra: 1 }),
+        priority: fc.oneof(field, fc.constantFrom('normal', 'rush')),
+        metadata: fc.oneof(field, fc.dictionary(fc.string({ minLength: 1, maxLength: 4 }), fc.oneof(fc.string({ maxLength: 4 }), fc.integer()), { maxKeys: 3 })),
+        customer: fc.oneof(fc.constant(undefined), fc.record({ name: fc.string({ maxLength: 4 }) })),
+      },
+      { requiredKeys: ['base'] },
+    );
+    fc.assert(
+      fc.property(fc.oneof(inputArb.map(({ base, ...rest }) => ({ ...base, ...rest })), fc.anything()), (input) => {
+        const before = JSON.stringify(input);
+        const r = validateOrder(input);
+        expect(JSON.stringify(input)).toBe(before); // the caller's value is untouched
+        const want = reference(input);
+        expect(r.ok).toBe(want.ok);
+        if (r.ok) expect(JSON.stringify(r.order)).toBe(want.json);
+        else expect(r.errors).toEqual(want.errors);
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
   it('accepts a valid order and fills defaults without mutating the input', () => {
     const input = validOrder();
     const r = validateOrder(input);

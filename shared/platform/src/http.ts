@@ -11,8 +11,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import cors from '@fastify/cors';
 import helmet from 'helmet';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Logger } from 'pino';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import type { Bindings, ChildLoggerOptions, Level, Logger } from 'pino';
 import { OrderwireError, PLATFORM_ERRORS, errorBody } from './errors.js';
 import type { Health } from './health.js';
 import type { Metrics } from './metrics.js';
@@ -230,6 +237,30 @@ function trustProxyOption(options: CreateHttpServerOptions): boolean | string | 
   return legacy;
 }
 
+const LOG_LEVELS: readonly Level[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+/**
+ * Fastify's per-request logger (the one carrying the request id), made when the request first
+ * writes a line. pino's `child()` serializes and redacts its bindings when it is created — on
+ * every request, though most write nothing at LOG_LEVEL warn (1–3 % of ingest's CPU per order,
+ * issue 14). Until then an object in front of the parent answers: the levels that are off are the
+ * parent's own no-ops; the levels that are on, `child` and `bindings` make the real child first
+ * and use it, so every line written carries the request id as before.
+ */
+export function lazyRequestLogger(logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
+  const parent = logger as Logger;
+  let child: Logger | undefined;
+  const real = (): Logger => (child ??= parent.child(bindings, options));
+  const lazy = Object.create(parent) as Logger;
+  for (const level of LOG_LEVELS) {
+    if (!parent.isLevelEnabled(level)) continue;
+    Object.defineProperty(lazy, level, { value: (...args: Parameters<Logger[Level]>) => real()[level](...args), writable: true, configurable: true });
+  }
+  lazy.child = (more, moreOptions) => real().child(more, moreOptions);
+  lazy.bindings = () => real().bindings();
+  lazy.setBindings = (more) => real().setBindings(more);
+  return lazy;
+}
 export function createHttpServer(options: CreateHttpServerOptions): FastifyInstance {
   const { health, metrics } = options;
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
@@ -238,6 +269,7 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
   const headersTimeout = Math.min(options.timeouts?.headersTimeoutMs ?? DEFAULT_HTTP_HEADERS_TIMEOUT_MS, requestTimeout);
   const app = Fastify({
     loggerInstance: options.logger,
+    childLoggerFactory: lazyRequestLogger,
     genReqId: genRequestId,
     logController: new LogController({ requestIdLogLabel: 'requestId' }),
     // Requests that reach a closing server get the error shape with Retry-After (onRequest below).

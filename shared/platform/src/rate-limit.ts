@@ -43,6 +43,30 @@ if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]); ttl = tonumber(ARGV[3])
 return {1, current, ttl}
 `;
 
+// A rate-limit hit and a quota take in one round trip (one request's two counters): count the hit
+// as INCR_SCRIPT does; over its limit, stop there (the quota is not touched, as when the two ran in
+// turn and the first refused); else take from the quota as TAKE_SCRIPT does.
+// KEYS: hit, quota. ARGV: hit window ms, hit max, cost, quota max, quota window ms.
+const HIT_TAKE_SCRIPT = `
+local current = redis.call('INCR', KEYS[1])
+if current == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+if current > tonumber(ARGV[2]) then return {current, ttl} end
+local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+local cost = tonumber(ARGV[3])
+if used + cost > tonumber(ARGV[4]) then
+  local qttl = redis.call('PTTL', KEYS[2])
+  if qttl < 0 then qttl = tonumber(ARGV[5]) end
+  return {current, ttl, 0, used, qttl}
+end
+used = redis.call('INCRBY', KEYS[2], cost)
+if used == cost then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
+local qttl = redis.call('PTTL', KEYS[2])
+if qttl < 0 then redis.call('PEXPIRE', KEYS[2], ARGV[5]); qttl = tonumber(ARGV[5]) end
+return {current, ttl, 1, used, qttl}
+`;
+
 /** Outcome of a quota `take`. */
 export interface QuotaResult {
   allowed: boolean;
@@ -107,6 +131,28 @@ export function createLocalWindows(capacity = DEFAULT_LOCAL_LIMITER_CAPACITY): L
     },
   };
 }
+/** A counted hit against a limit of `max` per `windowMs`. */
+export interface HitSpec {
+  key: string;
+  windowMs: number;
+  /** Over this many hits in the window the quota is not touched. */
+  max: number;
+}
+
+/** Units to take from a quota of `max` per `windowMs`. */
+export interface TakeSpec {
+  key: string;
+  cost: number;
+  max: number;
+  windowMs: number;
+}
+
+export interface HitAndTakeResult {
+  hit: WindowCount;
+  /** Undefined when the hit was over its limit: nothing was taken. */
+  take?: QuotaResult;
+}
+
 type IncrCallback = (error: Error | null, result?: WindowCount) => void;
 
 /** The store interface `@fastify/rate-limit` expects (structurally; platform does not depend on the plugin). */
@@ -137,6 +183,11 @@ export interface RateLimiter {
    * rejects: Redis down fails open to per-process counting (each replica then admits up to `max`).
    */
   take(key: string, cost: number, max: number, windowMs: number): Promise<QuotaResult>;
+  /**
+   * `hit`, then — unless that hit is over `hit.max` — `take`, in one Redis round trip: the same
+   * counts and decisions as calling the two in turn. Never rejects (local counting as above).
+   */
+  hitAndTake(hit: HitSpec, take: TakeSpec): Promise<HitAndTakeResult>;
   /** A `@fastify/rate-limit` store class backed by `hit`. */
   readonly Store: new (routeOptions?: unknown) => RateLimitStore;
   /** True while the per-process fallback decides. */
@@ -146,11 +197,21 @@ export interface RateLimiter {
 /** Names the counting scripts are registered under on the service's Redis client. */
 const INCR_COMMAND = 'owRateLimitIncr';
 const TAKE_COMMAND = 'owRateLimitTake';
+const HIT_TAKE_COMMAND = 'owRateLimitHitTake';
 
 /** The client with the two scripts registered (`defineCommand`: EVALSHA, the script text sent once per connection). */
 interface ScriptedRedis {
   owRateLimitIncr(key: string, windowMs: number): Promise<[number, number]>;
   owRateLimitTake(key: string, cost: number, max: number, windowMs: number): Promise<[number, number, number]>;
+  owRateLimitHitTake(
+    hitKey: string,
+    takeKey: string,
+    hitWindowMs: number,
+    hitMax: number,
+    cost: number,
+    max: number,
+    windowMs: number,
+  ): Promise<[number, number] | [number, number, number, number, number]>;
 }
 
 /**
@@ -162,6 +223,7 @@ function scripted(redis: Redis): ScriptedRedis {
   const r = redis as Redis & Partial<ScriptedRedis>;
   if (typeof r.owRateLimitIncr !== 'function') redis.defineCommand(INCR_COMMAND, { numberOfKeys: 1, lua: INCR_SCRIPT });
   if (typeof r.owRateLimitTake !== 'function') redis.defineCommand(TAKE_COMMAND, { numberOfKeys: 1, lua: TAKE_SCRIPT });
+  if (typeof r.owRateLimitHitTake !== 'function') redis.defineCommand(HIT_TAKE_COMMAND, { numberOfKeys: 2, lua: HIT_TAKE_SCRIPT });
   return redis as Redis & ScriptedRedis;
 }
 
@@ -212,6 +274,27 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     }
   }
 
+  function localHitAndTake(h: HitSpec, t: TakeSpec): HitAndTakeResult {
+    const counted = local.hit(h.key, h.windowMs);
+    return counted.current > h.max ? { hit: counted } : { hit: counted, take: local.take(t.key, t.cost, t.max, t.windowMs) };
+  }
+
+  async function hitAndTake(h: HitSpec, t: TakeSpec): Promise<HitAndTakeResult> {
+    if (redis === undefined || scripts === undefined || redis.status !== 'ready') {
+      if (redis !== undefined) setDegraded(true, `redis connection ${redis.status}`);
+      return localHitAndTake(h, t);
+    }
+    try {
+      const r = await scripts.owRateLimitHitTake(keyPrefix + h.key, keyPrefix + t.key, h.windowMs, h.max, t.cost, t.max, t.windowMs);
+      setDegraded(false);
+      const hitCount: WindowCount = { current: r[0], ttl: r[1] };
+      return r.length === 2 ? { hit: hitCount } : { hit: hitCount, take: { allowed: r[2] === 1, used: r[3], ttl: r[4] } };
+    } catch (err) {
+      setDegraded(true, err);
+      return localHitAndTake(h, t);
+    }
+  }
+
   class SharedRateLimitStore implements RateLimitStore {
     incr(key: string, callback: IncrCallback, timeWindow: number): void {
       hit(key, timeWindow).then(
@@ -225,7 +308,7 @@ export function createRateLimiter(options: RateLimiterOptions): RateLimiter {
     }
   }
 
-  return { hit, take, Store: SharedRateLimitStore, degraded: () => degraded };
+  return { hit, take, hitAndTake, Store: SharedRateLimitStore, degraded: () => degraded };
 }
 
 export interface LimitHookOptions {

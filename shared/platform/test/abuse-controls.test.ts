@@ -158,6 +158,61 @@ describe('rate limiter', () => {
     redis.disconnect();
   });
 
+  it('hitAndTake: the same counts and decisions as hit then take, in one script call; over the hit limit nothing is taken', async () => {
+    const redis = new Redis(redisServer.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 100 });
+    redis.on('error', () => undefined);
+    await new Promise<void>((r) => redis.once('ready', () => r()));
+    const calls = async (): Promise<number> => {
+      const info = await redis.info('commandstats');
+      const n = (cmd: string): number => Number(new RegExp(`^cmdstat_${cmd}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+      return n('eval') + n('evalsha');
+    };
+    const combined = createRateLimiter({ redis, keyPrefix: 'ht:', logger });
+    const separate = createRateLimiter({ redis, keyPrefix: 'sep:', logger });
+    const hit = { key: 'h', windowMs: 60_000, max: 4 };
+    const take = (cost: number) => ({ key: 'q', cost, max: 5, windowMs: 60_000 });
+    await redis.config('RESETSTAT');
+    const base = await calls();
+    const got = [];
+    for (const cost of [2, 4, 3, 1, 1, 1]) got.push(await combined.hitAndTake(hit, take(cost)));
+    expect((await calls()) - base).toBe(6);
+    // The reference: the two counters called in turn, the take skipped when the hit is over its limit.
+    const want = [];
+    for (const cost of [2, 4, 3, 1, 1, 1]) {
+      const h = await separate.hit(hit.key, hit.windowMs);
+      want.push(h.current > hit.max ? { hit: h } : { hit: h, take: await separate.take('q', cost, 5, 60_000) });
+    }
+    const shape = (r: { hit: { current: number }; take?: { allowed: boolean; used: number } }) => ({
+      current: r.hit.current,
+      take: r.take === undefined ? undefined : { allowed: r.take.allowed, used: r.take.used },
+    });
+    expect(got.map(shape)).toEqual(want.map(shape));
+    expect(got.map(shape)).toEqual([
+      { current: 1, take: { allowed: true, used: 2 } },
+      { current: 2, take: { allowed: false, used: 2 } },
+      { current: 3, take: { allowed: true, used: 5 } },
+      { current: 4, take: { allowed: false, used: 5 } },
+      { current: 5, take: undefined },
+      { current: 6, take: undefined },
+    ]);
+    for (const r of got) {
+      expect(r.hit.ttl).toBeGreaterThan(0);
+      expect(r.hit.ttl).toBeLessThanOrEqual(60_000);
+      if (r.take !== undefined) expect(r.take.ttl).toBeGreaterThan(0);
+    }
+    expect(await redis.pttl('ht:q')).toBeGreaterThan(0);
+
+    // Redis down: the same decisions per process.
+    await redisServer.kill();
+    await waitFor(() => redis.status !== 'ready', { timeoutMs: 5_000 });
+    const local = [];
+    for (const cost of [2, 4, 3, 1, 1, 1]) local.push(shape(await combined.hitAndTake(hit, take(cost))));
+    expect(local).toEqual(got.map(shape));
+    expect(combined.degraded()).toBe(true);
+    redis.disconnect();
+    await redisServer.start();
+  });
+
   it('address keys: IPv4 as is, IPv6 by its /64, mapped IPv4 as IPv4', () => {
     expect(addressKey('203.0.113.7')).toBe('203.0.113.7');
     expect(addressKey('::ffff:203.0.113.7')).toBe('203.0.113.7');

@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { defineErrors } from '../src/errors.js';
 import { createHealth, type Health } from '../src/health.js';
@@ -220,5 +221,57 @@ describe('createHttpServer', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('x-request-id')).toBe('e2e-1');
     expect(await res.json()).toEqual({ ok: true });
+  });
+});
+
+describe('the per-request logger', () => {
+  function quietServer(): { app: FastifyInstance; logs: Array<Record<string, unknown>>; children: () => number } {
+    const logs: Array<Record<string, unknown>> = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        logs.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const logger = createLogger({ service: 'test', version: '0', destination, level: 'warn' });
+    // Counts the per-request children (bindings with the request id). pino children inherit this
+    // method, so Fastify's own child of the service logger and its children come through it too.
+    let made = 0;
+    const { child } = logger as unknown as { child: (this: unknown, bindings: Record<string, unknown>, options?: object) => unknown };
+    Object.assign(logger, {
+      child(this: unknown, bindings: Record<string, unknown>, options?: object) {
+        if ('requestId' in bindings) made++;
+        return child.call(this, bindings, options);
+      },
+    });
+    const app = createHttpServer({ logger, health: createHealth(), metrics: createMetrics({ service: 'test', defaultMetrics: false }) });
+    app.get('/silent', async (request) => {
+      request.log.info({ password: 'hunter2' }, 'below the level: not written');
+      return { ok: true };
+    });
+    app.get('/loud', async (request) => {
+      request.log.warn({ password: 'hunter2' }, 'written');
+      request.log.child({ orderId: 'o-1' }).error('from a child of the request log');
+      return { bindings: (request.log as Logger).bindings() };
+    });
+    current = app;
+    return { app, logs, children: () => made };
+  }
+
+  it('is made only when the request writes a line, and then carries the request id (redaction intact)', async () => {
+    const { app, logs, children } = quietServer();
+    await app.ready();
+    const before = children();
+    for (let i = 0; i < 5; i++) expect((await app.inject({ method: 'GET', url: '/silent' })).statusCode).toBe(200);
+    expect(children()).toBe(before);
+    expect(logs).toEqual([]);
+
+    const res = await app.inject({ method: 'GET', url: '/loud', headers: { 'x-request-id': 'req-lazy-1' } });
+    expect(res.statusCode).toBe(200);
+    expect(children()).toBe(before + 1);
+    expect(res.json()).toMatchObject({ bindings: { service: 'test', requestId: 'req-lazy-1' } });
+    expect(logs).toHaveLength(2);
+    expect(logs[0]).toMatchObject({ level: 'warn', requestId: 'req-lazy-1', msg: 'written', password: '[REDACTED]' });
+    expect(logs[1]).toMatchObject({ level: 'error', requestId: 'req-lazy-1', orderId: 'o-1', msg: 'from a child of the request log' });
   });
 });

@@ -5,7 +5,7 @@
  */
 import type { RateLimitOptions } from '@fastify/rate-limit';
 import { requirePrincipal, type BearerAuthHook, type ClientPrincipal } from '@orderwire/token-verifier';
-import { OrderwireError, PLATFORM_ERRORS } from '@orderwire/platform';
+import { OrderwireError, PLATFORM_ERRORS, type RateLimiter, type WindowCount } from '@orderwire/platform';
 import type { FastifyError, FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import type { Logger } from 'pino';
 import { INGEST_ERRORS } from '../errors.js';
@@ -27,6 +27,8 @@ export interface RouteDeps {
   /** Runs before `auth`: refuses an address that failed authentication too often, unread (platform auth-guard). */
   gate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   quota: OrderQuota;
+  /** The counters behind the rate limit and the quota (POST /v1/orders counts both in one call). */
+  limiter: Pick<RateLimiter, 'hit' | 'hitAndTake'>;
   rateLimit: { max: number; windowMs: number };
   bodyLimit: number;
   batchBodyLimit: number;
@@ -80,24 +82,88 @@ export function routeErrorHandler(intake: Intake, bodyLimit: number, countOrders
   };
 }
 
+/** The counted key of a tenant's write or read budget (the limiter's prefix goes in front). */
+export const rateLimitKey = (group: 'write' | 'read', tenant: string): string => `${group}:${tenant}`;
+
+function rateLimitedError(deps: RouteDeps, max: number, ttlMs: number): OrderwireError {
+  const windowSeconds = Math.ceil(deps.rateLimit.windowMs / 1000);
+  return INGEST_ERRORS.create(
+    'ORDERWIRE_ERR_INGEST_RATE_LIMITED',
+    { max, window: `${windowSeconds}s` },
+    { details: { max, windowSeconds, retryAfterSeconds: Math.ceil(ttlMs / 1000) } },
+  );
+}
+
 /** Per-tenant limit; `group` separates write and read budgets. Runs after authentication. */
 export function tenantRateLimit(deps: RouteDeps, group: 'write' | 'read', route: string): RateLimitOptions {
-  const windowSeconds = Math.ceil(deps.rateLimit.windowMs / 1000);
   // The series exists from the start, so the rate-limit panels and alerts read 0, not "no data".
   deps.metrics.rateLimited.inc({ service: 'ingest', route }, 0);
   return {
     hook: 'preValidation',
     max: deps.rateLimit.max,
     timeWindow: deps.rateLimit.windowMs,
-    keyGenerator: (request) => `${group}:${requirePrincipal(request).tenant}`,
+    keyGenerator: (request) => rateLimitKey(group, requirePrincipal(request).tenant),
     onExceeded: () => deps.metrics.rateLimited.inc({ service: 'ingest', route }),
-    errorResponseBuilder: (request, context) =>
-      INGEST_ERRORS.create(
-        'ORDERWIRE_ERR_INGEST_RATE_LIMITED',
-        { max: context.max, window: `${windowSeconds}s` },
-        { details: { max: context.max, windowSeconds, retryAfterSeconds: Math.ceil(context.ttl / 1000) } },
-      ),
+    errorResponseBuilder: (_request, context) => rateLimitedError(deps, context.max, context.ttl),
   };
+}
+
+export interface WriteAdmission {
+  /**
+   * Counts a write request of `tenant` that is refused before its quota is taken (a bad body, a bad
+   * idempotency key, an order too large): its rate-limit hit only.
+   * @throws ORDERWIRE_ERR_INGEST_RATE_LIMITED over the limit (the caller answers that instead)
+   */
+  count(tenant: string, reply: FastifyReply): Promise<void>;
+  /**
+   * Counts the request and takes `cost` publishes from the tenant's order quota, in one Redis round trip.
+   * @throws ORDERWIRE_ERR_INGEST_RATE_LIMITED | ORDERWIRE_ERR_INGEST_ORDER_QUOTA_EXCEEDED
+   */
+  admit(tenant: string, cost: number, reply: FastifyReply): Promise<void>;
+}
+
+/**
+ * The write rate limit of {@link tenantRateLimit} and the order quota counted together, for a route
+ * that would otherwise make two Redis round trips per request (the plugin's hit, then the quota's
+ * take — 21 % of ingest's CPU per order, issue 14). Same key, budget, decisions, metric and
+ * response as the plugin's: `x-ratelimit-limit`, `-remaining`, `-reset` on every counted
+ * request; over the limit `Retry-After` and ORDERWIRE_ERR_INGEST_RATE_LIMITED, the quota untouched.
+ */
+export function writeAdmission(deps: RouteDeps, route: string): WriteAdmission {
+  deps.metrics.rateLimited.inc({ service: 'ingest', route }, 0);
+  const { max, windowMs } = deps.rateLimit;
+  /** What `@fastify/rate-limit` does with a count (index.js `rateLimitRequestHandler`, no ban). */
+  function judge(counted: WindowCount, reply: FastifyReply): void {
+    const reset = Math.ceil(counted.ttl / 1000);
+    void reply.header('x-ratelimit-limit', max);
+    if (counted.current <= max) {
+      void reply.header('x-ratelimit-remaining', Math.max(0, max - counted.current));
+      void reply.header('x-ratelimit-reset', reset);
+      return;
+    }
+    deps.metrics.rateLimited.inc({ service: 'ingest', route });
+    void reply.header('x-ratelimit-remaining', 0);
+    void reply.header('x-ratelimit-reset', reset);
+    void reply.header('retry-after', reset);
+    throw rateLimitedError(deps, max, counted.ttl);
+  }
+  return {
+    async count(tenant, reply) {
+      judge(await deps.limiter.hit(rateLimitKey('write', tenant), windowMs), reply);
+    },
+    async admit(tenant, cost, reply) {
+      const taken = deps.quota.spec(tenant, cost);
+      const res = await deps.limiter.hitAndTake({ key: rateLimitKey('write', tenant), windowMs, max }, taken);
+      judge(res.hit, reply);
+      // judge threw unless the hit was within the limit, and then the quota was taken.
+      deps.quota.settle(tenant, taken, res.take!, reply);
+    },
+  };
+}
+
+/** A body the route's validator refused: counted against the rate limit as the plugin's preValidation hook did. */
+export function isBodyValidationError(err: unknown): boolean {
+  return (err as { validationContext?: unknown } | null)?.validationContext === 'body';
 }
 
 export interface Caller {
