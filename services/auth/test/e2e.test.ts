@@ -42,6 +42,13 @@ function env(): NodeJS.ProcessEnv {
   };
 }
 
+/**
+ * Tests that run seven CLI processes: each is a node start (~3 s on a loaded 2-core box; the
+ * repartition test took 19–30 s of vitest's 30 s default there and timed out once). Every CLI
+ * run is still bounded by its own 20 s kill timer.
+ */
+const CLI_HEAVY_TEST_TIMEOUT_MS = 90_000;
+
 function cli(args: string[], extra: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [CLI, ...args], { env: { ...env(), ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -168,7 +175,7 @@ describe('auth service over HTTP, with the admin CLI', () => {
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('ORDERWIRE_ERR_AUTH_CLI_USAGE');
     expect((await cli(['frobnicate'])).code).toBe(2);
-  });
+  }, CLI_HEAVY_TEST_TIMEOUT_MS);
 
   it('display lifecycle over a real port; tokens verify against the served JWKS, also after a CLI rotation', async () => {
     const creds = JSON.parse(readFileSync(join(dir, '.data', 'dev-credentials.json'), 'utf8')) as Creds;
@@ -322,7 +329,7 @@ describe('auth service over HTTP, with the admin CLI', () => {
     } finally {
       await other.dispose();
     }
-  });
+  }, CLI_HEAVY_TEST_TIMEOUT_MS);
 
   it('exits cleanly on SIGTERM and never logged a secret', async () => {
     const creds = JSON.parse(readFileSync(join(dir, '.data', 'dev-credentials.json'), 'utf8')) as Creds;
