@@ -105,10 +105,20 @@ it('NATS killed and restarted during publishing: no 2xx without persistence, eve
   // before the kill may still be answered 202 after it — its PubAck came first; the persistence
   // check below covers every 202.)
   const duringOutage = attempts.filter((a) => a.sentAt > downFrom && a.answeredAt < downUntil);
-  expect(duringOutage.length, 'requests answered during the outage').toBeGreaterThan(0);
+  /** What happened over time, for the messages below: answers per status around the outage. */
+  const timeline = (): string => {
+    const phase = (a: Attempt): string => (a.answeredAt < downFrom ? 'before' : a.sentAt > downUntil ? 'after' : 'around the outage');
+    const counts = new Map<string, number>();
+    for (const a of attempts) {
+      const k = `${phase(a)} ${a.status}${a.reason === undefined ? '' : ` ${a.reason}`}`;
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+    }
+    return `${attempts.length} requests, outage ${downUntil - downFrom} ms: ${[...counts].map(([k, v]) => `${k} ×${v}`).join(', ')}`;
+  };
+  expect(duringOutage.length, `requests answered during the outage (${timeline()})`).toBeGreaterThan(0);
   expect(duringOutage.filter((a) => a.status >= 200 && a.status < 300), '2xx while NATS was down').toEqual([]);
   const refused = attempts.filter((a) => a.status !== 202);
-  expect(refused.length).toBeGreaterThan(0);
+  expect(refused.length, `refused requests (${timeline()})`).toBeGreaterThan(0);
   for (const a of refused) {
     expect(a.status, `refusal ${JSON.stringify(a)}`).toBe(503);
     expect(a.code, `refusal ${JSON.stringify(a)}`).toBe('ORDERWIRE_ERR_INGEST_UNAVAILABLE');
