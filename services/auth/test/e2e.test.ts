@@ -43,11 +43,12 @@ function env(): NodeJS.ProcessEnv {
 }
 
 /**
- * Tests that run seven CLI processes: each is a node start (~3 s on a loaded 2-core box; the
- * repartition test took 19–30 s of vitest's 30 s default there and timed out once). Every CLI
- * run is still bounded by its own 20 s kill timer.
+ * Bound of each test here: they run up to seven CLI processes, each a node start (~3 s on a
+ * loaded 2-core box, far more beside a whole-stack suite: the repartition test (7 runs) and the
+ * topology-apply test (3 runs) each timed out at vitest's 30 s default there). Every CLI run is
+ * still bounded by its own 20 s kill timer.
  */
-const CLI_HEAVY_TEST_TIMEOUT_MS = 90_000;
+const CLI_TEST_TIMEOUT_MS = 90_000;
 
 function cli(args: string[], extra: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
@@ -114,7 +115,7 @@ async function token(c: { clientId: string; clientSecret: string }, scope?: stri
   });
 }
 
-describe('auth service over HTTP, with the admin CLI', () => {
+describe('auth service over HTTP, with the admin CLI', { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it('seed-dev writes a valid credentials file and is idempotent', async () => {
     const file = join(dir, '.data', 'dev-credentials.json');
     const first = await cli(['seed-dev', '--out', file]);
@@ -175,7 +176,7 @@ describe('auth service over HTTP, with the admin CLI', () => {
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('ORDERWIRE_ERR_AUTH_CLI_USAGE');
     expect((await cli(['frobnicate'])).code).toBe(2);
-  }, CLI_HEAVY_TEST_TIMEOUT_MS);
+  });
 
   it('display lifecycle over a real port; tokens verify against the served JWKS, also after a CLI rotation', async () => {
     const creds = JSON.parse(readFileSync(join(dir, '.data', 'dev-credentials.json'), 'utf8')) as Creds;
@@ -329,7 +330,7 @@ describe('auth service over HTTP, with the admin CLI', () => {
     } finally {
       await other.dispose();
     }
-  }, CLI_HEAVY_TEST_TIMEOUT_MS);
+  });
 
   it('exits cleanly on SIGTERM and never logged a secret', async () => {
     const creds = JSON.parse(readFileSync(join(dir, '.data', 'dev-credentials.json'), 'utf8')) as Creds;
