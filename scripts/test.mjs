@@ -11,6 +11,7 @@ import { join, relative } from 'node:path';
 import { ensureChromium, ensureTools } from './bootstrap-tools.mjs';
 import { checkDependencyGraph, readWorkspace } from './check-deps.mjs';
 import { REPO_ROOT, assertNodeVersion, ensureDependencies, run } from './lib/repo.mjs';
+import { fileFailureReason } from './lib/vitest-report.mjs';
 
 const P = '[test]';
 const TURBO = join(REPO_ROOT, 'node_modules', '.bin', 'turbo');
@@ -197,8 +198,7 @@ async function runPackageTests() {
       else {
         fileFailures++;
         failedFiles++;
-        const firstFailure = (r.assertionResults ?? []).find((a) => a.status === 'failed');
-        units.failed.push({ kind: 'file', id, reason: firstFailure ? `✗ ${firstFailure.fullName}` : r.message?.split('\n')[0] || r.status });
+        units.failed.push({ kind: 'file', id, reason: fileFailureReason(r) });
       }
     }
     tests += report?.numTotalTests ?? 0;

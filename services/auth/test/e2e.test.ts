@@ -42,6 +42,14 @@ function env(): NodeJS.ProcessEnv {
   };
 }
 
+/**
+ * Bound of each test here: they run up to seven CLI processes, each a node start (~3 s on a
+ * loaded 2-core box, far more beside a whole-stack suite: the repartition test (7 runs) and the
+ * topology-apply test (3 runs) each timed out at vitest's 30 s default there). Every CLI run is
+ * still bounded by its own 20 s kill timer.
+ */
+const CLI_TEST_TIMEOUT_MS = 90_000;
+
 function cli(args: string[], extra: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [CLI, ...args], { env: { ...env(), ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -107,7 +115,7 @@ async function token(c: { clientId: string; clientSecret: string }, scope?: stri
   });
 }
 
-describe('auth service over HTTP, with the admin CLI', () => {
+describe('auth service over HTTP, with the admin CLI', { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it('seed-dev writes a valid credentials file and is idempotent', async () => {
     const file = join(dir, '.data', 'dev-credentials.json');
     const first = await cli(['seed-dev', '--out', file]);

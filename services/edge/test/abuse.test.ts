@@ -85,6 +85,24 @@ describe('per-socket message rate', () => {
     await waitFor(() => !display.connected, { timeoutMs: 5_000 });
   });
 
+  it('leaves a display refreshing short-lived tokens at half-life alone past the burst (AUTH_DISPLAY_TOKEN_TTL of seconds)', async () => {
+    // 4 s tokens (the system tests' TTL) refreshed every 2 s, as the SDK does: with a fixed
+    // one-per-10-s budget the fourth refresh (8 s in) was refused and the session ended with
+    // rate_limited.
+    const edge = await edgeWith({});
+    const d = newDisplay();
+    await registerDisplay(infra, d);
+    const display = new TestDisplay(await infra.jwks.sign(d, { ttlSec: 4 }));
+    clients.push(display);
+    await display.connect(edge.url);
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(await display.refresh(await infra.jwks.sign(d, { ttlSec: 4 })), `refresh ${i + 1}`).toMatchObject({ ok: true });
+    }
+    expect(display.sessionEnds).toEqual([]);
+    expect(display.connected).toBe(true);
+  });
+
   it('leaves an honest display alone under the defaults', async () => {
     const edge = await edgeWith({});
     const display = await connected(edge.url);

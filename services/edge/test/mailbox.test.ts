@@ -173,6 +173,32 @@ describe('mailbox', () => {
     expect(h.delivered).toEqual([[5]]);
   });
 
+  it('a due timer (nak delay, ack_wait) whose pull comes before the server requeued the message climbs the ladder; a plain timer does not', async () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const h = harness();
+    h.box.wakeAfter(0, true);
+    await sleep(60); // the timer's margin is 50 ms; timers fire in order
+    expect(h.puller.requests).toHaveLength(1);
+    h.puller.answer({ code: 404 }); // a loaded server has not requeued the nak'ed message yet
+    await h.tick();
+    await sleep(2 * LADDER[0]! + 5);
+    expect(h.puller.requests, 'retried on the ladder, not left to the sweep').toHaveLength(2);
+    h.puller.answer({ messages: [msg(7)] });
+    await h.tick();
+    expect(h.delivered).toEqual([[7]]);
+
+    // A timer that expects nothing (a failed pull's backoff): one pull, then idle.
+    const p = harness();
+    p.box.wakeAfter(0);
+    await sleep(60);
+    expect(p.puller.requests).toHaveLength(1);
+    p.puller.answer({ code: 404 });
+    await p.tick();
+    await sleep(LADDER.reduce((a, b) => a + b, 0) + 40);
+    expect(p.puller.requests).toHaveLength(1);
+    expect(p.box.state).toBe('idle');
+  });
+
   it('gives up after the ladder (the sweep takes over)', async () => {
     const h = harness();
     h.box.ring();

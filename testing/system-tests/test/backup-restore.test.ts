@@ -111,7 +111,10 @@ it('restore into an empty server: undelivered orders shown once, nothing shown t
   rej.rejectWhen((delivery) => delivery.orderId === 'br-bad', 'unknown item SKU-9');
   await postAll(['br-rej-1', 'br-bad'], 'st-br-rej', 'bar');
   await waitShown(['br-rej-1'], rej);
-  const entryBefore = await waitValue(() => dlqEntry('br-bad'), { timeoutMs: 15_000, message: 'a DLQ entry for br-bad' });
+  const entryBefore = await waitValue(() => dlqEntry('br-bad'), {
+    timeoutMs: 15_000,
+    message: () => `a DLQ entry for br-bad; refusals at ${Date.now()}: ${JSON.stringify(rej.refused)}\n${stack.tails(30)}`,
+  });
   for (const d of [on1, on2, off1, off2, rej]) await waitAcked(d);
   expect(off1.shown.map((s) => s.orderId)).toEqual(offFirst);
   // A client token issued before the backup: signed by a key that must survive the restore.

@@ -122,7 +122,9 @@ describe('delivery through ingest → JetStream → edge → SDK', () => {
     await waitAllShown(['rej-1', 'rej-2', 'rej-3'], [d]);
     const entry = await waitValue(async () => (await dlqList({ orderId: 'rej-bad' }))[0], {
       timeoutMs: 15_000,
-      message: () => `a DLQ entry for rej-bad (refused ${d.refused.length} times)`,
+      // The refusals with their times and delivery counts say whether the edge stopped redelivering
+      // or the DLQ did not capture the termination; the edge and DLQ logs say why.
+      message: () => `a DLQ entry for rej-bad; refusals at ${Date.now()}: ${JSON.stringify(d.refused)}\n${stack.tails(30)}`,
     });
     expect(entry).toMatchObject({ displayId: 'reject-1', orderId: 'rej-bad', reason: 'rejected', status: 'open' });
     expect(entry.detail ?? '').toContain('unknown item SKU-9');

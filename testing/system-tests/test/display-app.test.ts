@@ -18,6 +18,9 @@ const OFFLINE_AFTER_MS = 3_000;
 const OFFLINE_MARGIN_MS = 2_000;
 /** Presence refresh and TTL for this run: a killed edge's display reads offline within the TTL. */
 const PRESENCE_TTL_MS = 2_000;
+/** DISPLAY_AGE_WARN / DISPLAY_AGE_LATE for this run: a ticket turns yellow, then red. */
+const AGE_WARN_MS = 20_000;
+const AGE_LATE_MS = 40_000;
 const STORE = 'store-web';
 const STATION = 'grill';
 const DISPLAY_ID = 'kds-web-1';
@@ -113,7 +116,7 @@ describe.runIf(chromiumAvailable())(`display web app in ${CHROMIUM_PATH}`, () =>
     });
     app = await startDisplayApp(stack, {
       port,
-      env: { DISPLAY_OFFLINE_AFTER: `${OFFLINE_AFTER_MS}ms`, DISPLAY_RECONNECT_MAX: '1s', DISPLAY_AGE_WARN: '20s', DISPLAY_AGE_LATE: '40s' },
+      env: { DISPLAY_OFFLINE_AFTER: `${OFFLINE_AFTER_MS}ms`, DISPLAY_RECONNECT_MAX: '1s', DISPLAY_AGE_WARN: `${AGE_WARN_MS}ms`, DISPLAY_AGE_LATE: `${AGE_LATE_MS}ms` },
     });
     page = app.page;
   });
@@ -254,19 +257,32 @@ describe.runIf(chromiumAvailable())(`display web app in ${CHROMIUM_PATH}`, () =>
   });
 
   it('colours tickets by age: yellow from DISPLAY_AGE_WARN (20 s in this run)', async () => {
-    const b = ticket(oid('b'));
-    await waitFor(async () => (await b.getAttribute('data-age')) === 'warn', { timeoutMs: 25_000, intervalMs: 250, message: 'ticket b turns yellow' });
+    // A ticket of its own, timed from its post: the earlier tickets' ages depend on how long the
+    // tests before this one took (on a loaded box ticket b was past DISPLAY_AGE_LATE — red —
+    // before this test started looking for yellow).
+    const sentAt = Date.now(); // ≤ the order's acceptedAt, which the page ages it from
+    await post(oid('f'), { items: [{ name: 'Tea', qty: 1 }] });
+    const f = ticket(oid('f'));
+    await f.waitFor({ state: 'visible', timeout: 10_000 });
+    expect(await f.getAttribute('data-age'), 'a new ticket is fresh (green)').toBe('fresh');
+    let level: string | null = null;
+    await waitFor(async () => (level = await f.getAttribute('data-age')) === 'warn', {
+      timeoutMs: AGE_WARN_MS + 10_000,
+      intervalMs: 250,
+      message: () => `ticket f turns yellow; data-age ${level} ${Date.now() - sentAt} ms after its post`,
+    });
+    expect(Date.now() - sentAt, 'not yellow before DISPLAY_AGE_WARN').toBeGreaterThanOrEqual(AGE_WARN_MS);
     // (The page's CSP forbids string evaluation; this file is type-checked without the DOM library.)
     type Win = { getComputedStyle(el: unknown): { borderTopColor: string } };
-    expect(await b.evaluate((el: unknown) => (globalThis as unknown as Win).getComputedStyle(el).borderTopColor)).toBe('rgb(250, 204, 21)');
-    const age = await b.locator('.age').innerText();
+    expect(await f.evaluate((el: unknown) => (globalThis as unknown as Win).getComputedStyle(el).borderTopColor)).toBe('rgb(250, 204, 21)');
+    const age = await f.locator('.age').innerText();
     const [m, sec] = age.split(':').map(Number);
-    expect(m! * 60 + sec!).toBeGreaterThanOrEqual(20);
-    // The newest ticket is still fresh (green).
-    expect(await ticket(oid('e')).getAttribute('data-age')).toBe('fresh');
+    expect(m! * 60 + sec!).toBeGreaterThanOrEqual(AGE_WARN_MS / 1000);
+    // The older tickets are past DISPLAY_AGE_WARN too: yellow, or red once past DISPLAY_AGE_LATE.
+    for (const id of [oid('b'), oid('c'), oid('d'), oid('e')]) expect(['warn', 'late'], id).toContain(await ticket(id).getAttribute('data-age'));
     // By now anything the killed edges held has come back (after the consumers' ack_wait) and
     // was recognised: still every ticket exactly once.
-    expect(await onScreen()).toEqual([oid('b'), oid('c'), oid('d'), oid('e')]);
+    expect(await onScreen()).toEqual([oid('b'), oid('c'), oid('d'), oid('e'), oid('f')]);
   });
 
   it('returns to enrollment with a message when the display’s token family is revoked', async () => {

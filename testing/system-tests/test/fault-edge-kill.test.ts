@@ -45,7 +45,7 @@ it('an edge SIGKILLed mid-stream: every accepted order is displayed once, its di
       const id = `kill-${String(i).padStart(3, '0')}`;
       const res = await stack.postOrder(makeOrder(id, 'st-kill', 'grill'));
       if (res.status === 202) accepted.push(id);
-      else failed.push(`${id}: ${res.status}`);
+      else failed.push(`${id}: ${res.status} ${JSON.stringify(res.body)}`);
       if (i === 50) {
         killedAt = Date.now();
         kill = e1.kill();
@@ -66,17 +66,24 @@ it('an edge SIGKILLed mid-stream: every accepted order is displayed once, its di
   });
   // Quiescence: every mailbox fully acknowledged — what the dead node held came back after
   // ack_wait, was delivered again through the survivor, and was acked as a duplicate.
+  let states: Awaited<ReturnType<typeof consumerState>>[] = [];
   await waitFor(
     async () => {
-      const states = await Promise.all(displays.map((d) => consumerState(stack.nats.url, displayConsumerName(stack.tenant, d.displayId))));
+      states = await Promise.all(displays.map((d) => consumerState(stack.nats.url, displayConsumerName(stack.tenant, d.displayId))));
       return states.every((s) => s.numAckPending === 0 && s.numPending === 0);
     },
-    { timeoutMs: ACK_WAIT_MS + 20_000, intervalMs: 500, message: 'every display consumer fully acknowledged' },
+    {
+      timeoutMs: ACK_WAIT_MS + 20_000,
+      intervalMs: 500,
+      message: () =>
+        `every display consumer fully acknowledged; last states ${displays.map((d, i) => `${d.displayId} ${JSON.stringify(states[i])}`).join(', ')}` +
+        `; last events ${displays.map((d) => `${d.displayId} ${JSON.stringify(d.events.slice(-3))}`).join(' | ')}\n${stack.tails(15)}`,
+    },
   );
   for (const d of displays) {
     expect(lostOrders(accepted, [d]), `accepted − displayed (${d.displayId})`).toEqual([]);
     expect(shownTwice(d), `shown twice (${d.displayId})`).toEqual([]);
-    expect(d.shown.length).toBe(accepted.length);
+    expect(d.shown.length, `deliveries shown by ${d.displayId} (each accepted order once)`).toBe(accepted.length);
   }
   // The killed node's displays went over to the survivor and stayed there.
   for (const d of displays.slice(0, 2)) {

@@ -30,6 +30,13 @@ type Service = (typeof SERVICES)[number];
 const NEVER_IN_IMAGE = ['vitest', 'typescript', 'turbo', 'eslint', 'tsx', '@orderwire/test-harness', '@orderwire/display-sdk', 'socket.io-client'];
 const CLIS: Partial<Record<Service, string>> = { auth: 'orderwire-auth', dlq: 'orderwire-dlq' };
 
+/**
+ * Bound on assembling one runtime tree (a copy of the service's production dependencies):
+ * measured 12–55 s each on a loaded 2-core box beside the other test track — too close to
+ * vitest's 60 s default, and five of them ran in a 120 s hook.
+ */
+const ASSEMBLE_TIMEOUT_MS = 120_000;
+
 const root = findRepoRoot()!;
 const script = join(root, 'deploy/docker/runtime-tree.mjs');
 let dir: string;
@@ -83,7 +90,7 @@ beforeAll(async () => {
     trees[s] = join(dir, s);
     await run(process.execPath, [script, 'runtime', s, '--from', root, '--out', trees[s]]);
   }
-}, 120_000);
+}, SERVICES.length * ASSEMBLE_TIMEOUT_MS);
 
 afterAll(async () => {
   await Promise.all([nats?.dispose(), redis?.dispose()]);
@@ -119,7 +126,7 @@ describe('runtime tree of each image', () => {
     const again = join(dir, `${service}-again`);
     await expect(run(process.execPath, [script, 'runtime', service, '--from', trees[service], '--out', again])).resolves.toBeDefined();
     await rm(again, { recursive: true, force: true });
-  });
+  }, ASSEMBLE_TIMEOUT_MS);
 
   it('puts the operator CLIs on the image PATH', async () => {
     for (const [service, bin] of Object.entries(CLIS)) {

@@ -102,8 +102,12 @@ export interface Mailbox {
   /** Messages left on the consumer after the last pull (0 once a pull drained it). */
   readonly backlog: number;
   wake(reason: WakeReason): void;
-  /** Wakes the mailbox after `ms` (a nak delay or ack_wait elapsing). */
-  wakeAfter(ms: number): void;
+  /**
+   * Wakes the mailbox after `ms` (a nak delay or ack_wait elapsing). `due`: a message is known to
+   * come back then, so a pull that finds nothing yet (the server requeues it a little later on a
+   * loaded box) is retried on the race ladder like an unanswered ring, not left to the sweep.
+   */
+  wakeAfter(ms: number, due?: boolean): void;
   /** Stops pulling at once. Messages of a pull still in flight are nak'ed back when they arrive. */
   close(): void;
 }
@@ -138,7 +142,7 @@ export class MailboxImpl implements Mailbox, SlotWaiter, Ringable {
   private raceTimer: NodeJS.Timeout | undefined;
   private queuedReason: WakeReason = 'connect';
   private failures = 0;
-  private readonly timers = new Map<NodeJS.Timeout, number>();
+  private readonly timers = new Map<NodeJS.Timeout, { at: number; due: boolean }>();
 
   constructor(
     /** The order stream of the consumer: a partition stream, or the one a retiring mailbox drains. */
@@ -168,15 +172,27 @@ export class MailboxImpl implements Mailbox, SlotWaiter, Ringable {
     else if (this.state === 'pulling' || this.state === 'delivering') this.wanted = true;
   }
 
-  wakeAfter(ms: number): void {
+  wakeAfter(ms: number, due = false): void {
     if (this.state === 'closed') return;
     const at = Date.now() + ms + TIMER_MARGIN_MS;
-    for (const when of this.timers.values()) if (Math.abs(when - at) < TIMER_COALESCE_MS) return;
+    for (const other of this.timers.values()) {
+      if (Math.abs(other.at - at) < TIMER_COALESCE_MS) {
+        other.due ||= due;
+        return;
+      }
+    }
+    const entry = { at, due };
     const timer = setTimeout(() => {
       this.timers.delete(timer);
+      // Without this, a pull that came before the server requeued the nak'ed message left it to
+      // the sweep (15–45 s): a display's retries of a refused order stalled under load.
+      if (entry.due) {
+        this.ringOwed = true;
+        this.raceRetries = 0;
+      }
       this.wake('timer');
     }, ms + TIMER_MARGIN_MS);
-    this.timers.set(timer, at);
+    this.timers.set(timer, entry);
   }
 
   close(): void {

@@ -5,7 +5,7 @@
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
-import { SIGNALS, SOCKET_PATH, displayConsumerName, isValidId, type DisconnectReason, type OrdersExpired } from '@orderwire/contracts';
+import { SIGNALS, SOCKET_PATH, displayConsumerName, isValidId, type DisconnectReason, type DisplayTokenClaims, type OrdersExpired } from '@orderwire/contracts';
 import { AUTH_FAILURES_EVENT, clientAddressOf, type AuditAggregator, type ExpiredNotices, type OrderStreamLocator, type TrustedProxies } from '@orderwire/platform';
 import type { TokenVerifier } from '@orderwire/token-verifier';
 import { EDGE_SUBJECT_PREFIXES } from '@orderwire/platform';
@@ -28,11 +28,25 @@ export const TAKEOVER_SUBJECT_PREFIX = EDGE_SUBJECT_PREFIXES.takeover;
 /** How long a revoked token family is refused at handshake (≥ any access-token lifetime). */
 export const REVOKED_FAMILY_MEMORY_MS = 60 * 60 * 1000;
 /**
- * `auth:refresh` budget per socket: the SDK refreshes once per token lifetime (and on a retry),
- * so 3 at once and one per 10 s sustained is far above honest use; each costs a signature check.
+ * `auth:refresh` budget per socket: the SDK refreshes at the latest a minute before expiry and
+ * at the earliest at half the token's lifetime (and on a retry), so 3 at once and one per 10 s
+ * sustained is far above honest use of the default 15-minute tokens; each costs a signature check.
  */
 export const REFRESH_BURST = 3;
 export const REFRESH_PER_SECOND = 0.1;
+/**
+ * With short-lived tokens (AUTH_DISPLAY_TOKEN_TTL below ~20 s) an honest SDK refreshes twice
+ * per lifetime, faster than one per 10 s: the sustained budget is then this many refreshes per
+ * token lifetime (twice the honest rate), or every such display was ended with `rate_limited`
+ * a few refreshes after it connected.
+ */
+export const REFRESH_PER_TOKEN_LIFETIME = 4;
+
+/** Sustained `auth:refresh` rate a socket may use, from the lifetime of its handshake token. */
+export function refreshRatePerSecond(claims: Pick<DisplayTokenClaims, 'iat' | 'exp'>): number {
+  const lifetimeS = claims.exp - claims.iat;
+  return Number.isFinite(lifetimeS) && lifetimeS > 0 ? Math.max(REFRESH_PER_SECOND, REFRESH_PER_TOKEN_LIFETIME / lifetimeS) : REFRESH_PER_SECOND;
+}
 /** The engine.io connection behind a socket (what `io.engine` emits on `connection`). */
 type EngineConnection = EdgeSocket['conn'];
 /** How often expired revoked-family entries are dropped. */
@@ -280,7 +294,7 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
     // (a signature check each) also from a small one of its own. Past either: session ends.
     const messages = createTokenBucket({ perSecond: options.socketEventRate, burst: options.socketEventBurst });
     const refreshes = createTokenBucket({
-      perSecond: options.socketEventRate > 0 ? REFRESH_PER_SECOND : 0,
+      perSecond: options.socketEventRate > 0 ? refreshRatePerSecond(claims) : 0,
       burst: REFRESH_BURST,
     });
     let limited = false;

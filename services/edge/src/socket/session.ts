@@ -178,7 +178,7 @@ export class DisplaySession implements MailboxSink {
     });
     // Messages another (possibly dead) session holds come back after ack_wait at the latest,
     // with no publish to ring a doorbell.
-    if (binding.ackPendingAtConnect > 0) this.mailbox.wakeAfter(binding.ackWaitMs);
+    if (binding.ackPendingAtConnect > 0) this.mailbox.wakeAfter(binding.ackWaitMs, true);
     this.log.info(
       { consumer: binding.name, stream: binding.stream, retiringTo: binding.retiringTo, ackPendingAtConnect: binding.ackPendingAtConnect },
       'display session started',
@@ -452,7 +452,7 @@ export class DisplaySession implements MailboxSink {
     this.failures.set(seq, n);
     const delay = Math.min(settings.nakDelayMaxMs, settings.nakDelayMs * 2 ** (n - 1));
     engine.acker.nak(h.msg, delay);
-    this.mailbox?.wakeAfter(delay);
+    this.mailbox?.wakeAfter(delay, true);
     this.deliveryLog(h).warn({ failures: n, reason, outcome, redeliverInMs: delay }, 'delivery not acked; nak with delay');
   }
 
