@@ -194,7 +194,9 @@ const TOP_LEVEL_DEFAULTS: ReadonlyArray<readonly [string, unknown]> | undefined 
  * applies one — is the same value, and the caller's object stays untouched.
  */
 function withDefaults(value: unknown): unknown {
-  if (TOP_LEVEL_DEFAULTS === undefined || value === null || typeof value !== 'object' || Array.isArray(value)) {
+  if (TOP_LEVEL_DEFAULTS === undefined || value === null || typeof value !== 'object' || Array.isArray(value) || Object.hasOwn(value, '__proto__')) {
+    // An own `__proto__` key (JSON.parse makes one) is a data property to a spread but a prototype
+    // to TypeBox's clone: such input takes TypeBox's own path, so the answer never depends on which.
     return Value.Default(OrderSchema, Value.Clone(value));
   }
   const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) };
