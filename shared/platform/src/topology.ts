@@ -596,6 +596,15 @@ function streamGroup(name: string): string {
   return parseOrderStreamName(name) === undefined ? name : STREAMS.ORDERS;
 }
 
+/** The order streams' vp assignment, a failure to read it reported as the topology's own error. */
+async function readAssignmentOrFail(jsm: JetStreamManager): Promise<Awaited<ReturnType<typeof readOrderStreamAssignment>>> {
+  try {
+    return await readOrderStreamAssignment(jsm);
+  } catch (err) {
+    throw failed('stream', STREAMS.ORDERS, err);
+  }
+}
+
 /**
  * `ensureTopology` creates missing partition streams and updates their limits, but never moves a
  * vp: a legacy `ORDERS` that still captures `orders.>`, or partition streams owning other vps than
@@ -603,12 +612,7 @@ function streamGroup(name: string): string {
  * `orderwire-auth topology repartition`'s job (it also moves the display consumers).
  */
 async function checkOrderPartitions(jsm: JetStreamManager, partitions: number, log: Logger | undefined): Promise<void> {
-  let assignment;
-  try {
-    assignment = await readOrderStreamAssignment(jsm);
-  } catch (err) {
-    throw failed('stream', STREAMS.ORDERS, err);
-  }
+  const assignment = await readAssignmentOrFail(jsm);
   if (legacyCapturesOrders(assignment.legacy)) {
     const err = PLATFORM_ERRORS.create('ORDERWIRE_ERR_TOPOLOGY_LEGACY_ORDERS', { subjects: (assignment.legacy?.config.subjects ?? []).join(', ') });
     log?.error({ err }, 'jetstream topology: legacy ORDERS stream');
@@ -1016,12 +1020,7 @@ function checkBucket(req: BucketRequirement, cfg: StreamConfig, out: TopologyMis
 
 /** The order partition streams as a service needs them: adopted (no legacy `ORDERS` on `orders.>`), present, each compatible. */
 async function checkOrderStreams(jsm: JetStreamManager, req: StreamRequirement, out: TopologyMismatch[]): Promise<void> {
-  let assignment;
-  try {
-    assignment = await readOrderStreamAssignment(jsm);
-  } catch (err) {
-    throw failed('stream', STREAMS.ORDERS, err);
-  }
+  const assignment = await readAssignmentOrFail(jsm);
   if (legacyCapturesOrders(assignment.legacy)) {
     out.push({
       kind: 'stream',
