@@ -15,6 +15,8 @@
 //   node scripts/bootstrap-tools.mjs --with-podman   also install podman + runc (apt-get: a system
 //                                                    change, so only on request) and the stand-in
 //                                                    base image for `npm run images` (scripts/lib/podman.mjs)
+//   node scripts/bootstrap-tools.mjs --with-pprof         also fetch Go's pprof (from trixie's Go toolchain) into
+//                                                    .tools/pprof/bin, to read nats-server CPU profiles
 //   node scripts/bootstrap-tools.mjs --with-nats-latest   also fetch the newest nats-server Debian ships
 //                                                    (forky) into .tools/nats-latest/bin — its own folder:
 //                                                    .tools/bin/nats-server stays the default everyone uses;
@@ -119,7 +121,29 @@ export const OPTIONAL_BUNDLES = {
     provides: { 'nats-server': { exe: 'usr/sbin/nats-server' } },
     binDir: 'nats-latest/bin',
   },
+  // Go's pprof, to read nats-server's CPU profiles (`npm run bench -- --nats-profile`, issue 14).
+  // Only the one binary is kept of the Go toolchain package (≈ 10 MB of ≈ 330 MB unpacked).
+  pprof: {
+    suite: TRIXIE,
+    packages: ['golang-1.24-go'],
+    provides: { pprof: { exe: 'usr/lib/go-1.24/pkg/tool/linux_${GOARCH}/pprof' } },
+    binDir: 'pprof/bin',
+    keepOnlyProvided: true,
+  },
 };
+
+/** Go's name of a Debian architecture, for paths inside Go packages. */
+function goArch(debArch) {
+  return { i386: '386', armhf: 'arm', armel: 'arm' }[debArch] ?? debArch;
+}
+
+/** A bundle's `provides` with `${GOARCH}` filled in. */
+function forArch(bundle, arch) {
+  const provides = Object.fromEntries(
+    Object.entries(bundle.provides).map(([name, spec]) => [name, { ...spec, exe: spec.exe.replaceAll('${GOARCH}', goArch(arch)) }]),
+  );
+  return { ...bundle, provides };
+}
 
 /** Every tool, the minimum version accepted, the bundle that provides it and how to install it by hand. */
 export const TOOLS = [
@@ -431,6 +455,18 @@ function sh(label, cmd, args, options = {}) {
   return res.stdout;
 }
 
+/** Deletes everything under `root` but the given relative files. */
+function keepOnly(root, files) {
+  const kept = `${root}.keep`;
+  rmSync(kept, { recursive: true, force: true });
+  for (const f of files) {
+    mkdirSync(dirname(join(kept, f)), { recursive: true });
+    renameSync(join(root, f), join(kept, f));
+  }
+  rmSync(root, { recursive: true, force: true });
+  renameSync(kept, root);
+}
+
 /** Downloads and unpacks the given bundles of one suite. Returns { fetched: [...], errors: {bundle: msg} }. */
 function fetchSuite(p, suite, bundleNames, os, arch, log, catalog = BUNDLES) {
   const errors = {};
@@ -454,7 +490,7 @@ function fetchSuite(p, suite, bundleNames, os, arch, log, catalog = BUNDLES) {
   }
   const fetched = [];
   for (const bundleName of bundleNames) {
-    const bundle = catalog[bundleName];
+    const bundle = forArch(catalog[bundleName], arch);
     const work = join(p.pkgs, `.${bundleName}.${process.pid}`);
     rmSync(work, { recursive: true, force: true });
     const debs = join(work, 'debs');
@@ -469,6 +505,7 @@ function fetchSuite(p, suite, bundleNames, os, arch, log, catalog = BUNDLES) {
       for (const deb of readdirSync(debs).filter((f) => f.endsWith('.deb'))) {
         sh(`dpkg -x ${deb}`, 'dpkg', ['-x', join(debs, deb), root]);
       }
+      if (bundle.keepOnlyProvided) keepOnly(root, Object.values(bundle.provides).map((spec) => spec.exe));
       // Swap the new tree in with two renames, so a running test sees the old or the new one.
       const dest = join(p.pkgs, bundleName);
       const old = join(p.pkgs, `.${bundleName}.old.${process.pid}`);
@@ -651,28 +688,49 @@ export async function ensureTools({
 }
 
 /**
- * The opt-in newest nats-server (`--with-nats-latest`): `.tools/nats-latest/bin/nats-server`,
- * fetched from Debian forky when missing. Resolves with `{ ok, path, version?, message? }`.
+ * An opt-in bundle's tool in `.tools/<binDir>/<tool>`, fetched from its Debian suite when missing.
+ * `version(path)` says what is there (null: nothing usable). Resolves with `{ ok, path, version?, message? }`.
  */
-export async function ensureNatsLatest({ root = REPO_ROOT, check = false, quiet = false } = {}) {
+async function ensureOptional(bundleName, tool, flag, version, { root = REPO_ROOT, check = false, quiet = false } = {}) {
   const p = paths(root);
-  const bundle = OPTIONAL_BUNDLES['nats-latest'];
-  const path = join(p.tools, bundle.binDir, 'nats-server');
+  const bundle = OPTIONAL_BUNDLES[bundleName];
+  const path = join(p.tools, bundle.binDir, tool);
   const log = (msg) => {
     if (!quiet) console.log(`${PREFIX} ${msg}`);
   };
-  const present = () => (existsSync(path) ? probeVersion(path) : null);
+  const present = () => (existsSync(path) ? version(path) : null);
   const have = present();
   if (have) return { ok: true, path, version: have };
-  if (check) return { ok: false, path, message: `${path} missing: npm run tools -- --with-nats-latest` };
+  if (check) return { ok: false, path, message: `${path} missing: npm run tools -- ${flag}` };
   if (process.platform !== 'linux' || !hasCommand('apt-get') || !hasCommand('dpkg')) {
     return { ok: false, path, message: 'not a Debian/Ubuntu system (apt-get and dpkg needed)' };
   }
   const arch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
-  const { errors } = await withLock(p, async () => fetchSuite(p, bundle.suite, ['nats-latest'], readOsRelease(), arch, log, OPTIONAL_BUNDLES));
-  const version = present();
-  if (version) return { ok: true, path, version };
-  return { ok: false, path, message: errors['nats-latest'] ?? `${path} reports no version` };
+  const { errors } = await withLock(p, async () => fetchSuite(p, bundle.suite, [bundleName], readOsRelease(), arch, log, OPTIONAL_BUNDLES));
+  const got = present();
+  if (got) return { ok: true, path, version: got };
+  return { ok: false, path, message: errors[bundleName] ?? `${path} is not usable` };
+}
+
+/**
+ * The opt-in newest nats-server (`--with-nats-latest`): `.tools/nats-latest/bin/nats-server`,
+ * fetched from Debian forky when missing. Resolves with `{ ok, path, version?, message? }`.
+ */
+export function ensureNatsLatest(options = {}) {
+  return ensureOptional('nats-latest', 'nats-server', '--with-nats-latest', (path) => probeVersion(path), options);
+}
+
+/**
+ * Go's pprof (`--with-pprof`): `.tools/pprof/bin/pprof`, the one binary of Debian trixie's Go
+ * toolchain, to read nats-server's CPU profiles. Resolves with `{ ok, path, version?, message? }`.
+ */
+export function ensurePprof(options = {}) {
+  return ensureOptional('pprof', 'pprof', '--with-pprof', (path) => (isExecutable(path) ? 'go1.24' : null), options);
+}
+
+/** Where `--with-pprof` puts pprof (it may be missing). */
+export function pprofPath(root = REPO_ROOT) {
+  return join(paths(root).tools, OPTIONAL_BUNDLES.pprof.binDir, 'pprof');
 }
 
 /** Debian's Chromium: the browser the display app's system tests drive (never a downloaded build). */
@@ -753,6 +811,14 @@ async function main(argv) {
     if (latest.ok) console.log(`${PREFIX} ${'nats-latest'.padEnd(13)} ${latest.version.padEnd(8)} ${latest.path}`);
     else {
       console.error(`${PREFIX} nats-latest: ${latest.message}`);
+      process.exit(1);
+    }
+  }
+  if (argv.includes('--with-pprof')) {
+    const pprof = await ensurePprof({ check });
+    if (pprof.ok) console.log(`${PREFIX} ${'pprof'.padEnd(13)} ${pprof.version.padEnd(8)} ${pprof.path}`);
+    else {
+      console.error(`${PREFIX} pprof: ${pprof.message}`);
       process.exit(1);
     }
   }

@@ -77,6 +77,11 @@ export interface BenchOptions {
   mode: Mode;
   /** Orders per request in the ingest-capacity batch phase. @default 50 */
   batchSize: number;
+  /**
+   * Take nats-server's CPU profile (Go pprof) over the publishing window of a delivery run, write it
+   * beside the result and summarise it (own stack, single node).
+   */
+  natsProfile: boolean;
   /** Print the result as JSON on stdout instead of the table. */
   json: boolean;
   help: boolean;
@@ -112,6 +117,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --credentials FILE    credentials of the local target
   --edge-urls U1,U2     edge URLs of the local target
   --floor               measure plain JetStream and Socket.IO round trips and print ratios
+  --nats-profile        nats-server's CPU profile over the publishing window (pprof .pb.gz beside --out, or
+                        under load-tests/results/), summarised when Go's pprof is there
+                        (npm run tools -- --with-pprof)
   --out FILE            write the result as JSON (results/<name>.json → load-tests/results/)
   --json                print the result as JSON on stdout instead of the table
   --log-level L         log level of the own stack's services (default warn)
@@ -149,7 +157,7 @@ function oneOf<T extends string>(name: string, value: string, allowed: readonly 
   return value as T;
 }
 
-const FLAGS = new Set(['floor', 'help', 'json']);
+const FLAGS = new Set(['floor', 'help', 'json', 'nats-profile']);
 const VALUED = new Set([
   'profile', 'mode', 'batch-size',
   'displays', 'rate', 'duration', 'edges', 'partitions', 'fault', 'fault-at', 'fault-for', 'flap-fraction', 'fanout', 'stations-per-store',
@@ -217,6 +225,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   if (batchSize > ORDER_BATCH_MAX) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `--batch-size must be at most ${ORDER_BATCH_MAX} (ingest's limit)`);
   const fanout = get('fanout', (v) => positiveInt('fanout', v), 1);
   if (fanout > displays) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--fanout cannot exceed --displays');
+  const natsProfile = flags.has('nats-profile');
+  if (natsProfile && (target === 'local' || mode !== 'delivery')) {
+    throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--nats-profile needs a delivery run on --target own (it starts the nats-server it profiles)');
+  }
   const logLevel = get('log-level', (v) => oneOf('log-level', v, ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), 'warn');
 
   return Object.freeze({
@@ -254,6 +266,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     profile,
     mode,
     batchSize,
+    natsProfile,
     json: flags.has('json'),
     help: flags.has('help'),
   });

@@ -4,20 +4,15 @@
  * `--json`), writes JSON with `--out`, exits 1 when anything was lost (or the run failed), 2 on a usage error.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { USAGE, parseBenchArgs, type BenchOptions } from './args.js';
 import { isBenchError } from './errors.js';
 import { formatCapacityResult, formatResult } from './report.js';
+import { resolveOut } from './out-path.js';
 import { runBench, runCapacityBench } from './run.js';
 
-const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-
-/** `results/x.json` lands in load-tests/results/ whatever the working directory. */
-export function resolveOut(out: string): string {
-  if (isAbsolute(out)) return out;
-  return out.startsWith('results/') ? join(PACKAGE_DIR, out) : resolve(out);
-}
+export { resolveOut };
 
 async function main(argv: readonly string[]): Promise<number> {
   let options: BenchOptions;

@@ -9,7 +9,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findRepoRoot, BINARY_ENV } from '@orderwire/test-harness';
-import { resolveOut } from './bench.js';
+import { resolveOut } from './out-path.js';
 import { allCases, quickCase } from './chaos/cases.js';
 import { cleanupHost, hostFaultsUnavailable } from './chaos/host-ops.js';
 import { formatTable, type ChaosReport } from './chaos/report.js';

@@ -1,4 +1,5 @@
 /** The bench result: its JSON shape, the issue's targets checked against it, and the printed table. */
+import type { NatsProfileSummary } from './nats-profile.js';
 import type { BenchOptions } from './args.js';
 import { CAPACITY_TARGETS, type CapacityResult } from './capacity.js';
 import type { FloorResult } from './floor.js';
@@ -70,6 +71,8 @@ export interface BenchResult {
   cpuPerDeliveryMs: CpuPerDelivery | undefined;
   /** The `storm` fault: every edge killed and restarted, every display reconnecting at once. */
   storm: StormResult | undefined;
+  /** `--nats-profile`: nats-server's CPU profile over the publishing window. */
+  natsProfile?: NatsProfileSummary;
   errors: Record<string, number>;
   errorExamples: Record<string, string>;
   targets: TargetCheck[];
@@ -173,6 +176,19 @@ export function checkTargets(r: Omit<BenchResult, 'targets' | 'ok'>): TargetChec
 function table(rows: Array<[string, string]>, title: string): string {
   const width = Math.max(...rows.map(([k]) => k.length));
   return [`\n${title}`, ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`)].join('\n');
+}
+
+/** The `--nats-profile` section: where nats-server's CPU went over the publishing window. */
+export function formatNatsProfile(p: NatsProfileSummary): string {
+  const title = `nats-server CPU profile (pprof, ${p.seconds} s of publishing${p.cpuPct === undefined ? '' : `, ${fmt(p.cpuPct, '% of a core')}`}) → ${p.file}`;
+  if (p.parts === undefined) return table([['summary', p.message ?? 'none']], title);
+  return table(
+    [
+      ...p.parts.map((x): [string, string] => [x.name, `${fmt(x.pct, '%')} (cumulative)`]),
+      ['top functions (own samples)', (p.top ?? []).slice(0, 6).map((t) => `${t.fn.replace(/^github\.com\/nats-io\/nats-server\/(v2\/)?server\./, '')} ${fmt(t.flatPct, '%')}`).join(', ')],
+    ],
+    title,
+  );
 }
 
 function latencyRow(s: LatencySummary | undefined): string {
@@ -305,6 +321,7 @@ export function formatResult(r: BenchResult): string {
       ),
     );
   }
+  if (r.natsProfile !== undefined) parts.push(formatNatsProfile(r.natsProfile));
   parts.push(
     table(
       [

@@ -5,6 +5,7 @@
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '@orderwire/test-harness';
 import { workerCount, type BenchOptions } from './args.js';
 import { clientToken, deleteDisplay, registerDisplay } from './auth-client.js';
 import { BenchError } from './errors.js';
@@ -15,8 +16,10 @@ import { Ledger } from './ledger.js';
 import { startProcessSampler } from './proc-stats.js';
 import { runPublisher, type PublisherResult } from './publisher.js';
 import { runCapacity } from './capacity.js';
+import { captureNatsProfile, findPprof, type NatsProfileSummary } from './nats-profile.js';
 import { checkCapacityTargets, checkTargets, cpuPerDelivery, type BenchResult, type CapacityBenchResult, type StormResult } from './report.js';
-import { connectLocalStack, startOwnStack, type Stack } from './stack.js';
+import { resolveOut } from './out-path.js';
+import { connectLocalStack, repoRoot, startOwnStack, type Stack } from './stack.js';
 import { displayPlacement, newRunId, type Fleet } from './plan.js';
 import { Samples } from './stats.js';
 
@@ -80,7 +83,8 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
   }
 
   const crashes: string[] = [];
-  const stack = await openStack(options, log, crashes);
+  const natsProfilePort = options.natsProfile ? await freePort() : undefined;
+  const stack = await openStack(options, log, crashes, natsProfilePort);
   const http = createHttpClient(options.concurrency + REGISTER_CONCURRENCY);
   let fleet: DisplayFleet | undefined;
   const registered: string[] = [];
@@ -188,6 +192,11 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
     const watch = setInterval(() => {
       heldMin = Math.min(heldMin, activeFleet.progress().connected);
     }, POLL_MS);
+    // Settled below with the publisher: captureNatsProfile never rejects.
+    const natsProfile: Promise<NatsProfileSummary> | undefined =
+      natsProfilePort === undefined
+        ? undefined
+        : captureNatsProfile({ port: natsProfilePort, seconds: options.durationS, file: natsProfileFile(options.out, runId), pprof: findPprof(repoRoot()) });
     let published: PublisherResult;
     try {
       published = await Promise.race([
@@ -211,6 +220,8 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
       clearInterval(watch);
     }
     note(`publishing done: ${published.accepted} accepted of ${published.scheduled}`);
+    const profile = natsProfile === undefined ? undefined : await natsProfile;
+    if (profile !== undefined) log(`nats-server CPU profile: ${profile.file}${profile.message === undefined ? '' : ` (${profile.message})`}`);
 
     // Drain: wait for every expected pair; give up after --drain s without progress (capped).
     const drainStart = performance.now();
@@ -305,6 +316,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
       },
       cpuPerDeliveryMs: cpuPerDelivery(usage, s.displayed),
       storm,
+      ...(profile === undefined ? {} : { natsProfile: profile }),
       errors: { ...final.errors, ...Object.fromEntries(crashes.map((c, i) => [`service_crash_${i + 1}`, 1])) },
       errorExamples: { ...final.errorExamples, ...Object.fromEntries(crashes.map((c, i) => [`service_crash_${i + 1}`, c])) },
     };
@@ -325,8 +337,14 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
   }
 }
 
+/** `<out>.nats-cpu.pb.gz` beside the JSON result, else `load-tests/results/nats-cpu-<run>.pb.gz`. */
+export function natsProfileFile(out: string | undefined, runId: string): string {
+  if (out === undefined) return resolveOut(`results/nats-cpu-${runId}.pb.gz`);
+  return resolveOut(out).replace(/(\.json)?$/, '.nats-cpu.pb.gz');
+}
+
 /** The own stack (or the running local one), with crashes logged and collected. */
-async function openStack(options: BenchOptions, log: Log, crashes: string[]): Promise<Stack> {
+async function openStack(options: BenchOptions, log: Log, crashes: string[], natsProfilePort?: number): Promise<Stack> {
   log(
     options.target === 'own'
       ? `starting own stack (NATS, Redis, auth, ingest, ${options.edges} edge${options.edges === 1 ? '' : 's'}${options.partitions === undefined ? '' : `, ${options.partitions} order partitions`})…`
@@ -337,6 +355,7 @@ async function openStack(options: BenchOptions, log: Log, crashes: string[]): Pr
         edges: options.edges,
         ...(options.partitions === undefined ? {} : { env: { JETSTREAM_ORDER_PARTITIONS: String(options.partitions) } }),
         logLevel: options.serviceLogLevel,
+        ...(natsProfilePort === undefined ? {} : { natsProfilePort }),
         onCrash: (name, detail) => {
           crashes.push(`${name} ${detail}`);
           log(`!! ${name} ${detail}`);

@@ -11,7 +11,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { resolveOut } from './bench.js';
+import { resolveOut } from './out-path.js';
 import { soakFaults } from './chaos/cases.js';
 import { growthPerHour, median, scrapeValues, spanAfter, type Point } from './chaos/growth.js';
 import { cleanupHost } from './chaos/host-ops.js';

@@ -109,7 +109,8 @@ export interface StackControl {
   start(name: string): Promise<void>;
 }
 
-function repoRoot(): string {
+/** The repository's root folder (where turbo.json is). */
+export function repoRoot(): string {
   const root = findRepoRoot(fileURLToPath(new URL('.', import.meta.url)));
   if (root === undefined) throw new BenchError('ORDERWIRE_ERR_BENCH_NOT_BUILT', 'repository root (turbo.json) not found');
   return root;
@@ -217,6 +218,8 @@ export interface OwnStackOptions {
   cluster?: NatsClusterOptions;
   /** Lines inside the single node's `jetstream {}` block (a cluster takes `cluster.jetstreamConfig`). */
   jetstreamConfig?: string;
+  /** Serve the single node's Go profiles (`prof_port`) on this port: `http://127.0.0.1:<port>/debug/pprof/`. */
+  natsProfilePort?: number;
   /** Start the DLQ service too. @default false */
   dlq?: boolean;
   /** Environment of one kind of service, on top of `env`. */
@@ -274,7 +277,12 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
 
   try {
     if (options.cluster !== undefined) cluster = await startNatsCluster(options.cluster);
-    else nats = await startNats(options.jetstreamConfig === undefined ? {} : { jetstreamConfig: options.jetstreamConfig });
+    else {
+      nats = await startNats({
+        ...(options.jetstreamConfig === undefined ? {} : { jetstreamConfig: options.jetstreamConfig }),
+        ...(options.natsProfilePort === undefined ? {} : { config: `prof_port: ${options.natsProfilePort}` }),
+      });
+    }
     redis = await startRedis();
     const natsUrl = cluster !== undefined ? cluster.urls.join(',') : (nats?.url ?? '');
     const authPort = await freePort();

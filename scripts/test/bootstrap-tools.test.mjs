@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { CHROMIUM_PATH, OPTIONAL_BUNDLES, TOOLS, aptOptions, compareVersions, ensureChromium, ensureNatsLatest, ensureTools, instructions, parseVersion, sourcesFor, toolVersion } from '../bootstrap-tools.mjs';
+import { CHROMIUM_PATH, OPTIONAL_BUNDLES, TOOLS, aptOptions, compareVersions, ensureChromium, ensureNatsLatest, ensurePprof, ensureTools, instructions, parseVersion, sourcesFor, toolVersion } from '../bootstrap-tools.mjs';
 import { REPO_ROOT } from '../lib/repo.mjs';
 
 const dirs = [];
@@ -202,5 +202,33 @@ describe('--with-nats-latest', () => {
     fakeTool(bin, 'nats-server', 'nats-server: v2.15.1');
     const res = await ensureNatsLatest({ root, quiet: true });
     assert.deepEqual(res, { ok: true, path: join(bin, 'nats-server'), version: '2.15.1' });
+  });
+});
+
+describe('--with-pprof', () => {
+  test("Go's pprof comes from trixie's Go toolchain, alone, into its own folder", () => {
+    const b = OPTIONAL_BUNDLES.pprof;
+    assert.equal(b.suite, 'trixie');
+    assert.deepEqual(b.packages, ['golang-1.24-go']);
+    assert.equal(b.binDir, 'pprof/bin');
+    assert.equal(b.keepOnlyProvided, true);
+    assert.match(b.provides.pprof.exe, /^usr\/lib\/go-1\.24\/pkg\/tool\/linux_\$\{GOARCH\}\/pprof$/);
+  });
+
+  test('--check reports a missing pprof with the command that fetches it, and fetches nothing', async () => {
+    const root = temp('ow-pprof-');
+    const res = await ensurePprof({ root, check: true, quiet: true });
+    assert.equal(res.ok, false);
+    assert.equal(res.path, join(root, '.tools', 'pprof', 'bin', 'pprof'));
+    assert.match(res.message, /npm run tools -- --with-pprof/);
+  });
+
+  test('an existing pprof is used as it is', async () => {
+    const root = temp('ow-pprof-');
+    const bin = join(root, '.tools', 'pprof', 'bin');
+    mkdirSync(bin, { recursive: true });
+    fakeTool(bin, 'pprof', 'usage: pprof');
+    const res = await ensurePprof({ root, quiet: true });
+    assert.deepEqual(res, { ok: true, path: join(bin, 'pprof'), version: 'go1.24' });
   });
 });
