@@ -41,7 +41,3 @@ export interface InterServerEvents {
 export type EdgeServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 export type EdgeSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
-/** Room holding every socket of one display, on every node (through the Redis adapter). */
-export function displayRoom(tenant: string, displayId: string): string {
-  return `display:${tenant}:${displayId}`;
-}
