@@ -155,13 +155,14 @@ async function perConnectedDisplay(url: string, displays: TestDisplay[], settled
 }
 
 describe('memory held per connected display', () => {
-  it('a started session keeps neither its handshake token object nor the raw upgrade headers', async () => {
-    const seen: Array<{ auth: WeakRef<object>; rawHeaders: WeakRef<object> | undefined }> = [];
+  it('a started session keeps neither its handshake token object nor the upgrade request', async () => {
+    const seen: Array<{ auth: WeakRef<object>; request: WeakRef<object> | undefined; rawHeaders: WeakRef<object> | undefined }> = [];
     // Runs after the edge's own middleware, before its `connection` handler.
     edge.app.sockets.io.use((socket, next) => {
       const req = (socket.conn as { request?: { rawHeaders: string[] } }).request;
       seen.push({
         auth: new WeakRef(socket.handshake.auth),
+        request: req === undefined ? undefined : new WeakRef(req),
         rawHeaders: req === undefined ? undefined : new WeakRef(req.rawHeaders),
       });
       next();
@@ -175,10 +176,11 @@ describe('memory held per connected display', () => {
       await waitFor(() => edge.app.sockets.sessions === 1, { timeoutMs: 5_000 });
       expect(seen).toHaveLength(1);
       await collectGarbage();
-      const [{ auth, rawHeaders }] = seen as [(typeof seen)[0]];
+      const [{ auth, request, rawHeaders }] = seen as [(typeof seen)[0]];
       expect(auth.deref(), 'handshake.auth (the token) is still referenced').toBeUndefined();
       expect(rawHeaders, 'no upgrade request at the handshake').toBeDefined();
       expect(rawHeaders!.deref(), 'the raw upgrade headers are still referenced').toBeUndefined();
+      expect(request!.deref(), 'the upgrade request is still referenced').toBeUndefined();
       const [socket] = [...edge.app.sockets.io.sockets.sockets.values()];
       expect(JSON.stringify(socket!.handshake)).not.toContain(token);
       // The session works without them: it is delivered to and acks.

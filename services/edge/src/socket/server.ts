@@ -2,7 +2,7 @@
  * The Socket.IO side of the edge: handshake, one live session per display across nodes,
  * in-band token refresh, revocation, and the shutdown drain.
  */
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { ServerResponse, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import { SIGNALS, SOCKET_PATH, displayConsumerName, isValidId, type AuthRefreshResult, type DisconnectReason, type DisplayTokenClaims, type OrdersExpired } from '@orderwire/contracts';
@@ -61,10 +61,12 @@ const RELEASED: Record<string, never> = Object.freeze({});
  * bytes, which the handshake already verified), `handshake.headers` and `handshake.query`, and
  * engine.io's reference to the upgrade request (`conn.request`; Socket.IO reads it only to build
  * the handshake, and copes with none, as for WebTransport). engine.io's upgrade response object
- * keeps the request itself alive until the socket closes, so its raw header list (a string per
- * header name and value) is dropped too; `req.headers`, already parsed, is what any reader uses.
+ * (`WebSocketResponse`) kept the request too, until the socket closed — from a `close` listener on
+ * the TCP socket — and it uses the request only for middlewares' `setHeader` during the upgrade,
+ * so its reference goes as well (`upgradeResponses`, filled by an engine middleware). The raw
+ * header list is emptied in case anything else still reaches the request.
  */
-function releaseHandshake(socket: EdgeSocket): void {
+function releaseHandshake(socket: EdgeSocket, upgradeResponses: WeakMap<IncomingMessage, { req: unknown }>): void {
   const { handshake } = socket;
   handshake.auth = RELEASED;
   handshake.headers = RELEASED;
@@ -72,7 +74,12 @@ function releaseHandshake(socket: EdgeSocket): void {
   const conn = socket.conn as { request: IncomingMessage | undefined };
   const req = conn.request;
   conn.request = undefined;
-  if (req !== undefined) req.rawHeaders = [];
+  if (req === undefined) return;
+  req.rawHeaders = [];
+  const res = upgradeResponses.get(req);
+  if (res === undefined) return;
+  upgradeResponses.delete(req);
+  res.req = undefined;
 }
 
 interface TakeoverNotice {
@@ -198,6 +205,13 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
     },
   });
   if (options.adapter !== undefined) io.adapter(options.adapter);
+  /** engine.io's response object of each WebSocket upgrade, until its session started (`releaseHandshake`). */
+  const upgradeResponses = new WeakMap<IncomingMessage, { req: unknown }>();
+  io.engine.use((req: IncomingMessage, res: unknown, next: () => void) => {
+    // A WebSocket upgrade's response is engine.io's own object, not an http.ServerResponse.
+    if (!(res instanceof ServerResponse) && typeof res === 'object' && res !== null && 'req' in res) upgradeResponses.set(req, res as { req: unknown });
+    next();
+  });
   io.engine.on('connection', (conn: EngineConnection) => {
     const address = requestAddress(conn.request);
     addressOf.set(conn, address);
@@ -381,7 +395,7 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
     socket.on('auth:refresh', onRefresh);
     socket.on('disconnect', onDisconnect);
     session.start();
-    releaseHandshake(socket);
+    releaseHandshake(socket, upgradeResponses);
     tellExpired(socket, session).catch((err: unknown) => session.log.error({ err }, 'orders:expired failed'));
   });
 

@@ -23,7 +23,7 @@ import type { ReceiptWriter } from '../delivery/receipt-writer.js';
 import type { EdgeMetrics, ForeignField } from '../metrics.js';
 import type { ExpirySchedule } from './expiry.js';
 import type { TokenBucket } from './rate-limit.js';
-import type { EdgeSocket } from './types.js';
+import { sessionClaims, type EdgeSocket } from './types.js';
 /** Rough per-delivery JSON overhead beyond the order itself, for the batch byte bound. */
 const DELIVERY_OVERHEAD_BYTES = 160;
 /** Retry after a pull said "consumer missing" but the consumer is there (JetStream hiccup). */
@@ -525,7 +525,7 @@ export class DisplaySession implements MailboxSink {
       return { ok: false, reason: 'token_revoked', message: 'token family was revoked' };
     }
     if (this.closed) return { ok: false, reason: 'unauthorized', message: 'session ended' };
-    this.socket.data.claims = claims;
+    this.socket.data.claims = sessionClaims(claims);
     this.armExpiry();
     metrics.refreshes.inc({ outcome: 'ok' });
     this.log.debug({ expiresAt: claims.exp * 1000 }, 'token refreshed in band');
