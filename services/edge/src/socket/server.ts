@@ -209,7 +209,7 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
   const upgradeResponses = new WeakMap<IncomingMessage, { req: unknown }>();
   io.engine.use((req: IncomingMessage, res: unknown, next: () => void) => {
     // A WebSocket upgrade's response is engine.io's own object, not an http.ServerResponse.
-    if (!(res instanceof ServerResponse) && typeof res === 'object' && res !== null && 'req' in res) upgradeResponses.set(req, res as { req: unknown });
+    if (!(res instanceof ServerResponse) && typeof res === 'object' && res !== null && 'req' in res) upgradeResponses.set(req, res);
     next();
   });
   io.engine.on('connection', (conn: EngineConnection) => {
