@@ -58,7 +58,7 @@ const RELEASED: Record<string, never> = Object.freeze({});
 /**
  * Drops what the transport stack keeps of the handshake for the connection's life, once the
  * session has started and nothing reads it again: Socket.IO's `handshake.auth` (the token, ~560
- * bytes, which the handshake already verified), `handshake.headers` and `handshake.query`, and
+ * bytes, which the handshake already verified), `handshake.headers`, `query`, `url` and `time`, and
  * engine.io's reference to the upgrade request (`conn.request`; Socket.IO reads it only to build
  * the handshake, and copes with none, as for WebTransport). engine.io's upgrade response object
  * (`WebSocketResponse`) kept the request too, until the socket closed — from a `close` listener on
@@ -71,6 +71,9 @@ function releaseHandshake(socket: EdgeSocket, upgradeResponses: WeakMap<Incoming
   handshake.auth = RELEASED;
   handshake.headers = RELEASED;
   handshake.query = RELEASED;
+  // Per-connection strings nothing reads: the request URL and the handshake's date as text.
+  handshake.url = '';
+  handshake.time = '';
   const conn = socket.conn as { request: IncomingMessage | undefined };
   const req = conn.request;
   conn.request = undefined;
