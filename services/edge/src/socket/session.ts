@@ -126,7 +126,8 @@ export class DisplaySession implements MailboxSink {
   private heldBySeq: Map<number, Held> | undefined;
   private retiringCheckedAt = 0;
   private failures: Map<number, number> | undefined;
-  private openEmits: Set<() => void> | undefined;
+  /** Settles each `orders` emit still awaiting its answer when the session closes (usually one: a Set only for more). */
+  private openEmits: (() => void) | Set<() => void> | undefined;
 
   constructor(
     private readonly socket: EdgeSocket,
@@ -383,12 +384,11 @@ export class DisplaySession implements MailboxSink {
       const settle = (a: Answer): void => {
         if (settled) return; // the ack callback, its timeout and close() may all race
         settled = true;
-        this.openEmits?.delete(onClose);
-        if (this.openEmits?.size === 0) this.openEmits = undefined;
+        this.removeOpenEmit(onClose);
         resolve(a);
       };
       const onClose = (): void => settle({ kind: 'closed' });
-      (this.openEmits ??= new Set()).add(onClose);
+      this.addOpenEmit(onClose);
       this.socket
         .timeout(settings.ackTimeoutMs)
         .emit(
@@ -488,6 +488,19 @@ export class DisplaySession implements MailboxSink {
     this.deliveryLog(h).warn({ failures: n, reason, outcome, redeliverInMs: delay }, 'delivery not acked; nak with delay');
   }
 
+  private addOpenEmit(settle: () => void): void {
+    const open = this.openEmits;
+    if (open === undefined) this.openEmits = settle;
+    else if (open instanceof Set) open.add(settle);
+    else this.openEmits = new Set([open, settle]);
+  }
+
+  private removeOpenEmit(settle: () => void): void {
+    const open = this.openEmits;
+    if (open === settle) this.openEmits = undefined;
+    else if (open instanceof Set && open.delete(settle) && open.size === 0) this.openEmits = undefined;
+  }
+
   private forgetFailures(seq: number): void {
     if (this.failures?.delete(seq) === true && this.failures.size === 0) this.failures = undefined;
   }
@@ -580,7 +593,8 @@ export class DisplaySession implements MailboxSink {
     this.closed = true;
     this.cancelExpiry();
     this.mailbox?.close();
-    for (const settle of [...(this.openEmits ?? [])]) settle();
+    const open = this.openEmits;
+    for (const settle of open === undefined ? [] : open instanceof Set ? [...open] : [open]) settle();
     const handedBack = this.held.size;
     for (const h of this.held.values()) this.ctx.engine.acker.nak(h.msg);
     this.heldBySeq = undefined;
