@@ -50,7 +50,29 @@ if (out && (process.env.INSTANCE_ID ?? '').startsWith('edge')) {
   const { writeFileSync } = await import('node:fs');
   let session;
   let profiles = 0;
-  process.on('SIGUSR2', () => {
+  // EDGE_MEM_PROBE_GC=1: SIGUSR2 instead runs full GCs and appends one `{ event: 'gc' }` line with
+  // what they left (heap used, RSS, external): the live set, not garbage a lazy collector has not
+  // come back for. EDGE_MEM_PROBE_SNAPSHOT=1 also writes `<file>.<n>.heapsnapshot` then
+  // (bench/heap-retainers.mjs reads it). bench/session-memory.mjs signals before and after the
+  // displays connect: the difference over the displays is the memory per connected display.
+  if (process.env.EDGE_MEM_PROBE_GC === '1') {
+    v8.setFlagsFromString('--expose-gc');
+    const { runInNewContext } = await import('node:vm');
+    const gc = runInNewContext('gc');
+    let snapshots = 0;
+    process.on('SIGUSR2', () => {
+      // From a fresh task, twice: weak references and finalizers settle between the passes.
+      setImmediate(() => {
+        gc();
+        setImmediate(() => {
+          gc();
+          const m = process.memoryUsage();
+          appendFileSync(file, `${JSON.stringify({ event: 'gc', t: Math.round((Date.now() - t0) / 1000), rssBytes: m.rss, heapUsedBytes: m.heapUsed, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers, handles: process.getActiveResourcesInfo().length })}\n`);
+          if (process.env.EDGE_MEM_PROBE_SNAPSHOT === '1') v8.writeHeapSnapshot(`${file}.${++snapshots}.heapsnapshot`);
+        });
+      });
+    });
+  } else process.on('SIGUSR2', () => {
     void (async () => {
       if (session === undefined) {
         session = new Session();

@@ -90,6 +90,10 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
       issuer: config.issuer,
       audience: DISPLAY_AUDIENCE,
       logger: logger.child({ component: 'token-verifier' }),
+      // An edge sees a display token once per connection (a refresh brings a new one), so a cache
+      // of verified tokens saved almost no signature checks here — and kept up to 10,000 tokens
+      // (~0.6 KB each) alive for connected displays that never present them again.
+      verifiedTokenCacheSize: 0,
     });
   const jsm = await jetstreamManager(nc);
 

@@ -31,13 +31,19 @@ export function storeWildcard(subject: string): string {
 }
 
 export function createDoorbell(nc: NatsConnection, logger: Logger): Doorbell {
-  const bySubject = new Map<string, Set<Ringable>>();
+  /**
+   * Who rings on each subject: one mailbox (the common case: a display's own subject, its
+   * station's with one display per station) or a Set of them — a Set per subject and display
+   * was a measurable part of what a connected display costs (bench/session-memory.mjs).
+   */
+  const bySubject = new Map<string, Ringable | Set<Ringable>>();
   const stores = new Map<string, { sub: Subscription; refs: number }>();
 
   function onRing(subject: string): void {
     const targets = bySubject.get(subject);
     if (targets === undefined) return;
-    for (const t of targets) t.ring();
+    if (!(targets instanceof Set)) targets.ring();
+    else for (const t of targets) t.ring();
   }
 
   function retain(wildcard: string): void {
@@ -69,18 +75,20 @@ export function createDoorbell(nc: NatsConnection, logger: Logger): Doorbell {
   return {
     register(target, subjects) {
       for (const subject of new Set(subjects)) {
-        let set = bySubject.get(subject);
-        if (set === undefined) bySubject.set(subject, (set = new Set()));
-        if (set.has(target)) continue;
-        set.add(target);
+        const current = bySubject.get(subject);
+        if (current === target || (current instanceof Set && current.has(target))) continue;
+        if (current === undefined) bySubject.set(subject, target);
+        else if (current instanceof Set) current.add(target);
+        else bySubject.set(subject, new Set([current, target]));
         retain(storeWildcard(subject));
       }
     },
     unregister(target, subjects) {
       for (const subject of new Set(subjects)) {
-        const set = bySubject.get(subject);
-        if (set === undefined || !set.delete(target)) continue;
-        if (set.size === 0) bySubject.delete(subject);
+        const current = bySubject.get(subject);
+        if (current === target) bySubject.delete(subject);
+        else if (!(current instanceof Set) || !current.delete(target)) continue;
+        else if (current.size === 1) bySubject.set(subject, current.values().next().value!);
         releaseStore(storeWildcard(subject));
       }
     },

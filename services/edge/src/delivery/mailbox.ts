@@ -142,7 +142,8 @@ export class MailboxImpl implements Mailbox, SlotWaiter, Ringable {
   private raceTimer: NodeJS.Timeout | undefined;
   private queuedReason: WakeReason = 'connect';
   private failures = 0;
-  private readonly timers = new Map<NodeJS.Timeout, { at: number; due: boolean }>();
+  /** Pending `wakeAfter` timers; created while there are any (an edge holds thousands of idle mailboxes). */
+  private timers: Map<NodeJS.Timeout, { at: number; due: boolean }> | undefined;
 
   constructor(
     /** The order stream of the consumer: a partition stream, or the one a retiring mailbox drains. */
@@ -175,7 +176,7 @@ export class MailboxImpl implements Mailbox, SlotWaiter, Ringable {
   wakeAfter(ms: number, due = false): void {
     if (this.state === 'closed') return;
     const at = Date.now() + ms + TIMER_MARGIN_MS;
-    for (const other of this.timers.values()) {
+    for (const other of this.timers?.values() ?? []) {
       if (Math.abs(other.at - at) < TIMER_COALESCE_MS) {
         other.due ||= due;
         return;
@@ -183,7 +184,8 @@ export class MailboxImpl implements Mailbox, SlotWaiter, Ringable {
     }
     const entry = { at, due };
     const timer = setTimeout(() => {
-      this.timers.delete(timer);
+      this.timers?.delete(timer);
+      if (this.timers?.size === 0) this.timers = undefined;
       // Without this, a pull that came before the server requeued the nak'ed message left it to
       // the sweep (15–45 s): a display's retries of a refused order stalled under load.
       if (entry.due) {
@@ -192,15 +194,15 @@ export class MailboxImpl implements Mailbox, SlotWaiter, Ringable {
       }
       this.wake('timer');
     }, ms + TIMER_MARGIN_MS);
-    this.timers.set(timer, entry);
+    (this.timers ??= new Map()).set(timer, entry);
   }
 
   close(): void {
     if (this.state === 'closed') return;
     if (this.state === 'queued') this.ctx.limiter.cancel(this);
     this.state = 'closed';
-    for (const t of this.timers.keys()) clearTimeout(t);
-    this.timers.clear();
+    for (const t of this.timers?.keys() ?? []) clearTimeout(t);
+    this.timers = undefined;
     clearTimeout(this.raceTimer);
     this.ctx.onClose(this);
   }

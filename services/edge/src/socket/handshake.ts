@@ -24,7 +24,7 @@ import { EDGE_ERRORS } from '../errors.js';
 import type { EdgeMetrics, HandshakeOutcome } from '../metrics.js';
 import { withSlot, type Limiter } from '../delivery/limiter.js';
 import type { RateLimiter } from './rate-limit.js';
-import type { ConsumerBinding, EdgeSocket } from './types.js';
+import { sessionClaims, type ConsumerBinding, type EdgeSocket } from './types.js';
 
 /** nats-server's ack wait for a consumer whose config leaves it out. */
 const SERVER_DEFAULT_ACK_WAIT_MS = 30_000;
@@ -205,7 +205,7 @@ export function createHandshake(deps: HandshakeDeps): (socket: EdgeSocket, next:
     if (binding === undefined) {
       throw refuse('display_decommissioned', EDGE_ERRORS.create('ORDERWIRE_ERR_EDGE_DISPLAY_DECOMMISSIONED', { displayId: claims.sub }));
     }
-    socket.data.claims = claims;
+    socket.data.claims = sessionClaims(claims);
     socket.data.binding = binding;
   }
 

@@ -2,10 +2,10 @@
  * The Socket.IO side of the edge: handshake, one live session per display across nodes,
  * in-band token refresh, revocation, and the shutdown drain.
  */
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { ServerResponse, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
-import { SIGNALS, SOCKET_PATH, displayConsumerName, isValidId, type DisconnectReason, type DisplayTokenClaims, type OrdersExpired } from '@orderwire/contracts';
+import { SIGNALS, SOCKET_PATH, displayConsumerName, isValidId, type AuthRefreshResult, type DisconnectReason, type DisplayTokenClaims, type OrdersExpired } from '@orderwire/contracts';
 import { AUTH_FAILURES_EVENT, clientAddressOf, type AuditAggregator, type ExpiredNotices, type OrderStreamLocator, type TrustedProxies } from '@orderwire/platform';
 import type { TokenVerifier } from '@orderwire/token-verifier';
 import { EDGE_SUBJECT_PREFIXES } from '@orderwire/platform';
@@ -18,10 +18,11 @@ import type { EdgeMetrics } from '../metrics.js';
 import { bindConsumer, createHandshake, mailboxOwes } from './handshake.js';
 import type { Presence } from './presence.js';
 import { createConnectionCap } from './connection-cap.js';
+import { createExpirySchedule } from './expiry.js';
 import { createRateLimiter, createTokenBucket } from './rate-limit.js';
 import { createLimiter, withSlot } from '../delivery/limiter.js';
 import { DisplaySession, type SessionSettings } from './session.js';
-import { displayRoom, type EdgeServer, type EdgeSocket } from './types.js';
+import type { EdgeServer, EdgeSocket } from './types.js';
 
 /** Core subject on which an edge announces a new session, so other nodes end older ones. */
 export const TAKEOVER_SUBJECT_PREFIX = EDGE_SUBJECT_PREFIXES.takeover;
@@ -51,6 +52,38 @@ export function refreshRatePerSecond(claims: Pick<DisplayTokenClaims, 'iat' | 'e
 type EngineConnection = EdgeSocket['conn'];
 /** How often expired revoked-family entries are dropped. */
 const REVOKED_PRUNE_MS = 60 * 1000;
+/** What the handshake's `auth`, `headers` and `query` read as once the session started (see `releaseHandshake`). */
+const RELEASED: Record<string, never> = Object.freeze({});
+
+/**
+ * Drops what the transport stack keeps of the handshake for the connection's life, once the
+ * session has started and nothing reads it again: Socket.IO's `handshake.auth` (the token, ~560
+ * bytes, which the handshake already verified), `handshake.headers`, `query`, `url` and `time`, and
+ * engine.io's reference to the upgrade request (`conn.request`; Socket.IO reads it only to build
+ * the handshake, and copes with none, as for WebTransport). engine.io's upgrade response object
+ * (`WebSocketResponse`) kept the request too, until the socket closed — from a `close` listener on
+ * the TCP socket — and it uses the request only for middlewares' `setHeader` during the upgrade,
+ * so its reference goes as well (`upgradeResponses`, filled by an engine middleware). The raw
+ * header list is emptied in case anything else still reaches the request.
+ */
+function releaseHandshake(socket: EdgeSocket, upgradeResponses: WeakMap<IncomingMessage, { req: unknown }>): void {
+  const { handshake } = socket;
+  handshake.auth = RELEASED;
+  handshake.headers = RELEASED;
+  handshake.query = RELEASED;
+  // Per-connection strings nothing reads: the request URL and the handshake's date as text.
+  handshake.url = '';
+  handshake.time = '';
+  const conn = socket.conn as { request: IncomingMessage | undefined };
+  const req = conn.request;
+  conn.request = undefined;
+  if (req === undefined) return;
+  req.rawHeaders = [];
+  const res = upgradeResponses.get(req);
+  if (res === undefined) return;
+  upgradeResponses.delete(req);
+  res.req = undefined;
+}
 
 interface TakeoverNotice {
   socketId: string;
@@ -132,7 +165,12 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
   let accepting = true;
   const sessions = new Set<DisplaySession>();
   /** Local sessions by consumer name (one per display, briefly two during a takeover). */
-  const byConsumer = new Map<string, Set<DisplaySession>>();
+  const byConsumer = new Map<string, DisplaySession | Set<DisplaySession>>();
+  /** This node's sessions of one display, oldest first (usually one; a Set only during a takeover). */
+  const sessionsOf = (consumer: string): DisplaySession[] => {
+    const found = byConsumer.get(consumer);
+    return found === undefined ? [] : found instanceof Set ? [...found] : [found];
+  };
   const revokedFamilies = new Map<string, number>();
 
   const isRevokedFamily = (fam: string): boolean => {
@@ -170,13 +208,21 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
     },
   });
   if (options.adapter !== undefined) io.adapter(options.adapter);
+  /** engine.io's response object of each WebSocket upgrade, until its session started (`releaseHandshake`). */
+  const upgradeResponses = new WeakMap<IncomingMessage, { req: unknown }>();
+  io.engine.use((req: IncomingMessage, res: unknown, next: () => void) => {
+    // A WebSocket upgrade's response is engine.io's own object, not an http.ServerResponse.
+    if (!(res instanceof ServerResponse) && typeof res === 'object' && res !== null && 'req' in res) upgradeResponses.set(req, res);
+    next();
+  });
   io.engine.on('connection', (conn: EngineConnection) => {
     const address = requestAddress(conn.request);
     addressOf.set(conn, address);
     cap.trackTransport(conn, address);
   });
-  const clientAddress = (socket: EdgeSocket): string =>
-    addressOf.get(socket.conn) ?? requestAddress(socket.conn.request);
+  // Every connection's address is recorded on engine.io's `connection`, before Socket.IO's; the
+  // request is gone once a session started (`releaseHandshake`).
+  const clientAddress = (socket: EdgeSocket): string => addressOf.get(socket.conn) ?? socket.conn.remoteAddress;
 
   io.use(
     createHandshake({
@@ -196,8 +242,10 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
     }),
   );
 
+  const expiry = createExpirySchedule<DisplaySession>((s) => s.expire());
   const sessionContext = {
     engine,
+    expiry,
     receipts: options.receipts,
     verifier: options.verifier,
     metrics,
@@ -235,9 +283,9 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
     onClosed(s: DisplaySession): void {
       options.presence?.offline(s.socketId);
       sessions.delete(s);
-      const set = byConsumer.get(s.displayKey);
-      set?.delete(s);
-      if (set?.size === 0) byConsumer.delete(s.displayKey);
+      const found = byConsumer.get(s.displayKey);
+      if (found === s) byConsumer.delete(s.displayKey);
+      else if (found instanceof Set && found.delete(s) && found.size === 1) byConsumer.set(s.displayKey, found.values().next().value!);
     },
   };
 
@@ -248,7 +296,7 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
    */
   function takeover(consumer: string, socketId: string, at: number): void {
     let n = 0;
-    for (const s of [...(byConsumer.get(consumer) ?? [])]) {
+    for (const s of sessionsOf(consumer)) {
       if (s.socketId !== socketId && s.startedAt <= at && s.end('session_replaced', false)) n++;
     }
     if (n > 0) metrics.sessionReplaced.inc(n);
@@ -256,21 +304,76 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
 
   function endLocal(consumer: string, reason: DisconnectReason, match: (s: DisplaySession) => boolean): number {
     let n = 0;
-    for (const s of [...(byConsumer.get(consumer) ?? [])]) if (match(s) && s.end(reason, false)) n++;
+    for (const s of sessionsOf(consumer)) if (match(s) && s.end(reason, false)) n++;
     return n;
+  }
+
+  // One function per node for every socket's events, not closures per connection: the listeners
+  // are called with the emitter as `this` (engine.io's connection, Socket.IO's socket).
+  /** The socket of each transport connection, for its `packet` listener. */
+  const socketOfConn = new WeakMap<object, EdgeSocket>();
+  const overLimit = (socket: EdgeSocket, session: DisplaySession, kind: 'messages' | 'auth:refresh'): void => {
+    // Packets already buffered arrive after the end: count and log the socket once.
+    if (session.limited) return;
+    session.limited = true;
+    metrics.rateLimited.inc({ route: 'socket_event' });
+    const err = EDGE_ERRORS.create('ORDERWIRE_ERR_EDGE_SOCKET_RATE_LIMITED', { kind });
+    session.log.warn({ code: err.code, kind, address: clientAddress(socket) }, 'socket over its message rate; ending session');
+    session.end('rate_limited', true, err.message);
+  };
+  // Every message the display sends (acks and events) draws from one budget; `auth:refresh`
+  // (a signature check each) also from a small one of its own. Past either: session ends. Each
+  // budget is created at the socket's first message of its kind (idle displays send none).
+  function onPacket(this: EngineConnection, packet: { type: string }): void {
+    if (packet.type !== 'message') return;
+    const socket = socketOfConn.get(this);
+    const session = socket?.data.session;
+    if (socket === undefined || session === undefined) return;
+    session.messageBudget ??= createTokenBucket({ perSecond: options.socketEventRate, burst: options.socketEventBurst });
+    if (!session.messageBudget.take()) overLimit(socket, session, 'messages');
+  }
+  function onRefresh(this: EdgeSocket, req: unknown, ack: unknown): void {
+    refresh(this, req, ack);
+  }
+  function refresh(socket: EdgeSocket, req: unknown, ack: unknown): void {
+    const session = socket.data.session;
+    if (typeof ack !== 'function' || session === undefined) return;
+    const answer = ack as (res: AuthRefreshResult) => void;
+    session.refreshBudget ??= createTokenBucket({
+      perSecond: options.socketEventRate > 0 ? refreshRatePerSecond(socket.data.claims) : 0,
+      burst: REFRESH_BURST,
+    });
+    if (!session.refreshBudget.take()) {
+      answer({ ok: false, reason: 'rate_limited' });
+      overLimit(socket, session, 'auth:refresh');
+      return;
+    }
+    let answered = false;
+    const reply = (res: AuthRefreshResult): void => {
+      if (answered) return;
+      answered = true;
+      answer(res);
+    };
+    const token: unknown = typeof req === 'object' && req !== null ? (req as { token?: unknown }).token : undefined;
+    session.refresh(token).then(reply, (err: unknown) => {
+      session.log.error({ err }, 'auth:refresh failed');
+      reply({ ok: false, reason: 'internal_error' });
+    });
+  }
+  function onDisconnect(this: EdgeSocket, reason: string): void {
+    this.data.session?.close(reason);
   }
 
   io.on('connection', (socket: EdgeSocket) => {
     const { claims, binding } = socket.data;
-    // The room lets any node address this display's sockets through the adapter.
-    const room = displayRoom(claims.tid, claims.sub);
 
     // One live session per display. Local older sessions end first, so their messages are
     // handed back before the new mailbox pulls. Other nodes hear it twice, whichever comes
     // first: over NATS (works without Redis, counts the replacement where it happens) and as a
     // server-side event through the Redis adapter. Both carry the new session's start time.
     // A blind room-wide disconnect through the adapter is deliberately not used: delivered
-    // late, it would end a session newer than the one that sent it.
+    // late, it would end a session newer than the one that sent it — and the socket joins no
+    // room of its display (nothing addressed one; each room is a Set in the adapter per socket).
     const at = Date.now();
     takeover(binding.key, socket.id, at);
     try {
@@ -280,60 +383,22 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
       log.warn({ err }, 'takeover notice not published');
     }
     io.serverSideEmit('takeover', binding.key, socket.id, at);
-    void socket.join(room);
 
     const session = new DisplaySession(socket, sessionContext, log);
     socket.data.session = session;
+    socketOfConn.set(socket.conn, socket);
     sessions.add(session);
-    let set = byConsumer.get(binding.key);
-    if (set === undefined) byConsumer.set(binding.key, (set = new Set()));
-    set.add(session);
+    const found = byConsumer.get(binding.key);
+    if (found === undefined) byConsumer.set(binding.key, session);
+    else if (found instanceof Set) found.add(session);
+    else byConsumer.set(binding.key, new Set([found, session]));
     options.presence?.online({ tenant: claims.tid, displayId: claims.sub, storeId: claims.sid, socketId: socket.id, connectedAt: at });
 
-    // Every message the display sends (acks and events) draws from one budget; `auth:refresh`
-    // (a signature check each) also from a small one of its own. Past either: session ends.
-    const messages = createTokenBucket({ perSecond: options.socketEventRate, burst: options.socketEventBurst });
-    const refreshes = createTokenBucket({
-      perSecond: options.socketEventRate > 0 ? refreshRatePerSecond(claims) : 0,
-      burst: REFRESH_BURST,
-    });
-    let limited = false;
-    const overLimit = (kind: 'messages' | 'auth:refresh'): void => {
-      // Packets already buffered arrive after the end: count and log the socket once.
-      if (limited) return;
-      limited = true;
-      metrics.rateLimited.inc({ route: 'socket_event' });
-      const err = EDGE_ERRORS.create('ORDERWIRE_ERR_EDGE_SOCKET_RATE_LIMITED', { kind });
-      session.log.warn({ code: err.code, kind, address: clientAddress(socket) }, 'socket over its message rate; ending session');
-      session.end('rate_limited', true, err.message);
-    };
-    socket.conn.on('packet', (packet: { type: string }) => {
-      if (packet.type === 'message' && !messages.take()) overLimit('messages');
-    });
-
-    socket.on('auth:refresh', (req, ack) => {
-      if (typeof ack !== 'function') return;
-      if (!refreshes.take()) {
-        ack({ ok: false, reason: 'rate_limited' });
-        overLimit('auth:refresh');
-        return;
-      }
-      let answered = false;
-      const reply: typeof ack = (res) => {
-        if (answered) return;
-        answered = true;
-        ack(res);
-      };
-      const token: unknown = typeof req === 'object' && req !== null ? (req as { token?: unknown }).token : undefined;
-      session.refresh(token).then(reply, (err: unknown) => {
-        session.log.error({ err }, 'auth:refresh failed');
-        reply({ ok: false, reason: 'internal_error' });
-      });
-    });
-    socket.on('disconnect', (reason) => {
-      session.close(reason);
-    });
+    socket.conn.on('packet', onPacket);
+    socket.on('auth:refresh', onRefresh);
+    socket.on('disconnect', onDisconnect);
     session.start();
+    releaseHandshake(socket, upgradeResponses);
     tellExpired(socket, session).catch((err: unknown) => session.log.error({ err }, 'orders:expired failed'));
   });
 
@@ -459,6 +524,7 @@ export function createEdgeSocketServer(options: EdgeSocketServerOptions): EdgeSo
     },
     async close() {
       clearInterval(pruneTimer);
+      expiry.close();
       rateLimiter.close();
       if (!nc.isClosed()) {
         takeoverSub.unsubscribe();

@@ -21,10 +21,9 @@ import type { Mailbox, MailboxSink } from '../delivery/mailbox.js';
 import type { PullResult } from '../delivery/puller.js';
 import type { ReceiptWriter } from '../delivery/receipt-writer.js';
 import type { EdgeMetrics, ForeignField } from '../metrics.js';
-import type { EdgeSocket } from './types.js';
-
-/** setTimeout's ceiling (~24.8 days); longer token lifetimes are re-armed. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+import type { ExpirySchedule } from './expiry.js';
+import type { TokenBucket } from './rate-limit.js';
+import { sessionClaims, type EdgeSocket } from './types.js';
 /** Rough per-delivery JSON overhead beyond the order itself, for the batch byte bound. */
 const DELIVERY_OVERHEAD_BYTES = 160;
 /** Retry after a pull said "consumer missing" but the consumer is there (JetStream hiccup). */
@@ -52,6 +51,8 @@ export interface SessionContext {
   verifier: TokenVerifier;
   metrics: EdgeMetrics;
   settings: SessionSettings;
+  /** The node's token expiry timer: the session is due at its token's `exp` (`expire()`). */
+  expiry: ExpirySchedule<DisplaySession>;
   /** True when this token family was announced revoked. */
   isRevokedFamily(familyId: string): boolean;
   /** Whether the display's consumer exists ('unknown' when JetStream cannot tell now). */
@@ -97,30 +98,57 @@ type Answer =
   | { kind: 'timeout' }
   | { kind: 'closed' };
 
+/** No messages held: what `held` reads as before the first delivery. */
+const NOTHING_HELD: ReadonlyMap<number, Held> = new Map();
+
+/**
+ * Memory: an edge holds thousands of these, mostly idle, so a session creates per-session objects
+ * only when it needs them — its child logger per log line (pino's child with its bindings string
+ * was ~500 bytes per session), `held` at the first delivery, `failures` and `openEmits` while they
+ * have entries, the socket's message budgets (server.ts) at the first message — and its token
+ * expiry is an entry in the node's one schedule, not a Timeout of its own (bench/session-memory.mjs
+ * measures what a connected display costs; services/edge/README.md, "Memory").
+ */
 export class DisplaySession implements MailboxSink {
   readonly tenant: string;
   readonly displayId: string;
-  readonly log: Logger;
   /** Epoch ms when the display connected. */
   readonly startedAt = Date.now();
+  /** The socket's message budgets and whether it went over one (server.ts); created on first use. */
+  messageBudget: TokenBucket | undefined;
+  refreshBudget: TokenBucket | undefined;
+  limited = false;
   private mailbox: Mailbox | undefined;
   private closed = false;
-  private expiryTimer: NodeJS.Timeout | undefined;
+  /** The `exp` (epoch s) the session is scheduled to expire at, while it is. */
+  private expiresAtSec: number | undefined;
   /** Messages pulled for this display and not yet acked, failed or handed back, by stream seq. */
-  private readonly held = new Map<number, Held>();
+  private heldBySeq: Map<number, Held> | undefined;
   private retiringCheckedAt = 0;
-  private readonly failures = new Map<number, number>();
-  private readonly openEmits = new Set<() => void>();
+  private failures: Map<number, number> | undefined;
+  /** Settles each `orders` emit still awaiting its answer when the session closes (usually one: a Set only for more). */
+  private openEmits: (() => void) | Set<() => void> | undefined;
 
   constructor(
     private readonly socket: EdgeSocket,
     private readonly ctx: SessionContext,
-    logger: Logger,
+    private readonly logger: Logger,
   ) {
     const { claims } = socket.data;
     this.tenant = claims.tid;
     this.displayId = claims.sub;
-    this.log = logger.child({ displayId: claims.sub, tenant: claims.tid, socketId: socket.id });
+  }
+
+  /**
+   * The session's logger (display, tenant and socket bound), built per use: sessions log rarely
+   * (start, end, failures), and a child kept per session cost more than any other part of it.
+   */
+  get log(): Logger {
+    return this.logger.child({ displayId: this.displayId, tenant: this.tenant, socketId: this.socket.id });
+  }
+
+  private get held(): ReadonlyMap<number, Held> {
+    return this.heldBySeq ?? NOTHING_HELD;
   }
 
   get consumer(): string {
@@ -196,7 +224,10 @@ export class DisplaySession implements MailboxSink {
       const held = this.toHeld(msg);
       if (held !== undefined) ready.push(held);
     }
-    for (const h of ready) this.held.set(h.msg.info.streamSeq, h);
+    if (ready.length > 0) {
+      const held = (this.heldBySeq ??= new Map());
+      for (const h of ready) held.set(h.msg.info.streamSeq, h);
+    }
     return this.deliverHeld(ready);
   }
 
@@ -353,11 +384,11 @@ export class DisplaySession implements MailboxSink {
       const settle = (a: Answer): void => {
         if (settled) return; // the ack callback, its timeout and close() may all race
         settled = true;
-        this.openEmits.delete(onClose);
+        this.removeOpenEmit(onClose);
         resolve(a);
       };
       const onClose = (): void => settle({ kind: 'closed' });
-      this.openEmits.add(onClose);
+      this.addOpenEmit(onClose);
       this.socket
         .timeout(settings.ackTimeoutMs)
         .emit(
@@ -373,7 +404,7 @@ export class DisplaySession implements MailboxSink {
             for (const h of batch) {
               const seq = h.msg.info.streamSeq;
               if (!acked.has(h.delivery.deliveryId) || this.held.get(seq) !== h) continue;
-              this.held.delete(seq);
+              this.heldBySeq?.delete(seq);
               claimed.add(h);
             }
             settle({ kind: 'answer', acked: claimed, rejected, at });
@@ -403,7 +434,7 @@ export class DisplaySession implements MailboxSink {
   /** Confirms a delivery the display acked; the caller already took it out of `held`. */
   private async acknowledge(h: Held): Promise<void> {
     const seq = h.msg.info.streamSeq;
-    this.failures.delete(seq);
+    this.forgetFailures(seq);
     const { metrics, settings, engine } = this.ctx;
     try {
       await engine.acker.ackAck(h.msg, settings.jsAckTimeoutMs);
@@ -418,7 +449,7 @@ export class DisplaySession implements MailboxSink {
     metrics.e2eLatency.observe(e2eMs / 1000);
     // Debug level: one line per delivered order would dominate info logs at 500 orders/s. The
     // level check comes first because building the child logger is most of the cost of the call.
-    if (this.log.isLevelEnabled('debug')) this.deliveryLog(h).debug({ e2eMs, deliveryCount: h.delivery.deliveryCount }, 'order delivered');
+    if (this.logger.isLevelEnabled('debug')) this.deliveryLog(h).debug({ e2eMs, deliveryCount: h.delivery.deliveryCount }, 'order delivered');
     try {
       await this.ctx.receipts.delivered({
         tenant: this.tenant,
@@ -437,23 +468,41 @@ export class DisplaySession implements MailboxSink {
   private fail(h: Held, outcome: 'rejected' | 'timed_out', reason: string): void {
     const seq = h.msg.info.streamSeq;
     if (this.held.get(seq) !== h) return;
-    this.held.delete(seq);
+    this.heldBySeq?.delete(seq);
     const { metrics, settings, engine } = this.ctx;
-    const n = (this.failures.get(seq) ?? 0) + 1;
+    const n = (this.failures?.get(seq) ?? 0) + 1;
     metrics.deliveries.inc({ outcome });
     if (n >= settings.maxFailures) {
-      this.failures.delete(seq);
+      this.forgetFailures(seq);
       engine.acker.term(h.msg, `${outcome}:${reason}`.slice(0, 200));
       metrics.deliveries.inc({ outcome: 'terminated' });
       this.deliveryLog(h).error({ failures: n, reason }, 'display kept failing this order; terminated (dead-lettered)');
       return;
     }
-    if (this.failures.size >= MAX_TRACKED_FAILURES) this.failures.delete(this.failures.keys().next().value!);
-    this.failures.set(seq, n);
+    const failures = (this.failures ??= new Map());
+    if (failures.size >= MAX_TRACKED_FAILURES) failures.delete(failures.keys().next().value as number);
+    failures.set(seq, n);
     const delay = Math.min(settings.nakDelayMaxMs, settings.nakDelayMs * 2 ** (n - 1));
     engine.acker.nak(h.msg, delay);
     this.mailbox?.wakeAfter(delay, true);
     this.deliveryLog(h).warn({ failures: n, reason, outcome, redeliverInMs: delay }, 'delivery not acked; nak with delay');
+  }
+
+  private addOpenEmit(settle: () => void): void {
+    const open = this.openEmits;
+    if (open === undefined) this.openEmits = settle;
+    else if (open instanceof Set) open.add(settle);
+    else this.openEmits = new Set([open, settle]);
+  }
+
+  private removeOpenEmit(settle: () => void): void {
+    const open = this.openEmits;
+    if (open === settle) this.openEmits = undefined;
+    else if (open instanceof Set && open.delete(settle) && open.size === 0) this.openEmits = undefined;
+  }
+
+  private forgetFailures(seq: number): void {
+    if (this.failures?.delete(seq) === true && this.failures.size === 0) this.failures = undefined;
   }
 
   private deliveryLog(h: Held): Logger {
@@ -489,7 +538,7 @@ export class DisplaySession implements MailboxSink {
       return { ok: false, reason: 'token_revoked', message: 'token family was revoked' };
     }
     if (this.closed) return { ok: false, reason: 'unauthorized', message: 'session ended' };
-    this.socket.data.claims = claims;
+    this.socket.data.claims = sessionClaims(claims);
     this.armExpiry();
     metrics.refreshes.inc({ outcome: 'ok' });
     this.log.debug({ expiresAt: claims.exp * 1000 }, 'token refreshed in band');
@@ -497,16 +546,26 @@ export class DisplaySession implements MailboxSink {
   }
 
   private armExpiry(): void {
-    clearTimeout(this.expiryTimer);
-    const ms = this.socket.data.claims.exp * 1000 - Date.now();
-    if (ms <= 0) {
+    const exp = this.socket.data.claims.exp;
+    if (exp * 1000 <= Date.now()) {
+      this.cancelExpiry();
       this.end('token_expired', true);
       return;
     }
-    this.expiryTimer = setTimeout(() => {
-      if (this.socket.data.claims.exp * 1000 > Date.now()) this.armExpiry();
-      else this.end('token_expired', true);
-    }, Math.min(ms, MAX_TIMER_MS));
+    this.ctx.expiry.schedule(this, exp, this.expiresAtSec);
+    this.expiresAtSec = exp;
+  }
+
+  private cancelExpiry(): void {
+    if (this.expiresAtSec !== undefined) this.ctx.expiry.cancel(this, this.expiresAtSec);
+    this.expiresAtSec = undefined;
+  }
+
+  /** The node's expiry schedule says the token's `exp` has come: ends the session unless refreshed since. */
+  expire(): void {
+    this.expiresAtSec = undefined;
+    if (this.closed) return;
+    this.armExpiry();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -532,12 +591,14 @@ export class DisplaySession implements MailboxSink {
   close(why: string): number {
     if (this.closed) return 0;
     this.closed = true;
-    clearTimeout(this.expiryTimer);
+    this.cancelExpiry();
     this.mailbox?.close();
-    for (const settle of [...this.openEmits]) settle();
+    const open = this.openEmits;
+    for (const settle of open === undefined ? [] : open instanceof Set ? [...open] : [open]) settle();
     const handedBack = this.held.size;
     for (const h of this.held.values()) this.ctx.engine.acker.nak(h.msg);
-    this.held.clear();
+    this.heldBySeq = undefined;
+    this.failures = undefined;
     if (handedBack > 0) {
       this.ctx.metrics.deliveries.inc({ outcome: 'handed_back' }, handedBack);
       this.ctx.engine.announceHandback(this.consumer);

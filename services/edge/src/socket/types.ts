@@ -26,8 +26,19 @@ export interface ConsumerBinding {
   ackPendingAtConnect: number;
 }
 
+/**
+ * The claims a session uses, copied out of the verified token: the whole payload (issuer,
+ * audience, token id, stations — fresh strings from JSON.parse each) was kept per connected
+ * display and read by nothing.
+ */
+export type SessionClaims = Pick<DisplayTokenClaims, 'sub' | 'tid' | 'sid' | 'fam' | 'iat' | 'exp'>;
+
+export function sessionClaims(c: DisplayTokenClaims): SessionClaims {
+  return { sub: c.sub, tid: c.tid, sid: c.sid, fam: c.fam, iat: c.iat, exp: c.exp };
+}
+
 export interface SocketData {
-  claims: DisplayTokenClaims;
+  claims: SessionClaims;
   binding: ConsumerBinding;
   session?: DisplaySession;
 }
@@ -41,7 +52,3 @@ export interface InterServerEvents {
 export type EdgeServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 export type EdgeSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
-/** Room holding every socket of one display, on every node (through the Redis adapter). */
-export function displayRoom(tenant: string, displayId: string): string {
-  return `display:${tenant}:${displayId}`;
-}
