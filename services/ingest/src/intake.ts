@@ -9,13 +9,13 @@
  * trace id, which the remaining publishes reuse — so a retry that completes a half-published
  * targeted order produces the same envelopes as the first attempt would have.
  */
-import { headers as natsHeaders } from '@nats-io/nats-core';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type PubAck } from '@nats-io/jetstream';
 import { HEADERS, ORDER_ENVELOPE_VERSION, displaySubject, stationSubject, type Order, type OrderEnvelope, type OrderTarget } from '@orderwire/contracts';
 import { OrderwireError } from '@orderwire/platform';
 import type { DisplayIndex } from './display-index.js';
 import { INGEST_ERRORS, type UnavailableReason } from './errors.js';
 import { BODY_HASH_HEADER, orderHash, stationMsgId, targetMsgId } from './idempotency.js';
+import { messageHeaders } from './jetstream-publish.js';
 import type { IngestMetrics, OrderOutcome, OrderReason } from './metrics.js';
 import type { OrderPublisher } from './order-publisher.js';
 import type { ReceiptStore } from './receipt-store.js';
@@ -140,15 +140,15 @@ export function createIntake(options: IntakeOptions): Intake {
     return envelopeJson(req.tenant, json, acceptedAt, traceId);
   }
 
-  function messageHeaders(req: IntakeRequest, hash: string, acceptedAt: number, traceId: string, traceparent: string) {
-    const h = natsHeaders();
-    h.set(HEADERS.orderId, req.order.orderId);
-    h.set(HEADERS.tenant, req.tenant);
-    h.set(HEADERS.acceptedAt, String(acceptedAt));
-    h.set(HEADERS.traceId, traceId);
-    h.set(HEADERS.traceparent, traceparent);
-    h.set(BODY_HASH_HEADER, hash);
-    return h;
+  function orderHeaders(req: IntakeRequest, hash: string, acceptedAt: number, traceId: string, traceparent: string) {
+    return messageHeaders([
+      [HEADERS.orderId, req.order.orderId],
+      [HEADERS.tenant, req.tenant],
+      [HEADERS.acceptedAt, String(acceptedAt)],
+      [HEADERS.traceId, traceId],
+      [HEADERS.traceparent, traceparent],
+      [BODY_HASH_HEADER, hash],
+    ]);
   }
 
   /** Reads the original of a duplicate publish; checks its body hash. */
@@ -188,7 +188,7 @@ export function createIntake(options: IntakeOptions): Intake {
       subject,
       msgId,
       data: encoder.encode(envelope(req, acceptedAt, traceId)),
-      headers: messageHeaders(req, hash, acceptedAt, traceId, req.trace.traceparent),
+      headers: orderHeaders(req, hash, acceptedAt, traceId, req.trace.traceparent),
     });
   }
 

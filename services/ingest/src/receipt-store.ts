@@ -29,7 +29,7 @@ import {
 } from '@orderwire/contracts';
 import { STREAMS, isWrongLastSequence } from '@orderwire/platform';
 import { INGEST_ERRORS } from './errors.js';
-import { headers as natsHeaders } from '@nats-io/nats-core';
+import { messageHeaders } from './jetstream-publish.js';
 import type { OrderPublisher } from './order-publisher.js';
 import type { IngestMetrics } from './metrics.js';
 import type { RequestLog } from './request-log.js';
@@ -150,7 +150,7 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
           {
             subject: orderAcceptedSubject(record.tenant, record.orderId),
             data: encoder.encode(JSON.stringify(record)),
-            headers: natsHeaders(),
+            headers: messageHeaders([]),
             expectLastSubjectSequence: 0,
           },
           options.timeoutMs,
