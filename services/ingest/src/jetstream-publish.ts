@@ -42,7 +42,7 @@ const checkedNames = new Set<string>();
  * (six headers per order message: 2.3 % of ingest's CPU per order, issue 14). A name is checked
  * the first time it is seen, as `set()` would check it.
  */
-export function messageHeaders(entries: ReadonlyArray<readonly [name: string, value: string]>): MsgHdrs {
+export function messageHeaders(entries: ReadonlyArray<readonly [name: string, value: string]>): MsgHdrsImpl {
   const h = new MsgHdrsImpl();
   for (const [name, value] of entries) setHeader(h, name, value);
   return h;

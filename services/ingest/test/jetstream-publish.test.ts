@@ -2,7 +2,7 @@
  * The mux-based JetStream publish answers like @nats-io/jetstream's `js.publish()`, which it
  * replaces on ingest's hot path: checked side by side against a real nats-server.
  */
-import { errors as natsErrors, headers as natsHeaders } from '@nats-io/nats-core';
+import { errors as natsErrors, headers as natsHeaders, type MsgHdrs, MsgHdrsImpl } from '@nats-io/nats-core';
 import { JetStreamApiCodes, JetStreamApiError, JetStreamError, jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createLogger, ensureTopology, orderStreamFor, STREAMS } from '@orderwire/platform';
@@ -53,8 +53,9 @@ describe('messageHeaders', () => {
     ['Ow-Body-Hash', 'sha256:abc'],
     ['Ow-Tenant', 't2'], // a name set twice keeps the last value, as set() does
   ];
-  function viaSet(list: Array<[string, string]>) {
-    const h = natsHeaders();
+  /** What the library's `headers()` and `set()` make (a MsgHdrsImpl: encode() is not on the interface). */
+  function viaSet(list: Array<[string, string]>): MsgHdrsImpl {
+    const h = natsHeaders() as MsgHdrsImpl;
     for (const [k, v] of list) h.set(k, v);
     return h;
   }
@@ -70,7 +71,8 @@ describe('messageHeaders', () => {
     theirs.set('Nats-Msg-Id', 'hdr-1');
     expect(Buffer.from(mine.encode()).toString()).toBe(Buffer.from(theirs.encode()).toString());
     const stored = await jsm.streams.getMessage(ack.stream, { seq: ack.seq });
-    expect(stored.header.toRecord()).toEqual(theirs.toRecord());
+    const record = (h: MsgHdrs) => Object.fromEntries(h.keys().map((k) => [k, h.values(k)]));
+    expect(record(stored!.header)).toEqual(theirs.toRecord());
     expect(Buffer.from(messageHeaders([]).encode()).length).toBe(0);
   });
 
