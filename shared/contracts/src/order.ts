@@ -199,7 +199,11 @@ function withDefaults(value: unknown): unknown {
     // to TypeBox's clone: such input takes TypeBox's own path, so the answer never depends on which.
     return Value.Default(OrderSchema, Value.Clone(value));
   }
-  const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  // Object.assign onto a literal, not a spread: V8 gives a spread's copy a map of its own, and adding
+  // the defaults to it then builds new maps on every call — 3.5 µs against 0.1 µs, and the schema
+  // check reads the result faster too (issue 14). Without an own `__proto__` (above) the two copy
+  // the same own enumerable properties.
+  const copy: Record<string, unknown> = Object.assign({}, value as Record<string, unknown>);
   for (const [key, fallback] of TOP_LEVEL_DEFAULTS) {
     const given = copy[key];
     if (given === undefined) copy[key] = Value.Clone(fallback);
