@@ -239,6 +239,53 @@ function trustProxyOption(options: CreateHttpServerOptions): boolean | string | 
 
 const LOG_LEVELS: readonly Level[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
+/** The request's state on its lazy logger. */
+const LAZY_STATE = Symbol('orderwire.lazyRequestLogger');
+interface LazyState {
+  parent: Logger;
+  bindings: Bindings;
+  options: ChildLoggerOptions;
+  child?: Logger;
+}
+type LazyLogger = Logger & { [LAZY_STATE]: LazyState };
+
+function realLogger(lazy: LazyLogger): Logger {
+  const state = lazy[LAZY_STATE];
+  return (state.child ??= state.parent.child(state.bindings, state.options));
+}
+
+/**
+ * The methods every lazy logger of `parent` shares, made once per parent and level: a request's
+ * lazy logger is then one object with its state, not four closures and property definitions.
+ */
+const lazyPrototypes = new WeakMap<Logger, { levelVal: number; proto: Logger }>();
+function lazyPrototype(parent: Logger): Logger {
+  const known = lazyPrototypes.get(parent);
+  if (known !== undefined && known.levelVal === parent.levelVal) return known.proto;
+  const proto = Object.create(parent) as Logger;
+  for (const level of LOG_LEVELS) {
+    if (!parent.isLevelEnabled(level)) continue;
+    Object.defineProperty(proto, level, {
+      value(this: LazyLogger, ...args: Parameters<Logger[Level]>) {
+        realLogger(this)[level](...args);
+      },
+      writable: true,
+      configurable: true,
+    });
+  }
+  proto.child = function (this: LazyLogger, more, moreOptions) {
+    return realLogger(this).child(more, moreOptions);
+  };
+  proto.bindings = function (this: LazyLogger) {
+    return realLogger(this).bindings();
+  };
+  proto.setBindings = function (this: LazyLogger, more) {
+    realLogger(this).setBindings(more);
+  };
+  lazyPrototypes.set(parent, { levelVal: parent.levelVal, proto });
+  return proto;
+}
+
 /**
  * Fastify's per-request logger (the one carrying the request id), made when the request first
  * writes a line. pino's `child()` serializes and redacts its bindings when it is created — on
@@ -249,16 +296,8 @@ const LOG_LEVELS: readonly Level[] = ['trace', 'debug', 'info', 'warn', 'error',
  */
 export function lazyRequestLogger(logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
   const parent = logger as Logger;
-  let child: Logger | undefined;
-  const real = (): Logger => (child ??= parent.child(bindings, options));
-  const lazy = Object.create(parent) as Logger;
-  for (const level of LOG_LEVELS) {
-    if (!parent.isLevelEnabled(level)) continue;
-    Object.defineProperty(lazy, level, { value: (...args: Parameters<Logger[Level]>) => real()[level](...args), writable: true, configurable: true });
-  }
-  lazy.child = (more, moreOptions) => real().child(more, moreOptions);
-  lazy.bindings = () => real().bindings();
-  lazy.setBindings = (more) => real().setBindings(more);
+  const lazy = Object.create(lazyPrototype(parent)) as LazyLogger;
+  lazy[LAZY_STATE] = { parent, bindings, options };
   return lazy;
 }
 export function createHttpServer(options: CreateHttpServerOptions): FastifyInstance {
