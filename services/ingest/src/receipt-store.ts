@@ -88,7 +88,6 @@ export interface ReceiptStoreOptions {
   metrics: IngestMetrics;
 }
 
-const encoder = new TextEncoder();
 
 function toDisplayStatus(displayId: string, value: unknown): DisplayStatus | undefined {
   if (value === null || typeof value !== 'object') return undefined;
@@ -149,7 +148,7 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
         await publisher.publishRetrying(
           {
             subject: orderAcceptedSubject(record.tenant, record.orderId),
-            data: encoder.encode(JSON.stringify(record)),
+            data: Buffer.from(JSON.stringify(record), 'utf8'), // pooled, see intake.ts
             headers: messageHeaders([]),
             expectLastSubjectSequence: 0,
           },
