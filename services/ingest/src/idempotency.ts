@@ -8,7 +8,7 @@
  *   targeted order:      `<tenant>/<displayId>:<key>`   (one publish per target display)
  * The tenant prefix keeps two tenants using the same key apart.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { INGEST_ERRORS } from './errors.js';
 
 /** 128 characters */
@@ -79,5 +79,6 @@ export function canonicalJson(value: unknown): string {
 
 /** `sha256:<base64url>` of the canonical JSON of the validated order (defaults applied). */
 export function orderHash(order: unknown): string {
-  return `sha256:${createHash('sha256').update(canonicalJson(order)).digest('base64url')}`;
+  // One-shot `crypto.hash` (Node ≥ 20.12): no Hash object per order; the same digest.
+  return `sha256:${hash('sha256', canonicalJson(order), 'base64url')}`;
 }

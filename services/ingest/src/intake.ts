@@ -9,13 +9,13 @@
  * trace id, which the remaining publishes reuse — so a retry that completes a half-published
  * targeted order produces the same envelopes as the first attempt would have.
  */
-import { headers as natsHeaders } from '@nats-io/nats-core';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type PubAck } from '@nats-io/jetstream';
 import { HEADERS, ORDER_ENVELOPE_VERSION, displaySubject, stationSubject, type Order, type OrderEnvelope, type OrderTarget } from '@orderwire/contracts';
 import { OrderwireError } from '@orderwire/platform';
 import type { DisplayIndex } from './display-index.js';
 import { INGEST_ERRORS, type UnavailableReason } from './errors.js';
 import { BODY_HASH_HEADER, orderHash, stationMsgId, targetMsgId } from './idempotency.js';
+import { messageHeaders } from './jetstream-publish.js';
 import type { IngestMetrics, OrderOutcome, OrderReason } from './metrics.js';
 import type { OrderPublisher } from './order-publisher.js';
 import type { ReceiptStore } from './receipt-store.js';
@@ -86,7 +86,6 @@ interface Original {
   traceId: string;
 }
 
-const encoder = new TextEncoder();
 /**
  * Room left for the message headers (ids, trace context, hash: a few hundred bytes) when
  * comparing an envelope with the stream's message size limit, which counts headers too.
@@ -131,24 +130,28 @@ export function createIntake(options: IntakeOptions): Intake {
   /** The JSON of each request's order, computed on first use. */
   const orderJson = new WeakMap<Order, string>();
 
-  function envelope(req: IntakeRequest, acceptedAt: number, traceId: string): string {
-    let json = orderJson.get(req.order);
+  function jsonOf(order: Order): string {
+    let json = orderJson.get(order);
     if (json === undefined) {
-      json = JSON.stringify(req.order);
-      orderJson.set(req.order, json);
+      json = JSON.stringify(order);
+      orderJson.set(order, json);
     }
-    return envelopeJson(req.tenant, json, acceptedAt, traceId);
+    return json;
   }
 
-  function messageHeaders(req: IntakeRequest, hash: string, acceptedAt: number, traceId: string, traceparent: string) {
-    const h = natsHeaders();
-    h.set(HEADERS.orderId, req.order.orderId);
-    h.set(HEADERS.tenant, req.tenant);
-    h.set(HEADERS.acceptedAt, String(acceptedAt));
-    h.set(HEADERS.traceId, traceId);
-    h.set(HEADERS.traceparent, traceparent);
-    h.set(BODY_HASH_HEADER, hash);
-    return h;
+  function envelope(req: IntakeRequest, acceptedAt: number, traceId: string): string {
+    return envelopeJson(req.tenant, jsonOf(req.order), acceptedAt, traceId);
+  }
+
+  function orderHeaders(req: IntakeRequest, hash: string, acceptedAt: number, traceId: string, traceparent: string) {
+    return messageHeaders([
+      [HEADERS.orderId, req.order.orderId],
+      [HEADERS.tenant, req.tenant],
+      [HEADERS.acceptedAt, String(acceptedAt)],
+      [HEADERS.traceId, traceId],
+      [HEADERS.traceparent, traceparent],
+      [BODY_HASH_HEADER, hash],
+    ]);
   }
 
   /** Reads the original of a duplicate publish; checks its body hash. */
@@ -187,8 +190,10 @@ export function createIntake(options: IntakeOptions): Intake {
     return publisher.publish({
       subject,
       msgId,
-      data: encoder.encode(envelope(req, acceptedAt, traceId)),
-      headers: messageHeaders(req, hash, acceptedAt, traceId, req.trace.traceparent),
+      // Buffer.from, not TextEncoder: a small Buffer is cut from Node's pool instead of getting an
+      // ArrayBuffer of its own (0.3 against 0.75 µs for an order; nats-core takes any Uint8Array).
+      data: Buffer.from(envelope(req, acceptedAt, traceId), 'utf8'),
+      headers: orderHeaders(req, hash, acceptedAt, traceId, req.trace.traceparent),
     });
   }
 
@@ -278,7 +283,9 @@ export function createIntake(options: IntakeOptions): Intake {
   return {
     checkSize(req) {
       // The largest envelope this order can become: timestamps and trace ids have fixed widths.
-      const size = Buffer.byteLength(envelope(req, now(), req.trace.traceId), 'utf8');
+      // Counted in two parts (the order's JSON, the rest) so the envelope is not built twice; the
+      // parts meet at ASCII characters, so their byte lengths add up to the whole's.
+      const size = Buffer.byteLength(jsonOf(req.order), 'utf8') + Buffer.byteLength(envelopeJson(req.tenant, '', now(), req.trace.traceId), 'utf8');
       const limit = options.maxMessageBytes - HEADER_ALLOWANCE_BYTES;
       if (size > limit) {
         throw INGEST_ERRORS.create('ORDERWIRE_ERR_INGEST_ORDER_TOO_LARGE', { size, limit }, { details: { size, limit } });

@@ -20,11 +20,7 @@ import { createTokenVerifier } from '@orderwire/token-verifier';
 import { Redis } from 'ioredis';
 import { createApp } from './app.js';
 import { CONFIG_SPEC, loadIngestConfig } from './config.js';
-
-/** 2 s cap between Redis reconnect attempts */
-const REDIS_RECONNECT_MAX_MS = 2_000;
-/** 200 ms × attempt between Redis reconnect attempts (capped above) */
-const REDIS_RECONNECT_STEP_MS = 200;
+import { rateLimitRedisOptions } from './redis-client.js';
 
 async function main(): Promise<void> {
   const config = loadIngestConfig();
@@ -50,15 +46,8 @@ async function main(): Promise<void> {
     },
   });
 
-  // Redis only holds rate-limit counters: never wait for it, never queue commands for it.
-  const redis = new Redis(config.redisUrl, {
-    ...redisTlsOptions(config),
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout: config.rateLimitRedisTimeoutMs,
-    retryStrategy: (attempt) => Math.min(attempt * REDIS_RECONNECT_STEP_MS, REDIS_RECONNECT_MAX_MS),
-  });
+  // Redis only holds rate-limit counters: never wait for it, never queue commands for it (redis-client.ts).
+  const redis = new Redis(config.redisUrl, { ...redisTlsOptions(config), ...rateLimitRedisOptions(config), lazyConnect: true });
   trackRedisConnection(metrics, redis);
   // Debug only (counters fall back per process), except a refused password: that needs an operator.
   redis.on('error', (err: Error) => {

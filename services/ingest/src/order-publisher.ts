@@ -20,7 +20,7 @@ import type { OrderwireError } from '@orderwire/platform';
 import CircuitBreaker from 'opossum';
 import type { Logger } from 'pino';
 import { INGEST_ERRORS, type UnavailableReason } from './errors.js';
-import type { JsPublisher } from './jetstream-publish.js';
+import type { JsPublishOptions, JsPublisher } from './jetstream-publish.js';
 import { BREAKER_STATE_VALUE, type BreakerState, type IngestMetrics } from './metrics.js';
 import type { ConnectionState } from './nats-connection-state.js';
 
@@ -134,13 +134,13 @@ export function createOrderPublisher(options: OrderPublisherOptions): OrderPubli
         // Later attempts fit in the window, so a request ends by window + one publish timeout.
         const timeoutMs = attempt === 0 ? publishTimeoutMs : Math.min(publishTimeoutMs, Math.max(RETRY_MIN_ATTEMPT_MS, left));
         attempt++;
+        // Built by assignment, not by spreading conditional literals: V8 made a new map for that
+        // object on every publish (1.5 µs against 0.03 µs, twice per order; issue 14).
+        const publishOptions: JsPublishOptions = { headers: req.headers, timeoutMs };
+        if (req.msgId !== undefined) publishOptions.msgID = req.msgId;
+        if (req.expectLastSubjectSequence !== undefined) publishOptions.expect = { lastSubjectSequence: req.expectLastSubjectSequence };
         try {
-          return await js.publish(req.subject, req.data, {
-            ...(req.msgId === undefined ? {} : { msgID: req.msgId }),
-            ...(req.expectLastSubjectSequence === undefined ? {} : { expect: { lastSubjectSequence: req.expectLastSubjectSequence } }),
-            headers: req.headers,
-            timeoutMs,
-          });
+          return await js.publish(req.subject, req.data, publishOptions);
         } catch (e) {
           err = e;
         }

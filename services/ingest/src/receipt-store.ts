@@ -29,7 +29,7 @@ import {
 } from '@orderwire/contracts';
 import { STREAMS, isWrongLastSequence } from '@orderwire/platform';
 import { INGEST_ERRORS } from './errors.js';
-import { headers as natsHeaders } from '@nats-io/nats-core';
+import { messageHeaders } from './jetstream-publish.js';
 import type { OrderPublisher } from './order-publisher.js';
 import type { IngestMetrics } from './metrics.js';
 import type { RequestLog } from './request-log.js';
@@ -88,7 +88,6 @@ export interface ReceiptStoreOptions {
   metrics: IngestMetrics;
 }
 
-const encoder = new TextEncoder();
 
 function toDisplayStatus(displayId: string, value: unknown): DisplayStatus | undefined {
   if (value === null || typeof value !== 'object') return undefined;
@@ -149,8 +148,8 @@ export function createReceiptStore(options: ReceiptStoreOptions): ReceiptStore {
         await publisher.publishRetrying(
           {
             subject: orderAcceptedSubject(record.tenant, record.orderId),
-            data: encoder.encode(JSON.stringify(record)),
-            headers: natsHeaders(),
+            data: Buffer.from(JSON.stringify(record), 'utf8'), // pooled, see intake.ts
+            headers: messageHeaders([]),
             expectLastSubjectSequence: 0,
           },
           options.timeoutMs,

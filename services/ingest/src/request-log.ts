@@ -22,18 +22,38 @@ export interface RequestLog {
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 
+/**
+ * The methods live on the prototype: a request's log is one small object, not four closures
+ * and a fifth for `with` (it is made for every request; issue 14).
+ */
+class BoundLog implements RequestLog {
+  constructor(
+    private readonly base: Logger,
+    private readonly bindings: Readonly<Record<string, unknown>>,
+  ) {}
+
+  private write(level: Level, obj: Record<string, unknown>, msg: string): void {
+    if (this.base.isLevelEnabled(level)) this.base[level]({ ...this.bindings, ...obj }, msg);
+  }
+
+  debug(obj: Record<string, unknown>, msg: string): void {
+    this.write('debug', obj, msg);
+  }
+  info(obj: Record<string, unknown>, msg: string): void {
+    this.write('info', obj, msg);
+  }
+  warn(obj: Record<string, unknown>, msg: string): void {
+    this.write('warn', obj, msg);
+  }
+  error(obj: Record<string, unknown>, msg: string): void {
+    this.write('error', obj, msg);
+  }
+  with(more: Readonly<Record<string, unknown>>): RequestLog {
+    return new BoundLog(this.base, { ...this.bindings, ...more });
+  }
+}
+
 /** `bindings` are written on every line, before the line's own fields (which win on a clash). */
 export function bindLog(base: Logger, bindings: Readonly<Record<string, unknown>>): RequestLog {
-  const at =
-    (level: Level): RequestLogFn =>
-    (obj, msg) => {
-      if (base.isLevelEnabled(level)) base[level]({ ...bindings, ...obj }, msg);
-    };
-  return {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    with: (more) => bindLog(base, { ...bindings, ...more }),
-  };
+  return new BoundLog(base, bindings);
 }

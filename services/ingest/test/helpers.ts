@@ -24,6 +24,7 @@ import { createTokenVerifier } from '@orderwire/token-verifier';
 import { Redis } from 'ioredis';
 import { createApp, type IngestApp } from '../src/app.js';
 import { loadIngestConfig } from '../src/config.js';
+import { rateLimitRedisOptions } from '../src/redis-client.js';
 
 export const ISSUER = 'orderwire-auth-test';
 
@@ -92,12 +93,8 @@ export async function buildTestApp(opts: {
   const redis =
     opts.redisUrl === undefined
       ? undefined
-      : new Redis(opts.redisUrl, {
-          enableOfflineQueue: false,
-          maxRetriesPerRequest: 0,
-          commandTimeout: config.rateLimitRedisTimeoutMs,
-          retryStrategy: () => 100,
-        });
+      : // The service's own options (autopipelining included); reconnects quicker for the fault tests.
+        new Redis(opts.redisUrl, { ...rateLimitRedisOptions(config), retryStrategy: () => 100 });
   redis?.on('error', () => undefined);
   if (redis !== undefined) await new Promise<void>((resolve) => redis.once('ready', () => resolve()));
   const metrics = createMetrics({ service: 'ingest', defaultMetrics: false });

@@ -3,7 +3,7 @@ import { ORDER_ENVELOPE_VERSION, type Order, type OrderEnvelope } from '@orderwi
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, idempotencyKey, orderHash, stationMsgId, targetMsgId } from '../src/idempotency.js';
-import { envelopeJson } from '../src/intake.js';
+import { HEADER_ALLOWANCE_BYTES, createIntake, envelopeJson, type IntakeOptions, type IntakeRequest } from '../src/intake.js';
 import { order } from './helpers.js';
 
 describe('idempotency', () => {
@@ -80,5 +80,23 @@ describe('order envelope', () => {
       const env: OrderEnvelope = { v: ORDER_ENVELOPE_VERSION, tenant, order: o, acceptedAt, traceId };
       expect(envelopeJson(tenant, JSON.stringify(o), acceptedAt, traceId)).toBe(JSON.stringify(env));
     }
+  });
+
+  it('checkSize counts the bytes of the whole envelope (multi-byte characters included), exactly at the limit', () => {
+    const o = order({ notes: 'ümlaut 🍔 \u2028 "q"', items: [{ name: 'Größe', qty: 1 }] }) as unknown as Order;
+    const at = 1_764_000_000_123;
+    const req = { tenant: 't1', order: o, key: 'k', trace: { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', traceparent: '', continued: false } } as unknown as IntakeRequest;
+    const whole = Buffer.byteLength(JSON.stringify({ v: ORDER_ENVELOPE_VERSION, tenant: 't1', order: o, acceptedAt: at, traceId: req.trace.traceId }), 'utf8');
+    expect(whole).toBeGreaterThan(JSON.stringify(o).length); // multi-byte characters: bytes, not characters
+    // checkSize uses nothing but its options' size and clock: the other dependencies are not reached.
+    const intakeWith = (maxMessageBytes: number) => createIntake({ maxMessageBytes, now: () => at } as unknown as IntakeOptions);
+    expect(() => intakeWith(whole + HEADER_ALLOWANCE_BYTES).checkSize(req)).not.toThrow();
+    let refused: unknown;
+    try {
+      intakeWith(whole + HEADER_ALLOWANCE_BYTES - 1).checkSize(req);
+    } catch (err) {
+      refused = err;
+    }
+    expect(refused).toMatchObject({ code: 'ORDERWIRE_ERR_INGEST_ORDER_TOO_LARGE', details: { size: whole, limit: whole - 1 } });
   });
 });

@@ -2,14 +2,14 @@
  * The mux-based JetStream publish answers like @nats-io/jetstream's `js.publish()`, which it
  * replaces on ingest's hot path: checked side by side against a real nats-server.
  */
-import { errors as natsErrors, headers as natsHeaders } from '@nats-io/nats-core';
+import { errors as natsErrors, headers as natsHeaders, type MsgHdrs, MsgHdrsImpl } from '@nats-io/nats-core';
 import { JetStreamApiCodes, JetStreamApiError, JetStreamError, jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createLogger, ensureTopology, orderStreamFor, STREAMS } from '@orderwire/platform';
 import { stationSubject } from '@orderwire/contracts';
 import { startNats, type NatsServerHandle } from '@orderwire/test-harness';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createJsPublisher, type JsPublisher } from '../src/jetstream-publish.js';
+import { createJsPublisher, messageHeaders, type JsPublisher } from '../src/jetstream-publish.js';
 
 const logger = createLogger({ service: 'ingest', version: 'test', level: 'silent' });
 const te = new TextEncoder();
@@ -43,6 +43,47 @@ async function failure(p: Promise<unknown>): Promise<Error> {
   }
   throw new Error('expected a rejection');
 }
+
+describe('messageHeaders', () => {
+  const entries: Array<[string, string]> = [
+    ['Ow-Order-Id', 'order-1'],
+    ['Ow-Tenant', 't1'],
+    ['Ow-Accepted-At', '1765080000000'],
+    ['traceparent', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'],
+    ['Ow-Body-Hash', 'sha256:abc'],
+    ['Ow-Tenant', 't2'], // a name set twice keeps the last value, as set() does
+  ];
+  /** What the library's `headers()` and `set()` make (a MsgHdrsImpl: encode() is not on the interface). */
+  function viaSet(list: Array<[string, string]>): MsgHdrsImpl {
+    const h = natsHeaders() as MsgHdrsImpl;
+    for (const [k, v] of list) h.set(k, v);
+    return h;
+  }
+
+  it('makes the wire bytes headers() + set() make, before and after the publish headers are added', async () => {
+    const mine = messageHeaders(entries);
+    const theirs = viaSet(entries);
+    expect(Buffer.from(mine.encode()).toString()).toBe(Buffer.from(theirs.encode()).toString());
+    expect(mine.get('Ow-Tenant')).toBe('t2');
+    // The publish adds Nats-Msg-Id to the object it is given (as js.publish does): stored as set() stores it.
+    const subject = stationSubject('t1', 's1', 'grill');
+    const ack = await mux.publish(subject, te.encode('{}'), { msgID: 'hdr-1', headers: mine, timeoutMs: 2_000 });
+    theirs.set('Nats-Msg-Id', 'hdr-1');
+    expect(Buffer.from(mine.encode()).toString()).toBe(Buffer.from(theirs.encode()).toString());
+    const stored = await jsm.streams.getMessage(ack.stream, { seq: ack.seq });
+    const record = (h: MsgHdrs) => Object.fromEntries(h.keys().map((k) => [k, h.values(k)]));
+    expect(record(stored!.header)).toEqual(theirs.toRecord());
+    expect(Buffer.from(messageHeaders([]).encode()).length).toBe(0);
+  });
+
+  it('refuses what set() refuses: CR or LF in a value, a bad character in a name; trims a value as set() does', () => {
+    expect(() => messageHeaders([['Ow-Order-Id', 'a\r\nInjected: 1']])).toThrow(/cannot contain/);
+    expect(() => viaSet([['Ow-Order-Id', 'a\r\nInjected: 1']])).toThrow(/cannot contain/);
+    expect(() => messageHeaders([['Bad Name', 'x']])).toThrow(/not a valid character/);
+    expect(() => messageHeaders([['Bad:Name', 'x']])).toThrow(/not a valid character/);
+    expect(messageHeaders([['Ow-Order-Id', ' padded ']]).get('Ow-Order-Id')).toBe(viaSet([['Ow-Order-Id', ' padded ']]).get('Ow-Order-Id'));
+  });
+});
 
 describe('createJsPublisher', () => {
   it('stores the message with Nats-Msg-Id and the given headers; a repeat is a duplicate with the first seq, as with js.publish', async () => {

@@ -148,6 +148,15 @@ describe('POST /v1/orders: rate limit and quota in one round trip', () => {
     expect(await t.redis!.get('ow:rl:ingest:quota:orders:adm-400')).toBeNull();
   });
 
+  it('the service\'s Redis client pipelines what one turn of the event loop sends: one write, each command its own answer', async () => {
+    const client = t.redis!;
+    expect(client.options.enableAutoPipelining).toBe(true);
+    const answers = Promise.all([client.get('ow:rl:ingest:write:adm-none'), client.incr('ow:pipelined'), client.incr('ow:pipelined')]);
+    // Queued together, written at the next setImmediate in one pipeline.
+    expect(client.autoPipelineQueueSize).toBe(3);
+    expect(await answers).toEqual([null, 1, 2]);
+  });
+
   it('Redis down: both limits still trip, counted per process', async () => {
     const token = await jwks.sign({ tenant: 'adm-down', scopes: ['orders:write'] });
     await redis.kill();

@@ -44,14 +44,20 @@ const METADATA_KEY_PATTERN = `^[^\\u0000-\\u001F\\u007F]{1,${METADATA_KEY_MAX}}$
 // RFC 3339 date-time (the JSON Schema `date-time` format), checked for calendar validity too.
 const DATE_TIME_RE = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
 
+/** Days of each month in a common year (February of a leap year: 29). */
+const DAYS_IN_MONTH: readonly number[] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 export function isDateTime(value: string): boolean {
   const m = DATE_TIME_RE.exec(value);
   if (m === null) return false;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  // Read one by one (no slice/map/array per call: this runs on every order with a createdAt).
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
   if (month < 1 || month > 12 || day < 1) return false;
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  const daysInMonth = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]!;
-  if (day > daysInMonth || hour > 23 || minute > 59 || second > 60) return false;
+  const daysInMonth = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1]!;
+  if (day > daysInMonth || Number(m[4]) > 23 || Number(m[5]) > 59 || Number(m[6]) > 60) return false;
   if (m[7] !== undefined && (Number(m[8]) > 23 || Number(m[9]) > 59)) return false;
   return true;
 }
@@ -199,7 +205,11 @@ function withDefaults(value: unknown): unknown {
     // to TypeBox's clone: such input takes TypeBox's own path, so the answer never depends on which.
     return Value.Default(OrderSchema, Value.Clone(value));
   }
-  const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  // Object.assign onto a literal, not a spread: V8 gives a spread's copy a map of its own, and adding
+  // the defaults to it then builds new maps on every call — 3.5 µs against 0.1 µs, and the schema
+  // check reads the result faster too (issue 14). Without an own `__proto__` (above) the two copy
+  // the same own enumerable properties.
+  const copy: Record<string, unknown> = Object.assign({}, value as Record<string, unknown>);
   for (const [key, fallback] of TOP_LEVEL_DEFAULTS) {
     const given = copy[key];
     if (given === undefined) copy[key] = Value.Clone(fallback);

@@ -239,6 +239,53 @@ function trustProxyOption(options: CreateHttpServerOptions): boolean | string | 
 
 const LOG_LEVELS: readonly Level[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 
+/** The request's state on its lazy logger. */
+const LAZY_STATE = Symbol('orderwire.lazyRequestLogger');
+interface LazyState {
+  parent: Logger;
+  bindings: Bindings;
+  options: ChildLoggerOptions;
+  child?: Logger;
+}
+type LazyLogger = Logger & { [LAZY_STATE]: LazyState };
+
+function realLogger(lazy: LazyLogger): Logger {
+  const state = lazy[LAZY_STATE];
+  return (state.child ??= state.parent.child(state.bindings, state.options));
+}
+
+/**
+ * The methods every lazy logger of `parent` shares, made once per parent and level: a request's
+ * lazy logger is then one object with its state, not four closures and property definitions.
+ */
+const lazyPrototypes = new WeakMap<Logger, { levelVal: number; proto: Logger }>();
+function lazyPrototype(parent: Logger): Logger {
+  const known = lazyPrototypes.get(parent);
+  if (known !== undefined && known.levelVal === parent.levelVal) return known.proto;
+  const proto = Object.create(parent) as Logger;
+  for (const level of LOG_LEVELS) {
+    if (!parent.isLevelEnabled(level)) continue;
+    Object.defineProperty(proto, level, {
+      value(this: LazyLogger, ...args: Parameters<Logger[Level]>) {
+        realLogger(this)[level](...args);
+      },
+      writable: true,
+      configurable: true,
+    });
+  }
+  proto.child = function (this: LazyLogger, more, moreOptions) {
+    return realLogger(this).child(more, moreOptions);
+  };
+  proto.bindings = function (this: LazyLogger) {
+    return realLogger(this).bindings();
+  };
+  proto.setBindings = function (this: LazyLogger, more) {
+    realLogger(this).setBindings(more);
+  };
+  lazyPrototypes.set(parent, { levelVal: parent.levelVal, proto });
+  return proto;
+}
+
 /**
  * Fastify's per-request logger (the one carrying the request id), made when the request first
  * writes a line. pino's `child()` serializes and redacts its bindings when it is created — on
@@ -249,16 +296,8 @@ const LOG_LEVELS: readonly Level[] = ['trace', 'debug', 'info', 'warn', 'error',
  */
 export function lazyRequestLogger(logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
   const parent = logger as Logger;
-  let child: Logger | undefined;
-  const real = (): Logger => (child ??= parent.child(bindings, options));
-  const lazy = Object.create(parent) as Logger;
-  for (const level of LOG_LEVELS) {
-    if (!parent.isLevelEnabled(level)) continue;
-    Object.defineProperty(lazy, level, { value: (...args: Parameters<Logger[Level]>) => real()[level](...args), writable: true, configurable: true });
-  }
-  lazy.child = (more, moreOptions) => real().child(more, moreOptions);
-  lazy.bindings = () => real().bindings();
-  lazy.setBindings = (more) => real().setBindings(more);
+  const lazy = Object.create(lazyPrototype(parent)) as LazyLogger;
+  lazy[LAZY_STATE] = { parent, bindings, options };
   return lazy;
 }
 export function createHttpServer(options: CreateHttpServerOptions): FastifyInstance {
@@ -287,7 +326,6 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
   // Fastify sets requestTimeout itself; the headers timeout is Node's alone.
   app.server.headersTimeout = headersTimeout;
 
-  addSecurityHeaders(app);
   const corsOrigins = options.corsOrigins ?? [];
   if (corsOrigins.length > 0) {
     void app.register(cors, {
@@ -315,15 +353,21 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async (request, reply) => {
+  // Every request runs these two hooks: callback style, with the security headers in the same
+  // hook, because an async hook costs Fastify a promise and its continuations per request.
+  app.addHook('onRequest', (request, reply, done) => {
+    void reply.headers(SECURITY_HEADERS);
     void reply.header(REQUEST_ID_HEADER, request.id);
     if (closing) {
       const err = PLATFORM_ERRORS.create('ORDERWIRE_ERR_SHUTTING_DOWN', {});
       void reply.header('connection', 'close').header('retry-after', String(SHUTTING_DOWN_RETRY_AFTER_S));
-      return reply.code(err.statusCode).send(errorBody(err));
+      // An answer sent from a callback hook ends the request: `done` must not be called too.
+      void reply.code(err.statusCode).send(errorBody(err));
+      return;
     }
+    done();
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     duration.observe(
       {
         method: request.method,
@@ -332,6 +376,7 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
       },
       reply.elapsedTime / 1000,
     );
+    done();
   });
 
   app.setErrorHandler(async (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {

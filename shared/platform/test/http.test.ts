@@ -225,7 +225,8 @@ describe('createHttpServer', () => {
 });
 
 describe('the per-request logger', () => {
-  function quietServer(): { app: FastifyInstance; logs: Array<Record<string, unknown>>; children: () => number } {
+  const protos: object[] = [];
+  function quietServer(): { app: FastifyInstance; logs: Array<Record<string, unknown>>; children: () => number; logger: Logger } {
     const logs: Array<Record<string, unknown>> = [];
     const destination = new Writable({
       write(chunk: Buffer, _enc, cb) {
@@ -249,13 +250,18 @@ describe('the per-request logger', () => {
       request.log.info({ password: 'hunter2' }, 'below the level: not written');
       return { ok: true };
     });
+    app.get('/proto', async (request) => {
+      protos.push(Object.getPrototypeOf(request.log) as object);
+      request.log.info({ step: 'info' }, 'info line');
+      return { ok: true };
+    });
     app.get('/loud', async (request) => {
       request.log.warn({ password: 'hunter2' }, 'written');
       request.log.child({ orderId: 'o-1' }).error('from a child of the request log');
       return { bindings: (request.log as Logger).bindings() };
     });
     current = app;
-    return { app, logs, children: () => made };
+    return { app, logs, children: () => made, logger: logger };
   }
 
   it('is made only when the request writes a line, and then carries the request id (redaction intact)', async () => {
@@ -273,5 +279,24 @@ describe('the per-request logger', () => {
     expect(logs).toHaveLength(2);
     expect(logs[0]).toMatchObject({ level: 'warn', requestId: 'req-lazy-1', msg: 'written', password: '[REDACTED]' });
     expect(logs[1]).toMatchObject({ level: 'error', requestId: 'req-lazy-1', orderId: 'o-1', msg: 'from a child of the request log' });
+  });
+
+  it('shares its methods between requests, and follows a change of the service logger\'s level', async () => {
+    const { app, logs, children, logger } = quietServer();
+    await app.ready();
+    protos.length = 0;
+    const before = children();
+    for (let i = 0; i < 3; i++) expect((await app.inject({ method: 'GET', url: '/proto' })).statusCode).toBe(200);
+    // One prototype for every request's logger (made once), nothing written at warn.
+    expect(new Set(protos).size).toBe(1);
+    expect(logs).toEqual([]);
+    expect(children()).toBe(before);
+
+    logger.level = 'info';
+    expect((await app.inject({ method: 'GET', url: '/proto', headers: { 'x-request-id': 'req-lazy-2' } })).statusCode).toBe(200);
+    // Fastify's own request lines are at info too; ours carries the request id.
+    expect(logs.filter((l) => l.step === 'info')).toEqual([expect.objectContaining({ level: 'info', requestId: 'req-lazy-2', msg: 'info line' })]);
+    expect(children()).toBe(before + 1);
+    expect(protos.at(-1)).not.toBe(protos[0]);
   });
 });

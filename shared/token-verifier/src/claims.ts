@@ -73,6 +73,30 @@ export function parseScopes(scope: unknown): Scope[] {
   return [...new Set(scope.split(' ').filter(isScope))];
 }
 
+/**
+ * 64 — distinct `scope` strings whose parse is remembered. A client's token carries the same string
+ * on every request and there are a handful of combinations, so this is never reached in practice;
+ * past it the memo starts again (bounded memory whatever arrives).
+ */
+export const GRANTED_SCOPES_MEMO_MAX = 64;
+const grantedMemo = new Map<string, readonly Scope[]>();
+
+/**
+ * {@link parseScopes} of a client token's `scope`, remembered by its text: each request of a
+ * token the verifier already verified parsed it three times (the shape check, the scope check,
+ * the principal) — 1.5 % of ingest's CPU per order (issue 14). The array is frozen: it is shared.
+ */
+export function grantedScopes(scope: unknown): readonly Scope[] {
+  if (typeof scope !== 'string') throw malformed('claim scope must be a space-separated string');
+  let granted = grantedMemo.get(scope);
+  if (granted === undefined) {
+    granted = Object.freeze(parseScopes(scope));
+    if (grantedMemo.size >= GRANTED_SCOPES_MEMO_MAX) grantedMemo.clear();
+    grantedMemo.set(scope, granted);
+  }
+  return granted;
+}
+
 export function displayClaims(payload: JWTPayload): DisplayTokenClaims {
   requireType(payload, ['display']);
   requireAudience(payload, DISPLAY_AUDIENCE);
@@ -96,7 +120,7 @@ export function clientClaims(payload: JWTPayload): ClientTokenClaims {
   requireType(payload, ['client']);
   requireAudience(payload, API_AUDIENCE);
   const scope = payload.scope;
-  parseScopes(scope);
+  grantedScopes(scope);
   return {
     typ: 'client',
     iss: opaque(payload, 'iss'),
@@ -114,8 +138,8 @@ export function accessClaims(payload: JWTPayload): AccessTokenClaims {
 }
 
 /** Throws INSUFFICIENT_SCOPE (403) unless every required scope is granted. */
-export function requireScopes(claims: ClientTokenClaims, required: readonly Scope[]): Scope[] {
-  const granted = parseScopes(claims.scope);
+export function requireScopes(claims: ClientTokenClaims, required: readonly Scope[]): readonly Scope[] {
+  const granted = grantedScopes(claims.scope);
   const missing = required.filter((s) => !granted.includes(s));
   if (missing.length > 0) {
     throw new TokenError('ORDERWIRE_ERR_TOKEN_INSUFFICIENT_SCOPE', {

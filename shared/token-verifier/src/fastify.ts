@@ -5,7 +5,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ClientTokenClaims, ErrorBody, Scope } from '@orderwire/contracts';
 import { TokenError } from './errors.js';
-import { parseScopes } from './claims.js';
+import { grantedScopes } from './claims.js';
 import type { TokenVerifier } from './verifier.js';
 
 /** Who called: set on `request.principal` by `bearerAuth`. The tenant always comes from here. */
@@ -81,7 +81,7 @@ export function bearerAuth(verifier: Pick<TokenVerifier, 'verifyClientToken'>, o
       request.principal = {
         tenant: claims.tid,
         clientId: claims.sub,
-        scopes: parseScopes(claims.scope),
+        scopes: grantedScopes(claims.scope),
         tokenId: claims.jti,
         claims,
       };

@@ -16,7 +16,7 @@ export {
 export type { TokenVerifier, TokenVerifierOptions, TokenAlgorithm, VerifierLogger, RevocationCheck } from './verifier.js';
 export { TokenError, TOKEN_ERRORS, TOKEN_ERROR_CODES, isTokenError } from './errors.js';
 export type { TokenErrorCode, TokenErrorOptions } from './errors.js';
-export { parseScopes } from './claims.js';
+export { parseScopes, grantedScopes, GRANTED_SCOPES_MEMO_MAX } from './claims.js';
 export { createVerifiedCache } from './verified-cache.js';
 export type { VerifiedCache, VerifiedCacheOptions } from './verified-cache.js';
 export { bearerAuth, requirePrincipal, extractBearerToken, JWKS_RETRY_AFTER_SEC } from './fastify.js';

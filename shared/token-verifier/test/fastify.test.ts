@@ -1,6 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fastify, type FastifyInstance } from 'fastify';
-import { bearerAuth, createTokenVerifier, extractBearerToken, requirePrincipal, type ClientPrincipal } from '../src/index.js';
+import {
+  GRANTED_SCOPES_MEMO_MAX,
+  bearerAuth,
+  createTokenVerifier,
+  extractBearerToken,
+  grantedScopes,
+  parseScopes,
+  requirePrincipal,
+  type ClientPrincipal,
+} from '../src/index.js';
 import { createJwksKey, signJwt, startJwks, type JwksKey, type JwksServerHandle } from '@orderwire/test-harness';
 import { ISSUER, clientPayload, displayPayload } from './jwks-fixture.js';
 
@@ -9,6 +18,7 @@ let jwks: JwksServerHandle;
 let app: FastifyInstance;
 let handlerCalls = 0;
 const rejected: string[] = [];
+const principals: ClientPrincipal[] = [];
 
 beforeAll(async () => {
   key = await createJwksKey({ kid: 'es-1', alg: 'ES256' });
@@ -25,6 +35,7 @@ beforeAll(async () => {
   app.post<{ Body: { n: number } }>('/v1/orders', { preHandler: auth }, async (request) => {
     handlerCalls += 1;
     const principal: ClientPrincipal = requirePrincipal(request);
+    principals.push(principal);
     return { tenant: principal.tenant, clientId: principal.clientId, scopes: principal.scopes, n: request.body.n };
   });
   app.get('/open', async (request) => requirePrincipal(request).tenant);
@@ -119,9 +130,41 @@ describe('bearerAuth', () => {
     }
   });
 
+  it('parses a token\'s scopes once: every request of it gets the same frozen list', async () => {
+    const token = await signJwt(key, clientPayload({ scope: 'orders:write orders:read orders:write unknown:scope' }));
+    const before = principals.length;
+    for (let i = 0; i < 3; i++) expect((await post(`Bearer ${token}`)).statusCode).toBe(200);
+    const seen = principals.slice(before).map((p) => p.scopes);
+    expect(seen).toHaveLength(3);
+    expect(seen[0]).toEqual(['orders:write', 'orders:read']);
+    // The same array each time: remembered, not parsed again (a fresh parse is a new array).
+    expect(seen[1]).toBe(seen[0]);
+    expect(seen[2]).toBe(seen[0]);
+    expect(Object.isFrozen(seen[0])).toBe(true);
+    // Each request still gets its own principal and claims.
+    expect(principals[before + 1]).not.toBe(principals[before]);
+    expect(principals[before + 1]!.claims).not.toBe(principals[before]!.claims);
+  });
+
   it('requirePrincipal refuses on a route registered without the hook', async () => {
     const res = await app.inject({ method: 'GET', url: '/open' });
     expect(res.statusCode).toBe(401);
+  });
+});
+
+describe('grantedScopes', () => {
+  it('answers as parseScopes does, remembers by text, and stays bounded', () => {
+    const texts = Array.from({ length: GRANTED_SCOPES_MEMO_MAX * 2 + 3 }, (_, i) => `orders:read x${i} orders:write orders:read`);
+    const first = texts.map((t) => grantedScopes(t));
+    for (const [i, t] of texts.entries()) {
+      expect(first[i]).toEqual(parseScopes(t));
+      expect(first[i]).toEqual(['orders:read', 'orders:write']);
+    }
+    // The most recent texts are remembered (same array); an evicted one is parsed again, equal.
+    expect(grantedScopes(texts.at(-1)!)).toBe(first.at(-1));
+    expect(grantedScopes(texts[0]!)).toEqual(first[0]);
+    expect(() => grantedScopes(42)).toThrow(/scope must be a space-separated string/);
+    expect(() => (grantedScopes('orders:read') as string[]).push('orders:write')).toThrow(TypeError);
   });
 });
 
