@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // `npm test`: everything CI checks, in one command, on a fresh clone.
 //   install (npm ci if needed) → tools → dependency graph → build → lint + typecheck →
-//   the scripts' own node tests → every package's vitest suite (two tracks: the whole-stack suite
-//   beside the others, each track one package at a time — the integration tests start real
-//   servers and CI has 2 cores).
+//   the scripts' own node tests → every package's vitest suite (two tracks at once, balanced by
+//   measured suite durations, each track one package at a time — the integration tests start
+//   real servers and CI has 2 cores).
 // Every step runs even when an earlier one failed (except install/tools), so one run shows every
 // problem. The last line is `N passed, N failed`, counting test files and check tasks.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { join, relative } from 'node:path';
 import { ensureChromium, ensureTools } from './bootstrap-tools.mjs';
 import { checkDependencyGraph, readWorkspace } from './check-deps.mjs';
 import { REPO_ROOT, assertNodeVersion, ensureDependencies, run } from './lib/repo.mjs';
+import { assignTracks } from './lib/test-tracks.mjs';
 import { fileFailureReason } from './lib/vitest-report.mjs';
 
 const P = '[test]';
@@ -152,25 +153,19 @@ async function runScriptTests() {
   return { ok: failed.length === 0, detail: `${files.length - failed.length}/${files.length} files passed` };
 }
 
-/**
- * Packages whose suite runs on its own track, beside the others. The whole-stack suite is the
- * longest (its files run one at a time) and mostly waits on processes it started, so running it
- * next to the unit and service suites roughly halves the wall time on 2 cores without starving
- * either track (each track still runs one package at a time).
- */
-const SEPARATE_TRACK = ['@orderwire/system-tests'];
-
 async function runPackageTests() {
   const wanted = packagesWith('test');
   for (const dir of wanted.values()) rmSync(join(dir, VITEST_REPORT), { force: true });
   const vitestArgs = ['--', '--reporter=default', '--reporter=json', `--outputFile.json=${VITEST_REPORT}`];
-  const separate = SEPARATE_TRACK.filter((p) => wanted.has(p));
-  const tracks = [
-    turbo(['test', '--concurrency=1', '--output-logs=full', ...separate.map((p) => `--filter=!${p}`), ...vitestArgs], PACKAGE_TEST_TIMEOUT_MS, 'test'),
-    ...separate.map((p) =>
-      turbo(['test', '--concurrency=1', '--output-logs=full', `--filter=${p}`, ...vitestArgs], PACKAGE_TEST_TIMEOUT_MS, `test-${p.split('/').pop()}`),
-    ),
-  ];
+  // Two tracks at once, each one package at a time, balanced by measured suite durations
+  // (scripts/lib/test-tracks.mjs): the step lasts as long as its longest track.
+  const assignment = assignTracks([...wanted.keys()]);
+  for (const [i, t] of assignment.entries()) {
+    console.log(`${P} track ${i + 1} (~${t.seconds} s measured): ${t.packages.map((p) => p.replace('@orderwire/', '')).join(', ')}`);
+  }
+  const tracks = assignment.map((t, i) =>
+    turbo(['test', '--concurrency=1', '--output-logs=full', ...t.packages.map((p) => `--filter=${p}`), ...vitestArgs], PACKAGE_TEST_TIMEOUT_MS, `test-track-${i + 1}`),
+  );
   const results = await Promise.all(tracks);
   const result = {
     code: results.find((r) => r.code !== 0)?.code ?? 0,
