@@ -17,6 +17,7 @@ import { fileFailureReason } from './lib/vitest-report.mjs';
 const P = '[test]';
 const TURBO = join(REPO_ROOT, 'node_modules', '.bin', 'turbo');
 const ESLINT = join(REPO_ROOT, 'node_modules', '.bin', 'eslint');
+const CHECK_PACKAGES = join(REPO_ROOT, 'scripts', 'check-packages.mjs');
 const LOG_DIR = join(REPO_ROOT, '.turbo', 'orderwire-test');
 /** Relative to each package: vitest resolves it against the package root. Git-ignored (.turbo/). */
 const VITEST_REPORT = join('.turbo', 'vitest-report.json');
@@ -130,6 +131,73 @@ function recordTasks(label, tasksWanted, result) {
     }
   }
   return { ok, detail: failed.length ? `failed: ${failed.join(', ')}` : `${label} clean` };
+}
+
+/**
+ * Every package's `lint` and `typecheck` (scripts/check-packages.mjs: the same checks as the
+ * packages' scripts, one worker per core, each package's TypeScript program built once for both),
+ * and ESLint over scripts/. A package whose dependencies did not build is not checked (turbo's
+ * `^build`): its checks fail as "not run".
+ */
+async function runChecks(built) {
+  const workspace = readWorkspace(REPO_ROOT);
+  const buildFailed = (name) => {
+    const t = built.get(`${name}#build`);
+    return !t || t.exitCode !== 0;
+  };
+  const blocked = new Map(); // package → the dependency that did not build
+  for (const p of workspace) {
+    const dep = [...p.runtime, ...p.dev].find((d) => workspace.some((w) => w.name === d) && buildFailed(d));
+    if (dep) blocked.set(p.name, dep);
+  }
+  const wanted = [...new Set([...packagesWith('lint').keys(), ...packagesWith('typecheck').keys()])];
+  const toCheck = wanted.filter((p) => !blocked.has(p));
+  mkdirSync(LOG_DIR, { recursive: true });
+  const report = join(LOG_DIR, 'checks.jsonl');
+  rmSync(report, { force: true });
+  const lines = [];
+  const [checks, scripts] = await Promise.all([
+    toCheck.length
+      ? run(process.execPath, [CHECK_PACKAGES, '--report', report, ...toCheck], { timeoutMs: CHECK_TIMEOUT_MS, onLine: (l) => lines.push(l) })
+      : { code: 0, timedOut: false },
+    run(ESLINT, ['scripts'], { timeoutMs: CHECK_TIMEOUT_MS }),
+  ]);
+  writeFileSync(join(LOG_DIR, 'lint-typecheck.log'), lines.join('\n'));
+  const done = new Map();
+  if (existsSync(report)) {
+    for (const line of readFileSync(report, 'utf8').split('\n').filter(Boolean)) {
+      const r = JSON.parse(line);
+      done.set(`${r.package}#${r.task}`, r);
+    }
+  }
+  const failed = [];
+  for (const task of ['lint', 'typecheck']) {
+    for (const pkg of packagesWith(task).keys()) {
+      const id = `${pkg}#${task}`;
+      const r = done.get(id);
+      if (r?.ok) {
+        units.passed.push({ kind: 'check', id });
+        continue;
+      }
+      const reason = blocked.has(pkg)
+        ? `not run (${blocked.get(pkg)} did not build)`
+        : r
+          ? (r.reason ?? 'failed')
+          : checks.timedOut
+            ? 'step timed out before it ran'
+            : 'not run';
+      units.failed.push({ kind: 'check', id, reason });
+      failed.push(`${id} (${reason})`);
+    }
+  }
+  if (scripts.code === 0) units.passed.push({ kind: 'check', id: 'eslint scripts' });
+  else {
+    const reason = scripts.timedOut ? 'timed out' : `exit ${scripts.code}`;
+    units.failed.push({ kind: 'check', id: 'eslint scripts', reason });
+    failed.push(`eslint scripts (${reason})`);
+  }
+  const ok = failed.length === 0 && checks.code === 0 && !checks.timedOut;
+  return { ok, detail: failed.length ? `failed: ${failed.join(', ')}` : ok ? 'lint + typecheck clean' : `check runner exited ${checks.code}` };
 }
 
 async function runScriptTests() {
@@ -273,15 +341,14 @@ async function main() {
       else units.passed.push({ kind: 'check', id });
       return { ok: violations.length === 0, detail: violations.length ? `${violations.length} violation(s)` : `${packages.length} packages OK` };
     });
-    if (!interrupted) await step('build', async () => recordTasks('build', ['build'], await turbo(['build', '--output-logs=errors-only'], BUILD_TIMEOUT_MS)));
+    let built = new Map();
     if (!interrupted)
-      await step('lint + typecheck', async () => {
-        const res = recordTasks('lint + typecheck', ['lint', 'typecheck'], await turbo(['lint', 'typecheck', '--output-logs=errors-only'], CHECK_TIMEOUT_MS));
-        const scripts = await run(ESLINT, ['scripts'], { timeoutMs: CHECK_TIMEOUT_MS });
-        if (scripts.code === 0) units.passed.push({ kind: 'check', id: 'eslint scripts' });
-        else units.failed.push({ kind: 'check', id: 'eslint scripts', reason: `exit ${scripts.code}` });
-        return { ok: res.ok && scripts.code === 0, detail: scripts.code === 0 ? res.detail : `${res.detail}; eslint scripts failed` };
+      await step('build', async () => {
+        const res = await turbo(['build', '--output-logs=errors-only'], BUILD_TIMEOUT_MS);
+        built = res.tasks;
+        return recordTasks('build', ['build'], res);
       });
+    if (!interrupted) await step('lint + typecheck', () => runChecks(built));
     if (!interrupted) await step('scripts tests', runScriptTests);
     if (!interrupted) await step('package tests', runPackageTests);
   }
