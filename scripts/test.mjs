@@ -221,18 +221,26 @@ async function runScriptTests() {
   return { ok: failed.length === 0, detail: `${files.length - failed.length}/${files.length} files passed` };
 }
 
-async function runPackageTests() {
+async function runPackageTests(built) {
   const wanted = packagesWith('test');
   for (const dir of wanted.values()) rmSync(join(dir, VITEST_REPORT), { force: true });
   const vitestArgs = ['--', '--reporter=default', '--reporter=json', `--outputFile.json=${VITEST_REPORT}`];
+  // The build step built every package. `--only` runs just the test tasks: turbo puts the
+  // arguments after `--` into every task's hash, so letting it resolve `test`'s dependency on
+  // `build` would miss the cache and rebuild each package's dist/ while the other track's tests
+  // are importing it. A package whose build did not succeed (its own, or a dependency's) is not
+  // tested, as turbo's dependency would have it.
+  const blocked = [...wanted.keys()].filter((p) => built.get(`${p}#build`)?.exitCode !== 0);
+  const runnable = [...wanted.keys()].filter((p) => !blocked.includes(p));
   // Two tracks at once, each one package at a time, balanced by measured suite durations
   // (scripts/lib/test-tracks.mjs): the step lasts as long as its longest track.
-  const assignment = assignTracks([...wanted.keys()]);
+  const assignment = assignTracks(runnable);
   for (const [i, t] of assignment.entries()) {
     console.log(`${P} track ${i + 1} (~${t.seconds} s measured): ${t.packages.map((p) => p.replace('@orderwire/', '')).join(', ')}`);
   }
+  if (blocked.length) console.log(`${P} not tested (the build failed): ${blocked.join(', ')}`);
   const tracks = assignment.map((t, i) =>
-    turbo(['test', '--concurrency=1', '--output-logs=full', ...t.packages.map((p) => `--filter=${p}`), ...vitestArgs], PACKAGE_TEST_TIMEOUT_MS, `test-track-${i + 1}`),
+    turbo(['test', '--only', '--concurrency=1', '--output-logs=full', ...t.packages.map((p) => `--filter=${p}`), ...vitestArgs], PACKAGE_TEST_TIMEOUT_MS, `test-track-${i + 1}`),
   );
   const results = await Promise.all(tracks);
   const result = {
@@ -275,7 +283,7 @@ async function runPackageTests() {
         ? result.timedOut
           ? 'did not finish before the step time limit'
           : exitCode === undefined
-            ? 'not run (a dependency failed to build)'
+            ? 'not run (it or a dependency failed to build)'
             : `vitest exited ${exitCode} without a report`
         : report.testResults?.length === 0
           ? 'no test files'
@@ -350,7 +358,7 @@ async function main() {
       });
     if (!interrupted) await step('lint + typecheck', () => runChecks(built));
     if (!interrupted) await step('scripts tests', runScriptTests);
-    if (!interrupted) await step('package tests', runPackageTests);
+    if (!interrupted) await step('package tests', () => runPackageTests(built));
   }
   if (interrupted) console.log(`${P} interrupted`);
   const code = summary(started);
