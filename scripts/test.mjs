@@ -11,7 +11,7 @@ import { join, relative } from 'node:path';
 import { ensureChromium, ensureTools } from './bootstrap-tools.mjs';
 import { checkDependencyGraph, readWorkspace } from './check-deps.mjs';
 import { REPO_ROOT, assertNodeVersion, ensureDependencies, run } from './lib/repo.mjs';
-import { assignTracks } from './lib/test-tracks.mjs';
+import { assignTracks, blockedByBuild } from './lib/test-tracks.mjs';
 import { fileFailureReason } from './lib/vitest-report.mjs';
 
 const P = '[test]';
@@ -140,16 +140,7 @@ function recordTasks(label, tasksWanted, result) {
  * `^build`): its checks fail as "not run".
  */
 async function runChecks(built) {
-  const workspace = readWorkspace(REPO_ROOT);
-  const buildFailed = (name) => {
-    const t = built.get(`${name}#build`);
-    return !t || t.exitCode !== 0;
-  };
-  const blocked = new Map(); // package → the dependency that did not build
-  for (const p of workspace) {
-    const dep = [...p.runtime, ...p.dev].find((d) => workspace.some((w) => w.name === d) && buildFailed(d));
-    if (dep) blocked.set(p.name, dep);
-  }
+  const blocked = blockedByBuild(readWorkspace(REPO_ROOT), built, { needsOwnBuild: false });
   const wanted = [...new Set([...packagesWith('lint').keys(), ...packagesWith('typecheck').keys()])];
   const toCheck = wanted.filter((p) => !blocked.has(p));
   mkdirSync(LOG_DIR, { recursive: true });
@@ -180,7 +171,7 @@ async function runChecks(built) {
         continue;
       }
       const reason = blocked.has(pkg)
-        ? `not run (${blocked.get(pkg)} did not build)`
+        ? `not run (${blocked.get(pkg)})`
         : r
           ? (r.reason ?? 'failed')
           : checks.timedOut
@@ -230,8 +221,9 @@ async function runPackageTests(built) {
   // `build` would miss the cache and rebuild each package's dist/ while the other track's tests
   // are importing it. A package whose build did not succeed (its own, or a dependency's) is not
   // tested, as turbo's dependency would have it.
-  const blocked = [...wanted.keys()].filter((p) => built.get(`${p}#build`)?.exitCode !== 0);
-  const runnable = [...wanted.keys()].filter((p) => !blocked.includes(p));
+  const untestable = blockedByBuild(readWorkspace(REPO_ROOT), built, { needsOwnBuild: true });
+  const blocked = [...wanted.keys()].filter((p) => untestable.has(p));
+  const runnable = [...wanted.keys()].filter((p) => !untestable.has(p));
   // Two tracks at once, each one package at a time, balanced by measured suite durations
   // (scripts/lib/test-tracks.mjs): the step lasts as long as its longest track.
   const assignment = assignTracks(runnable);

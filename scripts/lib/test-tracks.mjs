@@ -48,3 +48,25 @@ export function assignTracks(packages, { seconds = MEASURED_SECONDS, trackCount 
   }
   return tracks.filter((t) => t.packages.length > 0);
 }
+
+/**
+ * The build step's verdict on what may run after it, from turbo's per-task results
+ * (`built`: `'<package>#build'` → { exitCode }, no exit code when turbo skipped the task because a
+ * dependency failed). A package's tests need its own build (which needs its dependencies');
+ * its lint and typecheck need its workspace dependencies' builds (turbo's `^build`). Returns
+ * package → why it cannot run.
+ */
+export function blockedByBuild(workspace, built, { needsOwnBuild }) {
+  const names = new Set(workspace.map((p) => p.name));
+  const ok = (name) => built.get(`${name}#build`)?.exitCode === 0;
+  const blocked = new Map();
+  for (const p of workspace) {
+    if (needsOwnBuild && !ok(p.name)) {
+      blocked.set(p.name, 'it or a dependency failed to build');
+      continue;
+    }
+    const dep = [...p.runtime, ...p.dev].filter((d) => names.has(d)).sort().find((d) => !ok(d));
+    if (dep) blocked.set(p.name, `${dep} did not build`);
+  }
+  return blocked;
+}

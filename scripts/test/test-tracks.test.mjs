@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { readWorkspace } from '../check-deps.mjs';
 import { REPO_ROOT } from '../lib/repo.mjs';
-import { MEASURED_SECONDS, UNMEASURED_SECONDS, assignTracks } from '../lib/test-tracks.mjs';
+import { MEASURED_SECONDS, UNMEASURED_SECONDS, assignTracks, blockedByBuild } from '../lib/test-tracks.mjs';
 
 const names = (tracks) => tracks.map((t) => t.packages);
 
@@ -45,5 +45,30 @@ describe('assignTracks', () => {
       .map((p) => p.name)
       .sort();
     assert.deepEqual(withTests, Object.keys(MEASURED_SECONDS).sort());
+  });
+});
+
+describe('blockedByBuild', () => {
+  const pkg = (name, runtime = [], dev = []) => ({ name, runtime: new Set(runtime), dev: new Set(dev) });
+  const workspace = [pkg('contracts'), pkg('platform', ['contracts', 'pino']), pkg('edge', ['platform'], ['harness']), pkg('harness', ['contracts'])];
+  const built = (results) => new Map(Object.entries(results).map(([n, exitCode]) => [`${n}#build`, { exitCode }]));
+
+  test('all built: nothing blocked', () => {
+    const all = built({ contracts: 0, platform: 0, edge: 0, harness: 0 });
+    assert.deepEqual([...blockedByBuild(workspace, all, { needsOwnBuild: true })], []);
+    assert.deepEqual([...blockedByBuild(workspace, all, { needsOwnBuild: false })], []);
+  });
+
+  test('tests need their own build; turbo skips (no exit code) what depends on a failed build', () => {
+    const b = built({ contracts: 0, platform: 2, edge: undefined, harness: 0 });
+    assert.deepEqual(Object.fromEntries(blockedByBuild(workspace, b, { needsOwnBuild: true })), {
+      platform: 'it or a dependency failed to build',
+      edge: 'it or a dependency failed to build',
+    });
+  });
+
+  test("lint and typecheck need their workspace dependencies' builds (runtime or dev), not their own", () => {
+    const b = built({ contracts: 0, platform: 2, edge: undefined, harness: 1 });
+    assert.deepEqual(Object.fromEntries(blockedByBuild(workspace, b, { needsOwnBuild: false })), { edge: 'harness did not build' });
   });
 });
