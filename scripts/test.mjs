@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // `npm test`: everything CI checks, in one command, on a fresh clone.
 //   install (npm ci if needed) → tools → dependency graph → build → lint + typecheck →
-//   the scripts' own node tests → every package's vitest suite (two tracks: the whole-stack suite
-//   beside the others, each track one package at a time — the integration tests start real
-//   servers and CI has 2 cores).
+//   the scripts' own node tests → every package's vitest suite (two tracks at once, balanced by
+//   measured suite durations, each track one package at a time — the integration tests start
+//   real servers and CI has 2 cores).
 // Every step runs even when an earlier one failed (except install/tools), so one run shows every
 // problem. The last line is `N passed, N failed`, counting test files and check tasks.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,11 +11,13 @@ import { join, relative } from 'node:path';
 import { ensureChromium, ensureTools } from './bootstrap-tools.mjs';
 import { checkDependencyGraph, readWorkspace } from './check-deps.mjs';
 import { REPO_ROOT, assertNodeVersion, ensureDependencies, run } from './lib/repo.mjs';
+import { assignTracks, blockedByBuild } from './lib/test-tracks.mjs';
 import { fileFailureReason } from './lib/vitest-report.mjs';
 
 const P = '[test]';
 const TURBO = join(REPO_ROOT, 'node_modules', '.bin', 'turbo');
 const ESLINT = join(REPO_ROOT, 'node_modules', '.bin', 'eslint');
+const CHECK_PACKAGES = join(REPO_ROOT, 'scripts', 'check-packages.mjs');
 const LOG_DIR = join(REPO_ROOT, '.turbo', 'orderwire-test');
 /** Relative to each package: vitest resolves it against the package root. Git-ignored (.turbo/). */
 const VITEST_REPORT = join('.turbo', 'vitest-report.json');
@@ -131,6 +133,64 @@ function recordTasks(label, tasksWanted, result) {
   return { ok, detail: failed.length ? `failed: ${failed.join(', ')}` : `${label} clean` };
 }
 
+/**
+ * Every package's `lint` and `typecheck` (scripts/check-packages.mjs: the same checks as the
+ * packages' scripts, one worker per core, each package's TypeScript program built once for both),
+ * and ESLint over scripts/. A package whose dependencies did not build is not checked (turbo's
+ * `^build`): its checks fail as "not run".
+ */
+async function runChecks(built) {
+  const blocked = blockedByBuild(readWorkspace(REPO_ROOT), built, { needsOwnBuild: false });
+  const wanted = [...new Set([...packagesWith('lint').keys(), ...packagesWith('typecheck').keys()])];
+  const toCheck = wanted.filter((p) => !blocked.has(p));
+  mkdirSync(LOG_DIR, { recursive: true });
+  const report = join(LOG_DIR, 'checks.jsonl');
+  rmSync(report, { force: true });
+  const lines = [];
+  const [checks, scripts] = await Promise.all([
+    toCheck.length
+      ? run(process.execPath, [CHECK_PACKAGES, '--report', report, ...toCheck], { timeoutMs: CHECK_TIMEOUT_MS, onLine: (l) => lines.push(l) })
+      : { code: 0, timedOut: false },
+    run(ESLINT, ['scripts'], { timeoutMs: CHECK_TIMEOUT_MS }),
+  ]);
+  writeFileSync(join(LOG_DIR, 'lint-typecheck.log'), lines.join('\n'));
+  const done = new Map();
+  if (existsSync(report)) {
+    for (const line of readFileSync(report, 'utf8').split('\n').filter(Boolean)) {
+      const r = JSON.parse(line);
+      done.set(`${r.package}#${r.task}`, r);
+    }
+  }
+  const failed = [];
+  for (const task of ['lint', 'typecheck']) {
+    for (const pkg of packagesWith(task).keys()) {
+      const id = `${pkg}#${task}`;
+      const r = done.get(id);
+      if (r?.ok) {
+        units.passed.push({ kind: 'check', id });
+        continue;
+      }
+      const reason = blocked.has(pkg)
+        ? `not run (${blocked.get(pkg)})`
+        : r
+          ? (r.reason ?? 'failed')
+          : checks.timedOut
+            ? 'step timed out before it ran'
+            : 'not run';
+      units.failed.push({ kind: 'check', id, reason });
+      failed.push(`${id} (${reason})`);
+    }
+  }
+  if (scripts.code === 0) units.passed.push({ kind: 'check', id: 'eslint scripts' });
+  else {
+    const reason = scripts.timedOut ? 'timed out' : `exit ${scripts.code}`;
+    units.failed.push({ kind: 'check', id: 'eslint scripts', reason });
+    failed.push(`eslint scripts (${reason})`);
+  }
+  const ok = failed.length === 0 && checks.code === 0 && !checks.timedOut;
+  return { ok, detail: failed.length ? `failed: ${failed.join(', ')}` : ok ? 'lint + typecheck clean' : `check runner exited ${checks.code}` };
+}
+
 async function runScriptTests() {
   const dir = join(REPO_ROOT, 'scripts', 'test');
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.test.mjs')).sort() : [];
@@ -152,25 +212,28 @@ async function runScriptTests() {
   return { ok: failed.length === 0, detail: `${files.length - failed.length}/${files.length} files passed` };
 }
 
-/**
- * Packages whose suite runs on its own track, beside the others. The whole-stack suite is the
- * longest (its files run one at a time) and mostly waits on processes it started, so running it
- * next to the unit and service suites roughly halves the wall time on 2 cores without starving
- * either track (each track still runs one package at a time).
- */
-const SEPARATE_TRACK = ['@orderwire/system-tests'];
-
-async function runPackageTests() {
+async function runPackageTests(built) {
   const wanted = packagesWith('test');
   for (const dir of wanted.values()) rmSync(join(dir, VITEST_REPORT), { force: true });
   const vitestArgs = ['--', '--reporter=default', '--reporter=json', `--outputFile.json=${VITEST_REPORT}`];
-  const separate = SEPARATE_TRACK.filter((p) => wanted.has(p));
-  const tracks = [
-    turbo(['test', '--concurrency=1', '--output-logs=full', ...separate.map((p) => `--filter=!${p}`), ...vitestArgs], PACKAGE_TEST_TIMEOUT_MS, 'test'),
-    ...separate.map((p) =>
-      turbo(['test', '--concurrency=1', '--output-logs=full', `--filter=${p}`, ...vitestArgs], PACKAGE_TEST_TIMEOUT_MS, `test-${p.split('/').pop()}`),
-    ),
-  ];
+  // The build step built every package. `--only` runs just the test tasks: turbo puts the
+  // arguments after `--` into every task's hash, so letting it resolve `test`'s dependency on
+  // `build` would miss the cache and rebuild each package's dist/ while the other track's tests
+  // are importing it. A package whose build did not succeed (its own, or a dependency's) is not
+  // tested, as turbo's dependency would have it.
+  const untestable = blockedByBuild(readWorkspace(REPO_ROOT), built, { needsOwnBuild: true });
+  const blocked = [...wanted.keys()].filter((p) => untestable.has(p));
+  const runnable = [...wanted.keys()].filter((p) => !untestable.has(p));
+  // Two tracks at once, each one package at a time, balanced by measured suite durations
+  // (scripts/lib/test-tracks.mjs): the step lasts as long as its longest track.
+  const assignment = assignTracks(runnable);
+  for (const [i, t] of assignment.entries()) {
+    console.log(`${P} track ${i + 1} (~${t.seconds} s measured): ${t.packages.map((p) => p.replace('@orderwire/', '')).join(', ')}`);
+  }
+  if (blocked.length) console.log(`${P} not tested (the build failed): ${blocked.join(', ')}`);
+  const tracks = assignment.map((t, i) =>
+    turbo(['test', '--only', '--concurrency=1', '--output-logs=full', ...t.packages.map((p) => `--filter=${p}`), ...vitestArgs], PACKAGE_TEST_TIMEOUT_MS, `test-track-${i + 1}`),
+  );
   const results = await Promise.all(tracks);
   const result = {
     code: results.find((r) => r.code !== 0)?.code ?? 0,
@@ -212,7 +275,7 @@ async function runPackageTests() {
         ? result.timedOut
           ? 'did not finish before the step time limit'
           : exitCode === undefined
-            ? 'not run (a dependency failed to build)'
+            ? 'not run (it or a dependency failed to build)'
             : `vitest exited ${exitCode} without a report`
         : report.testResults?.length === 0
           ? 'no test files'
@@ -278,17 +341,16 @@ async function main() {
       else units.passed.push({ kind: 'check', id });
       return { ok: violations.length === 0, detail: violations.length ? `${violations.length} violation(s)` : `${packages.length} packages OK` };
     });
-    if (!interrupted) await step('build', async () => recordTasks('build', ['build'], await turbo(['build', '--output-logs=errors-only'], BUILD_TIMEOUT_MS)));
+    let built = new Map();
     if (!interrupted)
-      await step('lint + typecheck', async () => {
-        const res = recordTasks('lint + typecheck', ['lint', 'typecheck'], await turbo(['lint', 'typecheck', '--output-logs=errors-only'], CHECK_TIMEOUT_MS));
-        const scripts = await run(ESLINT, ['scripts'], { timeoutMs: CHECK_TIMEOUT_MS });
-        if (scripts.code === 0) units.passed.push({ kind: 'check', id: 'eslint scripts' });
-        else units.failed.push({ kind: 'check', id: 'eslint scripts', reason: `exit ${scripts.code}` });
-        return { ok: res.ok && scripts.code === 0, detail: scripts.code === 0 ? res.detail : `${res.detail}; eslint scripts failed` };
+      await step('build', async () => {
+        const res = await turbo(['build', '--output-logs=errors-only'], BUILD_TIMEOUT_MS);
+        built = res.tasks;
+        return recordTasks('build', ['build'], res);
       });
+    if (!interrupted) await step('lint + typecheck', () => runChecks(built));
     if (!interrupted) await step('scripts tests', runScriptTests);
-    if (!interrupted) await step('package tests', runPackageTests);
+    if (!interrupted) await step('package tests', () => runPackageTests(built));
   }
   if (interrupted) console.log(`${P} interrupted`);
   const code = summary(started);
