@@ -34,8 +34,11 @@ import { serviceInboxPrefix } from './nats.js';
 import { allOrderStreamNames } from './order-streams.js';
 import { KV_BUCKETS, STREAMS, kvStreamName, type KvBucketName } from './topology.js';
 
-/** Identities with their own NATS user: the services, the one that applies the topology, and backup. */
-export const NATS_IDENTITIES = ['auth', 'ingest', 'edge', 'dlq', 'webhooks', 'topology', 'backup'] as const;
+/**
+ * Identities with their own NATS user: the services, the one that applies the topology, backup,
+ * and `operator` (nats-box, the runbook's read-only `nats` CLI).
+ */
+export const NATS_IDENTITIES = ['auth', 'ingest', 'edge', 'dlq', 'webhooks', 'topology', 'backup', 'operator'] as const;
 export type NatsIdentity = (typeof NATS_IDENTITIES)[number];
 
 export interface NatsPermissions {
@@ -269,6 +272,20 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
       ]),
     ],
     subscribe: [inbox('backup')],
+  },
+  // `operator`: nats-box, the `nats` CLI of docs/runbook.md — `stream ls/info/report`, `consumer
+  // ls/info/report`, `account info`. It reads how JetStream is doing and nothing else: no message,
+  // no KV value, no change. The CLI takes its replies on `_INBOX.` unless given --inbox-prefix (it has
+  // no environment variable for it, so `kubectl exec … -- nats …` could not set it): that prefix is
+  // granted beside its own. No service uses `_INBOX.` (each has its private `_INBOX_<service>`), so
+  // it carries only the operator's own replies.
+  operator: {
+    publish: [
+      js.account,
+      ...orderStreamLookup,
+      ...ALL_STREAM_NAMES.flatMap((s) => [js.streamInfo(s), `${API}.CONSUMER.LIST.${s}`, `${API}.CONSUMER.NAMES.${s}`, js.consumerInfo(s)]),
+    ],
+    subscribe: [inbox('operator'), '_INBOX.>'],
   },
 } satisfies Record<NatsIdentity, NatsPermissions>);
 

@@ -156,6 +156,13 @@ describe('the declaration', () => {
     ).toEqual([]);
   });
 
+  it('gives the operator (nats-box) reads of JetStream state only, and the CLI default inbox to no one else', () => {
+    const readOnly = /^\$JS\.API\.(INFO|STREAM\.(LIST|NAMES)|STREAM\.INFO\.[A-Za-z0-9_]+|CONSUMER\.(LIST|NAMES)\.[A-Za-z0-9_]+|CONSUMER\.INFO\.[A-Za-z0-9_]+\.\*)$/;
+    expect(NATS_PERMISSIONS.operator.publish.filter((s) => !readOnly.test(s))).toEqual([]);
+    for (const s of declaredStreamNames()) expect(NATS_PERMISSIONS.operator.publish).toContain(`$JS.API.CONSUMER.INFO.${s}.*`);
+    expect(NATS_IDENTITIES.filter((i) => NATS_PERMISSIONS[i].subscribe.includes('_INBOX.>'))).toEqual(['operator']);
+  });
+
   it('lets only auth write ow_revoked_clients and read the signing keys; no service but dlq samples every stream', () => {
     for (const i of NATS_IDENTITIES) {
       const p = NATS_PERMISSIONS[i].publish;
@@ -163,7 +170,7 @@ describe('the declaration', () => {
       expect(p.some((s) => /GET\.KV_ow_signing_keys/.test(s)), `${i} reads signing keys`).toBe(i === 'auth');
     }
     const infoOfAll = (i: (typeof NATS_IDENTITIES)[number]): boolean => declaredStreamNames().every((s) => NATS_PERMISSIONS[i].publish.includes(`$JS.API.STREAM.INFO.${s}`));
-    expect(NATS_IDENTITIES.filter(infoOfAll)).toEqual(['dlq', 'topology', 'backup']);
+    expect(NATS_IDENTITIES.filter(infoOfAll)).toEqual(['dlq', 'topology', 'backup', 'operator']);
     // Orders that expired unseen: the DLQ's detector adds to a display's notice, the edge clears it.
     for (const i of NATS_IDENTITIES) {
       expect(NATS_PERMISSIONS[i].publish.includes('$KV.ow_expired_notices.>'), `${i} writes expired notices`).toBe(['auth', 'edge', 'dlq'].includes(i));

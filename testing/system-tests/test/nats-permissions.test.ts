@@ -44,7 +44,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpJson, lostOrders, makeOrder, metricValue, rawSocket, startStack, waitValue, type Stack } from '../src/stack.js';
 
 const run = promisify(execFile);
-const IDENTITIES = ['auth', 'ingest', 'edge', 'dlq', 'webhooks', 'topology', 'backup'] as const;
+const IDENTITIES = ['auth', 'ingest', 'edge', 'dlq', 'webhooks', 'topology', 'backup', 'operator'] as const;
 /** The run folders `orderwire-backup` writes (RUN_PREFIX of services/auth/src/backup.ts; tooling never imports a service). */
 const BACKUP_RUN_PREFIX = 'orderwire-backup-';
 type Identity = (typeof IDENTITIES)[number];
@@ -525,6 +525,46 @@ describe('what each identity must never do is refused', () => {
       await refused(probe, 'publish', /^\$JS\.API\.STREAM\.MSG\.GET\.KV_ow_signing_keys$/);
       probe.nc.publish(stationSubject('t', 's', 'grill'), '{}');
       await probe.nc.flush();
+      await refused(probe, 'publish', /^orders\.[0-9]+\.t\.s\.grill$/);
+    } finally {
+      await probe.close();
+    }
+  });
+
+  it('the operator identity (nats-box) reads streams and display mailboxes on the CLI default inbox, and may change or read nothing else', async () => {
+    // As the `nats` CLI connects in nats-box: its NKEY seed, replies on the default `_INBOX.`.
+    const nc = await connectNats({ servers: stack.nats.url, name: 'perm-operator-probe', logger, timeoutMs: 5_000, nkeySeedFile: seedFile('operator') });
+    const probe: Probe = { nc, refused: [], close: () => nc.close() };
+    void (async () => {
+      for await (const st of nc.status()) {
+        if (st.type === 'error' && st.error instanceof errors.PermissionViolationError) probe.refused.push({ operation: st.error.operation, subject: st.error.subject });
+      }
+    })();
+    try {
+      const jsm = await jetstreamManager(nc, { timeout: 2_000 });
+      await jsm.getAccountInfo();
+      const names: string[] = [];
+      for await (const info of jsm.streams.list()) names.push(info.config.name);
+      expect(names).toEqual(expect.arrayContaining(['RECEIPTS', 'ORDERS_P0']));
+      // `nats consumer report` on every order stream: list, then info of each display mailbox.
+      let mailboxes = 0;
+      for (const stream of names.filter((n) => isOrderStream(n))) {
+        for await (const c of jsm.consumers.list(stream)) {
+          expect((await jsm.consumers.info(stream, c.name)).name).toBe(c.name);
+          mailboxes++;
+        }
+      }
+      expect(mailboxes).toBeGreaterThan(0);
+      expect(probe.refused).toEqual([]);
+      await expect(jsm.streams.update('ORDERS_P0', { max_age: 1_000_000_000 })).rejects.toThrow();
+      await refused(probe, 'publish', /^\$JS\.API\.STREAM\.UPDATE\.ORDERS_P0$/);
+      await expect(jsm.streams.getMessage('RECEIPTS', { seq: 1 })).rejects.toThrow();
+      await refused(probe, 'publish', /^\$JS\.API\.STREAM\.MSG\.GET\.RECEIPTS$/);
+      const cfg = displayConsumerConfig({ tenant: stack.tenant, store: 'st-perm', displayId: 'forged-op', stations: ['grill'] });
+      await expect(jsm.consumers.add('ORDERS_P0', { ...cfg, ack_policy: AckPolicy.Explicit })).rejects.toThrow();
+      await refused(probe, 'publish', /^\$JS\.API\.CONSUMER\.(DURABLE\.)?CREATE\.ORDERS_P0\./);
+      nc.publish(stationSubject('t', 's', 'grill'), '{}');
+      await nc.flush();
       await refused(probe, 'publish', /^orders\.[0-9]+\.t\.s\.grill$/);
     } finally {
       await probe.close();
