@@ -74,9 +74,7 @@ it('R3 streams of a 3-node cluster come back R3 in an emptied cluster, with mess
   const dir = (JSON.parse(backup.stdout) as { dir: string }).dir;
 
   // Every node loses its store; the cluster comes back empty.
-  await cluster.stop();
-  for (const s of cluster.servers) await rm(s.storeDir, { recursive: true, force: true });
-  await cluster.restart();
+  await cluster.restart({ emptyStores: true });
   await cluster.waitForMetaLeader();
   nc = await connect({ servers: [...cluster.urls], name: 'backup-r3-test' });
   try {

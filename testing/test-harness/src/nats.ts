@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HarnessError, HarnessErrorCode } from './errors.js';
@@ -352,8 +352,12 @@ export interface NatsClusterHandle extends AsyncDisposable {
   /** All nodes' logs, each prefixed with its name. */
   logs(): string;
   stop(): Promise<void>;
-  /** Restarts every node at once (keeps ports and stores); resolves when a leader is elected. */
-  restart(): Promise<void>;
+  /**
+   * Stops every node and starts them again on the same ports; `emptyStores` removes every node's
+   * JetStream store first (the cluster comes back empty). Retried like a start when the meta
+   * group does not form.
+   */
+  restart(options?: { emptyStores?: boolean }): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -478,9 +482,27 @@ class NatsCluster implements NatsClusterHandle {
     await Promise.all(this.nodes.map((n) => n.stop()));
   }
 
-  async restart(): Promise<void> {
-    await this.stop();
-    await this.bringUp(PORT_REBIND_WINDOW_MS);
+  /**
+   * Stops every node and brings the cluster up again on the same ports (and stores, unless
+   * `emptyStores`). A cluster that forms its meta group anew meets the nats-server 2.10 start race
+   * `startNatsCluster` retries (every node healthy, one leader, the group one node short): the
+   * restart is retried the same way.
+   */
+  async restart(options: { emptyStores?: boolean } = {}): Promise<void> {
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= CLUSTER_START_ATTEMPTS; attempt++) {
+      await this.stop();
+      // Each attempt from empty stores: a group that formed short has written its state.
+      if (options.emptyStores === true) await Promise.all(this.nodes.map((n) => rm(n.storeDir, { recursive: true, force: true })));
+      try {
+        await this.bringUp(PORT_REBIND_WINDOW_MS);
+        return;
+      } catch (err) {
+        lastError = err;
+        if (!isRetriableClusterStart(err)) throw err;
+      }
+    }
+    throw lastError;
   }
 
   /** Spawns every stopped node, then waits for all to be healthy and agree on a leader. */
@@ -509,6 +531,15 @@ class NatsCluster implements NatsClusterHandle {
   private logsTail(lines: number): string {
     return this.nodes.map((n) => `----- ${n.name}\n${n.logs().split('\n').slice(-lines).join('\n')}`).join('\n');
   }
+}
+
+/** A cluster start that failed the way a second try fixes: a port taken meanwhile, or the meta group not formed. */
+function isRetriableClusterStart(err: unknown): boolean {
+  return (
+    err instanceof HarnessError &&
+    (err.code === HarnessErrorCode.PortInUse ||
+      (err.code === HarnessErrorCode.StartTimeout && (err.message.includes(META_NOT_FORMED) || err.message.includes(NO_META_LEADER))))
+  );
 }
 
 /**
@@ -557,11 +588,7 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
     } catch (err) {
       lastError = err;
       await cluster.dispose();
-      const retriable =
-        err instanceof HarnessError &&
-        (err.code === HarnessErrorCode.PortInUse ||
-          (err.code === HarnessErrorCode.StartTimeout && (err.message.includes(META_NOT_FORMED) || err.message.includes(NO_META_LEADER))));
-      if (!retriable) throw err;
+      if (!isRetriableClusterStart(err)) throw err;
     }
   }
   throw lastError;

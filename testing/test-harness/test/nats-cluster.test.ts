@@ -149,4 +149,22 @@ describe('startNatsCluster', { timeout: 90_000 }, () => {
     );
     expect(info?.state.messages).toBe(10);
   });
+
+  it('restarts the cluster with empty stores: the same ports, a new meta group, no streams', async () => {
+    const urls = [...cluster.urls];
+    await cluster.restart({ emptyStores: true });
+    expect(cluster.urls).toEqual(urls);
+    const conn = nc ?? (await connect({ servers: urls }));
+    const names = await waitFor(
+      async () => {
+        try {
+          return await (await jetstreamManager(conn)).streams.names().next();
+        } catch {
+          return undefined;
+        }
+      },
+      { timeoutMs: 20_000, message: 'stream names after the empty restart' },
+    );
+    expect(names).toEqual([]);
+  });
 });
