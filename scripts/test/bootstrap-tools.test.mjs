@@ -179,20 +179,27 @@ describe("ensureChromium (system package for the browser tests)", () => {
   });
 });
 
+describe('opt-in tools (--with-nats-latest, --with-pprof)', () => {
+  for (const [flag, ensure, folder, exe] of [
+    ['--with-nats-latest', ensureNatsLatest, 'nats-latest', 'nats-server'],
+    ['--with-pprof', ensurePprof, 'pprof', 'pprof'],
+  ]) {
+    test(`${flag}: --check reports a missing binary with the command that fetches it, and fetches nothing`, async () => {
+      const root = temp(`ow-${folder}-`);
+      const res = await ensure({ root, check: true, quiet: true });
+      assert.equal(res.ok, false);
+      assert.equal(res.path, join(root, '.tools', folder, 'bin', exe));
+      assert.match(res.message, new RegExp(`npm run tools -- ${flag}`));
+    });
+  }
+});
+
 describe('--with-nats-latest', () => {
   test('the newest nats-server comes from forky into its own folder, never .tools/bin', () => {
     const b = OPTIONAL_BUNDLES['nats-latest'];
     assert.equal(b.suite, 'forky');
     assert.deepEqual(b.packages, ['nats-server/forky']);
     assert.equal(b.binDir, 'nats-latest/bin');
-  });
-
-  test('--check reports a missing binary with the command that fetches it, and fetches nothing', async () => {
-    const root = temp('ow-natslatest-');
-    const res = await ensureNatsLatest({ root, check: true, quiet: true });
-    assert.equal(res.ok, false);
-    assert.equal(res.path, join(root, '.tools', 'nats-latest', 'bin', 'nats-server'));
-    assert.match(res.message, /npm run tools -- --with-nats-latest/);
   });
 
   test('an existing binary is used as it is', async () => {
@@ -213,14 +220,6 @@ describe('--with-pprof', () => {
     assert.equal(b.binDir, 'pprof/bin');
     assert.equal(b.keepOnlyProvided, true);
     assert.match(b.provides.pprof.exe, /^usr\/lib\/go-1\.24\/pkg\/tool\/linux_\$\{GOARCH\}\/pprof$/);
-  });
-
-  test('--check reports a missing pprof with the command that fetches it, and fetches nothing', async () => {
-    const root = temp('ow-pprof-');
-    const res = await ensurePprof({ root, check: true, quiet: true });
-    assert.equal(res.ok, false);
-    assert.equal(res.path, join(root, '.tools', 'pprof', 'bin', 'pprof'));
-    assert.match(res.message, /npm run tools -- --with-pprof/);
   });
 
   test('an existing pprof is used as it is', async () => {
