@@ -11,6 +11,8 @@ export {
   allPolicyProblems,
   probeProblems,
   resourceProblems,
+  goRuntimeProblems,
+  GO_SERVER_IMAGES,
   securityProblems,
   pdbProblems,
   networkPolicyProblems,

@@ -209,6 +209,33 @@ export function resourceProblems(objects: readonly K8sObject[]): Problem[] {
   return problems;
 }
 
+/**
+ * Images of Go programs that do real work (nats-server, its exporter, k6). Go before 1.25 sizes
+ * its scheduler (GOMAXPROCS) by the node's CPUs, not the container's CPU limit, so a 2-CPU
+ * nats-server on a 32-core node runs 32 Ps against a 2-CPU CFS quota and is throttled in 100 ms
+ * slices. nats-box is left out: it is a shell for the runbook's commands.
+ */
+export const GO_SERVER_IMAGES = [/(^|\/)nats:/, /(^|\/)prometheus-nats-exporter:/, /(^|\/)k6:/];
+
+/** Every container of a Go server image takes GOMAXPROCS from its own limits.cpu, in whole cores. */
+export function goRuntimeProblems(objects: readonly K8sObject[]): Problem[] {
+  const problems: Problem[] = [];
+  for (const w of workloads(objects)) {
+    for (const { c } of containers(w)) {
+      const image = c.image ?? '';
+      if (!GO_SERVER_IMAGES.some((re) => re.test(image))) continue;
+      const ref = c.env?.find((e) => e.name === 'GOMAXPROCS')?.valueFrom?.resourceFieldRef;
+      const ok =
+        ref !== undefined &&
+        ref.resource === 'limits.cpu' &&
+        (ref.containerName === undefined || ref.containerName === c.name) &&
+        parseQuantity(ref.divisor ?? '1') === 1;
+      if (!ok) problems.push({ object: w.name, message: `${w.name} container ${c.name} runs Go (${image.split('@')[0]}) without GOMAXPROCS from its own limits.cpu` });
+    }
+  }
+  return problems;
+}
+
 /** runAsNonRoot, RuntimeDefault seccomp, read-only root, no escalation, every capability dropped. */
 export function securityProblems(objects: readonly K8sObject[]): Problem[] {
   const problems: Problem[] = [];
@@ -645,6 +672,7 @@ export function allPolicyProblems(objects: readonly K8sObject[], opts: { product
   return [
     ...probeProblems(objects),
     ...resourceProblems(objects),
+    ...goRuntimeProblems(objects),
     ...securityProblems(objects),
     ...pdbProblems(objects),
     ...networkPolicyProblems(objects),

@@ -7,6 +7,7 @@ import {
   committedSecretProblems,
   envProblems,
   envValueProblems,
+  goRuntimeProblems,
   graceProblems,
   hpaProblems,
   imageProblems,
@@ -42,6 +43,13 @@ describe('every policy holds for every overlay (with the load test applied next 
   });
 });
 
+/** A container's GOMAXPROCS resourceFieldRef, to mutate. */
+function gomaxprocsRef(c: { env?: { name: string; valueFrom?: unknown }[] }): { resource: string; divisor?: string } {
+  const ref = (c.env?.find((e) => e.name === 'GOMAXPROCS')?.valueFrom as { resourceFieldRef?: { resource: string; divisor?: string } } | undefined)?.resourceFieldRef;
+  if (ref === undefined) throw new Error('no GOMAXPROCS resourceFieldRef');
+  return ref;
+}
+
 /** The production render with the load test, and one mutation applied. */
 function mutated(mutate: (objects: K8sObject[]) => void): K8sObject[] {
   const objects = withLoadTest('production');
@@ -63,6 +71,28 @@ describe('each policy names the object that breaks it', () => {
       'StatefulSet/nats container exporter has no limits.cpu',
       'StatefulSet/nats container exporter has no limits.memory',
     ]);
+  });
+
+  test('Go servers: GOMAXPROCS from their own CPU limit', () => {
+    const missing = mutated((o) => {
+      const nats = podSpec(find(o, 'StatefulSet', 'nats')).containers[0]!;
+      nats.env = nats.env!.filter((e) => e.name !== 'GOMAXPROCS');
+    });
+    expect(goRuntimeProblems(missing)).toEqual([
+      { object: 'StatefulSet/nats', message: 'StatefulSet/nats container nats runs Go (nats:2.10.27-alpine) without GOMAXPROCS from its own limits.cpu' },
+    ]);
+    const fromRequests = mutated((o) => {
+      const exporter = podSpec(find(o, 'StatefulSet', 'nats')).containers[1]!;
+      gomaxprocsRef(exporter).resource = 'requests.cpu';
+    });
+    expect(goRuntimeProblems(fromRequests).map((p: { message: string }) => p.message)).toEqual([
+      'StatefulSet/nats container exporter runs Go (natsio/prometheus-nats-exporter:0.17.3) without GOMAXPROCS from its own limits.cpu',
+    ]);
+    const milliCores = mutated((o) => {
+      const k6 = podSpec(find(o, 'Job', 'k6')).containers[0]!;
+      gomaxprocsRef(k6).divisor = '1m';
+    });
+    expect(goRuntimeProblems(milliCores)).toHaveLength(1);
   });
 
   test('securityContext', () => {
