@@ -30,7 +30,10 @@ export function storeWildcard(subject: string): string {
   return ringSubject(p === undefined ? subject : storeOrdersWildcard(p.tenant, p.store));
 }
 
-export function createDoorbell(nc: NatsConnection, logger: Logger): Doorbell {
+/** Observes every ring received: `matched` false when no registered mailbox listens on its subject. */
+export type RingObserver = (matched: boolean) => void;
+
+export function createDoorbell(nc: NatsConnection, logger: Logger, observe?: RingObserver): Doorbell {
   /**
    * Who rings on each subject: one mailbox (the common case: a display's own subject, its
    * station's with one display per station) or a Set of them — a Set per subject and display
@@ -41,6 +44,7 @@ export function createDoorbell(nc: NatsConnection, logger: Logger): Doorbell {
 
   function onRing(subject: string): void {
     const targets = bySubject.get(subject);
+    observe?.(targets !== undefined);
     if (targets === undefined) return;
     if (!(targets instanceof Set)) targets.ring();
     else for (const t of targets) t.ring();
