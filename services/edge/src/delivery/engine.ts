@@ -1,6 +1,6 @@
 /**
  * The delivery engine of one edge process: one shared pull inbox, one limiter on outstanding
- * pulls, ref-counted store doorbells, a hand-back signal between edges, and a bounded
+ * pulls, ref-counted doorbells (one per ring subject), a hand-back signal between edges, and a bounded
  * safety sweep. Sessions open a mailbox per connected display. Design and figures:
  * docs/adr/0002-edge-pull-strategy.md.
  */
