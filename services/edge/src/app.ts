@@ -97,6 +97,9 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
     });
   const jsm = await jetstreamManager(nc);
 
+  // Bound once: a ring is counted on the delivery path, per order.
+  const ringsMatched = edgeMetrics.doorbellRings.labels({ outcome: 'matched' });
+  const ringsUnmatched = edgeMetrics.doorbellRings.labels({ outcome: 'unmatched' });
   const engine = createDeliveryEngine({
     nc,
     logger: logger.child({ component: 'delivery' }),
@@ -109,6 +112,9 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
       edgeMetrics.pulls.inc({ outcome: o.status });
       edgeMetrics.pullWakeups.inc({ reason: o.reason });
       edgeMetrics.pullLatency.observe(o.ms / 1000);
+    },
+    onRing(matched) {
+      (matched ? ringsMatched : ringsUnmatched).inc();
     },
   });
   const receipts = createReceiptWriter({ mux: engine.mux, instanceId: config.instanceId, timeoutMs: config.jsAckTimeoutMs });
@@ -192,6 +198,7 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
     displaysWithBacklog: () => sockets.displaysWithBacklog(),
     oldestUnackedAgeSeconds: () => sockets.oldestHeldAgeSeconds(),
     outstandingPulls: () => engine.stats().outstandingPulls,
+    doorbellSubscriptions: () => engine.stats().doorbellSubscriptions,
     storeCounts: () => presence?.storeCounts(config.presenceStoreLabels) ?? [],
   });
   health.register('nats', natsHealthCheck(nc));

@@ -41,6 +41,8 @@ export const REDIS_OPS = ['pub', 'sub', 'publish', 'presence'] as const;
 /** Which part of a foreign message's subject did not match the session (`orderwire_edge_foreign_messages_total`). */
 export const FOREIGN_FIELDS = ['tenant', 'store', 'display', 'subject'] as const;
 export type ForeignField = (typeof FOREIGN_FIELDS)[number];
+/** Doorbell rings received: `matched` woke at least one mailbox, `unmatched` none (interest held for nothing). */
+export const RING_OUTCOMES = ['matched', 'unmatched'] as const;
 export const PULL_REASONS = ['connect', 'doorbell', 'handback', 'followup', 'timer', 'sweep', 'reconnect', 'retry'] as const;
 
 export interface EdgeMetricSources {
@@ -52,6 +54,8 @@ export interface EdgeMetricSources {
   /** Age in seconds of the oldest message held at a display and not yet acked (0 if none). */
   oldestUnackedAgeSeconds(): number;
   outstandingPulls(): number;
+  /** NATS subscriptions the doorbell holds (its interest on the server). */
+  doorbellSubscriptions(): number;
   /** Displays online on this node per (tenant, store), capped (see EDGE_PRESENCE_STORE_LABELS). */
   storeCounts?(): readonly { tenant: string; store: string; online: number }[];
 }
@@ -66,6 +70,7 @@ export interface EdgeMetrics {
   pulls: Counter<'outcome'>;
   pullWakeups: Counter<'reason'>;
   pullLatency: Histogram;
+  doorbellRings: Counter<'outcome'>;
   sessionReplaced: Counter;
   sessionEnded: Counter<'reason'>;
   receiptFailures: Counter;
@@ -113,6 +118,7 @@ export function createEdgeMetrics(metrics: Metrics): EdgeMetrics {
     },
   });
   gauge('orderwire_edge_pulls_in_flight', 'JetStream pull requests awaiting their answer', (s) => s.outstandingPulls());
+  gauge('orderwire_edge_doorbell_subscriptions', 'Core NATS subscriptions the doorbell holds for connected displays', (s) => s.doorbellSubscriptions());
 
   const m: EdgeMetrics = {
     handshakes: metrics.counter({
@@ -160,6 +166,11 @@ export function createEdgeMetrics(metrics: Metrics): EdgeMetrics {
       help: 'From sending a pull request to its last answer',
       buckets: PULL_LATENCY_BUCKETS,
     }),
+    doorbellRings: metrics.counter({
+      name: 'orderwire_edge_doorbell_rings_total',
+      help: 'Doorbell rings (headers of a stored order) received, by whether a connected display listens on the subject',
+      labelNames: ['outcome'],
+    }),
     sessionReplaced: metrics.counter({
       name: 'orderwire_edge_session_replaced_total',
       help: 'Connections that replaced an older session of the same display',
@@ -198,6 +209,7 @@ export function createEdgeMetrics(metrics: Metrics): EdgeMetrics {
   for (const field of FOREIGN_FIELDS) m.foreignMessages.inc({ field }, 0);
   for (const outcome of PULL_OUTCOMES) m.pulls.inc({ outcome }, 0);
   for (const reason of PULL_REASONS) m.pullWakeups.inc({ reason }, 0);
+  for (const outcome of RING_OUTCOMES) m.doorbellRings.inc({ outcome }, 0);
   for (const reason of SESSION_END_REASONS) m.sessionEnded.inc({ reason }, 0);
   for (const op of REDIS_OPS) m.redisErrors.inc({ op }, 0);
   m.rateLimited.inc({ route: 'handshake' }, 0);

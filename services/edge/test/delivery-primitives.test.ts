@@ -1,7 +1,5 @@
-/** Small pieces of the delivery engine: ack-subject parsing, the limiter, the doorbell's store wildcard. */
-import { displaySubject, orderPartition, stationSubject } from '@orderwire/contracts';
+/** Small pieces of the delivery engine: ack-subject parsing, the limiter (the doorbell: test/doorbell.test.ts). */
 import { describe, expect, it } from 'vitest';
-import { storeWildcard } from '../src/delivery/doorbell.js';
 import { parseAckSubject } from '../src/delivery/js-message.js';
 import { createLimiter, withSlot } from '../src/delivery/limiter.js';
 
@@ -80,15 +78,5 @@ describe('withSlot', () => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
     expect(limiter.active).toBe(0);
     expect(limiter.queued).toBe(0);
-  });
-});
-
-describe('storeWildcard', () => {
-  it('maps station and display subjects to their store', () => {
-    const vp = orderPartition('t1', 's1');
-    expect(storeWildcard(stationSubject('t1', 's1', 'grill'))).toBe(`ow.ring.orders.${vp}.t1.s1.>`);
-    expect(storeWildcard(displaySubject('t1', 's1', 'd9'))).toBe(`ow.ring.orders.${vp}.t1.s1.>`);
-    // Not a subject contracts builds: it rings on itself only, never a wider wildcard.
-    expect(storeWildcard('orders.t1.s1.grill')).toBe('ow.ring.orders.t1.s1.grill');
   });
 });

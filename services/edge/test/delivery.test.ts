@@ -126,6 +126,11 @@ describe('delivery', () => {
         await waitFor(() => display.shownOrderIds().includes(orderId), { timeoutMs: 2_000, intervalMs: 2 });
         expect(Date.now() - t0).toBeLessThan(1_000);
       }
+      // Each of those orders rang this node on a subject the display listens on.
+      const text = await (await fetch(`${edge.url}/metrics`)).text();
+      const matched = Number(/orderwire_edge_doorbell_rings_total\{outcome="matched"[^}]*\} (\d+)/.exec(text)?.[1]);
+      expect(matched).toBeGreaterThanOrEqual(20);
+      expect(Number(/orderwire_edge_doorbell_subscriptions(?:\{[^}]*\})? (\d+)/.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
     } finally {
       display.disconnect();
     }

@@ -1,6 +1,6 @@
 /**
  * The delivery engine of one edge process: one shared pull inbox, one limiter on outstanding
- * pulls, ref-counted store doorbells, a hand-back signal between edges, and a bounded
+ * pulls, ref-counted doorbells (one per ring subject), a hand-back signal between edges, and a bounded
  * safety sweep. Sessions open a mailbox per connected display. Design and figures:
  * docs/adr/0002-edge-pull-strategy.md.
  */
@@ -8,7 +8,7 @@ import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { EDGE_SUBJECT_PREFIXES } from '@orderwire/platform';
 import { EDGE_ERRORS } from '../errors.js';
-import { createDoorbell, type Doorbell } from './doorbell.js';
+import { createDoorbell, type Doorbell, type RingObserver } from './doorbell.js';
 import { createAcker, type Acker } from './js-message.js';
 import { createLimiter, type Limiter } from './limiter.js';
 import { MailboxImpl, type Mailbox, type MailboxContext, type MailboxSink, type PullObservation, type WakeReason } from './mailbox.js';
@@ -57,6 +57,8 @@ export interface DeliveryEngineOptions {
   retryMaxMs?: number;
   /** Observes every finished pull (metrics). */
   onPull?: (o: PullObservation) => void;
+  /** Observes every doorbell ring received (metrics). */
+  onRing?: RingObserver;
   /**
    * Alternative pull transport. The default is the raw single-shot puller; the benchmark
    * plugs in the client library's `fetch()` here to compare (ADR 0002).
@@ -114,7 +116,7 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
   const pullerDeps = { nc, acker, logger, timeoutMs: options.pullTimeoutMs ?? DEFAULT_PULL_TIMEOUT_MS };
   const puller: Puller = (options.createPuller ?? createPuller)(pullerDeps);
   const limiter: Limiter = createLimiter(options.maxOutstandingPulls ?? DEFAULT_MAX_OUTSTANDING_PULLS);
-  const doorbell: Doorbell = createDoorbell(nc, logger);
+  const doorbell: Doorbell = createDoorbell(nc, logger, options.onRing);
   const mailboxes = new Map<string, MailboxImpl>();
   const sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
   const sweepPerTick = Math.max(1, Math.floor(((options.sweepMaxRate ?? DEFAULT_SWEEP_MAX_RATE) * SWEEP_TICK_MS) / 1000));
