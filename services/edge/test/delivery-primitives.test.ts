@@ -1,7 +1,8 @@
-/** Small pieces of the delivery engine: ack-subject parsing, the limiter (the doorbell: test/doorbell.test.ts). */
+/** Small pieces of the delivery engine: ack-subject parsing, the limiter, reading a display's answer (the doorbell: test/doorbell.test.ts). */
 import { describe, expect, it } from 'vitest';
 import { parseAckSubject } from '../src/delivery/js-message.js';
 import { createLimiter, withSlot } from '../src/delivery/limiter.js';
+import { ackedIds, rejectReason } from '../src/socket/answer.js';
 
 describe('parseAckSubject', () => {
   it('reads the v1 layout', () => {
@@ -78,5 +79,41 @@ describe('withSlot', () => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
     expect(limiter.active).toBe(0);
     expect(limiter.queued).toBe(0);
+  });
+});
+
+
+describe("a display's answer", () => {
+  it('acks exactly the string ids of its ack array, short or long; anything else acks nothing', () => {
+    const short = ackedIds({ ack: ['ORDERS_P0:1', 7, null, 'ORDERS_P0:3'] });
+    expect(['ORDERS_P0:1', 'ORDERS_P0:2', 'ORDERS_P0:3', '7'].map((id) => short.has(id))).toEqual([true, false, true, false]);
+    const ids = Array.from({ length: 500 }, (_, i) => `ORDERS_P0:${i}`);
+    const long = ackedIds({ ack: [...ids, 9] });
+    expect(long.has('ORDERS_P0:499')).toBe(true);
+    expect(long.has('ORDERS_P0:500')).toBe(false);
+    expect(long.has('9')).toBe(false);
+    for (const raw of [undefined, null, 'ORDERS_P0:1', ['ORDERS_P0:1'], { ack: 'ORDERS_P0:1' }, { reject: [] }]) {
+      expect(ackedIds(raw).has('ORDERS_P0:1')).toBe(false);
+    }
+  });
+
+  it("gives a rejection's reason (the last entry for the id, at most 100 characters), or why there is none", () => {
+    const answer = {
+      ack: [],
+      reject: [
+        { deliveryId: 'a', reason: 'first' },
+        { deliveryId: 'a', reason: 'cannot render' },
+        { deliveryId: 'b' },
+        { deliveryId: 'c', reason: 'x'.repeat(300) },
+        null,
+        'd',
+      ],
+    };
+    expect(rejectReason(answer, 'a')).toBe('cannot render');
+    expect(rejectReason(answer, 'b')).toBe('rejected');
+    expect(rejectReason(answer, 'c')).toBe('x'.repeat(100));
+    expect(rejectReason(answer, 'd')).toBe('not_acknowledged');
+    expect(rejectReason({ ack: ['a'] }, 'a')).toBe('not_acknowledged');
+    expect(rejectReason(null, 'a')).toBe('not_acknowledged');
   });
 });

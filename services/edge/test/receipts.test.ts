@@ -3,11 +3,13 @@
  * replaces `pending` and a dead-letter of the same message, and never hides the state of a newer
  * copy of the order (a replay).
  */
+import { headers, MsgHdrsImpl, type MsgHdrs } from '@nats-io/nats-core';
+import { PubHeaders } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { receiptSubject, type Receipt } from '@orderwire/contracts';
-import { createLogger, STREAMS, writeReceipt, type ReceiptStream } from '@orderwire/platform';
+import { createLogger, isWrongLastSequence, parsePubAck, STREAMS, writeReceipt, type ReceiptStream } from '@orderwire/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createReceiptWriter, type ReceiptWriter } from '../src/delivery/receipt-writer.js';
+import { createReceiptWriter, EXPECT_EMPTY_SUBJECT, expectLastSubjectSequence, type ReceiptWriter } from '../src/delivery/receipt-writer.js';
 import { createReplyMux, type ReplyMux } from '../src/delivery/reply-mux.js';
 import { startInfra, type Infra } from './support/infra.js';
 
@@ -71,5 +73,31 @@ describe('edge delivered receipts', () => {
     } finally {
       lost.close();
     }
+  });
+
+  it("builds the expectation header as the client library does, byte for byte, and the server enforces it", async () => {
+    const library = (seq: number): Uint8Array => {
+      const h = headers();
+      h.set(PubHeaders.ExpectedLastSubjectSequenceHdr, `${seq}`);
+      expect(h).toBeInstanceOf(MsgHdrsImpl);
+      return (h as MsgHdrsImpl).encode();
+    };
+    for (const seq of [0, 1, 42, 987_654_321]) expect(expectLastSubjectSequence(seq).encode()).toEqual(library(seq));
+    expect(EXPECT_EMPTY_SUBJECT.encode()).toEqual(library(0));
+    expect(EXPECT_EMPTY_SUBJECT.encode()).toEqual(library(0)); // encoded once, handed out again unchanged
+    expect(EXPECT_EMPTY_SUBJECT.get(PubHeaders.ExpectedLastSubjectSequenceHdr)).toBe('0');
+
+    // On a real server: the shared header lets only the first write into an empty subject through;
+    // the hand-built one with the right sequence writes after it, with a wrong one is refused.
+    const subject = receiptSubject('t1', 'o5', 'd1');
+    const publish = async (h: MsgHdrs) => parsePubAck((await mux.request(subject, '{}', { timeoutMs: 5_000, headers: h })).data);
+    const first = await publish(EXPECT_EMPTY_SUBJECT);
+    const refused = await publish(EXPECT_EMPTY_SUBJECT).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(isWrongLastSequence(refused)).toBe(true);
+    expect(await publish(expectLastSubjectSequence(first.seq + 1)).catch((err: unknown) => isWrongLastSequence(err))).toBe(true);
+    expect((await publish(expectLastSubjectSequence(first.seq))).seq).toBeGreaterThan(first.seq);
   });
 });

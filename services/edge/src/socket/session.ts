@@ -11,7 +11,8 @@
  * the display elsewhere pulls at once. Failure counts live only as long as the session: a
  * display that drops off Wi-Fi and comes back never accumulates its way into the DLQ.
  */
-import { HEADERS, parseLegacyOrderSubject, parseOrderSubject, validateOrderEnvelope, type AuthRefreshResult, type Delivery, type DeliveryAck, type DisconnectReason } from '@orderwire/contracts';
+import { HEADERS, parseLegacyOrderSubject, parseOrderSubject, validateOrderEnvelope, type AuthRefreshResult, type Delivery, type DisconnectReason } from '@orderwire/contracts';
+import { MsgHdrsImpl, type MsgHdrs } from '@nats-io/nats-core';
 import { LEGACY_ORDERS_STREAM } from '@orderwire/platform';
 import { isTokenError, type TokenVerifier } from '@orderwire/token-verifier';
 import type { Logger } from 'pino';
@@ -23,6 +24,7 @@ import type { ReceiptWriter } from '../delivery/receipt-writer.js';
 import type { EdgeMetrics, ForeignField } from '../metrics.js';
 import type { ExpirySchedule } from './expiry.js';
 import type { TokenBucket } from './rate-limit.js';
+import { ackedIds, rejectReason } from './answer.js';
 import { sessionClaims, type EdgeSocket } from './types.js';
 /** Rough per-delivery JSON overhead beyond the order itself, for the batch byte bound. */
 const DELIVERY_OVERHEAD_BYTES = 160;
@@ -82,19 +84,24 @@ const RETIRING_CHECK_MS = 1_000;
  */
 interface Held {
   msg: AckHandle;
-  delivery: Omit<Delivery, 'order'>;
-  /** The order, until the batch carrying it was emitted (encoded); then released. */
-  order: unknown;
+  /**
+   * The wire delivery itself (emitted as it is, no copy per emit); its `order` only until the
+   * batch carrying it was emitted (encoded), then released.
+   */
+  delivery: Delivery;
   traceId: string | undefined;
   bytes: number;
+  /** Set in the tick the display's answer acked it (see `Answer`). */
+  claimed: boolean;
 }
 
 /**
- * `claimed`: the acked deliveries, taken out of `held` in the tick the answer arrived — so a
- * disconnect read in the same tick (the display acks, then closes) cannot hand them back.
+ * The acked deliveries are taken out of `held` (and marked `claimed`) in the tick the answer
+ * arrived — so a disconnect read in the same tick (the display acks, then closes) cannot hand
+ * them back. `reply`: the display's answer, read again only for the reasons of rejections.
  */
 type Answer =
-  | { kind: 'answer'; acked: ReadonlySet<Held>; rejected: ReadonlyMap<string, string>; at: number }
+  | { kind: 'answer'; reply: unknown; at: number }
   | { kind: 'timeout' }
   | { kind: 'closed' };
 
@@ -315,7 +322,8 @@ export class DisplaySession implements MailboxSink {
 
   private toHeld(msg: PulledMessage): Held | undefined {
     const deliveryId = `${msg.info.stream}:${msg.info.streamSeq}`;
-    const traceId = msg.headers?.get(HEADERS.traceId) || undefined;
+    const { headers } = msg;
+    const traceId = headerValue(headers, HEADERS.traceId) || undefined;
     const foreign = this.foreignField(msg.subject);
     if (foreign !== undefined) {
       // Never shown, never handed back to this mailbox: terminated, which the DLQ will not file
@@ -340,21 +348,23 @@ export class DisplaySession implements MailboxSink {
       return undefined;
     }
     const env = checked.value;
-    const headerAcceptedAt = Number(msg.headers?.get(HEADERS.acceptedAt));
-    const delivery: Omit<Delivery, 'order'> = {
-      deliveryId,
-      orderId: env.order.orderId,
-      seq: msg.info.streamSeq,
-      deliveryCount: msg.info.deliveryCount,
-      acceptedAt: Number.isFinite(headerAcceptedAt) && headerAcceptedAt > 0 ? headerAcceptedAt : env.acceptedAt,
-    };
-    if (msg.headers?.has(HEADERS.replayOf) === true) delivery.replay = true;
+    const headerAcceptedAt = Number(headerValue(headers, HEADERS.acceptedAt));
+    const { streamSeq: seq, deliveryCount } = msg.info;
+    const orderId = env.order.orderId;
+    const acceptedAt = Number.isFinite(headerAcceptedAt) && headerAcceptedAt > 0 ? headerAcceptedAt : env.acceptedAt;
+    const order: unknown = env.order;
+    // Two literals rather than a property added later: the wire keeps its key order and every
+    // delivery object its one shape.
+    const delivery: Delivery =
+      headers !== undefined && headerHas(headers, HEADERS.replayOf)
+        ? { deliveryId, orderId, seq, deliveryCount, acceptedAt, replay: true, order }
+        : { deliveryId, orderId, seq, deliveryCount, acceptedAt, order };
     return {
       msg: { reply: msg.reply, info: msg.info },
       delivery,
-      order: env.order,
       traceId: traceId ?? env.traceId,
       bytes: msg.data.length + DELIVERY_OVERHEAD_BYTES,
+      claimed: false,
     };
   }
 
@@ -377,7 +387,11 @@ export class DisplaySession implements MailboxSink {
 
   private async emitBatch(batch: Held[]): Promise<void> {
     const { metrics, settings } = this.ctx;
-    for (const h of batch) if (h.delivery.deliveryCount > 1) metrics.deliveries.inc({ outcome: 'redelivered' });
+    const wire: Delivery[] = [];
+    for (const h of batch) {
+      if (h.delivery.deliveryCount > 1) metrics.deliveries.inc({ outcome: 'redelivered' });
+      wire.push(h.delivery);
+    }
     const emittedAt = performance.now();
     const answer = await new Promise<Answer>((resolve) => {
       let settled = false;
@@ -389,30 +403,22 @@ export class DisplaySession implements MailboxSink {
       };
       const onClose = (): void => settle({ kind: 'closed' });
       this.addOpenEmit(onClose);
-      this.socket
-        .timeout(settings.ackTimeoutMs)
-        .emit(
-          'orders',
-          // The wire delivery: the metadata with the order.
-          batch.map((h): Delivery => ({ ...h.delivery, order: h.order })),
-          (err: Error | null, reply: unknown) => {
-            if (settled) return;
-            if (err) return settle({ kind: 'timeout' });
-            const at = performance.now();
-            const { acked, rejected } = parseAnswer(reply);
-            const claimed = new Set<Held>();
-            for (const h of batch) {
-              const seq = h.msg.info.streamSeq;
-              if (!acked.has(h.delivery.deliveryId) || this.held.get(seq) !== h) continue;
-              this.heldBySeq?.delete(seq);
-              claimed.add(h);
-            }
-            settle({ kind: 'answer', acked: claimed, rejected, at });
-          },
-        );
+      this.socket.timeout(settings.ackTimeoutMs).emit('orders', wire, (err: Error | null, reply: unknown) => {
+        if (settled) return;
+        if (err) return settle({ kind: 'timeout' });
+        const at = performance.now();
+        const acked = ackedIds(reply);
+        for (const h of batch) {
+          const seq = h.msg.info.streamSeq;
+          if (!acked.has(h.delivery.deliveryId) || this.held.get(seq) !== h) continue;
+          this.heldBySeq?.delete(seq);
+          h.claimed = true;
+        }
+        settle({ kind: 'answer', reply, at });
+      });
       // Encoded by now (Socket.IO encodes in emit): the order is on the wire and a held message
       // no longer needs it — a timeout or reject is redelivered from JetStream, never re-emitted.
-      for (const h of batch) h.order = undefined;
+      for (const h of batch) h.delivery.order = undefined;
     });
     if (answer.kind === 'closed') return;
     if (answer.kind === 'timeout') {
@@ -421,14 +427,19 @@ export class DisplaySession implements MailboxSink {
       return;
     }
     metrics.ackLatency.observe((answer.at - emittedAt) / 1000);
-    const { acked, rejected } = answer;
-    await Promise.all(
-      batch.map((h) => {
-        if (acked.has(h)) return this.acknowledge(h);
-        this.fail(h, 'rejected', rejected.get(h.delivery.deliveryId) ?? 'not_acknowledged');
-        return Promise.resolve();
-      }),
-    );
+    // One delivery (the usual batch at a steady rate): no array of promises to wait on.
+    if (batch.length === 1) {
+      const h = batch[0]!;
+      if (h.claimed) await this.acknowledge(h);
+      else this.fail(h, 'rejected', rejectReason(answer.reply, h.delivery.deliveryId));
+      return;
+    }
+    const confirming: Promise<void>[] = [];
+    for (const h of batch) {
+      if (h.claimed) confirming.push(this.acknowledge(h));
+      else this.fail(h, 'rejected', rejectReason(answer.reply, h.delivery.deliveryId));
+    }
+    await Promise.all(confirming);
   }
 
   /** Confirms a delivery the display acked; the caller already took it out of `held`. */
@@ -609,20 +620,17 @@ export class DisplaySession implements MailboxSink {
   }
 }
 
-/** Reads `{ ack: string[], reject?: [{ deliveryId, reason }] }` defensively: it comes off the wire. */
-function parseAnswer(raw: unknown): { acked: Set<string>; rejected: Map<string, string> } {
-  const acked = new Set<string>();
-  const rejected = new Map<string, string>();
-  if (typeof raw !== 'object' || raw === null) return { acked, rejected };
-  const { ack, reject } = raw as Partial<Record<keyof DeliveryAck, unknown>>;
-  if (Array.isArray(ack)) for (const id of ack) if (typeof id === 'string') acked.add(id);
-  if (Array.isArray(reject)) {
-    for (const r of reject) {
-      if (typeof r !== 'object' || r === null) continue;
-      const { deliveryId, reason } = r as { deliveryId?: unknown; reason?: unknown };
-      if (typeof deliveryId !== 'string' || acked.has(deliveryId)) continue;
-      rejected.set(deliveryId, typeof reason === 'string' && reason.length > 0 ? reason.slice(0, 100) : 'rejected');
-    }
-  }
-  return { acked, rejected };
+/**
+ * `headers.get(name)` (exact name, first value, '' when absent) without the library's key scan:
+ * `get()` copies every key into an array and filters it on each call.
+ */
+function headerValue(headers: MsgHdrs | undefined, name: string): string {
+  if (headers === undefined) return '';
+  if (headers instanceof MsgHdrsImpl) return headers.headers.get(name)?.[0] ?? '';
+  return headers.get(name);
+}
+
+/** `headers.has(name)` (exact name) without the library's key scan. */
+function headerHas(headers: MsgHdrs, name: string): boolean {
+  return headers instanceof MsgHdrsImpl ? headers.headers.has(name) : headers.has(name);
 }
