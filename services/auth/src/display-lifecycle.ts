@@ -111,15 +111,19 @@ export async function registerDisplay(
 
   const code = randomEnrollmentCode();
   const expiresAt = Date.now() + ctx.config.enrollmentTtlMs;
-  await ctx.enrollments.issue(tenant, displayId, sha256(normalizeEnrollmentCode(code)), expiresAt, { firstCode: existing === undefined });
-  await ctx.audit.record('display_registered', {
-    tenant,
-    actor: { type: 'client', id: caller.clientId },
-    displayId,
-    ip: info.ip,
-    requestId: info.requestId,
-    details: { storeId, stations, reissue: live },
-  });
+  // The registration is committed (mailbox and record): its audit event goes out with the code's
+  // writes, not after them (`record` never rejects; the code is handed out only once stored).
+  await Promise.all([
+    ctx.enrollments.issue(tenant, displayId, sha256(normalizeEnrollmentCode(code)), expiresAt, { firstCode: existing === undefined }),
+    ctx.audit.record('display_registered', {
+      tenant,
+      actor: { type: 'client', id: caller.clientId },
+      displayId,
+      ip: info.ip,
+      requestId: info.requestId,
+      details: { storeId, stations, reissue: live },
+    }),
+  ]);
   return { displayId, enrollmentCode: code, expiresIn: Math.floor(ctx.config.enrollmentTtlMs / 1000) };
 }
 
@@ -241,23 +245,27 @@ export async function enrollDisplay(ctx: AuthContext, rawCode: string, info: Req
     throw await invalid('enrollment_invalid', target);
   }
 
-  const access = await ctx.tokens.issueDisplayToken({
-    tenant,
-    displayId,
-    storeId: enrolled.storeId,
-    stations: enrolled.stations,
-    familyId,
-  });
+  // The enrollment is committed: its audit event is appended while the token is signed (`record`
+  // never rejects). The kid is the one the signature uses: both read the signer in this tick.
+  const [access] = await Promise.all([
+    ctx.tokens.issueDisplayToken({
+      tenant,
+      displayId,
+      storeId: enrolled.storeId,
+      stations: enrolled.stations,
+      familyId,
+    }),
+    ctx.audit.record('enrolled', {
+      tenant,
+      displayId,
+      familyId,
+      kid: ctx.keys.signer().kid,
+      actor: { type: 'display', id: displayId },
+      ip: info.ip,
+      requestId: info.requestId,
+    }),
+  ]);
   ctx.metrics.tokensIssued.inc({ kind: 'display_enroll' });
-  await ctx.audit.record('enrolled', {
-    tenant,
-    displayId,
-    familyId,
-    kid: ctx.keys.signer().kid,
-    actor: { type: 'display', id: displayId },
-    ip: info.ip,
-    requestId: info.requestId,
-  });
   return {
     displayId,
     accessToken: access.token,
