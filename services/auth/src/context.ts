@@ -23,8 +23,11 @@ export interface AuthContext {
   /** Aggregated audit events (failed authentications). */
   failures: AuditAggregator;
   revocations: RevocationAnnouncer;
-  /** Live (not decommissioned) displays per tenant, from a watch of `ow_displays`: the display quota. */
-  displayCounts: { live(tenant: string): number };
+  /**
+   * Live (not decommissioned) displays per tenant, from a watch of `ow_displays`, and the tenants'
+   * `maxDisplays` overrides, from a watch of `ow_tenants`: the display quota.
+   */
+  displayCounts: { live(tenant: string): number; maxDisplays(tenant: string): number | undefined };
   /** `ow_revoked_clients`: what ingest and dlq watch to refuse a revoked client's tokens. */
   revokedClients: KV;
   keys: KeyManager;

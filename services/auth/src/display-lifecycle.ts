@@ -111,15 +111,19 @@ export async function registerDisplay(
 
   const code = randomEnrollmentCode();
   const expiresAt = Date.now() + ctx.config.enrollmentTtlMs;
-  await ctx.enrollments.issue(tenant, displayId, sha256(normalizeEnrollmentCode(code)), expiresAt, { firstCode: existing === undefined });
-  await ctx.audit.record('display_registered', {
-    tenant,
-    actor: { type: 'client', id: caller.clientId },
-    displayId,
-    ip: info.ip,
-    requestId: info.requestId,
-    details: { storeId, stations, reissue: live },
-  });
+  // The registration is committed (mailbox and record): its audit event goes out with the code's
+  // writes, not after them (`record` never rejects; the code is handed out only once stored).
+  await Promise.all([
+    ctx.enrollments.issue(tenant, displayId, sha256(normalizeEnrollmentCode(code)), expiresAt, { firstCode: existing === undefined }),
+    ctx.audit.record('display_registered', {
+      tenant,
+      actor: { type: 'client', id: caller.clientId },
+      displayId,
+      ip: info.ip,
+      requestId: info.requestId,
+      details: { storeId, stations, reissue: live },
+    }),
+  ]);
   return { displayId, enrollmentCode: code, expiresIn: Math.floor(ctx.config.enrollmentTtlMs / 1000) };
 }
 
@@ -129,8 +133,11 @@ export async function registerDisplay(
  * @throws ORDERWIRE_ERR_AUTH_DISPLAY_QUOTA_EXCEEDED (429)
  */
 async function checkDisplayQuota(ctx: AuthContext, tenant: string): Promise<void> {
-  const quota = (await ctx.tenants.get(tenant))?.quotas?.maxDisplays ?? ctx.config.tenantMaxDisplays;
   const count = ctx.displayCounts.live(tenant);
+  // The override as watched: no tenant-record read per registration.
+  if (count < (ctx.displayCounts.maxDisplays(tenant) ?? ctx.config.tenantMaxDisplays)) return;
+  // The watch may lag a quota just raised: the record itself decides before a refusal.
+  const quota = (await ctx.tenants.get(tenant))?.quotas?.maxDisplays ?? ctx.config.tenantMaxDisplays;
   if (count < quota) return;
   ctx.metrics.quotaExceeded.inc({ quota: 'displays' });
   throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_DISPLAY_QUOTA_EXCEEDED', { tenant, count, quota }, { details: { quota, count } });
@@ -189,19 +196,22 @@ export async function enrollDisplay(ctx: AuthContext, rawCode: string, info: Req
   if (owner === undefined) throw await invalid('enrollment_invalid');
   const { tenant, displayId } = owner;
   const target = { tenant, displayId };
-  const pending = await ctx.enrollments.forDisplay(tenant, displayId);
+  // Both reads at once (one write to the server, one wait); the display's is used only if the code holds.
+  const [pending, display] = await Promise.all([ctx.enrollments.forDisplay(tenant, displayId), ctx.displays.get(tenant, displayId)]);
   // A reissued code replaces the display's record, so an older code no longer matches.
   if (pending === undefined || pending.value.codeHash !== codeHash) throw await invalid('enrollment_invalid', target);
   if (pending.value.status === 'used') throw await invalid('enrollment_used', target);
   if (pending.value.expiresAt <= Date.now()) throw await invalid('enrollment_expired', target);
-  const display = await ctx.displays.get(tenant, displayId);
   if (display === undefined || display.value.status === 'decommissioned') throw await invalid('enrollment_invalid', target);
   // The one atomic step: of any number of concurrent redemptions, one CAS succeeds.
   if (!(await ctx.enrollments.markUsed(pending))) throw await invalid('enrollment_used', target);
 
-  // A new enrollment supersedes the display's earlier sessions (e.g. a replaced device).
-  for (const fam of await ctx.families.familyIdsOf(tenant, displayId)) {
-    await revokeFamily(ctx, fam, 'superseded', info, { actor: { type: 'display', id: displayId } });
+  // A new enrollment supersedes the display's earlier sessions (e.g. a replaced device). The
+  // first code of a display never registered before has none to list (a STREAM.INFO less).
+  if (pending.value.firstCode !== true) {
+    for (const fam of await ctx.families.familyIdsOf(tenant, displayId)) {
+      await revokeFamily(ctx, fam, 'superseded', info, { actor: { type: 'display', id: displayId } });
+    }
   }
 
   const now = Date.now();
@@ -235,23 +245,27 @@ export async function enrollDisplay(ctx: AuthContext, rawCode: string, info: Req
     throw await invalid('enrollment_invalid', target);
   }
 
-  const access = await ctx.tokens.issueDisplayToken({
-    tenant,
-    displayId,
-    storeId: enrolled.storeId,
-    stations: enrolled.stations,
-    familyId,
-  });
+  // The enrollment is committed: its audit event is appended while the token is signed (`record`
+  // never rejects). The kid is the one the signature uses: both read the signer in this tick.
+  const [access] = await Promise.all([
+    ctx.tokens.issueDisplayToken({
+      tenant,
+      displayId,
+      storeId: enrolled.storeId,
+      stations: enrolled.stations,
+      familyId,
+    }),
+    ctx.audit.record('enrolled', {
+      tenant,
+      displayId,
+      familyId,
+      kid: ctx.keys.signer().kid,
+      actor: { type: 'display', id: displayId },
+      ip: info.ip,
+      requestId: info.requestId,
+    }),
+  ]);
   ctx.metrics.tokensIssued.inc({ kind: 'display_enroll' });
-  await ctx.audit.record('enrolled', {
-    tenant,
-    displayId,
-    familyId,
-    kid: ctx.keys.signer().kid,
-    actor: { type: 'display', id: displayId },
-    ip: info.ip,
-    requestId: info.requestId,
-  });
   return {
     displayId,
     accessToken: access.token,

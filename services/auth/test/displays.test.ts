@@ -347,6 +347,8 @@ describe('enrollment and refresh', () => {
   it('re-enrolling a display supersedes its earlier family', async () => {
     const displayId = newDisplayId();
     const first = await enrolledDisplay(t, opToken, displayId);
+    // Only the first code of a display never registered before is marked as having no families.
+    expect((await t.auth.ctx.enrollments.forDisplay(operator.tenant, displayId))?.value.firstCode).toBe(true);
     const reg = await registerDisplay(t, opToken, { displayId }, '?reissue=true');
     expect((await enroll(t, reg.json.enrollmentCode as string)).statusCode).toBe(200);
     const old = await refresh(t, first.refreshToken);
@@ -387,6 +389,20 @@ describe('decommission', () => {
     const missing = await t.auth.app.inject({ method: 'DELETE', url: '/v1/displays/nope', headers: { authorization: `Bearer ${opToken}` } });
     expect(missing.statusCode).toBe(404);
     expect(missing.json<ErrorBody>().error.code).toBe('ORDERWIRE_ERR_AUTH_DISPLAY_NOT_FOUND');
+  });
+
+  it('a display registered again after a decommission that stopped half-way: enrolling it still supersedes the family left active', async () => {
+    const en = await enrolledDisplay(t, opToken);
+    // The decommission's first step only (registry flipped), as if the process died before revoking.
+    await t.auth.ctx.displays.mutate(operator.tenant, en.displayId, (cur) => ({ ...cur, status: 'decommissioned' }));
+    const reg = await registerDisplay(t, opToken, { displayId: en.displayId });
+    expect(reg.statusCode).toBe(201);
+    // Not the code of a display never registered before: redeeming it lists the display's families.
+    const pending = await t.auth.ctx.enrollments.forDisplay(operator.tenant, en.displayId);
+    expect(pending?.value.firstCode).toBeUndefined();
+    expect((await enroll(t, reg.json.enrollmentCode as string)).statusCode).toBe(200);
+    const old = await refresh(t, en.refreshToken);
+    expect((old.json.error as { code: string }).code).toBe('ORDERWIRE_ERR_AUTH_REFRESH_REVOKED');
   });
 
   it('a decommissioned display can be registered again with a fresh mailbox', async () => {

@@ -60,15 +60,14 @@ afterAll(async () => {
 });
 
 describe('NATS requests per display', () => {
-  it('a new display: registration makes 9 requests (one consumer create, no info), enrollment 9 (no ordered consumer); the mailbox is as declared before the code exists', async () => {
+  it('a new display: registration makes 8 requests (one consumer create, no info, no tenant read), enrollment 8 (no family listing); the mailbox is as declared before the code exists', async () => {
     const displayId = newDisplayId();
     const reg = await registerDisplay(t, opToken, { displayId });
     expect(reg.statusCode).toBe(201);
     expect(await requests()).toEqual(
       [
         'get ow_clients', // the operator's client record (revocation)
-        'get ow_displays', // exists?
-        'get ow_tenants', // its display quota
+        'get ow_displays', // exists? (its tenant's display quota is watched, not read)
         'STREAM.NAMES', // the partition stream of its store
         'CONSUMER.DURABLE.CREATE', // the mailbox
         'write ow_displays', // the registry record
@@ -96,7 +95,7 @@ describe('NATS requests per display', () => {
         'get ow_enrollments', // the display's code
         'get ow_displays', // the display
         'write ow_enrollments', // code used (CAS)
-        'STREAM.INFO ow_refresh_tokens', // its earlier families, to supersede
+        // (no STREAM.INFO listing earlier families: its first code says it has none)
         'write ow_refresh_tokens', // family index
         'write ow_refresh_tokens', // family
         'write ow_displays', // enrolled (CAS from the record read above)
@@ -134,7 +133,8 @@ describe('NATS requests per display', () => {
     const en = await enroll(t, again.json.enrollmentCode as string);
     expect(en.statusCode).toBe(200);
     const seenNow = await requests();
-    // The first family is revoked: read, CAS, announced (a plain publish, not counted), audited.
+    // A reissued code lists the display's families; the first is revoked: read, CAS, announced (a plain publish, not counted), audited.
+    expect(seenNow.filter((k) => k.startsWith('STREAM.INFO'))).toEqual(['STREAM.INFO ow_refresh_tokens']);
     expect(seenNow.filter((k) => k === 'get ow_refresh_tokens' || k === 'audit revoked')).toEqual(['audit revoked', 'get ow_refresh_tokens']);
     expect(seenNow.filter((k) => k === 'write ow_refresh_tokens')).toHaveLength(3);
   });

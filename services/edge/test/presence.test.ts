@@ -94,11 +94,30 @@ describe('edge presence', () => {
     await waitFor(async () => (await live('sha-0')) === undefined, { timeoutMs: 2_000 });
     const info = await redis.info('commandstats');
     const calls = (cmd: string): number => Number(new RegExp(`^cmdstat_${cmd}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
-    // 20 displays × several ticks + a release: over a hundred script runs, at most two texts sent.
+    // 20 claims, 20 displays × several ticks + a release: over a hundred script runs, at most three texts sent.
     expect(calls('evalsha')).toBeGreaterThanOrEqual(60);
-    expect(calls('eval')).toBeLessThanOrEqual(2);
+    expect(calls('eval')).toBeLessThanOrEqual(3);
     expect((await live('sha-1'))?.edge).toBe('edge-sha');
     e.close();
+  });
+
+  it('claims a connecting display with one script command: no MULTI/EXEC transaction per connection', async () => {
+    const g = node('edge-claim', 60_000, 60_000);
+    // Loads the scripts, so the counted claims below are one EVALSHA each.
+    g.online(session('claim-warm', 'sock-claim-warm', 's1', 't9'));
+    await waitFor(async () => (await live('claim-warm', 't9'))?.edge === 'edge-claim', { timeoutMs: 2_000 });
+    await redis.config('RESETSTAT');
+    for (let i = 0; i < 10; i++) g.online(session(`claim-${i}`, `sock-claim-${i}`, 's1', 't9'));
+    await waitFor(async () => (await live('claim-9', 't9'))?.edge === 'edge-claim', { timeoutMs: 2_000 });
+    const info = await redis.info('commandstats');
+    const calls = (cmd: string): number => Number(new RegExp(`^cmdstat_${cmd}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+    expect(calls('evalsha')).toBe(10);
+    expect(calls('multi') + calls('exec')).toBe(0);
+    for (let i = 0; i < 10; i++) expect(await live(`claim-${i}`, 't9'), `claim-${i}`).toMatchObject({ edge: 'edge-claim', socketId: `sock-claim-${i}` });
+    const seen = await redis.hgetall(presenceSeenKey('t9'));
+    expect(Object.keys(seen).sort()).toEqual(['claim-warm', ...Array.from({ length: 10 }, (_, i) => `claim-${i}`)].sort());
+    expect(await redis.pttl(presenceSeenKey('t9'))).toBeGreaterThan(60_000);
+    g.close();
   });
 
   it('refreshes in chunks of pipelines: every display stays online, and one released mid-refresh is not written back', async () => {

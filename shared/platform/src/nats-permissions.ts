@@ -137,7 +137,7 @@ export const NATS_PERMISSIONS: Readonly<Record<NatsIdentity, NatsPermissions>> =
       ...ALL_BUCKETS.map((b) => kv.write(b)), // auth is the writer of every bucket (revoked clients too)
       ...kv.watch(KV_BUCKETS.SIGNING_KEYS), // key manager follows rotations
       ...kv.watch(KV_BUCKETS.DISPLAYS), // live display counts per tenant (quota); keys when listing a tenant's displays
-      ...kv.watch(KV_BUCKETS.TENANTS), // keys: tenant list
+      ...kv.watch(KV_BUCKETS.TENANTS), // quota overrides (display quota); keys: tenant list
       ...kv.watch(KV_BUCKETS.CLIENTS), // keys: client list
       `${API}.STREAM.PURGE.${kvStreamName(KV_BUCKETS.SIGNING_KEYS)}`, // drops retired keys' history
       `${AUDIT_SUBJECT_PREFIX}.>`, // every audit event of the control plane

@@ -25,6 +25,13 @@ export interface DisplayEnrollmentRecord {
   /** Epoch ms. */
   expiresAt: number;
   usedAt?: string;
+  /**
+   * Issued at the display's first registration (no registry record before it): no refresh-token
+   * family can exist for the display yet — families are made only by enrolling a registered
+   * display, and registry records are never deleted — so redeeming it has no earlier sessions to
+   * supersede and skips listing them. Absent on every reissued code (and in older records).
+   */
+  firstCode?: true;
 }
 
 export const codeKey = (codeHash: string): string => `c.${codeHash}`;
@@ -57,6 +64,7 @@ export function createEnrollmentStore(kv: KV): EnrollmentStore {
         createdAt: new Date().toISOString(),
         expiresAt,
       };
+      if (options.firstCode === true) record.firstCode = true;
       // Both are written before the code is handed out, and redeeming needs both: their order is free,
       // so they go out together.
       await Promise.all([putJson(kv, codeKey(codeHash), { v: 1, tenant, displayId } satisfies EnrollmentCodeRecord), putJson(kv, dkey, record)]);

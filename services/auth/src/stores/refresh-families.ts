@@ -44,6 +44,7 @@ export const familyIndexKey = (tenant: string, displayId: string, familyId: stri
 
 export interface RefreshFamilyStore {
   get(familyId: string): Promise<Versioned<RefreshFamilyRecord> | undefined>;
+  /** Stores the family and its index entry; the family's token may be handed out only once this resolved. */
   create(record: RefreshFamilyRecord): Promise<void>;
   /** CAS replace; undefined when another writer won. */
   replace(record: RefreshFamilyRecord, revision: number): Promise<number | undefined>;
@@ -57,8 +58,15 @@ export function createRefreshFamilyStore(kv: KV, jsm: JetStreamManager, bucket: 
   return {
     get: (familyId) => readJson<RefreshFamilyRecord>(kv, familyKey(familyId)),
     async create(record) {
-      await putJson(kv, familyIndexKey(record.tenant, record.displayId, record.familyId), { v: 1, createdAt: record.createdAt });
-      await createJson(kv, familyKey(record.familyId), record);
+      // Both writes in one flush, not one after the other: the caller hands out the refresh token
+      // only after both are stored, so a family stored without its index (that write failed) is
+      // never usable — nobody holds its secret — and needs no index to be revoked.
+      const [index, family] = await Promise.allSettled([
+        putJson(kv, familyIndexKey(record.tenant, record.displayId, record.familyId), { v: 1, createdAt: record.createdAt }),
+        createJson(kv, familyKey(record.familyId), record),
+      ]);
+      if (index.status === 'rejected') throw index.reason;
+      if (family.status === 'rejected') throw family.reason;
     },
     replace: (record, revision) => updateJson(kv, familyKey(record.familyId), record, revision),
     async revoke(familyId, reason) {

@@ -28,6 +28,13 @@ export const OTHER_STORES = '_other';
 
 // KEYS[1] live key, KEYS[2] seen hash; ARGV[1] value, ARGV[2] ttl ms, ARGV[3] displayId,
 // ARGV[4] seen JSON, ARGV[5] seen ttl ms.
+/** The newest session owns the key, whatever an older one on another node wrote. */
+const CLAIM_LUA = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return 1`;
+
 const REFRESH_LUA = `
 local cur = redis.call('GET', KEYS[1])
 local mine = 0
@@ -52,16 +59,20 @@ return 0`;
 
 /** The presence scripts as commands on the edge's Redis client (EVALSHA: the text goes once per connection). */
 interface PresenceScripts {
+  owPresenceClaim(live: string, seen: string, value: string, ttlMs: number, displayId: string, seenValue: string, seenTtlMs: number): Promise<number>;
   owPresenceRefresh(live: string, seen: string, value: string, ttlMs: number, displayId: string, seenValue: string, seenTtlMs: number): Promise<number>;
   owPresenceRelease(live: string, seen: string, value: string, ttlMs: number, displayId: string, seenValue: string, seenTtlMs: number): Promise<number>;
 }
 
 /**
- * Registers both scripts on `redis` once. `eval` sent a script's whole text for every display on
- * every refresh tick (10,000 scripts per tick at 10,000 displays) and Redis hashed each one.
+ * Registers the scripts on `redis` once. `eval` sent a script's whole text for every display on
+ * every refresh tick (10,000 scripts per tick at 10,000 displays) and Redis hashed each one. The
+ * claim at connect is a script too: one command, where MULTI/SET/HSET/PEXPIRE/EXEC were five
+ * (five Command objects and promises on the edge, five commands for Redis) per connection.
  */
 function presenceScripts(redis: Redis): Redis & PresenceScripts {
   const r = redis as Redis & Partial<PresenceScripts>;
+  if (typeof r.owPresenceClaim !== 'function') redis.defineCommand('owPresenceClaim', { numberOfKeys: 2, lua: CLAIM_LUA });
   if (typeof r.owPresenceRefresh !== 'function') redis.defineCommand('owPresenceRefresh', { numberOfKeys: 2, lua: REFRESH_LUA });
   if (typeof r.owPresenceRelease !== 'function') redis.defineCommand('owPresenceRelease', { numberOfKeys: 2, lua: RELEASE_LUA });
   return redis as Redis & PresenceScripts;
@@ -168,13 +179,9 @@ export function createPresence(options: PresenceOptions): Presence {
       const e: Entry = { session, value: JSON.stringify(live) };
       entries.set(session.socketId, e);
       const { tenant, displayId } = session;
-      // The newest session owns the key, whatever an older one on another node wrote.
+      // The newest session owns the key, whatever an older one on another node wrote (CLAIM).
       redis
-        .multi()
-        .set(presenceLiveKey(tenant, displayId), e.value, 'PX', ttlMs)
-        .hset(presenceSeenKey(tenant), displayId, seen())
-        .pexpire(presenceSeenKey(tenant), PRESENCE_SEEN_TTL_MS)
-        .exec()
+        .owPresenceClaim(presenceLiveKey(tenant, displayId), presenceSeenKey(tenant), e.value, ttlMs, displayId, seen(), PRESENCE_SEEN_TTL_MS)
         .then(() => undefined, fail);
     },
     offline(socketId) {
