@@ -29,6 +29,19 @@ import { BenchError } from './errors.js';
 import type { ProcessRef } from './proc-stats.js';
 
 /** 60 s for a service to answer /readyz 200 */
+
+/**
+ * The Node flags production gives the edge (k8s/base/edge/config.yaml NODE_OPTIONS, checked equal
+ * by test/stack-env.test.ts), after whatever NODE_OPTIONS the bench itself was given (a profiler
+ * preload, say): the edge's memory is measured as it runs in production.
+ */
+export const EDGE_NODE_OPTIONS = '--max-semi-space-size=16';
+
+function edgeNodeOptions(): { NODE_OPTIONS: string } {
+  const own = process.env.NODE_OPTIONS?.trim() ?? '';
+  return { NODE_OPTIONS: own === '' ? EDGE_NODE_OPTIONS : `${own} ${EDGE_NODE_OPTIONS}` };
+}
+
 export const SERVICE_READY_TIMEOUT_MS = 60_000;
 /** 15 s SIGTERM grace when the stack stops */
 export const SERVICE_STOP_GRACE_MS = 15_000;
@@ -303,7 +316,7 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
       const svc: Service = {
         name,
         main,
-        env: { ...common, ...options.serviceEnv?.[kind], PORT: String(port), INSTANCE_ID: name },
+        env: { ...common, ...(kind === 'edge' ? edgeNodeOptions() : {}), ...options.serviceEnv?.[kind], PORT: String(port), INSTANCE_ID: name },
         url: `http://127.0.0.1:${port}`,
         child: undefined,
         tail: [],

@@ -18,6 +18,14 @@ import {
   type Config,
 } from '@orderwire/platform';
 
+/**
+ * The Node flags an edge runs with in production (k8s/base/edge/config.yaml) and in the bench's
+ * stack: V8 on Node 24 sizes the young generation twice as large as on Node 20 (semi-spaces up to
+ * 32 MB), which took the RSS per connected display from 27 to 68 KB with the same live heap
+ * (bench/session-memory.mjs, docs/benchmarks.md round 8); 16 MB semi-spaces are Node 20's size.
+ */
+export const EDGE_NODE_OPTIONS = '--max-semi-space-size=16';
+
 /** 3003 (the second local edge runs on 3013) */
 export const DEFAULT_EDGE_PORT = 3003;
 /**
@@ -183,6 +191,14 @@ export const EDGE_CONFIG_SPEC = {
     min: 0,
     max: 300,
     doc: "V8's old-generation growth after a major GC, in % of the heap it left (`--heap-growing-percent`); 0: V8's own choice (up to 300 %)",
+  },
+  // Node reads NODE_OPTIONS before this process runs a line; it is declared here so deployments
+  // may set it (k8s-checks refuses undeclared variables) and the flags in it are documented.
+  nodeOptions: {
+    env: 'NODE_OPTIONS',
+    type: 'string',
+    default: '',
+    doc: `Node's own flags (read by Node itself, at start); production sets \`${EDGE_NODE_OPTIONS}\`: Node 24's larger default young generation took 2.5× Node 20's RSS per connected display`,
   },
   jsAckTimeoutMs: { env: 'EDGE_JS_ACK_TIMEOUT', type: 'duration', default: '5s', min: '100ms', doc: 'server confirmation of an ack; each read and PubAck of a receipt' },
   ...auditAggregateConfig(),

@@ -1,6 +1,7 @@
 /** The edge's configuration. */
 import { describe, expect, it } from 'vitest';
-import { loadEdgeConfig } from '../src/config.js';
+import { readFileSync } from 'node:fs';
+import { EDGE_NODE_OPTIONS, loadEdgeConfig } from '../src/config.js';
 
 describe('config', () => {
   it('has the documented defaults', () => {
@@ -25,5 +26,13 @@ describe('config', () => {
   });
   it('names every bad variable', () => {
     expect(() => loadEdgeConfig({ EDGE_BATCH_MAX: '0', EDGE_TRANSPORTS: 'carrier-pigeon' })).toThrow(/EDGE_BATCH_MAX[\s\S]*EDGE_TRANSPORTS/);
+  });
+});
+
+describe('NODE_OPTIONS', () => {
+  it("is declared (so a deployment may set it) and production's ConfigMap sets the edge's flags", () => {
+    expect(loadEdgeConfig({ NODE_OPTIONS: EDGE_NODE_OPTIONS }).nodeOptions).toBe(EDGE_NODE_OPTIONS);
+    const yaml = readFileSync(new URL('../../../k8s/base/edge/config.yaml', import.meta.url), 'utf8');
+    expect(/^\s+NODE_OPTIONS:\s*(.+?)\s*$/m.exec(yaml)?.[1]).toBe(EDGE_NODE_OPTIONS);
   });
 });
