@@ -241,13 +241,18 @@ export async function restoreAll(nc: NatsConnection, dir: string, opts: RestoreA
       replace: opts.replace === true,
       onProgress: progressLogger(logger, 'restore'),
     });
-    if (info.state.messages !== s.messages || info.state.last_seq !== s.lastSeq) {
+    // The manifest holds the state the snapshot started from, and nats-server keeps appending to a
+    // stream while it snapshots it: a backup taken under traffic can restore messages written
+    // during its snapshot (a later last sequence), never fewer than it recorded.
+    const grew = info.state.last_seq > s.lastSeq;
+    if (info.state.last_seq < s.lastSeq || (!grew && info.state.messages !== s.messages)) {
       throw AUTH_ERRORS.create('ORDERWIRE_ERR_AUTH_BACKUP_DAMAGED', {
         dir,
         file: s.file,
         reason: `restored ${info.state.messages} messages up to seq ${info.state.last_seq}, manifest says ${s.messages} up to ${s.lastSeq}`,
       });
     }
+    if (grew) logger.info({ stream: s.name, lastSeq: info.state.last_seq, manifestLastSeq: s.lastSeq }, 'the snapshot carried messages written while it was taken');
     logger.info({ stream: s.name, messages: info.state.messages, consumers: info.state.consumer_count, ms: Date.now() - t0 }, 'stream restored');
   }
   return manifest;

@@ -4,6 +4,7 @@
  * file, refusal to overwrite, retention, status files, clear failure when NATS is gone.
  */
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,4 +141,35 @@ it('fails with a clear message and exit 1 when NATS is unreachable, leaving no r
   const u = await cli(['backup']);
   expect(u.code).toBe(2);
   expect(u.stderr).toContain('backup needs a directory');
+}, 120_000);
+
+it('restore takes a snapshot that grew while it was taken (a later last sequence than its manifest) and refuses one that holds less', async () => {
+  const res = await cli(['backup', root, '--keep', '0']);
+  const dir = (JSON.parse(res.stdout) as { dir: string }).dir;
+  const manifestFile = join(dir, 'manifest.json');
+  const original = readFileSync(manifestFile, 'utf8');
+  const sumFile = join(dir, 'manifest.sha256');
+  const originalSum = readFileSync(sumFile, 'utf8');
+  const originalHex = createHash('sha256').update(original).digest('hex');
+  // The manifest as a backup whose KV_ow_clients snapshot started `delta` messages later, with its checksum.
+  const writeManifest = (delta: number): void => {
+    const m = JSON.parse(original) as { streams: { name: string; lastSeq: number; messages: number }[] };
+    const s = m.streams.find((x) => x.name === 'KV_ow_clients')!;
+    s.lastSeq += delta;
+    s.messages += delta;
+    const text = JSON.stringify(m, null, 2);
+    writeFileSync(manifestFile, text);
+    writeFileSync(sumFile, originalSum.replace(originalHex, createHash('sha256').update(text).digest('hex')));
+  };
+  expect(originalSum).toContain(originalHex);
+  // nats-server appends while it snapshots: the manifest (the snapshot's start) may be behind.
+  writeManifest(-1);
+  const grew = await cli(['restore', dir, '--replace']);
+  expect(grew.code, grew.stderr.slice(-2000)).toBe(0);
+  expect(grew.stdout + grew.stderr).toContain('the snapshot carried messages written while it was taken');
+  // Fewer messages than the manifest recorded: damaged.
+  writeManifest(+1);
+  const short = await cli(['restore', dir, '--replace']);
+  expect(short.code).toBe(1);
+  expect(short.stderr).toMatch(/ORDERWIRE_ERR_AUTH_BACKUP_DAMAGED.*KV_ow_clients\.tar\.s2: restored \d+ messages up to seq \d+, manifest says/);
 }, 120_000);
