@@ -895,27 +895,17 @@ async function main(argv) {
     console.error(`${PREFIX} ${browser.message}`);
     if (check) process.exit(1);
   }
-  if (argv.includes('--with-nats-latest')) {
-    const latest = await ensureNatsLatest({ check });
-    if (latest.ok) console.log(`${PREFIX} ${'nats-latest'.padEnd(13)} ${latest.version.padEnd(8)} ${latest.path}`);
+  // The opt-in tools: each fetched only when its flag is given, reported like the rest.
+  for (const [flag, name, ensure] of [
+    ['--with-nats-latest', 'nats-latest', ensureNatsLatest],
+    ['--with-pprof', 'pprof', ensurePprof],
+    ['--with-node24', 'node24', ensureNode24],
+  ]) {
+    if (!argv.includes(flag)) continue;
+    const tool = await ensure({ check });
+    if (tool.ok) console.log(`${PREFIX} ${name.padEnd(13)} ${tool.version.padEnd(8)} ${tool.path}`);
     else {
-      console.error(`${PREFIX} nats-latest: ${latest.message}`);
-      process.exit(1);
-    }
-  }
-  if (argv.includes('--with-pprof')) {
-    const pprof = await ensurePprof({ check });
-    if (pprof.ok) console.log(`${PREFIX} ${'pprof'.padEnd(13)} ${pprof.version.padEnd(8)} ${pprof.path}`);
-    else {
-      console.error(`${PREFIX} pprof: ${pprof.message}`);
-      process.exit(1);
-    }
-  }
-  if (argv.includes('--with-node24')) {
-    const node24 = await ensureNode24({ check });
-    if (node24.ok) console.log(`${PREFIX} ${'node24'.padEnd(13)} ${node24.version.padEnd(8)} ${node24.path}`);
-    else {
-      console.error(`${PREFIX} node24: ${node24.message}`);
+      console.error(`${PREFIX} ${name}: ${tool.message}`);
       process.exit(1);
     }
   }
