@@ -76,7 +76,8 @@ export function startDisplayFleet(options: FleetOptions): DisplayFleet {
     const child = fork(WORKER_ENTRY, [], {
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...process.env, NODE_ENV: 'production' },
+      // INSTANCE_ID as the report names it: scripts/cpu-prof-preload.mjs can then profile one worker.
+      env: { ...process.env, NODE_ENV: 'production', INSTANCE_ID: `display-worker-${index + 1}` },
     });
     const w: Worker = {
       index,
