@@ -35,11 +35,13 @@ import type { ProcessRef } from './proc-stats.js';
  * by test/stack-env.test.ts), after whatever NODE_OPTIONS the bench itself was given (a profiler
  * preload, say): the edge's memory is measured as it runs in production.
  */
-export const EDGE_NODE_OPTIONS = '--max-semi-space-size=16';
+export const EDGE_NODE_OPTIONS = '--max-semi-space-size=8';
+/** The edge ConfigMap's MALLOC_ARENA_MAX (glibc), likewise checked equal. */
+export const EDGE_MALLOC_ARENA_MAX = '2';
 
-function edgeNodeOptions(): { NODE_OPTIONS: string } {
+function edgeProcessEnv(): { NODE_OPTIONS: string; MALLOC_ARENA_MAX: string } {
   const own = process.env.NODE_OPTIONS?.trim() ?? '';
-  return { NODE_OPTIONS: own === '' ? EDGE_NODE_OPTIONS : `${own} ${EDGE_NODE_OPTIONS}` };
+  return { NODE_OPTIONS: own === '' ? EDGE_NODE_OPTIONS : `${own} ${EDGE_NODE_OPTIONS}`, MALLOC_ARENA_MAX: EDGE_MALLOC_ARENA_MAX };
 }
 
 export const SERVICE_READY_TIMEOUT_MS = 60_000;
@@ -316,7 +318,7 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
       const svc: Service = {
         name,
         main,
-        env: { ...common, ...(kind === 'edge' ? edgeNodeOptions() : {}), ...options.serviceEnv?.[kind], PORT: String(port), INSTANCE_ID: name },
+        env: { ...common, ...(kind === 'edge' ? edgeProcessEnv() : {}), ...options.serviceEnv?.[kind], PORT: String(port), INSTANCE_ID: name },
         url: `http://127.0.0.1:${port}`,
         child: undefined,
         tail: [],

@@ -22,9 +22,18 @@ import {
  * The Node flags an edge runs with in production (k8s/base/edge/config.yaml) and in the bench's
  * stack: V8 on Node 24 sizes the young generation twice as large as on Node 20 (semi-spaces up to
  * 32 MB), which took the RSS per connected display from 27 to 68 KB with the same live heap
- * (bench/session-memory.mjs, docs/benchmarks.md round 8); 16 MB semi-spaces are Node 20's size.
+ * (bench/session-memory.mjs, docs/benchmarks.md round 8). 8 MB semi-spaces, with
+ * {@link EDGE_MALLOC_ARENA_MAX}, took the 10,000-display run's peak from 394–408 MB to 379–381 MB
+ * at the same CPU per delivery (round 9); 16 MB left it at the 400 MB target's edge.
  */
-export const EDGE_NODE_OPTIONS = '--max-semi-space-size=16';
+export const EDGE_NODE_OPTIONS = '--max-semi-space-size=8';
+/**
+ * glibc's malloc arenas (MALLOC_ARENA_MAX) in production and the bench: the default is 8 per core
+ * for a process whose threads (libuv's pool, V8's workers) allocate — memory a session's native
+ * parts free in one arena is not reused by another. Two arenas: ~10 MB less RSS at 10,000
+ * displays, no CPU cost measured (docs/benchmarks.md, round 9). The images are Debian (glibc).
+ */
+export const EDGE_MALLOC_ARENA_MAX = '2';
 
 /** 3003 (the second local edge runs on 3013) */
 export const DEFAULT_EDGE_PORT = 3003;
@@ -199,6 +208,13 @@ export const EDGE_CONFIG_SPEC = {
     type: 'string',
     default: '',
     doc: `Node's own flags (read by Node itself, at start); production sets \`${EDGE_NODE_OPTIONS}\`: Node 24's larger default young generation took 2.5× Node 20's RSS per connected display`,
+  },
+  // Read by glibc's malloc when the process starts; declared for the same reason as NODE_OPTIONS.
+  mallocArenaMax: {
+    env: 'MALLOC_ARENA_MAX',
+    type: 'string',
+    default: '',
+    doc: `glibc's malloc arenas (read by the C library at start); production sets ${EDGE_MALLOC_ARENA_MAX}: fewer arenas, less memory held apart per thread`,
   },
   jsAckTimeoutMs: { env: 'EDGE_JS_ACK_TIMEOUT', type: 'duration', default: '5s', min: '100ms', doc: 'server confirmation of an ack; each read and PubAck of a receipt' },
   ...auditAggregateConfig(),

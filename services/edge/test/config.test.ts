@@ -1,7 +1,7 @@
 /** The edge's configuration. */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { EDGE_NODE_OPTIONS, loadEdgeConfig } from '../src/config.js';
+import { EDGE_MALLOC_ARENA_MAX, EDGE_NODE_OPTIONS, loadEdgeConfig } from '../src/config.js';
 
 describe('config', () => {
   it('has the documented defaults', () => {
@@ -29,10 +29,15 @@ describe('config', () => {
   });
 });
 
-describe('NODE_OPTIONS', () => {
-  it("is declared (so a deployment may set it) and production's ConfigMap sets the edge's flags", () => {
-    expect(loadEdgeConfig({ NODE_OPTIONS: EDGE_NODE_OPTIONS }).nodeOptions).toBe(EDGE_NODE_OPTIONS);
-    const yaml = readFileSync(new URL('../../../k8s/base/edge/config.yaml', import.meta.url), 'utf8');
-    expect(/^\s+NODE_OPTIONS:\s*(.+?)\s*$/m.exec(yaml)?.[1]).toBe(EDGE_NODE_OPTIONS);
+describe('NODE_OPTIONS and MALLOC_ARENA_MAX', () => {
+  const yaml = (): string => readFileSync(new URL('../../../k8s/base/edge/config.yaml', import.meta.url), 'utf8');
+  const value = (name: string): string | undefined => new RegExp(`^\\s+${name}:\\s*(.+?)\\s*$`, 'm').exec(yaml())?.[1]?.replace(/^["']|["']$/g, '');
+
+  it("are declared (so a deployment may set them) and production's ConfigMap sets the edge's values", () => {
+    const config = loadEdgeConfig({ NODE_OPTIONS: EDGE_NODE_OPTIONS, MALLOC_ARENA_MAX: EDGE_MALLOC_ARENA_MAX });
+    expect(config.nodeOptions).toBe(EDGE_NODE_OPTIONS);
+    expect(config.mallocArenaMax).toBe(EDGE_MALLOC_ARENA_MAX);
+    expect(value('NODE_OPTIONS')).toBe(EDGE_NODE_OPTIONS);
+    expect(value('MALLOC_ARENA_MAX')).toBe(EDGE_MALLOC_ARENA_MAX);
   });
 });
