@@ -5,7 +5,7 @@ import { CAPACITY_TARGETS, type CapacityResult } from './capacity.js';
 import type { FloorResult } from './floor.js';
 import type { MachineUsage, ProcessUsage } from './proc-stats.js';
 import type { PublisherResult } from './publisher.js';
-import { round, type LatencySummary } from './stats.js';
+import { round, type LatencySummary, type LatencyWindow } from './stats.js';
 
 export interface TargetCheck {
   name: string;
@@ -57,6 +57,8 @@ export interface BenchResult {
   };
   /** accept (ingest's acceptedAt, whole ms) → shown on the display; see docs/benchmarks.md on the clock. */
   latencyMs: LatencySummary | undefined;
+  /** The same latency by when its order was due, in windows of LATENCY_WINDOW_S (run.ts). */
+  latencyTimeline?: LatencyWindow[];
   floor: (FloorResult & { ratioP50: number | undefined; ratioP99: number | undefined }) | undefined;
   fault: { kind: string; atS: number; forS: number; events: Array<{ atS: number; what: string }> } | undefined;
   /** `idleCpuPercent`: CPU with every display connected and no orders (the 5 s before publishing). */
@@ -249,6 +251,15 @@ export function formatResult(r: BenchResult): string {
       'Deliveries',
     ),
   );
+  const timeline = r.latencyTimeline ?? [];
+  if (timeline.length > 1) {
+    parts.push(
+      table(
+        timeline.map((w): [string, string] => [`${w.fromS}–${w.toS} s`, `p50 ${fmt(w.p50)}  p99 ${fmt(w.p99)}  max ${fmt(w.max)}  (n=${w.count})`]),
+        'accept → display (ms) by when the order was due',
+      ),
+    );
+  }
   if (r.floor !== undefined) {
     const f = r.floor;
     parts.push(

@@ -21,7 +21,7 @@ import { checkCapacityTargets, checkTargets, cpuPerDelivery, type BenchResult, t
 import { resolveOut } from './out-path.js';
 import { connectLocalStack, repoRoot, startOwnStack, type Stack } from './stack.js';
 import { displayPlacement, newRunId, type Fleet } from './plan.js';
-import { Samples } from './stats.js';
+import { LatencyTimeline, Samples } from './stats.js';
 
 /** orders:read too: lost pairs are looked up with `GET /v1/orders/:orderId`. */
 const UPSTREAM_SCOPE = 'orders:write orders:read';
@@ -29,6 +29,8 @@ const UPSTREAM_SCOPE = 'orders:write orders:read';
 export const DRAIN_CAP_FACTOR = 10;
 /** 16 display registrations in flight */
 export const REGISTER_CONCURRENCY = 16;
+/** 5 s windows of the publishing schedule in the report's latency timeline */
+export const LATENCY_WINDOW_S = 5;
 /** 50 enrollment codes per message to the workers */
 const ENROLL_CHUNK = 50;
 /** 5 s of quiet between the last connection and the first order; the CPU of this window is the idle cost of N connected displays */
@@ -95,6 +97,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
 
     const ledger = new Ledger(fleetPlan);
     const latency = new Samples(Math.round(options.rate * options.durationS * options.fanout));
+    const timeline = new LatencyTimeline(options.rate, LATENCY_WINDOW_S);
     const workers = workerCount(options);
     fleet = startDisplayFleet({
       workers,
@@ -103,7 +106,10 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
       runId,
       connectRate: options.connectRate,
       onShown(slot, n, ms) {
-        if (ledger.shown(slot, n)) latency.add(ms);
+        if (ledger.shown(slot, n)) {
+          latency.add(ms);
+          timeline.add(n, ms);
+        }
       },
     });
     const activeFleet = fleet;
@@ -304,6 +310,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
         drainS,
       },
       latencyMs,
+      latencyTimeline: timeline.summary(),
       floor: floorRatios,
       fault: options.fault === undefined ? undefined : { kind: options.fault, atS: options.faultAtS, forS: options.faultForS, events },
       processes: usage.map((p) => ({ ...p, idleCpuPercent: idleCpu[p.name] })),

@@ -71,3 +71,44 @@ export function round(value: number): number {
   if (!Number.isFinite(value)) return value;
   return Math.abs(value) < 10 ? Math.round(value * 1000) / 1000 : Math.round(value * 10) / 10;
 }
+
+/** One window of {@link LatencyTimeline}: the orders scheduled in [fromS, toS). */
+export interface LatencyWindow {
+  fromS: number;
+  toS: number;
+  count: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/**
+ * Latency by when the order was scheduled (order `n` is due at n / rate seconds): tells a tail that
+ * is spread over the run (steady queueing) from one made in a few seconds (a stall: a GC, a flush,
+ * a fault).
+ */
+export class LatencyTimeline {
+  private readonly windows: Samples[] = [];
+
+  constructor(
+    private readonly ordersPerSecond: number,
+    readonly windowS: number,
+  ) {
+    if (!(ordersPerSecond > 0) || !(windowS > 0)) throw new RangeError('ordersPerSecond and windowS must be > 0');
+  }
+
+  add(orderNumber: number, value: number): void {
+    const w = Math.floor(orderNumber / this.ordersPerSecond / this.windowS);
+    if (!(w >= 0) || !Number.isFinite(w)) return;
+    (this.windows[w] ??= new Samples(256)).add(value);
+  }
+
+  summary(): LatencyWindow[] {
+    const out: LatencyWindow[] = [];
+    this.windows.forEach((samples, w) => {
+      const s = samples.summary();
+      if (s !== undefined) out.push({ fromS: w * this.windowS, toS: (w + 1) * this.windowS, count: s.count, p50: s.p50, p99: s.p99, max: s.max });
+    });
+    return out;
+  }
+}

@@ -103,6 +103,23 @@ describe('targets', () => {
     expect(formatResult({ ...partial, targets: checkTargets(partial), ok: true })).toContain('CPU per delivered order × display');
   });
 
+  it('prints the latency timeline when there is more than one window', () => {
+    const partial = result();
+    const one = formatResult({ ...partial, latencyTimeline: [{ fromS: 0, toS: 5, count: 3, p50: 1, p99: 2, max: 2 }], targets: checkTargets(partial), ok: true });
+    expect(one).not.toContain('by when the order was due');
+    const two = formatResult({
+      ...partial,
+      latencyTimeline: [
+        { fromS: 0, toS: 5, count: 3, p50: 1, p99: 2, max: 2 },
+        { fromS: 5, toS: 10, count: 4, p50: 40, p99: 180, max: 200 },
+      ],
+      targets: checkTargets(partial),
+      ok: true,
+    });
+    expect(two).toContain('by when the order was due');
+    expect(two).toMatch(/5–10 s\s+p50 40 {2}p99 180 {2}max 200 {2}\(n=4\)/);
+  });
+
   it('ingest capacity: ratios to raw publishing against the targets, and a printout of each phase', () => {
     const phase = (name: 'single' | 'batch' | 'raw', ordersPerS: number) => ({ name, ordersPerS, orders: ordersPerS * 10, failed: 0, seconds: 10, latencyMs: undefined, cpuMsPerOrder: { ingest: 0.5, bench: 0.1 } });
     const capacity = { phases: [phase('single', 1200), phase('batch', 5000), phase('raw', 10000)], batchSize: 50, concurrency: 64, ratios: { single: 0.12, batch: 0.5 } };

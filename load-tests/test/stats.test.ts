@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Samples, percentile, round, summarize } from '../src/stats.js';
+import { LatencyTimeline, Samples, percentile, round, summarize } from '../src/stats.js';
 
 describe('latency statistics', () => {
   it('uses nearest-rank percentiles', () => {
@@ -15,6 +15,22 @@ describe('latency statistics', () => {
     expect(s.count).toBe(5);
     expect(s.summary()).toEqual({ count: 5, min: 1, p50: 3, p95: 5, p99: 5, max: 5, mean: 3 });
     expect(summarize([])).toBeUndefined();
+  });
+
+  it('puts each latency in the window its order was due in, and reports only windows with samples', () => {
+    const t = new LatencyTimeline(100, 5); // 100 orders/s: orders 0–499 are due in the first 5 s
+    t.add(0, 2);
+    t.add(499, 4);
+    t.add(500, 300);
+    t.add(1500, 9); // 15 s: the 10–15 s window stays empty
+    t.add(-1, 1);
+    t.add(Number.NaN, 1);
+    expect(t.summary()).toEqual([
+      { fromS: 0, toS: 5, count: 2, p50: 2, p99: 4, max: 4 },
+      { fromS: 5, toS: 10, count: 1, p50: 300, p99: 300, max: 300 },
+      { fromS: 15, toS: 20, count: 1, p50: 9, p99: 9, max: 9 },
+    ]);
+    expect(() => new LatencyTimeline(0, 5)).toThrow(RangeError);
   });
 
   it('rounds for display', () => {
