@@ -411,7 +411,7 @@ export class DisplaySession implements MailboxSink {
         for (const h of batch) {
           const seq = h.msg.info.streamSeq;
           if (!acked.has(h.delivery.deliveryId) || this.held.get(seq) !== h) continue;
-          this.heldBySeq?.delete(seq);
+          this.release(seq);
           h.claimed = true;
         }
         settle({ kind: 'answer', reply, at });
@@ -479,7 +479,7 @@ export class DisplaySession implements MailboxSink {
   private fail(h: Held, outcome: 'rejected' | 'timed_out', reason: string): void {
     const seq = h.msg.info.streamSeq;
     if (this.held.get(seq) !== h) return;
-    this.heldBySeq?.delete(seq);
+    this.release(seq);
     const { metrics, settings, engine } = this.ctx;
     const n = (this.failures?.get(seq) ?? 0) + 1;
     metrics.deliveries.inc({ outcome });
@@ -497,6 +497,17 @@ export class DisplaySession implements MailboxSink {
     engine.acker.nak(h.msg, delay);
     this.mailbox?.wakeAfter(delay, true);
     this.deliveryLog(h).warn({ failures: n, reason, outcome, redeliverInMs: delay }, 'delivery not acked; nak with delay');
+  }
+
+  /**
+   * Takes a message out of `held`, and drops the map once empty (as `failures` is dropped). A map
+   * that lives as long as the session and goes from one entry to none on each delivery gets new
+   * hash tables each time, which stay referenced until the display's next order — seconds at
+   * 10,000 displays — so every one was promoted to the old generation (docs/benchmarks.md, round 9).
+   */
+  private release(seq: number): void {
+    const held = this.heldBySeq;
+    if (held !== undefined && held.delete(seq) && held.size === 0) this.heldBySeq = undefined;
   }
 
   private addOpenEmit(settle: () => void): void {
