@@ -1,8 +1,10 @@
 /**
- * Minimal keep-alive JSON over node:http. Cheaper per request than global fetch, which matters
- * when the harness shares two cores with the system it measures.
+ * Minimal keep-alive JSON over undici's connection pools (one pool per origin, `maxSockets`
+ * connections each). The harness shares two cores with the system it measures, so its own cost
+ * per request is part of every figure: undici's `request` costs ~25 µs of CPU per keep-alive
+ * POST here against ~42 µs for node:http and more for global fetch (docs/benchmarks.md round 10).
  */
-import { Agent, request } from 'node:http';
+import { Agent, errors as undiciErrors } from 'undici';
 import { BenchError } from './errors.js';
 
 /** 10 s per request */
@@ -20,55 +22,48 @@ export interface HttpClient {
   close(): void;
 }
 
+function parseBody(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 export function createHttpClient(maxSockets: number): HttpClient {
-  const agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+  const agent = new Agent({ connections: maxSockets, pipelining: 1, keepAliveTimeout: 30_000 });
   return {
-    request(method, url, options = {}) {
-      const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+    async request(method, url, options = {}) {
       const u = new URL(url);
-      if (u.protocol !== 'http:') {
-        return Promise.reject(new BenchError('ORDERWIRE_ERR_BENCH_HTTP', `only http:// is supported (loopback): ${url}`));
+      if (u.protocol !== 'http:') throw new BenchError('ORDERWIRE_ERR_BENCH_HTTP', `only http:// is supported (loopback): ${url}`);
+      const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+      const timeout = options.timeoutMs ?? DEFAULT_HTTP_TIMEOUT_MS;
+      try {
+        const res = await agent.request({
+          origin: u.origin,
+          path: `${u.pathname}${u.search}`,
+          method,
+          headers: {
+            accept: 'application/json',
+            ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+            ...options.headers,
+          },
+          ...(payload === undefined ? {} : { body: payload }),
+          headersTimeout: timeout,
+          bodyTimeout: timeout,
+        });
+        const text = await res.body.text();
+        return { status: res.statusCode, headers: res.headers, body: parseBody(text), text };
+      } catch (err) {
+        if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+          throw new BenchError('ORDERWIRE_ERR_BENCH_HTTP', `${method} ${url} timed out`, { cause: err });
+        }
+        throw err;
       }
-      return new Promise<HttpResponse>((resolve, reject) => {
-        const req = request(
-          {
-            agent,
-            method,
-            hostname: u.hostname,
-            port: u.port,
-            path: `${u.pathname}${u.search}`,
-            headers: {
-              accept: 'application/json',
-              ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
-              ...options.headers,
-            },
-            timeout: options.timeoutMs ?? DEFAULT_HTTP_TIMEOUT_MS,
-          },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on('data', (c: Buffer) => chunks.push(c));
-            res.on('error', reject);
-            res.on('end', () => {
-              const text = Buffer.concat(chunks).toString('utf8');
-              let body: unknown = undefined;
-              if (text !== '') {
-                try {
-                  body = JSON.parse(text) as unknown;
-                } catch {
-                  body = undefined;
-                }
-              }
-              resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text });
-            });
-          },
-        );
-        req.on('timeout', () => req.destroy(new BenchError('ORDERWIRE_ERR_BENCH_HTTP', `${method} ${url} timed out`)));
-        req.on('error', reject);
-        req.end(payload);
-      });
     },
     close() {
-      agent.destroy();
+      void agent.destroy().catch(() => undefined);
     },
   };
 }
