@@ -21,7 +21,8 @@ export interface BenchResult {
   command: string;
   machine: { cpus: number; cpuModel: string; memoryGB: number; node: string; kernel: string };
   options: BenchOptions;
-  stack: { target: 'own' | 'local'; edges: string[] };
+  /** `runDirSpread`: own stack, see stack.ts `createRunDir` (absent in results before round 10). */
+  stack: { target: 'own' | 'local'; edges: string[]; runDirSpread?: boolean };
   /** `connectCpuMsPerDisplay`: CPU ms per display of each process while registering, enrolling and connecting (sampler start → all connected). */
   phases: { registerS: number; connectS: number; connectPerS: number; connectCpuMsPerDisplay?: Record<string, number> };
   connections: {
@@ -197,13 +198,20 @@ function latencyRow(s: LatencySummary | undefined): string {
   return s === undefined ? '—' : `p50 ${fmt(s.p50)}  p95 ${fmt(s.p95)}  p99 ${fmt(s.p99)}  max ${fmt(s.max)}  (n=${s.count})`;
 }
 
+/** A warning when the run's NATS store could not be kept apart from earlier runs' deleted files. */
+function runDirNote(stack: { target: 'own' | 'local'; runDirSpread?: boolean }): string {
+  if (stack.target !== 'own' || stack.runDirSpread !== false) return '';
+  return '\n  note: the run directory could not be marked TOPDIR (chattr +T: not ext4, or no chattr); on ext4 consumer creation then also pays for files earlier runs deleted in the last minutes';
+}
+
 export function formatResult(r: BenchResult): string {
   const parts: string[] = [];
   const o = r.options;
   parts.push(
     `Orderwire bench ${r.runId} — ${r.startedAt} — ${r.machine.cpus} × ${r.machine.cpuModel}, node ${r.machine.node}` +
       `\n  ${o.displays} displays, ${o.rate} orders/s × ${o.durationS} s, fanout ${o.fanout}, target ${r.stack.target} (${r.stack.edges.length} edge${r.stack.edges.length === 1 ? '' : 's'})` +
-      (r.fault === undefined ? '' : `, fault ${r.fault.kind} at ${r.fault.atS} s for ${r.fault.forS} s`),
+      (r.fault === undefined ? '' : `, fault ${r.fault.kind} at ${r.fault.atS} s for ${r.fault.forS} s`) +
+      runDirNote(r.stack),
   );
   parts.push(
     table(
@@ -360,7 +368,8 @@ export interface CapacityBenchResult {
   command: string;
   machine: BenchResult['machine'];
   options: BenchOptions;
-  stack: { target: 'own' | 'local'; edges: string[] };
+  /** `runDirSpread`: own stack, see stack.ts `createRunDir` (absent in results before round 10). */
+  stack: { target: 'own' | 'local'; edges: string[]; runDirSpread?: boolean };
   capacity: CapacityResult;
   machineLoad: BenchResult['machineLoad'];
   targets: TargetCheck[];
@@ -378,7 +387,8 @@ export function formatCapacityResult(r: CapacityBenchResult): string {
   const c = r.capacity;
   const parts: string[] = [
     `Orderwire ingest capacity ${r.runId} — ${r.startedAt} — ${r.machine.cpus} × ${r.machine.cpuModel}, node ${r.machine.node}` +
-      `\n  ${r.options.displays} displays registered (not connected), ${r.options.durationS} s per phase, ${c.concurrency} in flight, batches of ${c.batchSize}, target ${r.stack.target}`,
+      `\n  ${r.options.displays} displays registered (not connected), ${r.options.durationS} s per phase, ${c.concurrency} in flight, batches of ${c.batchSize}, target ${r.stack.target}` +
+      runDirNote(r.stack),
   ];
   for (const p of c.phases) {
     const cpu = Object.entries(p.cpuMsPerOrder)

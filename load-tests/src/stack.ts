@@ -3,14 +3,15 @@
  * temp data, plus each service's built `dist/main.js` spawned on free loopback ports, so a bench
  * never collides with a developer's `npm start`. `local`: a running `npm start` stack.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import {
   findRepoRoot,
   runBeforeStart,
@@ -74,6 +75,11 @@ export const OWN_STACK_LIMITS: Readonly<Record<string, string>> = Object.freeze(
 
 export interface Stack {
   readonly target: 'own' | 'local';
+  /**
+   * Own stack: whether its run directory (the NATS store) was placed away from earlier runs' files
+   * (see {@link createRunDir}); undefined for `local`.
+   */
+  readonly runDirSpread: boolean | undefined;
   readonly authUrl: string;
   readonly ingestUrl: string;
   readonly edgeUrls: string[];
@@ -241,6 +247,34 @@ export interface OwnStackOptions {
   serviceEnv?: Partial<Record<StackServiceKind, Record<string, string>>>;
 }
 
+/** Every own-stack run's directory is made in this one. */
+export const RUN_DIR_PARENT = join(tmpdir(), 'orderwire-bench');
+const CHATTR_TIMEOUT_MS = 5_000;
+
+/**
+ * A run's directory, holding its NATS store: a 10,000-display run creates 10,000 consumer
+ * directories and ~30,000 files there, and deletes them all at its end. ext4 does not reuse an
+ * inode deleted in the last 60 s (360 s while its inode-table block is dirty), and its inode
+ * allocator re-tests every such inode of the block group on each create (`recently_deleted`,
+ * which `perf` shows at 38 % of a create): the next run's consumer creation then cost
+ * nats-server 1.4 → 2.75 ms of CPU per display over four back-to-back runs, and a create loop of
+ * the same shape 10 s of kernel CPU instead of 0.36 s (docs/benchmarks.md round 10). The parent
+ * is marked TOPDIR (`chattr +T`), so ext4's Orlov allocator places each run's directory in a block
+ * group of its own choosing, away from the inodes earlier runs just deleted: the runs no longer
+ * measure each other's clean-up. Best effort: elsewhere (another file system, no chattr) it is
+ * an ordinary temp directory and `spread` says so.
+ */
+export async function createRunDir(parent: string = RUN_DIR_PARENT): Promise<{ dir: string; spread: boolean }> {
+  await mkdir(parent, { recursive: true });
+  let spread = true;
+  try {
+    await promisify(execFile)('chattr', ['+T', parent], { timeout: CHATTR_TIMEOUT_MS });
+  } catch {
+    spread = false;
+  }
+  return { dir: await mkdtemp(join(parent, 'run-')), spread };
+}
+
 export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
   const root = repoRoot();
   const mains = {
@@ -255,7 +289,7 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
   }
   if (!existsSync(ORPHAN_GUARD)) throw new BenchError('ORDERWIRE_ERR_BENCH_NOT_BUILT', `${ORPHAN_GUARD} missing — build @orderwire/load-tests`);
 
-  const dir = await mkdtemp(join(tmpdir(), 'orderwire-bench-'));
+  const { dir, spread: runDirSpread } = await createRunDir();
   const nodeArgs = options.nodeArgs ?? [];
   /** Ready, or a fast failure with the service's output when it exits while starting. */
   const readyOrExited = async (svc: Service): Promise<void> => {
@@ -294,6 +328,7 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
     if (options.cluster !== undefined) cluster = await startNatsCluster(options.cluster);
     else {
       nats = await startNats({
+        storeDir: join(dir, 'nats-store'),
         ...(options.jetstreamConfig === undefined ? {} : { jetstreamConfig: options.jetstreamConfig }),
         ...(options.natsProfilePort === undefined ? {} : { config: `prof_port: ${options.natsProfilePort}` }),
       });
@@ -371,6 +406,7 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
     };
     return {
       target: 'own',
+      runDirSpread,
       authUrl,
       ingestUrl: ingest.url,
       edgeUrls: edges.map((e) => e.url),
@@ -490,6 +526,7 @@ export async function connectLocalStack(options: LocalStackOptions): Promise<Sta
   const procs = findLocalProcesses();
   return {
     target: 'local',
+    runDirSpread: undefined,
     authUrl,
     ingestUrl,
     edgeUrls,

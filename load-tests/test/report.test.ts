@@ -143,4 +143,14 @@ describe('targets', () => {
     for (const heading of ['Phase single', 'Phase batch', 'Phase raw', 'Ratios', 'Targets']) expect(text).toContain(heading);
     expect(text).not.toContain('bench 0.1'); // the harness is not ingest's cost
   });
+
+  it("warns when the run's NATS store could not be kept apart from earlier runs' deleted files", () => {
+    const partial = result({});
+    const plain = formatResult({ ...partial, targets: checkTargets(partial), ok: true });
+    expect(plain).not.toContain('TOPDIR');
+    const spread = { ...partial, stack: { ...partial.stack, runDirSpread: true } };
+    expect(formatResult({ ...spread, targets: checkTargets(spread), ok: true })).not.toContain('TOPDIR');
+    const notSpread = { ...partial, stack: { ...partial.stack, runDirSpread: false } };
+    expect(formatResult({ ...notSpread, targets: checkTargets(notSpread), ok: true })).toContain('could not be marked TOPDIR');
+  });
 });
