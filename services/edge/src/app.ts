@@ -16,12 +16,14 @@ import {
   createHealth,
   createHttpServer,
   createMetrics,
+  createMuxedConnection,
   httpServerOptions,
   natsHealthCheck,
   type AuditAggregator,
   type Health,
   type Logger,
   type Metrics,
+  type MuxedConnection,
 } from '@orderwire/platform';
 import { createTokenVerifier, type TokenVerifier } from '@orderwire/token-verifier';
 import type { FastifyInstance } from 'fastify';
@@ -79,6 +81,20 @@ export interface EdgeApp {
 }
 
 export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
+  // The JetStream API reads of handshakes (the mailbox's consumer info, the display's expired
+  // notices) and the audit's publishes go over one reply mux: the client library's own
+  // `request()` builds three stack-capturing errors per call, 4 % of the edge's CPU while 10,000
+  // displays connect (issue 14 round 10). Subscriptions stay on the connection itself.
+  const muxed = createMuxedConnection(deps.nc, { logger: deps.logger });
+  try {
+    return await build(deps, muxed);
+  } catch (err) {
+    muxed.close();
+    throw err;
+  }
+}
+
+async function build(deps: EdgeAppDeps, muxed: MuxedConnection): Promise<EdgeApp> {
   const { config, logger, nc } = deps;
   const metrics = deps.metrics ?? createMetrics({ service: 'edge' });
   const health = deps.health ?? createHealth();
@@ -95,7 +111,7 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
       // (~0.6 KB each) alive for connected displays that never present them again.
       verifiedTokenCacheSize: 0,
     });
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(muxed.nc);
 
   // Bound once: a ring is counted on the delivery path, per order.
   const ringsMatched = edgeMetrics.doorbellRings.labels({ outcome: 'matched' });
@@ -143,7 +159,7 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
   const http = createHttpServer({ logger, health, metrics, bodyLimit: EDGE_HTTP_BODY_LIMIT, ...httpOptions });
   // Refused handshakes reach AUDIT aggregated: one `auth_failures` event per address per window.
   const audit = createAuditAggregator({
-    js: jetstream(nc),
+    js: jetstream(muxed.nc),
     service: 'edge',
     instance: config.instanceId,
     logger,
@@ -188,7 +204,7 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
     connectTimeoutMs: config.connectTimeoutMs,
     ...(redis === undefined ? {} : { adapter: redis.adapter }),
     ...(presence === undefined ? {} : { presence }),
-    notices: createExpiredNotices(await new Kvm(nc).open(KV_BUCKETS.EXPIRED_NOTICES)),
+    notices: createExpiredNotices(await new Kvm(muxed.nc).open(KV_BUCKETS.EXPIRED_NOTICES)),
   });
 
   edgeMetrics.bind({
@@ -253,6 +269,7 @@ export async function createApp(deps: EdgeAppDeps): Promise<EdgeApp> {
         presence?.close();
         if (http.server.listening) await http.close();
         await audit.stop();
+        muxed.close();
         await redis?.close();
       })();
       return closing;

@@ -43,6 +43,30 @@ describe('handshake', () => {
     expect(text).toMatch(/orderwire_edge_handshakes_total\{outcome="token_expired"[^}]*\} [1-9]/);
   });
 
+  it("reads the mailbox and the expired notices over the reply mux, not the client library's request()", async () => {
+    // The library's request() builds three stack-capturing errors per call (4 % of the edge's CPU
+    // while 10,000 displays connect): a handshake must not use it.
+    const d = newDisplay();
+    await registerDisplay(infra, d);
+    const token = await infra.jwks.sign(d);
+    const original = edge.nc.request.bind(edge.nc);
+    const subjects: string[] = [];
+    edge.nc.request = (subject, ...rest) => {
+      subjects.push(subject);
+      return original(subject, ...rest);
+    };
+    try {
+      const display = new TestDisplay(token);
+      await display.connect(edge.url);
+      const { orderId } = await publishOrder(infra, d);
+      await waitFor(() => display.shownOrderIds().includes(orderId), { timeoutMs: 5_000 });
+      display.disconnect();
+    } finally {
+      Reflect.deleteProperty(edge.nc, 'request');
+    }
+    expect(subjects).toEqual([]);
+  });
+
   it('rate-limits handshakes per client address and refuses foreign browser origins', async () => {
     const limited = await startEdge(infra, { EDGE_HANDSHAKE_RATE: '0.5', EDGE_HANDSHAKE_BURST: '3', EDGE_ALLOWED_ORIGINS: 'https://kds.example' });
     try {

@@ -65,6 +65,8 @@ describe('two edge nodes', () => {
       expect(older.received).toEqual([]);
       const metrics = await (await fetch(`${edgeA.url}/metrics`)).text();
       expect(metrics).toMatch(/orderwire_edge_session_replaced_total\{[^}]*\} [1-9]/);
+      // The takeover notice went through the autopipelined publisher.
+      expect(edgeB.app.redis?.pub.options.enableAutoPipelining).toBe(true);
     } finally {
       older.disconnect();
       newer.disconnect();

@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEdgeConfig } from '../src/config.js';
 import { createPresence, OTHER_STORES, type Presence, type PresenceSession } from '../src/socket/presence.js';
+import { publisherOptions } from '../src/socket/redis-adapter.js';
 
 let server: RedisServerHandle;
 let redis: Redis;
@@ -36,7 +37,8 @@ async function live(displayId: string, tenant = 't1'): Promise<PresenceLive | un
 
 beforeAll(async () => {
   server = await startRedis();
-  redis = new Redis(server.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  // The edge's own publishing client (autopipelined), as presence runs on it.
+  redis = new Redis(server.url, publisherOptions());
   await new Promise<void>((r) => (redis.status === 'ready' ? r() : redis.once('ready', () => r())));
 });
 

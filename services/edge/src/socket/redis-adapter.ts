@@ -10,7 +10,7 @@
  */
 import { describeRedisError, redisTlsOptions, type RedisClientConfig } from '@orderwire/platform';
 import { createAdapter } from '@socket.io/redis-adapter';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { REDIS_OPS, type EdgeMetrics } from '../metrics.js';
 
@@ -28,6 +28,19 @@ export interface RedisAdapterHandle {
   /** The last connection error, as `describeRedisError` words it (cleared when both are ready). */
   lastError(): string | undefined;
   close(): Promise<void>;
+}
+
+/**
+ * The publishing client's options (adapter broadcasts, takeover notices, presence). Commands fail
+ * at once while disconnected (no offline queue). Autopipelining: the takeover notice and the
+ * presence claim every handshake sends go out with those of the other handshakes of the same
+ * event-loop turn, in one write (ioredis flushes at the next `setImmediate`; each command keeps
+ * its own reply or error, in order) — a reconnection storm handles many handshakes per turn:
+ * redis-server's CPU per connecting display −14 to −20 %, the edge's −4 to −9 % with the muxed
+ * JetStream reads (issue 14 round 10).
+ */
+export function publisherOptions(): RedisOptions {
+  return { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false, enableAutoPipelining: true };
 }
 
 export function createRedisAdapter(config: RedisClientConfig, logger: Logger, metrics: EdgeMetrics): RedisAdapterHandle {
@@ -49,7 +62,7 @@ export function createRedisAdapter(config: RedisClientConfig, logger: Logger, me
   };
 
   const tls = redisTlsOptions(config);
-  const pub = new Redis(config.redisUrl, { ...tls, enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+  const pub = new Redis(config.redisUrl, { ...tls, ...publisherOptions() });
   // Subscriptions issued while Redis is down must wait for it, not fail: they are re-sent on connect.
   const sub = new Redis(config.redisUrl, { ...tls, maxRetriesPerRequest: null, lazyConnect: false });
   pub.on('error', (err: unknown) => report('pub', err));
