@@ -7,11 +7,9 @@ import { Redis } from 'ioredis';
 import { describeRedisError, natsIdentityOptions, packageVersion, REDACTED, redisTlsOptions, runService, startService, trackRedisConnection } from '@orderwire/platform';
 import { createApp } from './app.js';
 import { loadAuthConfig } from './config.js';
+import { authRedisOptions } from './redis-client.js';
 import { startMailboxMigration } from './mailbox-migration.js';
 import { authTopologyRequirements } from './topology.js';
-
-/** 500 ms per Redis command; a slow Redis must not stall token requests. */
-const REDIS_COMMAND_TIMEOUT_MS = 500;
 
 async function main(): Promise<void> {
   const config = loadAuthConfig();
@@ -32,14 +30,7 @@ async function main(): Promise<void> {
     topology: authTopologyRequirements(config),
   });
 
-  const redis = new Redis(config.redisUrl, {
-    ...redisTlsOptions(config),
-    // Fail fast while disconnected: the limiter then uses its local fallback.
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
-    lazyConnect: false,
-  });
+  const redis = new Redis(config.redisUrl, { ...redisTlsOptions(config), ...authRedisOptions() });
   trackRedisConnection(metrics, redis);
   // ioredis reports every failed reconnect; one line per outage is enough.
   let redisDown = false;

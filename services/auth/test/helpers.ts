@@ -12,6 +12,7 @@ import { createMetrics, ensureTopology, loadTopologyConfig, STREAMS, type Logger
 import { startNats, startRedis, type NatsServerHandle, type RedisServerHandle } from '@orderwire/test-harness';
 import { createApp, type AuthApp } from '../src/app.js';
 import { authTopologyLifetimes, loadAuthConfig, type AuthConfig } from '../src/config.js';
+import { authRedisOptions } from '../src/redis-client.js';
 
 /** `{ error: { code, message, details? } }` */
 export interface ErrorBody {
@@ -84,7 +85,8 @@ export async function startAuth(
   const nc = await connect({ servers: infra.nats.url, name: 'auth-test' });
   // As `topology apply` does, with the lifetimes of this test's config.
   await ensureTopology(nc, loadTopologyConfig({}, authTopologyLifetimes(config)));
-  const redis = new Redis(infra.redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 500 });
+  // The service's own options (autopipelining included).
+  const redis = new Redis(infra.redis.url, authRedisOptions());
   redis.on('error', () => undefined);
   await new Promise<void>((resolve) => (redis.status === 'ready' ? resolve() : redis.once('ready', () => resolve())));
   let auth: AuthApp;

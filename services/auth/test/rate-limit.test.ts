@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authRedisOptions } from '../src/redis-client.js';
 import { makeClient, startAuth, startInfra, type ErrorBody, type Infra, type TestAuth } from './helpers.js';
 
 let infra: Infra;
@@ -58,6 +59,18 @@ describe('rate limits', () => {
     });
     expect(right.statusCode).toBe(429);
     expect(await a.auth.metrics.text()).toMatch(/orderwire_rate_limited_total\{[^}]*route="oauth_token_client"[^}]*\} [1-9]/);
+  });
+
+  it('counts every request of a concurrent burst once, in one budget (autopipelined counts)', async () => {
+    // 12 guesses at once over both replicas: their counts share writes to Redis, yet each is its
+    // own hit — exactly the per-address budget (8) passes, the rest are refused.
+    expect(authRedisOptions()).toMatchObject({ enableAutoPipelining: true, enableOfflineQueue: false });
+    const burst = await Promise.all(Array.from({ length: 12 }, (_, i) => guess(i % 2 === 0 ? a : b, `owc_burst${i}`, '10.7.7.7')));
+    const statuses = burst.map((r) => r.statusCode);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(8);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(4);
+    // And the budget is spent for the next one too, on either replica.
+    expect((await guess(b, 'owc_burst-next', '10.7.7.7')).statusCode).toBe(429);
   });
 
   it('limits one address across many client ids', async () => {
