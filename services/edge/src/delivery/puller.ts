@@ -12,7 +12,7 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/nats-core';
 import { createConnectionInbox } from '@orderwire/platform';
 import type { Logger } from 'pino';
-import { parseAckSubject, type Acker, type PulledMessage } from './js-message.js';
+import { parseAckSubject, pulledHeaders, type Acker, type PulledMessage } from './js-message.js';
 
 /** 5000 ms the server gets to answer a pull before the client gives up on it. */
 export const DEFAULT_PULL_TIMEOUT_MS = 5_000;
@@ -115,7 +115,7 @@ export function createPuller(options: CreatePullerOptions): Puller {
   function onMessage(msg: Msg): void {
     const info = msg.reply === undefined ? undefined : parseAckSubject(msg.reply);
     if (info !== undefined) {
-      const pulled: PulledMessage = { subject: msg.subject, data: msg.data, headers: msg.headers, reply: msg.reply!, info };
+      const pulled: PulledMessage = { subject: msg.subject, data: msg.data, headers: pulledHeaders(msg), reply: msg.reply!, info };
       const p = byConsumer.get(`${info.stream}.${info.consumer}`)?.[0];
       if (p === undefined) {
         // Its pull already timed out locally: hand the message straight back rather than

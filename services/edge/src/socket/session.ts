@@ -12,12 +12,11 @@
  * display that drops off Wi-Fi and comes back never accumulates its way into the DLQ.
  */
 import { HEADERS, parseLegacyOrderSubject, parseOrderSubject, validateOrderEnvelope, type AuthRefreshResult, type Delivery, type DisconnectReason } from '@orderwire/contracts';
-import { MsgHdrsImpl, type MsgHdrs } from '@nats-io/nats-core';
 import { LEGACY_ORDERS_STREAM } from '@orderwire/platform';
 import { isTokenError, type TokenVerifier } from '@orderwire/token-verifier';
 import type { Logger } from 'pino';
 import type { DeliveryEngine } from '../delivery/engine.js';
-import type { AckHandle, PulledMessage } from '../delivery/js-message.js';
+import type { AckHandle, PulledHeaders, PulledMessage } from '../delivery/js-message.js';
 import type { Mailbox, MailboxSink } from '../delivery/mailbox.js';
 import type { PullResult } from '../delivery/puller.js';
 import type { ReceiptWriter } from '../delivery/receipt-writer.js';
@@ -356,7 +355,7 @@ export class DisplaySession implements MailboxSink {
     // Two literals rather than a property added later: the wire keeps its key order and every
     // delivery object its one shape.
     const delivery: Delivery =
-      headers !== undefined && headerHas(headers, HEADERS.replayOf)
+      headers !== undefined && headers.has(HEADERS.replayOf)
         ? { deliveryId, orderId, seq, deliveryCount, acceptedAt, replay: true, order }
         : { deliveryId, orderId, seq, deliveryCount, acceptedAt, order };
     return {
@@ -631,17 +630,7 @@ export class DisplaySession implements MailboxSink {
   }
 }
 
-/**
- * `headers.get(name)` (exact name, first value, '' when absent) without the library's key scan:
- * `get()` copies every key into an array and filters it on each call.
- */
-function headerValue(headers: MsgHdrs | undefined, name: string): string {
-  if (headers === undefined) return '';
-  if (headers instanceof MsgHdrsImpl) return headers.headers.get(name)?.[0] ?? '';
-  return headers.get(name);
-}
-
-/** `headers.has(name)` (exact name) without the library's key scan. */
-function headerHas(headers: MsgHdrs, name: string): boolean {
-  return headers instanceof MsgHdrsImpl ? headers.headers.has(name) : headers.has(name);
+/** `headers.get(name)`: exact name, first value, '' when absent or without headers. */
+function headerValue(headers: PulledHeaders | undefined, name: string): string {
+  return headers === undefined ? '' : headers.get(name);
 }
