@@ -253,10 +253,11 @@ const CHATTR_TIMEOUT_MS = 5_000;
 
 /**
  * A run's directory, holding its NATS store: a 10,000-display run creates 10,000 consumer
- * directories and ~30,000 files there, and deletes them all at its end. ext4 does not reuse an
- * inode deleted in the last 60 s (360 s while its inode-table block is dirty), and its inode
- * allocator re-tests every such inode of the block group on each create (`recently_deleted`,
- * which `perf` shows at 38 % of a create): the next run's consumer creation then cost
+ * directories and ~30,000 files there, and deletes them all at its end. ext4 without a journal
+ * (this machine's root file system: /proc/fs/jbd2 is empty) does not reuse an inode deleted in
+ * the last 60 s (360 s while its inode-table block is dirty), and its inode allocator re-tests
+ * every such inode of the block group on each create (`recently_deleted`, 45 % of the kernel's
+ * samples in a create loop under `perf`): the next run's consumer creation then cost
  * nats-server 1.4 → 2.75 ms of CPU per display over four back-to-back runs, and a create loop of
  * the same shape 10 s of kernel CPU instead of 0.36 s (docs/benchmarks.md round 10). The parent
  * is marked TOPDIR (`chattr +T`), so ext4's Orlov allocator places each run's directory in a block

@@ -4,8 +4,9 @@
  * created, then deleted — `--rounds` times back to back, in a directory of `--parent`. Prints the
  * wall and CPU time of each round's creates and deletes.
  *
- * On ext4, creates right after a round's deletes are slowed by the inode allocator re-testing
- * every inode deleted in the last 60–360 s (`recently_deleted`). A parent marked TOPDIR
+ * On ext4 without a journal (the check is skipped when there is one), creates right after a
+ * round's deletes are slowed by the inode allocator re-testing every inode deleted in the last
+ * 60–360 s (`recently_deleted`). A parent marked TOPDIR
  * (`chattr +T`, as the bench's run directories are: src/stack.ts `createRunDir`) spreads each
  * round's directory to another block group. Compare (docs/benchmarks.md round 10):
  *   node load-tests/tools/fs-churn.mjs --parent /tmp --rounds 4
