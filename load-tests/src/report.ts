@@ -201,7 +201,7 @@ function latencyRow(s: LatencySummary | undefined): string {
 /** A warning when the run's NATS store could not be kept apart from earlier runs' deleted files. */
 function runDirNote(stack: { target: 'own' | 'local'; runDirSpread?: boolean }): string {
   if (stack.target !== 'own' || stack.runDirSpread !== false) return '';
-  return '\n  note: the run directory could not be marked TOPDIR (chattr +T: not ext4, or no chattr); on ext4 consumer creation then also pays for files earlier runs deleted in the last minutes';
+  return '\n  note: the run directory could not be marked TOPDIR (chattr +T: not ext4, or no chattr); on a journal-less ext4 consumer creation then also pays for files earlier runs deleted in the last minutes';
 }
 
 export function formatResult(r: BenchResult): string {

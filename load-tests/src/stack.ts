@@ -250,6 +250,7 @@ export interface OwnStackOptions {
 /** Every own-stack run's directory is made in this one. */
 export const RUN_DIR_PARENT = join(tmpdir(), 'orderwire-bench');
 const CHATTR_TIMEOUT_MS = 5_000;
+const execFileAsync = promisify(execFile);
 
 /**
  * A run's directory, holding its NATS store: a 10,000-display run creates 10,000 consumer
@@ -258,7 +259,7 @@ const CHATTR_TIMEOUT_MS = 5_000;
  * the last 60 s (360 s while its inode-table block is dirty), and its inode allocator re-tests
  * every such inode of the block group on each create (`recently_deleted`, 45 % of the kernel's
  * samples in a create loop under `perf`): the next run's consumer creation then cost
- * nats-server 1.4 → 2.75 ms of CPU per display over four back-to-back runs, and a create loop of
+ * nats-server 1.41 → 2.58 ms of CPU per display over four back-to-back runs, and a create loop of
  * the same shape 10 s of kernel CPU instead of 0.36 s (docs/benchmarks.md round 10). The parent
  * is marked TOPDIR (`chattr +T`), so ext4's Orlov allocator places each run's directory in a block
  * group of its own choosing, away from the inodes earlier runs just deleted: the runs no longer
@@ -269,7 +270,7 @@ export async function createRunDir(parent: string = RUN_DIR_PARENT): Promise<{ d
   await mkdir(parent, { recursive: true });
   let spread = true;
   try {
-    await promisify(execFile)('chattr', ['+T', parent], { timeout: CHATTR_TIMEOUT_MS });
+    await execFileAsync('chattr', ['+T', parent], { timeout: CHATTR_TIMEOUT_MS });
   } catch {
     spread = false;
   }
