@@ -104,6 +104,9 @@ describe('doorbell', () => {
     bell.register(two, [...filters(d2), ...filters(d2)]); // nor does a subject listed twice
     // grill (shared), expo, d1's own, d2's own
     expect(bell.subscriptions).toBe(4);
+    // The SUBs leave on the client's next write: without this flush the first order can reach
+    // the server before them, and its ring goes to nobody (the sweep would still pull it).
+    await nc.flush();
 
     await publishOrder(infra, d1, { station: 'grill' });
     await waitFor(() => one.rings === 1 && two.rings === 1);
