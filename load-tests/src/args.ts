@@ -1,6 +1,7 @@
 /** Command line of `npm run bench`: parsed once, validated, frozen. */
 import { ORDER_BATCH_MAX } from '@orderwire/contracts';
 import { BenchError } from './errors.js';
+import { DISPLAY_CLIENT_KINDS, type DisplayClientKind } from './worker-protocol.js';
 
 export const FAULTS = ['kill-edge', 'restart-nats', 'kill-redis', 'flap', 'storm'] as const;
 export type Fault = (typeof FAULTS)[number];
@@ -59,6 +60,8 @@ export interface BenchOptions {
   concurrency: number;
   /** Display worker processes; 0 = one per 2,500 displays. @default 0 */
   workers: number;
+  /** The displays' client: the display SDK, or the same conversation on plain ws. @default sdk */
+  client: DisplayClientKind;
   /** The drain after the last order ends when nothing new was shown for this many seconds (at most 10× in total). @default 30 */
   drainS: number;
   /** Credentials file of the `local` target. @default <repo>/.data/dev-credentials.json */
@@ -110,6 +113,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --connect-rate R      connections opened per second (default 500)
   --concurrency C       ingest requests in flight (default 64)
   --workers W           display worker processes (default: one per 2,500 displays)
+  --client sdk|protocol the displays' client: the display SDK (socket.io-client; default) or the
+                        same conversation on plain ws (src/protocol/display.ts, as the k6 scripts)
   --drain S             after publishing, wait until nothing new is shown for S seconds (default 30, at most 10×S)
   --connect-timeout S   seconds for all displays to connect (default 60 + displays/connect-rate)
   --target own|local    own: start NATS, Redis and the services on free ports (default);
@@ -161,7 +166,7 @@ const FLAGS = new Set(['floor', 'help', 'json', 'nats-profile']);
 const VALUED = new Set([
   'profile', 'mode', 'batch-size',
   'displays', 'rate', 'duration', 'edges', 'partitions', 'fault', 'fault-at', 'fault-for', 'flap-fraction', 'fanout', 'stations-per-store',
-  'connect-rate', 'concurrency', 'workers', 'drain', 'connect-timeout', 'target', 'credentials', 'edge-urls', 'out', 'log-level',
+  'connect-rate', 'concurrency', 'workers', 'client', 'drain', 'connect-timeout', 'target', 'credentials', 'edge-urls', 'out', 'log-level',
 ]);
 
 /** @throws BenchError ORDERWIRE_ERR_BENCH_USAGE */
@@ -248,6 +253,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     connectRate,
     concurrency: get('concurrency', (v) => positiveInt('concurrency', v), 64),
     workers: get('workers', (v) => positiveInt('workers', v, { allowZero: true }), 0),
+    client: get('client', (v) => oneOf('client', v, DISPLAY_CLIENT_KINDS), 'sdk'),
     drainS: get('drain', (v) => parseSeconds('drain', v), 30),
     credentials: values.get('credentials'),
     connectTimeoutS: get('connect-timeout', (v) => parseSeconds('connect-timeout', v), 60 + displays / connectRate),

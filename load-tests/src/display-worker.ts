@@ -1,7 +1,8 @@
 /**
- * A display worker process: enrolls displays through the display SDK (the real client), holds
- * their Socket.IO connections, shows every order (the handler records accept → shown latency),
- * and reports to the bench process. Forked by fleet.ts; exits when the parent goes away.
+ * A display worker process: enrolls displays through the display SDK (the real client) or the
+ * protocol-level client (src/protocol/display.ts, `--client protocol`), holds their Socket.IO
+ * connections, shows every order (the handler records accept → shown latency), and reports to
+ * the bench process. Forked by fleet.ts; exits when the parent goes away.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,10 +11,11 @@ import {
   createTokenManager,
   memoryTokenStore,
   isDisplaySdkError,
-  type DisplayClient,
   type TokenManager,
 } from '@orderwire/display-sdk';
+import { createHttpClient, type HttpClient } from './http.js';
 import { orderNumber } from './plan.js';
+import { ProtocolDisplay, enrollDisplay, type ProtocolDisplayError } from './protocol/display.js';
 import {
   WORKER_REPORT_INTERVAL_MS,
   type ParentMessage,
@@ -22,10 +24,18 @@ import {
   type WorkerMessage,
 } from './worker-protocol.js';
 
+/** What the worker needs of a display, whichever client runs it. */
+interface DisplayHandle {
+  start(): void;
+  stop(): void;
+  stats(): { received: number; shown: number; duplicatesOnWire: number; acked: number; rejected: number };
+}
+
 interface Display {
   slot: number;
-  tokens: TokenManager;
-  client: DisplayClient;
+  client: DisplayHandle;
+  /** The SDK's token manager, closed at the end. */
+  tokens?: TokenManager;
   connected: boolean;
   everConnected: boolean;
 }
@@ -56,7 +66,11 @@ function send(msg: WorkerMessage): void {
 }
 
 function countError(err: unknown): void {
-  const code = isDisplaySdkError(err) ? `${err.code}${err.serverCode === undefined ? '' : `:${err.serverCode}`}` : 'unexpected';
+  const code = isDisplaySdkError(err)
+    ? `${err.code}${err.serverCode === undefined ? '' : `:${err.serverCode}`}`
+    : (err as ProtocolDisplayError | undefined)?.name === 'ProtocolDisplayError'
+      ? `${(err as ProtocolDisplayError).code}${(err as ProtocolDisplayError).reason === undefined ? '' : `:${(err as ProtocolDisplayError).reason}`}`
+      : 'unexpected';
   errorCounts.set(code, (errorCounts.get(code) ?? 0) + 1);
   if (!errorExamples.has(code)) errorExamples.set(code, err instanceof Error ? err.message : String(err));
 }
@@ -100,7 +114,56 @@ function plainHttp(url: string): boolean {
   return protocol === 'http:' || protocol === 'ws:';
 }
 
+function onConnected(d: Display): void {
+  if (d.everConnected) reconnects++;
+  d.everConnected = true;
+  if (!d.connected) connectedCount++;
+  d.connected = true;
+}
+
+function onDisconnected(d: Display): void {
+  disconnects++;
+  if (d.connected) connectedCount--;
+  d.connected = false;
+}
+
+function onShown(cfg: WorkerInit, slot: number, orderId: string, latencyMs: number): void {
+  const n = orderNumber(cfg.runId, orderId);
+  if (n === undefined) foreign++;
+  else record(slot, n, latencyMs);
+}
+
+let http: HttpClient | undefined;
+
+async function enrollProtocol(cfg: WorkerInit, slot: number, code: string): Promise<void> {
+  http ??= createHttpClient(cfg.enrollConcurrency);
+  let tokens;
+  try {
+    tokens = await enrollDisplay(http, cfg.authUrl, code);
+  } catch (err) {
+    enrollFailed++;
+    countError(err);
+    return;
+  }
+  enrolled++;
+  const d = { slot, connected: false, everConnected: false } as Display;
+  d.client = new ProtocolDisplay({
+    authUrl: cfg.authUrl,
+    edgeUrls: rotated(cfg.edgeUrls, slot),
+    http,
+    tokens,
+    now: nowMs,
+    onShown: (delivery, latencyMs) => onShown(cfg, slot, delivery.orderId, latencyMs),
+    onConnected: () => onConnected(d),
+    onDisconnected: () => onDisconnected(d),
+    onError: countError,
+  });
+  displays.push(d);
+  if (!stopping) d.client.start();
+}
+
 async function enrollOne(cfg: WorkerInit, slot: number, code: string): Promise<void> {
+  if (cfg.client === 'protocol') return enrollProtocol(cfg, slot, code);
   const tokens = createTokenManager({ development: plainHttp(cfg.authUrl), authUrl: cfg.authUrl, store: memoryTokenStore() });
   tokens.on('error', countError);
   try {
@@ -114,22 +177,9 @@ async function enrollOne(cfg: WorkerInit, slot: number, code: string): Promise<v
   enrolled++;
   const client = createDisplayClient({ development: cfg.edgeUrls.some(plainHttp), edgeUrls: rotated(cfg.edgeUrls, slot), tokens });
   const d: Display = { slot, tokens, client, connected: false, everConnected: false };
-  client.on('order', (delivery) => {
-    const n = orderNumber(cfg.runId, delivery.orderId);
-    if (n === undefined) foreign++;
-    else record(slot, n, nowMs() - delivery.acceptedAt);
-  });
-  client.on('connected', () => {
-    if (d.everConnected) reconnects++;
-    d.everConnected = true;
-    if (!d.connected) connectedCount++;
-    d.connected = true;
-  });
-  client.on('disconnected', () => {
-    disconnects++;
-    if (d.connected) connectedCount--;
-    d.connected = false;
-  });
+  client.on('order', (delivery) => onShown(cfg, slot, delivery.orderId, nowMs() - delivery.acceptedAt));
+  client.on('connected', () => onConnected(d));
+  client.on('disconnected', () => onDisconnected(d));
   client.on('error', countError);
   client.on('reenroll_required', (info) => countError(new Error(`reenroll_required: ${info.reason}`)));
   displays.push(d);
@@ -190,8 +240,9 @@ async function stop(): Promise<void> {
   stopping = true;
   for (const d of displays) {
     d.client.stop();
-    d.tokens.close();
+    d.tokens?.close();
   }
+  http?.close();
   flush();
   let received = 0;
   let shown = 0;

@@ -6,7 +6,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { BenchError } from './errors.js';
 import type { ProcessRef } from './proc-stats.js';
-import type { ParentMessage, WorkerFinal, WorkerMessage, WorkerProgress } from './worker-protocol.js';
+import type { DisplayClientKind, ParentMessage, WorkerFinal, WorkerMessage, WorkerProgress } from './worker-protocol.js';
 
 /** 16 enrollments in flight per worker */
 export const ENROLL_CONCURRENCY = 16;
@@ -20,6 +20,7 @@ export interface FleetOptions {
   runId: string;
   /** Connections per second, all workers together. */
   connectRate: number;
+  client: DisplayClientKind;
   /** Called for every order shown on a display. */
   onShown(slot: number, orderNumber: number, latencyMs: number): void;
 }
@@ -118,6 +119,7 @@ export function startDisplayFleet(options: FleetOptions): DisplayFleet {
       runId: options.runId,
       connectRate: options.connectRate / options.workers,
       enrollConcurrency: ENROLL_CONCURRENCY,
+      client: options.client,
     };
     child.send(init);
     workers.push(w);

@@ -6,6 +6,7 @@ import type { FloorResult } from './floor.js';
 import type { MachineUsage, ProcessUsage } from './proc-stats.js';
 import type { PublisherResult } from './publisher.js';
 import { round, type LatencySummary, type LatencyWindow } from './stats.js';
+import type { DisplayClientKind } from './worker-protocol.js';
 
 export interface TargetCheck {
   name: string;
@@ -66,7 +67,8 @@ export interface BenchResult {
   processes: Array<ProcessUsage & { idleCpuPercent?: number | undefined }>;
   /** Machine-wide CPU during publishing + drain; `otherPercent` > a few % means the figures were taken under contention. */
   machineLoad: (MachineUsage & { loadAverage1m: number }) | undefined;
-  harness: { workers: number; workerLoopDelayP99Ms: number; workerLoopDelayMaxMs: number; benchLoopDelayP99Ms: number };
+  /** `client`: the displays' client (absent in results written before round 11: the SDK). */
+  harness: { workers: number; client?: DisplayClientKind; workerLoopDelayP99Ms: number; workerLoopDelayMaxMs: number; benchLoopDelayP99Ms: number };
   /**
    * CPU (utime+stime from /proc over publishing + drain) per order × display pair shown: the stack
    * (nats-server, redis-server, auth, ingest, edges), each process, and the harness.
@@ -345,6 +347,7 @@ export function formatResult(r: BenchResult): string {
     table(
       [
         ['display workers', String(r.harness.workers)],
+        ['display client', r.harness.client === 'protocol' ? 'protocol (plain ws, src/protocol/display.ts)' : 'display SDK (socket.io-client)'],
         ['worker event-loop delay p99 / max (publishing + drain)', `${fmt(r.harness.workerLoopDelayP99Ms, ' ms')} / ${fmt(r.harness.workerLoopDelayMaxMs, ' ms')}`],
         ['bench event-loop delay p99', fmt(r.harness.benchLoopDelayP99Ms, ' ms')],
       ],

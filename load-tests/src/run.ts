@@ -105,6 +105,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
       edgeUrls: stack.edgeUrls,
       runId,
       connectRate: options.connectRate,
+      client: options.client,
       onShown(slot, n, ms) {
         if (ledger.shown(slot, n)) {
           latency.add(ms);
@@ -317,6 +318,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
       machineLoad: machineUsage === undefined ? undefined : { ...machineUsage, loadAverage1m: loadavg()[0] ?? 0 },
       harness: {
         workers,
+        client: options.client,
         workerLoopDelayP99Ms: final.loopDelayP99Ms,
         workerLoopDelayMaxMs: final.loopDelayMaxMs,
         benchLoopDelayP99Ms: benchLoop.percentile(99) / 1e6,

@@ -10,7 +10,12 @@ export interface WorkerInit {
   connectRate: number;
   /** Enrollments in flight at most. */
   enrollConcurrency: number;
+  /** `sdk`: the display SDK (socket.io-client); `protocol`: the same conversation on plain ws (src/protocol/display.ts). */
+  client: DisplayClientKind;
 }
+
+export type DisplayClientKind = 'sdk' | 'protocol';
+export const DISPLAY_CLIENT_KINDS: readonly DisplayClientKind[] = ['sdk', 'protocol'];
 
 export interface WorkerEnroll {
   t: 'enroll';

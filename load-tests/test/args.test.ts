@@ -53,6 +53,12 @@ describe('bench arguments', () => {
     expect(() => parseSeconds('d', 'soon')).toThrow(BenchError);
   });
 
+  it('runs the displays on the SDK unless --client protocol says otherwise', () => {
+    expect(parseBenchArgs([]).client).toBe('sdk');
+    expect(parseBenchArgs(['--profile', 'scale', '--client', 'protocol']).client).toBe('protocol');
+    expect(usageError(['--client', 'socketio'])).toMatch(/--client socketio must be one of sdk, protocol/);
+  });
+
   it('sizes the worker pool', () => {
     expect(workerCount({ workers: 0, displays: 1000 })).toBe(1);
     expect(workerCount({ workers: 0, displays: 10_000 })).toBe(4);

@@ -13,15 +13,15 @@ const services = ['auth', 'ingest', 'edge'].map((s) => join(ROOT, 'services', s,
 const built = existsSync(BENCH) && services.every((p) => existsSync(p));
 
 describe('bench smoke run (own stack: real NATS, Redis, auth, ingest, two edges)', () => {
-  it(
-    '20 displays, 20 orders/s, 5 s: everything delivered, nothing lost',
-    async () => {
+  it.each(['sdk', 'protocol'] as const)(
+    '20 displays on the %s client, 20 orders/s, 5 s: everything delivered, nothing lost',
+    async (client) => {
       // `npm test` builds everything first; a missing build is a setup error, never a silent skip.
       if (!built) throw new Error('load-tests/dist or services/{auth,ingest,edge}/dist missing: run `npm run build` first');
       const dir = await mkdtemp(join(tmpdir(), 'bench-smoke-'));
       const out = join(dir, 'smoke.json');
       try {
-        const args = [BENCH, '--displays', '20', '--rate', '20', '--duration', '5', '--drain', '20', '--out', out];
+        const args = [BENCH, '--displays', '20', '--rate', '20', '--duration', '5', '--drain', '20', '--client', client, '--out', out];
         const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
           execFile(process.execPath, args, { timeout: 150_000 }, (err, stdout, stderr) =>
             resolve({ code: err === null ? 0 : ((err as { code?: number }).code ?? 1), stdout, stderr }),
@@ -31,6 +31,7 @@ describe('bench smoke run (own stack: real NATS, Redis, auth, ingest, two edges)
         expect(stdout).toMatch(/OK: nothing lost/);
         const r = JSON.parse(await readFile(out, 'utf8')) as BenchResult;
         expect(r.ok).toBe(true);
+        expect(r.harness.client).toBe(client);
         expect(r.connections.heldAtStart).toBe(20);
         expect(r.orders.accepted).toBe(100);
         expect(r.deliveries.expected).toBe(100);

@@ -205,6 +205,8 @@ export async function runCase(c: ChaosCase, load: ChaosLoad, log: (line: string)
       edgeUrls: stack.edgeUrls,
       runId,
       connectRate: 50,
+      // Chaos proves the real client's recovery: always the SDK.
+      client: 'sdk',
       onShown(slot, n, ms) {
         if (ledger.shown(slot, n)) recorder.shown(slot, n, ms);
       },
