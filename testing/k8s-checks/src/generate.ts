@@ -116,12 +116,38 @@ function k6Files(): { key: string; path: string }[] {
   return [...top, ...lib];
 }
 
+const REEXPORT = /^export \* from '(\.{1,2}\/[^']+\.ts)';$/;
+const MODULE_LINK = /^\s*(?:import|export)\s[^'"]*from\s+['"]([^'"]+)['"]/m;
+
+/**
+ * A k6 lib file that only re-exports a module kept elsewhere in the repository (the harness's
+ * framing in load-tests/src/protocol) is shipped with that module's text in its place: the Job
+ * mounts load-tests/k6 alone, so a relative path out of it would not resolve in the cluster. The
+ * module must import nothing itself, or its own imports would dangle the same way.
+ */
+export function inlineReexport(text: string, fileDir: string): string {
+  const code = text
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '')
+    .trim();
+  const m = REEXPORT.exec(code);
+  if (m === null) return text;
+  const target = join(REPO_ROOT, fileDir, m[1]!);
+  if (!target.startsWith(REPO_ROOT)) throw new Error(`${fileDir}: re-export ${m[1]} leaves the repository`);
+  const module = readFileSync(target, 'utf8');
+  if (MODULE_LINK.test(module)) throw new Error(`${fileDir}: re-exported ${m[1]} has imports of its own; k6 could not resolve them in the cluster`);
+  return `// Inlined from ${m[1]} (the repository's copy re-exports it) by the k8s-checks generator.\n${module}`;
+}
+
 /** The k6 scripts as a ConfigMap, and the Job patch that mounts them in their folder layout. */
 export function k6Scripts(): GeneratedFile[] {
   const dir = 'load-tests/k6';
   const files = k6Files();
   const data: Record<string, string> = {};
-  for (const f of files) data[f.key] = readFileSync(join(REPO_ROOT, dir, f.path), 'utf8');
+  for (const f of files) {
+    const fileDir = join(dir, f.path, '..');
+    data[f.key] = inlineReexport(readFileSync(join(REPO_ROOT, dir, f.path), 'utf8'), fileDir);
+  }
   const configMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'k6-scripts' }, data };
   const patch = {
     apiVersion: 'batch/v1',

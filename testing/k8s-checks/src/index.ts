@@ -37,7 +37,7 @@ export {
   parseQuantity,
 } from './policies.js';
 export type { Workload } from './policies.js';
-export { generatedFiles, prometheusRules, grafanaDashboards, alertmanagerConfig, k6Scripts, ALERTMANAGER_CONFIG_SECRET, ALERTMANAGER_SECRETS_SECRET } from './generate.js';
+export { generatedFiles, prometheusRules, grafanaDashboards, alertmanagerConfig, k6Scripts, inlineReexport, ALERTMANAGER_CONFIG_SECRET, ALERTMANAGER_SECRETS_SECRET } from './generate.js';
 export type { GeneratedFile } from './generate.js';
 export { lintWorkflow, lintWorkflows, workflowPolicyProblems, workflowPolicies, WORKFLOWS_DIR } from './workflows.js';
 export type { WorkflowProblem } from './workflows.js';

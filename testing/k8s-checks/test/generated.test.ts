@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { REPO_ROOT, TOOLS_BIN, alertmanagerConfig, generatedFiles, grafanaDashboards, prometheusRules } from '../src/index.js';
+import { REPO_ROOT, TOOLS_BIN, alertmanagerConfig, generatedFiles, grafanaDashboards, inlineReexport, k6Scripts, prometheusRules } from '../src/index.js';
 
 describe('the generated Kubernetes copies equal their sources in deploy/ and load-tests/k6', () => {
   test.each(generatedFiles().map((f) => [f.path, f] as const))('%s is up to date (npm run generate -w @orderwire/k8s-checks)', (_path, file) => {
@@ -34,6 +34,38 @@ describe('the generated Kubernetes copies equal their sources in deploy/ and loa
       expect(doc?.metadata.labels.grafana_dashboard, f).toBe('1');
       expect(JSON.parse(doc?.data[f] ?? 'null'), f).toEqual(JSON.parse(readFileSync(join(dir, f), 'utf8')));
     }
+  });
+
+  test('the k6 Job mounts a closed set of files: every relative import of every script resolves to a mounted file', () => {
+    const [configMap, volume] = k6Scripts().map((f) => parse(f.content) as Record<string, unknown>);
+    const data = (configMap as { data: Record<string, string> }).data;
+    const items = (volume as { spec: { template: { spec: { volumes: Array<{ configMap: { items: Array<{ key: string; path: string }> } }> } } } }).spec.template.spec
+      .volumes[0]!.configMap.items;
+    const mounted = new Set(items.map((i) => i.path));
+    let links = 0;
+    for (const { key, path } of items) {
+      const text = data[key] ?? '';
+      for (const m of text.matchAll(/^\s*(?:import|export)\s[^'"]*from\s+['"]([^'"]+)['"]/gm)) {
+        const spec = m[1]!;
+        if (spec === 'k6' || spec.startsWith('k6/')) continue;
+        links++;
+        const resolved = join(path, '..', spec).replace(/^\.\//, '');
+        expect(mounted.has(resolved), `${path} → ${spec}`).toBe(true);
+      }
+    }
+    expect(links).toBeGreaterThan(5);
+    // The framing the harness shares is shipped as text, not as a path out of the mount.
+    expect(data['lib.socketio.ts']).toContain('export function decodeFrame');
+    expect(data['lib.deliveries.ts']).toContain('export function handleOrders');
+  });
+
+  test('inlineReexport: a pure re-export becomes the module, anything else stays as it is', () => {
+    const dir = 'load-tests/k6/lib';
+    expect(inlineReexport("/** doc */\nexport * from '../../src/protocol/socketio.ts';\n", dir)).toContain('export function decodeFrame');
+    const mixed = "export * from '../../src/protocol/socketio.ts';\nexport const x = 1;\n";
+    expect(inlineReexport(mixed, dir)).toBe(mixed);
+    // A module with imports of its own would dangle in the cluster.
+    expect(() => inlineReexport("export * from '../../src/protocol/display.ts';\n", dir)).toThrow(/imports of its own/);
   });
 
   test('the Alertmanager config for the operator passes amtool, with templates and secret files where the operator mounts them', () => {
