@@ -15,7 +15,7 @@ import {
 } from '@orderwire/display-sdk';
 import { createHttpClient, type HttpClient } from './http.js';
 import { orderNumber } from './plan.js';
-import { ProtocolDisplay, enrollDisplay, type ProtocolDisplayError } from './protocol/display.js';
+import { ProtocolDisplay, ProtocolDisplayError, enrollDisplay } from './protocol/display.js';
 import {
   WORKER_REPORT_INTERVAL_MS,
   type ParentMessage,
@@ -68,8 +68,8 @@ function send(msg: WorkerMessage): void {
 function countError(err: unknown): void {
   const code = isDisplaySdkError(err)
     ? `${err.code}${err.serverCode === undefined ? '' : `:${err.serverCode}`}`
-    : (err as ProtocolDisplayError | undefined)?.name === 'ProtocolDisplayError'
-      ? `${(err as ProtocolDisplayError).code}${(err as ProtocolDisplayError).reason === undefined ? '' : `:${(err as ProtocolDisplayError).reason}`}`
+    : err instanceof ProtocolDisplayError
+      ? `${err.code}${err.reason === undefined ? '' : `:${err.reason}`}`
       : 'unexpected';
   errorCounts.set(code, (errorCounts.get(code) ?? 0) + 1);
   if (!errorExamples.has(code)) errorExamples.set(code, err instanceof Error ? err.message : String(err));
