@@ -15,7 +15,7 @@ import { connect } from '@nats-io/transport-node';
 import { displayConsumerName } from '@orderwire/contracts';
 import { findRepoRoot, waitFor } from '@orderwire/test-harness';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { httpJson, lostOrders, makeOrder, waitValue, startStack, type Stack, type TestDisplay } from '../src/stack.js';
+import { httpJson, lostOrders, makeOrder, metricValue, waitValue, startStack, type Stack, type TestDisplay } from '../src/stack.js';
 import { consumerState } from '../src/streams.js';
 
 /** The backup CLI's own budget (whole topology, small streams). */
@@ -80,6 +80,19 @@ async function waitAcked(d: TestDisplay): Promise<void> {
   });
 }
 
+/** Until no edge counts a display of `storeId` online (each session is closed before it is uncounted). */
+async function storeOnline(storeId: string): Promise<number> {
+  const scraped = (await stack.scrape()).filter((s) => s.service === 'edge');
+  return scraped.reduce((n, s) => n + metricValue(s.text, 'orderwire_edge_displays_online', { store: storeId }), 0);
+}
+
+async function waitStoreOffline(storeId: string): Promise<void> {
+  await waitFor(
+    async () => (await storeOnline(storeId)) === 0 || undefined,
+    { timeoutMs: 10_000, message: `the edges close every session of ${storeId}` },
+  );
+}
+
 interface DlqEntry {
   id: string;
   orderId: string | null;
@@ -104,8 +117,17 @@ it('restore into an empty server: undelivered orders shown once, nothing shown t
   const shownOnline = await postAll(['br-1', 'br-2', 'br-3', 'br-4', 'br-5'], 'st-br', 'grill');
   const offFirst = await postAll(['br-off-0'], 'st-br-off', 'fry');
   await Promise.all([waitShown(shownOnline, on1), waitShown(shownOnline, on2), waitShown(offFirst, off1), waitShown(offFirst, off2)]);
+  // Shown is not yet acked: stopping now could cut br-off-0's ack, and the closing session would
+  // nak it back (still ack-pending at the server until redelivered).
+  for (const d of [off1, off2]) await waitAcked(d);
+  expect(await storeOnline('st-br-off'), 'the gauge the wait below reads').toBe(2);
   off1.client.stop();
   off2.client.stop();
+  // Post only once the edge has closed both sessions: a pull racing the disconnect would take
+  // some of these orders and nak them back, and a nak'ed message stays ack-pending at the
+  // server until it is redelivered (nats-server keeps it in `pending`), so `waitAcked` below
+  // could not tell "acked before the backup" from "handed back by a closing session".
+  await waitStoreOffline('st-br-off');
   const waiting = await postAll(Array.from({ length: 20 }, (_, i) => `br-off-${i + 1}`), 'st-br-off', 'fry');
 
   rej.rejectWhen((delivery) => delivery.orderId === 'br-bad', 'unknown item SKU-9');
