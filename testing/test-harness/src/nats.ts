@@ -63,6 +63,8 @@ export interface NatsServerOptions {
   storeDir?: string;
   /** Extra command line arguments for nats-server (e.g. `['-DV']`). */
   args?: string[];
+  /** Environment for nats-server on top of the harness process's own (e.g. Go's `GOGC`). */
+  env?: Readonly<Record<string, string>>;
   /**
    * Extra lines inside the generated `jetstream {}` block (e.g. `sync_interval: always`), which
    * `config` cannot add without repeating the block and losing the per-node `store_dir`.
@@ -122,6 +124,7 @@ interface NodeSpec {
   readonly storeDir: string;
   readonly dir: string;
   readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>> | undefined;
   readonly config: string | undefined;
   readonly jetstreamConfig: string | undefined;
   readonly cluster: ClusterSpec | undefined;
@@ -195,6 +198,7 @@ class NatsNode extends ServerProcess<NodeSpec> implements NatsServerHandle {
     const configFile = join(spec.dir, 'nats.conf');
     return this.launch({
       args: ['-c', configFile, '-ports_file_dir', join(spec.dir, 'ports'), ...spec.args],
+      ...(spec.env === undefined ? {} : { env: spec.env }),
       rebindWindowMs,
       prepare: () => writeFile(configFile, renderConfig(spec)),
       ready: async (proc, deadline) => {
@@ -300,6 +304,7 @@ async function createNode(
     storeDir,
     dir,
     args: options.args ?? [],
+    env: options.env,
     config: options.config,
     jetstreamConfig: options.jetstreamConfig,
     cluster,
@@ -330,6 +335,8 @@ export interface NatsClusterOptions {
   name?: string;
   /** Extra nats-server args for every node. */
   args?: string[];
+  /** Environment for every node on top of the harness process's own (see {@link NatsServerOptions.env}). */
+  env?: Readonly<Record<string, string>>;
   /** Extra config text for every node. */
   config?: string;
   /** Extra lines inside every node's `jetstream {}` block (see {@link NatsServerOptions.jetstreamConfig}). */
@@ -576,6 +583,7 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
             jetstream,
             name: `${name}-n${i}`,
             args: options.args,
+            ...(options.env === undefined ? {} : { env: options.env }),
             config: options.config,
             jetstreamConfig: options.jetstreamConfig,
             startTimeoutMs,

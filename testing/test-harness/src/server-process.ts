@@ -45,6 +45,8 @@ export interface ServerSpec {
 
 export interface LaunchOptions {
   readonly args: readonly string[];
+  /** Environment on top of the harness process's own. */
+  readonly env?: Readonly<Record<string, string>>;
   /** How long a pinned port may stay busy (a killed predecessor) before PortInUse. */
   readonly rebindWindowMs: number;
   /** Runs before every spawn attempt (e.g. writing the config file). */
@@ -175,6 +177,7 @@ export abstract class ServerProcess<S extends ServerSpec> implements ServerHandl
       const proc = await ManagedProcess.spawn({
         command: resolveBinary(this.binary),
         args: options.args,
+        ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }),
         cwd: spec.dir,
         label: this.label,
         logs: spec.logs,

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -135,6 +135,16 @@ describe('startNats', () => {
     } finally {
       await rm(storeDir, { recursive: true, force: true });
     }
+  });
+
+  it('gives nats-server the extra environment over its own, on every (re)start', async () => {
+    const environ = (pid: number): string[] => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    const n = await nats({ env: { GOGC: '150', ORDERWIRE_HARNESS_ENV_TEST: 'yes' } });
+    expect(environ(n.pid)).toEqual(expect.arrayContaining(['GOGC=150', 'ORDERWIRE_HARNESS_ENV_TEST=yes', `PATH=${process.env.PATH}`]));
+    await n.restart();
+    expect(environ(n.pid)).toEqual(expect.arrayContaining(['GOGC=150', 'ORDERWIRE_HARNESS_ENV_TEST=yes']));
+    const plain = await nats();
+    expect(environ(plain.pid).some((v) => v.startsWith('ORDERWIRE_HARNESS_ENV_TEST='))).toBe(false);
   });
 
   it('puts jetstreamConfig inside the generated jetstream block, next to its store dir', async () => {
