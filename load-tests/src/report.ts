@@ -23,7 +23,7 @@ export interface BenchResult {
   machine: { cpus: number; cpuModel: string; memoryGB: number; node: string; kernel: string };
   options: BenchOptions;
   /** `runDirSpread`: own stack, see stack.ts `createRunDir` (absent in results before round 10). */
-  stack: { target: 'own' | 'local'; edges: string[]; runDirSpread?: boolean };
+  stack: { target: 'own' | 'local'; edges: string[]; runDirSpread?: boolean; natsEnv?: Readonly<Record<string, string>> };
   /** `connectCpuMsPerDisplay`: CPU ms per display of each process while registering, enrolling and connecting (sampler start → all connected). */
   phases: { registerS: number; connectS: number; connectPerS: number; connectCpuMsPerDisplay?: Record<string, number> };
   connections: {
@@ -200,10 +200,14 @@ function latencyRow(s: LatencySummary | undefined): string {
   return s === undefined ? '—' : `p50 ${fmt(s.p50)}  p95 ${fmt(s.p95)}  p99 ${fmt(s.p99)}  max ${fmt(s.max)}  (n=${s.count})`;
 }
 
-/** A warning when the run's NATS store could not be kept apart from earlier runs' deleted files. */
-function runDirNote(stack: { target: 'own' | 'local'; runDirSpread?: boolean }): string {
-  if (stack.target !== 'own' || stack.runDirSpread !== false) return '';
-  return '\n  note: the run directory could not be marked TOPDIR (chattr +T: not ext4, or no chattr); on a journal-less ext4 consumer creation then also pays for files earlier runs deleted in the last minutes';
+/**
+ * The Go settings the bench's nats-server ran with, and a warning when the run's NATS store could
+ * not be kept apart from earlier runs' deleted files.
+ */
+function runDirNote(stack: { target: 'own' | 'local'; runDirSpread?: boolean; natsEnv?: Readonly<Record<string, string>> }): string {
+  const env = stack.natsEnv === undefined ? '' : `\n  nats-server: ${Object.entries(stack.natsEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`;
+  if (stack.target !== 'own' || stack.runDirSpread !== false) return env;
+  return `${env}\n  note: the run directory could not be marked TOPDIR (chattr +T: not ext4, or no chattr); on a journal-less ext4 consumer creation then also pays for files earlier runs deleted in the last minutes`;
 }
 
 export function formatResult(r: BenchResult): string {
@@ -372,7 +376,7 @@ export interface CapacityBenchResult {
   machine: BenchResult['machine'];
   options: BenchOptions;
   /** `runDirSpread`: own stack, see stack.ts `createRunDir` (absent in results before round 10). */
-  stack: { target: 'own' | 'local'; edges: string[]; runDirSpread?: boolean };
+  stack: { target: 'own' | 'local'; edges: string[]; runDirSpread?: boolean; natsEnv?: Readonly<Record<string, string>> };
   capacity: CapacityResult;
   machineLoad: BenchResult['machineLoad'];
   targets: TargetCheck[];

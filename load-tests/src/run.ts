@@ -272,7 +272,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
       command: ctx.command,
       machine: machine(),
       options,
-      stack: { target: stack.target, edges: stack.edgeUrls, ...(stack.runDirSpread === undefined ? {} : { runDirSpread: stack.runDirSpread }), ...(options.partitions === undefined ? {} : { partitions: options.partitions }) },
+      stack: { target: stack.target, edges: stack.edgeUrls, ...(stack.runDirSpread === undefined ? {} : { runDirSpread: stack.runDirSpread }), ...(stack.natsEnv === undefined ? {} : { natsEnv: stack.natsEnv }), ...(options.partitions === undefined ? {} : { partitions: options.partitions }) },
       phases: { registerS: registerS ?? connectS, connectS, connectPerS: options.displays / connectS, connectCpuMsPerDisplay },
       connections: {
         target: options.displays,
@@ -425,7 +425,7 @@ export async function runCapacityBench(options: BenchOptions, ctx: RunContext): 
       command: ctx.command,
       machine: machine(),
       options,
-      stack: { target: stack.target, edges: stack.edgeUrls, ...(stack.runDirSpread === undefined ? {} : { runDirSpread: stack.runDirSpread }) },
+      stack: { target: stack.target, edges: stack.edgeUrls, ...(stack.runDirSpread === undefined ? {} : { runDirSpread: stack.runDirSpread }), ...(stack.natsEnv === undefined ? {} : { natsEnv: stack.natsEnv }) },
       capacity,
       machineLoad: machineUsage === undefined ? undefined : { ...machineUsage, loadAverage1m: loadavg()[0] ?? 0 },
       targets,

@@ -45,6 +45,21 @@ function edgeProcessEnv(): { NODE_OPTIONS: string; MALLOC_ARENA_MAX: string } {
   return { NODE_OPTIONS: own === '' ? EDGE_NODE_OPTIONS : `${own} ${EDGE_NODE_OPTIONS}`, MALLOC_ARENA_MAX: EDGE_MALLOC_ARENA_MAX };
 }
 
+/**
+ * Go's GC target for nats-server, as production's StatefulSet sets it (k8s/base/nats/statefulset.yaml,
+ * checked equal by test/stack-env.test.ts). At 10,000 consumers nats-server holds ~450 MB live and
+ * marks it for ~1.2 s per cycle on two cores; with Go's default (100) that was every ~9 s, and the
+ * seconds of each cycle were most of the 10,000-display run's slow seconds (docs/benchmarks.md,
+ * round 12). 200 halves the cycles for ~0.5 GB more at the peak, under the pod's GOMEMLIMIT.
+ */
+export const NATS_GOGC = '200';
+/** Go's soft memory limit for nats-server, as production's StatefulSet sets it (likewise checked equal). */
+export const NATS_GOMEMLIMIT = '2500MiB';
+/** What the bench's nats-server gets on top of the bench's own environment (a GOGC or GOMEMLIMIT given to the bench wins). */
+export function natsServerEnv(): Record<string, string> {
+  return { GOGC: process.env.GOGC ?? NATS_GOGC, GOMEMLIMIT: process.env.GOMEMLIMIT ?? NATS_GOMEMLIMIT };
+}
+
 export const SERVICE_READY_TIMEOUT_MS = 60_000;
 /** 15 s SIGTERM grace when the stack stops */
 export const SERVICE_STOP_GRACE_MS = 15_000;
@@ -80,6 +95,8 @@ export interface Stack {
    * (see {@link createRunDir}); undefined for `local`.
    */
   readonly runDirSpread: boolean | undefined;
+  /** Go runtime settings the bench gave its own nats-server (undefined: a stack it did not start). */
+  readonly natsEnv: Readonly<Record<string, string>> | undefined;
   readonly authUrl: string;
   readonly ingestUrl: string;
   readonly edgeUrls: string[];
@@ -327,10 +344,11 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
   };
 
   try {
-    if (options.cluster !== undefined) cluster = await startNatsCluster(options.cluster);
+    if (options.cluster !== undefined) cluster = await startNatsCluster({ env: natsServerEnv(), ...options.cluster });
     else {
       nats = await startNats({
         storeDir: join(dir, 'nats-store'),
+        env: natsServerEnv(),
         ...(options.jetstreamConfig === undefined ? {} : { jetstreamConfig: options.jetstreamConfig }),
         ...(options.natsProfilePort === undefined ? {} : { config: `prof_port: ${options.natsProfilePort}` }),
       });
@@ -409,6 +427,7 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
     return {
       target: 'own',
       runDirSpread,
+      natsEnv: natsServerEnv(),
       authUrl,
       ingestUrl: ingest.url,
       edgeUrls: edges.map((e) => e.url),
@@ -529,6 +548,7 @@ export async function connectLocalStack(options: LocalStackOptions): Promise<Sta
   return {
     target: 'local',
     runDirSpread: undefined,
+    natsEnv: undefined,
     authUrl,
     ingestUrl,
     edgeUrls,

@@ -153,4 +153,11 @@ describe('targets', () => {
     const notSpread = { ...partial, stack: { ...partial.stack, runDirSpread: false } };
     expect(formatResult({ ...notSpread, targets: checkTargets(notSpread), ok: true })).toContain('could not be marked TOPDIR');
   });
+
+  it('names the Go settings its own nats-server ran with', () => {
+    const partial = result({});
+    expect(formatResult({ ...partial, targets: checkTargets(partial), ok: true })).not.toContain('nats-server: GOGC');
+    const tuned = { ...partial, stack: { ...partial.stack, natsEnv: { GOGC: '200', GOMEMLIMIT: '2500MiB' } } };
+    expect(formatResult({ ...tuned, targets: checkTargets(tuned), ok: true })).toContain('nats-server: GOGC=200 GOMEMLIMIT=2500MiB');
+  });
 });
