@@ -78,6 +78,8 @@ export interface BenchOptions {
   profile: ProfileName;
   /** What is measured: delivery to displays, or ingest's capacity. @default delivery */
   mode: Mode;
+  /** Seconds per window of the report's latency timeline (by when each order was due). @default 5 */
+  latencyWindowS: number;
   /** Orders per request in the ingest-capacity batch phase. @default 50 */
   batchSize: number;
   /**
@@ -115,6 +117,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --workers W           display worker processes (default: one per 2,500 displays)
   --client sdk|protocol the displays' client: the display SDK (socket.io-client; default) or the
                         same conversation on plain ws (src/protocol/display.ts, as the k6 scripts)
+  --latency-window S    seconds per window of the latency timeline (default 5; 1 to line it up with
+                        per-second probes, docs/benchmarks.md round 12)
   --drain S             after publishing, wait until nothing new is shown for S seconds (default 30, at most 10×S)
   --connect-timeout S   seconds for all displays to connect (default 60 + displays/connect-rate)
   --target own|local    own: start NATS, Redis and the services on free ports (default);
@@ -130,6 +134,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --log-level L         log level of the own stack's services (default warn)
 
 Exit code: 0 when nothing was lost, 1 when anything was lost or the run failed, 2 on usage errors.`;
+
+/** 5 s windows of the publishing schedule in the report's latency timeline, unless --latency-window says otherwise */
+export const LATENCY_WINDOW_S = 5;
 
 const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m)?$/;
 
@@ -166,7 +173,7 @@ const FLAGS = new Set(['floor', 'help', 'json', 'nats-profile']);
 const VALUED = new Set([
   'profile', 'mode', 'batch-size',
   'displays', 'rate', 'duration', 'edges', 'partitions', 'fault', 'fault-at', 'fault-for', 'flap-fraction', 'fanout', 'stations-per-store',
-  'connect-rate', 'concurrency', 'workers', 'client', 'drain', 'connect-timeout', 'target', 'credentials', 'edge-urls', 'out', 'log-level',
+  'connect-rate', 'concurrency', 'workers', 'client', 'drain', 'latency-window', 'connect-timeout', 'target', 'credentials', 'edge-urls', 'out', 'log-level',
 ]);
 
 /** @throws BenchError ORDERWIRE_ERR_BENCH_USAGE */
@@ -255,6 +262,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     workers: get('workers', (v) => positiveInt('workers', v, { allowZero: true }), 0),
     client: get('client', (v) => oneOf('client', v, DISPLAY_CLIENT_KINDS), 'sdk'),
     drainS: get('drain', (v) => parseSeconds('drain', v), 30),
+    latencyWindowS: get('latency-window', (v) => positiveNumber('latency-window', v), LATENCY_WINDOW_S),
     credentials: values.get('credentials'),
     connectTimeoutS: get('connect-timeout', (v) => parseSeconds('connect-timeout', v), 60 + displays / connectRate),
     edgeUrls: get<string[] | undefined>(

@@ -59,8 +59,10 @@ export interface BenchResult {
   };
   /** accept (ingest's acceptedAt, whole ms) → shown on the display; see docs/benchmarks.md on the clock. */
   latencyMs: LatencySummary | undefined;
-  /** The same latency by when its order was due, in windows of LATENCY_WINDOW_S (run.ts). */
+  /** The same latency by when its order was due, in windows of `--latency-window` seconds. */
   latencyTimeline?: LatencyWindow[];
+  /** Epoch ms when publishing started: the timeline's 0 s, for lining it up with other clocks (tools/stall-seconds.mjs). */
+  publishStartedAt?: number;
   floor: (FloorResult & { ratioP50: number | undefined; ratioP99: number | undefined }) | undefined;
   fault: { kind: string; atS: number; forS: number; events: Array<{ atS: number; what: string }> } | undefined;
   /** `idleCpuPercent`: CPU with every display connected and no orders (the 5 s before publishing). */

@@ -29,8 +29,6 @@ const UPSTREAM_SCOPE = 'orders:write orders:read';
 export const DRAIN_CAP_FACTOR = 10;
 /** 16 display registrations in flight */
 export const REGISTER_CONCURRENCY = 16;
-/** 5 s windows of the publishing schedule in the report's latency timeline */
-export const LATENCY_WINDOW_S = 5;
 /** 50 enrollment codes per message to the workers */
 const ENROLL_CHUNK = 50;
 /** 5 s of quiet between the last connection and the first order; the CPU of this window is the idle cost of N connected displays */
@@ -97,7 +95,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
 
     const ledger = new Ledger(fleetPlan);
     const latency = new Samples(Math.round(options.rate * options.durationS * options.fanout));
-    const timeline = new LatencyTimeline(options.rate, LATENCY_WINDOW_S);
+    const timeline = new LatencyTimeline(options.rate, options.latencyWindowS);
     const workers = workerCount(options);
     fleet = startDisplayFleet({
       workers,
@@ -185,6 +183,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
     // Publish, with the fault on its own clock.
     log(`publishing ${options.rate} orders/s for ${options.durationS} s…`);
     const events: Array<{ atS: number; what: string }> = [];
+    const publishStartedAt = Date.now();
     const pubStart = performance.now();
     const at = (): number => Math.round((performance.now() - pubStart) / 100) / 10;
     const note = (what: string): void => {
@@ -312,6 +311,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
       },
       latencyMs,
       latencyTimeline: timeline.summary(),
+      publishStartedAt,
       floor: floorRatios,
       fault: options.fault === undefined ? undefined : { kind: options.fault, atS: options.faultAtS, forS: options.faultForS, events },
       processes: usage.map((p) => ({ ...p, idleCpuPercent: idleCpu[p.name] })),

@@ -59,6 +59,13 @@ describe('bench arguments', () => {
     expect(usageError(['--client', 'socketio'])).toMatch(/--client socketio must be one of sdk, protocol/);
   });
 
+  it('windows the latency timeline by 5 s unless --latency-window says otherwise', () => {
+    expect(parseBenchArgs([]).latencyWindowS).toBe(5);
+    expect(parseBenchArgs(['--profile', 'scale', '--latency-window', '1']).latencyWindowS).toBe(1);
+    expect(usageError(['--latency-window', '0'])).toMatch(/--latency-window 0 must be a positive number/);
+    expect(usageError(['--latency-window', 'often'])).toMatch(/--latency-window often must be a positive number/);
+  });
+
   it('sizes the worker pool', () => {
     expect(workerCount({ workers: 0, displays: 1000 })).toBe(1);
     expect(workerCount({ workers: 0, displays: 10_000 })).toBe(4);
