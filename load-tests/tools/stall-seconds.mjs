@@ -89,8 +89,8 @@ for (const w of timeline) {
 // What "within a second of a cycle" would catch by chance: that share of all the run's seconds.
 const nearNats = timeline.filter((w) => natsCycles.some(([a, b]) => a < w.fromS + 1 && b > w.fromS - 1)).length;
 console.log(
-  `\n${slow} of ${timeline.length} seconds with p99 over ${over} ms; ${withNats} of them within a second of a nats-server GC cycle` +
-    (natsCycles.length > 0 ? ` (${nearNats} of all ${timeline.length} seconds are)` : '') +
-    `${procs.size > 0 ? `, ${withEdgeMajor} at an edge's major GC (this second or the one before)` : ''}.` +
+  `\n${slow} of ${timeline.length} seconds with p99 over ${over} ms` +
+    (values['nats-gc'] === undefined ? '' : `; ${withNats} of them within a second of a nats-server GC cycle (${nearNats} of all ${timeline.length} seconds are)`) +
+    `${procs.size > 0 ? `; ${withEdgeMajor} at an edge's major GC (this second or the one before)` : ''}.` +
     (natsCycles.length > 0 ? ` nats-server GC cycles: ${natsCycles.length}, ${natsCycles.map(([a, b]) => `${a.toFixed(1)}–${b.toFixed(1)} s`).join(', ')}.` : ''),
 );
