@@ -206,7 +206,7 @@ function latencyRow(s: LatencySummary | undefined): string {
  * The Go settings the bench's nats-server ran with, and a warning when the run's NATS store could
  * not be kept apart from earlier runs' deleted files.
  */
-function runDirNote(stack: { target: 'own' | 'local'; runDirSpread?: boolean; natsEnv?: Readonly<Record<string, string>> }): string {
+function stackNotes(stack: { target: 'own' | 'local'; runDirSpread?: boolean; natsEnv?: Readonly<Record<string, string>> }): string {
   const env = stack.natsEnv === undefined ? '' : `\n  nats-server: ${Object.entries(stack.natsEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`;
   if (stack.target !== 'own' || stack.runDirSpread !== false) return env;
   return `${env}\n  note: the run directory could not be marked TOPDIR (chattr +T: not ext4, or no chattr); on a journal-less ext4 consumer creation then also pays for files earlier runs deleted in the last minutes`;
@@ -219,7 +219,7 @@ export function formatResult(r: BenchResult): string {
     `Orderwire bench ${r.runId} — ${r.startedAt} — ${r.machine.cpus} × ${r.machine.cpuModel}, node ${r.machine.node}` +
       `\n  ${o.displays} displays, ${o.rate} orders/s × ${o.durationS} s, fanout ${o.fanout}, target ${r.stack.target} (${r.stack.edges.length} edge${r.stack.edges.length === 1 ? '' : 's'})` +
       (r.fault === undefined ? '' : `, fault ${r.fault.kind} at ${r.fault.atS} s for ${r.fault.forS} s`) +
-      runDirNote(r.stack),
+      stackNotes(r.stack),
   );
   parts.push(
     table(
@@ -397,7 +397,7 @@ export function formatCapacityResult(r: CapacityBenchResult): string {
   const parts: string[] = [
     `Orderwire ingest capacity ${r.runId} — ${r.startedAt} — ${r.machine.cpus} × ${r.machine.cpuModel}, node ${r.machine.node}` +
       `\n  ${r.options.displays} displays registered (not connected), ${r.options.durationS} s per phase, ${c.concurrency} in flight, batches of ${c.batchSize}, target ${r.stack.target}` +
-      runDirNote(r.stack),
+      stackNotes(r.stack),
   ];
   for (const p of c.phases) {
     const cpu = Object.entries(p.cpuMsPerOrder)

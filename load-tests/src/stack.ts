@@ -343,12 +343,13 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
     await rm(dir, { recursive: true, force: true });
   };
 
+  const natsEnv = natsServerEnv();
   try {
-    if (options.cluster !== undefined) cluster = await startNatsCluster({ env: natsServerEnv(), ...options.cluster });
+    if (options.cluster !== undefined) cluster = await startNatsCluster({ env: natsEnv, ...options.cluster });
     else {
       nats = await startNats({
         storeDir: join(dir, 'nats-store'),
-        env: natsServerEnv(),
+        env: natsEnv,
         ...(options.jetstreamConfig === undefined ? {} : { jetstreamConfig: options.jetstreamConfig }),
         ...(options.natsProfilePort === undefined ? {} : { config: `prof_port: ${options.natsProfilePort}` }),
       });
@@ -427,7 +428,7 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
     return {
       target: 'own',
       runDirSpread,
-      natsEnv: natsServerEnv(),
+      natsEnv,
       authUrl,
       ingestUrl: ingest.url,
       edgeUrls: edges.map((e) => e.url),

@@ -80,12 +80,13 @@ async function waitAcked(d: TestDisplay): Promise<void> {
   });
 }
 
-/** Until no edge counts a display of `storeId` online (each session is closed before it is uncounted). */
+/** Displays of `storeId` the edges count online. */
 async function storeOnline(storeId: string): Promise<number> {
   const scraped = (await stack.scrape()).filter((s) => s.service === 'edge');
   return scraped.reduce((n, s) => n + metricValue(s.text, 'orderwire_edge_displays_online', { store: storeId }), 0);
 }
 
+/** Until no edge counts a display of `storeId` online (each session is closed before it is uncounted). */
 async function waitStoreOffline(storeId: string): Promise<void> {
   await waitFor(
     async () => (await storeOnline(storeId)) === 0 || undefined,
