@@ -1,4 +1,5 @@
 /** The bench result: its JSON shape, the issue's targets checked against it, and the printed table. */
+import type { NatsMessagesPerDelivery } from './nats-messages.js';
 import type { NatsProfileSummary } from './nats-profile.js';
 import type { BenchOptions } from './args.js';
 import { CAPACITY_TARGETS, type CapacityResult } from './capacity.js';
@@ -76,6 +77,11 @@ export interface BenchResult {
    * (nats-server, redis-server, auth, ingest, edges), each process, and the harness.
    */
   cpuPerDeliveryMs: CpuPerDelivery | undefined;
+  /**
+   * Client messages nats-server handled per delivered order over the same window (`/varz`; absent
+   * on a stack the bench did not start, in results before round 13, or across a nats restart).
+   */
+  natsMessagesPerDelivery?: NatsMessagesPerDelivery;
   /** The `storm` fault: every edge killed and restarted, every display reconnecting at once. */
   storm: StormResult | undefined;
   /** `--nats-profile`: nats-server's CPU profile over the publishing window. */
@@ -313,6 +319,9 @@ export function formatResult(r: BenchResult): string {
           ['whole stack (nats, redis, auth, ingest, edges)', fmt(c.stack, ' ms')],
           ...Object.entries(c.byProcess).map(([name, ms]): [string, string] => [`  ${name}`, fmt(ms, ' ms')]),
           ['harness (bench + workers, not in the stack figure)', fmt(c.harness, ' ms')],
+          ...(r.natsMessagesPerDelivery === undefined
+            ? []
+            : [['nats-server client messages per delivery (in / out)', `${r.natsMessagesPerDelivery.in.toFixed(2)} / ${r.natsMessagesPerDelivery.out.toFixed(2)}`] as [string, string]]),
         ],
         'CPU per delivered order × display (utime+stime, publishing + drain)',
       ),

@@ -16,6 +16,7 @@ import { Ledger } from './ledger.js';
 import { startProcessSampler } from './proc-stats.js';
 import { runPublisher, type PublisherResult } from './publisher.js';
 import { runCapacity } from './capacity.js';
+import { natsMessagesPerDelivery, readNatsMessageCounts } from './nats-messages.js';
 import { captureNatsProfile, findPprof, type NatsProfileSummary } from './nats-profile.js';
 import { checkCapacityTargets, checkTargets, cpuPerDelivery, type BenchResult, type CapacityBenchResult, type StormResult } from './report.js';
 import { resolveOut } from './out-path.js';
@@ -176,6 +177,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
     const idleCpu = sampler.cpuSinceMark();
     sampler.mark();
     fleet.mark();
+    const natsMessagesBefore = await readNatsMessageCounts(stack.natsMonitorUrls);
     benchLoop.reset();
     const heldAtStart = fleet.progress().connected;
     let heldMin = heldAtStart;
@@ -248,12 +250,14 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
     const drainS = (performance.now() - drainStart) / 1000;
     const progressEnd = fleet.progress();
     const usage = sampler.stop();
+    const natsMessagesAfter = await readNatsMessageCounts(stack.natsMonitorUrls);
     const machineUsage = sampler.machine();
     benchLoop.disable();
     const final: FleetFinal = await fleet.stop();
     fleet = undefined;
     const s = ledger.summary();
     const latencyMs = latency.summary();
+    const natsMessages = natsMessagesPerDelivery(natsMessagesBefore, natsMessagesAfter, s.displayed);
     const lostSample = await explainLost(http, stack.ingestUrl, upstreamToken, s.lostSample);
     const floorRatios =
       floor === undefined
@@ -324,6 +328,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
         benchLoopDelayP99Ms: benchLoop.percentile(99) / 1e6,
       },
       cpuPerDeliveryMs: cpuPerDelivery(usage, s.displayed),
+      ...(natsMessages === undefined ? {} : { natsMessagesPerDelivery: natsMessages }),
       storm,
       ...(profile === undefined ? {} : { natsProfile: profile }),
       errors: { ...final.errors, ...Object.fromEntries(crashes.map((c, i) => [`service_crash_${i + 1}`, 1])) },

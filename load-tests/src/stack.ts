@@ -102,6 +102,8 @@ export interface Stack {
   readonly edgeUrls: string[];
   /** Client URL(s) of the stack's NATS (comma-separated for a cluster; the raw-publish floor of the capacity mode). */
   readonly natsUrl: string;
+  /** Monitoring URL of each node (`/varz`); empty for a stack the bench did not start. */
+  readonly natsMonitorUrls: readonly string[];
   readonly credentials: DevCredentials;
   processes(): ProcessRef[];
   /** Own stack only: fault injection. */
@@ -433,6 +435,7 @@ export async function startOwnStack(options: OwnStackOptions): Promise<Stack> {
       ingestUrl: ingest.url,
       edgeUrls: edges.map((e) => e.url),
       natsUrl,
+      natsMonitorUrls: clusterHandle !== undefined ? clusterHandle.servers.map((n) => n.monitorUrl) : natsHandle === undefined ? [] : [natsHandle.monitorUrl],
       credentials,
       processes: () => [
         ...natsProcesses(),
@@ -554,6 +557,7 @@ export async function connectLocalStack(options: LocalStackOptions): Promise<Sta
     ingestUrl,
     edgeUrls,
     natsUrl: urls.nats ?? 'nats://127.0.0.1:4222',
+    natsMonitorUrls: [],
     credentials,
     processes: () => procs,
     faults: undefined,

@@ -160,4 +160,11 @@ describe('targets', () => {
     const tuned = { ...partial, stack: { ...partial.stack, natsEnv: { GOGC: '200', GOMEMLIMIT: '2500MiB' } } };
     expect(formatResult({ ...tuned, targets: checkTargets(tuned), ok: true })).toContain('nats-server: GOGC=200 GOMEMLIMIT=2500MiB');
   });
+
+  it("prints nats-server's client messages per delivery when the run measured them", () => {
+    const partial = result({});
+    expect(formatResult({ ...partial, targets: checkTargets(partial), ok: true })).not.toContain('client messages per delivery');
+    const counted = { ...partial, natsMessagesPerDelivery: { in: 5.214, out: 6.301 } };
+    expect(formatResult({ ...counted, targets: checkTargets(counted), ok: true })).toMatch(/nats-server client messages per delivery \(in \/ out\)\s+5\.21 \/ 6\.30$/m);
+  });
 });
