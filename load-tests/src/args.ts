@@ -1,6 +1,7 @@
 /** Command line of `npm run bench`: parsed once, validated, frozen. */
 import { ORDER_BATCH_MAX } from '@orderwire/contracts';
 import { BenchError } from './errors.js';
+import { parsePrefillTarget, type PrefillTarget } from './prefill.js';
 import { DISPLAY_CLIENT_KINDS, type DisplayClientKind } from './worker-protocol.js';
 
 export const FAULTS = ['kill-edge', 'restart-nats', 'kill-redis', 'flap', 'storm'] as const;
@@ -87,6 +88,12 @@ export interface BenchOptions {
    * beside the result and summarise it (own stack, single node).
    */
   natsProfile: boolean;
+  /**
+   * Write this many acceptance records and receipts of made-up orders into RECEIPTS before the
+   * displays register, or `full`: until the stream reaches its `max_bytes` (a busy deployment's
+   * steady state; src/prefill.ts). Own stack only.
+   */
+  prefillReceipts: PrefillTarget | undefined;
   /** Print the result as JSON on stdout instead of the table. */
   json: boolean;
   help: boolean;
@@ -126,6 +133,10 @@ export const USAGE = `usage: npm run bench -- [options]
   --credentials FILE    credentials of the local target
   --edge-urls U1,U2     edge URLs of the local target
   --floor               measure plain JetStream and Socket.IO round trips and print ratios
+  --prefill-receipts N|full
+                        before the displays register, N acceptance records and receipts of made-up
+                        orders in RECEIPTS, or \`full\`: up to its max_bytes, as a busy deployment holds
+                        it (nats-server keeps every subject in memory; docs/benchmarks.md round 13)
   --nats-profile        nats-server's CPU profile over the publishing window (pprof .pb.gz beside --out, or
                         under load-tests/results/), summarised when Go's pprof is there
                         (npm run tools -- --with-pprof)
@@ -174,6 +185,7 @@ const VALUED = new Set([
   'profile', 'mode', 'batch-size',
   'displays', 'rate', 'duration', 'edges', 'partitions', 'fault', 'fault-at', 'fault-for', 'flap-fraction', 'fanout', 'stations-per-store',
   'connect-rate', 'concurrency', 'workers', 'client', 'drain', 'latency-window', 'connect-timeout', 'target', 'credentials', 'edge-urls', 'out', 'log-level',
+  'prefill-receipts',
 ]);
 
 /** @throws BenchError ORDERWIRE_ERR_BENCH_USAGE */
@@ -241,6 +253,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   if (natsProfile && (target === 'local' || mode !== 'delivery')) {
     throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--nats-profile needs a delivery run on --target own (it starts the nats-server it profiles)');
   }
+  const prefillReceipts = get<PrefillTarget | undefined>('prefill-receipts', parsePrefillTarget, undefined);
+  if (prefillReceipts !== undefined && (target === 'local' || mode !== 'delivery')) {
+    throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--prefill-receipts needs a delivery run on --target own (it fills the stream of a stack it started)');
+  }
   const logLevel = get('log-level', (v) => oneOf('log-level', v, ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), 'warn');
 
   return Object.freeze({
@@ -281,6 +297,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     mode,
     batchSize,
     natsProfile,
+    prefillReceipts,
     json: flags.has('json'),
     help: flags.has('help'),
   });

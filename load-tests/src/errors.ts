@@ -11,6 +11,7 @@ export const BENCH_ERRORS = {
   ORDERWIRE_ERR_BENCH_CONNECT: 'displays did not connect in time',
   ORDERWIRE_ERR_BENCH_FAULT: 'fault injection failed',
   ORDERWIRE_ERR_BENCH_FLOOR: 'floor measurement failed',
+  ORDERWIRE_ERR_BENCH_PREFILL: 'RECEIPTS could not be prefilled',
 } as const;
 
 export type BenchErrorCode = keyof typeof BENCH_ERRORS;

@@ -1,6 +1,7 @@
 /** The bench result: its JSON shape, the issue's targets checked against it, and the printed table. */
 import type { NatsMessagesPerDelivery } from './nats-messages.js';
 import type { NatsProfileSummary } from './nats-profile.js';
+import type { PrefillResult } from './prefill.js';
 import type { BenchOptions } from './args.js';
 import { CAPACITY_TARGETS, type CapacityResult } from './capacity.js';
 import type { FloorResult } from './floor.js';
@@ -82,6 +83,8 @@ export interface BenchResult {
    * on a stack the bench did not start, in results before round 13, or across a nats restart).
    */
   natsMessagesPerDelivery?: NatsMessagesPerDelivery;
+  /** `--prefill-receipts`: what RECEIPTS held before the displays registered. */
+  prefill?: PrefillResult;
   /** The `storm` fault: every edge killed and restarted, every display reconnecting at once. */
   storm: StormResult | undefined;
   /** `--nats-profile`: nats-server's CPU profile over the publishing window. */
@@ -225,7 +228,11 @@ export function formatResult(r: BenchResult): string {
     `Orderwire bench ${r.runId} — ${r.startedAt} — ${r.machine.cpus} × ${r.machine.cpuModel}, node ${r.machine.node}` +
       `\n  ${o.displays} displays, ${o.rate} orders/s × ${o.durationS} s, fanout ${o.fanout}, target ${r.stack.target} (${r.stack.edges.length} edge${r.stack.edges.length === 1 ? '' : 's'})` +
       (r.fault === undefined ? '' : `, fault ${r.fault.kind} at ${r.fault.atS} s for ${r.fault.forS} s`) +
-      stackNotes(r.stack),
+      stackNotes(r.stack) +
+      (r.prefill === undefined
+        ? ''
+        : `\n  RECEIPTS prefilled: ${r.prefill.streamMessages} messages, ${(r.prefill.streamBytes / 2 ** 20).toFixed(0)} MiB` +
+          `${r.prefill.maxBytes > 0 ? ` of ${(r.prefill.maxBytes / 2 ** 20).toFixed(0)} MiB max_bytes` : ''} before the displays registered`),
   );
   parts.push(
     table(

@@ -17,6 +17,7 @@ import { startProcessSampler } from './proc-stats.js';
 import { runPublisher, type PublisherResult } from './publisher.js';
 import { runCapacity } from './capacity.js';
 import { natsMessagesPerDelivery, readNatsMessageCounts } from './nats-messages.js';
+import { prefillReceipts, type PrefillResult } from './prefill.js';
 import { captureNatsProfile, findPprof, type NatsProfileSummary } from './nats-profile.js';
 import { checkCapacityTargets, checkTargets, cpuPerDelivery, type BenchResult, type CapacityBenchResult, type StormResult } from './report.js';
 import { resolveOut } from './out-path.js';
@@ -93,6 +94,12 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
   try {
     operatorToken = await clientToken(http, stack.authUrl, stack.credentials.operator, 'displays:manage');
     let upstreamToken = await clientToken(http, stack.authUrl, stack.credentials.upstream, UPSTREAM_SCOPE);
+    let prefill: PrefillResult | undefined;
+    if (options.prefillReceipts !== undefined) {
+      log(`prefilling RECEIPTS (${options.prefillReceipts === 'full' ? 'up to its max_bytes' : `${options.prefillReceipts} messages`})…`);
+      prefill = await prefillReceipts({ natsUrl: stack.natsUrl, tenant: stack.credentials.tenant, runId, target: options.prefillReceipts, log });
+      log(`RECEIPTS holds ${prefill.streamMessages} messages, ${(prefill.streamBytes / 2 ** 20).toFixed(0)} MiB (${prefill.messages} written in ${prefill.seconds.toFixed(1)} s)`);
+    }
 
     const ledger = new Ledger(fleetPlan);
     const latency = new Samples(Math.round(options.rate * options.durationS * options.fanout));
@@ -328,6 +335,7 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
         benchLoopDelayP99Ms: benchLoop.percentile(99) / 1e6,
       },
       cpuPerDeliveryMs: cpuPerDelivery(usage, s.displayed),
+      ...(prefill === undefined ? {} : { prefill }),
       ...(natsMessages === undefined ? {} : { natsMessagesPerDelivery: natsMessages }),
       storm,
       ...(profile === undefined ? {} : { natsProfile: profile }),

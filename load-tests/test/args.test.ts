@@ -66,6 +66,15 @@ describe('bench arguments', () => {
     expect(usageError(['--latency-window', 'often'])).toMatch(/--latency-window often must be a positive number/);
   });
 
+  it('prefills RECEIPTS only when asked, with a bounded count or up to its max_bytes, on its own stack', () => {
+    expect(parseBenchArgs([]).prefillReceipts).toBeUndefined();
+    expect(parseBenchArgs(['--prefill-receipts', 'full']).prefillReceipts).toBe('full');
+    expect(parseBenchArgs(['--prefill-receipts', '2000000']).prefillReceipts).toBe(2_000_000);
+    for (const bad of ['0', '-5', '1.5', 'lots', '20000001']) expect(usageError(['--prefill-receipts', bad])).toContain('--prefill-receipts');
+    expect(usageError(['--prefill-receipts', 'full', '--target', 'local'])).toContain('--target own');
+    expect(usageError(['--prefill-receipts', '10', '--profile', 'ingest-capacity'])).toContain('delivery run');
+  });
+
   it('sizes the worker pool', () => {
     expect(workerCount({ workers: 0, displays: 1000 })).toBe(1);
     expect(workerCount({ workers: 0, displays: 10_000 })).toBe(4);

@@ -167,4 +167,11 @@ describe('targets', () => {
     const counted = { ...partial, natsMessagesPerDelivery: { in: 5.214, out: 6.301 } };
     expect(formatResult({ ...counted, targets: checkTargets(counted), ok: true })).toMatch(/nats-server client messages per delivery \(in \/ out\)\s+5\.21 \/ 6\.30$/m);
   });
+
+  it('says when RECEIPTS was prefilled before the run, and how full', () => {
+    const partial = result({});
+    expect(formatResult({ ...partial, targets: checkTargets(partial), ok: true })).not.toContain('RECEIPTS prefilled');
+    const full = { ...partial, prefill: { messages: 8_000_000, streamMessages: 7_999_000, streamBytes: 2_104_000_000, maxBytes: 2 ** 31, seconds: 150 } };
+    expect(formatResult({ ...full, targets: checkTargets(full), ok: true })).toContain('RECEIPTS prefilled: 7999000 messages, 2007 MiB of 2048 MiB max_bytes before the displays registered');
+  });
 });
