@@ -1,0 +1,97 @@
+/**
+ * What nats-server keeps in memory per subject a stream holds (docs/adr/0006): a nats-server of
+ * its own, a RECEIPTS-shaped stream (`receipts.>`, one message per subject), then `--subjects`
+ * messages on subjects of their own, shaped like Orderwire's receipts. Prints the live heap (the
+ * server's pprof endpoint collects, then reports HeapAlloc) before and after each step, and the
+ * heap bytes per subject. The figure includes the stream's block caches, which nats-server
+ * drops some seconds after the last write; the subject trees stay (docs/adr/0006).
+ *
+ *   node load-tests/tools/subject-memory.mjs [--nats .tools/bin/nats-server] [--subjects 1000000] [--steps 4]
+ *
+ * Bounded: at most 5,000,000 subjects, 2,000 publishes in flight, and 10 minutes.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+
+const { values } = parseArgs({
+  options: {
+    nats: { type: 'string', default: '.tools/bin/nats-server' },
+    subjects: { type: 'string', default: '1000000' },
+    steps: { type: 'string', default: '4' },
+  },
+});
+const SUBJECTS = Number(values.subjects);
+const STEPS = Number(values.steps);
+if (!Number.isInteger(SUBJECTS) || SUBJECTS < 1000 || SUBJECTS > 5_000_000) throw new Error('--subjects must be an integer from 1000 to 5000000');
+if (!Number.isInteger(STEPS) || STEPS < 1 || STEPS > 20) throw new Error('--steps must be an integer from 1 to 20');
+const IN_FLIGHT = 2_000;
+const DEADLINE = Date.now() + 10 * 60_000;
+
+const freePort = () =>
+  new Promise((done) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => done(p));
+    });
+  });
+const port = await freePort();
+const dir = mkdtempSync(join(tmpdir(), 'subject-memory-'));
+const profPort = await freePort();
+const server = spawn(resolve(values.nats), ['-js', '-sd', dir, '-a', '127.0.0.1', '-p', String(port), '--profile', String(profPort)], { stdio: 'ignore' });
+
+/** Live heap (bytes): nats-server's pprof endpoint collects first (`gc=1`), then reports MemStats' HeapAlloc. */
+async function liveBytes() {
+  const res = await fetch(`http://127.0.0.1:${profPort}/debug/pprof/heap?gc=1&debug=1`, { signal: AbortSignal.timeout(30_000) });
+  const m = /# HeapAlloc = (\d+)/.exec(await res.text());
+  if (m === null) throw new Error('no HeapAlloc in the heap profile');
+  return Number(m[1]);
+}
+
+try {
+  let nc;
+  for (let i = 0; i < 50 && nc === undefined; i++) nc = await connect({ servers: `nats://127.0.0.1:${port}` }).catch(() => sleep(100).then(() => undefined));
+  if (nc === undefined) throw new Error('nats-server did not start');
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: 'RECEIPTS', subjects: ['receipts.>'], max_msgs_per_subject: 1, allow_direct: true });
+  const js = jetstream(nc);
+  const body = new TextEncoder().encode(
+    JSON.stringify({ tenant: 'tenant-00042', orderId: 'order-000000000', displayId: 'disp-00000', status: 'delivered', stream: 'ORDERS_P7', seq: 1234567, at: Date.now(), edge: 'edge-7c9d5f6b8-x2k4q', deliveryCount: 1, traceId: '0'.repeat(32) }),
+  );
+  const base = await liveBytes();
+  console.log(JSON.stringify({ subjects: 0, liveMB: +(base / 2 ** 20).toFixed(1) }));
+  let written = 0;
+  for (let step = 1; step <= STEPS; step++) {
+    const end = Math.round((SUBJECTS * step) / STEPS);
+    while (written < end) {
+      if (Date.now() > DEADLINE) throw new Error(`not done in 10 minutes (${written} subjects)`);
+      const batch = [];
+      for (; batch.length < IN_FLIGHT && written < end; written++) {
+        const orderKey = Buffer.from(`order-${written}`).toString('base64url');
+        batch.push(js.publish(`receipts.tenant-00042.${orderKey}.disp-${String(written % 10_000).padStart(5, '0')}`, body));
+      }
+      await Promise.all(batch);
+    }
+    const live = await liveBytes();
+    const info = await jsm.streams.info('RECEIPTS');
+    console.log(
+      JSON.stringify({
+        subjects: written,
+        streamMB: +(info.state.bytes / 1e6).toFixed(1),
+        liveMB: +(live / 2 ** 20).toFixed(1),
+        heapBytesPerSubject: Math.round((live - base) / written),
+        streamBytesPerMessage: Math.round(info.state.bytes / info.state.messages),
+      }),
+    );
+  }
+  await nc.close();
+} finally {
+  server.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+}
