@@ -53,8 +53,11 @@ function edgeProcessEnv(): { NODE_OPTIONS: string; MALLOC_ARENA_MAX: string } {
  * round 12). 200 halves the cycles for ~0.5 GB more at the peak, under the pod's GOMEMLIMIT.
  */
 export const NATS_GOGC = '200';
-/** Go's soft memory limit for nats-server, as production's StatefulSet sets it (likewise checked equal). */
-export const NATS_GOMEMLIMIT = '2500MiB';
+/**
+ * Go's soft memory limit for nats-server, as production's StatefulSet sets it (likewise checked
+ * equal): sized for a full RECEIPTS (docs/adr/0006, `--prefill-receipts full`).
+ */
+export const NATS_GOMEMLIMIT = '5000MiB';
 /** What the bench's nats-server gets on top of the bench's own environment (a GOGC or GOMEMLIMIT given to the bench wins). */
 export function natsServerEnv(): Record<string, string> {
   return { GOGC: process.env.GOGC ?? NATS_GOGC, GOMEMLIMIT: process.env.GOMEMLIMIT ?? NATS_GOMEMLIMIT };

@@ -25,6 +25,8 @@ export {
   hpaProblems,
   jetstreamProblems,
   natsStorageProblems,
+  natsMemoryProblems,
+  parseGoMemLimit,
   parseNatsSize,
   committedSecretProblems,
   referencedSecrets,

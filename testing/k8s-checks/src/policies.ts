@@ -645,6 +645,68 @@ export function natsStorageProblems(objects: readonly K8sObject[]): Problem[] {
   return problems;
 }
 
+/** Go's `GOMEMLIMIT` (runtime/debug): a byte count with an optional B, KiB, MiB, GiB or TiB suffix. */
+export function parseGoMemLimit(text: string): number | undefined {
+  const m = /^(\d+)(B|KiB|MiB|GiB|TiB)?$/.exec(text.trim());
+  if (m === null) return undefined;
+  return Number(m[1]) * 1024 ** ['B', 'KiB', 'MiB', 'GiB', 'TiB'].indexOf(m[2] ?? 'B');
+}
+
+/**
+ * What nats-server's memory must hold, measured (docs/benchmarks.md round 13, nats-server 2.10.27):
+ * every subject a stream holds costs ~200 bytes of live heap on every node that stores it (the
+ * stream's and its blocks' subject trees), and a RECEIPTS message averages ~380 bytes, so a full
+ * RECEIPTS keeps ~0.53 bytes of heap per byte of its max_bytes (2 GiB: ~1.1 GB); 10,000 display
+ * consumers and the rest keep ~450 MB (round 12).
+ */
+export const NATS_HEAP_BYTES_PER_SUBJECT = 200;
+export const RECEIPTS_BYTES_PER_MESSAGE = 380;
+export const NATS_LIVE_HEAP_10K_DISPLAYS = 450 * 2 ** 20;
+/** 1.15 — the container limit leaves room above GOMEMLIMIT for what Go does not count (stacks, the OS's). */
+const NATS_MEMORY_LIMIT_HEADROOM = 1.15;
+
+/**
+ * nats-server's memory fits a full RECEIPTS: the StatefulSet's `GOMEMLIMIT` holds the live heap
+ * estimated above (a full RECEIPTS of the topology's max_bytes and 10,000 displays) times
+ * (1 + GOGC/100), the heap Go grows to between collections, and the container's memory limit
+ * is above GOMEMLIMIT with headroom. Below that, nats-server lives at GOMEMLIMIT once RECEIPTS
+ * is full (hours at 1,000 deliveries/s) and collects without pause: round 13 measured 36–41 % more
+ * CPU per delivery and p99 239–273 ms at 10,000 displays.
+ */
+export function natsMemoryProblems(objects: readonly K8sObject[]): Problem[] {
+  const sts = workloads(objects).find((w) => w.object.kind === 'StatefulSet' && w.object.metadata.name === 'nats');
+  const nats = sts === undefined ? undefined : containers(sts).find(({ c }) => c.name === 'nats')?.c;
+  if (sts === undefined || nats === undefined) return [{ object: 'StatefulSet/nats', message: 'no StatefulSet/nats with a container nats' }];
+  const env = (name: string): string | undefined => nats.env?.find((e) => e.name === name)?.value;
+  const gomemlimit = parseGoMemLimit(env('GOMEMLIMIT') ?? '');
+  if (gomemlimit === undefined) return [{ object: sts.name, message: `${sts.name} container nats sets no GOMEMLIMIT Go can read` }];
+  const gogc = Number(env('GOGC') ?? '100');
+  if (!Number.isInteger(gogc) || gogc <= 0) return [{ object: sts.name, message: `${sts.name} container nats: GOGC ${env('GOGC')} is not a positive integer (off is not for a server)` }];
+  const problems: Problem[] = [];
+  const limit = parseQuantity(nats.resources?.limits?.memory);
+  if (limit !== undefined && limit < gomemlimit * NATS_MEMORY_LIMIT_HEADROOM) {
+    problems.push({ object: sts.name, message: `${sts.name} container nats: limits.memory ${limit} B is not ${NATS_MEMORY_LIMIT_HEADROOM}× GOMEMLIMIT ${gomemlimit} B` });
+  }
+  const receiptsVar = processConfigVars('topology-apply').find((v) => v.env === 'JETSTREAM_RECEIPTS_MAX_BYTES');
+  for (const w of workloads(objects)) {
+    for (const { c } of containers(w).filter(({ c }) => processOf(w, c) === 'topology-apply')) {
+      const receipts = parseSize(containerEnv(objects, c).get('JETSTREAM_RECEIPTS_MAX_BYTES')?.value ?? receiptsVar?.default ?? '');
+      if (receipts === undefined) continue; // natsStorageProblems reports a size it cannot read
+      const live = NATS_LIVE_HEAP_10K_DISPLAYS + (receipts / RECEIPTS_BYTES_PER_MESSAGE) * NATS_HEAP_BYTES_PER_SUBJECT;
+      const needed = live * (1 + gogc / 100);
+      if (gomemlimit < needed) {
+        problems.push({
+          object: sts.name,
+          message:
+            `${sts.name} container nats: GOMEMLIMIT ${gomemlimit} B is below ${Math.ceil(needed)} B, the heap of a full RECEIPTS ` +
+            `(${receipts} B, ${w.name}) and 10,000 displays at GOGC ${gogc}; raise GOMEMLIMIT and the memory limit, or lower JETSTREAM_RECEIPTS_MAX_BYTES`,
+        });
+      }
+    }
+  }
+  return problems;
+}
+
 /** Production commits no Secret: every one is created in the cluster (docs/deploy.md). */
 export function committedSecretProblems(objects: readonly K8sObject[]): Problem[] {
   return objects.filter((o) => o.kind === 'Secret').map((o) => ({ object: objectName(o), message: `${objectName(o)} is rendered: production Secrets are created with kubectl, never committed` }));
@@ -685,6 +747,7 @@ export function allPolicyProblems(objects: readonly K8sObject[], opts: { product
     ...hpaProblems(objects),
     ...jetstreamProblems(objects, opts.production),
     ...natsStorageProblems(objects),
+    ...natsMemoryProblems(objects),
     ...(opts.production ? committedSecretProblems(objects) : []),
   ];
 }

@@ -13,6 +13,8 @@ import {
   imageProblems,
   jetstreamProblems,
   natsStorageProblems,
+  natsMemoryProblems,
+  parseGoMemLimit,
   parseNatsSize,
   natsImageProblems,
   networkPolicyProblems,
@@ -205,6 +207,37 @@ describe('each policy names the object that breaks it', () => {
       sts.volumeClaimTemplates[0]!.spec.resources.requests.storage = '12Gi';
     });
     expect(natsStorageProblems(small).map((p) => p.object)).toEqual(['StatefulSet/nats']);
+  });
+
+  test("nats-server's memory holds a full RECEIPTS and 10,000 displays at its GOGC (docs/adr/0006)", () => {
+    expect([parseGoMemLimit('5000MiB'), parseGoMemLimit('2GiB'), parseGoMemLimit('1024'), parseGoMemLimit('2G'), parseGoMemLimit('lots')]).toEqual([
+      5000 * 2 ** 20,
+      2 * 2 ** 30,
+      1024,
+      undefined,
+      undefined,
+    ]);
+    expect(natsMemoryProblems(rendered('production'))).toEqual([]);
+    expect(natsMemoryProblems(rendered('dev'))).toEqual([]);
+    const natsContainer = (o: K8sObject[]) => podSpec(find(o, 'StatefulSet', 'nats')).containers.find((c) => c.name === 'nats')!;
+    const setEnv = (o: K8sObject[], name: string, value: string) => (natsContainer(o).env!.find((e) => e.name === name)!.value = value);
+    const topology = (o: K8sObject[]) => (find(o, 'ConfigMap', 'orderwire-topology') as K8sObject & { data: Record<string, string> }).data;
+    // Round 12's value under the default 2 GiB RECEIPTS: nats-server would live at its limit.
+    const round12 = mutated((o) => setEnv(o, 'GOMEMLIMIT', '2500MiB'));
+    const problems = natsMemoryProblems(round12);
+    expect(problems.map((p) => p.object)).toEqual(['StatefulSet/nats']);
+    expect(problems[0]!.message).toMatch(/^StatefulSet\/nats container nats: GOMEMLIMIT 2621440000 B is below \d+ B, the heap of a full RECEIPTS \(2147483648 B, Deployment\/auth\)/);
+    // ...which a smaller RECEIPTS fits.
+    expect(natsMemoryProblems(mutated((o) => (setEnv(o, 'GOMEMLIMIT', '2500MiB'), (topology(o).JETSTREAM_RECEIPTS_MAX_BYTES = '256MiB'))))).toEqual([]);
+    // A larger RECEIPTS does not fit today's.
+    expect(natsMemoryProblems(mutated((o) => (topology(o).JETSTREAM_RECEIPTS_MAX_BYTES = '3GiB'))).map((p) => p.object)).toEqual(['StatefulSet/nats']);
+    // Collecting less often needs more room.
+    expect(natsMemoryProblems(mutated((o) => setEnv(o, 'GOGC', '300'))).map((p) => p.object)).toEqual(['StatefulSet/nats']);
+    expect(natsMemoryProblems(mutated((o) => setEnv(o, 'GOGC', 'off')))[0]?.message).toContain('GOGC off');
+    // The container limit leaves room above GOMEMLIMIT.
+    const tight = mutated((o) => (natsContainer(o).resources!.limits!.memory = '5000Mi'));
+    expect(natsMemoryProblems(tight)[0]?.message).toContain('limits.memory');
+    expect(natsMemoryProblems(mutated((o) => setEnv(o, 'GOMEMLIMIT', '5 GB')))[0]?.message).toContain('no GOMEMLIMIT Go can read');
   });
 
   test('a Secret-sourced variable passes only as a $(NAME) source for another variable', () => {
