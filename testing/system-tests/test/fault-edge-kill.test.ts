@@ -38,6 +38,22 @@ it('an edge SIGKILLed mid-stream: every accepted order is displayed once, its di
   let next = 0;
   let killedAt = 0;
   let kill: Promise<unknown> | undefined;
+  /**
+   * Both of the dying node's displays are in the middle of a batch: something of it shown (the
+   * SDK acks a batch when all of it is shown) and at least two more of it to show, i.e. ≥ 60 ms
+   * before its ack. Killing at a fixed order count could land between batches on a slow machine,
+   * and then nothing would be in flight to come back (CI saw it).
+   */
+  const midBatch = (d: TestDisplay): boolean => {
+    const s = d.client.stats();
+    return s.shown + s.duplicatesOnWire > s.acked && s.received - s.acked - s.rejected >= 3;
+  };
+  const killMidBatch = async (): Promise<void> => {
+    const giveUp = Date.now() + 15_000;
+    while (!displays.slice(0, 2).every(midBatch) && Date.now() < giveUp) await new Promise((r) => setTimeout(r, 2));
+    killedAt = Date.now();
+    await e1.kill();
+  };
   // Five posting workers outpace the screens, so batches are in flight when the node dies.
   const worker = async (): Promise<void> => {
     while (next < total) {
@@ -46,14 +62,12 @@ it('an edge SIGKILLed mid-stream: every accepted order is displayed once, its di
       const res = await stack.postOrder(makeOrder(id, 'st-kill', 'grill'));
       if (res.status === 202) accepted.push(id);
       else failed.push(`${id}: ${res.status} ${JSON.stringify(res.body)}`);
-      if (i === 50) {
-        killedAt = Date.now();
-        kill = e1.kill();
-      }
+      if (i === 50) kill = killMidBatch();
     }
   };
   await Promise.all(Array.from({ length: 5 }, worker));
   await kill;
+  expect(kill, 'the kill was started').toBeDefined();
   // The edge is not on the ingest path: ingest accepts throughout.
   expect(failed).toEqual([]);
 
