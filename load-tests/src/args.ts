@@ -17,10 +17,13 @@ export type Mode = (typeof MODES)[number];
  */
 export const PROFILES = Object.freeze({
   standard: {},
-  /** 10,000 displays, one per station, 1,000 deliveries/s offered, one edge. */
-  scale: { displays: 10_000, rate: 1000, edges: 1, 'connect-timeout': '900' },
-  /** 10,000 displays, 10 per station, 100 orders/s = 1,000 deliveries/s, one edge. */
-  'scale-fanout': { displays: 10_000, rate: 100, fanout: 10, edges: 1, 'connect-timeout': '900' },
+  /**
+   * 10,000 displays, one per station, 1,000 deliveries/s offered, one edge; RECEIPTS full, as any
+   * busy deployment holds it (round 13, docs/adr/0006; `--prefill-receipts none` for round 12's runs).
+   */
+  scale: { displays: 10_000, rate: 1000, edges: 1, 'connect-timeout': '900', 'prefill-receipts': 'full' },
+  /** 10,000 displays, 10 per station, 100 orders/s = 1,000 deliveries/s, one edge; RECEIPTS full. */
+  'scale-fanout': { displays: 10_000, rate: 100, fanout: 10, edges: 1, 'connect-timeout': '900', 'prefill-receipts': 'full' },
   /** 20,000 displays over two edges, 10 per station, 1,000 deliveries/s. */
   'fleet-20k': { displays: 20_000, rate: 100, fanout: 10, edges: 2, 'connect-timeout': '1200' },
   /** 10,000 displays on one edge; the edge is killed and restarted, every display reconnects at once. */
@@ -253,7 +256,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   if (natsProfile && (target === 'local' || mode !== 'delivery')) {
     throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--nats-profile needs a delivery run on --target own (it starts the nats-server it profiles)');
   }
-  const prefillReceipts = get<PrefillTarget | undefined>('prefill-receipts', parsePrefillTarget, undefined);
+  // A profile's prefill applies to the stack the bench starts; a local stack keeps its own RECEIPTS.
+  const prefillReceipts =
+    target === 'local' && !values.has('prefill-receipts') ? undefined : get<PrefillTarget | undefined>('prefill-receipts', parsePrefillTarget, undefined);
   if (prefillReceipts !== undefined && (target === 'local' || mode !== 'delivery')) {
     throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--prefill-receipts needs a delivery run on --target own (it fills the stream of a stack it started)');
   }

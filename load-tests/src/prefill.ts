@@ -41,12 +41,13 @@ export interface PrefillResult {
   seconds: number;
 }
 
-/** Parses `--prefill-receipts`: a positive count up to {@link PREFILL_MAX_MESSAGES}, or `full`. */
-export function parsePrefillTarget(value: string): PrefillTarget {
+/** Parses `--prefill-receipts`: a positive count up to {@link PREFILL_MAX_MESSAGES}, `full`, or `none` (undefined). */
+export function parsePrefillTarget(value: string): PrefillTarget | undefined {
+  if (value === 'none') return undefined;
   if (value === 'full') return 'full';
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0 || n > PREFILL_MAX_MESSAGES) {
-    throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `--prefill-receipts must be "full" or a count from 1 to ${PREFILL_MAX_MESSAGES}`);
+    throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `--prefill-receipts must be "full", "none" or a count from 1 to ${PREFILL_MAX_MESSAGES}`);
   }
   return n;
 }

@@ -70,6 +70,12 @@ describe('bench arguments', () => {
     expect(parseBenchArgs([]).prefillReceipts).toBeUndefined();
     expect(parseBenchArgs(['--prefill-receipts', 'full']).prefillReceipts).toBe('full');
     expect(parseBenchArgs(['--prefill-receipts', '2000000']).prefillReceipts).toBe(2_000_000);
+    // The scale profiles measure the steady state unless told otherwise.
+    expect(parseBenchArgs(['--profile', 'scale']).prefillReceipts).toBe('full');
+    expect(parseBenchArgs(['--profile', 'scale-fanout']).prefillReceipts).toBe('full');
+    expect(parseBenchArgs(['--profile', 'scale', '--prefill-receipts', 'none']).prefillReceipts).toBeUndefined();
+    expect(parseBenchArgs(['--profile', 'fleet-20k']).prefillReceipts).toBeUndefined();
+    expect(parseBenchArgs(['--profile', 'scale', '--target', 'local']).prefillReceipts).toBeUndefined();
     for (const bad of ['0', '-5', '1.5', 'lots', '20000001']) expect(usageError(['--prefill-receipts', bad])).toContain('--prefill-receipts');
     expect(usageError(['--prefill-receipts', 'full', '--target', 'local'])).toContain('--target own');
     expect(usageError(['--prefill-receipts', '10', '--profile', 'ingest-capacity'])).toContain('delivery run');
