@@ -38,8 +38,9 @@ export function declaredStreamNames(): string[] {
 }
 
 /**
- * Exports `orderwire_jetstream_stream_bytes{stream}` and `orderwire_jetstream_stream_max_bytes{stream}`
- * (absent for a stream without a size limit or one that does not exist), sampled once now and then
+ * Exports `orderwire_jetstream_stream_bytes{stream}`, `orderwire_jetstream_stream_subjects{stream}`
+ * and `orderwire_jetstream_stream_max_bytes{stream}` (absent for a stream without a size limit or
+ * one that does not exist), sampled once now and then
  * every `intervalMs`. A failed sample keeps the last values and is logged once per outage.
  */
 export async function trackStreamUsage(metrics: Metrics, nc: NatsConnection, options: StreamUsageOptions): Promise<StreamUsage> {
@@ -51,6 +52,13 @@ export async function trackStreamUsage(metrics: Metrics, nc: NatsConnection, opt
   const maxBytes = metrics.gauge({
     name: 'orderwire_jetstream_stream_max_bytes',
     help: 'max_bytes of each declared JetStream stream (absent when unlimited)',
+    labelNames: ['stream'] as const,
+  });
+  // nats-server keeps every subject a stream holds in memory (~200 bytes each, on every replica;
+  // docs/adr/0006): RECEIPTS, one subject per delivery, is what its heap grows with.
+  const subjects = metrics.gauge({
+    name: 'orderwire_jetstream_stream_subjects',
+    help: 'Distinct subjects held in each declared JetStream stream (nats-server keeps ~200 bytes of heap per subject on every replica)',
     labelNames: ['stream'] as const,
   });
   const jsm: JetStreamManager = await jetstreamManager(nc, { timeout: STREAM_INFO_TIMEOUT_MS });
@@ -66,6 +74,7 @@ export async function trackStreamUsage(metrics: Metrics, nc: NatsConnection, opt
         if (orderStreams.has(gone)) continue;
         bytes.remove(gone);
         maxBytes.remove(gone);
+        subjects.remove(gone);
       }
       orderStreamsSeen = orderStreams;
       for (const stream of [...orderStreams, ...declaredStreamNames().filter((n) => !isOrderStream(n))]) {
@@ -74,9 +83,11 @@ export async function trackStreamUsage(metrics: Metrics, nc: NatsConnection, opt
         if (info === undefined) {
           bytes.remove(stream);
           maxBytes.remove(stream);
+          subjects.remove(stream);
           continue;
         }
         bytes.set({ stream }, info.state.bytes);
+        subjects.set({ stream }, info.state.num_subjects ?? 0);
         if (info.config.max_bytes > 0) maxBytes.set({ stream }, info.config.max_bytes);
         else maxBytes.remove(stream);
       }
