@@ -38,5 +38,10 @@ describe('hop-cost.mjs', () => {
   it('refuses a run that is not bounded', async () => {
     expect((await tool(['--seconds', '600'])).code).not.toBe(0);
     expect((await tool(['--rates', '500,-1'])).code).not.toBe(0);
+    // A nats-server that is not there is said at once, before any phase runs.
+    const missing = await tool(['--seconds', '1', '--nats', '/nonexistent/nats-server']);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stdout).toBe('');
+    expect(missing.stderr).toContain('--nats /nonexistent/nats-server: no such file');
   });
 });

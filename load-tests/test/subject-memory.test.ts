@@ -37,5 +37,8 @@ describe('subject-memory.mjs', () => {
   it('refuses a run that is not bounded', async () => {
     expect((await tool(['--subjects', '9000000'])).code).not.toBe(0);
     expect((await tool(['--steps', '0'])).code).not.toBe(0);
+    const missing = await tool(['--nats', '/nonexistent/nats-server']);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain('--nats /nonexistent/nats-server: no such file');
   });
 });

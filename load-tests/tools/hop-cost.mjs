@@ -19,7 +19,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -116,6 +116,9 @@ async function main() {
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 60) throw new Error('--seconds must be in (0, 60]');
   const rates = values.rates.split(',').map(Number);
   if (rates.some((r) => !Number.isInteger(r) || r < 0 || r > 20_000)) throw new Error('--rates: integers in 0..20000 (0 = back to back)');
+  if (values.nats !== undefined && !existsSync(resolve(values.nats))) {
+    throw new Error(`--nats ${values.nats}: no such file (npm run tools fetches nats-server into .tools/bin)`);
+  }
 
   // TCP echo
   {

@@ -11,7 +11,7 @@
  * Bounded: at most 5,000,000 subjects, 2,000 publishes in flight, and 10 minutes.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -42,6 +42,7 @@ const freePort = () =>
     });
   });
 const port = await freePort();
+if (!existsSync(resolve(values.nats))) throw new Error(`--nats ${values.nats}: no such file (npm run tools fetches nats-server into .tools/bin)`);
 const dir = mkdtempSync(join(tmpdir(), 'subject-memory-'));
 const profPort = await freePort();
 const server = spawn(resolve(values.nats), ['-js', '-sd', dir, '-a', '127.0.0.1', '-p', String(port), '--profile', String(profPort)], { stdio: 'ignore' });
