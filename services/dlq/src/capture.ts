@@ -11,7 +11,7 @@
  */
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/nats-core';
-import { JS_API_CODES, LEGACY_ORDERS_STREAM, STREAMS, isJetStreamApiError, isOrderStream, type Logger } from '@orderwire/platform';
+import { CONSUME_EXPIRES_MS, JS_API_CODES, LEGACY_ORDERS_STREAM, STREAMS, isJetStreamApiError, isOrderStream, type Logger } from '@orderwire/platform';
 import { classify, parseAdvisory, receiptReason, type Advisory } from './advisory.js';
 import { entryIdFor, FAILURES_KEPT, isEntryId, type DlqEntry, type Failure } from './entry.js';
 import type { EntryStore, Mutation } from './entry-store.js';
@@ -295,7 +295,7 @@ export function createCapture(options: CaptureOptions): Capture {
     async start() {
       await ensureConsumer();
       const consumer = await js.consumers.get(STREAMS.ADVISORIES, options.consumer);
-      const msgs = await consumer.consume({ max_messages: options.batch });
+      const msgs = await consumer.consume({ max_messages: options.batch, expires: CONSUME_EXPIRES_MS });
       messages = msgs;
       stopping = false;
       loop = (async () => {

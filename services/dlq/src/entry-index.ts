@@ -13,7 +13,7 @@
  */
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { millis } from '@nats-io/nats-core';
-import { STREAMS, type Logger } from '@orderwire/platform';
+import { CONSUME_EXPIRES_MS, STREAMS, type Logger } from '@orderwire/platform';
 import { parseEntry, summarize, tenantFilter, type EntrySummary } from './entry.js';
 import { DLQ_ERRORS } from './errors.js';
 import { unavailable } from './entry-store.js';
@@ -114,7 +114,7 @@ export function createEntryIndex(options: EntryIndexOptions): EntryIndex {
         filter_subjects: options.filter,
         deliver_policy: DeliverPolicy.LastPerSubject,
       });
-      const msgs = await consumer.consume();
+      const msgs = await consumer.consume({ expires: CONSUME_EXPIRES_MS });
       messages = msgs;
       loop = (async () => {
         for await (const m of msgs) {

@@ -41,7 +41,7 @@ import {
   type OrderTarget,
   type Receipt,
 } from '@orderwire/contracts';
-import { JS_API_CODES, STREAMS, isJetStreamApiError, type ExpiredNotices, type Logger } from '@orderwire/platform';
+import { CONSUME_EXPIRES_MS, JS_API_CODES, STREAMS, isJetStreamApiError, type ExpiredNotices, type Logger } from '@orderwire/platform';
 import type { ReceiptWriter } from './dead-letter-receipts.js';
 import type { DlqMetrics, ExpiryResult } from './metrics.js';
 
@@ -267,7 +267,7 @@ export function createExpiryDetector(options: ExpiryDetectorOptions): ExpiryDete
     async start() {
       await ensureConsumer();
       const consumer = await js.consumers.get(STREAMS.RECEIPTS, options.consumer);
-      const msgs = await consumer.consume({ max_messages: options.batch });
+      const msgs = await consumer.consume({ max_messages: options.batch, expires: CONSUME_EXPIRES_MS });
       messages = msgs;
       stopping = false;
       loop = (async () => {

@@ -12,7 +12,7 @@ import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, 
 import type { KV } from '@nats-io/kv';
 import { nanos } from '@nats-io/nats-core';
 import { DISPLAY_RECEIPTS_FILTER, webhookDeliveryKey, type WebhookDeliveryRecord } from '@orderwire/contracts';
-import { isJetStreamApiError, isWrongLastSequence, JS_API_CODES, STREAMS, type Logger } from '@orderwire/platform';
+import { CONSUME_EXPIRES_MS, isJetStreamApiError, isWrongLastSequence, JS_API_CODES, STREAMS, type Logger } from '@orderwire/platform';
 import type { Endpoints } from './endpoints.js';
 import { eventOfReceipt, type SourcedEvent } from './events.js';
 import type { WebhooksMetrics } from './metrics.js';
@@ -140,7 +140,7 @@ export function createIntake(deps: {
     async start() {
       await ensureConsumer();
       const consumer = await js.consumers.get(STREAMS.RECEIPTS, deps.consumer);
-      const msgs = await consumer.consume({ max_messages: INTAKE_BATCH });
+      const msgs = await consumer.consume({ max_messages: INTAKE_BATCH, expires: CONSUME_EXPIRES_MS });
       messages = msgs;
       stopping = false;
       loop = (async () => {

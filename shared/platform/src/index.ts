@@ -112,6 +112,7 @@ export {
   compareAndSet,
   CAS_CONFLICT,
   DEFAULT_CAS_ATTEMPTS,
+  CONSUME_EXPIRES_MS,
   parsePubAck,
   parseMsgGetReply,
   parseDirectGetReply,

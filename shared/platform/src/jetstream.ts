@@ -50,6 +50,17 @@ export type CasConflict = typeof CAS_CONFLICT;
 /** Rounds of a compare-and-set loop before it gives up: more lost races in a row mean a hot key. */
 export const DEFAULT_CAS_ATTEMPTS = 8;
 
+/**
+ * 5 s: `expires` of every long-running `consumer.consume()` (dlq capture, expiry detector, entry
+ * index; webhooks intake). After a reconnect @nats-io/jetstream re-pulls only once a consumer
+ * info succeeds, and between failed infos it waits `expires` (lib/consumer.js
+ * `resetPendingWithInfo`, backoff([expires])) with the heartbeat monitor stopped. At the default
+ * 30 s, one info refused while a restarted server is still recovering JetStream stalled the
+ * consumer for up to 30 s (seen once in the dlq's NATS-restart test); at 5 s it resumes within 5 s
+ * of JetStream being ready. The price: an idle consumer renews its pull every 5 s.
+ */
+export const CONSUME_EXPIRES_MS = 5_000;
+
 export interface CompareAndSetOptions {
   /** @default {@link DEFAULT_CAS_ATTEMPTS} */
   attempts?: number;
