@@ -30,6 +30,8 @@ const PREFILL_DISPLAYS = 10_000;
 
 export type PrefillTarget = number | 'full';
 
+const encoder = new TextEncoder();
+
 export interface PrefillResult {
   /** Messages written (acceptance records + receipts). */
   messages: number;
@@ -61,10 +63,9 @@ export function prefillMessages(tenant: string, runId: string, i: number, now: n
   const traceId = (BigInt(i) * 0x9e3779b97f4a7c15n).toString(16).padStart(32, '0').slice(-32);
   const record: OrderAcceptedRecord = { kind: 'order_accepted', tenant, orderId, at: now, traceId, targets: [{ displayId, stream, seq }] };
   const receipt: Receipt = { tenant, orderId, displayId, status: 'delivered', stream, seq, at: now + 3, edge: 'edge-7c9d5f6b8-x2k4q', deliveryCount: 1, traceId };
-  const enc = new TextEncoder();
   return [
-    { subject: orderAcceptedSubject(tenant, orderId), data: enc.encode(JSON.stringify(record)) },
-    { subject: receiptSubject(tenant, orderId, displayId), data: enc.encode(JSON.stringify(receipt)) },
+    { subject: orderAcceptedSubject(tenant, orderId), data: encoder.encode(JSON.stringify(record)) },
+    { subject: receiptSubject(tenant, orderId, displayId), data: encoder.encode(JSON.stringify(receipt)) },
   ];
 }
 

@@ -3,20 +3,13 @@
  * and its refusal of bad arguments. The figures themselves are machine facts (docs/benchmarks.md
  * round 13); here only their presence and sense are checked.
  */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { resolveBinary } from '@orderwire/test-harness';
 import { describe, expect, it } from 'vitest';
+import { runTool } from './run-tool.js';
 
-const TOOL = fileURLToPath(new URL('../tools/hop-cost.mjs', import.meta.url));
+const tool = (args: string[]) => runTool('hop-cost.mjs', args);
 
-function tool(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [TOOL, ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err === null ? 0 : Number(err.code ?? 1), stdout, stderr }),
-    );
-  });
-}
+
 
 describe('hop-cost.mjs', () => {
   it('prints CPU per round trip for every process and per one-way message, by rate and mode', async () => {

@@ -3,22 +3,17 @@
  * (read from Go's gctrace lines as nats-gctrace.sh writes them) and at an edge's major GC
  * (stall-probe.mjs's lines), and what it refuses.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runTool } from './run-tool.js';
 
-const TOOL = fileURLToPath(new URL('../tools/stall-seconds.mjs', import.meta.url));
+const tool = (args: string[]) => runTool('stall-seconds.mjs', args);
+
 const T0 = 1_800_000_000_000;
 let dir: string;
 
-function tool(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [TOOL, ...args], (err, stdout, stderr) => resolve({ code: err === null ? 0 : Number(err.code ?? 1), stdout, stderr }));
-  });
-}
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'stall-seconds-'));

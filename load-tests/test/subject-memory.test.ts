@@ -3,20 +3,13 @@
  * each step and the heap per subject (docs/adr/0006's figure comes from a 1,000,000-subject run;
  * here a small one checks that the tool reads it at all), and refuses unbounded runs.
  */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { resolveBinary } from '@orderwire/test-harness';
 import { describe, expect, it } from 'vitest';
+import { runTool } from './run-tool.js';
 
-const TOOL = fileURLToPath(new URL('../tools/subject-memory.mjs', import.meta.url));
+const tool = (args: string[]) => runTool('subject-memory.mjs', args, 120_000);
 
-function tool(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [TOOL, ...args], { timeout: 120_000 }, (err, stdout, stderr) =>
-      resolve({ code: err === null ? 0 : Number(err.code ?? 1), stdout, stderr }),
-    );
-  });
-}
+
 
 describe('subject-memory.mjs', () => {
   it("reads nats-server's live heap per step and what each subject adds to it", async () => {

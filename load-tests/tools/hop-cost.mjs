@@ -19,10 +19,9 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 
@@ -32,7 +31,6 @@ const { values } = parseArgs({
     rates: { type: 'string', default: '100,500,2000,0' },
     nats: { type: 'string' },
     role: { type: 'string' },
-    port: { type: 'string' },
     url: { type: 'string' },
   },
 });
@@ -72,6 +70,26 @@ async function startChild(args) {
     }),
   ]);
   return { child, line: line.toString().trim() };
+}
+
+/**
+ * One message in flight: `roundTrip()` sends and resolves when `arrived()` is called (by the
+ * answer's handler), or rejects after ROUND_TRIP_TIMEOUT_MS.
+ */
+function oneInFlight(send, what) {
+  let waiting;
+  return {
+    arrived: () => waiting?.(),
+    roundTrip: () =>
+      new Promise((done, fail) => {
+        const timer = setTimeout(() => fail(new Error(`${what} round trip timed out`)), ROUND_TRIP_TIMEOUT_MS);
+        waiting = () => {
+          clearTimeout(timer);
+          done();
+        };
+        send();
+      }),
+  };
 }
 
 /** Paced one-in-flight round trips for `seconds`; returns round trips and CPU ms per process. */
@@ -126,17 +144,8 @@ async function main() {
     try {
       const socket = createConnection({ port: Number(line), host: '127.0.0.1', noDelay: true });
       await once(socket, 'connect');
-      let waiting;
-      socket.on('data', () => waiting?.());
-      const roundTrip = () =>
-        new Promise((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error('tcp round trip timed out')), ROUND_TRIP_TIMEOUT_MS);
-          waiting = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-          socket.write(MESSAGE);
-        });
+      const { roundTrip, arrived } = oneInFlight(() => socket.write(MESSAGE), 'tcp');
+      socket.on('data', arrived);
       for (const rate of rates) report('tcp', rate, 2, await phase(roundTrip, rate, seconds, { self: process.pid, echo: child.pid }));
       socket.destroy();
     } finally {
@@ -145,44 +154,27 @@ async function main() {
   }
 
   if (values.nats === undefined) return;
-  const dir = mkdtempSync(join(tmpdir(), 'hop-cost-'));
-  const port = await new Promise((done) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => done(p));
-    });
-  });
-  const server = spawn(resolve(values.nats), ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore', cwd: dir });
+  // The harness's nats-server (temp dir, free ports, readiness, clean-up), on the binary given.
+  process.env.ORDERWIRE_NATS_SERVER = resolve(values.nats);
+  const { startNats } = await import('@orderwire/test-harness');
+  const server = await startNats({ jetstream: false });
   try {
     const { connect } = await import('@nats-io/transport-node');
-    const url = `nats://127.0.0.1:${port}`;
-    let nc;
-    for (let i = 0; i < 50 && nc === undefined; i++) nc = await connect({ servers: url }).catch(() => sleep(100).then(() => undefined));
-    if (nc === undefined) throw new Error('nats-server did not start');
-    const { child } = await startChild(['--role', 'responder', '--url', url]);
+    const nc = await connect({ servers: server.url });
+    const { child } = await startChild(['--role', 'responder', '--url', server.url]);
     try {
       // One inbox subscription and a publish with a reply subject, as Orderwire's reply mux does
       // (nats.js's request() adds a timer and error objects per call).
       const inbox = `_INBOX.hop.${process.pid}`;
-      let waiting;
-      nc.subscribe(inbox, { callback: () => waiting?.() });
+      const { roundTrip, arrived } = oneInFlight(() => nc.publish('hop.echo', MESSAGE, { reply: inbox }), 'nats');
+      nc.subscribe(inbox, { callback: arrived });
       await nc.flush();
-      const roundTrip = () =>
-        new Promise((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error('nats round trip timed out')), ROUND_TRIP_TIMEOUT_MS);
-          waiting = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-          nc.publish('hop.echo', MESSAGE, { reply: inbox });
-        });
       for (const rate of rates) report('nats', rate, 4, await phase(roundTrip, rate, seconds, { self: process.pid, responder: child.pid, 'nats-server': server.pid }));
     } finally {
       child.kill('SIGKILL');
       await nc.close();
     }
   } finally {
-    server.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    await server.dispose();
   }
 }

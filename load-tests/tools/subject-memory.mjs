@@ -10,15 +10,12 @@
  *
  * Bounded: at most 5,000,000 subjects, 2,000 publishes in flight, and 10 minutes.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { freePort, startNats } from '@orderwire/test-harness';
 
 const { values } = parseArgs({
   options: {
@@ -31,21 +28,15 @@ const SUBJECTS = Number(values.subjects);
 const STEPS = Number(values.steps);
 if (!Number.isInteger(SUBJECTS) || SUBJECTS < 1000 || SUBJECTS > 5_000_000) throw new Error('--subjects must be an integer from 1000 to 5000000');
 if (!Number.isInteger(STEPS) || STEPS < 1 || STEPS > 20) throw new Error('--steps must be an integer from 1 to 20');
+if (!existsSync(resolve(values.nats))) throw new Error(`--nats ${values.nats}: no such file (npm run tools fetches nats-server into .tools/bin)`);
 const IN_FLIGHT = 2_000;
 const DEADLINE = Date.now() + 10 * 60_000;
 
-const freePort = () =>
-  new Promise((done) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = s.address().port;
-      s.close(() => done(p));
-    });
-  });
-const port = await freePort();
-if (!existsSync(resolve(values.nats))) throw new Error(`--nats ${values.nats}: no such file (npm run tools fetches nats-server into .tools/bin)`);
-const dir = mkdtempSync(join(tmpdir(), 'subject-memory-'));
+// The harness's nats-server (temp store, free ports, readiness, clean-up), on the binary given,
+// with Go's pprof endpoints for the heap readings.
+process.env.ORDERWIRE_NATS_SERVER = resolve(values.nats);
 const profPort = await freePort();
-const server = spawn(resolve(values.nats), ['-js', '-sd', dir, '-a', '127.0.0.1', '-p', String(port), '--profile', String(profPort)], { stdio: 'ignore' });
+const server = await startNats({ config: `prof_port: ${profPort}` });
 
 /** Live heap (bytes): nats-server's pprof endpoint collects first (`gc=1`), then reports MemStats' HeapAlloc. */
 async function liveBytes() {
@@ -56,9 +47,7 @@ async function liveBytes() {
 }
 
 try {
-  let nc;
-  for (let i = 0; i < 50 && nc === undefined; i++) nc = await connect({ servers: `nats://127.0.0.1:${port}` }).catch(() => sleep(100).then(() => undefined));
-  if (nc === undefined) throw new Error('nats-server did not start');
+  const nc = await connect({ servers: server.url });
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: 'RECEIPTS', subjects: ['receipts.>'], max_msgs_per_subject: 1, allow_direct: true });
   const js = jetstream(nc);
@@ -93,6 +82,5 @@ try {
   }
   await nc.close();
 } finally {
-  server.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
+  await server.dispose();
 }
