@@ -1,7 +1,7 @@
 /** Command line of `npm run bench`: parsed once, validated, frozen. */
 import { ORDER_BATCH_MAX } from '@orderwire/contracts';
 import { BenchError } from './errors.js';
-import { parsePrefillTarget, type PrefillTarget } from './prefill.js';
+import { PREFILL_IDLE_MAX_S, PREFILL_IDLE_S, parsePrefillTarget, type PrefillTarget } from './prefill.js';
 import { DISPLAY_CLIENT_KINDS, type DisplayClientKind } from './worker-protocol.js';
 
 export const FAULTS = ['kill-edge', 'restart-nats', 'kill-redis', 'flap', 'storm'] as const;
@@ -97,6 +97,12 @@ export interface BenchOptions {
    * steady state; src/prefill.ts). Own stack only.
    */
   prefillReceipts: PrefillTarget | undefined;
+  /**
+   * Seconds RECEIPTS stays untouched after the prefill, before the displays register: nats-server
+   * drops a block's per-subject state 2 min after its last use, so a stream filled over hours holds
+   * it only for its newest blocks (src/prefill.ts). @default PREFILL_IDLE_S (0: round 13's runs)
+   */
+  prefillIdleS: number;
   /** Print the result as JSON on stdout instead of the table. */
   json: boolean;
   help: boolean;
@@ -140,6 +146,9 @@ export const USAGE = `usage: npm run bench -- [options]
                         before the displays register, N acceptance records and receipts of made-up
                         orders in RECEIPTS, or \`full\`: up to its max_bytes, as a busy deployment holds
                         it (nats-server keeps every subject in memory; docs/benchmarks.md round 13)
+  --prefill-idle S      seconds RECEIPTS stays untouched after the prefill, before the displays register
+                        (default 140: nats-server drops a block's per-subject state 2 min after its last
+                        use, as in a stream filled over hours; 0 for round 13's runs)
   --nats-profile        nats-server's CPU profile over the publishing window (pprof .pb.gz beside --out, or
                         under load-tests/results/), summarised when Go's pprof is there
                         (npm run tools -- --with-pprof)
@@ -188,7 +197,7 @@ const VALUED = new Set([
   'profile', 'mode', 'batch-size',
   'displays', 'rate', 'duration', 'edges', 'partitions', 'fault', 'fault-at', 'fault-for', 'flap-fraction', 'fanout', 'stations-per-store',
   'connect-rate', 'concurrency', 'workers', 'client', 'drain', 'latency-window', 'connect-timeout', 'target', 'credentials', 'edge-urls', 'out', 'log-level',
-  'prefill-receipts',
+  'prefill-receipts', 'prefill-idle',
 ]);
 
 /** @throws BenchError ORDERWIRE_ERR_BENCH_USAGE */
@@ -262,6 +271,11 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   if (prefillReceipts !== undefined && (target === 'local' || mode !== 'delivery')) {
     throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--prefill-receipts needs a delivery run on --target own (it fills the stream of a stack it started)');
   }
+  const prefillIdleS = get('prefill-idle', (v) => parseSeconds('prefill-idle', v), PREFILL_IDLE_S);
+  if (values.has('prefill-idle') && prefillReceipts === undefined) {
+    throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--prefill-idle needs --prefill-receipts');
+  }
+  if (prefillIdleS > PREFILL_IDLE_MAX_S) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', `--prefill-idle must be at most ${PREFILL_IDLE_MAX_S} s`);
   const logLevel = get('log-level', (v) => oneOf('log-level', v, ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const), 'warn');
 
   return Object.freeze({
@@ -303,6 +317,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     batchSize,
     natsProfile,
     prefillReceipts,
+    prefillIdleS: prefillReceipts === undefined ? 0 : prefillIdleS,
     json: flags.has('json'),
     help: flags.has('help'),
   });

@@ -10,6 +10,13 @@
  * and delivered receipts of made-up orders of the bench's tenant (shaped and sized as ingest and
  * the edge write them, `Nats-Expected-Last-Subject-Sequence: 0` included) until N messages or, with
  * `full`, until the stream reaches 98 % of its `max_bytes`, where eviction starts.
+ *
+ * Then RECEIPTS stays untouched for `--prefill-idle` seconds. nats-server keeps a subject in two
+ * trees: the stream's index (~100 bytes a subject, for as long as the subject holds a message) and
+ * each block's subject state (~105 more), which it drops 2 min after the block's last use
+ * (`defaultFssExpiration`; measured by tools/subject-memory.mjs). A stream filled over hours holds
+ * the second only for its newest blocks; one filled in the last 2.5 minutes holds it for all of
+ * them, twice the heap the steady state has.
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -25,6 +32,13 @@ export const PREFILL_MAX_MS = 15 * 60_000;
 export const PREFILL_IN_FLIGHT = 2_000;
 /** `full` stops at this share of the stream's `max_bytes`. */
 const FULL_SHARE = 0.98;
+/**
+ * Default `--prefill-idle`: nats-server's 2 min subject-state expiry, its 10 s cache expiry, and a
+ * margin for the timers that check them.
+ */
+export const PREFILL_IDLE_S = 140;
+/** `--prefill-idle` at most: bounds the wait. */
+export const PREFILL_IDLE_MAX_S = 900;
 /** Distinct made-up display ids the receipts name (as many as the scale run's displays). */
 const PREFILL_DISPLAYS = 10_000;
 

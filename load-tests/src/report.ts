@@ -83,8 +83,8 @@ export interface BenchResult {
    * on a stack the bench did not start, in results before round 13, or across a nats restart).
    */
   natsMessagesPerDelivery?: NatsMessagesPerDelivery;
-  /** `--prefill-receipts`: what RECEIPTS held before the displays registered. */
-  prefill?: PrefillResult;
+  /** `--prefill-receipts`: what RECEIPTS held before the displays registered, and how long it then stayed untouched (`--prefill-idle`). */
+  prefill?: PrefillResult & { idleS: number };
   /** The `storm` fault: every edge killed and restarted, every display reconnecting at once. */
   storm: StormResult | undefined;
   /** `--nats-profile`: nats-server's CPU profile over the publishing window. */
@@ -232,7 +232,7 @@ export function formatResult(r: BenchResult): string {
       (r.prefill === undefined
         ? ''
         : `\n  RECEIPTS prefilled: ${r.prefill.streamMessages} messages, ${(r.prefill.streamBytes / 2 ** 20).toFixed(0)} MiB` +
-          `${r.prefill.maxBytes > 0 ? ` of ${(r.prefill.maxBytes / 2 ** 20).toFixed(0)} MiB max_bytes` : ''} before the displays registered`),
+          `${r.prefill.maxBytes > 0 ? ` of ${(r.prefill.maxBytes / 2 ** 20).toFixed(0)} MiB max_bytes` : ''}, untouched for ${r.prefill.idleS} s before the displays registered`),
   );
   parts.push(
     table(

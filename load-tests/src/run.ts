@@ -94,11 +94,17 @@ export async function runBench(options: BenchOptions, ctx: RunContext): Promise<
   try {
     operatorToken = await clientToken(http, stack.authUrl, stack.credentials.operator, 'displays:manage');
     let upstreamToken = await clientToken(http, stack.authUrl, stack.credentials.upstream, UPSTREAM_SCOPE);
-    let prefill: PrefillResult | undefined;
+    let prefill: (PrefillResult & { idleS: number }) | undefined;
     if (options.prefillReceipts !== undefined) {
       log(`prefilling RECEIPTS (${options.prefillReceipts === 'full' ? 'up to its max_bytes' : `${options.prefillReceipts} messages`})…`);
-      prefill = await prefillReceipts({ natsUrl: stack.natsUrl, tenant: stack.credentials.tenant, runId, target: options.prefillReceipts, log });
-      log(`RECEIPTS holds ${prefill.streamMessages} messages, ${(prefill.streamBytes / 2 ** 20).toFixed(0)} MiB (${prefill.messages} written in ${prefill.seconds.toFixed(1)} s)`);
+      const filled = await prefillReceipts({ natsUrl: stack.natsUrl, tenant: stack.credentials.tenant, runId, target: options.prefillReceipts, log });
+      log(`RECEIPTS holds ${filled.streamMessages} messages, ${(filled.streamBytes / 2 ** 20).toFixed(0)} MiB (${filled.messages} written in ${filled.seconds.toFixed(1)} s)`);
+      if (options.prefillIdleS > 0) {
+        // Until nats-server has dropped the prefilled blocks' subject state, as a stream filled over hours has (src/prefill.ts).
+        log(`leaving RECEIPTS untouched for ${options.prefillIdleS} s (nats-server drops a block's subject state 2 min after its last use)…`);
+        await sleep(options.prefillIdleS * 1000);
+      }
+      prefill = { ...filled, idleS: options.prefillIdleS };
     }
 
     const ledger = new Ledger(fleetPlan);

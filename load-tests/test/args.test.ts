@@ -81,6 +81,17 @@ describe('bench arguments', () => {
     expect(usageError(['--prefill-receipts', '10', '--profile', 'ingest-capacity'])).toContain('delivery run');
   });
 
+  it('leaves a prefilled RECEIPTS untouched 140 s by default, as long as asked, or not at all', () => {
+    expect(parseBenchArgs(['--profile', 'scale']).prefillIdleS).toBe(140);
+    expect(parseBenchArgs(['--prefill-receipts', 'full', '--prefill-idle', '0']).prefillIdleS).toBe(0);
+    expect(parseBenchArgs(['--prefill-receipts', 'full', '--prefill-idle', '3m']).prefillIdleS).toBe(180);
+    expect(parseBenchArgs([]).prefillIdleS).toBe(0);
+    expect(parseBenchArgs(['--profile', 'scale', '--prefill-receipts', 'none']).prefillIdleS).toBe(0);
+    expect(usageError(['--prefill-idle', '60'])).toContain('--prefill-receipts');
+    expect(usageError(['--prefill-receipts', 'full', '--prefill-idle', '901'])).toContain('at most 900');
+    expect(usageError(['--prefill-receipts', 'full', '--prefill-idle', 'soon'])).toContain('--prefill-idle');
+  });
+
   it('sizes the worker pool', () => {
     expect(workerCount({ workers: 0, displays: 1000 })).toBe(1);
     expect(workerCount({ workers: 0, displays: 10_000 })).toBe(4);

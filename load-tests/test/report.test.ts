@@ -171,7 +171,9 @@ describe('targets', () => {
   it('says when RECEIPTS was prefilled before the run, and how full', () => {
     const partial = result({});
     expect(formatResult({ ...partial, targets: checkTargets(partial), ok: true })).not.toContain('RECEIPTS prefilled');
-    const full = { ...partial, prefill: { messages: 8_000_000, streamMessages: 7_999_000, streamBytes: 2_104_000_000, maxBytes: 2 ** 31, seconds: 150 } };
-    expect(formatResult({ ...full, targets: checkTargets(full), ok: true })).toContain('RECEIPTS prefilled: 7999000 messages, 2007 MiB of 2048 MiB max_bytes before the displays registered');
+    const full = { ...partial, prefill: { messages: 8_000_000, streamMessages: 7_999_000, streamBytes: 2_104_000_000, maxBytes: 2 ** 31, seconds: 150, idleS: 140 } };
+    expect(formatResult({ ...full, targets: checkTargets(full), ok: true })).toContain(
+      'RECEIPTS prefilled: 7999000 messages, 2007 MiB of 2048 MiB max_bytes, untouched for 140 s before the displays registered',
+    );
   });
 });

@@ -13,12 +13,15 @@ const tool = (args: string[]) => runTool('subject-memory.mjs', args, 120_000);
 
 describe('subject-memory.mjs', () => {
   it("reads nats-server's live heap per step and what each subject adds to it", async () => {
-    const r = await tool(['--nats', resolveBinary('nats-server'), '--subjects', '40000', '--steps', '2']);
+    const r = await tool(['--nats', resolveBinary('nats-server'), '--subjects', '40000', '--steps', '2', '--idle', '1']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
-    expect(lines.map((l) => l.subjects)).toEqual([0, 20_000, 40_000]);
-    for (const l of lines.slice(1)) {
+    expect(lines.map((l) => l.subjects)).toEqual([0, 20_000, 40_000, 40_000]);
+    // The idle reading (2.5 min by default, when the blocks' subject state is gone; 1 s here).
+    expect(lines[3]).toMatchObject({ idleS: 1 });
+    expect(lines[3]!.heapBytesPerSubject).toBeGreaterThan(50);
+    for (const l of lines.slice(1, 3)) {
       expect(l.liveMB).toBeGreaterThan(lines[0]!.liveMB!);
       // Each subject costs the server something, and not kilobytes.
       expect(l.heapBytesPerSubject).toBeGreaterThan(50);
@@ -30,6 +33,7 @@ describe('subject-memory.mjs', () => {
   it('refuses a run that is not bounded', async () => {
     expect((await tool(['--subjects', '9000000'])).code).not.toBe(0);
     expect((await tool(['--steps', '0'])).code).not.toBe(0);
+    expect((await tool(['--idle', '601'])).code).not.toBe(0);
     const missing = await tool(['--nats', '/nonexistent/nats-server']);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain('--nats /nonexistent/nats-server: no such file');

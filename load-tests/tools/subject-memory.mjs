@@ -3,12 +3,14 @@
  * its own, a RECEIPTS-shaped stream (`receipts.>`, one message per subject), then `--subjects`
  * messages on subjects of their own, shaped like Orderwire's receipts. Prints the live heap (the
  * server's pprof endpoint collects, then reports HeapAlloc) before and after each step, and the
- * heap bytes per subject. The figure includes the stream's block caches, which nats-server
- * drops some seconds after the last write; the subject trees stay (docs/adr/0006).
+ * heap bytes per subject. Then, after `--idle` seconds without a write, the heap again: nats-server
+ * keeps a subject in the stream's index for as long as it holds a message, and in its block's
+ * subject state until 2 min after the block's last use (`defaultFssExpiration`), so the idle
+ * figure is what the old blocks of a stream filled over hours cost (docs/adr/0006).
  *
- *   node load-tests/tools/subject-memory.mjs [--nats .tools/bin/nats-server] [--subjects 1000000] [--steps 4]
+ *   node load-tests/tools/subject-memory.mjs [--nats .tools/bin/nats-server] [--subjects 1000000] [--steps 4] [--idle 150]
  *
- * Bounded: at most 5,000,000 subjects, 2,000 publishes in flight, and 10 minutes.
+ * Bounded: at most 5,000,000 subjects, 2,000 publishes in flight, 10 minutes of writing and 10 of idling.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -22,12 +24,15 @@ const { values } = parseArgs({
     nats: { type: 'string', default: '.tools/bin/nats-server' },
     subjects: { type: 'string', default: '1000000' },
     steps: { type: 'string', default: '4' },
+    idle: { type: 'string', default: '150' },
   },
 });
 const SUBJECTS = Number(values.subjects);
 const STEPS = Number(values.steps);
+const IDLE_S = Number(values.idle);
 if (!Number.isInteger(SUBJECTS) || SUBJECTS < 1000 || SUBJECTS > 5_000_000) throw new Error('--subjects must be an integer from 1000 to 5000000');
 if (!Number.isInteger(STEPS) || STEPS < 1 || STEPS > 20) throw new Error('--steps must be an integer from 1 to 20');
+if (!Number.isInteger(IDLE_S) || IDLE_S < 0 || IDLE_S > 600) throw new Error('--idle must be a whole number of seconds from 0 to 600');
 if (!existsSync(resolve(values.nats))) throw new Error(`--nats ${values.nats}: no such file (npm run tools fetches nats-server into .tools/bin)`);
 const IN_FLIGHT = 2_000;
 const DEADLINE = Date.now() + 10 * 60_000;
@@ -79,6 +84,11 @@ try {
         streamBytesPerMessage: Math.round(info.state.bytes / info.state.messages),
       }),
     );
+  }
+  if (IDLE_S > 0) {
+    await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+    const live = await liveBytes();
+    console.log(JSON.stringify({ subjects: written, idleS: IDLE_S, liveMB: +(live / 2 ** 20).toFixed(1), heapBytesPerSubject: Math.round((live - base) / written) }));
   }
   await nc.close();
 } finally {
