@@ -54,11 +54,12 @@ export async function trackStreamUsage(metrics: Metrics, nc: NatsConnection, opt
     help: 'max_bytes of each declared JetStream stream (absent when unlimited)',
     labelNames: ['stream'] as const,
   });
-  // nats-server keeps every subject a stream holds in memory (~200 bytes each, on every replica;
-  // docs/adr/0006): RECEIPTS, one subject per delivery, is what its heap grows with.
+  // nats-server keeps every subject a stream holds in memory (~100 bytes each on every replica,
+  // ~200 while its block is in use; docs/adr/0006): RECEIPTS, one subject per delivery, is what
+  // its heap grows with.
   const subjects = metrics.gauge({
     name: 'orderwire_jetstream_stream_subjects',
-    help: 'Distinct subjects held in each declared JetStream stream (nats-server keeps ~200 bytes of heap per subject on every replica)',
+    help: 'Distinct subjects held in each declared JetStream stream (nats-server keeps ~100-200 bytes of heap per subject on every replica)',
     labelNames: ['stream'] as const,
   });
   const jsm: JetStreamManager = await jetstreamManager(nc, { timeout: STREAM_INFO_TIMEOUT_MS });

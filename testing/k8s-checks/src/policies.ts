@@ -653,9 +653,10 @@ export function parseGoMemLimit(text: string): number | undefined {
 }
 
 /**
- * What nats-server's memory must hold, measured (docs/benchmarks.md round 13, nats-server 2.10.27):
- * every subject a stream holds costs ~200 bytes of live heap on every node that stores it (the
- * stream's and its blocks' subject trees), and a RECEIPTS message averages ~380 bytes, so a full
+ * What nats-server's memory must hold, measured (docs/benchmarks.md rounds 13 and 14, nats-server
+ * 2.10.27): every subject a stream holds costs up to ~200 bytes of live heap on every node that
+ * stores it (the stream's subject tree, ~100, and its block's, which nats-server drops 2 minutes
+ * after the block's last use and rebuilds on a read: the peak is every block read at once), and a RECEIPTS message averages ~380 bytes, so a full
  * RECEIPTS keeps ~0.53 bytes of heap per byte of its max_bytes (2 GiB: ~1.1 GB); 10,000 display
  * consumers and the rest keep ~450 MB (round 12).
  */
