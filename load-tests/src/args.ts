@@ -13,7 +13,9 @@ export type Mode = (typeof MODES)[number];
 
 /**
  * Named runs of issue 14's table: each sets the defaults of the options it names (an option given
- * on the command line still wins). `standard` is the plain default run.
+ * on the command line still wins). `standard` is the plain default run. The 10,000-display runs
+ * carry production's 16 order partitions (k8s/overlays/production; ADR 0003's ~625 displays per
+ * stream), the 20,000-display run 32; `--partitions 64` is round 14's run for the tail.
  */
 export const PROFILES = Object.freeze({
   standard: {},
@@ -21,13 +23,13 @@ export const PROFILES = Object.freeze({
    * 10,000 displays, one per station, 1,000 deliveries/s offered, one edge; RECEIPTS full, as any
    * busy deployment holds it (round 13, docs/adr/0006; `--prefill-receipts none` for round 12's runs).
    */
-  scale: { displays: 10_000, rate: 1000, edges: 1, 'connect-timeout': '900', 'prefill-receipts': 'full' },
+  scale: { displays: 10_000, rate: 1000, edges: 1, partitions: 16, 'connect-timeout': '900', 'prefill-receipts': 'full' },
   /** 10,000 displays, 10 per station, 100 orders/s = 1,000 deliveries/s, one edge; RECEIPTS full. */
-  'scale-fanout': { displays: 10_000, rate: 100, fanout: 10, edges: 1, 'connect-timeout': '900', 'prefill-receipts': 'full' },
+  'scale-fanout': { displays: 10_000, rate: 100, fanout: 10, edges: 1, partitions: 16, 'connect-timeout': '900', 'prefill-receipts': 'full' },
   /** 20,000 displays over two edges, 10 per station, 1,000 deliveries/s. */
-  'fleet-20k': { displays: 20_000, rate: 100, fanout: 10, edges: 2, 'connect-timeout': '1200' },
+  'fleet-20k': { displays: 20_000, rate: 100, fanout: 10, edges: 2, partitions: 32, 'connect-timeout': '1200' },
   /** 10,000 displays on one edge; the edge is killed and restarted, every display reconnects at once. */
-  storm: { displays: 10_000, rate: 50, edges: 1, fault: 'storm', duration: '60', 'fault-at': '15', 'fault-for': '1', 'connect-timeout': '900' },
+  storm: { displays: 10_000, rate: 50, edges: 1, partitions: 16, fault: 'storm', duration: '60', 'fault-at': '15', 'fault-for': '1', 'connect-timeout': '900' },
   /** Ingest's sustained maximum: single orders, batches, raw JetStream publish (same run). */
   'ingest-capacity': { mode: 'ingest-capacity', duration: '15' },
 } as const satisfies Record<string, Record<string, string | number>>);
@@ -42,7 +44,7 @@ export interface BenchOptions {
   durationS: number;
   /** Edge processes (own stack) the displays are spread over. @default 2 */
   edges: number;
-  /** Order partition streams of the own stack (JETSTREAM_ORDER_PARTITIONS); undefined = the topology default. */
+  /** Order partition streams of the own stack (JETSTREAM_ORDER_PARTITIONS); undefined = the topology default (a profile may set it: PROFILES). */
   partitions: number | undefined;
   fault: Fault | undefined;
   /** Seconds into the publishing window when the fault starts. @default a third of the duration */
@@ -120,7 +122,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --duration D          seconds of publishing (default 60; also 90s, 2m)
   --edges E             edge processes of the own stack (default 2)
   --partitions P        order partition streams of the own stack (JETSTREAM_ORDER_PARTITIONS: a power
-                        of two up to 256; default the topology's, 2; production runs 16)
+                        of two up to 256; default the topology's, 2, and the 10,000-display profiles'
+                        16, production's; fleet-20k 32)
   --fault F             kill-edge | restart-nats | kill-redis | flap | storm (every edge
                         SIGKILLed, restarted after --fault-for; every display reconnects at once)
   --fault-at S          seconds into the run when the fault starts (default duration/3)
@@ -245,7 +248,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   if (flapFraction > 1) throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--flap-fraction must be at most 1');
   const target = get<Target>('target', (v) => oneOf('target', v, TARGETS), 'own');
   const edges = get('edges', (v) => positiveInt('edges', v), 2);
-  const partitions = values.has('partitions') ? positiveInt('partitions', values.get('partitions')!) : undefined;
+  // A profile's partition count applies to the stack the bench starts; a local stack has its own topology.
+  const partitionsText = values.get('partitions') ?? (target === 'local' || preset.partitions === undefined ? undefined : String(preset.partitions));
+  const partitions = partitionsText === undefined ? undefined : positiveInt('partitions', partitionsText);
   if (partitions !== undefined && (partitions > 256 || (partitions & (partitions - 1)) !== 0)) {
     throw new BenchError('ORDERWIRE_ERR_BENCH_USAGE', '--partitions must be a power of two from 1 to 256');
   }

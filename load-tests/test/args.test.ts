@@ -81,6 +81,17 @@ describe('bench arguments', () => {
     expect(usageError(['--prefill-receipts', '10', '--profile', 'ingest-capacity'])).toContain('delivery run');
   });
 
+  it("runs the 10,000-display profiles on production's 16 order partitions and the 20,000 on 32, unless told otherwise", () => {
+    expect(parseBenchArgs([]).partitions).toBeUndefined();
+    expect(parseBenchArgs(['--profile', 'scale']).partitions).toBe(16);
+    expect(parseBenchArgs(['--profile', 'scale-fanout']).partitions).toBe(16);
+    expect(parseBenchArgs(['--profile', 'storm']).partitions).toBe(16);
+    expect(parseBenchArgs(['--profile', 'fleet-20k']).partitions).toBe(32);
+    expect(parseBenchArgs(['--profile', 'scale', '--partitions', '64']).partitions).toBe(64);
+    expect(parseBenchArgs(['--profile', 'scale', '--target', 'local']).partitions).toBeUndefined();
+    expect(usageError(['--profile', 'scale', '--partitions', '48'])).toContain('power of two');
+  });
+
   it('leaves a prefilled RECEIPTS untouched 140 s by default, as long as asked, or not at all', () => {
     expect(parseBenchArgs(['--profile', 'scale']).prefillIdleS).toBe(140);
     expect(parseBenchArgs(['--prefill-receipts', 'full', '--prefill-idle', '0']).prefillIdleS).toBe(0);
