@@ -65,7 +65,7 @@ async function startChild(args) {
   const child = spawn(process.execPath, [new URL(import.meta.url).pathname, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = await Promise.race([
     once(child.stdout, 'data'),
-    sleep(10_000).then(() => {
+    sleep(10_000, undefined, { ref: false }).then(() => {
       throw new Error(`child ${args.join(' ')} did not start`);
     }),
   ]);
