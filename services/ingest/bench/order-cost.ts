@@ -6,7 +6,7 @@
  *
  *   npx turbo run build --filter=@orderwire/ingest... --filter=@orderwire/auth
  *   npx tsx services/ingest/bench/order-cost.ts [--rate 300] [--seconds 20] [--inflight 64]
- *       [--displays 1] [--log-level warn] [--profile <dir>] [--ingest-main <other build's dist/main.js>]
+ *       [--displays 1] [--log-level warn] [--profile <dir>] [--node-options=--max-semi-space-size=32] [--ingest-main <other build's dist/main.js>]
  *
  * `--profile` runs ingest under a CPU profiler (scripts/cpu-prof-preload.mjs; written when it exits) and prints
  * the top functions by self time. Bounded: the run, the warm-up and every request have a limit.
@@ -33,6 +33,8 @@ const { values: args } = parseArgs({
     displays: { type: 'string', default: '1' },
     'log-level': { type: 'string', default: 'warn' },
     profile: { type: 'string' },
+    /** Node flags for the ingest process (e.g. `--max-semi-space-size=32`), besides the profiler's preload. */
+    'node-options': { type: 'string', default: '' },
     /** Another build of ingest to compare against, e.g. one of the last commit. */
     'ingest-main': { type: 'string', default: 'services/ingest/dist/main.js' },
   },
@@ -179,7 +181,7 @@ async function main(): Promise<void> {
         ...common,
         AUTH_JWKS_URL: jwksUrl,
         // Node 20 refuses --cpu-prof in NODE_OPTIONS; the preload takes the profile instead.
-        NODE_OPTIONS: profileDir === undefined ? '' : `--import ${join(BENCH_DIR, '../../../scripts/cpu-prof-preload.mjs')}`,
+        NODE_OPTIONS: [args['node-options'], profileDir === undefined ? '' : `--import ${join(BENCH_DIR, '../../../scripts/cpu-prof-preload.mjs')}`].filter((o) => o !== '').join(' '),
         CPU_PROF_DIR: profileDir ?? '',
       },
       startTimeoutMs: 60_000,
