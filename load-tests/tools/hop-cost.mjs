@@ -17,13 +17,13 @@
  * CPU is utime + stime from /proc/<pid>/stat over the measured window. Bounded: every phase lasts
  * `--seconds` (at most 60), every round trip gives up after 2 s.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { cpuMs, startChild } from './proc.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -35,14 +35,10 @@ const { values } = parseArgs({
   },
 });
 
-const TICKS = 100; // USER_HZ on Linux
+const SELF = new URL(import.meta.url).pathname;
 const ROUND_TRIP_TIMEOUT_MS = 2_000;
 const MESSAGE = Buffer.alloc(64, 'x');
 
-function cpuMs(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS; // utime, stime (fields 14, 15)
-}
 
 // ---- child roles ----------------------------------------------------------------------------
 if (values.role === 'echo') {
@@ -61,16 +57,6 @@ if (values.role === 'echo') {
   await main();
 }
 
-async function startChild(args) {
-  const child = spawn(process.execPath, [new URL(import.meta.url).pathname, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = await Promise.race([
-    once(child.stdout, 'data'),
-    sleep(10_000, undefined, { ref: false }).then(() => {
-      throw new Error(`child ${args.join(' ')} did not start`);
-    }),
-  ]);
-  return { child, line: line.toString().trim() };
-}
 
 /**
  * One message in flight: `roundTrip()` sends and resolves when `arrived()` is called (by the
@@ -140,7 +126,7 @@ async function main() {
 
   // TCP echo
   {
-    const { child, line } = await startChild(['--role', 'echo']);
+    const { child, line } = await startChild(SELF, ['--role', 'echo']);
     try {
       const socket = createConnection({ port: Number(line), host: '127.0.0.1', noDelay: true });
       await once(socket, 'connect');
@@ -161,7 +147,7 @@ async function main() {
   try {
     const { connect } = await import('@nats-io/transport-node');
     const nc = await connect({ servers: server.url });
-    const { child } = await startChild(['--role', 'responder', '--url', server.url]);
+    const { child } = await startChild(SELF, ['--role', 'responder', '--url', server.url]);
     try {
       // One inbox subscription and a publish with a reply subject, as Orderwire's reply mux does
       // (nats.js's request() adds a timer and error objects per call).

@@ -16,12 +16,9 @@
  * and of the client (utime + stime from /proc/<pid>/stat over the measured window). Bounded:
  * `--seconds` at most 60, every request gives up after 10 s.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { cpuMs, startChild } from './proc.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -32,15 +29,11 @@ const { values } = parseArgs({
   },
 });
 
-const TICKS = 100; // USER_HZ on Linux
+const SELF = new URL(import.meta.url).pathname;
 const REQUEST_TIMEOUT_MS = 10_000;
 const WARMUP_REQUESTS = 2_000;
 const SERVERS = ['node', 'fastify'];
 
-function cpuMs(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS; // utime, stime (fields 14, 15)
-}
 
 /** An answer the size of ingest's 202 for a station order. */
 function accepted(order) {
@@ -79,16 +72,6 @@ if (values.role === 'node') {
   await main();
 }
 
-async function startChild(role) {
-  const child = spawn(process.execPath, [new URL(import.meta.url).pathname, '--role', role], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = await Promise.race([
-    once(child.stdout, 'data'),
-    sleep(10_000, undefined, { ref: false }).then(() => {
-      throw new Error(`the ${role} server did not start`);
-    }),
-  ]);
-  return { child, port: Number(line.toString().trim()) };
-}
 
 async function main() {
   const seconds = Number(values.seconds);
@@ -100,7 +83,8 @@ async function main() {
   const { Agent } = await import('undici');
 
   for (const role of servers) {
-    const { child, port } = await startChild(role);
+    const { child, line } = await startChild(SELF, ['--role', role]);
+    const port = Number(line);
     const agent = new Agent({ connections: inflight, pipelining: 1, keepAliveTimeout: 30_000 });
     try {
       let n = 0;
